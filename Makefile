@@ -1,0 +1,94 @@
+# Autonet — the single entry point.
+#   make devnet        run the local network end to end
+#   make test          run every test (installs what it needs)
+# Everything else: `make help`.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+BIN      := $(CURDIR)/node_modules/.bin
+FORGE    := $(BIN)/forge
+ANVIL    := $(BIN)/anvil
+CAST     := $(BIN)/cast
+# CI runs the heavier fuzz/invariant profile (see foundry.toml).
+export FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+export GIT_COMMIT
+
+# ML toolchain (libtorch from the PyPI torch wheel, cached per user) and its targets.
+-include mk/ml.mk
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
+
+## ---------------------------------------------------------------- setup
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: setup setup-node
+setup-node: node_modules/.installed
+
+setup: setup-node $(if $(ML_SETUP),$(ML_SETUP),) ## install the toolchain (idempotent): Foundry, solc, OpenZeppelin, forge-std, libtorch
+	@echo "setup: toolchain ready (forge $$($(FORGE) --version | head -1 | awk '{print $$3}'))"
+
+## ---------------------------------------------------------------- contracts
+
+.PHONY: build build-contracts
+build-contracts: setup-node ## compile the contracts
+	$(FORGE) build
+
+build: build-contracts $(if $(ML_BUILD),$(ML_BUILD),) ## build contracts and Rust crates
+
+.PHONY: abis check-abis
+abis: build-contracts ## export abis/<Contract>.json from the compiled contracts
+	node script/export-abis.mjs out abis
+
+check-abis: build-contracts ## fail if the committed abis/ differ from the sources
+	@tmp=$$(mktemp -d); node script/export-abis.mjs out $$tmp >/dev/null; \
+	if ! diff -r -q abis $$tmp >/dev/null; then \
+	  diff -r abis $$tmp | head -40; rm -rf $$tmp; \
+	  echo "check-abis: abis/ is out of date with contracts/: run 'make abis' and commit" >&2; exit 1; fi; \
+	rm -rf $$tmp; echo "check-abis: abis/ up to date"
+
+.PHONY: test-contracts gas-snapshot
+test-contracts: build-contracts ## forge tests (unit, fuzz, invariants, full rounds) with gas snapshots checked
+	FORGE_SNAPSHOT_CHECK=true $(FORGE) test
+
+gas-snapshot: build-contracts ## rewrite the committed gas snapshots (snapshots/*.json)
+	rm -rf snapshots && $(FORGE) test --match-path 'test/integration/*' >/dev/null && ls snapshots
+
+## ---------------------------------------------------------------- deploy
+
+.PHONY: deploy-local stop-local check-deploy-local deploy
+deploy-local: build-contracts ## start anvil on a free loopback port and deploy everything (leaves anvil running)
+	script/deploy-local.sh
+
+check-deploy-local: build-contracts ## deploy to a throwaway anvil and check every address answers cast call
+	script/deploy-local.sh --check
+
+stop-local: ## stop the anvil started by deploy-local
+	script/deploy-local.sh --stop
+
+deploy: build-contracts ## deploy to RPC_URL with PRIVATE_KEY (or KEYSTORE/ACCOUNT); writes deployments/<chainId>.json
+	@test -n "$${RPC_URL:-}" || { echo "deploy: set RPC_URL (and PRIVATE_KEY, or ACCOUNT for a cast keystore)" >&2; exit 1; }
+	$(FORGE) script script/Deploy.s.sol:Deploy --rpc-url "$$RPC_URL" --broadcast \
+	  $$( [ -n "$${ACCOUNT:-}" ] && echo --account "$$ACCOUNT" || echo --private-key "$${PRIVATE_KEY:?set PRIVATE_KEY or ACCOUNT}" ) \
+	  $${FORGE_DEPLOY_FLAGS:-}
+
+## ---------------------------------------------------------------- analysis
+
+SLITHER_VENV := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/autonet/slither-0.11.6
+.PHONY: slither
+slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cached venv)
+	@test -x $(SLITHER_VENV)/bin/slither || { python3 -m venv $(SLITHER_VENV) && $(SLITHER_VENV)/bin/pip install -q slither-analyzer==0.11.6; }
+	PATH=$(BIN):$$PATH $(SLITHER_VENV)/bin/slither . --config-file slither.config.json
+
+## ---------------------------------------------------------------- all
+
+.PHONY: test
+test: setup check-abis test-contracts check-deploy-local $(if $(ML_TEST),$(ML_TEST),) ## run every test
+	@echo "make test: all suites passed"

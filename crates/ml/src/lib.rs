@@ -1,0 +1,37 @@
+//! Autonet ML: the reference task family of the protocol (PROTOCOL.md §6).
+//!
+//! This crate owns everything a solver, coordinator or aggregator needs to *compute* on models:
+//!
+//! - [`corpus`]: any directory of text files (or the Rust sources pinned by `Cargo.lock`) turned
+//!   into fixed-size, keccak256 content-addressed chunks and a JSON manifest with a Merkle root.
+//! - [`merkle`]: the one Merkle rule of the project (sorted-pair keccak256, OpenZeppelin
+//!   `MerkleProof` compatible).
+//! - [`model`]: a small causal transformer language model on `tch` (libtorch), byte-level.
+//! - [`train`]: local training (AdamW, gradient clipping) returning a weight delta, and
+//!   deterministic evaluation.
+//! - [`aggregate`]: pure-Rust, bit-reproducible robust aggregation of deltas (trimmed mean,
+//!   median, Multi-Krum, FedAvg) weighted by consensus incentives.
+//! - [`tensors`] and [`codec`]: the named f32 tensor set that travels between roles, and its
+//!   canonical safetensors encoding and hash.
+//!
+//! It does no networking and no chain access; role agents call into it.
+#![warn(missing_docs)]
+
+pub mod aggregate;
+pub mod codec;
+pub mod corpus;
+pub mod fpenv;
+pub mod merkle;
+pub mod model;
+pub mod rng;
+pub mod tensors;
+pub mod train;
+
+pub use aggregate::{AggregateError, Contribution, Rule, aggregate};
+pub use codec::{CodecError, content_hash, from_safetensors, to_safetensors};
+pub use corpus::{Chunk, Corpus, CorpusError, CorpusOptions, Manifest};
+pub use model::{Lm, ModelConfig, ModelError, default_device, init_weights};
+pub use tensors::{Delta, NamedTensor, TensorError, TensorSet, Weights};
+pub use train::{
+    EvalSpec, TrainError, TrainOutput, TrainParams, evaluate, evaluate_on, train, train_with_hook,
+};

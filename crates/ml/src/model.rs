@@ -1,0 +1,421 @@
+//! The reference model: a byte-level causal transformer language model on `tch`.
+//!
+//! Token embedding + learned positional embedding, `n_layers` pre-norm blocks (multi-head causal
+//! self-attention, then a GELU MLP), final LayerNorm, output head tied to the token embedding.
+//! No dropout (training is deterministic given the batch order).
+//!
+//! Weights are initialised in pure Rust from a seed ([`init_weights`]: uniform with GPT-2
+//! standard deviations, drawn from [`SplitMix64`]), never from libtorch's global RNG, so the
+//! initial model is bit-identical on every machine and device and unaffected by concurrent
+//! threads. This module owns the architecture and the mapping between a `tch::nn::VarStore` and a
+//! [`TensorSet`]; it does not train (see [`crate::train`]).
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+use thiserror::Error;
+
+use crate::rng::SplitMix64;
+use crate::tensors::{NamedTensor, TensorError, TensorSet};
+
+/// Errors about model configuration and weights.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// The configuration is inconsistent.
+    #[error("invalid model config: {0}")]
+    Config(String),
+    /// The weights do not match the architecture.
+    #[error("weights do not match the model: {0}")]
+    Layout(#[from] TensorError),
+    /// libtorch failed.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// Architecture hyperparameters (part of a task spec, hence serde).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Vocabulary size (256 for bytes).
+    pub vocab: usize,
+    /// Embedding width.
+    pub d_model: usize,
+    /// Number of transformer blocks.
+    pub n_layers: usize,
+    /// Attention heads per block (`d_model % n_heads == 0`).
+    pub n_heads: usize,
+    /// Context length in tokens.
+    pub context: usize,
+    /// MLP hidden width = `mlp_ratio * d_model`.
+    pub mlp_ratio: usize,
+}
+
+impl ModelConfig {
+    /// Unit-test size: ~30 k parameters, trains in seconds on one core.
+    pub fn tiny() -> Self {
+        Self {
+            vocab: 256,
+            d_model: 32,
+            n_layers: 2,
+            n_heads: 2,
+            context: 32,
+            mlp_ratio: 4,
+        }
+    }
+
+    /// The network's reference size (see `docs/ml.md` for measurements).
+    pub fn small() -> Self {
+        Self {
+            vocab: 256,
+            d_model: 128,
+            n_layers: 4,
+            n_heads: 4,
+            context: 128,
+            mlp_ratio: 4,
+        }
+    }
+
+    /// A preset by name (`tiny`, `small`).
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "tiny" => Some(Self::tiny()),
+            "small" => Some(Self::small()),
+            _ => None,
+        }
+    }
+
+    /// Checks the invariants the architecture needs.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let positive = [
+            ("vocab", self.vocab),
+            ("d_model", self.d_model),
+            ("n_layers", self.n_layers),
+            ("n_heads", self.n_heads),
+            ("context", self.context),
+            ("mlp_ratio", self.mlp_ratio),
+        ];
+        if let Some((k, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ModelError::Config(format!("{k} must be > 0")));
+        }
+        if !self.d_model.is_multiple_of(self.n_heads) {
+            return Err(ModelError::Config(format!(
+                "d_model {} is not divisible by n_heads {}",
+                self.d_model, self.n_heads
+            )));
+        }
+        Ok(())
+    }
+
+    /// Names and shapes of all parameters, sorted by name (the [`TensorSet`] layout).
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (d, h) = (self.d_model, self.d_model * self.mlp_ratio);
+        let mut v = vec![
+            ("wte.weight".to_string(), vec![self.vocab, d]),
+            ("wpe.weight".to_string(), vec![self.context, d]),
+            ("ln_f.weight".to_string(), vec![d]),
+            ("ln_f.bias".to_string(), vec![d]),
+        ];
+        for l in 0..self.n_layers {
+            let p = |s: &str| format!("blocks.{l}.{s}");
+            v.extend([
+                (p("ln1.weight"), vec![d]),
+                (p("ln1.bias"), vec![d]),
+                (p("attn.qkv.weight"), vec![3 * d, d]),
+                (p("attn.qkv.bias"), vec![3 * d]),
+                (p("attn.proj.weight"), vec![d, d]),
+                (p("attn.proj.bias"), vec![d]),
+                (p("ln2.weight"), vec![d]),
+                (p("ln2.bias"), vec![d]),
+                (p("mlp.fc.weight"), vec![h, d]),
+                (p("mlp.fc.bias"), vec![h]),
+                (p("mlp.proj.weight"), vec![d, h]),
+                (p("mlp.proj.bias"), vec![d]),
+            ]);
+        }
+        v.sort();
+        v
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.param_shapes()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
+    }
+}
+
+/// Deterministic initial weights for `cfg` from `seed`.
+///
+/// Embeddings and linear weights: uniform with standard deviation 0.02 (residual output
+/// projections 0.02/√(2·n_layers), as GPT-2); biases 0; LayerNorm gain 1, bias 0. Values are
+/// drawn in sorted-name order from `SplitMix64::derive(seed, "init")`.
+pub fn init_weights(cfg: &ModelConfig, seed: u64) -> Result<TensorSet, ModelError> {
+    cfg.validate()?;
+    let mut rng = SplitMix64::derive(seed, "init");
+    let residual_std = 0.02 / (2.0 * cfg.n_layers as f32).sqrt();
+    let tensors = cfg
+        .param_shapes()
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let data = if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else if name.starts_with("ln") || name.contains(".ln") {
+                vec![1.0; n]
+            } else {
+                let std = if name.ends_with("proj.weight") {
+                    residual_std
+                } else {
+                    0.02
+                };
+                // Uniform on [-a, a) has standard deviation a/√3.
+                let a = std * 3f32.sqrt();
+                (0..n).map(|_| (2.0 * rng.next_f32() - 1.0) * a).collect()
+            };
+            NamedTensor::new(name, shape, data)
+        })
+        .collect();
+    Ok(TensorSet::new(tensors)?)
+}
+
+/// CUDA when libtorch sees a GPU, else CPU.
+pub fn default_device() -> Device {
+    Device::cuda_if_available()
+}
+
+#[derive(Debug)]
+struct Block {
+    ln1: nn::LayerNorm,
+    qkv: nn::Linear,
+    proj: nn::Linear,
+    ln2: nn::LayerNorm,
+    fc: nn::Linear,
+    fc_proj: nn::Linear,
+}
+
+/// The language model bound to a `VarStore` on a device.
+#[derive(Debug)]
+pub struct Lm {
+    cfg: ModelConfig,
+    vs: nn::VarStore,
+    wte: nn::Embedding,
+    wpe: nn::Embedding,
+    blocks: Vec<Block>,
+    ln_f: nn::LayerNorm,
+}
+
+impl Lm {
+    /// Builds the model on `device` with the given weights.
+    pub fn new(cfg: &ModelConfig, weights: &TensorSet, device: Device) -> Result<Self, ModelError> {
+        cfg.validate()?;
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let zeros = nn::Init::Const(0.0);
+        let lin = nn::LinearConfig {
+            ws_init: zeros,
+            bs_init: Some(zeros),
+            bias: true,
+        };
+        let emb = nn::EmbeddingConfig {
+            ws_init: zeros,
+            ..Default::default()
+        };
+        let ln = nn::LayerNormConfig::default();
+        let (d, h) = (cfg.d_model as i64, (cfg.d_model * cfg.mlp_ratio) as i64);
+        let wte = nn::embedding(&root / "wte", cfg.vocab as i64, d, emb);
+        let wpe = nn::embedding(&root / "wpe", cfg.context as i64, d, emb);
+        let blocks = (0..cfg.n_layers)
+            .map(|l| {
+                let b = &root / "blocks" / l;
+                Block {
+                    ln1: nn::layer_norm(&b / "ln1", vec![d], ln),
+                    qkv: nn::linear(&b / "attn" / "qkv", d, 3 * d, lin),
+                    proj: nn::linear(&b / "attn" / "proj", d, d, lin),
+                    ln2: nn::layer_norm(&b / "ln2", vec![d], ln),
+                    fc: nn::linear(&b / "mlp" / "fc", d, h, lin),
+                    fc_proj: nn::linear(&b / "mlp" / "proj", h, d, lin),
+                }
+            })
+            .collect();
+        let ln_f = nn::layer_norm(&root / "ln_f", vec![d], ln);
+        let mut lm = Self {
+            cfg: cfg.clone(),
+            vs,
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+        };
+        lm.load(weights)?;
+        Ok(lm)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// The variable store (for optimizers).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Copies `weights` into the model (names and shapes must match exactly).
+    pub fn load(&mut self, weights: &TensorSet) -> Result<(), ModelError> {
+        let current = self.weights_layout();
+        current.check_same_layout(weights)?;
+        let vars = self.vs.variables();
+        tch::no_grad(|| -> Result<(), ModelError> {
+            for t in weights.tensors() {
+                let shape: Vec<i64> = t.shape.iter().map(|&s| s as i64).collect();
+                let src = Tensor::from_slice(&t.data)
+                    .view(shape.as_slice())
+                    .to_device(self.device());
+                let mut dst = vars[&t.name].shallow_clone();
+                dst.f_copy_(&src)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The current weights as a [`TensorSet`] (copied to host memory).
+    pub fn weights(&self) -> Result<TensorSet, ModelError> {
+        let mut vars: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let tensors = vars
+            .into_iter()
+            .map(|(name, t)| {
+                let shape: Vec<usize> = t.size().iter().map(|&s| s as usize).collect();
+                let flat = t
+                    .detach()
+                    .to_device(Device::Cpu)
+                    .to_kind(Kind::Float)
+                    .flatten(0, -1);
+                Ok(NamedTensor::new(name, shape, Vec::<f32>::try_from(&flat)?))
+            })
+            .collect::<Result<Vec<_>, tch::TchError>>()?;
+        Ok(TensorSet::new(tensors)?)
+    }
+
+    fn weights_layout(&self) -> TensorSet {
+        let tensors = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(name, t)| {
+                let shape: Vec<usize> = t.size().iter().map(|&s| s as usize).collect();
+                let n = shape.iter().product();
+                NamedTensor::new(name, shape, vec![0.0; n])
+            })
+            .collect();
+        TensorSet::new(tensors).expect("VarStore names are unique")
+    }
+
+    /// Logits `[B, T, vocab]` for int64 tokens `[B, T]` with `T <= context`.
+    // `x = x + y`, not `x += y`: an in-place add would overwrite the LayerNorm input that
+    // autograd saved for the backward pass.
+    #[allow(clippy::assign_op_pattern)]
+    pub fn forward(&self, tokens: &Tensor) -> Tensor {
+        let (b, t) = tokens.size2().expect("tokens must be [batch, time]");
+        let d = self.cfg.d_model as i64;
+        let nh = self.cfg.n_heads as i64;
+        let hd = d / nh;
+        let pos = Tensor::arange(t, (Kind::Int64, tokens.device()));
+        let mut x = self.wte.forward(tokens) + self.wpe.forward(&pos);
+        for blk in &self.blocks {
+            let qkv = blk.qkv.forward(&blk.ln1.forward(&x));
+            let parts = qkv.split(d, 2);
+            let heads = |y: &Tensor| y.view([b, t, nh, hd]).transpose(1, 2);
+            let (q, k, v) = (heads(&parts[0]), heads(&parts[1]), heads(&parts[2]));
+            let att = Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                None::<Tensor>,
+                0.0,
+                true,
+                None,
+                false,
+            );
+            let att = att.transpose(1, 2).contiguous().view([b, t, d]);
+            x = x + blk.proj.forward(&att);
+            let m = blk
+                .fc_proj
+                .forward(&blk.fc.forward(&blk.ln2.forward(&x)).gelu("none"));
+            x = x + m;
+        }
+        let x = self.ln_f.forward(&x);
+        x.matmul(&self.wte.ws.tr())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_is_deterministic_and_matches_the_varstore_layout() {
+        let cfg = ModelConfig::tiny();
+        let a = init_weights(&cfg, 1).unwrap();
+        assert_eq!(a, init_weights(&cfg, 1).unwrap());
+        assert_ne!(a, init_weights(&cfg, 2).unwrap());
+        assert_eq!(a.num_params(), cfg.num_params());
+        let lm = Lm::new(&cfg, &a, Device::Cpu).unwrap();
+        // The weights read back from libtorch are bit-identical to the ones loaded.
+        assert_eq!(lm.weights().unwrap(), a);
+        assert_eq!(
+            a.get("blocks.1.ln2.weight").unwrap().data,
+            vec![1.0; cfg.d_model]
+        );
+        assert_eq!(
+            a.get("blocks.0.mlp.fc.bias").unwrap().data,
+            vec![0.0; 4 * cfg.d_model]
+        );
+        // Empirical std of the token embedding is close to 0.02.
+        let w = &a.get("wte.weight").unwrap().data;
+        let var = w.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / w.len() as f64;
+        assert!((var.sqrt() - 0.02).abs() < 0.002, "std {}", var.sqrt());
+    }
+
+    #[test]
+    fn forward_is_causal_and_shaped() {
+        let cfg = ModelConfig::tiny();
+        let lm = Lm::new(&cfg, &init_weights(&cfg, 3).unwrap(), Device::Cpu).unwrap();
+        let a = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6]).view([1, 6]);
+        let b = Tensor::from_slice(&[1i64, 2, 3, 9, 9, 9]).view([1, 6]);
+        let (la, lb) = (lm.forward(&a), lm.forward(&b));
+        assert_eq!(la.size(), [1, 6, 256]);
+        // Positions 0..3 only see the shared prefix, so their logits agree; position 3 differs.
+        let diff =
+            |i: i64| f64::try_from((la.get(0).get(i) - lb.get(0).get(i)).abs().max()).unwrap();
+        assert!(diff(0) == 0.0 && diff(2) < 1e-6, "{} {}", diff(0), diff(2));
+        assert!(diff(3) > 1e-6);
+    }
+
+    #[test]
+    fn bad_config_and_bad_weights_are_rejected() {
+        let mut cfg = ModelConfig::tiny();
+        cfg.n_heads = 3;
+        assert!(matches!(cfg.validate(), Err(ModelError::Config(_))));
+        let tiny = ModelConfig::tiny();
+        let small_w = init_weights(
+            &ModelConfig {
+                d_model: 16,
+                ..tiny.clone()
+            },
+            0,
+        )
+        .unwrap();
+        assert!(matches!(
+            Lm::new(&tiny, &small_w, Device::Cpu),
+            Err(ModelError::Layout(_))
+        ));
+        assert_eq!(ModelConfig::preset("small"), Some(ModelConfig::small()));
+        assert!(ModelConfig::preset("huge").is_none());
+    }
+}
