@@ -32,7 +32,7 @@ node_modules/.installed: package.json package-lock.json
 .PHONY: setup setup-node
 setup-node: node_modules/.installed
 
-setup: setup-node $(if $(ML_SETUP),$(ML_SETUP),) ## install the toolchain (idempotent): Foundry, solc, OpenZeppelin, forge-std, libtorch
+setup: setup-node libtorch ## install the toolchain (idempotent): Foundry, solc, OpenZeppelin, forge-std, libtorch
 	@echo "setup: toolchain ready (forge $$($(FORGE) --version | head -1 | awk '{print $$3}'))"
 
 ## ---------------------------------------------------------------- contracts
@@ -41,7 +41,7 @@ setup: setup-node $(if $(ML_SETUP),$(ML_SETUP),) ## install the toolchain (idemp
 build-contracts: setup-node ## compile the contracts
 	$(FORGE) build
 
-build: build-contracts $(if $(ML_BUILD),$(ML_BUILD),) ## build contracts and Rust crates
+build: build-contracts build-rust ## build contracts and Rust crates
 
 .PHONY: abis check-abis
 abis: build-contracts ## export abis/<Contract>.json from the compiled contracts
@@ -60,6 +60,20 @@ test-contracts: build-contracts ## forge tests (unit, fuzz, invariants, full rou
 
 gas-snapshot: build-contracts ## rewrite the committed gas snapshots (snapshots/*.json)
 	rm -rf snapshots && $(FORGE) test --match-path 'test/integration/*' >/dev/null && ls snapshots
+
+## ---------------------------------------------------------------- rust
+
+.PHONY: build-rust test-rust lint-rust
+# Release builds everywhere: one build of tch/torch-sys serves tests, examples and benches.
+build-rust: libtorch ## build the Rust workspace
+	cargo build --release --workspace --all-targets
+
+test-rust: libtorch ## run the Rust tests (CPU only)
+	cargo test --release --workspace
+
+lint-rust: libtorch ## rustfmt check + clippy -D warnings
+	cargo fmt --all --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
 
 ## ---------------------------------------------------------------- deploy
 
@@ -90,5 +104,5 @@ slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cac
 ## ---------------------------------------------------------------- all
 
 .PHONY: test
-test: setup check-abis test-contracts check-deploy-local $(if $(ML_TEST),$(ML_TEST),) ## run every test
+test: setup check-abis test-contracts check-deploy-local test-rust ## run every test
 	@echo "make test: all suites passed"

@@ -21,7 +21,7 @@ pub mod aggregate;
 pub mod codec;
 pub mod corpus;
 pub mod fpenv;
-pub mod merkle;
+pub use autonet_protocol::merkle;
 pub mod model;
 pub mod rng;
 pub mod tensors;
