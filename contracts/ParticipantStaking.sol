@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IParticipantStaking, Role} from "./interfaces/IParticipantStaking.sol";
+
+/// @title ParticipantStaking
+/// @notice One role per address, minimum stakes, a bounded unbonding queue and slashing to the treasury.
+contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaking {
+    using SafeERC20 for IERC20;
+
+    /// @notice Role of the contracts allowed to slash (TaskManager, ModelShardRegistry).
+    bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
+    /// @notice Maximum pending unbond entries per account.
+    uint256 public constant MAX_PENDING_UNBONDS = 8;
+    /// @notice Maximum unbonding delay governance may set.
+    uint64 public constant MAX_UNBONDING_DELAY = 365 days;
+    /// @dev Number of values of `Role` (None included).
+    uint256 private constant ROLE_COUNT = 5;
+
+    IERC20 private immutable _token;
+    address private _treasury;
+
+    mapping(address account => Role) private _roles;
+    mapping(address account => uint256) private _bonded;
+    mapping(address account => Unbond[]) private _pending;
+    uint256[ROLE_COUNT] private _totalStake;
+    uint256[ROLE_COUNT] private _minStake;
+    uint64[ROLE_COUNT] private _delay;
+
+    /// @param admin receives DEFAULT_ADMIN_ROLE
+    /// @param token_ the staked token (ATN)
+    /// @param treasury_ receives slashed stake (the Timelock)
+    constructor(address admin, IERC20 token_, address treasury_) {
+        if (address(token_) == address(0) || treasury_ == address(0)) revert StakingZeroAddress();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _token = token_;
+        _treasury = treasury_;
+        _minStake[uint256(Role.Proposer)] = 100e18;
+        _minStake[uint256(Role.Solver)] = 50e18;
+        _minStake[uint256(Role.Coordinator)] = 500e18;
+        _minStake[uint256(Role.Aggregator)] = 1000e18;
+        _delay[uint256(Role.Proposer)] = 7 days;
+        _delay[uint256(Role.Solver)] = 3 days;
+        _delay[uint256(Role.Coordinator)] = 14 days;
+        _delay[uint256(Role.Aggregator)] = 14 days;
+    }
+
+    // ------------------------------------------------------------------ staker actions
+
+    /// @inheritdoc IParticipantStaking
+    function stake(Role role, uint256 amount) external nonReentrant {
+        if (role == Role.None) revert StakingInvalidRole();
+        if (amount == 0) revert StakingZeroAmount();
+        Role current = _roles[msg.sender];
+        if (current != Role.None && current != role) revert StakingRoleMismatch(current, role);
+        uint256 bonded = _bonded[msg.sender] + amount;
+        uint256 need = _minStake[uint256(role)];
+        if (bonded < need) revert StakingBelowMinimum(bonded, need);
+
+        _roles[msg.sender] = role;
+        _bonded[msg.sender] = bonded;
+        _totalStake[uint256(role)] += amount;
+        emit Staked(msg.sender, role, amount, bonded);
+
+        _token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function requestUnbond(uint256 amount) external {
+        if (amount == 0) revert StakingZeroAmount();
+        uint256 bonded = _bonded[msg.sender];
+        if (amount > bonded) revert StakingInsufficientStake(bonded, amount);
+        if (amount > type(uint128).max) revert StakingAmountTooLarge(amount);
+        Unbond[] storage queue = _pending[msg.sender];
+        if (queue.length >= MAX_PENDING_UNBONDS) revert StakingTooManyUnbonds();
+
+        Role role = _roles[msg.sender];
+        uint64 maturesAt = uint64(block.timestamp) + _delay[uint256(role)];
+        // unchecked: amount <= bonded (checked above) and totalStake[role] >= bonded of every holder of role.
+        unchecked {
+            _bonded[msg.sender] = bonded - amount;
+            _totalStake[uint256(role)] -= amount;
+        }
+        // forge-lint: disable-next-line(unsafe-typecast)
+        queue.push(Unbond({amount: uint128(amount), maturesAt: maturesAt})); // amount <= uint128 max, checked
+        emit UnbondRequested(msg.sender, role, amount, maturesAt);
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function withdrawUnbonded() external nonReentrant returns (uint256 amount) {
+        Unbond[] storage queue = _pending[msg.sender];
+        uint256 n = queue.length; // <= MAX_PENDING_UNBONDS
+        uint256 kept;
+        for (uint256 i; i < n; ++i) {
+            Unbond memory u = queue[i];
+            if (u.maturesAt <= block.timestamp) {
+                amount += u.amount;
+            } else {
+                if (kept != i) queue[kept] = u;
+                ++kept;
+            }
+        }
+        if (amount == 0) revert StakingNothingToWithdraw();
+        for (uint256 i = kept; i < n; ++i) {
+            queue.pop();
+        }
+        emit Withdrawn(msg.sender, amount);
+        _maybeClearRole(msg.sender);
+
+        _token.safeTransfer(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------ slashing
+
+    /// @inheritdoc IParticipantStaking
+    function slash(address account, uint256 amount, bytes32 reason)
+        external
+        onlyRole(SLASHER_ROLE)
+        nonReentrant
+        returns (uint256 slashed)
+    {
+        Role role = _roles[account];
+        if (amount == 0 || role == Role.None) return 0;
+
+        uint256 bonded = _bonded[account];
+        uint256 fromBonded = amount < bonded ? amount : bonded;
+        if (fromBonded > 0) {
+            // unchecked: fromBonded <= bonded <= totalStake[role].
+            unchecked {
+                _bonded[account] = bonded - fromBonded;
+                _totalStake[uint256(role)] -= fromBonded;
+            }
+        }
+        slashed = fromBonded;
+
+        Unbond[] storage queue = _pending[account];
+        // Newest first; at most MAX_PENDING_UNBONDS iterations.
+        while (slashed < amount && queue.length > 0) {
+            uint256 last = queue.length - 1;
+            uint256 entry = queue[last].amount;
+            uint256 take = amount - slashed;
+            if (take >= entry) {
+                slashed += entry;
+                queue.pop();
+            } else {
+                // unchecked: take < entry, and entry came from a uint128, so the difference fits in uint128.
+                unchecked {
+                    // forge-lint: disable-next-line(unsafe-typecast)
+                    queue[last].amount = uint128(entry - take);
+                }
+                slashed = amount;
+            }
+        }
+        if (slashed == 0) return 0;
+
+        emit Slashed(account, role, slashed, reason);
+        _maybeClearRole(account);
+
+        _token.safeTransfer(_treasury, slashed);
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /// @inheritdoc IParticipantStaking
+    function setMinStake(Role role, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (role == Role.None) revert StakingInvalidRole();
+        _minStake[uint256(role)] = amount;
+        emit MinStakeUpdated(role, amount);
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function setUnbondingDelay(Role role, uint64 delay) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (role == Role.None) revert StakingInvalidRole();
+        if (delay > MAX_UNBONDING_DELAY) revert StakingDelayTooLong(delay, MAX_UNBONDING_DELAY);
+        _delay[uint256(role)] = delay;
+        emit UnbondingDelayUpdated(role, delay);
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function setTreasury(address treasury_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (treasury_ == address(0)) revert StakingZeroAddress();
+        _treasury = treasury_;
+        emit TreasuryUpdated(treasury_);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IParticipantStaking
+    function isActive(address account, Role role) external view returns (bool) {
+        return role != Role.None && _roles[account] == role && _bonded[account] >= _minStake[uint256(role)];
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function stakeOf(address account) external view returns (uint256) {
+        return _bonded[account];
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function roleOf(address account) external view returns (Role) {
+        return _roles[account];
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function totalStake(Role role) external view returns (uint256) {
+        return _totalStake[uint256(role)];
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function minStake(Role role) external view returns (uint256) {
+        return _minStake[uint256(role)];
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function unbondingDelay(Role role) external view returns (uint64) {
+        return _delay[uint256(role)];
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function pendingUnbonds(address account) external view returns (Unbond[] memory) {
+        return _pending[account];
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function pendingUnbondTotal(address account) external view returns (uint256 total) {
+        Unbond[] storage queue = _pending[account];
+        uint256 n = queue.length; // <= MAX_PENDING_UNBONDS
+        for (uint256 i; i < n; ++i) {
+            total += queue[i].amount;
+        }
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function treasury() external view returns (address) {
+        return _treasury;
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function token() external view returns (address) {
+        return address(_token);
+    }
+
+    /// @dev Resets the role of an account that holds nothing any more.
+    function _maybeClearRole(address account) private {
+        if (_bonded[account] == 0 && _pending[account].length == 0) {
+            Role previous = _roles[account];
+            if (previous != Role.None) {
+                _roles[account] = Role.None;
+                emit RoleCleared(account, previous);
+            }
+        }
+    }
+}

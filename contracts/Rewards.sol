@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IRewards} from "./interfaces/IRewards.sol";
+import {IProject} from "./interfaces/IProject.sol";
+import {IInferenceMarket} from "./interfaces/IInferenceMarket.sol";
+import {YumaConsensus} from "./libraries/YumaConsensus.sol";
+
+/// @title Rewards
+/// @notice Consensus, bonds, payouts and aggregator fees of finalized tasks. See {IRewards}.
+contract Rewards is IRewards, AccessControl, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /// @notice May settle finalized tasks (TaskManager).
+    bytes32 public constant TASK_MANAGER_ROLE = keccak256("TASK_MANAGER_ROLE");
+    /// @notice May pay aggregator fees (ModelShardRegistry).
+    bytes32 public constant MODEL_REGISTRY_ROLE = keccak256("MODEL_REGISTRY_ROLE");
+    /// @notice Cap on solvers per task.
+    uint256 public constant MAX_SOLVERS_PER_TASK = 16;
+    /// @notice Cap on coordinators per task.
+    uint256 public constant MAX_COORDINATORS_PER_TASK = 16;
+    uint256 private constant WAD = 1e18;
+    uint256 private constant BPS = 10_000;
+
+    IERC20 private immutable _token;
+    IProject private immutable _projects;
+    IInferenceMarket private immutable _market;
+    /// @notice Treasury (the Timelock). Rounding dust goes back to the project budget, not here; kept for
+    ///         governance tooling that discovers it from this contract.
+    address public immutable treasury;
+
+    uint128 private _kappa = 5e17;
+    uint128 private _alpha = 1e17;
+    uint256 private _totalClaimable;
+    mapping(address account => uint256) private _claimable;
+    mapping(uint256 taskId => PendingFee) private _fees;
+    mapping(uint256 projectId => mapping(address coordinator => mapping(address solver => uint256))) private
+        _bonds;
+
+    /// @dev Amounts of one settlement, kept in memory to stay under the stack limit.
+    struct Payout {
+        uint256 solverPool;
+        uint256 coordinatorPool;
+        uint256 proposerFee;
+        uint256 aggregatorFee;
+        uint256 solversPaid;
+        uint256 coordinatorsPaid;
+        uint256 spent;
+        uint256 released;
+        uint64 deadline;
+    }
+
+    /// @param admin receives DEFAULT_ADMIN_ROLE
+    constructor(
+        address admin,
+        IERC20 token_,
+        IProject projects_,
+        IInferenceMarket market_,
+        address treasury_
+    ) {
+        if (
+            admin == address(0) || address(token_) == address(0) || address(projects_) == address(0)
+                || address(market_) == address(0) || treasury_ == address(0)
+        ) revert RewardsZeroAddress();
+        _token = token_;
+        _projects = projects_;
+        _market = market_;
+        treasury = treasury_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------------ settlement
+
+    /// @inheritdoc IRewards
+    function settleTask(Settlement calldata st)
+        external
+        onlyRole(TASK_MANAGER_ROLE)
+        nonReentrant
+        returns (uint256 spent, uint256 aggregatorFee, uint256 released)
+    {
+        _checkSettlement(st);
+        if (_fees[st.taskId].projectId != 0) revert RewardsAlreadySettled(st.taskId);
+        IProject.Config memory cfg = _projects.config(st.projectId);
+
+        YumaConsensus.Result memory res =
+            YumaConsensus.compute(st.stakes, _toMemory(st.scores), _loadBonds(st), _kappa, _alpha);
+
+        Payout memory p;
+        p.solverPool = st.reward * cfg.split.solverBps / BPS;
+        p.coordinatorPool = st.reward * cfg.split.coordinatorBps / BPS;
+        p.proposerFee = st.reward * cfg.split.proposerBps / BPS;
+        p.aggregatorFee = st.reward * cfg.split.aggregatorBps / BPS;
+        p.deadline = uint64(block.number + cfg.windows.publish);
+
+        // Effects: fee record (also marks the task settled), bonds, credits.
+        _fees[st.taskId] = PendingFee({
+            projectId: uint64(st.projectId), deadline: p.deadline, amount: uint128(p.aggregatorFee)
+        });
+        _storeBonds(st, res.bonds);
+        uint256[] memory solverAmounts = _creditSolvers(st, res, p);
+        _creditCoordinators(st, res, p);
+        if (p.proposerFee != 0) _credit(st.proposer, p.proposerFee);
+        emit ProposerRewarded(st.taskId, st.proposer, p.proposerFee);
+
+        p.spent = p.solversPaid + p.coordinatorsPaid + p.proposerFee;
+        // Each share is a floor of reward * bps / 10000 (scaled by weights ≤ 1e18 that sum to ≤ 1e18) and the
+        // bps sum to 10000, so spent + aggregatorFee ≤ reward; the checked subtraction proves it at runtime.
+        p.released = st.reward - p.spent - p.aggregatorFee;
+        emit AggregatorFeePending(st.taskId, st.projectId, p.aggregatorFee, p.deadline);
+        emit TaskSettled(
+            st.taskId,
+            st.projectId,
+            p.solversPaid,
+            p.coordinatorsPaid,
+            p.proposerFee,
+            p.aggregatorFee,
+            p.released
+        );
+
+        // Interactions (trusted protocol contracts).
+        if (p.spent != 0) _projects.pay(st.projectId, address(this), p.spent);
+        if (p.released != 0) _projects.release(st.projectId, p.released);
+        for (uint256 j; j < solverAmounts.length; ++j) {
+            if (solverAmounts[j] != 0) {
+                _market.recordContribution(st.projectId, st.solvers[j], solverAmounts[j]);
+            }
+        }
+        return (p.spent, p.aggregatorFee, p.released);
+    }
+
+    /// @inheritdoc IRewards
+    function payAggregatorFee(uint256 projectId, uint256 taskId, address aggregator)
+        external
+        onlyRole(MODEL_REGISTRY_ROLE)
+        nonReentrant
+        returns (uint256 paid)
+    {
+        if (aggregator == address(0)) revert RewardsZeroAddress();
+        PendingFee memory f = _fees[taskId];
+        if (f.projectId != projectId || projectId == 0) {
+            revert RewardsTaskProjectMismatch(taskId, projectId, f.projectId);
+        }
+        if (f.amount == 0) return 0;
+        _fees[taskId].amount = 0;
+        if (block.number > f.deadline) {
+            emit AggregatorFeeReleased(taskId, projectId, f.amount);
+            _projects.release(projectId, f.amount);
+            return 0;
+        }
+        paid = f.amount;
+        _credit(aggregator, paid);
+        emit AggregatorFeePaid(taskId, projectId, aggregator, paid);
+        _projects.pay(projectId, address(this), paid);
+    }
+
+    /// @inheritdoc IRewards
+    function releaseExpiredAggregatorFee(uint256 taskId) external nonReentrant returns (uint256 released) {
+        PendingFee memory f = _fees[taskId];
+        if (f.amount == 0) revert RewardsNoPendingFee(taskId);
+        if (block.number <= f.deadline) revert RewardsFeeNotExpired(taskId, f.deadline);
+        _fees[taskId].amount = 0;
+        released = f.amount;
+        emit AggregatorFeeReleased(taskId, f.projectId, released);
+        _projects.release(f.projectId, released);
+    }
+
+    /// @inheritdoc IRewards
+    function claim() external nonReentrant returns (uint256 amount) {
+        amount = _claimable[msg.sender];
+        if (amount == 0) revert RewardsNothingToClaim();
+        _claimable[msg.sender] = 0;
+        _totalClaimable -= amount;
+        emit Claimed(msg.sender, amount);
+        _token.safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IRewards
+    function setConsensusParams(uint256 kappa, uint256 alpha) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (kappa > WAD || alpha == 0 || alpha > WAD) revert RewardsInvalidParams(kappa, alpha);
+        _kappa = uint128(kappa);
+        _alpha = uint128(alpha);
+        emit ConsensusParamsUpdated(kappa, alpha);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IRewards
+    function claimable(address account) external view returns (uint256) {
+        return _claimable[account];
+    }
+
+    /// @inheritdoc IRewards
+    function totalClaimable() external view returns (uint256) {
+        return _totalClaimable;
+    }
+
+    /// @inheritdoc IRewards
+    function bondOf(uint256 projectId, address coordinator, address solver) external view returns (uint256) {
+        return _bonds[projectId][coordinator][solver];
+    }
+
+    /// @inheritdoc IRewards
+    function pendingFee(uint256 taskId) external view returns (PendingFee memory) {
+        return _fees[taskId];
+    }
+
+    /// @inheritdoc IRewards
+    function settled(uint256 taskId) external view returns (bool) {
+        return _fees[taskId].projectId != 0;
+    }
+
+    /// @inheritdoc IRewards
+    function consensusParams() external view returns (uint256 kappa, uint256 alpha) {
+        return (_kappa, _alpha);
+    }
+
+    // ------------------------------------------------------------------ internal
+
+    function _checkSettlement(Settlement calldata st) private pure {
+        uint256 n = st.coordinators.length;
+        uint256 m = st.solvers.length;
+        if (
+            n == 0 || m == 0 || n > MAX_COORDINATORS_PER_TASK || m > MAX_SOLVERS_PER_TASK
+                || st.stakes.length != n || st.scores.length != n || st.projectId == 0
+                || st.projectId > type(uint64).max || st.reward > type(uint128).max
+                || st.proposer == address(0)
+        ) revert RewardsInvalidSettlement();
+        for (uint256 i; i < n; ++i) {
+            if (st.scores[i].length != m) revert RewardsInvalidSettlement();
+        }
+    }
+
+    function _toMemory(uint16[][] calldata scores) private pure returns (uint16[][] memory out) {
+        out = new uint16[][](scores.length);
+        for (uint256 i; i < scores.length; ++i) {
+            out[i] = scores[i];
+        }
+    }
+
+    function _loadBonds(Settlement calldata st) private view returns (uint256[][] memory b) {
+        uint256 n = st.coordinators.length;
+        uint256 m = st.solvers.length;
+        b = new uint256[][](n);
+        for (uint256 i; i < n; ++i) {
+            b[i] = new uint256[](m);
+            mapping(address => uint256) storage row = _bonds[st.projectId][st.coordinators[i]];
+            for (uint256 j; j < m; ++j) {
+                b[i][j] = row[st.solvers[j]];
+            }
+        }
+    }
+
+    function _storeBonds(Settlement calldata st, uint256[][] memory b) private {
+        uint256 n = st.coordinators.length;
+        uint256 m = st.solvers.length;
+        for (uint256 i; i < n; ++i) {
+            mapping(address => uint256) storage row = _bonds[st.projectId][st.coordinators[i]];
+            for (uint256 j; j < m; ++j) {
+                address solver = st.solvers[j];
+                if (row[solver] != b[i][j]) row[solver] = b[i][j];
+            }
+        }
+    }
+
+    function _creditSolvers(Settlement calldata st, YumaConsensus.Result memory res, Payout memory p)
+        private
+        returns (uint256[] memory amounts)
+    {
+        uint256 m = st.solvers.length;
+        amounts = new uint256[](m);
+        for (uint256 j; j < m; ++j) {
+            uint256 amount = p.solverPool * res.incentive[j] / WAD;
+            amounts[j] = amount;
+            p.solversPaid += amount;
+            if (amount != 0) _credit(st.solvers[j], amount);
+            emit SolverRewarded(st.taskId, st.solvers[j], res.consensus[j], res.incentive[j], amount);
+        }
+    }
+
+    function _creditCoordinators(Settlement calldata st, YumaConsensus.Result memory res, Payout memory p)
+        private
+    {
+        uint256 n = st.coordinators.length;
+        uint256 dSum;
+        for (uint256 i; i < n; ++i) {
+            dSum += res.dividends[i];
+        }
+        uint256 stakeSum;
+        if (dSum == 0) {
+            // Nobody earned incentive (every score zero): coordinators still did the work; pay by stake.
+            for (uint256 i; i < n; ++i) {
+                stakeSum += st.stakes[i];
+            }
+        }
+        for (uint256 i; i < n; ++i) {
+            uint256 weight =
+                dSum != 0 ? res.dividends[i] : (stakeSum == 0 ? 0 : st.stakes[i] * WAD / stakeSum);
+            uint256 amount = p.coordinatorPool * weight / WAD;
+            p.coordinatorsPaid += amount;
+            if (amount != 0) _credit(st.coordinators[i], amount);
+            emit CoordinatorRewarded(st.taskId, st.coordinators[i], weight, amount);
+        }
+    }
+
+    function _credit(address account, uint256 amount) private {
+        _claimable[account] += amount;
+        _totalClaimable += amount;
+    }
+}

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ITaskManager} from "./interfaces/ITaskManager.sol";
+import {IParticipantStaking, Role} from "./interfaces/IParticipantStaking.sol";
+import {IProject} from "./interfaces/IProject.sol";
+import {IRewards} from "./interfaces/IRewards.sol";
+
+/// @title TaskManager
+/// @notice Commit-reveal training rounds. See {ITaskManager}.
+/// @dev Storage is laid out for the PROTOCOL §10 gas target: a task is 4 slots; a solver or a coordinator costs
+///      one list slot (address | reveal flags) and one record slot (commitment, later its packed scores).
+contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
+    /// @notice Cap on solvers per task.
+    uint256 public constant MAX_SOLVERS_PER_TASK = 16;
+    /// @notice Cap on coordinators per task.
+    uint256 public constant MAX_COORDINATORS_PER_TASK = 16;
+    /// @notice Slash reasons passed to ParticipantStaking.
+    bytes32 public constant REASON_PROPOSER = "task.proposer.no-reveal";
+    bytes32 public constant REASON_SOLVER = "task.solver.no-reveal";
+    bytes32 public constant REASON_COORDINATOR = "task.coordinator.no-reveal";
+
+    uint256 private constant BPS = 10_000;
+    /// @dev List slot layout: bits 0..159 address, bits 160..167 reveal position + 1 (0 = not revealed).
+    uint256 private constant POS_SHIFT = 160;
+
+    struct Task {
+        // slot 0
+        address proposer;
+        uint64 projectId;
+        TaskState state;
+        uint8 numCommitted;
+        uint8 numRevealed;
+        // slot 1
+        uint128 reward;
+        uint64 commitEnd;
+        uint64 gtRevealEnd;
+        // slot 2
+        uint64 solRevealEnd;
+        uint64 voteCommitEnd;
+        uint64 voteRevealEnd;
+        uint8 maxSolvers;
+        uint8 minVotes;
+        uint8 numVoteCommits;
+        uint8 numVoteReveals;
+        // slot 3
+        bytes32 gtCommit;
+    }
+
+    IParticipantStaking private immutable _staking;
+    IProject private immutable _projects;
+    IRewards private immutable _rewards;
+
+    uint16 private _proposerSlashBps = 1000;
+    uint16 private _solverSlashBps = 100;
+    uint16 private _coordinatorSlashBps = 100;
+    uint256 private _count;
+    mapping(uint256 taskId => Task) private _tasks;
+    /// @dev Solver list in commit order; see POS_SHIFT.
+    mapping(uint256 taskId => uint256[MAX_SOLVERS_PER_TASK]) private _solverList;
+    /// @dev Solver record: its commitment with the low byte replaced by (list index + 1); 0 = none.
+    mapping(uint256 taskId => mapping(address solver => bytes32)) private _solverRecord;
+    /// @dev Coordinator list in commit order; bit 160 set = revealed.
+    mapping(uint256 taskId => uint256[MAX_COORDINATORS_PER_TASK]) private _coordList;
+    /// @dev Coordinator record: commitment (low byte = list index + 1) until revealed, then the packed scores
+    ///      (score k in bits 16k..16k+15).
+    mapping(uint256 taskId => mapping(address coordinator => bytes32)) private _coordRecord;
+
+    /// @param admin receives DEFAULT_ADMIN_ROLE
+    constructor(address admin, IParticipantStaking staking_, IProject projects_, IRewards rewards_) {
+        if (
+            admin == address(0) || address(staking_) == address(0) || address(projects_) == address(0)
+                || address(rewards_) == address(0)
+        ) revert TaskManagerInvalidInput();
+        _staking = staking_;
+        _projects = projects_;
+        _rewards = rewards_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------------ round
+
+    /// @inheritdoc ITaskManager
+    function proposeTask(uint256 projectId, bytes32 specHash, bytes32 gtCommit, uint256 reward)
+        external
+        nonReentrant
+        returns (uint256 taskId)
+    {
+        _requireActive(msg.sender, Role.Proposer);
+        if (!_projects.exists(projectId)) revert TaskManagerUnknownProject(projectId);
+        if (
+            reward == 0 || reward > type(uint128).max || gtCommit == bytes32(0)
+                || projectId > type(uint64).max
+        ) {
+            revert TaskManagerInvalidInput();
+        }
+        IProject.Config memory cfg = _projects.config(projectId);
+        Deadlines memory d;
+        d.commitEnd = uint64(block.number) + cfg.windows.commit;
+        d.gtRevealEnd = d.commitEnd + cfg.windows.gtReveal;
+        d.solRevealEnd = d.gtRevealEnd + cfg.windows.solReveal;
+        d.voteCommitEnd = d.solRevealEnd + cfg.windows.voteCommit;
+        d.voteRevealEnd = d.voteCommitEnd + cfg.windows.voteReveal;
+
+        taskId = ++_count;
+        Task storage t = _tasks[taskId];
+        t.proposer = msg.sender;
+        t.projectId = uint64(projectId);
+        t.state = TaskState.Open;
+        t.reward = uint128(reward);
+        t.commitEnd = d.commitEnd;
+        t.gtRevealEnd = d.gtRevealEnd;
+        t.solRevealEnd = d.solRevealEnd;
+        t.voteCommitEnd = d.voteCommitEnd;
+        t.voteRevealEnd = d.voteRevealEnd;
+        t.maxSolvers = cfg.maxSolvers;
+        t.minVotes = cfg.minVotes;
+        t.gtCommit = gtCommit;
+        emit TaskProposed(taskId, projectId, msg.sender, specHash, gtCommit, reward, d);
+
+        _projects.reserve(projectId, reward); // reverts ProjectInsufficientBudget
+    }
+
+    /// @inheritdoc ITaskManager
+    function commitSolution(uint256 taskId, bytes32 commitment) external {
+        Task storage t = _task(taskId);
+        _requireState(taskId, t.state, TaskState.Open);
+        _requireWindow(taskId, 0, t.commitEnd);
+        _requireActive(msg.sender, Role.Solver);
+        if (commitment == bytes32(0)) revert TaskManagerInvalidInput();
+        if (_solverRecord[taskId][msg.sender] != bytes32(0)) {
+            revert TaskManagerAlreadyCommitted(taskId, msg.sender);
+        }
+        uint8 index = t.numCommitted;
+        if (index >= t.maxSolvers) revert TaskManagerFull(taskId);
+
+        t.numCommitted = index + 1;
+        _solverList[taskId][index] = uint256(uint160(msg.sender));
+        _solverRecord[taskId][msg.sender] = _tag(commitment, index);
+        emit SolutionCommitted(taskId, msg.sender, commitment, index);
+    }
+
+    /// @inheritdoc ITaskManager
+    function revealGroundTruth(uint256 taskId, bytes32 evalSpecHash, bytes32 salt) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.proposer) revert TaskManagerNotProposer(taskId, msg.sender);
+        _requireState(taskId, t.state, TaskState.Open);
+        _requireWindow(taskId, t.commitEnd, t.gtRevealEnd);
+        if (t.numCommitted == 0) revert TaskManagerNoSolutions(taskId);
+        if (keccak256(abi.encode(msg.sender, uint256(t.projectId), evalSpecHash, salt)) != t.gtCommit) {
+            revert TaskManagerCommitmentMismatch(taskId, msg.sender);
+        }
+        t.state = TaskState.GroundTruthRevealed;
+        emit GroundTruthRevealed(taskId, msg.sender, evalSpecHash);
+    }
+
+    /// @inheritdoc ITaskManager
+    function revealSolution(uint256 taskId, bytes32 deltaRoot, uint256 numSamples, bytes32 salt) external {
+        Task storage t = _task(taskId);
+        _requireState(taskId, t.state, TaskState.GroundTruthRevealed);
+        _requireWindow(taskId, t.commitEnd, t.solRevealEnd);
+        bytes32 rec = _solverRecord[taskId][msg.sender];
+        uint256 tagByte = uint256(rec) & 0xff;
+        if (tagByte == 0) revert TaskManagerNoCommitment(taskId, msg.sender);
+        uint256 index = tagByte - 1;
+        uint256 slot = _solverList[taskId][index];
+        if (slot >> POS_SHIFT != 0) revert TaskManagerNoCommitment(taskId, msg.sender); // already revealed
+        bytes32 expected = keccak256(abi.encode(taskId, msg.sender, deltaRoot, numSamples, salt));
+        if (_tag(expected, index) != rec) revert TaskManagerCommitmentMismatch(taskId, msg.sender);
+
+        uint8 pos = t.numRevealed;
+        t.numRevealed = pos + 1;
+        // pos < 16, so pos + 1 fits the 8-bit field above the address.
+        _solverList[taskId][index] = slot | (uint256(pos) + 1) << POS_SHIFT;
+        emit SolutionRevealed(taskId, msg.sender, deltaRoot, numSamples, pos);
+    }
+
+    /// @inheritdoc ITaskManager
+    function commitVote(uint256 taskId, bytes32 commitment) external {
+        Task storage t = _task(taskId);
+        _requireState(taskId, t.state, TaskState.GroundTruthRevealed);
+        _requireWindow(taskId, t.solRevealEnd, t.voteCommitEnd);
+        if (t.numRevealed == 0) revert TaskManagerNoSolutions(taskId);
+        _requireActive(msg.sender, Role.Coordinator);
+        if (commitment == bytes32(0)) revert TaskManagerInvalidInput();
+        if (_coordRecord[taskId][msg.sender] != bytes32(0)) {
+            revert TaskManagerAlreadyCommitted(taskId, msg.sender);
+        }
+        uint8 index = t.numVoteCommits;
+        if (index >= MAX_COORDINATORS_PER_TASK) revert TaskManagerFull(taskId);
+
+        t.numVoteCommits = index + 1;
+        _coordList[taskId][index] = uint256(uint160(msg.sender));
+        _coordRecord[taskId][msg.sender] = _tag(commitment, index);
+        emit VoteCommitted(taskId, msg.sender, commitment);
+    }
+
+    /// @inheritdoc ITaskManager
+    function revealVote(uint256 taskId, uint16[] calldata scores, bytes32 salt) external {
+        Task storage t = _task(taskId);
+        _requireState(taskId, t.state, TaskState.GroundTruthRevealed);
+        _requireWindow(taskId, t.voteCommitEnd, t.voteRevealEnd);
+        bytes32 rec = _coordRecord[taskId][msg.sender];
+        uint256 tagByte = uint256(rec) & 0xff;
+        if (tagByte == 0) revert TaskManagerNoCommitment(taskId, msg.sender);
+        uint256 index = tagByte - 1;
+        uint256 slot = _coordList[taskId][index];
+        if (slot >> POS_SHIFT != 0) revert TaskManagerNoCommitment(taskId, msg.sender); // already revealed
+        if (scores.length != t.numRevealed) revert TaskManagerBadScoresLength(scores.length, t.numRevealed);
+        bytes32 expected = keccak256(abi.encode(taskId, msg.sender, scores, salt));
+        if (_tag(expected, index) != rec) revert TaskManagerCommitmentMismatch(taskId, msg.sender);
+
+        uint256 packed;
+        for (uint256 k; k < scores.length; ++k) {
+            packed |= uint256(scores[k]) << (16 * k); // k < 16: fits 256 bits
+        }
+        // numVoteReveals < numVoteCommits ≤ 16.
+        t.numVoteReveals += 1;
+        _coordList[taskId][index] = slot | (uint256(1) << POS_SHIFT);
+        _coordRecord[taskId][msg.sender] = bytes32(packed);
+        emit VoteRevealed(taskId, msg.sender, scores);
+    }
+
+    /// @inheritdoc ITaskManager
+    function finalize(uint256 taskId) external nonReentrant returns (TaskState) {
+        Task storage t = _task(taskId);
+        TaskState state = t.state;
+        uint256 projectId = t.projectId;
+        uint256 reward = t.reward;
+        if (state == TaskState.Open) {
+            if (t.numCommitted == 0) {
+                if (block.number <= t.commitEnd) revert TaskManagerTooEarly(taskId, t.commitEnd);
+                return _close(t, taskId, projectId, reward, CloseReason.NoCommits);
+            }
+            if (block.number <= t.gtRevealEnd) revert TaskManagerTooEarly(taskId, t.gtRevealEnd);
+            t.state = TaskState.Cancelled;
+            address proposer = t.proposer;
+            uint256 slashed = _slash(proposer, Role.Proposer, _proposerSlashBps, REASON_PROPOSER);
+            emit TaskCancelled(taskId, projectId, proposer, reward, slashed);
+            _projects.release(projectId, reward);
+            return TaskState.Cancelled;
+        }
+        if (state != TaskState.GroundTruthRevealed) revert TaskManagerWrongState(taskId, state);
+        if (t.numRevealed == 0) {
+            if (block.number <= t.solRevealEnd) revert TaskManagerTooEarly(taskId, t.solRevealEnd);
+            _slashUnrevealedSolvers(taskId, t.numCommitted);
+            return _close(t, taskId, projectId, reward, CloseReason.NoRevealedSolutions);
+        }
+        if (block.number <= t.voteRevealEnd) revert TaskManagerTooEarly(taskId, t.voteRevealEnd);
+        if (t.numVoteReveals < t.minVotes) {
+            _slashUnrevealedSolvers(taskId, t.numCommitted);
+            _slashUnrevealedCoordinators(taskId, t.numVoteCommits);
+            return _close(t, taskId, projectId, reward, CloseReason.TooFewVotes);
+        }
+        return _settle(t, taskId, projectId, reward);
+    }
+
+    /// @inheritdoc ITaskManager
+    function setSlashParams(uint16 proposerBps, uint16 solverBps, uint16 coordinatorBps)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        if (proposerBps > BPS || solverBps > BPS || coordinatorBps > BPS) {
+            revert TaskManagerInvalidInput();
+        }
+        _proposerSlashBps = proposerBps;
+        _solverSlashBps = solverBps;
+        _coordinatorSlashBps = coordinatorBps;
+        emit SlashParamsUpdated(proposerBps, solverBps, coordinatorBps);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc ITaskManager
+    function taskState(uint256 taskId) external view returns (TaskState) {
+        return _tasks[taskId].state;
+    }
+
+    /// @inheritdoc ITaskManager
+    function getTask(uint256 taskId) external view returns (TaskView memory v) {
+        Task storage t = _task(taskId);
+        v.proposer = t.proposer;
+        v.projectId = t.projectId;
+        v.state = t.state;
+        v.reward = t.reward;
+        v.gtCommit = t.gtCommit;
+        v.deadlines = Deadlines(t.commitEnd, t.gtRevealEnd, t.solRevealEnd, t.voteCommitEnd, t.voteRevealEnd);
+        v.maxSolvers = t.maxSolvers;
+        v.minVotes = t.minVotes;
+        v.numCommitted = t.numCommitted;
+        v.numRevealed = t.numRevealed;
+        v.numVoteCommits = t.numVoteCommits;
+        v.numVoteReveals = t.numVoteReveals;
+    }
+
+    /// @inheritdoc ITaskManager
+    function revealedSolvers(uint256 taskId) public view returns (address[] memory solvers) {
+        Task storage t = _tasks[taskId];
+        solvers = new address[](t.numRevealed);
+        uint256 n = t.numCommitted;
+        for (uint256 i; i < n; ++i) {
+            uint256 slot = _solverList[taskId][i];
+            uint256 pos = slot >> POS_SHIFT;
+            if (pos != 0) solvers[pos - 1] = address(uint160(slot));
+        }
+    }
+
+    /// @inheritdoc ITaskManager
+    function committedSolvers(uint256 taskId) external view returns (address[] memory solvers) {
+        uint256 n = _tasks[taskId].numCommitted;
+        solvers = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            solvers[i] = address(uint160(_solverList[taskId][i]));
+        }
+    }
+
+    /// @inheritdoc ITaskManager
+    function voteCommitters(uint256 taskId) external view returns (address[] memory coordinators) {
+        uint256 n = _tasks[taskId].numVoteCommits;
+        coordinators = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            coordinators[i] = address(uint160(_coordList[taskId][i]));
+        }
+    }
+
+    /// @inheritdoc ITaskManager
+    function scoresOf(uint256 taskId, address coordinator) external view returns (uint16[] memory scores) {
+        uint256 n = _tasks[taskId].numVoteCommits;
+        for (uint256 i; i < n; ++i) {
+            uint256 slot = _coordList[taskId][i];
+            if (address(uint160(slot)) == coordinator && slot >> POS_SHIFT != 0) {
+                return _unpack(uint256(_coordRecord[taskId][coordinator]), _tasks[taskId].numRevealed);
+            }
+        }
+    }
+
+    /// @inheritdoc ITaskManager
+    function taskCount() external view returns (uint256) {
+        return _count;
+    }
+
+    /// @inheritdoc ITaskManager
+    function slashParams() external view returns (uint16, uint16, uint16) {
+        return (_proposerSlashBps, _solverSlashBps, _coordinatorSlashBps);
+    }
+
+    // ------------------------------------------------------------------ internal
+
+    function _settle(Task storage t, uint256 taskId, uint256 projectId, uint256 reward)
+        private
+        returns (TaskState)
+    {
+        t.state = TaskState.Finalized;
+        uint256 nSolvers = t.numRevealed;
+        _slashUnrevealedSolvers(taskId, t.numCommitted);
+        IRewards.Settlement memory st;
+        st.taskId = taskId;
+        st.projectId = projectId;
+        st.proposer = t.proposer;
+        st.reward = reward;
+        st.solvers = revealedSolvers(taskId);
+        uint256 nVotes = t.numVoteReveals;
+        st.coordinators = new address[](nVotes);
+        st.stakes = new uint256[](nVotes);
+        st.scores = new uint16[][](nVotes);
+        uint256 nCommits = t.numVoteCommits;
+        uint256 k;
+        for (uint256 i; i < nCommits; ++i) {
+            uint256 slot = _coordList[taskId][i];
+            address c = address(uint160(slot));
+            if (slot >> POS_SHIFT == 0) {
+                _slashMissed(taskId, c, Role.Coordinator, _coordinatorSlashBps, REASON_COORDINATOR);
+                continue;
+            }
+            st.coordinators[k] = c;
+            st.stakes[k] = _staking.stakeOf(c);
+            st.scores[k] = _unpack(uint256(_coordRecord[taskId][c]), nSolvers);
+            ++k;
+        }
+        (uint256 spent, uint256 fee, uint256 released) = _rewards.settleTask(st);
+        emit TaskFinalized(taskId, projectId, spent, fee, released);
+        return TaskState.Finalized;
+    }
+
+    function _close(Task storage t, uint256 taskId, uint256 projectId, uint256 reward, CloseReason reason)
+        private
+        returns (TaskState)
+    {
+        t.state = TaskState.Closed;
+        emit TaskClosed(taskId, projectId, reason, reward);
+        _projects.release(projectId, reward);
+        return TaskState.Closed;
+    }
+
+    function _slashUnrevealedSolvers(uint256 taskId, uint256 n) private {
+        for (uint256 i; i < n; ++i) {
+            uint256 slot = _solverList[taskId][i];
+            if (slot >> POS_SHIFT == 0) {
+                _slashMissed(taskId, address(uint160(slot)), Role.Solver, _solverSlashBps, REASON_SOLVER);
+            }
+        }
+    }
+
+    function _slashUnrevealedCoordinators(uint256 taskId, uint256 n) private {
+        for (uint256 i; i < n; ++i) {
+            uint256 slot = _coordList[taskId][i];
+            if (slot >> POS_SHIFT == 0) {
+                _slashMissed(
+                    taskId, address(uint160(slot)), Role.Coordinator, _coordinatorSlashBps, REASON_COORDINATOR
+                );
+            }
+        }
+    }
+
+    function _slashMissed(uint256 taskId, address account, Role role, uint16 bps, bytes32 reason) private {
+        uint256 amount = _slash(account, role, bps, reason);
+        emit MissedRevealSlashed(taskId, account, amount, reason);
+    }
+
+    /// @dev Never reverts: a failing staking call slashes nothing.
+    function _slash(address account, Role role, uint16 bps, bytes32 reason)
+        private
+        returns (uint256 slashed)
+    {
+        if (bps == 0) return 0;
+        uint256 amount;
+        try _staking.minStake(role) returns (uint256 min) {
+            amount = min * bps / BPS;
+        } catch {
+            return 0;
+        }
+        if (amount == 0) return 0;
+        try _staking.slash(account, amount, reason) returns (uint256 s) {
+            slashed = s;
+        } catch {
+            slashed = 0;
+        }
+    }
+
+    function _task(uint256 taskId) private view returns (Task storage t) {
+        t = _tasks[taskId];
+        if (t.state == TaskState.None) revert TaskManagerUnknownTask(taskId);
+    }
+
+    function _requireState(uint256 taskId, TaskState have, TaskState want) private pure {
+        if (have != want) revert TaskManagerWrongState(taskId, have);
+    }
+
+    /// @dev Allowed when opens < block.number <= closes.
+    function _requireWindow(uint256 taskId, uint256 opens, uint256 closes) private view {
+        if (block.number <= opens || block.number > closes) {
+            revert TaskManagerOutsideWindow(taskId, block.number, opens, closes);
+        }
+    }
+
+    function _requireActive(address account, Role role) private view {
+        if (!_staking.isActive(account, role)) revert TaskManagerNotActive(account, uint8(role));
+    }
+
+    /// @dev Replaces the low byte of a commitment by (index + 1) so one slot holds both (248-bit binding).
+    function _tag(bytes32 commitment, uint256 index) private pure returns (bytes32) {
+        return bytes32((uint256(commitment) & ~uint256(0xff)) | (index + 1));
+    }
+
+    function _unpack(uint256 packed, uint256 n) private pure returns (uint16[] memory scores) {
+        scores = new uint16[](n);
+        for (uint256 k; k < n; ++k) {
+            scores[k] = uint16(packed >> (16 * k));
+        }
+    }
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @notice The four staked roles of Autonet (`None` = not staked). One role per address.
+enum Role {
+    None,
+    Proposer,
+    Solver,
+    Coordinator,
+    Aggregator
+}
+
+/// @title IParticipantStaking
+/// @notice Stake ATN in one role per address, unbond through a bounded queue, get slashed by authorized
+///         protocol contracts. Slashed tokens go to the treasury (the Timelock) so a governance slash appeal
+///         can return them.
+interface IParticipantStaking {
+    /// @notice One pending unbond entry: `amount` becomes withdrawable at `maturesAt` (unix seconds).
+    struct Unbond {
+        uint128 amount;
+        uint64 maturesAt;
+    }
+
+    /// @notice `account` staked `amount` more in `role`; `bonded` is its bonded stake afterwards.
+    event Staked(address indexed account, Role indexed role, uint256 amount, uint256 bonded);
+    /// @notice `account` moved `amount` from bonded stake to a pending unbond maturing at `maturesAt`.
+    event UnbondRequested(address indexed account, Role indexed role, uint256 amount, uint64 maturesAt);
+    /// @notice `account` withdrew `amount` of matured unbonds.
+    event Withdrawn(address indexed account, uint256 amount);
+    /// @notice `amount` of `account`'s stake (bonded first, then pending newest first) went to the treasury.
+    event Slashed(address indexed account, Role indexed role, uint256 amount, bytes32 reason);
+    /// @notice `account` has no stake left; its role was reset from `previous` to `None`.
+    event RoleCleared(address indexed account, Role previous);
+    /// @notice The minimum stake of `role` changed.
+    event MinStakeUpdated(Role indexed role, uint256 minStake);
+    /// @notice The unbonding delay of `role` changed.
+    event UnbondingDelayUpdated(Role indexed role, uint64 delay);
+    /// @notice The treasury that receives slashed stake changed.
+    event TreasuryUpdated(address treasury);
+
+    /// @notice `Role.None` was given where a real role is required.
+    error StakingInvalidRole();
+    /// @notice The account already holds stake in another role.
+    error StakingRoleMismatch(Role current, Role requested);
+    /// @notice The bonded stake after this call would be below the role's minimum.
+    error StakingBelowMinimum(uint256 have, uint256 need);
+    /// @notice A zero amount was given.
+    error StakingZeroAmount();
+    /// @notice More than the bonded stake was asked to unbond.
+    error StakingInsufficientStake(uint256 have, uint256 want);
+    /// @notice The account already has MAX_PENDING_UNBONDS pending entries.
+    error StakingTooManyUnbonds();
+    /// @notice No pending unbond entry has matured yet.
+    error StakingNothingToWithdraw();
+    /// @notice The zero address was given.
+    error StakingZeroAddress();
+    /// @notice An amount does not fit the 128-bit storage of an unbond entry.
+    error StakingAmountTooLarge(uint256 amount);
+    /// @notice An unbonding delay above MAX_UNBONDING_DELAY was given.
+    error StakingDelayTooLong(uint64 delay, uint64 max);
+
+    /// @notice Stake `amount` in `role` (pulls tokens with transferFrom). The first stake sets the role and
+    ///         must reach `minStake(role)`; later stakes must name the same role.
+    /// @param role the role to stake in (not `None`)
+    /// @param amount tokens to add (> 0)
+    function stake(Role role, uint256 amount) external;
+
+    /// @notice Move `amount` of bonded stake to a pending unbond that matures after `unbondingDelay(role)`.
+    ///         The remaining bonded stake may be 0 or anything; `isActive` reflects whether it still meets
+    ///         the minimum. At most MAX_PENDING_UNBONDS entries per account.
+    /// @param amount tokens to unbond (> 0, <= bonded)
+    function requestUnbond(uint256 amount) external;
+
+    /// @notice Pay the caller every matured unbond entry.
+    /// @return amount the tokens paid
+    function withdrawUnbonded() external returns (uint256 amount);
+
+    /// @notice Slash up to `amount` of `account`'s stake: bonded first, then pending entries newest first.
+    ///         Never reverts for amount > available or zero stake (returns what was taken). SLASHER_ROLE.
+    /// @param account the staker
+    /// @param amount the amount to take at most
+    /// @param reason a free-form reason tag emitted with the event
+    /// @return slashed the amount actually taken and sent to the treasury
+    function slash(address account, uint256 amount, bytes32 reason) external returns (uint256 slashed);
+
+    /// @notice Admin: set the minimum stake of `role`.
+    function setMinStake(Role role, uint256 amount) external;
+
+    /// @notice Admin: set the unbonding delay (seconds) of `role`; applies to new unbond requests.
+    function setUnbondingDelay(Role role, uint64 delay) external;
+
+    /// @notice Admin: set the treasury that receives slashed stake.
+    function setTreasury(address treasury) external;
+
+    /// @notice True when `account` has role `role` and bonded stake >= `minStake(role)`.
+    function isActive(address account, Role role) external view returns (bool);
+
+    /// @notice Bonded (not unbonding) stake of `account`.
+    function stakeOf(address account) external view returns (uint256);
+
+    /// @notice Role of `account` (`None` when it holds no stake at all).
+    function roleOf(address account) external view returns (Role);
+
+    /// @notice Sum of bonded stake of all accounts holding `role`.
+    function totalStake(Role role) external view returns (uint256);
+
+    /// @notice Minimum bonded stake to be active in `role`.
+    function minStake(Role role) external view returns (uint256);
+
+    /// @notice Unbonding delay (seconds) of `role`.
+    function unbondingDelay(Role role) external view returns (uint64);
+
+    /// @notice The pending unbond entries of `account` (at most MAX_PENDING_UNBONDS).
+    function pendingUnbonds(address account) external view returns (Unbond[] memory);
+
+    /// @notice Sum of `account`'s pending unbond entries (matured or not).
+    function pendingUnbondTotal(address account) external view returns (uint256);
+
+    /// @notice The treasury that receives slashed stake.
+    function treasury() external view returns (address);
+
+    /// @notice The staked token.
+    function token() external view returns (address);
+}

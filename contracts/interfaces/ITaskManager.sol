@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title ITaskManager
+/// @notice One training round (PROTOCOL §3) with block windows, each phase ending at an inclusive deadline:
+///         propose → solvers commit (block ≤ commitEnd) → proposer reveals the eval spec
+///         (commitEnd < block ≤ gtRevealEnd) → solvers reveal (after the ground truth, block ≤ solRevealEnd) →
+///         coordinators commit votes (solRevealEnd < block ≤ voteCommitEnd) → reveal votes
+///         (voteCommitEnd < block ≤ voteRevealEnd) → anyone finalizes. Every failure path is closable by
+///         anyone through `finalize`, which always returns the unspent reservation to the project budget.
+///         The stored state only moves forward.
+interface ITaskManager {
+    /// @notice Stored task state. Open → GroundTruthRevealed → Finalized; Open → Closed (no commits) or
+    ///         Cancelled (proposer never revealed); GroundTruthRevealed → Closed (no revealed solution or too
+    ///         few revealed votes).
+    enum TaskState {
+        None,
+        Open,
+        GroundTruthRevealed,
+        Finalized,
+        Closed,
+        Cancelled
+    }
+
+    /// @notice Why a task was closed without settlement.
+    enum CloseReason {
+        NoCommits,
+        NoRevealedSolutions,
+        TooFewVotes
+    }
+
+    /// @notice Block numbers (inclusive) ending each phase.
+    struct Deadlines {
+        uint64 commitEnd;
+        uint64 gtRevealEnd;
+        uint64 solRevealEnd;
+        uint64 voteCommitEnd;
+        uint64 voteRevealEnd;
+    }
+
+    /// @notice Summary of a task.
+    struct TaskView {
+        address proposer;
+        uint256 projectId;
+        TaskState state;
+        uint256 reward;
+        bytes32 gtCommit;
+        Deadlines deadlines;
+        uint8 maxSolvers;
+        uint8 minVotes;
+        uint8 numCommitted;
+        uint8 numRevealed;
+        uint8 numVoteCommits;
+        uint8 numVoteReveals;
+    }
+
+    /// @notice A task was proposed; `reward` is reserved from the project budget.
+    event TaskProposed(
+        uint256 indexed taskId,
+        uint256 indexed projectId,
+        address indexed proposer,
+        bytes32 specHash,
+        bytes32 gtCommit,
+        uint256 reward,
+        Deadlines deadlines
+    );
+    /// @notice `solver` committed (its `index` in commit order).
+    event SolutionCommitted(uint256 indexed taskId, address indexed solver, bytes32 commitment, uint8 index);
+    /// @notice The proposer revealed the evaluation spec: coordinators fetch it by hash.
+    event GroundTruthRevealed(uint256 indexed taskId, address indexed proposer, bytes32 evalSpecHash);
+    /// @notice `solver` revealed its delta; `revealIndex` is its column in every score vector.
+    event SolutionRevealed(
+        uint256 indexed taskId,
+        address indexed solver,
+        bytes32 deltaRoot,
+        uint256 numSamples,
+        uint8 revealIndex
+    );
+    /// @notice `coordinator` committed a score vector.
+    event VoteCommitted(uint256 indexed taskId, address indexed coordinator, bytes32 commitment);
+    /// @notice `coordinator` revealed `scores` (one per revealed solver, in reveal order).
+    event VoteRevealed(uint256 indexed taskId, address indexed coordinator, uint16[] scores);
+    /// @notice The task was settled by Rewards.
+    event TaskFinalized(
+        uint256 indexed taskId,
+        uint256 indexed projectId,
+        uint256 spent,
+        uint256 aggregatorFee,
+        uint256 released
+    );
+    /// @notice The task was closed without settlement; `released` went back to the budget.
+    event TaskClosed(uint256 indexed taskId, uint256 indexed projectId, CloseReason reason, uint256 released);
+    /// @notice The proposer never revealed: task cancelled, reward released, proposer slashed.
+    event TaskCancelled(
+        uint256 indexed taskId,
+        uint256 indexed projectId,
+        address indexed proposer,
+        uint256 released,
+        uint256 slashed
+    );
+    /// @notice `account` committed but never revealed and lost `amount` of stake (may be 0).
+    event MissedRevealSlashed(
+        uint256 indexed taskId, address indexed account, uint256 amount, bytes32 reason
+    );
+    /// @notice Slash parameters changed (bps of the role's minimum stake).
+    event SlashParamsUpdated(uint16 proposerBps, uint16 solverBps, uint16 coordinatorBps);
+
+    /// @notice No task with this id.
+    error TaskManagerUnknownTask(uint256 taskId);
+    /// @notice No project with this id.
+    error TaskManagerUnknownProject(uint256 projectId);
+    /// @notice The caller is not active in the required role.
+    error TaskManagerNotActive(address account, uint8 role);
+    /// @notice The task is not in the required state.
+    error TaskManagerWrongState(uint256 taskId, TaskState state);
+    /// @notice The action is outside its window: allowed for `opens < block <= closes`.
+    error TaskManagerOutsideWindow(uint256 taskId, uint256 blockNumber, uint256 opens, uint256 closes);
+    /// @notice The task already has its maximum number of solvers or coordinators.
+    error TaskManagerFull(uint256 taskId);
+    /// @notice The caller already committed.
+    error TaskManagerAlreadyCommitted(uint256 taskId, address account);
+    /// @notice The caller has no commitment (or already revealed).
+    error TaskManagerNoCommitment(uint256 taskId, address account);
+    /// @notice The reveal does not match the commitment.
+    error TaskManagerCommitmentMismatch(uint256 taskId, address account);
+    /// @notice Only the task's proposer may do this.
+    error TaskManagerNotProposer(uint256 taskId, address caller);
+    /// @notice The score vector length must equal the number of revealed solutions.
+    error TaskManagerBadScoresLength(uint256 length, uint256 expected);
+    /// @notice No solution was revealed: there is nothing to vote on.
+    error TaskManagerNoSolutions(uint256 taskId);
+    /// @notice Zero reward, zero hash, or an invalid parameter.
+    error TaskManagerInvalidInput();
+    /// @notice The task cannot be finalized or closed yet; retry after block `after`.
+    error TaskManagerTooEarly(uint256 taskId, uint256 after_);
+
+    /// @notice Active Proposer: open a task and reserve `reward` from the project budget.
+    ///         `gtCommit = keccak256(abi.encode(proposer, projectId, evalSpecHash, salt))`.
+    function proposeTask(uint256 projectId, bytes32 specHash, bytes32 gtCommit, uint256 reward)
+        external
+        returns (uint256 taskId);
+
+    /// @notice Active Solver, once, until commitEnd, while fewer than maxSolvers committed.
+    ///         `commitment = keccak256(abi.encode(taskId, solver, deltaRoot, numSamples, salt))`.
+    function commitSolution(uint256 taskId, bytes32 commitment) external;
+
+    /// @notice Proposer only, after commitEnd until gtRevealEnd.
+    function revealGroundTruth(uint256 taskId, bytes32 evalSpecHash, bytes32 salt) external;
+
+    /// @notice A committed solver, after the ground truth was revealed, until solRevealEnd.
+    function revealSolution(uint256 taskId, bytes32 deltaRoot, uint256 numSamples, bytes32 salt) external;
+
+    /// @notice Active Coordinator (at most 16 per task), after solRevealEnd until voteCommitEnd.
+    ///         `commitment = keccak256(abi.encode(taskId, coordinator, scores, salt))` with `uint16[] scores`.
+    function commitVote(uint256 taskId, bytes32 commitment) external;
+
+    /// @notice A committed coordinator, after voteCommitEnd until voteRevealEnd. `scores` has one entry per
+    ///         revealed solution, in reveal order (see `revealedSolvers`).
+    function revealVote(uint256 taskId, uint16[] calldata scores, bytes32 salt) external;
+
+    /// @notice Anyone: finish the task as far as its windows allow.
+    ///         - Open, no commits, after commitEnd: Closed(NoCommits), reward released.
+    ///         - Open with commits, after gtRevealEnd: Cancelled, reward released, proposer slashed.
+    ///         - GroundTruthRevealed, no revealed solution, after solRevealEnd: Closed(NoRevealedSolutions).
+    ///         - GroundTruthRevealed, after voteRevealEnd: unrevealed solvers/coordinators slashed; fewer than
+    ///           minVotes revealed votes → Closed(TooFewVotes); otherwise settled by Rewards → Finalized.
+    ///         Slashes never revert (try/catch).
+    function finalize(uint256 taskId) external returns (TaskState state);
+
+    /// @notice DEFAULT_ADMIN_ROLE: slash amounts in bps of the role's minimum stake (each ≤ 10000).
+    function setSlashParams(uint16 proposerBps, uint16 solverBps, uint16 coordinatorBps) external;
+
+    /// @notice The stored state of a task.
+    function taskState(uint256 taskId) external view returns (TaskState);
+
+    /// @notice Everything about a task.
+    function getTask(uint256 taskId) external view returns (TaskView memory);
+
+    /// @notice Solvers that revealed, in reveal order (the columns of every score vector).
+    function revealedSolvers(uint256 taskId) external view returns (address[] memory);
+
+    /// @notice Solvers that committed, in commit order.
+    function committedSolvers(uint256 taskId) external view returns (address[] memory);
+
+    /// @notice Coordinators that committed a vote, in commit order.
+    function voteCommitters(uint256 taskId) external view returns (address[] memory);
+
+    /// @notice Revealed scores of `coordinator` (empty if not revealed).
+    function scoresOf(uint256 taskId, address coordinator) external view returns (uint16[] memory);
+
+    /// @notice Number of tasks proposed (the last id).
+    function taskCount() external view returns (uint256);
+
+    /// @notice Slash parameters (bps of min stake).
+    function slashParams() external view returns (uint16 proposerBps, uint16 solverBps, uint16 coordinatorBps);
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {World} from "./utils/World.sol";
+import {Deploy} from "../script/Deploy.s.sol";
+import {DeployLib} from "../script/DeployLib.sol";
+
+/// @notice The deployment (DeployLib, shared by script/Deploy.s.sol and the World fixture) wires
+///         every role, fills the Registry and leaves the deployer with nothing.
+contract DeployTest is World {
+    bytes32 internal constant ADMIN = 0x00;
+
+    function _adminContracts() internal view returns (IAccessControl[9] memory) {
+        return [
+            IAccessControl(address(token)),
+            IAccessControl(address(registry)),
+            IAccessControl(address(staking)),
+            IAccessControl(address(project)),
+            IAccessControl(address(market)),
+            IAccessControl(address(rewards)),
+            IAccessControl(address(tasks)),
+            IAccessControl(address(shards)),
+            IAccessControl(address(timelock))
+        ];
+    }
+
+    function test_deployAll_timelockHoldsEveryAdminRole() public view {
+        IAccessControl[9] memory owned = _adminContracts();
+        for (uint256 i; i < owned.length; ++i) {
+            assertTrue(owned[i].hasRole(ADMIN, address(timelock)), "timelock is admin");
+            assertFalse(owned[i].hasRole(ADMIN, deployer), "deployer renounced admin");
+        }
+        assertTrue(token.hasRole(token.MINTER_ROLE(), address(timelock)));
+        assertFalse(token.hasRole(token.MINTER_ROLE(), deployer));
+    }
+
+    function test_deployAll_governorDrivesTheTimelock() public view {
+        assertTrue(timelock.hasRole(timelock.PROPOSER_ROLE(), address(governor)));
+        assertTrue(timelock.hasRole(timelock.CANCELLER_ROLE(), address(governor)));
+        assertTrue(timelock.hasRole(timelock.EXECUTOR_ROLE(), address(0)), "anyone executes a ready operation");
+        assertFalse(timelock.hasRole(timelock.PROPOSER_ROLE(), deployer));
+        assertEq(address(governor.timelock()), address(timelock));
+        assertEq(address(governor.token()), address(token));
+    }
+
+    function test_deployAll_protocolRolesWired() public view {
+        assertTrue(staking.hasRole(staking.SLASHER_ROLE(), address(tasks)));
+        assertTrue(staking.hasRole(staking.SLASHER_ROLE(), address(shards)));
+        assertTrue(project.hasRole(project.SPENDER_ROLE(), address(tasks)));
+        assertTrue(project.hasRole(project.SPENDER_ROLE(), address(rewards)));
+        assertTrue(project.hasRole(project.MODEL_PUBLISHER_ROLE(), address(shards)));
+        assertTrue(rewards.hasRole(rewards.TASK_MANAGER_ROLE(), address(tasks)));
+        assertTrue(rewards.hasRole(rewards.MODEL_REGISTRY_ROLE(), address(shards)));
+        assertTrue(market.hasRole(market.CONTRIBUTION_RECORDER_ROLE(), address(rewards)));
+        // Nothing else may spend project budgets or slash.
+        assertFalse(project.hasRole(project.SPENDER_ROLE(), address(shards)));
+        assertFalse(staking.hasRole(staking.SLASHER_ROLE(), address(rewards)));
+    }
+
+    function test_deployAll_registryDiscoversEveryContract() public view {
+        assertEq(registry.getAddress("contract.ATNToken"), address(token));
+        assertEq(registry.getAddress("contract.Registry"), address(registry));
+        assertEq(registry.getAddress("contract.TimelockController"), address(timelock));
+        assertEq(registry.getAddress("contract.AutonetGovernor"), address(governor));
+        assertEq(registry.getAddress("contract.ParticipantStaking"), address(staking));
+        assertEq(registry.getAddress("contract.AgentIdentity"), address(identity));
+        assertEq(registry.getAddress("contract.Project"), address(project));
+        assertEq(registry.getAddress("contract.InferenceMarket"), address(market));
+        assertEq(registry.getAddress("contract.Rewards"), address(rewards));
+        assertEq(registry.getAddress("contract.TaskManager"), address(tasks));
+        assertEq(registry.getAddress("contract.ModelShardRegistry"), address(shards));
+        assertEq(registry.getAddress("treasury"), address(timelock));
+        assertEq(staking.treasury(), address(timelock));
+    }
+
+    function test_config_devnetOnLocalChainNetworkElsewhere() public {
+        Deploy script = new Deploy();
+        vm.chainId(31337);
+        assertEq(script.config().timelockDelay, DeployLib.devnetConfig().timelockDelay);
+        vm.chainId(421614);
+        assertEq(script.config().timelockDelay, DeployLib.networkConfig().timelockDelay);
+        assertEq(script.config().votingPeriod, DeployLib.networkConfig().votingPeriod);
+        vm.setEnv("VOTING_PERIOD", "777");
+        assertEq(script.config().votingPeriod, 777);
+    }
+}

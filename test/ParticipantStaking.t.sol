@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {Test} from "forge-std/Test.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {ATNToken} from "../contracts/ATNToken.sol";
+import {ParticipantStaking} from "../contracts/ParticipantStaking.sol";
+import {IParticipantStaking, Role} from "../contracts/interfaces/IParticipantStaking.sol";
+
+contract ParticipantStakingTest is Test {
+    ATNToken internal token;
+    ParticipantStaking internal staking;
+    address internal admin = makeAddr("admin");
+    address internal treasury = makeAddr("treasury");
+    address internal slasher = makeAddr("slasher");
+    address internal alice = makeAddr("alice");
+    address internal bob = makeAddr("bob");
+
+    function setUp() public {
+        vm.warp(1_000_000);
+        token = new ATNToken(admin, admin, 10_000_000e18);
+        staking = new ParticipantStaking(admin, token, treasury);
+        bytes32 slasherRole = staking.SLASHER_ROLE();
+        vm.startPrank(admin);
+        staking.grantRole(slasherRole, slasher);
+        assertTrue(token.transfer(alice, 100_000e18));
+        assertTrue(token.transfer(bob, 100_000e18));
+        vm.stopPrank();
+        vm.prank(alice);
+        token.approve(address(staking), type(uint256).max);
+        vm.prank(bob);
+        token.approve(address(staking), type(uint256).max);
+    }
+
+    function _stake(address who, Role role, uint256 amount) internal {
+        vm.prank(who);
+        staking.stake(role, amount);
+    }
+
+    // ------------------------------------------------------------------ constructor / defaults
+
+    function test_constructor_defaults() public view {
+        assertEq(staking.minStake(Role.Proposer), 100e18);
+        assertEq(staking.minStake(Role.Solver), 50e18);
+        assertEq(staking.minStake(Role.Coordinator), 500e18);
+        assertEq(staking.minStake(Role.Aggregator), 1000e18);
+        assertEq(staking.unbondingDelay(Role.Proposer), 7 days);
+        assertEq(staking.unbondingDelay(Role.Solver), 3 days);
+        assertEq(staking.unbondingDelay(Role.Coordinator), 14 days);
+        assertEq(staking.unbondingDelay(Role.Aggregator), 14 days);
+        assertEq(staking.treasury(), treasury);
+        assertEq(staking.token(), address(token));
+        assertTrue(staking.hasRole(staking.DEFAULT_ADMIN_ROLE(), admin));
+    }
+
+    function test_RevertWhen_constructorZeroTreasury() public {
+        vm.expectRevert(IParticipantStaking.StakingZeroAddress.selector);
+        new ParticipantStaking(admin, token, address(0));
+    }
+
+    // ------------------------------------------------------------------ stake
+
+    function test_stake_setsRoleAndActivates() public {
+        vm.expectEmit(true, true, false, true, address(staking));
+        emit IParticipantStaking.Staked(alice, Role.Coordinator, 500e18, 500e18);
+        _stake(alice, Role.Coordinator, 500e18);
+        assertEq(uint8(staking.roleOf(alice)), uint8(Role.Coordinator));
+        assertEq(staking.stakeOf(alice), 500e18);
+        assertTrue(staking.isActive(alice, Role.Coordinator));
+        assertFalse(staking.isActive(alice, Role.Solver));
+        assertFalse(staking.isActive(alice, Role.None));
+        assertEq(staking.totalStake(Role.Coordinator), 500e18);
+        assertEq(token.balanceOf(address(staking)), 500e18);
+    }
+
+    function test_stake_addsInSameRole() public {
+        _stake(alice, Role.Solver, 50e18);
+        _stake(alice, Role.Solver, 1e18);
+        assertEq(staking.stakeOf(alice), 51e18);
+        assertEq(staking.totalStake(Role.Solver), 51e18);
+    }
+
+    function test_RevertWhen_stakeDifferentRole() public {
+        _stake(alice, Role.Solver, 50e18);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantStaking.StakingRoleMismatch.selector, Role.Solver, Role.Proposer
+            )
+        );
+        _stake(alice, Role.Proposer, 100e18);
+    }
+
+    function test_RevertWhen_stakeBelowMinimum() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingBelowMinimum.selector, 99e18, 100e18)
+        );
+        _stake(alice, Role.Proposer, 99e18);
+    }
+
+    function test_RevertWhen_stakeRoleNone() public {
+        vm.expectRevert(IParticipantStaking.StakingInvalidRole.selector);
+        _stake(alice, Role.None, 100e18);
+    }
+
+    function test_RevertWhen_stakeZero() public {
+        vm.expectRevert(IParticipantStaking.StakingZeroAmount.selector);
+        _stake(alice, Role.Solver, 0);
+    }
+
+    function testFuzz_stake_accounting(uint256 a, uint256 b) public {
+        a = bound(a, 50e18, 40_000e18);
+        b = bound(b, 50e18, 40_000e18);
+        _stake(alice, Role.Solver, a);
+        _stake(bob, Role.Solver, b);
+        assertEq(staking.totalStake(Role.Solver), a + b);
+        assertEq(token.balanceOf(address(staking)), a + b);
+        assertEq(staking.stakeOf(alice), a);
+    }
+
+    // ------------------------------------------------------------------ unbond / withdraw
+
+    function test_requestUnbond_createsEntryAndDeactivatesBelowMin() public {
+        _stake(alice, Role.Proposer, 150e18);
+        uint64 matures = uint64(block.timestamp + 7 days);
+        vm.expectEmit(true, true, false, true, address(staking));
+        emit IParticipantStaking.UnbondRequested(alice, Role.Proposer, 60e18, matures);
+        vm.prank(alice);
+        staking.requestUnbond(60e18);
+        assertEq(staking.stakeOf(alice), 90e18);
+        assertEq(staking.totalStake(Role.Proposer), 90e18);
+        assertFalse(staking.isActive(alice, Role.Proposer));
+        IParticipantStaking.Unbond[] memory q = staking.pendingUnbonds(alice);
+        assertEq(q.length, 1);
+        assertEq(q[0].amount, 60e18);
+        assertEq(q[0].maturesAt, matures);
+        assertEq(staking.pendingUnbondTotal(alice), 60e18);
+    }
+
+    function test_withdrawUnbonded_paysMaturedOnlyAndClearsRole() public {
+        _stake(alice, Role.Solver, 100e18);
+        vm.prank(alice);
+        staking.requestUnbond(40e18);
+        vm.warp(block.timestamp + 1 days);
+        vm.prank(alice);
+        staking.requestUnbond(60e18);
+        vm.warp(block.timestamp + 2 days); // first matured, second not
+        uint256 before = token.balanceOf(alice);
+        vm.prank(alice);
+        assertEq(staking.withdrawUnbonded(), 40e18);
+        assertEq(token.balanceOf(alice), before + 40e18);
+        assertEq(staking.pendingUnbonds(alice).length, 1);
+        assertEq(uint8(staking.roleOf(alice)), uint8(Role.Solver));
+
+        vm.warp(block.timestamp + 1 days);
+        vm.expectEmit(true, false, false, true, address(staking));
+        emit IParticipantStaking.RoleCleared(alice, Role.Solver);
+        vm.prank(alice);
+        assertEq(staking.withdrawUnbonded(), 60e18);
+        assertEq(uint8(staking.roleOf(alice)), uint8(Role.None));
+        // with no stake left the account may take another role
+        _stake(alice, Role.Proposer, 100e18);
+        assertTrue(staking.isActive(alice, Role.Proposer));
+    }
+
+    function test_RevertWhen_withdrawBeforeMaturity() public {
+        _stake(alice, Role.Solver, 100e18);
+        vm.prank(alice);
+        staking.requestUnbond(10e18);
+        vm.warp(block.timestamp + 3 days - 1);
+        vm.expectRevert(IParticipantStaking.StakingNothingToWithdraw.selector);
+        vm.prank(alice);
+        staking.withdrawUnbonded();
+    }
+
+    function test_RevertWhen_unbondMoreThanBonded() public {
+        _stake(alice, Role.Solver, 100e18);
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingInsufficientStake.selector, 100e18, 101e18)
+        );
+        vm.prank(alice);
+        staking.requestUnbond(101e18);
+    }
+
+    function test_RevertWhen_unbondZero() public {
+        vm.expectRevert(IParticipantStaking.StakingZeroAmount.selector);
+        vm.prank(alice);
+        staking.requestUnbond(0);
+    }
+
+    function test_RevertWhen_tooManyPendingUnbonds() public {
+        _stake(alice, Role.Solver, 100e18);
+        vm.startPrank(alice);
+        for (uint256 i; i < staking.MAX_PENDING_UNBONDS(); ++i) {
+            staking.requestUnbond(1e18);
+        }
+        vm.expectRevert(IParticipantStaking.StakingTooManyUnbonds.selector);
+        staking.requestUnbond(1e18);
+        vm.stopPrank();
+    }
+
+    function testFuzz_requestUnbond_conservesStake(uint256 stakeAmt, uint256 unbondAmt) public {
+        stakeAmt = bound(stakeAmt, 50e18, 100_000e18);
+        unbondAmt = bound(unbondAmt, 1, stakeAmt);
+        _stake(alice, Role.Solver, stakeAmt);
+        vm.prank(alice);
+        staking.requestUnbond(unbondAmt);
+        assertEq(staking.stakeOf(alice) + staking.pendingUnbondTotal(alice), stakeAmt);
+        assertEq(staking.totalStake(Role.Solver), stakeAmt - unbondAmt);
+        assertEq(staking.isActive(alice, Role.Solver), stakeAmt - unbondAmt >= 50e18);
+    }
+
+    // ------------------------------------------------------------------ slash
+
+    function test_slash_takesBondedToTreasury() public {
+        _stake(alice, Role.Coordinator, 600e18);
+        vm.expectEmit(true, true, false, true, address(staking));
+        emit IParticipantStaking.Slashed(alice, Role.Coordinator, 200e18, "bad-vote");
+        vm.prank(slasher);
+        uint256 slashed = staking.slash(alice, 200e18, "bad-vote");
+        assertEq(slashed, 200e18);
+        assertEq(staking.stakeOf(alice), 400e18);
+        assertEq(staking.totalStake(Role.Coordinator), 400e18);
+        assertEq(token.balanceOf(treasury), 200e18);
+        assertFalse(staking.isActive(alice, Role.Coordinator));
+    }
+
+    function test_slash_bondedThenPendingNewestFirst() public {
+        _stake(alice, Role.Solver, 100e18);
+        vm.startPrank(alice);
+        staking.requestUnbond(30e18); // older
+        staking.requestUnbond(20e18); // newer
+        vm.stopPrank();
+        // bonded 50, pending [30, 20]; slash 75 => bonded 0, newest 20 gone, older 30 -> 25
+        vm.prank(slasher);
+        assertEq(staking.slash(alice, 75e18, "x"), 75e18);
+        assertEq(staking.stakeOf(alice), 0);
+        IParticipantStaking.Unbond[] memory q = staking.pendingUnbonds(alice);
+        assertEq(q.length, 1);
+        assertEq(q[0].amount, 25e18);
+        assertEq(uint8(staking.roleOf(alice)), uint8(Role.Solver));
+        assertEq(token.balanceOf(treasury), 75e18);
+    }
+
+    function test_slash_partialNewestEntryKeepsOrder() public {
+        _stake(alice, Role.Solver, 100e18);
+        vm.startPrank(alice);
+        staking.requestUnbond(30e18);
+        staking.requestUnbond(20e18);
+        vm.stopPrank();
+        vm.prank(slasher);
+        assertEq(staking.slash(alice, 65e18, "x"), 65e18); // bonded 50, newest 20 -> 5
+        IParticipantStaking.Unbond[] memory q = staking.pendingUnbonds(alice);
+        assertEq(q.length, 2);
+        assertEq(q[0].amount, 30e18);
+        assertEq(q[1].amount, 5e18);
+    }
+
+    function test_slash_moreThanAvailableTakesAllAndClearsRole() public {
+        _stake(alice, Role.Solver, 100e18);
+        vm.prank(alice);
+        staking.requestUnbond(40e18);
+        vm.prank(slasher);
+        assertEq(staking.slash(alice, 1_000e18, "all"), 100e18);
+        assertEq(uint8(staking.roleOf(alice)), uint8(Role.None));
+        assertEq(staking.pendingUnbonds(alice).length, 0);
+        assertEq(token.balanceOf(address(staking)), 0);
+        assertEq(token.balanceOf(treasury), 100e18);
+    }
+
+    function test_slash_zeroStakeOrAmountReturnsZero() public {
+        vm.startPrank(slasher);
+        assertEq(staking.slash(bob, 10e18, "none"), 0);
+        vm.stopPrank();
+        _stake(alice, Role.Solver, 100e18);
+        vm.prank(slasher);
+        assertEq(staking.slash(alice, 0, "zero"), 0);
+        assertEq(staking.stakeOf(alice), 100e18);
+        assertEq(token.balanceOf(treasury), 0);
+    }
+
+    function test_RevertWhen_slashByNonSlasher() public {
+        _stake(alice, Role.Solver, 100e18);
+        bytes32 role = staking.SLASHER_ROLE();
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bob, role)
+        );
+        vm.prank(bob);
+        staking.slash(alice, 1, "x");
+    }
+
+    function testFuzz_slash_neverExceedsAvailable(uint256 stakeAmt, uint256 unbondAmt, uint256 slashAmt)
+        public
+    {
+        stakeAmt = bound(stakeAmt, 50e18, 100_000e18);
+        unbondAmt = bound(unbondAmt, 0, stakeAmt);
+        slashAmt = bound(slashAmt, 0, 300_000e18);
+        _stake(alice, Role.Solver, stakeAmt);
+        if (unbondAmt > 0) {
+            vm.prank(alice);
+            staking.requestUnbond(unbondAmt);
+        }
+        vm.prank(slasher);
+        uint256 slashed = staking.slash(alice, slashAmt, "f");
+        uint256 expected = slashAmt < stakeAmt ? slashAmt : stakeAmt;
+        assertEq(slashed, expected);
+        assertEq(token.balanceOf(treasury), expected);
+        assertEq(staking.stakeOf(alice) + staking.pendingUnbondTotal(alice), stakeAmt - expected);
+        assertEq(token.balanceOf(address(staking)), stakeAmt - expected);
+        assertEq(staking.totalStake(Role.Solver), staking.stakeOf(alice));
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    function test_setMinStake_changesActivity() public {
+        _stake(alice, Role.Solver, 60e18);
+        vm.expectEmit(true, false, false, true, address(staking));
+        emit IParticipantStaking.MinStakeUpdated(Role.Solver, 70e18);
+        vm.prank(admin);
+        staking.setMinStake(Role.Solver, 70e18);
+        assertFalse(staking.isActive(alice, Role.Solver));
+        assertEq(staking.minStake(Role.Solver), 70e18);
+    }
+
+    function test_setUnbondingDelay_appliesToNewRequests() public {
+        vm.prank(admin);
+        staking.setUnbondingDelay(Role.Solver, 1 hours);
+        _stake(alice, Role.Solver, 60e18);
+        vm.prank(alice);
+        staking.requestUnbond(10e18);
+        assertEq(staking.pendingUnbonds(alice)[0].maturesAt, block.timestamp + 1 hours);
+    }
+
+    function test_setTreasury_redirectsSlashes() public {
+        address t2 = makeAddr("t2");
+        vm.prank(admin);
+        staking.setTreasury(t2);
+        _stake(alice, Role.Solver, 60e18);
+        vm.prank(slasher);
+        staking.slash(alice, 5e18, "x");
+        assertEq(token.balanceOf(t2), 5e18);
+    }
+
+    function test_RevertWhen_adminSetterInvalidInput() public {
+        vm.startPrank(admin);
+        vm.expectRevert(IParticipantStaking.StakingInvalidRole.selector);
+        staking.setMinStake(Role.None, 1);
+        vm.expectRevert(IParticipantStaking.StakingInvalidRole.selector);
+        staking.setUnbondingDelay(Role.None, 1);
+        uint64 max = staking.MAX_UNBONDING_DELAY();
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingDelayTooLong.selector, max + 1, max)
+        );
+        staking.setUnbondingDelay(Role.Solver, max + 1);
+        vm.expectRevert(IParticipantStaking.StakingZeroAddress.selector);
+        staking.setTreasury(address(0));
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_adminSetterByStranger() public {
+        bytes memory err = abi.encodeWithSelector(
+            IAccessControl.AccessControlUnauthorizedAccount.selector, bob, staking.DEFAULT_ADMIN_ROLE()
+        );
+        vm.startPrank(bob);
+        vm.expectRevert(err);
+        staking.setMinStake(Role.Solver, 1);
+        vm.expectRevert(err);
+        staking.setUnbondingDelay(Role.Solver, 1);
+        vm.expectRevert(err);
+        staking.setTreasury(bob);
+        vm.stopPrank();
+    }
+
+    function testFuzz_setMinStake_isActiveMatches(uint256 minAmt, uint256 stakeAmt) public {
+        minAmt = bound(minAmt, 1, 1_000e18);
+        stakeAmt = bound(stakeAmt, minAmt, 2_000e18);
+        vm.prank(admin);
+        staking.setMinStake(Role.Aggregator, minAmt);
+        _stake(alice, Role.Aggregator, stakeAmt);
+        assertTrue(staking.isActive(alice, Role.Aggregator));
+        vm.prank(admin);
+        staking.setMinStake(Role.Aggregator, stakeAmt + 1);
+        assertFalse(staking.isActive(alice, Role.Aggregator));
+    }
+}

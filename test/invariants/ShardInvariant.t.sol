@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {Test} from "forge-std/Test.sol";
+
+import {Project} from "../../contracts/Project.sol";
+import {ModelShardRegistry} from "../../contracts/ModelShardRegistry.sol";
+import {Role} from "../../contracts/interfaces/IParticipantStaking.sol";
+import {
+    IModelShardRegistry,
+    ModelStatus,
+    ChallengeStatus
+} from "../../contracts/interfaces/IModelShardRegistry.sol";
+import {ShardFixture, ShardMerkle} from "../ModelShardRegistry.t.sol";
+
+/// @notice Bounded random actions on one project: publish, attest, announce, withdraw, challenge, respond,
+///         expire. Ghost state records the order of accepted models and the challenge outcomes.
+contract ShardHandler is Test {
+    uint256 internal constant MAX_MODELS = 12;
+
+    ModelShardRegistry public reg;
+    Project public project;
+    uint256 public pid;
+    address public agg;
+    address[] public coordinators;
+    address[] public providers;
+
+    bytes32[] public roots;
+    mapping(bytes32 root => uint256) public shardCount;
+    mapping(bytes32 root => uint256) public seedOf;
+
+    bytes32[] public acceptedRoots; // ghost: accepted models in acceptance order
+    uint256[] public challengeIds;
+    uint256 public ghostPassed;
+    uint256 public ghostFailed;
+    uint256 public ghostSuperseded;
+
+    constructor(
+        ModelShardRegistry reg_,
+        Project project_,
+        uint256 pid_,
+        address agg_,
+        address[] memory coordinators_,
+        address[] memory providers_
+    ) {
+        reg = reg_;
+        project = project_;
+        pid = pid_;
+        agg = agg_;
+        coordinators = coordinators_;
+        providers = providers_;
+    }
+
+    // ------------------------------------------------------------------ views for the invariants
+
+    function rootCount() external view returns (uint256) {
+        return roots.length;
+    }
+
+    function acceptedCount() external view returns (uint256) {
+        return acceptedRoots.length;
+    }
+
+    function providerCount() external view returns (uint256) {
+        return providers.length;
+    }
+
+    // ------------------------------------------------------------------ actions
+
+    function publish(uint256 seed, uint256 n, uint256 kSeed) external {
+        if (roots.length >= MAX_MODELS) return;
+        n = bound(n, 1, 20);
+        uint256 k = bound(kSeed, 1, n);
+        bytes32[] memory h = ShardMerkle.shardHashes(n, seed);
+        bytes32 root = ShardMerkle.root(h);
+        if (reg.modelStatus(root) != ModelStatus.None) return;
+        bytes32 parent = project.modelRoot(pid);
+        if (root == parent) return;
+        // keep at most two rival Pending models on the current head so that the chain keeps growing
+        uint256 rivals;
+        for (uint256 r; r < roots.length; ++r) {
+            IModelShardRegistry.Model memory other = reg.getModel(roots[r]);
+            if (other.status == ModelStatus.Pending && other.manifest.parentRoot == parent) ++rivals;
+        }
+        if (rivals >= 2) return;
+        IModelShardRegistry.ModelManifest memory mf = IModelShardRegistry.ModelManifest({
+            projectId: pid,
+            root: root,
+            manifestHash: keccak256(abi.encode(seed)),
+            parentRoot: parent,
+            totalSize: uint64(k) * 4096,
+            shardSize: 4096,
+            dataShards: uint8(k),
+            parityShards: uint8(n - k)
+        });
+        uint256[] memory ids = new uint256[](1);
+        ids[0] = roots.length + 1;
+        vm.prank(agg);
+        reg.publishModel(mf, ids);
+        roots.push(root);
+        shardCount[root] = n;
+        seedOf[root] = seed;
+    }
+
+    /// @dev Attests the oldest Pending model (so models get accepted and later ones superseded), or with
+    ///      `rootSeed` odd a random Pending one.
+    function attest(uint256 rootSeed, uint256 coordSeed) external {
+        uint256 nRoots = roots.length;
+        if (nRoots == 0) return;
+        uint256 start = rootSeed % 2 == 0 ? 0 : rootSeed % nRoots;
+        coordSeed %= coordinators.length;
+        for (uint256 r; r < nRoots; ++r) {
+            bytes32 root = roots[(start + r) % nRoots];
+            if (reg.modelStatus(root) != ModelStatus.Pending) continue;
+            for (uint256 j; j < coordinators.length; ++j) {
+                address c = coordinators[(coordSeed + j) % coordinators.length];
+                if (reg.hasAttested(root, c)) continue;
+                vm.prank(c);
+                reg.attestModel(root);
+                ModelStatus s = reg.modelStatus(root);
+                if (s == ModelStatus.Accepted) acceptedRoots.push(root);
+                if (s == ModelStatus.Superseded) ++ghostSuperseded;
+                return;
+            }
+        }
+    }
+
+    function announce(uint256 rootSeed, uint256 provSeed, uint256 bitmap) external {
+        if (roots.length == 0) return;
+        bytes32 root = roots[rootSeed % roots.length];
+        uint256 n = shardCount[root];
+        bitmap &= (uint256(1) << n) - 1;
+        if (bitmap == 0) return;
+        vm.prank(providers[provSeed % providers.length]);
+        reg.announceShards(root, bitmap);
+    }
+
+    function withdraw(uint256 rootSeed, uint256 provSeed, uint256 bitmap) external {
+        if (roots.length == 0) return;
+        bytes32 root = roots[rootSeed % roots.length];
+        address p = providers[provSeed % providers.length];
+        bitmap &= reg.shardsOf(root, p);
+        if (bitmap == 0 || reg.openChallengeOf(root, p) != 0) return;
+        vm.prank(p);
+        reg.withdrawShards(root, bitmap);
+    }
+
+    function challenge(uint256 rootSeed, uint256 provSeed, uint256 coordSeed) external {
+        uint256 nRoots = roots.length;
+        uint256 nProv = providers.length;
+        if (nRoots == 0) return;
+        rootSeed %= nRoots;
+        provSeed %= nProv;
+        for (uint256 t; t < nRoots * nProv; ++t) {
+            bytes32 root = roots[(rootSeed + t / nProv) % nRoots];
+            address p = providers[(provSeed + t) % nProv];
+            if (reg.shardsOf(root, p) == 0 || reg.openChallengeOf(root, p) != 0) continue;
+            vm.prank(coordinators[coordSeed % coordinators.length]);
+            challengeIds.push(reg.challenge(root, p));
+            return;
+        }
+    }
+
+    function respond(uint256 idSeed) external {
+        if (challengeIds.length == 0) return;
+        uint256 id = challengeIds[idSeed % challengeIds.length];
+        IModelShardRegistry.Challenge memory c = reg.getChallenge(id);
+        if (c.status != ChallengeStatus.Open || block.number > c.deadline) return;
+        bytes32[] memory h = ShardMerkle.shardHashes(shardCount[c.root], seedOf[c.root]);
+        vm.prank(c.provider);
+        reg.respondChallenge(id, h[c.index], ShardMerkle.proof(h, c.index));
+        ++ghostPassed;
+    }
+
+    function expire(uint256 idSeed) external {
+        if (challengeIds.length == 0) return;
+        uint256 id = challengeIds[idSeed % challengeIds.length];
+        IModelShardRegistry.Challenge memory c = reg.getChallenge(id);
+        if (c.status != ChallengeStatus.Open || block.number <= c.deadline) return;
+        reg.expireChallenge(id);
+        ++ghostFailed;
+    }
+
+    function roll(uint256 blocks) external {
+        vm.roll(block.number + bound(blocks, 1, 60));
+    }
+}
+
+contract ShardInvariantTest is ShardFixture {
+    ShardHandler internal handler;
+
+    function setUp() public {
+        _deploy();
+        vm.prank(admin);
+        reg.setChallengeWindow(50);
+        _stake(agg, Role.Aggregator, 1000e18);
+        address[] memory cs = new address[](3);
+        cs[0] = c1;
+        cs[1] = c2;
+        cs[2] = c3;
+        _stake(c1, Role.Coordinator, 500e18);
+        _stake(c2, Role.Coordinator, 700e18);
+        _stake(c3, Role.Coordinator, 900e18);
+        address[] memory ps = new address[](3);
+        ps[0] = p1;
+        ps[1] = p2;
+        ps[2] = makeAddr("provider3");
+        for (uint256 i; i < 3; ++i) {
+            _stake(ps[i], Role.Solver, 1000e18); // enough for many slashes
+            vm.prank(ps[i]);
+            reg.registerProvider("https://provider.example");
+        }
+        handler = new ShardHandler(reg, project, pid, agg, cs, ps);
+        targetContract(address(handler));
+    }
+
+    /// @notice availability == number of indices with >= 1 holder; holder lists and bitmaps agree.
+    function invariant_availabilityMatchesHolders() public view {
+        uint256 nRoots = handler.rootCount();
+        uint256 nProviders = handler.providerCount();
+        for (uint256 r; r < nRoots; ++r) {
+            bytes32 root = handler.roots(r);
+            uint256 n = handler.shardCount(root);
+            uint256 withHolder;
+            for (uint256 i; i < n; ++i) {
+                address[] memory holders = reg.providersOf(root, i);
+                if (holders.length != 0) ++withHolder;
+                uint256 expected;
+                for (uint256 p; p < nProviders; ++p) {
+                    if ((reg.shardsOf(root, handler.providers(p)) >> i) & 1 == 1) ++expected;
+                }
+                assertEq(holders.length, expected, "holder list != bitmaps");
+                for (uint256 h; h < holders.length; ++h) {
+                    assertEq((reg.shardsOf(root, holders[h]) >> i) & 1, 1, "listed holder without bit");
+                }
+            }
+            (uint256 avail, bool ok) = reg.availability(root);
+            assertEq(avail, withHolder, "availability count");
+            assertEq(ok, avail >= reg.getModel(root).manifest.dataShards, "recoverable flag");
+        }
+    }
+
+    /// @notice Accepted models form a chain from the genesis root, and the project's head is the last one.
+    function invariant_acceptedModelsFormAChain() public view {
+        uint256 n = handler.acceptedCount();
+        bytes32 prev = GENESIS;
+        for (uint256 j; j < n; ++j) {
+            bytes32 root = handler.acceptedRoots(j);
+            IModelShardRegistry.Model memory m = reg.getModel(root);
+            assertEq(uint8(m.status), uint8(ModelStatus.Accepted));
+            assertEq(m.manifest.parentRoot, prev, "accepted model not built on the previous one");
+            prev = root;
+        }
+        assertEq(project.modelRoot(pid), prev, "project head");
+        assertEq(reg.modelCount(pid), n, "version count");
+        assertEq(reg.latestAccepted(pid), n == 0 ? bytes32(0) : prev, "latest accepted");
+    }
+
+    /// @notice rootsHeld counts the roots with a non-empty bitmap; open challenges are consistent; the provider
+    ///         counters equal the ghost outcomes.
+    function invariant_providerAndChallengeBookkeeping() public view {
+        uint256 nRoots = handler.rootCount();
+        uint256 successes;
+        uint256 failures;
+        for (uint256 p; p < handler.providerCount(); ++p) {
+            address provider = handler.providers(p);
+            uint256 held;
+            for (uint256 r; r < nRoots; ++r) {
+                bytes32 root = handler.roots(r);
+                if (reg.shardsOf(root, provider) != 0) ++held;
+                uint256 open = reg.openChallengeOf(root, provider);
+                if (open != 0) {
+                    IModelShardRegistry.Challenge memory c = reg.getChallenge(open);
+                    assertEq(uint8(c.status), uint8(ChallengeStatus.Open));
+                    assertEq(c.provider, provider);
+                    assertEq(c.root, root);
+                    assertEq((reg.shardsOf(root, provider) >> c.index) & 1, 1, "challenged shard not held");
+                }
+            }
+            IModelShardRegistry.Provider memory info = reg.getProvider(provider);
+            assertEq(info.rootsHeld, held, "rootsHeld");
+            successes += info.successes;
+            failures += info.failures;
+        }
+        assertEq(successes, handler.ghostPassed(), "successes");
+        assertEq(failures, handler.ghostFailed(), "failures");
+    }
+}
