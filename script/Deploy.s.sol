@@ -62,7 +62,9 @@ contract Deploy is Script {
         vm.serializeString(o, "version", VERSION);
         vm.serializeString(o, "commit", vm.envOr("GIT_COMMIT", string("unknown")));
         string memory json = vm.serializeString(o, "contracts", contractsJson);
-        string memory path = string.concat(vm.projectRoot(), "/deployments/", vm.toString(block.chainid), ".json");
+        string memory dir = string.concat(vm.projectRoot(), "/deployments");
+        vm.createDir(dir, true);
+        string memory path = string.concat(dir, "/", vm.toString(block.chainid), ".json");
         vm.writeJson(json, path);
         console.log("Deployment written to", path);
         console.log("Registry:", address(d.registry));

@@ -46,6 +46,7 @@ key="0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 "$bin/forge" script script/Deploy.s.sol:Deploy --rpc-url "$rpc" --broadcast --private-key "$key" --slow -q \
   >"$state/deploy.log" 2>&1 || { cat "$state/deploy.log" >&2; echo "deploy-local: deployment failed" >&2; exit 1; }
 file="deployments/$chain_id.json"
+[[ -f "$file" ]] || { cat "$state/deploy.log" >&2; echo "deploy-local: the deploy script did not write $file" >&2; exit 1; }
 echo "deploy-local: deployed to $rpc (chain $chain_id); addresses in $file"
 
 if [[ "$mode" == "--check" ]]; then
