@@ -77,6 +77,10 @@ lint-rust: libtorch ## rustfmt check + clippy -D warnings
 
 ## ---------------------------------------------------------------- deploy
 
+.PHONY: devnet
+devnet: build-contracts ## local chain + contracts + ROUNDS (default 3) protocol rounds with gas per phase (KEEP_RUNNING=1 to keep anvil)
+	script/devnet.sh
+
 .PHONY: deploy-local stop-local check-deploy-local deploy
 deploy-local: build-contracts ## start anvil on a free loopback port and deploy everything (leaves anvil running)
 	script/deploy-local.sh
