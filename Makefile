@@ -81,6 +81,10 @@ lint-rust: libtorch ## rustfmt check + clippy -D warnings
 devnet: build-contracts ## local chain + contracts + ROUNDS (default 3) protocol rounds with gas per phase (KEEP_RUNNING=1 to keep anvil)
 	script/devnet.sh
 
+.PHONY: check-devnet
+check-devnet: build-contracts ## one devnet round on a throwaway anvil (part of make test)
+	ROUNDS=1 KEEP_RUNNING=0 script/devnet.sh
+
 .PHONY: deploy-local stop-local check-deploy-local deploy
 deploy-local: build-contracts ## start anvil on a free loopback port and deploy everything (leaves anvil running)
 	script/deploy-local.sh
@@ -108,5 +112,5 @@ slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cac
 ## ---------------------------------------------------------------- all
 
 .PHONY: test
-test: setup check-abis test-contracts check-deploy-local test-rust ## run every test
+test: setup check-abis test-contracts check-deploy-local check-devnet test-rust ## run every test
 	@echo "make test: all suites passed"
