@@ -1,6 +1,16 @@
 //! Protocol rules shared by every Autonet role and crate: the pure, I/O-free definitions that
-//! must agree bit for bit with the contracts (hashing, Merkle commitments). Nothing here touches
-//! the network, the disk or the chain.
+//! must agree bit for bit with the contracts. Nothing here touches the network, the disk, the
+//! chain or a random number generator; callers bring salts, stakes and stored bonds as inputs.
+//!
+//! - [`merkle`]: the single Merkle rule (keccak256 leaves with index, sorted pairs).
+//! - [`commitments`]: the commit-reveal hashes `TaskManager` checks (ground truth, solution,
+//!   vote).
+//! - [`consensus`]: the Yuma consensus of one task and the payout split of its settlement, as
+//!   `YumaConsensus.sol` and `Rewards.settleTask` compute them.
 #![warn(missing_docs)]
 
+pub mod commitments;
+pub mod consensus;
 pub mod merkle;
+
+pub use alloy_primitives::{Address, B256, U256};

@@ -1,0 +1,17 @@
+//! Rust bindings for the Autonet contracts.
+//!
+//! This crate owns three things: the `alloy::sol!` bindings generated from the committed
+//! `abis/*.json` (exported by `make abis`, never hand-written), the `deployments/<chainId>.json`
+//! format written by `script/Deploy.s.sol`, and the decoding of revert data into custom error
+//! names. It must not open connections, hold keys or carry protocol logic: providers, retries and
+//! transaction helpers live in `autonet-chain`.
+
+#![warn(missing_docs)]
+
+pub mod contracts;
+pub mod deployment;
+pub mod revert;
+
+pub use contracts::*;
+pub use deployment::{Contracts, Deployment, DeploymentError};
+pub use revert::{DecodedRevert, decode_revert};

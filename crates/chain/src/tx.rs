@@ -1,0 +1,273 @@
+//! The transaction helper.
+//!
+//! This module owns [`send_and_confirm`]: simulate with `eth_call` (reverted receipts carry no
+//! revert data, the simulation does), send, wait for the receipt with a timeout, and check that
+//! the expected event was emitted by the expected contract — every failure surfacing as a
+//! [`TxError`] whose revert part is the decoded custom error (`StakingBelowMinimum { .. }`), not
+//! hex. It must not choose what to send or retry a reverted call: callers own that decision.
+
+use std::time::Duration;
+
+use alloy::contract::{CallBuilder, CallDecoder};
+use alloy::eips::BlockId;
+use alloy::primitives::{Address, Bytes, TxHash};
+use alloy::providers::{PendingTransactionError, Provider};
+use alloy::rpc::types::{Log, TransactionReceipt};
+use alloy::sol_types::SolEvent;
+use autonet_bindings::{DecodedRevert, decode_revert};
+
+/// How long to wait and what to expect.
+#[derive(Debug, Clone)]
+pub struct TxOptions {
+    /// How long to wait for the receipt after sending.
+    pub timeout: Duration,
+    /// Blocks on top of the including block before the receipt counts (1 = included).
+    pub confirmations: u64,
+    /// The contract that must emit the expected event (default: the called contract).
+    pub emitter: Option<Address>,
+}
+
+impl Default for TxOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            confirmations: 1,
+            emitter: None,
+        }
+    }
+}
+
+impl TxOptions {
+    /// Expects the event from `emitter` instead of the called contract.
+    pub fn emitted_by(mut self, emitter: Address) -> Self {
+        self.emitter = Some(emitter);
+        self
+    }
+
+    /// Waits at most `timeout` for the receipt.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// A confirmed transaction and the expected event it emitted.
+#[derive(Debug, Clone)]
+pub struct Confirmed<E> {
+    /// The receipt (status success).
+    pub receipt: TransactionReceipt,
+    /// The first matching event, decoded.
+    pub event: E,
+    /// The log the event was decoded from.
+    pub log: Log,
+}
+
+/// Why a transaction did not go through as expected.
+#[derive(Debug, thiserror::Error)]
+pub enum TxError {
+    /// The simulation (or gas estimation) reverted with a known custom error.
+    #[error("call to {to} reverted: {revert}")]
+    Reverted {
+        /// The called contract.
+        to: Address,
+        /// The decoded error.
+        revert: DecodedRevert,
+        /// The raw revert data.
+        data: Bytes,
+    },
+    /// The simulation reverted with data no Autonet ABI declares.
+    #[error("call to {to} reverted with undecodable data {data}")]
+    RevertedUnknown {
+        /// The called contract.
+        to: Address,
+        /// The raw revert data (may be empty).
+        data: Bytes,
+    },
+    /// The transaction was mined but reverted (the state changed between simulation and
+    /// inclusion). `revert` is the replay of the call on the parent block, when it reverts there.
+    #[error("transaction {tx_hash} reverted on chain{}", .revert.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    RevertedOnChain {
+        /// The transaction.
+        tx_hash: TxHash,
+        /// The decoded error of the replay, if any.
+        revert: Option<DecodedRevert>,
+    },
+    /// The receipt does not contain the expected event from the expected contract.
+    #[error("transaction {tx_hash} succeeded but {emitter} did not emit {event}")]
+    MissingEvent {
+        /// The transaction.
+        tx_hash: TxHash,
+        /// The expected event signature.
+        event: &'static str,
+        /// The contract that should have emitted it.
+        emitter: Address,
+    },
+    /// The expected event was found but could not be decoded.
+    #[error("transaction {tx_hash}: decoding {event}: {source}")]
+    BadEvent {
+        /// The transaction.
+        tx_hash: TxHash,
+        /// The expected event signature.
+        event: &'static str,
+        /// The decoding error.
+        source: alloy::sol_types::Error,
+    },
+    /// No receipt arrived in time.
+    #[error("no receipt for transaction {tx_hash} within {timeout:?}")]
+    Timeout {
+        /// The transaction.
+        tx_hash: TxHash,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// Waiting for the receipt failed.
+    #[error("waiting for the receipt of {tx_hash}: {source}")]
+    Receipt {
+        /// The transaction.
+        tx_hash: TxHash,
+        /// The error.
+        source: PendingTransactionError,
+    },
+    /// The node rejected the simulation for another reason than a revert.
+    #[error("simulating the call to {to}: {source}")]
+    Simulation {
+        /// The called contract.
+        to: Address,
+        /// The error.
+        source: alloy::contract::Error,
+    },
+    /// Signing or sending the transaction failed.
+    #[error("sending the transaction to {to}: {source}")]
+    Send {
+        /// The called contract.
+        to: Address,
+        /// The error.
+        source: alloy::contract::Error,
+    },
+    /// The call has no recipient (contract creation is not supported by this helper).
+    #[error("the call has no recipient address")]
+    NoRecipient,
+}
+
+impl TxError {
+    /// The custom error name of a revert (`StakingBelowMinimum`), if this is one.
+    pub fn revert_name(&self) -> Option<&str> {
+        match self {
+            Self::Reverted { revert, .. } => Some(&revert.name),
+            Self::RevertedOnChain {
+                revert: Some(revert),
+                ..
+            } => Some(&revert.name),
+            _ => None,
+        }
+    }
+}
+
+fn revert_error(to: Address, data: Bytes) -> TxError {
+    match decode_revert(&data, None) {
+        Some(revert) => TxError::Reverted { to, revert, data },
+        None => TxError::RevertedUnknown { to, data },
+    }
+}
+
+/// Simulates, sends and confirms `call`, then finds event `E` emitted by the called contract (or
+/// `options.emitter`) in the receipt.
+///
+/// Fails with [`TxError::Reverted`] before sending anything when the simulation reverts, so the
+/// caller sees the decoded custom error.
+pub async fn send_and_confirm<E, P, D>(
+    call: &CallBuilder<P, D>,
+    options: &TxOptions,
+) -> Result<Confirmed<E>, TxError>
+where
+    E: SolEvent,
+    P: Provider + Clone,
+    D: CallDecoder + Clone,
+{
+    let to = call
+        .clone()
+        .into_transaction_request()
+        .to
+        .and_then(|kind| kind.to().copied())
+        .ok_or(TxError::NoRecipient)?;
+
+    // 1. Simulate: a revert here carries the data a mined revert would not.
+    if let Err(err) = call.call_raw().await {
+        let reverted_without_data = matches!(
+            &err,
+            alloy::contract::Error::TransportError(t)
+                if t.as_error_resp().is_some_and(|p| p.message.contains("revert"))
+        );
+        return Err(match err.as_revert_data() {
+            Some(data) => revert_error(to, data),
+            None if reverted_without_data => revert_error(to, Bytes::new()),
+            None => TxError::Simulation { to, source: err },
+        });
+    }
+
+    // 2. Send (gas estimation may still revert if the state moved since the simulation).
+    let pending = match call.send().await {
+        Ok(pending) => pending,
+        Err(err) => {
+            return Err(match err.as_revert_data() {
+                Some(data) => revert_error(to, data),
+                None => TxError::Send { to, source: err },
+            });
+        }
+    };
+    let tx_hash = *pending.tx_hash();
+    tracing::debug!(%tx_hash, %to, "transaction sent");
+
+    // 3. Wait for the receipt.
+    let receipt = pending
+        .with_required_confirmations(options.confirmations.max(1))
+        .with_timeout(Some(options.timeout))
+        .get_receipt()
+        .await
+        .map_err(|source| match source {
+            PendingTransactionError::TxWatcher(_) => TxError::Timeout {
+                tx_hash,
+                timeout: options.timeout,
+            },
+            source => TxError::Receipt { tx_hash, source },
+        })?;
+
+    if !receipt.status() {
+        // Replay on the parent block to recover a reason; best effort.
+        let revert = match receipt.block_number {
+            Some(n) if n > 0 => match call.clone().block(BlockId::number(n - 1)).call_raw().await {
+                Err(err) => err
+                    .as_revert_data()
+                    .and_then(|data| decode_revert(&data, None)),
+                Ok(_) => None,
+            },
+            _ => None,
+        };
+        return Err(TxError::RevertedOnChain { tx_hash, revert });
+    }
+
+    // 4. Find the expected event from the expected contract.
+    let emitter = options.emitter.unwrap_or(to);
+    let log = receipt
+        .inner
+        .logs()
+        .iter()
+        .find(|log| log.address() == emitter && log.topic0() == Some(&E::SIGNATURE_HASH))
+        .cloned()
+        .ok_or(TxError::MissingEvent {
+            tx_hash,
+            event: E::SIGNATURE,
+            emitter,
+        })?;
+    let event = E::decode_log_data(log.data()).map_err(|source| TxError::BadEvent {
+        tx_hash,
+        event: E::SIGNATURE,
+        source,
+    })?;
+    tracing::debug!(%tx_hash, event = E::SIGNATURE, "transaction confirmed");
+    Ok(Confirmed {
+        receipt,
+        event,
+        log,
+    })
+}
