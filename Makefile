@@ -112,5 +112,5 @@ slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cac
 ## ---------------------------------------------------------------- all
 
 .PHONY: test
-test: setup check-abis test-contracts check-deploy-local check-devnet test-rust ## run every test
+test: setup check-abis test-contracts check-deploy-local check-devnet lint-rust test-rust ## run every test
 	@echo "make test: all suites passed"

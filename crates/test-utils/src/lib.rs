@@ -111,6 +111,9 @@ impl TestChain {
             .args(["script", "script/Deploy.s.sol:Deploy", "--rpc-url"])
             .arg(anvil.endpoint())
             .args(["--broadcast", "--private-key", DEPLOYER_KEY])
+            // One transaction at a time, each after the previous receipt: on a loaded machine
+            // batched sends could reach anvil out of nonce order and leave forge waiting forever.
+            .args(["--slow", "--timeout", "120"])
             // Our own build directories: parallel `forge build`s elsewhere do not race us.
             .args([
                 "--out",

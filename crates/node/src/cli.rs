@@ -1,0 +1,286 @@
+//! The command line: every subcommand and flag, with the help text operators read.
+//!
+//! This module owns the clap definitions and the dispatch from a parsed [`Cli`] to the command
+//! functions in [`crate::commands`]. It must not talk to the chain itself.
+
+use std::path::PathBuf;
+
+use alloy::primitives::{B256, U256};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::amount::atn_arg;
+use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, DEFAULT_WINDOWS};
+use crate::commands::staking::RoleArg;
+use crate::commands::{CommandError, Context, Report, deploy, project, staking, status};
+use crate::config::{EffectiveConfig, GlobalArgs};
+
+const LONG_ABOUT: &str = "\
+The Autonet operator's command line: deploy the contracts, stake for a role, fund training \
+projects and see where this node stands on chain.
+
+Contract addresses are discovered from the Registry (--registry) or a deployments file \
+(--deployment); with neither, deployments/<chainId>.json in the current directory is used.
+
+Every setting is taken from, in order: the command-line flag, its environment variable, the \
+--config TOML file (keys rpc_url, registry, deployment), the default.
+
+Commands that send transactions sign with the key in AUTONET_PRIVATE_KEY (hex). The key is read \
+from the environment only — never from a flag or a config file — and is never printed.";
+
+const EXAMPLES: &str = "\
+Examples:
+  # Deploy to a local anvil (from the repository root, after `make setup`)
+  AUTONET_PRIVATE_KEY=0x… autonet deploy
+
+  # Point later commands at that deployment
+  export AUTONET_REGISTRY=0x…   # printed by `autonet deploy`
+
+  # Stake 50 ATN as a solver, see the result
+  autonet stake --role solver --amount 50
+  autonet status
+
+  # Create and fund a project, then check it
+  autonet project create --spec-hash 0x… --model-uri ipfs://… --dataset-root 0x… \\
+      --initial-model-root 0x… --price 0.01
+  autonet project fund 1 --amount 1000
+  autonet project status 1 --json
+
+  # Leave: request an unbond, withdraw once it has matured
+  autonet unstake --amount 50
+  autonet withdraw
+
+Environment:
+  AUTONET_PRIVATE_KEY   hex private key of the operator's account (never logged)
+  AUTONET_RPC_URL, AUTONET_REGISTRY, AUTONET_DEPLOYMENT, AUTONET_CONFIG   as the flags
+  RUST_LOG              log filter (overrides -v)";
+
+/// The `autonet` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "autonet",
+    version,
+    about = "Autonet operator CLI: deploy, stake, fund projects, inspect the chain",
+    long_about = LONG_ABOUT,
+    after_long_help = EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Settings shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Chain id, head block, every contract, this account's balance, role, stake, unbonds and
+    /// rewards, and the latest task with its deadlines
+    Status,
+
+    /// Stake ATN for a role (approves the staking contract first when needed)
+    ///
+    /// An address holds one role. The first stake must reach the role's minimum (by default
+    /// proposer 100, solver 50, coordinator 500, aggregator 1000 ATN); later stakes add to it.
+    #[command(after_help = "Example: autonet stake --role solver --amount 50")]
+    Stake {
+        /// The role to stake for
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// ATN to stake, as a decimal number (e.g. 50 or 50.5; at most 18 decimals)
+        #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
+        amount: U256,
+    },
+
+    /// Request an unbond of part or all of the stake (withdrawable after the role's unbonding
+    /// delay; see `autonet withdraw`)
+    #[command(after_help = "Example: autonet unstake --amount 10")]
+    Unstake {
+        /// ATN to unbond, as a decimal number
+        #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
+        amount: U256,
+    },
+
+    /// Withdraw every unbond that has matured back to this account
+    Withdraw,
+
+    /// Create, fund and inspect training projects
+    #[command(subcommand)]
+    Project(ProjectCmd),
+
+    /// Deploy every contract with script/Deploy.s.sol (forge from node_modules/.bin) and print
+    /// the addresses
+    ///
+    /// Runs `forge script script/Deploy.s.sol:Deploy --broadcast` in the repository with the key
+    /// from AUTONET_PRIVATE_KEY; the script writes deployments/<chainId>.json. Parameters such as
+    /// AUTONET_PROFILE=devnet|network and INITIAL_SUPPLY are read by the script from the
+    /// environment (see script/Deploy.s.sol). Arguments after `--` go to forge unchanged.
+    #[command(after_help = "Example: autonet deploy --repo ~/autonet -- --slow")]
+    Deploy {
+        /// The repository checkout holding script/Deploy.s.sol and node_modules/.bin/forge
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        repo: PathBuf,
+        /// Extra arguments for `forge script` (after `--`)
+        #[arg(last = true, value_name = "FORGE_ARGS")]
+        forge_args: Vec<String>,
+    },
+
+    /// Print the effective configuration (after flags, environment and config file; the key is
+    /// shown as its address only)
+    Config,
+}
+
+/// `autonet project …`.
+#[derive(Debug, Subcommand)]
+pub enum ProjectCmd {
+    /// Create a training project owned by this account
+    #[command(after_help = "Example:
+  autonet project create --spec-hash 0x11…11 --model-uri ipfs://spec --dataset-root 0x22…22 \\
+      --initial-model-root 0x33…33 --price 0.01 --windows 8,8,8,8,8,200 --split 7000,1500,500,1000")]
+    Create {
+        /// keccak256 of the model specification (32-byte hex)
+        #[arg(long, value_name = "HASH")]
+        spec_hash: B256,
+        /// Where the model specification can be fetched
+        #[arg(long, value_name = "URI")]
+        model_uri: String,
+        /// Merkle root of the dataset manifest (32-byte hex)
+        #[arg(long, value_name = "HASH")]
+        dataset_root: B256,
+        /// Merkle root of the initial global model (32-byte hex)
+        #[arg(long, value_name = "HASH")]
+        initial_model_root: B256,
+        /// Inference price in ATN per request (decimal)
+        #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
+        price: U256,
+        /// Phase lengths in blocks: commit,gt-reveal,sol-reveal,vote-commit,vote-reveal,publish
+        #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = DEFAULT_WINDOWS, value_name = "BLOCKS")]
+        windows: Vec<u32>,
+        /// Reward split in basis points summing to 10000: solver,coordinator,proposer,aggregator
+        #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = DEFAULT_SPLIT, value_name = "BPS")]
+        split: Vec<u16>,
+        /// Most solvers per task (1..=16)
+        #[arg(long, default_value_t = 16)]
+        max_solvers: u8,
+        /// Revealed coordinator votes a task needs to settle (1..=16)
+        #[arg(long, default_value_t = 2)]
+        min_votes: u8,
+    },
+    /// Add ATN to a project's budget (approves the Project contract first when needed)
+    #[command(after_help = "Example: autonet project fund 1 --amount 1000")]
+    Fund {
+        /// Project id (from `project create`)
+        id: U256,
+        /// ATN to add, as a decimal number
+        #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
+        amount: U256,
+    },
+    /// Show a project's owner, accounts in ATN, model root, price, split and windows
+    Status {
+        /// Project id
+        id: U256,
+    },
+}
+
+/// Runs the parsed command with the effective configuration.
+pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, CommandError> {
+    match command {
+        Cmd::Config => Ok(Report {
+            text: format!("{config:#?}"),
+            json: json!(config),
+        }),
+        Cmd::Deploy { repo, forge_args } => deploy::deploy(&config, &repo, &forge_args).await,
+        command => {
+            let ctx = Context::connect(config).await?;
+            match command {
+                Cmd::Status => status::status(&ctx).await,
+                Cmd::Stake { role, amount } => staking::stake(&ctx, role, amount).await,
+                Cmd::Unstake { amount } => staking::unstake(&ctx, amount).await,
+                Cmd::Withdraw => staking::withdraw(&ctx).await,
+                Cmd::Project(ProjectCmd::Create {
+                    spec_hash,
+                    model_uri,
+                    dataset_root,
+                    initial_model_root,
+                    price,
+                    windows,
+                    split,
+                    max_solvers,
+                    min_votes,
+                }) => {
+                    let args = CreateArgs {
+                        spec_hash,
+                        model_uri,
+                        dataset_root,
+                        initial_model_root,
+                        price,
+                        windows,
+                        split,
+                        max_solvers,
+                        min_votes,
+                    };
+                    project::create(&ctx, &args).await
+                }
+                Cmd::Project(ProjectCmd::Fund { id, amount }) => {
+                    project::fund(&ctx, id, amount).await
+                }
+                Cmd::Project(ProjectCmd::Status { id }) => project::status(&ctx, id).await,
+                Cmd::Config | Cmd::Deploy { .. } => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_amounts_and_lists() {
+        let cli = Cli::try_parse_from(["autonet", "stake", "--role", "solver", "--amount", "50.5"])
+            .unwrap();
+        match cli.command {
+            Cmd::Stake { role, amount } => {
+                assert_eq!(role, RoleArg::Solver);
+                assert_eq!(amount, crate::amount::parse_atn("50.5").unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = Cli::try_parse_from(["autonet", "unstake", "--amount", "-1"]).unwrap_err();
+        assert!(err.to_string().contains("negative"), "{err}");
+        let cli = Cli::try_parse_from([
+            "autonet",
+            "project",
+            "create",
+            "--spec-hash",
+            &format!("{}", B256::repeat_byte(1)),
+            "--model-uri",
+            "u",
+            "--dataset-root",
+            &format!("{}", B256::repeat_byte(2)),
+            "--initial-model-root",
+            &format!("{}", B256::repeat_byte(3)),
+            "--price",
+            "1",
+            "--split",
+            "6000,2000,1000,1000",
+        ])
+        .unwrap();
+        match cli.command {
+            Cmd::Project(ProjectCmd::Create { windows, split, .. }) => {
+                assert_eq!(windows, DEFAULT_WINDOWS.to_vec());
+                assert_eq!(split, vec![6000, 2000, 1000, 1000]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! `autonet project create | fund | status`.
+//!
+//! This module owns the operator's side of the `Project` contract: creating a project with its
+//! reward split, phase windows and task limits, funding its budget (approve + fund, confirmed by
+//! `ProjectFunded`) and showing its accounts in ATN. It must not move a project's money any other
+//! way: reservations and payouts belong to TaskManager and Rewards.
+
+use alloy::primitives::{B256, U256};
+use autonet_bindings::project::IProject::{CreateProjectParams, RewardSplit, Windows};
+use autonet_bindings::{ATNToken, Project};
+use autonet_chain::send_and_confirm;
+use serde_json::json;
+
+use super::{CommandError, Context, Report};
+use crate::amount::{atn, format_atn};
+
+/// Default reward split in basis points: solvers, coordinators, proposer, aggregator (the values
+/// `script/DevnetRound.s.sol` uses).
+pub const DEFAULT_SPLIT: [u16; 4] = [7_000, 1_500, 500, 1_000];
+/// Default phase windows in blocks: commit, ground-truth reveal, solution reveal, vote commit,
+/// vote reveal, publish (devnet lengths, as in `script/DevnetRound.s.sol`; raise them on a public
+/// network where blocks are faster or participants slower).
+pub const DEFAULT_WINDOWS: [u32; 6] = [8, 8, 8, 8, 8, 200];
+
+/// The inputs of `project create`.
+#[derive(Debug, Clone)]
+pub struct CreateArgs {
+    /// Hash of the model specification.
+    pub spec_hash: B256,
+    /// Where the model specification is published.
+    pub model_uri: String,
+    /// Merkle root of the dataset manifest.
+    pub dataset_root: B256,
+    /// Root of the initial global model.
+    pub initial_model_root: B256,
+    /// Inference price in base units.
+    pub price: U256,
+    /// commit, gtReveal, solReveal, voteCommit, voteReveal, publish (blocks).
+    pub windows: Vec<u32>,
+    /// solver, coordinator, proposer, aggregator (basis points).
+    pub split: Vec<u16>,
+    /// Solvers per task.
+    pub max_solvers: u8,
+    /// Revealed votes a task needs.
+    pub min_votes: u8,
+}
+
+fn split_json(s: &RewardSplit) -> serde_json::Value {
+    json!({
+        "solver_bps": s.solverBps,
+        "coordinator_bps": s.coordinatorBps,
+        "proposer_bps": s.proposerBps,
+        "aggregator_bps": s.aggregatorBps,
+    })
+}
+
+fn windows_json(w: &Windows) -> serde_json::Value {
+    json!({
+        "commit": w.commit,
+        "gt_reveal": w.gtReveal,
+        "sol_reveal": w.solReveal,
+        "vote_commit": w.voteCommit,
+        "vote_reveal": w.voteReveal,
+        "publish": w.publish,
+    })
+}
+
+/// Checks the shape of `--split` and `--windows` before anything is sent.
+pub fn build_params(args: &CreateArgs) -> Result<CreateProjectParams, CommandError> {
+    let [solver, coordinator, proposer, aggregator] = <[u16; 4]>::try_from(args.split.as_slice())
+        .map_err(|_| {
+        CommandError::Invalid(format!(
+            "--split takes 4 basis-point values (solver,coordinator,proposer,aggregator), got {}",
+            args.split.len()
+        ))
+    })?;
+    let sum: u32 = args.split.iter().map(|&b| u32::from(b)).sum();
+    if sum != 10_000 {
+        return Err(CommandError::Invalid(format!(
+            "--split must sum to 10000 basis points, got {sum}"
+        )));
+    }
+    let [commit, gt_reveal, sol_reveal, vote_commit, vote_reveal, publish] =
+        <[u32; 6]>::try_from(args.windows.as_slice()).map_err(|_| {
+            CommandError::Invalid(format!(
+                "--windows takes 6 block counts (commit,gt-reveal,sol-reveal,vote-commit,vote-reveal,publish), got {}",
+                args.windows.len()
+            ))
+        })?;
+    Ok(CreateProjectParams {
+        modelSpecHash: args.spec_hash,
+        modelURI: args.model_uri.clone(),
+        datasetRoot: args.dataset_root,
+        initialModelRoot: args.initial_model_root,
+        inferencePrice: args.price,
+        split: RewardSplit {
+            solverBps: solver,
+            coordinatorBps: coordinator,
+            proposerBps: proposer,
+            aggregatorBps: aggregator,
+        },
+        windows: Windows {
+            commit,
+            gtReveal: gt_reveal,
+            solReveal: sol_reveal,
+            voteCommit: vote_commit,
+            voteReveal: vote_reveal,
+            publish,
+        },
+        maxSolvers: args.max_solvers,
+        minVotes: args.min_votes,
+    })
+}
+
+/// `autonet project create`.
+pub async fn create(ctx: &Context, args: &CreateArgs) -> Result<Report, CommandError> {
+    let me = ctx.me()?;
+    let params = build_params(args)?;
+    let project = Project::new(ctx.contracts.project, &ctx.provider);
+    let created =
+        send_and_confirm::<Project::ProjectCreated, _, _>(&project.createProject(params), &ctx.tx)
+            .await
+            .map_err(|e| CommandError::tx("creating the project", e))?;
+    let id = created.event.projectId;
+    let tx = created.receipt.transaction_hash;
+    Ok(Report {
+        text: format!(
+            "created project {id} owned by {me}\nfund it with `autonet project fund {id} --amount <ATN>`\ntx {tx}"
+        ),
+        json: json!({ "project_id": id.to_string(), "owner": me.to_string(), "tx": tx }),
+    })
+}
+
+/// `autonet project fund`: approves the Project contract if needed, then funds the budget.
+pub async fn fund(ctx: &Context, id: U256, amount: U256) -> Result<Report, CommandError> {
+    let me = ctx.me()?;
+    let c = &ctx.contracts;
+    let project = Project::new(c.project, &ctx.provider);
+    let token = ATNToken::new(c.atn_token, &ctx.provider);
+    let exists = project
+        .exists(id)
+        .call()
+        .await
+        .map_err(|e| CommandError::read(format!("project {id}"), e))?;
+    if !exists {
+        return Err(CommandError::Invalid(format!(
+            "project {id} does not exist (projects are numbered from 1; `autonet status` shows the latest)"
+        )));
+    }
+    let allowance = token
+        .allowance(me, c.project)
+        .call()
+        .await
+        .map_err(|e| CommandError::read("the ATN allowance", e))?;
+    if allowance < amount {
+        send_and_confirm::<ATNToken::Approval, _, _>(&token.approve(c.project, amount), &ctx.tx)
+            .await
+            .map_err(|e| CommandError::tx(format!("approving {}", atn(amount)), e))?;
+    }
+    let funded =
+        send_and_confirm::<Project::ProjectFunded, _, _>(&project.fund(id, amount), &ctx.tx)
+            .await
+            .map_err(|e| {
+                let hint = (e.revert_name() == Some("ERC20InsufficientBalance"))
+                    .then(|| format!("{me} does not hold {}", atn(amount)));
+                CommandError::tx_with_hint(
+                    format!("funding project {id} with {}", atn(amount)),
+                    e,
+                    hint,
+                )
+            })?;
+    let tx = funded.receipt.transaction_hash;
+    Ok(Report {
+        text: format!(
+            "funded project {id} with {}\nbudget now {}\ntx {tx}",
+            atn(funded.event.amount),
+            atn(funded.event.budget)
+        ),
+        json: json!({
+            "project_id": id.to_string(),
+            "amount": format_atn(funded.event.amount),
+            "budget": format_atn(funded.event.budget),
+            "tx": tx,
+        }),
+    })
+}
+
+/// `autonet project status`.
+pub async fn status(ctx: &Context, id: U256) -> Result<Report, CommandError> {
+    let project = Project::new(ctx.contracts.project, &ctx.provider);
+    let p = project
+        .getProject(id)
+        .call()
+        .await
+        .map_err(|e| CommandError::read(format!("project {id}"), e))?;
+    let s = &p.split;
+    let w = &p.windows;
+    let text = format!(
+        "project {id}
+  owner          {}
+  budget         {}
+  reserved       {}
+  paid           {}
+  funded         {}
+  model root     {}
+  model spec     {} ({})
+  dataset root   {}
+  price          {} per inference
+  split (bps)    solver {} / coordinator {} / proposer {} / aggregator {}
+  windows        commit {} / gt-reveal {} / sol-reveal {} / vote-commit {} / vote-reveal {} / publish {} blocks
+  task limits    up to {} solvers, at least {} votes",
+        p.owner,
+        atn(p.budget),
+        atn(p.reserved),
+        atn(p.paid),
+        atn(p.funded),
+        p.modelRoot,
+        p.modelSpecHash,
+        p.modelURI,
+        p.datasetRoot,
+        atn(p.inferencePrice),
+        s.solverBps,
+        s.coordinatorBps,
+        s.proposerBps,
+        s.aggregatorBps,
+        w.commit,
+        w.gtReveal,
+        w.solReveal,
+        w.voteCommit,
+        w.voteReveal,
+        w.publish,
+        p.maxSolvers,
+        p.minVotes,
+    );
+    Ok(Report {
+        text,
+        json: json!({
+            "project_id": id.to_string(),
+            "owner": p.owner.to_string(),
+            "budget": format_atn(p.budget),
+            "reserved": format_atn(p.reserved),
+            "paid": format_atn(p.paid),
+            "funded": format_atn(p.funded),
+            "model_root": p.modelRoot,
+            "model_spec_hash": p.modelSpecHash,
+            "model_uri": p.modelURI,
+            "dataset_root": p.datasetRoot,
+            "price": format_atn(p.inferencePrice),
+            "split": split_json(s),
+            "windows": windows_json(w),
+            "max_solvers": p.maxSolvers,
+            "min_votes": p.minVotes,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> CreateArgs {
+        CreateArgs {
+            spec_hash: B256::repeat_byte(1),
+            model_uri: "ipfs://spec".into(),
+            dataset_root: B256::repeat_byte(2),
+            initial_model_root: B256::repeat_byte(3),
+            price: U256::from(5),
+            windows: DEFAULT_WINDOWS.to_vec(),
+            split: DEFAULT_SPLIT.to_vec(),
+            max_solvers: 16,
+            min_votes: 2,
+        }
+    }
+
+    #[test]
+    fn defaults_build_valid_params() {
+        let p = build_params(&args()).unwrap();
+        assert_eq!(p.split.solverBps, 7_000);
+        assert_eq!(p.windows.publish, 200);
+        assert_eq!(p.maxSolvers, 16);
+    }
+
+    #[test]
+    fn malformed_split_and_windows_are_refused_before_sending() {
+        let mut a = args();
+        a.split = vec![5_000, 5_000, 1];
+        assert!(
+            build_params(&a)
+                .unwrap_err()
+                .to_string()
+                .contains("4 basis-point")
+        );
+        a.split = vec![5_000, 5_000, 1, 0];
+        assert!(build_params(&a).unwrap_err().to_string().contains("10000"));
+        let mut a = args();
+        a.windows = vec![1, 2, 3];
+        assert!(
+            build_params(&a)
+                .unwrap_err()
+                .to_string()
+                .contains("6 block")
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! `autonet stake`, `autonet unstake` and `autonet withdraw`.
+//!
+//! This module owns the operator's side of `ParticipantStaking`: approving and staking for a
+//! role, requesting an unbond and withdrawing matured unbonds, each confirmed by its event, and
+//! turning the contract's custom errors into advice (the minimum for the role, when an unbond
+//! matures). It must not decide when to stake: that is the operator's (or a role agent's) choice.
+
+use alloy::primitives::{Address, U256};
+use autonet_bindings::staking::IParticipantStaking::Role;
+use autonet_bindings::{ATNToken, ParticipantStaking};
+use autonet_chain::{TxError, send_and_confirm};
+use serde_json::json;
+
+use super::{CommandError, Context, Report};
+use crate::amount::{atn, format_atn};
+use crate::format::when;
+
+/// A staked role, as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Creates training tasks with a hidden evaluation set (minimum 100 ATN by default).
+    Proposer,
+    /// Trains the global model and submits weight deltas (minimum 50 ATN by default).
+    Solver,
+    /// Re-evaluates deltas and votes scores (minimum 500 ATN by default).
+    Coordinator,
+    /// Merges accepted deltas and publishes models (minimum 1000 ATN by default).
+    Aggregator,
+}
+
+impl RoleArg {
+    /// The contract's `Role` value (as the `uint8` the functions take).
+    pub fn role(self) -> u8 {
+        match self {
+            Self::Proposer => Role::PROPOSER,
+            Self::Solver => Role::SOLVER,
+            Self::Coordinator => Role::COORDINATOR,
+            Self::Aggregator => Role::AGGREGATOR,
+        }
+        .into_underlying()
+    }
+}
+
+/// The lowercase name of a `Role` value (`none` when unstaked).
+pub fn role_name(role: u8) -> &'static str {
+    match role {
+        0 => "none",
+        1 => "proposer",
+        2 => "solver",
+        3 => "coordinator",
+        4 => "aggregator",
+        _ => "unknown",
+    }
+}
+
+/// Advice for the staking errors an operator can fix.
+async fn stake_hint(
+    ctx: &Context,
+    err: &TxError,
+    me: Address,
+    role: u8,
+    amount: U256,
+) -> Option<String> {
+    let staking = ParticipantStaking::new(ctx.contracts.staking, &ctx.provider);
+    match err.revert_name()? {
+        "StakingBelowMinimum" => {
+            let min = staking.minStake(role).call().await.ok()?;
+            let bonded = staking.stakeOf(me).call().await.unwrap_or_default();
+            Some(format!(
+                "the minimum stake for a {} is {}; this account has {} bonded, so stake at least {}",
+                role_name(role),
+                atn(min),
+                atn(bonded),
+                atn(min.saturating_sub(bonded)),
+            ))
+        }
+        "StakingRoleMismatch" => {
+            let current = staking.roleOf(me).call().await.ok()?;
+            Some(format!(
+                "{me} is already staked as a {}; an address holds one role — unstake and withdraw everything first, or use another key",
+                role_name(current)
+            ))
+        }
+        "ERC20InsufficientBalance" => {
+            let token = ATNToken::new(ctx.contracts.atn_token, &ctx.provider);
+            let balance = token.balanceOf(me).call().await.ok()?;
+            Some(format!(
+                "{me} holds {}, less than the {} to stake",
+                atn(balance),
+                atn(amount)
+            ))
+        }
+        "StakingZeroAmount" => Some("give a positive --amount".into()),
+        _ => None,
+    }
+}
+
+/// `autonet stake`: approves the staking contract if needed, then stakes `amount` for `role`.
+pub async fn stake(ctx: &Context, role_arg: RoleArg, amount: U256) -> Result<Report, CommandError> {
+    let me = ctx.me()?;
+    let role = role_arg.role();
+    let c = &ctx.contracts;
+    let staking = ParticipantStaking::new(c.staking, &ctx.provider);
+    let token = ATNToken::new(c.atn_token, &ctx.provider);
+    let action = format!("staking {} as {}", atn(amount), role_name(role));
+
+    let allowance = token
+        .allowance(me, c.staking)
+        .call()
+        .await
+        .map_err(|e| CommandError::read("the ATN allowance", e))?;
+    if allowance < amount {
+        // Check the staking rules first (they come before the token transfer in `stake`), so a
+        // stake that can never succeed does not leave an approval behind.
+        let call = staking.stake(role, amount);
+        if let Err(err) = call.call().await
+            && let Some(revert) = err
+                .as_revert_data()
+                .and_then(|d| autonet_bindings::decode_revert(&d, Some("ParticipantStaking")))
+            && revert.name.starts_with("Staking")
+        {
+            let source = TxError::Reverted {
+                to: c.staking,
+                revert,
+                data: err.as_revert_data().unwrap_or_default(),
+            };
+            let hint = stake_hint(ctx, &source, me, role, amount).await;
+            return Err(CommandError::tx_with_hint(action, source, hint));
+        }
+        let approved = send_and_confirm::<ATNToken::Approval, _, _>(
+            &token.approve(c.staking, amount),
+            &ctx.tx,
+        )
+        .await
+        .map_err(|e| CommandError::tx(format!("approving {}", atn(amount)), e))?;
+        tracing::info!(tx = %approved.receipt.transaction_hash, "approved the staking contract");
+    }
+
+    let staked = match send_and_confirm::<ParticipantStaking::Staked, _, _>(
+        &staking.stake(role, amount),
+        &ctx.tx,
+    )
+    .await
+    {
+        Ok(staked) => staked,
+        Err(source) => {
+            let hint = stake_hint(ctx, &source, me, role, amount).await;
+            return Err(CommandError::tx_with_hint(action, source, hint));
+        }
+    };
+    let tx = staked.receipt.transaction_hash;
+    let bonded = staked.event.bonded;
+    Ok(Report {
+        text: format!(
+            "staked {} as {} from {me}\nstake now {} (role {})\ntx {tx}",
+            atn(amount),
+            role_name(role),
+            atn(bonded),
+            role_name(role),
+        ),
+        json: json!({
+            "account": me.to_string(),
+            "role": role_name(role),
+            "amount": format_atn(amount),
+            "stake": format_atn(bonded),
+            "tx": tx,
+        }),
+    })
+}
+
+/// `autonet unstake`: requests an unbond of `amount`.
+pub async fn unstake(ctx: &Context, amount: U256) -> Result<Report, CommandError> {
+    let me = ctx.me()?;
+    let staking = ParticipantStaking::new(ctx.contracts.staking, &ctx.provider);
+    let action = format!("unstaking {}", atn(amount));
+    let requested = match send_and_confirm::<ParticipantStaking::UnbondRequested, _, _>(
+        &staking.requestUnbond(amount),
+        &ctx.tx,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(source) => {
+            let hint = match source.revert_name() {
+                Some("StakingInsufficientStake") => {
+                    let bonded = staking.stakeOf(me).call().await.unwrap_or_default();
+                    Some(format!("{me} has {} bonded", atn(bonded)))
+                }
+                Some("StakingTooManyUnbonds") => {
+                    Some("withdraw matured unbonds first (`autonet withdraw`)".into())
+                }
+                _ => None,
+            };
+            return Err(CommandError::tx_with_hint(action, source, hint));
+        }
+    };
+    let (_, now) = ctx.head().await?;
+    let matures = requested.event.maturesAt;
+    let remaining = staking
+        .stakeOf(me)
+        .call()
+        .await
+        .map_err(|e| CommandError::read("the remaining stake", e))?;
+    let tx = requested.receipt.transaction_hash;
+    Ok(Report {
+        text: format!(
+            "unbonding {} (role {})\nwithdrawable from {} — run `autonet withdraw` then\nstake still bonded {}\ntx {tx}",
+            atn(requested.event.amount),
+            role_name(requested.event.role),
+            when(matures, now),
+            atn(remaining),
+        ),
+        json: json!({
+            "account": me.to_string(),
+            "amount": format_atn(requested.event.amount),
+            "matures_at": matures,
+            "stake": format_atn(remaining),
+            "tx": tx,
+        }),
+    })
+}
+
+/// `autonet withdraw`: withdraws every matured unbond.
+pub async fn withdraw(ctx: &Context) -> Result<Report, CommandError> {
+    let me = ctx.me()?;
+    let staking = ParticipantStaking::new(ctx.contracts.staking, &ctx.provider);
+    let withdrawn = match send_and_confirm::<ParticipantStaking::Withdrawn, _, _>(
+        &staking.withdrawUnbonded(),
+        &ctx.tx,
+    )
+    .await
+    {
+        Ok(w) => w,
+        Err(source) => {
+            let mut hint = None;
+            if source.revert_name() == Some("StakingNothingToWithdraw") {
+                let pending = staking.pendingUnbonds(me).call().await.unwrap_or_default();
+                let (_, now) = ctx.head().await?;
+                hint = Some(match pending.iter().map(|u| u.maturesAt).min() {
+                    Some(first) => {
+                        let total: U256 = pending.iter().map(|u| U256::from(u.amount)).sum();
+                        format!(
+                            "nothing has matured yet: {} is unbonding; the first part becomes withdrawable {}",
+                            atn(total),
+                            when(first, now)
+                        )
+                    }
+                    None => "no pending unbonds: request one with `autonet unstake --amount <ATN>`"
+                        .into(),
+                });
+            }
+            return Err(CommandError::tx_with_hint(
+                "withdrawing unbonded stake",
+                source,
+                hint,
+            ));
+        }
+    };
+    let tx = withdrawn.receipt.transaction_hash;
+    Ok(Report {
+        text: format!("withdrew {} to {me}\ntx {tx}", atn(withdrawn.event.amount)),
+        json: json!({
+            "account": me.to_string(),
+            "amount": format_atn(withdrawn.event.amount),
+            "tx": tx,
+        }),
+    })
+}

@@ -1,0 +1,16 @@
+//! The Autonet node: the `autonet` binary's library.
+//!
+//! This crate owns the operator's command line over the chain — configuration
+//! ([`config`]: flag > environment > TOML > default, secrets from the environment only), ATN
+//! amounts ([`amount`]), plain-words times ([`format`]), the clap definitions ([`cli`]) and the
+//! commands themselves ([`commands`]: deploy, stake, unstake, withdraw, project, status). It must
+//! not hold protocol rules (those live in `autonet-protocol` and the contracts) or raw chain
+//! plumbing (that is `autonet-chain`).
+
+#![warn(missing_docs)]
+
+pub mod amount;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod format;
