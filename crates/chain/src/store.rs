@@ -81,6 +81,14 @@ fn to_b256(bytes: Vec<u8>) -> Result<B256, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("hash of {} bytes", bytes.len())))
 }
 
+/// A cursor from its stored `(block_number, block_hash)` columns.
+fn to_cursor((n, h): (i64, Vec<u8>)) -> Result<StoredCursor, StoreError> {
+    Ok(StoredCursor {
+        number: to_u64(n)?,
+        hash: to_b256(h)?,
+    })
+}
+
 impl CursorStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -122,13 +130,7 @@ impl CursorStore {
                     |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
                 )
                 .optional()?;
-            row.map(|(n, h)| {
-                Ok(StoredCursor {
-                    number: to_u64(n)?,
-                    hash: to_b256(h)?,
-                })
-            })
-            .transpose()
+            row.map(to_cursor).transpose()
         })
     }
 
@@ -199,14 +201,7 @@ impl CursorStore {
             let rows = stmt.query_map(params![watcher], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
             })?;
-            rows.map(|row| {
-                let (n, h) = row?;
-                Ok(StoredCursor {
-                    number: to_u64(n)?,
-                    hash: to_b256(h)?,
-                })
-            })
-            .collect()
+            rows.map(|row| to_cursor(row?)).collect()
         })
     }
 
