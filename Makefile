@@ -77,13 +77,21 @@ lint-rust: libtorch ## rustfmt check + clippy -D warnings
 
 ## ---------------------------------------------------------------- deploy
 
+ROUNDS ?= 3
+PRESET ?= small
+AUTONET := cargo run --release --quiet -p autonet-node --bin autonet --
+
 .PHONY: devnet
-devnet: build-contracts ## local chain + contracts + ROUNDS (default 3) protocol rounds with gas per phase (KEEP_RUNNING=1 to keep anvil)
-	script/devnet.sh
+devnet: setup build-contracts ## local network doing real training rounds with agent processes (ROUNDS=3 PRESET=small KEEP_RUNNING=1)
+	$(AUTONET) devnet --rounds $(ROUNDS) --preset $(PRESET) $(if $(filter 1,$(KEEP_RUNNING)),--keep-running)
 
 .PHONY: check-devnet
-check-devnet: build-contracts ## one devnet round on a throwaway anvil (part of make test)
-	ROUNDS=1 KEEP_RUNNING=0 script/devnet.sh
+check-devnet: setup build-contracts ## two rounds of the tiny model through `autonet devnet` (part of make test)
+	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check
+
+.PHONY: devnet-forge
+devnet-forge: build-contracts ## protocol rounds driven by forge scripts with fixed artefacts (gas per phase; no agents)
+	script/devnet.sh
 
 .PHONY: deploy-local stop-local check-deploy-local deploy
 deploy-local: build-contracts ## start anvil on a free loopback port and deploy everything (leaves anvil running)

@@ -111,7 +111,14 @@ pub async fn connect(
         policy,
     );
     let client = RpcClient::builder().layer(retry).http(url);
+    // Nonces are read from the node (pending count) for every transaction: the default cached
+    // manager reserves a nonce before broadcast, so one failed gas estimation (a race lost to
+    // another agent) would leave every later transaction queued behind a gap forever.
     let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
         .wallet(EthereumWallet::from(signer))
         .connect_client(client)
         .erased();

@@ -170,6 +170,32 @@ fn revert_error(to: Address, data: Bytes) -> TxError {
     }
 }
 
+async fn wait_receipt<P: Provider>(
+    provider: &P,
+    tx_hash: TxHash,
+    options: &TxOptions,
+) -> Result<TransactionReceipt, TxError> {
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    let confirmations = options.confirmations.max(1);
+    loop {
+        if let Ok(Some(receipt)) = provider.get_transaction_receipt(tx_hash).await
+            && let Some(mined) = receipt.block_number
+        {
+            let head = provider.get_block_number().await.unwrap_or(mined);
+            if head + 1 >= mined + confirmations {
+                return Ok(receipt);
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(TxError::Timeout {
+                tx_hash,
+                timeout: options.timeout,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Simulates, sends and confirms `call`, then finds event `E` emitted by the called contract (or
 /// `options.emitter`) in the receipt.
 ///
@@ -218,19 +244,9 @@ where
     let tx_hash = *pending.tx_hash();
     tracing::debug!(%tx_hash, %to, "transaction sent");
 
-    // 3. Wait for the receipt.
-    let receipt = pending
-        .with_required_confirmations(options.confirmations.max(1))
-        .with_timeout(Some(options.timeout))
-        .get_receipt()
-        .await
-        .map_err(|source| match source {
-            PendingTransactionError::TxWatcher(_) => TxError::Timeout {
-                tx_hash,
-                timeout: options.timeout,
-            },
-            source => TxError::Receipt { tx_hash, source },
-        })?;
+    // 3. Wait for the receipt by polling it: robust to blocks mined before a block watcher
+    //    could have seen them (interval-mined chains, slow RPCs).
+    let receipt = wait_receipt(pending.provider(), tx_hash, options).await?;
 
     if !receipt.status() {
         // Replay on the parent block to recover a reason; best effort.

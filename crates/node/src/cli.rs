@@ -10,9 +10,13 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::amount::atn_arg;
+use crate::commands::agent::RunArgs;
+use crate::commands::devnet::DevnetArgs;
 use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, DEFAULT_WINDOWS};
 use crate::commands::staking::RoleArg;
-use crate::commands::{CommandError, Context, Report, deploy, project, staking, status};
+use crate::commands::{
+    CommandError, Context, Report, agent, deploy, devnet, project, staking, status,
+};
 use crate::config::{EffectiveConfig, GlobalArgs};
 
 const LONG_ABOUT: &str = "\
@@ -131,6 +135,31 @@ pub enum Cmd {
     /// Print the effective configuration (after flags, environment and config file; the key is
     /// shown as its address only)
     Config,
+
+    /// Run a staked role agent (proposer, solver, coordinator or aggregator) until Ctrl-C
+    ///
+    /// The agent follows the chain's events into <state-dir>/agent.sqlite, trains / scores /
+    /// aggregates as its role requires, and stores every salt before the transaction that needs
+    /// it, so it can be stopped or killed at any moment and restarted with the same --state-dir.
+    /// The project's training spec, dataset and genesis model are read from chain and checked.
+    #[command(after_help = "Examples:
+  AUTONET_PRIVATE_KEY=0x… autonet run --role solver --project 1 --state-dir ./solver-1 --data-shard 0/3
+  AUTONET_PRIVATE_KEY=0x… autonet run --role coordinator --project 1 --state-dir ./coord-1 --listen 0.0.0.0:7001 \\
+      --public-url http://my-host:7001")]
+    Run(Box<RunArgs>),
+
+    /// Start a local network and run training rounds end to end: anvil, the contracts, a
+    /// project on the reference corpus, one fresh funded and staked key per agent, and 1
+    /// proposer, N solvers, M coordinators and 1 aggregator as separate processes
+    ///
+    /// Prints per round the global eval loss, every solver's consensus and incentive, what each
+    /// agent earned and the gas used; exits non-zero when a round fails, the loss did not fall or
+    /// a claimable balance differs from what the contracts paid. Ctrl-C stops everything.
+    #[command(after_help = "Examples:
+  autonet devnet                         # 3 rounds of the small model
+  autonet devnet --preset tiny --rounds 5
+  autonet devnet --keep-running          # leave the network up afterwards")]
+    Devnet(Box<DevnetArgs>),
 }
 
 /// `autonet project …`.
@@ -193,6 +222,7 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
             json: json!(config),
         }),
         Cmd::Deploy { repo, forge_args } => deploy::deploy(&config, &repo, &forge_args).await,
+        Cmd::Devnet(args) => devnet::devnet(&args).await,
         command => {
             let ctx = Context::connect(config).await?;
             match command {
@@ -228,7 +258,8 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
                     project::fund(&ctx, id, amount).await
                 }
                 Cmd::Project(ProjectCmd::Status { id }) => project::status(&ctx, id).await,
-                Cmd::Config | Cmd::Deploy { .. } => unreachable!("handled above"),
+                Cmd::Run(args) => agent::run(&ctx, &args).await,
+                Cmd::Config | Cmd::Deploy { .. } | Cmd::Devnet(_) => unreachable!("handled above"),
             }
         }
     }

@@ -13,8 +13,8 @@ use tracing_subscriber::EnvFilter;
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn,autonet_node=info,autonet_chain=info",
-        1 => "info,autonet_node=debug,autonet_chain=debug",
+        0 => "warn,autonet_node=info,autonet_chain=info,autonet_agents=info,autonet_storage=info",
+        1 => "info,autonet_node=debug,autonet_chain=debug,autonet_agents=debug",
         _ => "debug,autonet_node=trace,autonet_chain=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

@@ -6,7 +6,9 @@
 //! them holds protocol decisions (those belong to the role agents) — they translate an operator's
 //! request into calls and explain the outcome.
 
+pub mod agent;
 pub mod deploy;
+pub mod devnet;
 pub mod project;
 pub mod staking;
 pub mod status;

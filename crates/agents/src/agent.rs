@@ -1,0 +1,528 @@
+//! One running agent: its chain handles, database, stores and the operations every role shares
+//! (sending a recorded action, loading models and deltas, building the aggregate).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy::eips::BlockId;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::sol_types::SolEvent;
+use autonet_bindings::{Contracts, ModelShardRegistry, Project, TaskManager};
+use autonet_chain::{ChainProvider, Confirmed, TxError, TxOptions, send_and_confirm};
+use autonet_ml::aggregate::{Contribution, Rule, aggregate};
+use autonet_ml::{TensorSet, from_safetensors};
+use autonet_storage::{Manifest, ShardClient, Store};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{info, warn};
+
+use crate::db::{Action, ActionState, AgentDb, DbError, TaskRow};
+use crate::spec::{Dataset, TrainingSpec};
+
+/// The role an agent plays (its stake's role on chain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Proposes tasks and reveals their evaluation.
+    Proposer,
+    /// Trains deltas.
+    Solver,
+    /// Scores deltas, attests aggregates.
+    Coordinator,
+    /// Publishes aggregates.
+    Aggregator,
+}
+
+impl Role {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Proposer => "proposer",
+            Role::Solver => "solver",
+            Role::Coordinator => "coordinator",
+            Role::Aggregator => "aggregator",
+        }
+    }
+
+    /// The on-chain role.
+    pub fn on_chain(self) -> autonet_bindings::staking::IParticipantStaking::Role {
+        use autonet_bindings::staking::IParticipantStaking::Role as R;
+        match self {
+            Role::Proposer => R::PROPOSER,
+            Role::Solver => R::SOLVER,
+            Role::Coordinator => R::COORDINATOR,
+            Role::Aggregator => R::AGGREGATOR,
+        }
+    }
+
+    /// Whether the role serves shards (and so registers as a provider).
+    pub fn serves_shards(self) -> bool {
+        !matches!(self, Role::Proposer)
+    }
+}
+
+/// Behaviours injected on purpose by the end-to-end tests (never on in production).
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Proposer: never reveal the ground truth.
+    pub skip_gt_reveal: bool,
+    /// Solver: commit but never reveal.
+    pub skip_solution_reveal: bool,
+    /// Shard server: flip a byte of every shard served.
+    pub corrupt_shards: bool,
+}
+
+/// Everything an agent is configured with.
+#[derive(Clone, Debug)]
+pub struct AgentOptions {
+    /// The role.
+    pub role: Role,
+    /// The project worked on.
+    pub project_id: u64,
+    /// Where the database and the shard store live.
+    pub state_dir: PathBuf,
+    /// Shard server bind address (solver, coordinator, aggregator).
+    pub listen: std::net::SocketAddr,
+    /// The URL announced on chain (default `http://<bound address>`).
+    pub public_url: Option<String>,
+    /// Solver's data shard `(index, count)`.
+    pub data_shard: (usize, usize),
+    /// Proposer: stop proposing after this many tasks (None: forever).
+    pub max_tasks: Option<u64>,
+    /// Proposer: reward of each task (wei ATN).
+    pub reward: U256,
+    /// Blocks behind the head that the event watcher leaves alone.
+    pub confirmations: u64,
+    /// First block scanned on a fresh database.
+    pub from_block: u64,
+    /// Pause between ticks.
+    pub poll: Duration,
+    /// Workspace whose `Cargo.lock` names the reference corpus.
+    pub workspace: PathBuf,
+    /// Intra-op threads of libtorch.
+    pub threads: i32,
+    /// Fault injection (tests).
+    pub faults: Faults,
+}
+
+/// Errors of an agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Database.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Spec / dataset / genesis.
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    /// A transaction.
+    #[error("{action}: {source}")]
+    Tx {
+        /// What was being done.
+        action: String,
+        /// Why it failed (boxed: it is large).
+        source: Box<TxError>,
+    },
+    /// A read.
+    #[error("reading {what}: {source}")]
+    Read {
+        /// What was read.
+        what: String,
+        /// Why it failed (boxed: it is large).
+        source: Box<alloy::contract::Error>,
+    },
+    /// RPC.
+    #[error("rpc: {0}")]
+    Rpc(#[from] alloy::transports::TransportError),
+    /// Storage.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// ML.
+    #[error("ml: {0}")]
+    Ml(String),
+    /// Anything else, with what to do.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AgentError {
+    pub(crate) fn read(what: impl Into<String>) -> impl FnOnce(alloy::contract::Error) -> Self {
+        let what = what.into();
+        move |source| AgentError::Read {
+            what,
+            source: Box::new(source),
+        }
+    }
+}
+
+/// A running agent's shared state.
+pub struct Agent {
+    /// Options.
+    pub opts: AgentOptions,
+    /// Signing provider.
+    pub provider: ChainProvider,
+    /// Contract addresses.
+    pub contracts: Contracts,
+    /// This agent's account.
+    pub me: Address,
+    /// Database.
+    pub db: Arc<AgentDb>,
+    /// Local content-addressed store (models and deltas).
+    pub store: Store,
+    /// Fetches from peers.
+    pub client: ShardClient,
+    /// The project's spec.
+    pub spec: TrainingSpec,
+    /// The dataset.
+    pub data: Arc<Dataset>,
+    /// Genesis model root.
+    pub genesis_root: B256,
+    /// Transaction options.
+    pub tx: TxOptions,
+    models: Mutex<HashMap<B256, Arc<TensorSet>>>,
+    bases: Mutex<HashMap<u64, B256>>,
+}
+
+impl Agent {
+    /// Assembles an agent (see [`crate::run`] for the checks done before).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        opts: AgentOptions,
+        provider: ChainProvider,
+        contracts: Contracts,
+        me: Address,
+        db: Arc<AgentDb>,
+        store: Store,
+        spec: TrainingSpec,
+        data: Arc<Dataset>,
+        genesis_root: B256,
+    ) -> Result<Self, AgentError> {
+        let client = ShardClient::new(autonet_storage::FetchConfig::default())
+            .map_err(|e| AgentError::Storage(e.to_string()))?;
+        Ok(Self {
+            opts,
+            provider,
+            contracts,
+            me,
+            db,
+            store,
+            client,
+            spec,
+            data,
+            genesis_root,
+            tx: TxOptions::default().with_timeout(Duration::from_secs(120)),
+            models: Mutex::new(HashMap::new()),
+            bases: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The project id as a U256.
+    pub fn project(&self) -> U256 {
+        U256::from(self.opts.project_id)
+    }
+
+    /// TaskManager handle.
+    pub fn tasks(&self) -> TaskManager::TaskManagerInstance<ChainProvider> {
+        TaskManager::new(self.contracts.task_manager, self.provider.clone())
+    }
+
+    /// Project handle.
+    pub fn projects(&self) -> Project::ProjectInstance<ChainProvider> {
+        Project::new(self.contracts.project, self.provider.clone())
+    }
+
+    /// ModelShardRegistry handle.
+    pub fn shards(&self) -> ModelShardRegistry::ModelShardRegistryInstance<ChainProvider> {
+        ModelShardRegistry::new(self.contracts.shard_registry, self.provider.clone())
+    }
+
+    /// The latest block number.
+    pub async fn head(&self) -> Result<u64, AgentError> {
+        Ok(self.provider.get_block_number().await?)
+    }
+
+    // ------------------------------------------------------------------ actions
+
+    /// A stored action.
+    pub fn action<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Action<T>>, AgentError> {
+        Ok(self.db.action(key)?)
+    }
+
+    /// Stores `data` for `key` as prepared (durably, before anything is sent).
+    pub fn prepare<T: Serialize>(
+        &self,
+        key: &str,
+        task: Option<u64>,
+        data: &T,
+        head: u64,
+    ) -> Result<(), AgentError> {
+        self.db
+            .put_action(key, task, ActionState::Prepared, data, head, None)?;
+        Ok(())
+    }
+
+    /// Marks `key` done.
+    pub fn done(&self, key: &str, tx: Option<B256>) -> Result<(), AgentError> {
+        self.db.set_action_state(key, ActionState::Done, tx)?;
+        Ok(())
+    }
+
+    /// Marks `key` skipped (never retried), with the reason logged.
+    pub fn skip<T: Serialize>(
+        &self,
+        key: &str,
+        task: Option<u64>,
+        data: &T,
+        head: u64,
+        why: &str,
+    ) -> Result<(), AgentError> {
+        warn!(key, why, "skipping");
+        self.db
+            .put_action(key, task, ActionState::Skipped, data, head, None)?;
+        Ok(())
+    }
+
+    /// Sends `call` and waits for event `E`; `what` names the action in logs and errors.
+    pub async fn send<E, P, D>(
+        &self,
+        what: &str,
+        call: &alloy::contract::CallBuilder<P, D>,
+    ) -> Result<Confirmed<E>, AgentError>
+    where
+        E: SolEvent,
+        P: Provider + Clone,
+        D: alloy::contract::CallDecoder + Clone,
+    {
+        let confirmed = send_and_confirm::<E, _, _>(call, &self.tx)
+            .await
+            .map_err(|source| AgentError::Tx {
+                action: what.to_string(),
+                source: Box::new(source),
+            })?;
+        info!(
+            action = what,
+            tx = %confirmed.receipt.transaction_hash,
+            block = confirmed.receipt.block_number.unwrap_or_default(),
+            gas = confirmed.receipt.gas_used,
+            "confirmed"
+        );
+        Ok(confirmed)
+    }
+
+    // ------------------------------------------------------------------ models
+
+    /// The model a task trains from: the project's model root at the proposal block.
+    pub async fn base_root(&self, task: &TaskRow) -> Result<B256, AgentError> {
+        if let Some(root) = self.bases.lock().expect("bases lock").get(&task.task_id) {
+            return Ok(*root);
+        }
+        let root = self
+            .projects()
+            .modelRoot(U256::from(task.project_id))
+            .block(BlockId::number(task.block))
+            .call()
+            .await
+            .map_err(AgentError::read(format!(
+                "the model root of project {} at block {}",
+                task.project_id, task.block
+            )))?;
+        self.bases
+            .lock()
+            .expect("bases lock")
+            .insert(task.task_id, root);
+        Ok(root)
+    }
+
+    /// The shard servers that announced shards of `root`.
+    pub async fn peers_of(&self, root: B256) -> Result<Vec<String>, AgentError> {
+        let shards = self.shards();
+        let model = shards
+            .getModel(root)
+            .call()
+            .await
+            .map_err(AgentError::read(format!("model {root}")))?;
+        let count =
+            usize::from(model.manifest.dataShards) + usize::from(model.manifest.parityShards);
+        let mut providers: Vec<Address> = Vec::new();
+        for i in 0..count {
+            let holders = shards
+                .providersOf(root, U256::from(i))
+                .call()
+                .await
+                .map_err(AgentError::read(format!(
+                    "providers of shard {i} of {root}"
+                )))?;
+            for h in holders {
+                if !providers.contains(&h) {
+                    providers.push(h);
+                }
+            }
+        }
+        let mut peers = Vec::new();
+        for p in providers {
+            let endpoint = shards
+                .endpointOf(p)
+                .call()
+                .await
+                .map_err(AgentError::read(format!("endpoint of {p}")))?;
+            if !endpoint.is_empty() && !peers.contains(&endpoint) {
+                peers.push(endpoint);
+            }
+        }
+        Ok(peers)
+    }
+
+    /// Loads the model `root`: from memory, the local store, the genesis rule or its providers
+    /// (every shard verified against the chain).
+    pub async fn model(&self, root: B256) -> Result<Arc<TensorSet>, AgentError> {
+        if let Some(m) = self.models.lock().expect("models lock").get(&root) {
+            return Ok(m.clone());
+        }
+        let bytes = if self.store.has(&root.0) {
+            self.store
+                .get(&root.0)
+                .map_err(|e| AgentError::Storage(e.to_string()))?
+        } else if root == self.genesis_root {
+            let weights = self.spec.genesis()?;
+            self.spec.store_weights(&self.store, &weights)?;
+            self.store
+                .get(&root.0)
+                .map_err(|e| AgentError::Storage(e.to_string()))?
+        } else {
+            let manifest_hash = match self.db.manifest_hash(root)? {
+                Some(h) => h,
+                None => {
+                    self.shards()
+                        .getModel(root)
+                        .call()
+                        .await
+                        .map_err(AgentError::read(format!("model {root}")))?
+                        .manifest
+                        .manifestHash
+                }
+            };
+            let peers = self.peers_of(root).await?;
+            let fetched = self
+                .client
+                .fetch(root.0, manifest_hash.0, &peers, &self.store)
+                .await
+                .map_err(|e| AgentError::Storage(format!("fetching model {root}: {e}")))?;
+            for f in &fetched.failures {
+                warn!(model = %root, failure = %f, "a peer failed while fetching the model");
+            }
+            fetched.bytes
+        };
+        let weights =
+            Arc::new(from_safetensors(&bytes).map_err(|e| AgentError::Ml(e.to_string()))?);
+        self.models
+            .lock()
+            .expect("models lock")
+            .insert(root, weights.clone());
+        Ok(weights)
+    }
+
+    /// Loads `solver`'s delta committed as `root`, from the local store or the solver's server.
+    pub async fn delta(&self, solver: Address, root: B256) -> Result<TensorSet, AgentError> {
+        let bytes = if self.store.has(&root.0) {
+            self.store
+                .get(&root.0)
+                .map_err(|e| AgentError::Storage(e.to_string()))?
+        } else {
+            let endpoint = self
+                .shards()
+                .endpointOf(solver)
+                .call()
+                .await
+                .map_err(AgentError::read(format!("endpoint of solver {solver}")))?;
+            if endpoint.is_empty() {
+                return Err(AgentError::Storage(format!(
+                    "solver {solver} announced no shard endpoint"
+                )));
+            }
+            self.client
+                .fetch_root(root.0, self.spec.shard_params()?, &[endpoint], &self.store)
+                .await
+                .map_err(|e| AgentError::Storage(format!("fetching the delta of {solver}: {e}")))?
+                .bytes
+        };
+        from_safetensors(&bytes).map_err(|e| AgentError::Ml(format!("delta of {solver}: {e}")))
+    }
+
+    /// The next model of a finalized task: the base plus the robust aggregate of the accepted
+    /// deltas weighted by consensus incentive, encoded into the local store. `None` when no
+    /// solver earned incentive. Aggregator and coordinators compute it independently and get the
+    /// same bytes (the aggregation is deterministic).
+    pub async fn build_aggregate(
+        &self,
+        task: &TaskRow,
+    ) -> Result<Option<(Manifest, B256)>, AgentError> {
+        let base_root = self.base_root(task).await?;
+        let incentives: Vec<(Address, U256)> = self
+            .db
+            .incentives(task.task_id)?
+            .into_iter()
+            .filter(|(_, inc, _)| !inc.is_zero())
+            .map(|(s, inc, _)| (s, inc))
+            .collect();
+        if incentives.is_empty() {
+            return Ok(None);
+        }
+        let solutions = self.db.solutions(task.task_id)?;
+        let base = self.model(base_root).await?;
+        let mut deltas = Vec::with_capacity(incentives.len());
+        for (solver, incentive) in &incentives {
+            let sol = solutions
+                .iter()
+                .find(|s| s.solver == *solver)
+                .ok_or_else(|| {
+                    AgentError::Other(format!(
+                        "no revealed solution recorded for rewarded solver {solver}"
+                    ))
+                })?;
+            let weight = u64::try_from(*incentive)
+                .map_err(|_| AgentError::Other(format!("incentive {incentive} out of range")))?;
+            deltas.push((self.delta(*solver, sol.delta_root).await?, weight));
+        }
+        let spec = self.spec.clone();
+        let store = self.store.clone();
+        let manifest = tokio::task::spawn_blocking(move || -> Result<Manifest, AgentError> {
+            let inputs: Vec<Contribution<'_>> = deltas
+                .iter()
+                .map(|(delta, weight)| Contribution {
+                    delta,
+                    weight: *weight,
+                })
+                .collect();
+            let merged =
+                aggregate(Rule::default(), &inputs).map_err(|e| AgentError::Ml(e.to_string()))?;
+            let next = base
+                .add(&merged)
+                .map_err(|e| AgentError::Ml(e.to_string()))?;
+            Ok(spec.store_weights(&store, &next)?)
+        })
+        .await
+        .map_err(|e| AgentError::Other(format!("aggregation task: {e}")))??;
+        Ok(Some((manifest, base_root)))
+    }
+
+    /// Announces every shard of `root` held here (registering first if needed).
+    pub async fn announce(&self, root: B256, shard_count: usize) -> Result<(), AgentError> {
+        let full = (U256::from(1) << shard_count) - U256::from(1);
+        let held = self
+            .shards()
+            .shardsOf(root, self.me)
+            .call()
+            .await
+            .map_err(AgentError::read("announced shards"))?;
+        if held == full {
+            return Ok(());
+        }
+        self.send::<ModelShardRegistry::ShardsAnnounced, _, _>(
+            &format!("announce shards of {root}"),
+            &self.shards().announceShards(root, full),
+        )
+        .await?;
+        Ok(())
+    }
+}

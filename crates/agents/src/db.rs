@@ -1,0 +1,790 @@
+//! The agent's embedded SQLite database: what the chain said (filled by the event handler, undone
+//! on reorgs) and what this agent did (its actions, with the salts and secrets of pending reveals).
+//!
+//! An action is written with its secrets *before* its transaction is sent (`prepared`), so a
+//! process killed at any moment restarts with everything it needs to reveal, and checks the chain
+//! before sending again: nothing is lost and nothing is submitted twice.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Errors of the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite failed.
+    #[error("agent database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored JSON value does not parse.
+    #[error("agent database: stored action data: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A stored value does not parse.
+    #[error("agent database: corrupt value `{0}`")]
+    Corrupt(String),
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = FULL;
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, proposer TEXT NOT NULL,
+    spec_hash TEXT NOT NULL, gt_commit TEXT NOT NULL, reward TEXT NOT NULL, block INTEGER NOT NULL,
+    commit_end INTEGER NOT NULL, gt_reveal_end INTEGER NOT NULL, sol_reveal_end INTEGER NOT NULL,
+    vote_commit_end INTEGER NOT NULL, vote_reveal_end INTEGER NOT NULL,
+    tx TEXT NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS eval_specs (
+    task_id INTEGER PRIMARY KEY, eval_spec_hash TEXT NOT NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS solutions (
+    task_id INTEGER NOT NULL, solver TEXT NOT NULL, delta_root TEXT NOT NULL, num_samples TEXT NOT NULL,
+    reveal_index INTEGER NOT NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL,
+    PRIMARY KEY (task_id, solver));
+CREATE TABLE IF NOT EXISTS incentives (
+    task_id INTEGER NOT NULL, solver TEXT NOT NULL, consensus TEXT NOT NULL, incentive TEXT NOT NULL,
+    amount TEXT NOT NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL, PRIMARY KEY (task_id, solver));
+CREATE TABLE IF NOT EXISTS outcomes (
+    task_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL, block INTEGER NOT NULL,
+    tx TEXT NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS models (
+    root TEXT PRIMARY KEY, project_id INTEGER NOT NULL, parent_root TEXT NOT NULL,
+    manifest_hash TEXT NOT NULL, task_ids TEXT NOT NULL, publisher TEXT NOT NULL, block INTEGER NOT NULL,
+    tx TEXT NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS accepted (
+    root TEXT PRIMARY KEY, project_id INTEGER NOT NULL, version INTEGER NOT NULL, block INTEGER NOT NULL,
+    tx TEXT NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (
+    key TEXT PRIMARY KEY, task_id INTEGER, state TEXT NOT NULL, data TEXT NOT NULL,
+    block INTEGER NOT NULL, tx_hash TEXT);
+";
+
+/// Every event table, for rollbacks.
+const EVENT_TABLES: [&str; 7] = [
+    "tasks",
+    "eval_specs",
+    "solutions",
+    "incentives",
+    "outcomes",
+    "models",
+    "accepted",
+];
+
+/// A task as proposed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRow {
+    /// Task id.
+    pub task_id: u64,
+    /// Project id.
+    pub project_id: u64,
+    /// Proposer.
+    pub proposer: Address,
+    /// `specHash`.
+    pub spec_hash: B256,
+    /// `gtCommit`.
+    pub gt_commit: B256,
+    /// Block of the proposal.
+    pub block: u64,
+    /// Last block of the commit window.
+    pub commit_end: u64,
+    /// Last block of the ground-truth reveal window.
+    pub gt_reveal_end: u64,
+    /// Last block of the solution reveal window.
+    pub sol_reveal_end: u64,
+    /// Last block of the vote commit window.
+    pub vote_commit_end: u64,
+    /// Last block of the vote reveal window.
+    pub vote_reveal_end: u64,
+}
+
+/// A revealed solution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SolutionRow {
+    /// Solver.
+    pub solver: Address,
+    /// Merkle root of the delta.
+    pub delta_root: B256,
+    /// Samples claimed.
+    pub num_samples: U256,
+    /// Position in `revealedSolvers`.
+    pub reveal_index: u8,
+}
+
+/// A published model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRow {
+    /// Root.
+    pub root: B256,
+    /// Project.
+    pub project_id: u64,
+    /// Parent root.
+    pub parent_root: B256,
+    /// Manifest hash.
+    pub manifest_hash: B256,
+    /// Tasks it aggregates.
+    pub task_ids: Vec<u64>,
+    /// Publisher.
+    pub publisher: Address,
+    /// Block of the publication.
+    pub block: u64,
+}
+
+/// Where a log came from (its identity for idempotence and rollback).
+#[derive(Clone, Copy, Debug)]
+pub struct LogId {
+    /// Transaction hash.
+    pub tx: B256,
+    /// Log index in the block.
+    pub log_index: u64,
+    /// Block number.
+    pub block: u64,
+}
+
+/// The state of an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionState {
+    /// Secrets stored; the transaction may or may not have been sent.
+    Prepared,
+    /// Confirmed on chain (or found there).
+    Done,
+    /// Given up (window missed, or decided not to act); never retried.
+    Skipped,
+}
+
+impl ActionState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Prepared => "prepared",
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, DbError> {
+        Ok(match s {
+            "prepared" => Self::Prepared,
+            "done" => Self::Done,
+            "skipped" => Self::Skipped,
+            other => return Err(DbError::Corrupt(other.into())),
+        })
+    }
+}
+
+/// A stored action.
+#[derive(Clone, Debug)]
+pub struct Action<T> {
+    /// State.
+    pub state: ActionState,
+    /// Its data (salts, roots, ...).
+    pub data: T,
+    /// Block at which it was last written.
+    pub block: u64,
+    /// Transaction hash once confirmed.
+    pub tx_hash: Option<B256>,
+}
+
+/// The agent database (one connection behind a mutex; every statement is short).
+#[derive(Debug)]
+pub struct AgentDb {
+    conn: Mutex<Connection>,
+}
+
+fn hex<T: std::fmt::Display>(v: T) -> String {
+    v.to_string()
+}
+
+fn parse<T: std::str::FromStr>(s: String) -> Result<T, DbError> {
+    s.parse().map_err(|_| DbError::Corrupt(s))
+}
+
+impl AgentDb {
+    /// Opens (creating) the database file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, DbError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// An in-memory database (tests).
+    pub fn open_in_memory() -> Result<Self, DbError> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ------------------------------------------------------------------ events
+
+    /// Records a proposal.
+    pub fn insert_task(&self, t: &TaskRow, reward: U256, id: LogId) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO tasks VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+            params![
+                t.task_id as i64,
+                t.project_id as i64,
+                hex(t.proposer),
+                hex(t.spec_hash),
+                hex(t.gt_commit),
+                reward.to_string(),
+                t.block as i64,
+                t.commit_end as i64,
+                t.gt_reveal_end as i64,
+                t.sol_reveal_end as i64,
+                t.vote_commit_end as i64,
+                t.vote_reveal_end as i64,
+                hex(id.tx),
+                id.log_index as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records a ground-truth reveal.
+    pub fn insert_eval_spec(&self, task_id: u64, eval: B256, id: LogId) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO eval_specs VALUES (?1,?2,?3,?4)",
+            params![task_id as i64, hex(eval), hex(id.tx), id.log_index as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Records a revealed solution.
+    pub fn insert_solution(&self, task_id: u64, s: &SolutionRow, id: LogId) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO solutions VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            params![
+                task_id as i64,
+                hex(s.solver),
+                hex(s.delta_root),
+                s.num_samples.to_string(),
+                i64::from(s.reveal_index),
+                hex(id.tx),
+                id.log_index as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records a solver's consensus result.
+    pub fn insert_incentive(
+        &self,
+        task_id: u64,
+        solver: Address,
+        consensus: U256,
+        incentive: U256,
+        amount: U256,
+        id: LogId,
+    ) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO incentives VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            params![
+                task_id as i64,
+                hex(solver),
+                consensus.to_string(),
+                incentive.to_string(),
+                amount.to_string(),
+                hex(id.tx),
+                id.log_index as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records how a task ended (`finalized`, `closed`, `cancelled`).
+    pub fn insert_outcome(&self, task_id: u64, outcome: &str, id: LogId) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO outcomes VALUES (?1,?2,?3,?4,?5)",
+            params![
+                task_id as i64,
+                outcome,
+                id.block as i64,
+                hex(id.tx),
+                id.log_index as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records a published model.
+    pub fn insert_model(&self, m: &ModelRow, id: LogId) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO models VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+            params![
+                hex(m.root),
+                m.project_id as i64,
+                hex(m.parent_root),
+                hex(m.manifest_hash),
+                serde_json::to_string(&m.task_ids)?,
+                hex(m.publisher),
+                m.block as i64,
+                hex(id.tx),
+                id.log_index as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records an accepted model.
+    pub fn insert_accepted(
+        &self,
+        root: B256,
+        project_id: u64,
+        version: u64,
+        id: LogId,
+    ) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO accepted VALUES (?1,?2,?3,?4,?5,?6)",
+            params![
+                hex(root),
+                project_id as i64,
+                version as i64,
+                id.block as i64,
+                hex(id.tx),
+                id.log_index as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets every row recorded from the log `(tx, log_index)` (a reorg removed it).
+    pub fn rollback(&self, tx: B256, log_index: u64) -> Result<usize, DbError> {
+        let conn = self.conn();
+        let mut n = 0;
+        for table in EVENT_TABLES {
+            n += conn.execute(
+                &format!("DELETE FROM {table} WHERE tx = ?1 AND log_index = ?2"),
+                params![hex(tx), log_index as i64],
+            )?;
+        }
+        Ok(n)
+    }
+
+    // ------------------------------------------------------------------ queries
+
+    fn task_from_row(
+        r: &rusqlite::Row<'_>,
+    ) -> rusqlite::Result<(i64, i64, String, String, String, [i64; 6])> {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            [
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ],
+        ))
+    }
+
+    fn to_task(raw: (i64, i64, String, String, String, [i64; 6])) -> Result<TaskRow, DbError> {
+        let (task_id, project_id, proposer, spec, gt, b) = raw;
+        Ok(TaskRow {
+            task_id: task_id as u64,
+            project_id: project_id as u64,
+            proposer: parse(proposer)?,
+            spec_hash: parse(spec)?,
+            gt_commit: parse(gt)?,
+            block: b[0] as u64,
+            commit_end: b[1] as u64,
+            gt_reveal_end: b[2] as u64,
+            sol_reveal_end: b[3] as u64,
+            vote_commit_end: b[4] as u64,
+            vote_reveal_end: b[5] as u64,
+        })
+    }
+
+    const TASK_COLUMNS: &str = "task_id, project_id, proposer, spec_hash, gt_commit, block, commit_end, \
+        gt_reveal_end, sol_reveal_end, vote_commit_end, vote_reveal_end";
+
+    /// Tasks of `project_id` without a recorded outcome, oldest first.
+    pub fn open_tasks(&self, project_id: u64) -> Result<Vec<TaskRow>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM tasks WHERE project_id = ?1 AND task_id NOT IN (SELECT task_id FROM outcomes) \
+             ORDER BY task_id",
+            Self::TASK_COLUMNS
+        ))?;
+        let rows = stmt
+            .query_map(params![project_id as i64], Self::task_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(Self::to_task).collect()
+    }
+
+    /// One task.
+    pub fn task(&self, task_id: u64) -> Result<Option<TaskRow>, DbError> {
+        let conn = self.conn();
+        let raw = conn
+            .query_row(
+                &format!(
+                    "SELECT {} FROM tasks WHERE task_id = ?1",
+                    Self::TASK_COLUMNS
+                ),
+                params![task_id as i64],
+                Self::task_from_row,
+            )
+            .optional()?;
+        raw.map(Self::to_task).transpose()
+    }
+
+    /// The newest task of `project_id`.
+    pub fn latest_task(&self, project_id: u64) -> Result<Option<TaskRow>, DbError> {
+        let id: Option<i64> = self.conn().query_row(
+            "SELECT MAX(task_id) FROM tasks WHERE project_id = ?1",
+            params![project_id as i64],
+            |r| r.get(0),
+        )?;
+        match id {
+            Some(id) => self.task(id as u64),
+            None => Ok(None),
+        }
+    }
+
+    /// The task whose ground-truth commitment is `gt` (how a proposer finds its own proposal).
+    pub fn task_by_gt_commit(&self, gt: B256) -> Result<Option<u64>, DbError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT task_id FROM tasks WHERE gt_commit = ?1",
+                params![hex(gt)],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|v| v as u64))
+    }
+
+    /// The revealed `evalSpecHash` of a task.
+    pub fn eval_spec(&self, task_id: u64) -> Result<Option<B256>, DbError> {
+        self.conn()
+            .query_row(
+                "SELECT eval_spec_hash FROM eval_specs WHERE task_id = ?1",
+                params![task_id as i64],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(parse)
+            .transpose()
+    }
+
+    /// The revealed solutions of a task, by reveal index.
+    pub fn solutions(&self, task_id: u64) -> Result<Vec<SolutionRow>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT solver, delta_root, num_samples, reveal_index FROM solutions WHERE task_id = ?1 \
+             ORDER BY reveal_index",
+        )?;
+        let rows = stmt
+            .query_map(params![task_id as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(s, d, n, i)| {
+                Ok(SolutionRow {
+                    solver: parse(s)?,
+                    delta_root: parse(d)?,
+                    num_samples: parse(n)?,
+                    reveal_index: i as u8,
+                })
+            })
+            .collect()
+    }
+
+    /// `(solver, incentive, amount)` of a finalized task.
+    pub fn incentives(&self, task_id: u64) -> Result<Vec<(Address, U256, U256)>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT solver, incentive, amount FROM incentives WHERE task_id = ?1 ORDER BY solver",
+        )?;
+        let rows = stmt
+            .query_map(params![task_id as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(s, i, a)| Ok((parse(s)?, parse(i)?, parse(a)?)))
+            .collect()
+    }
+
+    /// How a task ended and in which block.
+    pub fn outcome(&self, task_id: u64) -> Result<Option<(String, u64)>, DbError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT outcome, block FROM outcomes WHERE task_id = ?1",
+                params![task_id as i64],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()?)
+    }
+
+    /// Finalized tasks of a project (oldest first).
+    pub fn finalized_tasks(&self, project_id: u64) -> Result<Vec<u64>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT o.task_id FROM outcomes o JOIN tasks t ON t.task_id = o.task_id \
+             WHERE t.project_id = ?1 AND o.outcome = 'finalized' ORDER BY o.task_id",
+        )?;
+        let rows = stmt
+            .query_map(params![project_id as i64], |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows.into_iter().map(|v| v as u64).collect())
+    }
+
+    /// Published models of a project that were not accepted (yet), oldest first.
+    pub fn pending_models(&self, project_id: u64) -> Result<Vec<ModelRow>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT root, project_id, parent_root, manifest_hash, task_ids, publisher, block FROM models \
+             WHERE project_id = ?1 AND root NOT IN (SELECT root FROM accepted) ORDER BY block",
+        )?;
+        let rows = stmt
+            .query_map(params![project_id as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(root, p, parent, mh, ids, publisher, block)| {
+                Ok(ModelRow {
+                    root: parse(root)?,
+                    project_id: p as u64,
+                    parent_root: parse(parent)?,
+                    manifest_hash: parse(mh)?,
+                    task_ids: serde_json::from_str(&ids)?,
+                    publisher: parse(publisher)?,
+                    block: block as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The manifest hash of a published model.
+    pub fn manifest_hash(&self, root: B256) -> Result<Option<B256>, DbError> {
+        self.conn()
+            .query_row(
+                "SELECT manifest_hash FROM models WHERE root = ?1",
+                params![hex(root)],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(parse)
+            .transpose()
+    }
+
+    // ------------------------------------------------------------------ actions
+
+    /// An action by key.
+    pub fn action<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Action<T>>, DbError> {
+        let raw = self
+            .conn()
+            .query_row(
+                "SELECT state, data, block, tx_hash FROM actions WHERE key = ?1",
+                params![key],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        raw.map(|(state, data, block, tx)| {
+            Ok(Action {
+                state: ActionState::parse(&state)?,
+                data: serde_json::from_str(&data)?,
+                block: block as u64,
+                tx_hash: tx.map(parse).transpose()?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Writes an action (durably, before its transaction is sent).
+    pub fn put_action<T: Serialize>(
+        &self,
+        key: &str,
+        task_id: Option<u64>,
+        state: ActionState,
+        data: &T,
+        block: u64,
+        tx_hash: Option<B256>,
+    ) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO actions VALUES (?1,?2,?3,?4,?5,?6)",
+            params![
+                key,
+                task_id.map(|t| t as i64),
+                state.as_str(),
+                serde_json::to_string(data)?,
+                block as i64,
+                tx_hash.map(hex)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Moves an action to `state`, keeping its data.
+    pub fn set_action_state(
+        &self,
+        key: &str,
+        state: ActionState,
+        tx_hash: Option<B256>,
+    ) -> Result<(), DbError> {
+        self.conn().execute(
+            "UPDATE actions SET state = ?2, tx_hash = COALESCE(?3, tx_hash) WHERE key = ?1",
+            params![key, state.as_str(), tx_hash.map(hex)],
+        )?;
+        Ok(())
+    }
+
+    /// Number of actions whose key starts with `prefix` and are in `state`.
+    pub fn count_actions(&self, prefix: &str, state: ActionState) -> Result<u64, DbError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM actions WHERE key LIKE ?1 || '%' AND state = ?2",
+            params![prefix, state.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Keys of actions starting with `prefix` in `state`.
+    pub fn action_keys(&self, prefix: &str, state: ActionState) -> Result<Vec<String>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT key FROM actions WHERE key LIKE ?1 || '%' AND state = ?2 ORDER BY key",
+        )?;
+        let rows = stmt
+            .query_map(params![prefix, state.as_str()], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> LogId {
+        LogId {
+            tx: B256::with_last_byte(n as u8),
+            log_index: n,
+            block: n,
+        }
+    }
+
+    fn task(task_id: u64, gt: u8) -> TaskRow {
+        TaskRow {
+            task_id,
+            project_id: 1,
+            proposer: Address::repeat_byte(1),
+            spec_hash: B256::repeat_byte(2),
+            gt_commit: B256::repeat_byte(gt),
+            block: 10,
+            commit_end: 15,
+            gt_reveal_end: 20,
+            sol_reveal_end: 25,
+            vote_commit_end: 30,
+            vote_reveal_end: 35,
+        }
+    }
+
+    #[test]
+    fn tasks_round_trip_and_reorgs_remove_them() {
+        let db = AgentDb::open_in_memory().unwrap();
+        db.insert_task(&task(1, 7), U256::from(5), id(1)).unwrap();
+        db.insert_task(&task(2, 8), U256::from(5), id(2)).unwrap();
+        assert_eq!(db.task(1).unwrap().unwrap(), task(1, 7));
+        assert_eq!(db.task_by_gt_commit(B256::repeat_byte(8)).unwrap(), Some(2));
+        assert_eq!(db.latest_task(1).unwrap().unwrap().task_id, 2);
+        db.insert_outcome(1, "closed", id(3)).unwrap();
+        assert_eq!(db.open_tasks(1).unwrap(), vec![task(2, 8)]);
+        // The reorg drops the proposal of task 2 and the outcome of task 1.
+        assert_eq!(db.rollback(id(2).tx, 2).unwrap(), 1);
+        assert_eq!(db.rollback(id(3).tx, 3).unwrap(), 1);
+        assert_eq!(db.open_tasks(1).unwrap(), vec![task(1, 7)]);
+        assert_eq!(db.latest_task(1).unwrap().unwrap().task_id, 1);
+    }
+
+    #[test]
+    fn actions_survive_reopening_with_their_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sqlite");
+        {
+            let db = AgentDb::open(&path).unwrap();
+            db.put_action(
+                "vote:1",
+                Some(1),
+                ActionState::Prepared,
+                &("salt", 42u64),
+                9,
+                None,
+            )
+            .unwrap();
+        }
+        let db = AgentDb::open(&path).unwrap();
+        let a = db.action::<(String, u64)>("vote:1").unwrap().unwrap();
+        assert_eq!(a.state, ActionState::Prepared);
+        assert_eq!(a.data, ("salt".to_string(), 42));
+        db.set_action_state("vote:1", ActionState::Done, Some(B256::repeat_byte(3)))
+            .unwrap();
+        let a = db.action::<(String, u64)>("vote:1").unwrap().unwrap();
+        assert_eq!(
+            (a.state, a.tx_hash),
+            (ActionState::Done, Some(B256::repeat_byte(3)))
+        );
+        assert_eq!(db.count_actions("vote:", ActionState::Done).unwrap(), 1);
+        assert!(db.action::<u64>("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn models_are_pending_until_accepted() {
+        let db = AgentDb::open_in_memory().unwrap();
+        let m = ModelRow {
+            root: B256::repeat_byte(9),
+            project_id: 1,
+            parent_root: B256::repeat_byte(8),
+            manifest_hash: B256::repeat_byte(7),
+            task_ids: vec![1],
+            publisher: Address::repeat_byte(6),
+            block: 40,
+        };
+        db.insert_model(&m, id(4)).unwrap();
+        assert_eq!(db.pending_models(1).unwrap(), vec![m.clone()]);
+        assert_eq!(db.manifest_hash(m.root).unwrap(), Some(m.manifest_hash));
+        db.insert_accepted(m.root, 1, 1, id(5)).unwrap();
+        assert!(db.pending_models(1).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,148 @@
+//! The chain events an agent follows, recorded into its [`AgentDb`] by an
+//! [`autonet_chain::EventWatcher`] (persisted cursor, bounded ranges, reorg rollback).
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, Log as PrimitiveLog};
+use alloy::rpc::types::Log;
+use alloy::sol_types::SolEvent;
+use autonet_bindings::shards::ModelShardRegistry;
+use autonet_bindings::training::{Rewards, TaskManager};
+use autonet_chain::watcher::{HandlerError, LogHandler};
+
+use crate::db::{AgentDb, LogId, ModelRow, SolutionRow, TaskRow};
+
+/// The contracts whose logs are recorded.
+pub fn watched(contracts: &autonet_bindings::Contracts) -> Vec<Address> {
+    vec![
+        contracts.task_manager,
+        contracts.rewards,
+        contracts.shard_registry,
+    ]
+}
+
+/// Writes the round's events into the database.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    db: Arc<AgentDb>,
+}
+
+impl Recorder {
+    /// A recorder into `db`.
+    pub fn new(db: Arc<AgentDb>) -> Self {
+        Self { db }
+    }
+
+    fn record(&self, log: &Log) -> Result<(), HandlerError> {
+        let Some(topic0) = log.topic0().copied() else {
+            return Ok(());
+        };
+        let id = LogId {
+            tx: log.transaction_hash.unwrap_or_default(),
+            log_index: log.log_index.unwrap_or_default(),
+            block: log.block_number.unwrap_or_default(),
+        };
+        let inner: &PrimitiveLog = &log.inner;
+        let db = &self.db;
+        let u64_of = |v: alloy::primitives::U256| u64::try_from(v).unwrap_or(u64::MAX);
+        match topic0 {
+            TaskManager::TaskProposed::SIGNATURE_HASH => {
+                let e = TaskManager::TaskProposed::decode_log(inner)?.data;
+                let d = &e.deadlines;
+                db.insert_task(
+                    &TaskRow {
+                        task_id: u64_of(e.taskId),
+                        project_id: u64_of(e.projectId),
+                        proposer: e.proposer,
+                        spec_hash: e.specHash,
+                        gt_commit: e.gtCommit,
+                        block: id.block,
+                        commit_end: d.commitEnd,
+                        gt_reveal_end: d.gtRevealEnd,
+                        sol_reveal_end: d.solRevealEnd,
+                        vote_commit_end: d.voteCommitEnd,
+                        vote_reveal_end: d.voteRevealEnd,
+                    },
+                    e.reward,
+                    id,
+                )?;
+            }
+            TaskManager::GroundTruthRevealed::SIGNATURE_HASH => {
+                let e = TaskManager::GroundTruthRevealed::decode_log(inner)?.data;
+                db.insert_eval_spec(u64_of(e.taskId), e.evalSpecHash, id)?;
+            }
+            TaskManager::SolutionRevealed::SIGNATURE_HASH => {
+                let e = TaskManager::SolutionRevealed::decode_log(inner)?.data;
+                db.insert_solution(
+                    u64_of(e.taskId),
+                    &SolutionRow {
+                        solver: e.solver,
+                        delta_root: e.deltaRoot,
+                        num_samples: e.numSamples,
+                        reveal_index: e.revealIndex,
+                    },
+                    id,
+                )?;
+            }
+            TaskManager::TaskFinalized::SIGNATURE_HASH => {
+                let e = TaskManager::TaskFinalized::decode_log(inner)?.data;
+                db.insert_outcome(u64_of(e.taskId), "finalized", id)?;
+            }
+            TaskManager::TaskClosed::SIGNATURE_HASH => {
+                let e = TaskManager::TaskClosed::decode_log(inner)?.data;
+                db.insert_outcome(u64_of(e.taskId), "closed", id)?;
+            }
+            TaskManager::TaskCancelled::SIGNATURE_HASH => {
+                let e = TaskManager::TaskCancelled::decode_log(inner)?.data;
+                db.insert_outcome(u64_of(e.taskId), "cancelled", id)?;
+            }
+            Rewards::SolverRewarded::SIGNATURE_HASH => {
+                let e = Rewards::SolverRewarded::decode_log(inner)?.data;
+                db.insert_incentive(
+                    u64_of(e.taskId),
+                    e.solver,
+                    e.consensus,
+                    e.incentive,
+                    e.amount,
+                    id,
+                )?;
+            }
+            ModelShardRegistry::ModelPublished::SIGNATURE_HASH => {
+                let e = ModelShardRegistry::ModelPublished::decode_log(inner)?.data;
+                db.insert_model(
+                    &ModelRow {
+                        root: e.root,
+                        project_id: u64_of(e.projectId),
+                        parent_root: e.parentRoot,
+                        manifest_hash: e.manifestHash,
+                        task_ids: e.taskIds.iter().map(|t| u64_of(*t)).collect(),
+                        publisher: e.publisher,
+                        block: id.block,
+                    },
+                    id,
+                )?;
+            }
+            ModelShardRegistry::ModelAccepted::SIGNATURE_HASH => {
+                let e = ModelShardRegistry::ModelAccepted::decode_log(inner)?.data;
+                db.insert_accepted(e.root, u64_of(e.projectId), u64_of(e.version), id)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl LogHandler for Recorder {
+    async fn handle(&mut self, log: &Log) -> Result<(), HandlerError> {
+        self.record(log)
+    }
+
+    async fn rollback(&mut self, log: &Log) -> Result<(), HandlerError> {
+        let n = self.db.rollback(
+            log.transaction_hash.unwrap_or_default(),
+            log.log_index.unwrap_or_default(),
+        )?;
+        tracing::warn!(tx = ?log.transaction_hash, log_index = ?log.log_index, rows = n, "reorg: forgot an event");
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+//! Autonet's role agents.
+//!
+//! This crate owns the behaviour of the four staked roles — proposer, solver, coordinator,
+//! aggregator — as long-running services: they follow the chain's events into an embedded SQLite
+//! database, decide from the chain's state what to do next, and store every secret before the
+//! transaction that needs it, so a restart at any moment neither loses a reveal nor submits twice.
+//! Protocol math lives in `autonet-protocol`, training in `autonet-ml`, shards in
+//! `autonet-storage`, chain access in `autonet-chain`; the `autonet` binary wires this crate to its
+//! command line.
+
+#![warn(missing_docs)]
+
+pub mod agent;
+pub mod db;
+pub mod events;
+pub mod roles;
+pub mod run;
+pub mod serve;
+pub mod spec;
+
+pub use agent::{Agent, AgentError, AgentOptions, Faults, Role};
+pub use run::{READY_FILE, run};
+pub use spec::{Dataset, TrainingSpec};

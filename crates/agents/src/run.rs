@@ -1,0 +1,230 @@
+//! Starting an agent: checks (stake, spec, dataset, genesis), the shard server, the provider
+//! registration, then the loop: catch the event watcher up, run the role's tick, sleep.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, U256};
+use autonet_bindings::{Contracts, ModelShardRegistry, ParticipantStaking};
+use autonet_chain::watcher::{EventWatcher, PollOutcome, WatcherConfig};
+use autonet_chain::{ChainProvider, CursorStore};
+use autonet_storage::Store;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::agent::{Agent, AgentError, AgentOptions, Role};
+use crate::db::AgentDb;
+use crate::events::{Recorder, watched};
+use crate::roles;
+use crate::spec::{Dataset, TrainingSpec};
+
+/// File written into the state directory once the agent is ready (tests and `autonet devnet`
+/// wait for it); holds the shard endpoint.
+pub const READY_FILE: &str = "ready";
+
+/// Runs the agent until `cancel` fires. Returns an error only for problems that a restart would
+/// not fix (not staked, wrong project, corpus mismatch, ...); a failed tick is logged and retried.
+pub async fn run(
+    opts: AgentOptions,
+    provider: ChainProvider,
+    contracts: Contracts,
+    me: Address,
+    cancel: CancellationToken,
+) -> Result<(), AgentError> {
+    std::fs::create_dir_all(&opts.state_dir).map_err(|e| {
+        AgentError::Other(format!(
+            "creating the state directory {}: {e}",
+            opts.state_dir.display()
+        ))
+    })?;
+    let _ = std::fs::remove_file(opts.state_dir.join(READY_FILE));
+    tch::set_num_threads(opts.threads.max(1));
+
+    // Stake.
+    let staking = ParticipantStaking::new(contracts.staking, provider.clone());
+    let active = staking
+        .isActive(me, opts.role.on_chain().into_underlying())
+        .call()
+        .await
+        .map_err(AgentError::read("the stake"))?;
+    if !active {
+        return Err(AgentError::Other(format!(
+            "{me} holds no active {} stake: run `autonet stake --role {} --amount <ATN>` first",
+            opts.role.name(),
+            opts.role.name()
+        )));
+    }
+
+    // Project, spec, dataset, genesis.
+    let project = autonet_bindings::Project::new(contracts.project, provider.clone())
+        .getProject(U256::from(opts.project_id))
+        .call()
+        .await
+        .map_err(AgentError::read(format!("project {}", opts.project_id)))?;
+    let spec = TrainingSpec::from_chain(&project.modelURI, project.modelSpecHash)?;
+    info!(project = opts.project_id, preset = %spec.preset, steps = spec.steps, "loading the reference corpus");
+    let data = {
+        let (spec, ws, root) = (spec.clone(), opts.workspace.clone(), project.datasetRoot);
+        tokio::task::spawn_blocking(move || Dataset::load(&spec, &ws, root))
+            .await
+            .map_err(|e| AgentError::Other(e.to_string()))??
+    };
+    let store = Store::open(opts.state_dir.join("store"))
+        .map_err(|e| AgentError::Storage(e.to_string()))?;
+    let genesis = spec.store_weights(&store, &spec.genesis()?)?;
+    let genesis_root = B256::from(genesis.root);
+    let first_root =
+        autonet_bindings::ModelShardRegistry::new(contracts.shard_registry, provider.clone())
+            .modelCount(U256::from(opts.project_id))
+            .call()
+            .await
+            .map_err(AgentError::read("model count"))?;
+    if first_root.is_zero() && project.modelRoot != genesis_root {
+        return Err(AgentError::Other(format!(
+            "project {} starts from model {} but this spec's genesis is {genesis_root}",
+            opts.project_id, project.modelRoot
+        )));
+    }
+
+    let db = Arc::new(AgentDb::open(opts.state_dir.join("agent.sqlite"))?);
+    let cursor = Arc::new(
+        CursorStore::open(opts.state_dir.join("events.sqlite"))
+            .map_err(|e| AgentError::Other(e.to_string()))?,
+    );
+
+    // Shard server and provider registration.
+    let server_cancel = cancel.child_token();
+    let mut endpoint = String::new();
+    let mut server_task = None;
+    if opts.role.serves_shards() {
+        let (addr, task) = crate::serve::start(
+            opts.listen,
+            store.clone(),
+            opts.faults.corrupt_shards,
+            server_cancel.clone(),
+        )
+        .await?;
+        endpoint = opts
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        server_task = Some(task);
+        register_provider(&provider, &contracts, me, &endpoint).await?;
+    }
+
+    let agent = Agent::new(
+        opts.clone(),
+        provider.clone(),
+        contracts,
+        me,
+        db.clone(),
+        store,
+        spec,
+        Arc::new(data),
+        genesis_root,
+    )?;
+    let mut config = WatcherConfig::new(
+        format!("agent-{}", opts.role.name()),
+        watched(&contracts),
+        opts.from_block,
+    );
+    config.confirmations = opts.confirmations;
+    config.poll_interval = opts.poll;
+    let mut watcher = EventWatcher::new(provider.clone(), cursor, config, Recorder::new(db));
+
+    let ready = serde_json::json!({ "role": opts.role.name(), "address": me.to_string(), "endpoint": endpoint });
+    std::fs::write(opts.state_dir.join(READY_FILE), ready.to_string())
+        .map_err(|e| AgentError::Other(format!("writing the ready file: {e}")))?;
+    info!(role = opts.role.name(), address = %me, endpoint, project = opts.project_id, "agent started");
+
+    let mut failures = 0u32;
+    while !cancel.is_cancelled() {
+        let outcome = tick(&agent, &mut watcher).await;
+        match outcome {
+            Ok(()) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                if failures <= 3 || failures.is_multiple_of(20) {
+                    warn!(error = %e, failures, "tick failed; retrying");
+                }
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(opts.poll) => {}
+        }
+    }
+    server_cancel.cancel();
+    if let Some(task) = server_task
+        && let Err(e) = task.await
+    {
+        error!(error = %e, "shard server task");
+    }
+    info!("agent stopped");
+    Ok(())
+}
+
+async fn tick<H: autonet_chain::watcher::LogHandler>(
+    agent: &Agent,
+    watcher: &mut EventWatcher<ChainProvider, H>,
+) -> Result<(), AgentError> {
+    // Catch up with the chain first: decisions are made on a complete picture.
+    while let PollOutcome::Advanced {
+        caught_up: false, ..
+    }
+    | PollOutcome::Rewound { .. } = watcher
+        .poll_once()
+        .await
+        .map_err(|e| AgentError::Other(format!("event watcher: {e}")))?
+    {}
+    let head = agent.head().await?;
+    match agent.opts.role {
+        Role::Proposer => roles::proposer(agent, head).await,
+        Role::Solver => roles::solver(agent, head).await,
+        Role::Coordinator => roles::coordinator(agent, head).await,
+        Role::Aggregator => roles::aggregator(agent, head).await,
+    }
+}
+
+async fn register_provider(
+    provider: &ChainProvider,
+    contracts: &Contracts,
+    me: Address,
+    endpoint: &str,
+) -> Result<(), AgentError> {
+    let shards = ModelShardRegistry::new(contracts.shard_registry, provider.clone());
+    let current = shards
+        .getProvider(me)
+        .call()
+        .await
+        .map_err(AgentError::read("provider record"))?;
+    let tx = autonet_chain::TxOptions::default();
+    let result = if !current.active {
+        autonet_chain::send_and_confirm::<ModelShardRegistry::ProviderRegistered, _, _>(
+            &shards.registerProvider(endpoint.to_string()),
+            &tx,
+        )
+        .await
+        .map(|_| ())
+    } else if current.endpoint != endpoint {
+        autonet_chain::send_and_confirm::<ModelShardRegistry::ProviderEndpointUpdated, _, _>(
+            &shards.updateEndpoint(endpoint.to_string()),
+            &tx,
+        )
+        .await
+        .map(|_| ())
+    } else {
+        Ok(())
+    };
+    result.map_err(|source| AgentError::Tx {
+        action: format!("register shard endpoint {endpoint}"),
+        source: Box::new(source),
+    })?;
+    info!(endpoint, "shard endpoint registered on chain");
+    Ok(())
+}
+
+/// Bind address helper for CLI defaults.
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}

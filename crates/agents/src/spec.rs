@@ -1,0 +1,362 @@
+//! What every agent of a project agrees on without talking: the training specification, the
+//! genesis model, the dataset and the derived per-task values.
+//!
+//! A project's `modelURI` carries its [`TrainingSpec`] inline as
+//! `data:application/json,<canonical JSON>` and its `modelSpecHash` is `keccak256` of that JSON, so
+//! an agent needs only the project id: it reads both from chain, checks the hash, rebuilds the
+//! reference corpus and the genesis model locally and checks them against `datasetRoot` and
+//! `initialModelRoot`. Per task, the `specHash` binds the base model
+//! ([`task_spec_hash`]); the revealed `evalSpecHash` seeds the evaluation windows
+//! ([`TrainingSpec::eval_spec`]).
+
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::sol_types::SolValue;
+use autonet_ml::corpus::{self, Chunk, Corpus, CorpusOptions};
+use autonet_ml::train::{EvalSpec, TrainParams};
+use autonet_ml::{ModelConfig, TensorSet, init_weights, to_safetensors};
+use autonet_storage::{Manifest, ShardParams, Store};
+use serde::{Deserialize, Serialize};
+
+/// The `modelURI` prefix under which the spec is carried.
+pub const SPEC_URI_PREFIX: &str = "data:application/json,";
+
+/// Version of [`TrainingSpec`].
+pub const SPEC_VERSION: u32 = 1;
+
+/// Errors of the specification layer.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The modelURI does not carry a spec.
+    #[error(
+        "the project's modelURI does not carry an Autonet training spec (expected it to start with `{SPEC_URI_PREFIX}`): {0}"
+    )]
+    NotASpecUri(String),
+    /// The JSON is not a valid spec.
+    #[error("the project's training spec is not valid JSON for this node: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The spec names a preset this node lacks.
+    #[error("unknown model preset `{0}` (this node knows tiny and small)")]
+    UnknownPreset(String),
+    /// The spec hash on chain does not match.
+    #[error("the project's modelSpecHash {on_chain} is not keccak256 of its spec ({computed})")]
+    HashMismatch {
+        /// From chain.
+        on_chain: B256,
+        /// Computed here.
+        computed: B256,
+    },
+    /// The spec is unsupported or inconsistent.
+    #[error("invalid training spec: {0}")]
+    Invalid(String),
+    /// Building the corpus failed.
+    #[error("building the reference corpus: {0}")]
+    Corpus(#[from] autonet_ml::CorpusError),
+    /// Building the genesis model failed.
+    #[error("building the genesis model: {0}")]
+    Model(String),
+}
+
+/// A project's training specification (canonical JSON = serde field order, no whitespace).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSpec {
+    /// [`SPEC_VERSION`].
+    pub version: u32,
+    /// Model preset (`tiny`, `small`).
+    pub preset: String,
+    /// Seed of the genesis weights.
+    pub init_seed: u64,
+    /// Optimizer steps per local round.
+    pub steps: u32,
+    /// Windows per step.
+    pub batch: u32,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Size cap of the reference corpus (bytes of `.rs` sources of the locked packages).
+    pub corpus_max_bytes: u64,
+    /// Share of chunks held out for evaluation, per mille.
+    pub eval_permille: u32,
+    /// Windows per evaluation.
+    pub eval_windows: u32,
+    /// Reed–Solomon data shards of models and deltas.
+    pub data_shards: u8,
+    /// Reed–Solomon parity shards.
+    pub parity_shards: u8,
+}
+
+impl TrainingSpec {
+    /// The spec for `preset` with the defaults of the network (tests shrink `steps` and the corpus).
+    pub fn for_preset(preset: &str) -> Result<Self, SpecError> {
+        ModelConfig::preset(preset).ok_or_else(|| SpecError::UnknownPreset(preset.into()))?;
+        let small = preset == "small";
+        Ok(Self {
+            version: SPEC_VERSION,
+            preset: preset.into(),
+            init_seed: 1,
+            steps: if small { 60 } else { 12 },
+            batch: if small { 16 } else { 8 },
+            lr: 3e-3,
+            corpus_max_bytes: if small { 4 << 20 } else { 1 << 20 },
+            eval_permille: 100,
+            eval_windows: if small { 32 } else { 16 },
+            data_shards: autonet_storage::manifest::DEFAULT_DATA_SHARDS,
+            parity_shards: autonet_storage::manifest::DEFAULT_PARITY_SHARDS,
+        })
+    }
+
+    /// Canonical JSON.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).expect("spec serialization is infallible")
+    }
+
+    /// `keccak256(canonical_json)`: the project's `modelSpecHash`.
+    pub fn spec_hash(&self) -> B256 {
+        keccak256(self.canonical_json().as_bytes())
+    }
+
+    /// The project's `modelURI`.
+    pub fn model_uri(&self) -> String {
+        format!("{SPEC_URI_PREFIX}{}", self.canonical_json())
+    }
+
+    /// Parses a `modelURI` and checks it against the on-chain `modelSpecHash`.
+    pub fn from_chain(model_uri: &str, spec_hash: B256) -> Result<Self, SpecError> {
+        let json = model_uri
+            .strip_prefix(SPEC_URI_PREFIX)
+            .ok_or_else(|| SpecError::NotASpecUri(model_uri.chars().take(80).collect()))?;
+        let computed = keccak256(json.as_bytes());
+        if computed != spec_hash {
+            return Err(SpecError::HashMismatch {
+                on_chain: spec_hash,
+                computed,
+            });
+        }
+        let spec: Self = serde_json::from_str(json)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks the version, the preset and the ranges.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.version != SPEC_VERSION {
+            return Err(SpecError::Invalid(format!(
+                "version {} (this node speaks {SPEC_VERSION})",
+                self.version
+            )));
+        }
+        self.model_config()?;
+        if self.steps == 0
+            || self.batch == 0
+            || self.lr.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+            || self.eval_windows == 0
+        {
+            return Err(SpecError::Invalid(
+                "steps, batch, lr and eval_windows must be > 0".into(),
+            ));
+        }
+        if self.eval_permille == 0 || self.eval_permille >= 1000 {
+            return Err(SpecError::Invalid(
+                "eval_permille must be in 1..1000".into(),
+            ));
+        }
+        self.shard_params()?;
+        Ok(())
+    }
+
+    /// The model architecture.
+    pub fn model_config(&self) -> Result<ModelConfig, SpecError> {
+        ModelConfig::preset(&self.preset)
+            .ok_or_else(|| SpecError::UnknownPreset(self.preset.clone()))
+    }
+
+    /// The erasure-coding parameters of models and deltas.
+    pub fn shard_params(&self) -> Result<ShardParams, SpecError> {
+        ShardParams::new(self.data_shards, self.parity_shards)
+            .map_err(|e| SpecError::Invalid(e.to_string()))
+    }
+
+    /// Builds the reference corpus (the `.rs` sources of the packages in `workspace`'s
+    /// `Cargo.lock`, capped at `corpus_max_bytes`).
+    pub fn corpus(&self, workspace: &Path) -> Result<Corpus, SpecError> {
+        let opts = CorpusOptions {
+            max_bytes: usize::try_from(self.corpus_max_bytes).unwrap_or(usize::MAX),
+            ..CorpusOptions::default()
+        };
+        Ok(Corpus::from_cargo_lock(workspace, &opts)?)
+    }
+
+    /// The genesis weights.
+    pub fn genesis(&self) -> Result<TensorSet, SpecError> {
+        init_weights(&self.model_config()?, self.init_seed)
+            .map_err(|e| SpecError::Model(e.to_string()))
+    }
+
+    /// Encodes `weights` into `store`; returns the manifest (its root is the model root).
+    pub fn store_weights(&self, store: &Store, weights: &TensorSet) -> Result<Manifest, SpecError> {
+        let bytes = to_safetensors(weights).map_err(|e| SpecError::Model(e.to_string()))?;
+        store
+            .put_with(&bytes, self.shard_params()?)
+            .map_err(|e| SpecError::Model(e.to_string()))
+    }
+
+    /// The evaluation windows of a task, seeded by its revealed `evalSpecHash`.
+    pub fn eval_spec(&self, eval_spec_hash: B256) -> EvalSpec {
+        EvalSpec {
+            seed: seed_of(eval_spec_hash),
+            windows: self.eval_windows as usize,
+            batch: 16,
+        }
+    }
+
+    /// The fixed evaluation used to report the global loss of a model (not any task's).
+    pub fn global_eval_spec(&self) -> EvalSpec {
+        EvalSpec {
+            windows: (self.eval_windows as usize).max(64),
+            ..EvalSpec::default()
+        }
+    }
+
+    /// Local training hyperparameters of `solver` on `task_id`.
+    pub fn train_params(&self, task_id: U256, solver: Address) -> TrainParams {
+        TrainParams {
+            steps: self.steps as usize,
+            batch: self.batch as usize,
+            lr: self.lr,
+            warmup_steps: (self.steps as usize / 10).clamp(1, 5),
+            seed: seed_of(keccak256((task_id, solver).abi_encode())),
+            device: tch::Device::Cpu,
+            ..TrainParams::default()
+        }
+    }
+}
+
+/// The dataset an agent works on: the corpus split into training and held-out chunks.
+pub struct Dataset {
+    corpus: Corpus,
+    eval_permille: u32,
+}
+
+impl Dataset {
+    /// Builds the corpus of `spec` from `workspace` and checks its root against `dataset_root`.
+    pub fn load(
+        spec: &TrainingSpec,
+        workspace: &Path,
+        dataset_root: B256,
+    ) -> Result<Self, SpecError> {
+        let corpus = spec.corpus(workspace)?;
+        let root = B256::from(corpus.root());
+        if root != dataset_root {
+            return Err(SpecError::Invalid(format!(
+                "the corpus built here has root {root} but the project's datasetRoot is {dataset_root}; \
+                 build from the same Cargo.lock and cargo registry as the project creator"
+            )));
+        }
+        Ok(Self {
+            corpus,
+            eval_permille: spec.eval_permille,
+        })
+    }
+
+    /// The corpus root.
+    pub fn root(&self) -> B256 {
+        B256::from(self.corpus.root())
+    }
+
+    /// The training chunks of data shard `index` of `count` (everything when `count` is 1).
+    pub fn train_shard(&self, index: usize, count: usize) -> Vec<&Chunk> {
+        let (train, _) = corpus::split(&self.corpus.chunks, self.eval_permille);
+        corpus::shard(&train, count.max(1), index)
+    }
+
+    /// The held-out chunks.
+    pub fn eval_chunks(&self) -> Vec<&Chunk> {
+        corpus::split(&self.corpus.chunks, self.eval_permille).1
+    }
+}
+
+/// The default workspace whose `Cargo.lock` names the reference corpus.
+pub fn default_workspace() -> PathBuf {
+    corpus::default_workspace_root()
+}
+
+/// `specHash` of a task training from `base_root` in `project_id`.
+pub fn task_spec_hash(project_id: U256, base_root: B256) -> B256 {
+    keccak256((keccak256(b"autonet.task.v1"), project_id, base_root).abi_encode())
+}
+
+/// A u64 seed from a hash (its first 8 bytes, big-endian).
+pub fn seed_of(hash: B256) -> u64 {
+    u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"))
+}
+
+/// Scores of a coordinator from the evaluation losses: each solver's improvement over the base,
+/// `max(0, base − loss)`, scaled so the best gets `u16::MAX` (all zero when nobody improved).
+pub fn scores_from_losses(base_loss: f32, losses: &[f32]) -> Vec<u16> {
+    let gains: Vec<f64> = losses
+        .iter()
+        .map(|&l| {
+            let g = f64::from(base_loss) - f64::from(l);
+            if g.is_finite() && g > 0.0 { g } else { 0.0 }
+        })
+        .collect();
+    let best = gains.iter().copied().fold(0.0, f64::max);
+    if best <= 0.0 {
+        return vec![0; losses.len()];
+    }
+    gains
+        .iter()
+        .map(|g| ((g / best) * f64::from(u16::MAX)).round() as u16)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips_through_the_model_uri_and_checks_the_hash() {
+        let spec = TrainingSpec::for_preset("tiny").unwrap();
+        let uri = spec.model_uri();
+        assert_eq!(
+            TrainingSpec::from_chain(&uri, spec.spec_hash()).unwrap(),
+            spec
+        );
+        let err = TrainingSpec::from_chain(&uri, B256::ZERO).unwrap_err();
+        assert!(matches!(err, SpecError::HashMismatch { .. }), "{err}");
+        let err = TrainingSpec::from_chain("ipfs://x", B256::ZERO).unwrap_err();
+        assert!(matches!(err, SpecError::NotASpecUri(_)), "{err}");
+    }
+
+    #[test]
+    fn invalid_specs_are_rejected_with_the_reason() {
+        let mut spec = TrainingSpec::for_preset("tiny").unwrap();
+        spec.preset = "huge".into();
+        assert!(matches!(spec.validate(), Err(SpecError::UnknownPreset(p)) if p == "huge"));
+        let mut spec = TrainingSpec::for_preset("tiny").unwrap();
+        spec.eval_permille = 1000;
+        assert!(spec.validate().is_err());
+        let mut spec = TrainingSpec::for_preset("tiny").unwrap();
+        spec.data_shards = 0;
+        assert!(spec.validate().is_err());
+        assert!(TrainingSpec::for_preset("nope").is_err());
+    }
+
+    #[test]
+    fn scores_reward_improvement_only() {
+        assert_eq!(
+            scores_from_losses(5.0, &[4.0, 4.5, 5.5]),
+            vec![65535, 32768, 0]
+        );
+        assert_eq!(scores_from_losses(5.0, &[5.0, 6.0]), vec![0, 0]);
+        assert_eq!(scores_from_losses(5.0, &[f32::NAN, 4.0]), vec![0, 65535]);
+    }
+
+    #[test]
+    fn task_spec_binds_project_and_base() {
+        let a = task_spec_hash(U256::from(1), B256::repeat_byte(1));
+        assert_ne!(a, task_spec_hash(U256::from(2), B256::repeat_byte(1)));
+        assert_ne!(a, task_spec_hash(U256::from(1), B256::repeat_byte(2)));
+    }
+}

@@ -1,0 +1,185 @@
+//! `autonet run --role …`: runs one staked role agent until Ctrl-C / SIGTERM.
+//!
+//! This module owns turning the command line into [`autonet_agents::AgentOptions`] and the
+//! process's signal handling; the agent's behaviour lives in `autonet-agents`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use autonet_agents::{AgentOptions, Faults, Role};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::staking::RoleArg;
+use super::{CommandError, Context, Report};
+use crate::amount::atn_arg;
+
+/// Faults the end-to-end tests inject (hidden from `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaultArg {
+    /// Proposer: never reveal the ground truth.
+    SkipGtReveal,
+    /// Solver: commit but never reveal.
+    SkipSolutionReveal,
+    /// Serve every shard with a flipped byte.
+    CorruptShards,
+}
+
+/// `autonet run` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The role to play (this account must hold an active stake for it)
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// The project to work on
+    #[arg(long, env = "AUTONET_PROJECT", default_value_t = 1)]
+    pub project: u64,
+    /// Where the agent keeps its database and shard store (one directory per agent)
+    #[arg(long, env = "AUTONET_STATE_DIR", value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Address the shard server binds (solver, coordinator, aggregator)
+    #[arg(long, env = "AUTONET_LISTEN", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// URL announced on chain for the shard server (default: http://<bound address>)
+    #[arg(long, env = "AUTONET_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Solver: which part of the training data to train on, as INDEX/COUNT
+    #[arg(long, default_value = "0/1", value_parser = parse_shard, value_name = "INDEX/COUNT")]
+    pub data_shard: (usize, usize),
+    /// Proposer: stop proposing after this many tasks (default: keep proposing)
+    #[arg(long, value_name = "N")]
+    pub max_tasks: Option<u64>,
+    /// Proposer: reward of each task in ATN
+    #[arg(long, value_parser = atn_arg, default_value = "100", value_name = "ATN")]
+    pub reward: U256,
+    /// Blocks behind the head that events must be before the agent acts on them
+    #[arg(long, default_value_t = 2)]
+    pub confirmations: u64,
+    /// First block to scan for events on a fresh state directory (the deployment block)
+    #[arg(long, default_value_t = 0)]
+    pub from_block: u64,
+    /// Milliseconds between ticks
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub poll_ms: u64,
+    /// Repository whose Cargo.lock names the reference corpus (default: the one this binary was
+    /// built from)
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// libtorch threads for training and evaluation
+    #[arg(long, default_value_t = 1)]
+    pub threads: i32,
+    /// Inject a fault (tests only)
+    #[arg(long = "fault", value_enum, hide = true)]
+    pub faults: Vec<FaultArg>,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}`: expected INDEX/COUNT, e.g. 0/3"))?;
+    let i: usize = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{i}` is not an index"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a count"))?;
+    if n == 0 || i >= n {
+        return Err(format!(
+            "`{s}`: INDEX must be below COUNT and COUNT above 0"
+        ));
+    }
+    Ok((i, n))
+}
+
+/// The agent role of a staking role.
+pub fn agent_role(role: RoleArg) -> Role {
+    match role {
+        RoleArg::Proposer => Role::Proposer,
+        RoleArg::Solver => Role::Solver,
+        RoleArg::Coordinator => Role::Coordinator,
+        RoleArg::Aggregator => Role::Aggregator,
+    }
+}
+
+/// `autonet run`.
+pub async fn run(ctx: &Context, args: &RunArgs) -> Result<Report, CommandError> {
+    let me = ctx.me()?;
+    let opts = AgentOptions {
+        role: agent_role(args.role),
+        project_id: args.project,
+        state_dir: args.state_dir.clone(),
+        listen: args.listen,
+        public_url: args.public_url.clone(),
+        data_shard: args.data_shard,
+        max_tasks: args.max_tasks,
+        reward: args.reward,
+        confirmations: args.confirmations,
+        from_block: args.from_block,
+        poll: Duration::from_millis(args.poll_ms.max(50)),
+        workspace: args
+            .workspace
+            .clone()
+            .unwrap_or_else(autonet_agents::spec::default_workspace),
+        threads: args.threads,
+        faults: Faults {
+            skip_gt_reveal: args.faults.contains(&FaultArg::SkipGtReveal),
+            skip_solution_reveal: args.faults.contains(&FaultArg::SkipSolutionReveal),
+            corrupt_shards: args.faults.contains(&FaultArg::CorruptShards),
+        },
+    };
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("signal received: stopping");
+        on_signal.cancel();
+    });
+    autonet_agents::run(opts, ctx.provider.clone(), ctx.contracts, me, cancel)
+        .await
+        .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    Ok(Report {
+        text: format!("{} agent {me} stopped", agent_role(args.role).name()),
+        json: json!({ "role": agent_role(args.role).name(), "address": me.to_string(), "stopped": true }),
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_shards_parse_and_reject_nonsense() {
+        assert_eq!(parse_shard("1/3").unwrap(), (1, 3));
+        assert!(parse_shard("3/3").unwrap_err().contains("below"));
+        assert!(parse_shard("1").unwrap_err().contains("INDEX/COUNT"));
+        assert!(parse_shard("a/2").is_err());
+    }
+}

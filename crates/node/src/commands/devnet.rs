@@ -1,0 +1,408 @@
+//! `autonet devnet`: a local network doing real training rounds, with a summary per round.
+//!
+//! This module owns the devnet's defaults (window lengths per preset), following the rounds and
+//! printing what happened in each: the global evaluation loss, every solver's consensus and
+//! incentive, what each agent earned, the gas and the time spent training. Starting the network
+//! is [`crate::network`]'s.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use autonet_agents::TrainingSpec;
+use autonet_bindings::{ModelShardRegistry, Rewards, TaskManager};
+use serde_json::json;
+
+use super::{CommandError, Report};
+use crate::amount::format_atn;
+use crate::network::{Network, NetworkError, NetworkOptions};
+
+/// `autonet devnet` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevnetArgs {
+    /// Training rounds to run
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u64,
+    /// Model preset (tiny: seconds per round; small: the reference model)
+    #[arg(long, default_value = "small")]
+    pub preset: String,
+    /// Local optimizer steps per round (default: the preset's)
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Solver agents
+    #[arg(long, default_value_t = 3)]
+    pub solvers: usize,
+    /// Coordinator agents
+    #[arg(long, default_value_t = 3)]
+    pub coordinators: usize,
+    /// Seconds per block
+    #[arg(long, default_value_t = 1)]
+    pub block_time: u64,
+    /// Where the agents' state directories and logs go
+    #[arg(long, default_value = ".devnet/agents", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The repository checkout (node_modules/.bin/anvil and forge, script/Deploy.s.sol)
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub repo: PathBuf,
+    /// Chain id of the local chain
+    #[arg(long, default_value_t = 31337)]
+    pub chain_id: u64,
+    /// Leave the network running after the rounds, until Ctrl-C
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoundSummary {
+    /// Round number (1-based).
+    pub round: u64,
+    /// Task id.
+    pub task_id: u64,
+    /// How the task ended.
+    pub outcome: String,
+    /// Global evaluation loss of the project's model after the round.
+    pub eval_loss: f32,
+    /// Wall seconds from the proposal to the model's acceptance (block timestamps).
+    pub wall_secs: u64,
+    /// Longest local training of a solver in this round (seconds).
+    pub train_secs: f32,
+    /// Gas of the agents' transactions in the round.
+    pub gas: u64,
+    /// Number of those transactions.
+    pub txs: usize,
+    /// Solver → (consensus, incentive) in 1e18 fixed point.
+    pub consensus: BTreeMap<String, (String, String)>,
+    /// Agent → ATN earned in this round (wei).
+    pub earned: BTreeMap<String, String>,
+}
+
+fn windows_for(preset: &str) -> [u32; 6] {
+    if preset == "tiny" {
+        [8, 4, 4, 6, 4, 20]
+    } else {
+        [40, 6, 6, 15, 6, 30]
+    }
+}
+
+fn net_err(e: NetworkError) -> CommandError {
+    CommandError::Invalid(e.to_string())
+}
+
+/// `autonet devnet`.
+pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
+    let mut spec =
+        TrainingSpec::for_preset(&args.preset).map_err(|e| CommandError::Invalid(e.to_string()))?;
+    if let Some(steps) = args.steps {
+        spec.steps = steps;
+    }
+    let repo = std::fs::canonicalize(&args.repo)
+        .map_err(|e| CommandError::Invalid(format!("--repo {}: {e}", args.repo.display())))?;
+    let dir = if args.dir.is_absolute() {
+        args.dir.clone()
+    } else {
+        repo.join(&args.dir)
+    };
+    let opts = NetworkOptions {
+        repo,
+        dir,
+        agent_bin: std::env::current_exe().map_err(|e| CommandError::Invalid(e.to_string()))?,
+        spec,
+        solvers: args.solvers,
+        coordinators: args.coordinators,
+        windows: windows_for(&args.preset),
+        min_votes: 2.min(args.coordinators as u8).max(1),
+        rounds: args.rounds,
+        block_time: args.block_time,
+        chain_id: args.chain_id,
+        reward_atn: 100,
+        extra_args: BTreeMap::new(),
+    };
+    println!(
+        "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round)",
+        opts.solvers, opts.coordinators, opts.spec.preset, opts.spec.steps
+    );
+    let started = Instant::now();
+    let mut net = Network::launch(opts).await.map_err(net_err)?;
+    println!(
+        "devnet: chain {} at {}, registry {}, project {}; agents running (state and logs in {})",
+        net.opts.chain_id,
+        net.rpc_url,
+        net.contracts.registry,
+        net.project_id,
+        net.opts.dir.display()
+    );
+    let rounds = tokio::select! {
+        r = follow_rounds(&mut net) => r,
+        _ = super::agent::shutdown_signal() => Err(NetworkError::Other("interrupted: stopping every agent and anvil".into())),
+    };
+    let result = match rounds {
+        Ok((summaries, initial)) => {
+            let paid = check_payouts(&net, &summaries).await;
+            let report = report(
+                &net,
+                &summaries,
+                initial,
+                started.elapsed(),
+                paid.as_ref().err(),
+            );
+            match paid {
+                Ok(()) => {
+                    let last = summaries.last().map(|s| s.eval_loss).unwrap_or(initial);
+                    if last < initial {
+                        Ok(report)
+                    } else {
+                        println!("{}", report.text);
+                        Err(CommandError::Invalid(format!(
+                            "the global eval loss did not fall: {initial:.4} → {last:.4}"
+                        )))
+                    }
+                }
+                Err(e) => {
+                    println!("{}", report.text);
+                    Err(e)
+                }
+            }
+        }
+        Err(e) => Err(net_err(e)),
+    };
+    if args.keep_running && result.is_ok() {
+        if let Ok(r) = &result {
+            println!("{}", r.text);
+        }
+        println!(
+            "devnet: network left running at {} (Ctrl-C to stop)",
+            net.rpc_url
+        );
+        super::agent::shutdown_signal().await;
+        net.shutdown();
+        return Ok(Report {
+            text: "devnet: stopped".into(),
+            json: json!({"stopped": true}),
+        });
+    }
+    net.shutdown();
+    result
+}
+
+async fn follow_rounds(net: &mut Network) -> Result<(Vec<RoundSummary>, f32), NetworkError> {
+    let data = net.dataset()?;
+    let initial = net.eval_loss(&data, &net.load_model(net.genesis_root)?)?;
+    println!("round 0: global eval loss {initial:.4} (genesis model)");
+    let names = net.names();
+    let name_of = |a: &Address| names.get(a).cloned().unwrap_or_else(|| a.to_string());
+    let w = net.opts.windows;
+    let round_blocks = u64::from(w.iter().sum::<u32>()) + 30;
+    let timeout = Duration::from_secs(round_blocks * net.opts.block_time.max(1) * 3 + 120);
+    let mut out = Vec::new();
+    let mut loss = initial;
+    for round in 1..=net.opts.rounds {
+        let proposed = wait_proposal(net, round, timeout).await?;
+        let task_id = round;
+        let outcome = net.wait_task_end(task_id, timeout).await?;
+        if outcome != "finalized" {
+            return Err(NetworkError::Other(format!(
+                "round {round}: task {task_id} was {outcome}; see the agents' logs in {}",
+                net.opts.dir.display()
+            )));
+        }
+        let root = net.wait_model_for(task_id, timeout).await?;
+        loss = net.eval_loss(&data, &net.load_model(root)?)?;
+        let accepted_block = net
+            .logs::<ModelShardRegistry::ModelAccepted>(net.contracts.shard_registry)
+            .await?
+            .into_iter()
+            .find(|(_, e)| e.root == root)
+            .and_then(|(l, _)| l.block_number)
+            .unwrap_or(proposed);
+        let ts = |b: u64| {
+            let p = net.provider.clone();
+            async move {
+                p.get_block_by_number(b.into())
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|b| b.header.timestamp)
+                    .unwrap_or(0)
+            }
+        };
+        let wall_secs = ts(accepted_block).await.saturating_sub(ts(proposed).await);
+        let (gas, txs) = net.agent_gas(proposed, accepted_block).await?;
+        let mut consensus = BTreeMap::new();
+        let mut earned: BTreeMap<String, U256> = BTreeMap::new();
+        let id = U256::from(task_id);
+        for (_, e) in net
+            .logs::<Rewards::SolverRewarded>(net.contracts.rewards)
+            .await?
+        {
+            if e.taskId == id {
+                consensus.insert(
+                    name_of(&e.solver),
+                    (e.consensus.to_string(), e.incentive.to_string()),
+                );
+                *earned.entry(name_of(&e.solver)).or_default() += e.amount;
+            }
+        }
+        for (_, e) in net
+            .logs::<Rewards::CoordinatorRewarded>(net.contracts.rewards)
+            .await?
+        {
+            if e.taskId == id {
+                *earned.entry(name_of(&e.coordinator)).or_default() += e.amount;
+            }
+        }
+        for (_, e) in net
+            .logs::<Rewards::ProposerRewarded>(net.contracts.rewards)
+            .await?
+        {
+            if e.taskId == id {
+                *earned.entry(name_of(&e.proposer)).or_default() += e.amount;
+            }
+        }
+        for (_, e) in net
+            .logs::<Rewards::AggregatorFeePaid>(net.contracts.rewards)
+            .await?
+        {
+            if e.taskId == id {
+                *earned.entry(name_of(&e.aggregator)).or_default() += e.amount;
+            }
+        }
+        let train_secs = net
+            .agents
+            .values()
+            .filter(|a| a.name.starts_with("solver"))
+            .filter_map(|a| {
+                let db =
+                    autonet_agents::db::AgentDb::open(a.state_dir.join("agent.sqlite")).ok()?;
+                let action = db
+                    .action::<serde_json::Value>(&format!("solve:{task_id}"))
+                    .ok()??;
+                action.data.get("train_secs")?.as_f64()
+            })
+            .fold(0.0f64, f64::max) as f32;
+        let s = RoundSummary {
+            round,
+            task_id,
+            outcome,
+            eval_loss: loss,
+            wall_secs,
+            train_secs,
+            gas,
+            txs,
+            consensus,
+            earned: earned
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect(),
+        };
+        print_round(&s);
+        out.push(s);
+    }
+    let _ = loss;
+    Ok((out, initial))
+}
+
+async fn wait_proposal(
+    net: &mut Network,
+    round: u64,
+    timeout: Duration,
+) -> Result<u64, NetworkError> {
+    let started = Instant::now();
+    loop {
+        net.check_alive()?;
+        let proposed = net
+            .logs::<TaskManager::TaskProposed>(net.contracts.task_manager)
+            .await?;
+        if let Some((log, _)) = proposed.iter().find(|(_, e)| e.taskId == U256::from(round)) {
+            return Ok(log.block_number.unwrap_or_default());
+        }
+        if started.elapsed() > timeout {
+            return Err(NetworkError::Other(format!(
+                "round {round}: no task proposed within {timeout:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn atn(wei: &str) -> String {
+    wei.parse::<U256>()
+        .map(format_atn)
+        .unwrap_or_else(|_| wei.to_string())
+}
+
+fn wad(v: &str) -> String {
+    v.parse::<f64>()
+        .map(|x| format!("{:.3}", x / 1e18))
+        .unwrap_or_else(|_| v.to_string())
+}
+
+fn print_round(s: &RoundSummary) {
+    println!(
+        "round {}: task {} {} — global eval loss {:.4}; {} s wall, {:.1} s training (slowest solver); {} gas in {} tx",
+        s.round, s.task_id, s.outcome, s.eval_loss, s.wall_secs, s.train_secs, s.gas, s.txs
+    );
+    for (solver, (c, i)) in &s.consensus {
+        println!("  {solver:<14} consensus {}  incentive {}", wad(c), wad(i));
+    }
+    for (agent, amount) in &s.earned {
+        println!("  {agent:<14} earned {} ATN", atn(amount));
+    }
+}
+
+/// Checks that what every agent can claim equals the sum of what the events paid it.
+async fn check_payouts(net: &Network, rounds: &[RoundSummary]) -> Result<(), CommandError> {
+    let mut expected: BTreeMap<String, U256> = BTreeMap::new();
+    for r in rounds {
+        for (agent, amount) in &r.earned {
+            *expected.entry(agent.clone()).or_default() +=
+                amount.parse::<U256>().unwrap_or_default();
+        }
+    }
+    for agent in net.agents.values() {
+        let claimable = net.claimable(agent.address()).await.map_err(net_err)?;
+        let want = expected.get(&agent.name).copied().unwrap_or_default();
+        if claimable != want {
+            return Err(CommandError::Invalid(format!(
+                "{} can claim {} ATN but the rounds' events paid it {} ATN",
+                agent.name,
+                format_atn(claimable),
+                format_atn(want)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn report(
+    net: &Network,
+    rounds: &[RoundSummary],
+    initial: f32,
+    elapsed: Duration,
+    paid: Option<&CommandError>,
+) -> Report {
+    let mut text =
+        String::from("\ndevnet summary\n  round  eval loss   wall s  train s        gas\n");
+    text.push_str(&format!("  {:>5}  {initial:>9.4}\n", 0));
+    for r in rounds {
+        text.push_str(&format!(
+            "  {:>5}  {:>9.4}  {:>7}  {:>7.1}  {:>9}\n",
+            r.round, r.eval_loss, r.wall_secs, r.train_secs, r.gas
+        ));
+    }
+    text.push_str(&match paid {
+        None => "  every agent's claimable balance equals what the contracts paid it\n".to_string(),
+        Some(e) => format!("  PAYOUT MISMATCH: {e}\n"),
+    });
+    text.push_str(&format!(
+        "  total {:.0} s; logs in {}",
+        elapsed.as_secs_f64(),
+        net.opts.dir.display()
+    ));
+    Report {
+        text,
+        json: json!({ "initial_eval_loss": initial, "rounds": rounds }),
+    }
+}

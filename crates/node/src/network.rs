@@ -1,0 +1,695 @@
+//! A whole local network: anvil, the contracts, a funded project on the reference corpus and one
+//! OS process per role agent, each with its own key and state directory. `autonet devnet` and
+//! the end-to-end tests both start the network through this module.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
+use autonet_agents::spec::{Dataset, TrainingSpec};
+use autonet_bindings::{ATNToken, Contracts, Deployment, ModelShardRegistry, Rewards, TaskManager};
+use autonet_chain::{ChainProvider, ProviderConfig, connect};
+use autonet_storage::Store;
+
+use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, create, fund};
+use crate::commands::staking::{RoleArg, stake};
+use crate::commands::{CommandError, Context};
+use crate::config::{ContractsSource, EffectiveConfig};
+
+/// anvil's first development key (the deployer; holds the initial ATN supply). Local chains only.
+pub const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// How to start a network.
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    /// Repository checkout (forge/anvil in node_modules/.bin, script/Deploy.s.sol).
+    pub repo: PathBuf,
+    /// Root of the state directories (one per agent, plus anvil's log).
+    pub dir: PathBuf,
+    /// The `autonet` binary that runs the agents.
+    pub agent_bin: PathBuf,
+    /// The training spec of the project.
+    pub spec: TrainingSpec,
+    /// Solvers (each trains on its own data shard).
+    pub solvers: usize,
+    /// Coordinators.
+    pub coordinators: usize,
+    /// Window lengths in blocks: commit, gt reveal, sol reveal, vote commit, vote reveal, publish.
+    pub windows: [u32; 6],
+    /// Revealed votes a task needs.
+    pub min_votes: u8,
+    /// Tasks the proposer proposes.
+    pub rounds: u64,
+    /// Seconds per block once the agents run.
+    pub block_time: u64,
+    /// Chain id of the anvil.
+    pub chain_id: u64,
+    /// Reward of a task in ATN (whole tokens).
+    pub reward_atn: u64,
+    /// Extra arguments per agent name (e.g. `solver-2` → `--fault skip-solution-reveal`).
+    pub extra_args: BTreeMap<String, Vec<String>>,
+}
+
+/// Why the network could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// A command failed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// Something else, said plainly.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn other(e: impl std::fmt::Display) -> NetworkError {
+    NetworkError::Other(e.to_string())
+}
+
+/// One agent process.
+#[derive(Debug)]
+pub struct AgentProcess {
+    /// Name (`proposer`, `solver-1`, ...).
+    pub name: String,
+    /// Role.
+    pub role: RoleArg,
+    /// Its key.
+    pub key: PrivateKeySigner,
+    /// Its state directory.
+    pub state_dir: PathBuf,
+    /// Its command-line arguments after `autonet`.
+    pub args: Vec<String>,
+    /// The running process.
+    pub child: Option<Child>,
+}
+
+impl AgentProcess {
+    /// The agent's address.
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+}
+
+/// A running network.
+pub struct Network {
+    /// Options it was started with.
+    pub opts: NetworkOptions,
+    anvil: Child,
+    /// JSON-RPC URL.
+    pub rpc_url: String,
+    /// Contract addresses.
+    pub contracts: Contracts,
+    /// Read-only provider.
+    pub provider: ChainProvider,
+    /// The project.
+    pub project_id: u64,
+    /// Block at which the agents started.
+    pub start_block: u64,
+    /// The agents by name.
+    pub agents: BTreeMap<String, AgentProcess>,
+    /// Root of the genesis model.
+    pub genesis_root: B256,
+}
+
+fn free_port() -> Result<u16, NetworkError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(other)?;
+    Ok(l.local_addr().map_err(other)?.port())
+}
+
+async fn context(
+    rpc_url: &str,
+    registry: Address,
+    key: &PrivateKeySigner,
+) -> Result<Context, NetworkError> {
+    Ok(Context::connect(EffectiveConfig {
+        rpc_url: rpc_url.to_string(),
+        contracts: ContractsSource::Registry(registry),
+        config_file: None,
+        json: false,
+        signer: Some(key.clone()),
+    })
+    .await?)
+}
+
+impl Network {
+    /// Starts anvil, deploys, creates and funds the project, funds and stakes one fresh key per
+    /// agent, switches anvil to interval mining and starts every agent (the proposer last, once
+    /// the others are ready).
+    pub async fn launch(opts: NetworkOptions) -> Result<Self, NetworkError> {
+        std::fs::create_dir_all(&opts.dir).map_err(other)?;
+        let bin = opts.repo.join("node_modules/.bin");
+        if !bin.join("anvil").exists() {
+            return Err(NetworkError::Other(format!(
+                "{} not found: run `make setup` in the repository first",
+                bin.join("anvil").display()
+            )));
+        }
+        let port = free_port()?;
+        let rpc_url = format!("http://127.0.0.1:{port}");
+        let log = File::create(opts.dir.join("anvil.log")).map_err(other)?;
+        let anvil = Command::new(bin.join("anvil"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--chain-id",
+                &opts.chain_id.to_string(),
+            ])
+            .stdout(Stdio::from(log.try_clone().map_err(other)?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| NetworkError::Other(format!("starting anvil: {e}")))?;
+        let deployer: PrivateKeySigner = DEPLOYER_KEY.parse().map_err(other)?;
+        let provider = connect(&ProviderConfig::new(&rpc_url), deployer.clone())
+            .await
+            .map_err(other)?;
+        let started = Instant::now();
+        while provider.get_block_number().await.is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(NetworkError::Other(
+                    "anvil did not answer within 30 s (see anvil.log)".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut net = Network {
+            opts,
+            anvil,
+            rpc_url,
+            contracts: Contracts::try_from_fn(|_| Ok::<_, std::convert::Infallible>(Address::ZERO))
+                .unwrap_or_else(|never| match never {}),
+            provider,
+            project_id: 0,
+            start_block: 0,
+            agents: BTreeMap::new(),
+            genesis_root: B256::ZERO,
+        };
+        net.deploy()?;
+        net.setup(&deployer).await?;
+        Ok(net)
+    }
+
+    fn deploy(&mut self) -> Result<(), NetworkError> {
+        // One forge build directory per checkout (shared with the test chain), one forge at a time.
+        static FORGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = FORGE.lock().unwrap_or_else(|p| p.into_inner());
+        let o = &self.opts;
+        let out = o.repo.join("target/forge-test");
+        let output = Command::new(o.repo.join("node_modules/.bin/forge"))
+            .current_dir(&o.repo)
+            .env("AUTONET_PROFILE", "devnet")
+            .env(
+                "GIT_COMMIT",
+                std::env::var("GIT_COMMIT").unwrap_or_else(|_| "devnet".into()),
+            )
+            .args([
+                "script",
+                "script/Deploy.s.sol:Deploy",
+                "--broadcast",
+                "--slow",
+                "--timeout",
+                "120",
+            ])
+            .args(["--rpc-url", &self.rpc_url, "--private-key", DEPLOYER_KEY])
+            .arg("--out")
+            .arg(out.join("out"))
+            .arg("--cache-path")
+            .arg(out.join("cache"))
+            .output()
+            .map_err(|e| NetworkError::Other(format!("running forge: {e}")))?;
+        if !output.status.success() {
+            return Err(NetworkError::Other(format!(
+                "deploying with forge failed:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        let path = Deployment::path_for_chain(o.repo.join("deployments"), o.chain_id);
+        let deployment = Deployment::load(&path).map_err(other)?;
+        // Keep the network's file beside its state, out of the repository's deployments/.
+        let _ = std::fs::copy(&path, o.dir.join("deployment.json"));
+        if o.chain_id != 31337 {
+            let _ = std::fs::remove_file(&path);
+        }
+        self.contracts = deployment.contracts;
+        Ok(())
+    }
+
+    async fn setup(&mut self, deployer: &PrivateKeySigner) -> Result<(), NetworkError> {
+        let spec = self.opts.spec.clone();
+        let registry = self.contracts.registry;
+        let ctx = context(&self.rpc_url, registry, deployer).await?;
+
+        // Dataset and genesis, exactly as every agent will rebuild them.
+        let workspace = autonet_agents::spec::default_workspace();
+        let corpus = spec.corpus(&workspace).map_err(other)?;
+        let genesis_store = Store::open(self.opts.dir.join("genesis")).map_err(other)?;
+        let genesis = spec
+            .store_weights(&genesis_store, &spec.genesis().map_err(other)?)
+            .map_err(other)?;
+        self.genesis_root = B256::from(genesis.root);
+        let w = self.opts.windows;
+        let created = create(
+            &ctx,
+            &CreateArgs {
+                spec_hash: spec.spec_hash(),
+                model_uri: spec.model_uri(),
+                dataset_root: B256::from(corpus.root()),
+                initial_model_root: self.genesis_root,
+                price: U256::from(10).pow(U256::from(16)),
+                windows: w.to_vec(),
+                split: DEFAULT_SPLIT.to_vec(),
+                max_solvers: 16,
+                min_votes: self.opts.min_votes,
+            },
+        )
+        .await?;
+        self.project_id = created.json["project_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| other("no project id"))?;
+        let budget = U256::from(self.opts.reward_atn * (self.opts.rounds + 2) * 2)
+            * U256::from(10).pow(U256::from(18));
+        fund(&ctx, U256::from(self.project_id), budget).await?;
+
+        // One fresh key per agent: ETH for gas, ATN to stake, the stake.
+        let mut plan: Vec<(String, RoleArg, u64)> =
+            vec![("aggregator".into(), RoleArg::Aggregator, 1000)];
+        for i in 1..=self.opts.coordinators {
+            plan.push((format!("coordinator-{i}"), RoleArg::Coordinator, 500));
+        }
+        for i in 1..=self.opts.solvers {
+            plan.push((format!("solver-{i}"), RoleArg::Solver, 50));
+        }
+        plan.push(("proposer".into(), RoleArg::Proposer, 100));
+        let token = ATNToken::new(self.contracts.atn_token, &ctx.provider);
+        let atn = U256::from(10).pow(U256::from(18));
+        for (name, role, amount) in plan {
+            let key = PrivateKeySigner::random();
+            let _: () = self
+                .provider
+                .raw_request(
+                    "anvil_setBalance".into(),
+                    (key.address(), U256::from(100) * atn),
+                )
+                .await
+                .map_err(other)?;
+            autonet_chain::send_and_confirm::<ATNToken::Transfer, _, _>(
+                &token.transfer(key.address(), U256::from(amount) * atn),
+                &ctx.tx,
+            )
+            .await
+            .map_err(|e| other(format!("funding {name}: {e}")))?;
+            let agent_ctx = context(&self.rpc_url, registry, &key).await?;
+            stake(&agent_ctx, role, U256::from(amount) * atn).await?;
+            let state_dir = self.opts.dir.join(&name);
+            let _ = std::fs::remove_dir_all(&state_dir);
+            let mut args = vec![
+                "--rpc-url".to_string(),
+                self.rpc_url.clone(),
+                "--registry".into(),
+                registry.to_string(),
+                "run".into(),
+                "--role".into(),
+                format!("{role:?}").to_lowercase(),
+                "--project".into(),
+                self.project_id.to_string(),
+                "--state-dir".into(),
+                state_dir.display().to_string(),
+                "--confirmations".into(),
+                "1".into(),
+                "--poll-ms".into(),
+                "500".into(),
+            ];
+            if let RoleArg::Solver = role {
+                let i: usize = name.trim_start_matches("solver-").parse().unwrap_or(1);
+                args.extend([
+                    "--data-shard".into(),
+                    format!("{}/{}", i - 1, self.opts.solvers),
+                ]);
+            }
+            if let RoleArg::Proposer = role {
+                args.extend([
+                    "--max-tasks".into(),
+                    self.opts.rounds.to_string(),
+                    "--reward".into(),
+                    self.opts.reward_atn.to_string(),
+                ]);
+            }
+            if let Some(extra) = self.opts.extra_args.get(&name) {
+                args.extend(extra.iter().cloned());
+            }
+            self.agents.insert(
+                name.clone(),
+                AgentProcess {
+                    name,
+                    role,
+                    key,
+                    state_dir,
+                    args,
+                    child: None,
+                },
+            );
+        }
+
+        // Blocks every second from now on: the windows are counted in blocks.
+        let _: () = self
+            .provider
+            .raw_request("evm_setIntervalMining".into(), (self.opts.block_time,))
+            .await
+            .map_err(other)?;
+        self.start_block = self.provider.get_block_number().await.map_err(other)?;
+        for name in self
+            .agents
+            .keys()
+            .filter(|n| *n != "proposer")
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            self.start(&name)?;
+        }
+        let names: Vec<String> = self
+            .agents
+            .keys()
+            .filter(|n| *n != "proposer")
+            .cloned()
+            .collect();
+        self.wait_ready(&names, Duration::from_secs(300)).await?;
+        self.start("proposer")?;
+        self.wait_ready(&["proposer".to_string()], Duration::from_secs(300))
+            .await?;
+        Ok(())
+    }
+
+    /// Starts (or restarts) agent `name`.
+    pub fn start(&mut self, name: &str) -> Result<(), NetworkError> {
+        let bin = self.opts.agent_bin.clone();
+        let agent = self
+            .agents
+            .get_mut(name)
+            .ok_or_else(|| other(format!("no agent {name}")))?;
+        std::fs::create_dir_all(&agent.state_dir).map_err(other)?;
+        let _ = std::fs::remove_file(agent.state_dir.join(autonet_agents::READY_FILE));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(agent.state_dir.join("agent.log"))
+            .map_err(other)?;
+        let child = Command::new(bin)
+            .args(&agent.args)
+            .env("AUTONET_PRIVATE_KEY", agent.key.to_bytes().to_string())
+            .env(
+                "RUST_LOG",
+                std::env::var("AUTONET_AGENT_LOG")
+                    .unwrap_or_else(|_| "warn,autonet_agents=info,autonet_node=info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().map_err(other)?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| other(format!("starting {name}: {e}")))?;
+        agent.child = Some(child);
+        Ok(())
+    }
+
+    /// Kills agent `name` with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self, name: &str) -> Result<(), NetworkError> {
+        let agent = self
+            .agents
+            .get_mut(name)
+            .ok_or_else(|| other(format!("no agent {name}")))?;
+        if let Some(mut child) = agent.child.take() {
+            child.kill().map_err(other)?;
+            let _ = child.wait();
+        }
+        Ok(())
+    }
+
+    /// Waits until every named agent wrote its ready file; fails early when one exits.
+    pub async fn wait_ready(
+        &mut self,
+        names: &[String],
+        timeout: Duration,
+    ) -> Result<(), NetworkError> {
+        let started = Instant::now();
+        loop {
+            let mut all = true;
+            for name in names {
+                let agent = self
+                    .agents
+                    .get_mut(name)
+                    .ok_or_else(|| other(format!("no agent {name}")))?;
+                if let Some(child) = agent.child.as_mut()
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    return Err(NetworkError::Other(format!(
+                        "agent {name} exited ({status}) while starting; its log:\n{}",
+                        tail(&agent.state_dir.join("agent.log"), 40)
+                    )));
+                }
+                all &= agent.state_dir.join(autonet_agents::READY_FILE).exists();
+            }
+            if all {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                return Err(NetworkError::Other(format!(
+                    "agents {names:?} not ready after {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Fails with the agent's log when any agent process has exited.
+    pub fn check_alive(&mut self) -> Result<(), NetworkError> {
+        for agent in self.agents.values_mut() {
+            if let Some(child) = agent.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(NetworkError::Other(format!(
+                    "agent {} exited ({status}); its log:\n{}",
+                    agent.name,
+                    tail(&agent.state_dir.join("agent.log"), 40)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Address → agent name.
+    pub fn names(&self) -> BTreeMap<Address, String> {
+        self.agents
+            .values()
+            .map(|a| (a.address(), a.name.clone()))
+            .collect()
+    }
+
+    /// Logs of `event` from `contract` since the agents started.
+    pub async fn logs<E: SolEvent>(
+        &self,
+        contract: Address,
+    ) -> Result<Vec<(alloy::rpc::types::Log, E)>, NetworkError> {
+        let filter = Filter::new()
+            .address(contract)
+            .event_signature(E::SIGNATURE_HASH)
+            .from_block(self.start_block);
+        let logs = self.provider.get_logs(&filter).await.map_err(other)?;
+        logs.into_iter()
+            .map(|l| {
+                let e = E::decode_log(&l.inner).map_err(other)?.data;
+                Ok((l, e))
+            })
+            .collect()
+    }
+
+    /// Waits for task `task_id` to end; returns `finalized`, `closed` or `cancelled`.
+    pub async fn wait_task_end(
+        &mut self,
+        task_id: u64,
+        timeout: Duration,
+    ) -> Result<String, NetworkError> {
+        let started = Instant::now();
+        let tm = TaskManager::new(self.contracts.task_manager, self.provider.clone());
+        loop {
+            self.check_alive()?;
+            if tm.taskCount().call().await.map_err(other)? >= U256::from(task_id) {
+                let state = tm
+                    .taskState(U256::from(task_id))
+                    .call()
+                    .await
+                    .map_err(other)?;
+                match state {
+                    3 => return Ok("finalized".into()),
+                    4 => return Ok("closed".into()),
+                    5 => return Ok("cancelled".into()),
+                    _ => {}
+                }
+            }
+            if started.elapsed() > timeout {
+                return Err(other(format!(
+                    "task {task_id} did not end within {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Waits until a model aggregating `task_id` is accepted; returns its root.
+    pub async fn wait_model_for(
+        &mut self,
+        task_id: u64,
+        timeout: Duration,
+    ) -> Result<B256, NetworkError> {
+        let started = Instant::now();
+        loop {
+            self.check_alive()?;
+            let published = self
+                .logs::<ModelShardRegistry::ModelPublished>(self.contracts.shard_registry)
+                .await?;
+            let accepted = self
+                .logs::<ModelShardRegistry::ModelAccepted>(self.contracts.shard_registry)
+                .await?;
+            for (_, p) in &published {
+                if p.taskIds.contains(&U256::from(task_id))
+                    && accepted.iter().any(|(_, a)| a.root == p.root)
+                {
+                    return Ok(p.root);
+                }
+            }
+            if started.elapsed() > timeout {
+                return Err(other(format!(
+                    "no model for task {task_id} was accepted within {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Loads a model from an agent's store (the aggregator and attesting coordinators hold it).
+    pub fn load_model(&self, root: B256) -> Result<autonet_ml::TensorSet, NetworkError> {
+        for agent in self.agents.values() {
+            let Ok(store) = Store::open(agent.state_dir.join("store")) else {
+                continue;
+            };
+            if store.has(&root.0) {
+                let bytes = store.get(&root.0).map_err(other)?;
+                return autonet_ml::from_safetensors(&bytes).map_err(other);
+            }
+        }
+        if root == self.genesis_root {
+            return self.opts.spec.genesis().map_err(other);
+        }
+        Err(other(format!("no agent holds model {root}")))
+    }
+
+    /// The global evaluation loss of `weights` on the held-out data.
+    pub fn eval_loss(
+        &self,
+        data: &Dataset,
+        weights: &autonet_ml::TensorSet,
+    ) -> Result<f32, NetworkError> {
+        let spec = &self.opts.spec;
+        autonet_ml::train::evaluate(
+            &spec.model_config().map_err(other)?,
+            weights,
+            &data.eval_chunks(),
+            &spec.global_eval_spec(),
+        )
+        .map_err(other)
+    }
+
+    /// Builds the dataset of the project (for evaluation).
+    pub fn dataset(&self) -> Result<Dataset, NetworkError> {
+        let spec = &self.opts.spec;
+        let root = B256::from(
+            spec.corpus(&autonet_agents::spec::default_workspace())
+                .map_err(other)?
+                .root(),
+        );
+        Dataset::load(spec, &autonet_agents::spec::default_workspace(), root).map_err(other)
+    }
+
+    /// Total `Rewards.claimable` of `who`.
+    pub async fn claimable(&self, who: Address) -> Result<U256, NetworkError> {
+        Rewards::new(self.contracts.rewards, self.provider.clone())
+            .claimable(who)
+            .call()
+            .await
+            .map_err(other)
+    }
+
+    /// Gas used by the agents' transactions in blocks `from..=to`.
+    pub async fn agent_gas(&self, from: u64, to: u64) -> Result<(u64, usize), NetworkError> {
+        let agents: Vec<Address> = self.agents.values().map(|a| a.address()).collect();
+        let (mut gas, mut txs) = (0u64, 0usize);
+        for b in from..=to {
+            let receipts = self
+                .provider
+                .get_block_receipts(b.into())
+                .await
+                .map_err(other)?
+                .unwrap_or_default();
+            for r in receipts {
+                if agents.contains(&r.from) {
+                    gas += r.gas_used;
+                    txs += 1;
+                }
+            }
+        }
+        Ok((gas, txs))
+    }
+
+    /// Stops every agent (SIGTERM, then SIGKILL after 10 s) and anvil.
+    pub fn shutdown(&mut self) {
+        for agent in self.agents.values_mut() {
+            if let Some(child) = agent.child.as_mut() {
+                #[cfg(unix)]
+                unsafe_free_sigterm(child.id());
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for agent in self.agents.values_mut() {
+            if let Some(mut child) = agent.child.take() {
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = self.anvil.kill();
+        let _ = self.anvil.wait();
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Sends SIGTERM through `kill(1)` (no unsafe code, no extra dependency).
+#[cfg(unix)]
+fn unsafe_free_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+/// The last `n` lines of a file.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
