@@ -89,6 +89,11 @@ devnet: setup build-contracts ## local network doing real training rounds with a
 check-devnet: setup build-contracts ## two rounds of the tiny model through `autonet devnet` (part of make test)
 	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check
 
+.PHONY: rehearse-testnet
+rehearse-testnet: setup build-contracts ## the testnet runbook (make deploy, verify, first governance proposal, integrity) on an anvil with chain id 421614 (part of make test)
+	cargo build --release --quiet -p autonet-node --bin autonet
+	script/rehearse-testnet.sh
+
 .PHONY: devnet-forge
 devnet-forge: build-contracts ## protocol rounds driven by forge scripts with fixed artefacts (gas per phase; no agents)
 	script/devnet.sh
@@ -120,5 +125,5 @@ slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cac
 ## ---------------------------------------------------------------- all
 
 .PHONY: test
-test: setup check-abis test-contracts check-deploy-local check-devnet lint-rust test-rust ## run every test
+test: setup check-abis test-contracts check-deploy-local check-devnet rehearse-testnet lint-rust test-rust ## run every test
 	@echo "make test: all suites passed"

@@ -16,6 +16,8 @@ import {DeployLib} from "./DeployLib.sol";
 ///   PROPOSAL_THRESHOLD   ATN in wei
 ///   QUORUM_PERCENT       percent of the total supply
 ///   GIT_COMMIT           recorded in the deployments file (the Makefile sets it)
+///   DEPLOYMENTS_DIR      where `<chainId>.json` goes, relative to the repository (default
+///                        `deployments`; rehearsals use a directory under `.devnet/`)
 contract Deploy is Script {
     /// @notice Protocol version recorded in the deployments file.
     string public constant VERSION = "0.1.0";
@@ -32,8 +34,11 @@ contract Deploy is Script {
 
     /// @notice The configuration for this chain, with environment overrides applied.
     function config() public view returns (DeployLib.Config memory c) {
-        string memory profile = vm.envOr("AUTONET_PROFILE", block.chainid == 31337 ? string("devnet") : string("network"));
-        c = keccak256(bytes(profile)) == keccak256("devnet") ? DeployLib.devnetConfig() : DeployLib.networkConfig();
+        string memory profile =
+            vm.envOr("AUTONET_PROFILE", block.chainid == 31337 ? string("devnet") : string("network"));
+        c = keccak256(bytes(profile)) == keccak256("devnet")
+            ? DeployLib.devnetConfig()
+            : DeployLib.networkConfig();
         c.initialSupply = vm.envOr("INITIAL_SUPPLY", c.initialSupply);
         c.timelockDelay = vm.envOr("TIMELOCK_DELAY", c.timelockDelay);
         c.votingDelay = uint48(vm.envOr("VOTING_DELAY", uint256(c.votingDelay)));
@@ -62,7 +67,8 @@ contract Deploy is Script {
         vm.serializeString(o, "version", VERSION);
         vm.serializeString(o, "commit", vm.envOr("GIT_COMMIT", string("unknown")));
         string memory json = vm.serializeString(o, "contracts", contractsJson);
-        string memory dir = string.concat(vm.projectRoot(), "/deployments");
+        string memory dir =
+            string.concat(vm.projectRoot(), "/", vm.envOr("DEPLOYMENTS_DIR", string("deployments")));
         vm.createDir(dir, true);
         string memory path = string.concat(dir, "/", vm.toString(block.chainid), ".json");
         vm.writeJson(json, path);

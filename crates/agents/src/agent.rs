@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,6 +106,8 @@ pub struct AgentOptions {
     pub threads: i32,
     /// Fault injection (tests).
     pub faults: Faults,
+    /// The code-integrity check.
+    pub integrity: crate::integrity::IntegrityPolicy,
 }
 
 /// Errors of an agent.
@@ -141,6 +144,9 @@ pub enum AgentError {
     /// ML.
     #[error("ml: {0}")]
     Ml(String),
+    /// The code-integrity check refused this node.
+    #[error("{0}")]
+    Integrity(String),
     /// Anything else, with what to do.
     #[error("{0}")]
     Other(String),
@@ -180,6 +186,9 @@ pub struct Agent {
     pub genesis_root: B256,
     /// Transaction options.
     pub tx: TxOptions,
+    /// Whether the last integrity check allowed new work (reveals of earlier commitments go on
+    /// regardless: skipping them would only get this account slashed).
+    accepting: AtomicBool,
     models: Mutex<HashMap<B256, Arc<TensorSet>>>,
     bases: Mutex<HashMap<u64, B256>>,
 }
@@ -212,6 +221,7 @@ impl Agent {
             data,
             genesis_root,
             tx: TxOptions::default().with_timeout(Duration::from_secs(120)),
+            accepting: AtomicBool::new(true),
             models: Mutex::new(HashMap::new()),
             bases: Mutex::new(HashMap::new()),
         })
@@ -235,6 +245,16 @@ impl Agent {
     /// ModelShardRegistry handle.
     pub fn shards(&self) -> ModelShardRegistry::ModelShardRegistryInstance<ChainProvider> {
         ModelShardRegistry::new(self.contracts.shard_registry, self.provider.clone())
+    }
+
+    /// Whether the agent may start new work (propose, commit, vote, publish, attest).
+    pub fn takes_new_work(&self) -> bool {
+        self.accepting.load(Ordering::Relaxed)
+    }
+
+    /// Records the outcome of an integrity re-check; returns whether it changed.
+    pub fn set_takes_new_work(&self, accepting: bool) -> bool {
+        self.accepting.swap(accepting, Ordering::Relaxed) != accepting
     }
 
     /// The latest block number.

@@ -13,11 +13,13 @@
 pub mod agent;
 pub mod db;
 pub mod events;
+pub mod integrity;
 pub mod roles;
 pub mod run;
 pub mod serve;
 pub mod spec;
 
 pub use agent::{Agent, AgentError, AgentOptions, Faults, Role};
+pub use integrity::{CodeCheck, CodeIdentity, IntegrityPolicy, check_code};
 pub use run::{READY_FILE, run};
 pub use spec::{Dataset, TrainingSpec};

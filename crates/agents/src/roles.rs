@@ -148,6 +148,7 @@ pub async fn proposer(agent: &Agent, head: u64) -> Result<(), AgentError> {
         }
         _ => {
             if agent.opts.max_tasks.is_none_or(|max| done < max)
+                && agent.takes_new_work()
                 && ready_for_next(agent, head).await?
             {
                 let root = agent
@@ -336,7 +337,7 @@ pub async fn solver(agent: &Agent, head: u64) -> Result<(), AgentError> {
         let key = format!("solve:{}", task.task_id);
         let action = agent.action::<Solution>(&key)?;
         match action {
-            None if head < task.commit_end => {
+            None if head < task.commit_end && agent.takes_new_work() => {
                 let view = task_view(agent, task.task_id).await?;
                 if view.state != OPEN {
                     continue;
@@ -540,7 +541,9 @@ pub async fn coordinator(agent: &Agent, head: u64) -> Result<(), AgentError> {
         let key = format!("vote:{}", task.task_id);
         let id = U256::from(task.task_id);
         match agent.action::<Vote>(&key)? {
-            None if open_window(head, task.sol_reveal_end, task.vote_commit_end) => {
+            None if open_window(head, task.sol_reveal_end, task.vote_commit_end)
+                && agent.takes_new_work() =>
+            {
                 let solutions = agent.db.solutions(task.task_id)?;
                 let Some(eval_hash) = agent.db.eval_spec(task.task_id)? else {
                     continue;
@@ -714,10 +717,12 @@ async fn attest_pending(agent: &Agent) -> Result<(), AgentError> {
         .map_err(AgentError::read("model root"))?;
     for model in agent.db.pending_models(agent.opts.project_id)? {
         let key = format!("attest:{}", model.root);
-        if agent
-            .action::<()>(&key)?
+        let action = agent.action::<()>(&key)?;
+        if action
+            .as_ref()
             .is_some_and(|a| a.state != ActionState::Prepared)
             || model.parent_root != current
+            || (action.is_none() && !agent.takes_new_work())
         {
             continue;
         }
@@ -829,6 +834,7 @@ pub async fn aggregator(agent: &Agent, head: u64) -> Result<(), AgentError> {
         if action
             .as_ref()
             .is_some_and(|a| a.state != ActionState::Prepared)
+            || (action.is_none() && !agent.takes_new_work())
         {
             continue;
         }

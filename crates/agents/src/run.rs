@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use crate::agent::{Agent, AgentError, AgentOptions, Role};
 use crate::db::AgentDb;
 use crate::events::{Recorder, watched};
+use crate::integrity::{IntegrityPolicy, check_code};
 use crate::roles;
 use crate::spec::{Dataset, TrainingSpec};
 
@@ -39,6 +40,24 @@ pub async fn run(
     })?;
     let _ = std::fs::remove_file(opts.state_dir.join(READY_FILE));
     tch::set_num_threads(opts.threads.max(1));
+
+    // Code integrity first: an unapproved build takes no part at all.
+    let policy = opts.integrity.clone();
+    let check = check_code(&provider, contracts.registry, &policy.identity).await?;
+    let explained = check.explain(&policy.identity);
+    if check.approved() {
+        info!(key = policy.identity.registry_key(), fingerprint = %policy.identity.fingerprint, "{explained}");
+    } else if policy.enforce {
+        return Err(AgentError::Integrity(format!(
+            "refusing to start the {} role: {explained}",
+            opts.role.name()
+        )));
+    } else {
+        warn!(
+            "!!! INTEGRITY CHECK DISABLED (--dev-skip-integrity): running a staked role on code \
+             governance has not approved. Never do this on a network with real value. {explained}"
+        );
+    }
 
     // Stake.
     let staking = ParticipantStaking::new(contracts.staking, provider.clone());
@@ -138,7 +157,12 @@ pub async fn run(
     info!(role = opts.role.name(), address = %me, endpoint, project = opts.project_id, "agent started");
 
     let mut failures = 0u32;
+    let mut last_check = std::time::Instant::now();
     while !cancel.is_cancelled() {
+        if last_check.elapsed() >= policy.recheck {
+            last_check = std::time::Instant::now();
+            recheck(&agent, &policy).await;
+        }
         let outcome = tick(&agent, &mut watcher).await;
         match outcome {
             Ok(()) => failures = 0,
@@ -162,6 +186,31 @@ pub async fn run(
     }
     info!("agent stopped");
     Ok(())
+}
+
+/// Re-reads the approved code hash; a failing check stops new work (reveals of earlier
+/// commitments go on), a passing one resumes it. An unreadable Registry keeps the last verdict.
+async fn recheck(agent: &Agent, policy: &IntegrityPolicy) {
+    match check_code(&agent.provider, agent.contracts.registry, &policy.identity).await {
+        Ok(check) => {
+            let allowed = check.approved() || !policy.enforce;
+            let changed = agent.set_takes_new_work(allowed);
+            let explained = check.explain(&policy.identity);
+            if !check.approved() && !policy.enforce {
+                warn!("!!! INTEGRITY CHECK DISABLED (--dev-skip-integrity): {explained}");
+            } else if changed && allowed {
+                info!("integrity re-check passed: taking new work again. {explained}");
+            } else if !allowed {
+                // Loud on every re-check, not only on the change.
+                error!(
+                    "integrity re-check failed: taking no new work (pending reveals continue). {explained}"
+                );
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "integrity re-check could not read the Registry; keeping the last verdict")
+        }
+    }
 }
 
 async fn tick<H: autonet_chain::watcher::LogHandler>(

@@ -5,17 +5,18 @@
 
 use std::path::PathBuf;
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::amount::atn_arg;
 use crate::commands::agent::RunArgs;
 use crate::commands::devnet::DevnetArgs;
+use crate::commands::gov::{GovAction, Support};
 use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, DEFAULT_WINDOWS};
 use crate::commands::staking::RoleArg;
 use crate::commands::{
-    CommandError, Context, Report, agent, deploy, devnet, project, staking, status,
+    CommandError, Context, Report, agent, deploy, devnet, gov, integrity, project, staking, status,
 };
 use crate::config::{EffectiveConfig, GlobalArgs};
 
@@ -160,6 +161,120 @@ pub enum Cmd {
   autonet devnet --preset tiny --rounds 5
   autonet devnet --keep-running          # leave the network up afterwards")]
     Devnet(Box<DevnetArgs>),
+
+    /// Governance: delegate votes, propose changes, vote, queue, execute, inspect
+    ///
+    /// Every protocol change goes through the Governor and the Timelock. A proposal moves
+    /// Pending → Active (voting) → Succeeded → Queued (timelock delay) → Executed; `gov status`
+    /// says where it is and what comes next. Votes count only once delegated (`gov delegate`).
+    #[command(subcommand)]
+    Gov(GovCmd),
+
+    /// This build's code fingerprint and whether governance approved it
+    #[command(subcommand)]
+    Integrity(IntegrityCmd),
+}
+
+/// `autonet gov …`.
+#[derive(Debug, Subcommand)]
+pub enum GovCmd {
+    /// Delegate this account's votes (to itself by default); needed before voting power counts
+    Delegate {
+        /// Delegatee (default: this account)
+        #[arg(long)]
+        to: Option<Address>,
+    },
+    /// Propose a change; prints the proposal id
+    #[command(after_help = "Examples:
+  autonet gov propose code-hash                          # approve this build (autonet integrity show)
+  autonet gov propose min-stake --role solver --amount 75
+  autonet gov propose windows --project 1 --windows 10,4,4,6,4,20
+  autonet gov propose set-uint --key rewards.kappa --value 32768
+  autonet gov propose --description \"Grant to the docs team\" grant --to 0x… --amount 1000
+  autonet gov propose raw --target 0x… --calldata 0x…")]
+    Propose {
+        /// The proposal's description (default: a summary of the change)
+        #[arg(long)]
+        description: Option<String>,
+        /// The change
+        #[command(subcommand)]
+        action: GovAction,
+    },
+    /// Vote on an active proposal
+    Vote {
+        /// Proposal id (hex or decimal)
+        id: U256,
+        /// For, against or abstain
+        #[arg(long, value_enum, default_value = "for")]
+        support: Support,
+        /// Reason recorded on chain
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Queue a succeeded proposal in the Timelock
+    Queue {
+        /// Proposal id
+        id: U256,
+        /// First block to look for the proposal (default: the deployment's block)
+        #[arg(long)]
+        from_block: Option<u64>,
+    },
+    /// Execute a queued proposal once its timelock delay passed
+    Execute {
+        /// Proposal id
+        id: U256,
+        /// First block to look for the proposal (default: the deployment's block)
+        #[arg(long)]
+        from_block: Option<u64>,
+    },
+    /// A proposal's state, votes, quorum and ETA in plain words
+    Status {
+        /// Proposal id
+        id: U256,
+        /// First block to look for the proposal (default: the deployment's block)
+        #[arg(long)]
+        from_block: Option<u64>,
+    },
+    /// Every proposal with its state
+    List {
+        /// First block to look for proposals (default: the deployment's block)
+        #[arg(long)]
+        from_block: Option<u64>,
+    },
+    /// Development chains only: propose, vote for, queue and execute in one go, advancing
+    /// anvil's blocks and time in between (the signer needs enough delegated votes for quorum)
+    #[command(after_help = "Example: autonet gov pass code-hash")]
+    Pass {
+        /// The proposal's description (default: a summary of the change)
+        #[arg(long)]
+        description: Option<String>,
+        /// The change
+        #[command(subcommand)]
+        action: GovAction,
+    },
+    /// Development chains only: mine blocks and move time forward
+    Advance {
+        /// Blocks to mine
+        #[arg(long, default_value_t = 1)]
+        blocks: u64,
+        /// Seconds to move the clock forward first
+        #[arg(long, default_value_t = 0)]
+        seconds: u64,
+    },
+}
+
+/// `autonet integrity …`.
+#[derive(Debug, Subcommand)]
+pub enum IntegrityCmd {
+    /// Print this build's code fingerprint and the Registry key governance approves it under
+    Show {
+        /// Also recompute the fingerprint from this checkout and compare
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+    },
+    /// Compare this build's fingerprint with `node.code.hash.<version>` in the Registry; exits
+    /// non-zero unless they are equal
+    Check,
 }
 
 /// `autonet project …`.
@@ -223,6 +338,7 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
         }),
         Cmd::Deploy { repo, forge_args } => deploy::deploy(&config, &repo, &forge_args).await,
         Cmd::Devnet(args) => devnet::devnet(&args).await,
+        Cmd::Integrity(IntegrityCmd::Show { repo }) => integrity::show(repo.as_deref()),
         command => {
             let ctx = Context::connect(config).await?;
             match command {
@@ -259,7 +375,34 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
                 }
                 Cmd::Project(ProjectCmd::Status { id }) => project::status(&ctx, id).await,
                 Cmd::Run(args) => agent::run(&ctx, &args).await,
-                Cmd::Config | Cmd::Deploy { .. } | Cmd::Devnet(_) => unreachable!("handled above"),
+                Cmd::Integrity(IntegrityCmd::Check) => integrity::check(&ctx).await,
+                Cmd::Gov(cmd) => match cmd {
+                    GovCmd::Delegate { to } => gov::delegate(&ctx, to).await,
+                    GovCmd::Propose {
+                        description,
+                        action,
+                    } => gov::propose(&ctx, &action, description).await,
+                    GovCmd::Vote {
+                        id,
+                        support,
+                        reason,
+                    } => gov::vote(&ctx, id, support, reason).await,
+                    GovCmd::Queue { id, from_block } => gov::queue(&ctx, id, from_block).await,
+                    GovCmd::Execute { id, from_block } => gov::execute(&ctx, id, from_block).await,
+                    GovCmd::Status { id, from_block } => gov::status(&ctx, id, from_block).await,
+                    GovCmd::List { from_block } => gov::list(&ctx, from_block).await,
+                    GovCmd::Pass {
+                        description,
+                        action,
+                    } => gov::pass(&ctx, &action, description).await.map(|(r, _)| r),
+                    GovCmd::Advance { blocks, seconds } => {
+                        gov::advance(&ctx, blocks, seconds).await
+                    }
+                },
+                Cmd::Config
+                | Cmd::Deploy { .. }
+                | Cmd::Devnet(_)
+                | Cmd::Integrity(IntegrityCmd::Show { .. }) => unreachable!("handled above"),
             }
         }
     }

@@ -20,7 +20,7 @@ use autonet_storage::Store;
 
 use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, create, fund};
 use crate::commands::staking::{RoleArg, stake};
-use crate::commands::{CommandError, Context};
+use crate::commands::{CommandError, Context, Report};
 use crate::config::{ContractsSource, EffectiveConfig};
 
 /// anvil's first development key (the deployer; holds the initial ATN supply). Local chains only.
@@ -55,6 +55,11 @@ pub struct NetworkOptions {
     pub reward_atn: u64,
     /// Extra arguments per agent name (e.g. `solver-2` → `--fault skip-solution-reveal`).
     pub extra_args: BTreeMap<String, Vec<String>>,
+    /// The code hash governance approves before any agent starts (`None`: this build's
+    /// fingerprint, so the agents pass their integrity check).
+    pub code_hash: Option<B256>,
+    /// Start the agents at the end of [`Network::launch`] (otherwise [`Network::start`] them).
+    pub start_agents: bool,
 }
 
 /// Why the network could not start or run.
@@ -115,6 +120,8 @@ pub struct Network {
     pub agents: BTreeMap<String, AgentProcess>,
     /// Root of the genesis model.
     pub genesis_root: B256,
+    /// The governance proposals passed while setting up (the code hash), as reports.
+    pub governance: Vec<Report>,
 }
 
 fn free_port() -> Result<u16, NetworkError> {
@@ -190,6 +197,7 @@ impl Network {
             start_block: 0,
             agents: BTreeMap::new(),
             genesis_root: B256::ZERO,
+            governance: Vec::new(),
         };
         net.deploy()?;
         net.setup(&deployer).await?;
@@ -279,6 +287,18 @@ impl Network {
             * U256::from(10).pow(U256::from(18));
         fund(&ctx, U256::from(self.project_id), budget).await?;
 
+        // Governance approves the node's code before any agent starts (PROTOCOL §8).
+        let (passed, _) = crate::commands::gov::pass(
+            &ctx,
+            &crate::commands::gov::GovAction::CodeHash {
+                version: None,
+                hash: self.opts.code_hash,
+            },
+            None,
+        )
+        .await?;
+        self.governance.push(passed);
+
         // One fresh key per agent: ETH for gas, ATN to stake, the stake.
         let mut plan: Vec<(String, RoleArg, u64)> =
             vec![("aggregator".into(), RoleArg::Aggregator, 1000)];
@@ -366,6 +386,9 @@ impl Network {
             .await
             .map_err(other)?;
         self.start_block = self.provider.get_block_number().await.map_err(other)?;
+        if !self.opts.start_agents {
+            return Ok(());
+        }
         for name in self
             .agents
             .keys()

@@ -39,6 +39,8 @@ fn options(
             + NEXT.fetch_add(1, Ordering::Relaxed),
         reward_atn: 100,
         extra_args: BTreeMap::new(),
+        code_hash: None,
+        start_agents: true,
     }
 }
 
@@ -250,4 +252,210 @@ async fn a_proposer_that_never_reveals_is_slashed_and_the_task_cancelled() {
     }
     let log = logs_of(&net, "proposer");
     assert!(log.contains("never reveal the ground truth"), "{log}");
+}
+
+/// Runs the `autonet` CLI against the network as `key` (the deployer holds the votes).
+fn cli(net: &Network, key: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_autonet"))
+        .args(["--rpc-url", &net.rpc_url, "--registry"])
+        .arg(net.contracts.registry.to_string())
+        .args(args)
+        .env("AUTONET_PRIVATE_KEY", key)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Waits for agent `name` to exit on its own; returns whether it succeeded.
+async fn wait_exit(net: &mut Network, name: &str) -> bool {
+    let started = Instant::now();
+    loop {
+        let child = net.agents.get_mut(name).unwrap().child.as_mut().unwrap();
+        if let Some(status) = child.try_wait().unwrap() {
+            net.agents.get_mut(name).unwrap().child = None;
+            return status.success();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{name} kept running:\n{}",
+            logs_of(net, name)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Fail-closed integrity: with another hash published for its version, a staked role refuses to
+/// start (and `integrity check` fails) unless the loud development flag is given; once a real
+/// governance proposal publishes its fingerprint, it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_code_is_not_approved_refuses_to_start_until_governance_approves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path(), 1, 1, 1, [8, 4, 4, 6, 4, 20]);
+    let other_release = alloy::primitives::B256::repeat_byte(0xee);
+    opts.code_hash = Some(other_release);
+    opts.start_agents = false;
+    let mut net = Network::launch(opts).await.unwrap();
+    let deployer = autonet_node::network::DEPLOYER_KEY;
+
+    net.start("solver-1").unwrap();
+    assert!(
+        !wait_exit(&mut net, "solver-1").await,
+        "an unapproved node started"
+    );
+    let log = logs_of(&net, "solver-1");
+    assert!(log.contains("refusing to start the solver role"), "{log}");
+    assert!(log.contains("node.code.hash.0.1.0"), "{log}");
+    assert!(log.contains(&other_release.to_string()), "{log}");
+    assert!(!net.agents["solver-1"].state_dir.join("ready").exists());
+    let check = cli(&net, deployer, &["integrity", "check"]);
+    assert!(!check.status.success(), "{}", text(&check));
+    assert!(
+        text(&check).contains("code not approved"),
+        "{}",
+        text(&check)
+    );
+
+    // The development escape hatch starts, loudly.
+    let args = net.agents["solver-1"].args.clone();
+    net.agents
+        .get_mut("solver-1")
+        .unwrap()
+        .args
+        .push("--dev-skip-integrity".into());
+    net.start("solver-1").unwrap();
+    net.wait_ready(&["solver-1".to_string()], Duration::from_secs(120))
+        .await
+        .unwrap();
+    net.kill("solver-1").unwrap();
+    assert!(logs_of(&net, "solver-1").contains("INTEGRITY CHECK DISABLED"));
+    net.agents.get_mut("solver-1").unwrap().args = args;
+
+    // Governance approves this build: propose, vote, queue, execute.
+    let passed = cli(&net, deployer, &["gov", "pass", "code-hash"]);
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("executed at block"),
+        "{}",
+        text(&passed)
+    );
+    let listed = cli(&net, deployer, &["gov", "list"]);
+    assert_eq!(
+        text(&listed).matches("Executed").count(),
+        2,
+        "{}",
+        text(&listed)
+    );
+    let check = cli(&net, deployer, &["integrity", "check"]);
+    assert!(check.status.success(), "{}", text(&check));
+
+    net.start("solver-1").unwrap();
+    net.wait_ready(&["solver-1".to_string()], Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(logs_of(&net, "solver-1").contains("code approved"));
+}
+
+/// Governance changes reach running agents: new project windows (the next task's deadlines,
+/// which the running solvers and coordinators follow to a finalized round), then a code-hash
+/// rotation that makes the running agents stop taking new work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governance_changes_reach_running_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path(), 2, 2, 1, [8, 4, 4, 6, 4, 20]);
+    for name in [
+        "proposer",
+        "solver-1",
+        "solver-2",
+        "coordinator-1",
+        "coordinator-2",
+        "aggregator",
+    ] {
+        opts.extra_args.insert(
+            name.into(),
+            vec!["--integrity-recheck-secs".into(), "2".into()],
+        );
+    }
+    let mut net = Network::launch(opts).await.unwrap();
+    let deployer = autonet_node::network::DEPLOYER_KEY;
+    assert_eq!(
+        net.wait_task_end(1, ROUND).await.unwrap(),
+        "finalized",
+        "{}",
+        dump(&net)
+    );
+    net.wait_model_for(1, ROUND)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", dump(&net)));
+
+    // Between rounds (the proposer stopped after one task): a longer commit window.
+    let passed = cli(
+        &net,
+        deployer,
+        &[
+            "gov",
+            "pass",
+            "windows",
+            "--project",
+            "1",
+            "--windows",
+            "14,4,4,6,4,20",
+        ],
+    );
+    assert!(passed.status.success(), "{}", text(&passed));
+    let proposer = net.agents.get_mut("proposer").unwrap();
+    let at = proposer
+        .args
+        .iter()
+        .position(|a| a == "--max-tasks")
+        .unwrap();
+    proposer.args[at + 1] = "2".into();
+    net.kill("proposer").unwrap();
+    net.start("proposer").unwrap();
+    assert_eq!(
+        net.wait_task_end(2, ROUND).await.unwrap(),
+        "finalized",
+        "{}",
+        dump(&net)
+    );
+    net.wait_model_for(2, ROUND)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", dump(&net)));
+    let proposed = net
+        .logs::<TaskManager::TaskProposed>(net.contracts.task_manager)
+        .await
+        .unwrap();
+    let window = |i: usize| proposed[i].1.deadlines.commitEnd - proposed[i].0.block_number.unwrap();
+    assert_eq!(
+        (window(0), window(1)),
+        (8, 14),
+        "commit windows of tasks 1 and 2"
+    );
+
+    // A release rotation that leaves this build unapproved: running agents take no new work.
+    let passed = cli(
+        &net,
+        deployer,
+        &[
+            "gov",
+            "pass",
+            "code-hash",
+            "--hash",
+            &format!("{}", alloy::primitives::B256::repeat_byte(0xab)),
+        ],
+    );
+    assert!(passed.status.success(), "{}", text(&passed));
+    let started = Instant::now();
+    while !logs_of(&net, "solver-1").contains("integrity re-check failed") {
+        net.check_alive().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "solver-1 did not notice the rotation:\n{}",
+            logs_of(&net, "solver-1")
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use alloy::primitives::U256;
-use autonet_agents::{AgentOptions, Faults, Role};
+use autonet_agents::{AgentOptions, Faults, IntegrityPolicy, Role};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +70,14 @@ pub struct RunArgs {
     /// libtorch threads for training and evaluation
     #[arg(long, default_value_t = 1)]
     pub threads: i32,
+    /// Seconds between re-checks of the approved code hash while running (on a mismatch the
+    /// agent takes no new work until governance approves this build again)
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub integrity_recheck_secs: u64,
+    /// DEVELOPMENT ONLY: run even when the Registry does not approve this build's code
+    /// fingerprint (`autonet integrity check`); every start and re-check logs a loud warning
+    #[arg(long, env = "AUTONET_DEV_SKIP_INTEGRITY")]
+    pub dev_skip_integrity: bool,
     /// Inject a fault (tests only)
     #[arg(long = "fault", value_enum, hide = true)]
     pub faults: Vec<FaultArg>,
@@ -129,6 +137,11 @@ pub async fn run(ctx: &Context, args: &RunArgs) -> Result<Report, CommandError> 
             skip_gt_reveal: args.faults.contains(&FaultArg::SkipGtReveal),
             skip_solution_reveal: args.faults.contains(&FaultArg::SkipSolutionReveal),
             corrupt_shards: args.faults.contains(&FaultArg::CorruptShards),
+        },
+        integrity: IntegrityPolicy {
+            identity: super::integrity::this_build(),
+            enforce: !args.dev_skip_integrity,
+            recheck: Duration::from_secs(args.integrity_recheck_secs.max(1)),
         },
     };
     let cancel = CancellationToken::new();

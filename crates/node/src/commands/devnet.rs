@@ -119,6 +119,8 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         chain_id: args.chain_id,
         reward_atn: 100,
         extra_args: BTreeMap::new(),
+        code_hash: None,
+        start_agents: true,
     };
     println!(
         "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round)",
@@ -126,6 +128,15 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     );
     let started = Instant::now();
     let mut net = Network::launch(opts).await.map_err(net_err)?;
+    let id = super::integrity::this_build();
+    for passed in &net.governance {
+        println!(
+            "devnet: governance approved this node's code before any agent started — {} = {}\n  {}",
+            id.registry_key(),
+            id.fingerprint,
+            passed.text.replace('\n', "\n  ")
+        );
+    }
     println!(
         "devnet: chain {} at {}, registry {}, project {}; agents running (state and logs in {})",
         net.opts.chain_id,

@@ -9,6 +9,8 @@
 pub mod agent;
 pub mod deploy;
 pub mod devnet;
+pub mod gov;
+pub mod integrity;
 pub mod project;
 pub mod staking;
 pub mod status;

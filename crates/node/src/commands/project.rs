@@ -67,48 +67,57 @@ fn windows_json(w: &Windows) -> serde_json::Value {
 
 /// Checks the shape of `--split` and `--windows` before anything is sent.
 pub fn build_params(args: &CreateArgs) -> Result<CreateProjectParams, CommandError> {
-    let [solver, coordinator, proposer, aggregator] = <[u16; 4]>::try_from(args.split.as_slice())
-        .map_err(|_| {
-        CommandError::Invalid(format!(
-            "--split takes 4 basis-point values (solver,coordinator,proposer,aggregator), got {}",
-            args.split.len()
-        ))
-    })?;
-    let sum: u32 = args.split.iter().map(|&b| u32::from(b)).sum();
-    if sum != 10_000 {
-        return Err(CommandError::Invalid(format!(
-            "--split must sum to 10000 basis points, got {sum}"
-        )));
-    }
-    let [commit, gt_reveal, sol_reveal, vote_commit, vote_reveal, publish] =
-        <[u32; 6]>::try_from(args.windows.as_slice()).map_err(|_| {
-            CommandError::Invalid(format!(
-                "--windows takes 6 block counts (commit,gt-reveal,sol-reveal,vote-commit,vote-reveal,publish), got {}",
-                args.windows.len()
-            ))
-        })?;
     Ok(CreateProjectParams {
         modelSpecHash: args.spec_hash,
         modelURI: args.model_uri.clone(),
         datasetRoot: args.dataset_root,
         initialModelRoot: args.initial_model_root,
         inferencePrice: args.price,
-        split: RewardSplit {
-            solverBps: solver,
-            coordinatorBps: coordinator,
-            proposerBps: proposer,
-            aggregatorBps: aggregator,
-        },
-        windows: Windows {
-            commit,
-            gtReveal: gt_reveal,
-            solReveal: sol_reveal,
-            voteCommit: vote_commit,
-            voteReveal: vote_reveal,
-            publish,
-        },
+        split: parse_split(&args.split)?,
+        windows: parse_windows(&args.windows)?,
         maxSolvers: args.max_solvers,
         minVotes: args.min_votes,
+    })
+}
+
+/// `--split`: four basis-point values (solver,coordinator,proposer,aggregator) summing to 10000.
+pub fn parse_split(split: &[u16]) -> Result<RewardSplit, CommandError> {
+    let [solver, coordinator, proposer, aggregator] = <[u16; 4]>::try_from(split).map_err(|_| {
+        CommandError::Invalid(format!(
+            "--split takes 4 basis-point values (solver,coordinator,proposer,aggregator), got {}",
+            split.len()
+        ))
+    })?;
+    let sum: u32 = split.iter().map(|&b| u32::from(b)).sum();
+    if sum != 10_000 {
+        return Err(CommandError::Invalid(format!(
+            "--split must sum to 10000 basis points, got {sum}"
+        )));
+    }
+    Ok(RewardSplit {
+        solverBps: solver,
+        coordinatorBps: coordinator,
+        proposerBps: proposer,
+        aggregatorBps: aggregator,
+    })
+}
+
+/// `--windows`: six block counts (commit,gt-reveal,sol-reveal,vote-commit,vote-reveal,publish).
+pub fn parse_windows(windows: &[u32]) -> Result<Windows, CommandError> {
+    let [commit, gt_reveal, sol_reveal, vote_commit, vote_reveal, publish] =
+        <[u32; 6]>::try_from(windows).map_err(|_| {
+            CommandError::Invalid(format!(
+                "--windows takes 6 block counts (commit,gt-reveal,sol-reveal,vote-commit,vote-reveal,publish), got {}",
+                windows.len()
+            ))
+        })?;
+    Ok(Windows {
+        commit,
+        gtReveal: gt_reveal,
+        solReveal: sol_reveal,
+        voteCommit: vote_commit,
+        voteReveal: vote_reveal,
+        publish,
     })
 }
 

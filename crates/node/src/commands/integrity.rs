@@ -1,0 +1,111 @@
+//! `autonet integrity show|check`: this build's code fingerprint and how it compares with the
+//! hash governance approved.
+//!
+//! This module owns the node's [`this_build`] identity (the fingerprint `build.rs` embedded from
+//! `crates/node/integrity-sources.txt`) and the two commands; the comparison with the Registry is
+//! `autonet_agents::integrity`, the fingerprint algorithm `autonet-integrity`.
+
+use std::path::Path;
+
+use alloy::primitives::B256;
+use autonet_agents::{CodeIdentity, check_code};
+use serde_json::json;
+
+use super::{CommandError, Context, Report};
+
+/// The sources list, relative to the repository root.
+pub const SOURCES_LIST: &str = "crates/node/integrity-sources.txt";
+
+/// This binary's version and code fingerprint.
+pub fn this_build() -> CodeIdentity {
+    CodeIdentity {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        fingerprint: env!("AUTONET_CODE_FINGERPRINT")
+            .parse::<B256>()
+            .expect("build.rs embeds a 32-byte hex fingerprint"),
+    }
+}
+
+/// `autonet integrity show [--repo DIR]`.
+pub fn show(repo: Option<&Path>) -> Result<Report, CommandError> {
+    let id = this_build();
+    let mut text = format!(
+        "autonet {}\ncode fingerprint  {}\nregistry key      {}\nsources           {} files listed in {SOURCES_LIST}\n",
+        id.version,
+        id.fingerprint,
+        id.registry_key(),
+        env!("AUTONET_CODE_FILES"),
+    );
+    let mut j = json!({
+        "version": id.version,
+        "fingerprint": id.fingerprint.to_string(),
+        "registry_key": id.registry_key(),
+        "files": env!("AUTONET_CODE_FILES").parse::<u64>().unwrap_or(0),
+    });
+    if let Some(repo) = repo {
+        let (fp, files) = autonet_integrity::fingerprint_from_list(repo, SOURCES_LIST)
+            .map_err(|e| CommandError::Invalid(format!("{}: {e}", repo.display())))?;
+        let recomputed = B256::from(fp.0);
+        let same = recomputed == id.fingerprint;
+        text.push_str(&format!(
+            "checkout {}      {recomputed} over {} files: {}\n",
+            repo.display(),
+            files.len(),
+            if same {
+                "the same code as this binary"
+            } else {
+                "DIFFERENT from this binary"
+            }
+        ));
+        j["checkout"] = json!({ "path": repo, "fingerprint": recomputed.to_string(), "files": files.len(), "same": same });
+    }
+    Ok(Report { text, json: j })
+}
+
+/// `autonet integrity check`: exits non-zero unless the Registry approves this build.
+pub async fn check(ctx: &Context) -> Result<Report, CommandError> {
+    let id = this_build();
+    let outcome = check_code(&ctx.provider, ctx.contracts.registry, &id)
+        .await
+        .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    let explained = outcome.explain(&id);
+    if !outcome.approved() {
+        return Err(CommandError::Invalid(explained));
+    }
+    Ok(Report {
+        text: explained,
+        json: json!({
+            "approved": true,
+            "version": id.version,
+            "fingerprint": id.fingerprint.to_string(),
+            "registry_key": id.registry_key(),
+            "registry": ctx.contracts.registry.to_string(),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded fingerprint is the one a checkout of this tree recomputes: build.rs tracks
+    /// every listed source (edit one and this binary's fingerprint follows).
+    #[test]
+    fn the_embedded_fingerprint_is_this_trees() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let (fp, files) = autonet_integrity::fingerprint_from_list(&root, SOURCES_LIST).unwrap();
+        assert_eq!(B256::from(fp.0), this_build().fingerprint);
+        assert_eq!(files.len().to_string(), env!("AUTONET_CODE_FILES"));
+        assert!(files.iter().any(|f| f == "crates/agents/src/roles.rs"));
+        assert!(files.iter().any(|f| f == "Cargo.lock"));
+    }
+
+    #[test]
+    fn show_compares_a_checkout() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let r = show(Some(&root)).unwrap();
+        assert_eq!(r.json["checkout"]["same"], true, "{}", r.text);
+        let err = show(Some(Path::new("/nonexistent"))).unwrap_err();
+        assert!(err.to_string().contains("integrity-sources.txt"), "{err}");
+    }
+}
