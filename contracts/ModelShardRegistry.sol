@@ -10,6 +10,7 @@ import {IModelShardRegistry, ModelStatus, ChallengeStatus} from "./interfaces/IM
 import {IParticipantStaking, Role} from "./interfaces/IParticipantStaking.sol";
 import {IProject} from "./interfaces/IProject.sol";
 import {IRewards} from "./interfaces/IRewards.sol";
+import {BN254} from "./libraries/BN254.sol";
 
 /// @title ModelShardRegistry
 /// @notice Published models, coordinator attestations, shard Merkle proofs, storage providers and challenges.
@@ -31,6 +32,12 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     uint64 public constant MIN_CHALLENGE_WINDOW = 1;
     /// @notice Longest challenge window in blocks.
     uint64 public constant MAX_CHALLENGE_WINDOW = 1_000_000;
+    /// @notice Most coordinators with a BLS key (the width of a signer bitmap).
+    uint256 public constant MAX_BLS_SIGNERS = 256;
+    /// @notice Domain of BLS proof-of-possession messages.
+    bytes32 public constant BLS_POP_DOMAIN = keccak256("autonet.bls.pop.v1");
+    /// @notice Domain of BLS model attestation messages.
+    bytes32 public constant BLS_ATTESTATION_DOMAIN = keccak256("autonet.bls.attestation.v1");
     /// @notice Reason tag of the slash taken for a failed challenge.
     bytes32 public constant CHALLENGE_SLASH_REASON = "SHARD_CHALLENGE_FAILED";
 
@@ -62,6 +69,11 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     mapping(bytes32 root => mapping(address coordinator => bool)) private _attested;
     mapping(uint256 projectId => bytes32) private _latest;
     mapping(uint256 projectId => uint256) private _versions;
+
+    // BLS keys: signer index -> coordinator and G1 key; coordinator -> index + 1 (0 = none).
+    address[] private _blsSigners;
+    mapping(uint256 index => BN254.G1Point) private _blsKeys;
+    mapping(address coordinator => uint256) private _blsIndexPlusOne;
 
     mapping(address provider => Provider) private _providers;
     mapping(bytes32 root => mapping(address provider => uint256 bitmap)) private _held;
@@ -145,6 +157,119 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         emit ModelAttested(root, msg.sender, stake, attested);
 
         _acceptIfThreshold(root, m, attested);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function registerBlsKey(uint256[2] calldata pkG1, uint256[4] calldata pkG2, uint256[2] calldata pop)
+        external
+    {
+        if (!_staking.isActive(msg.sender, Role.Coordinator)) {
+            revert ModelShardRegistryNotCoordinator(msg.sender);
+        }
+        BN254.G1Point memory pk = BN254.G1Point(pkG1[0], pkG1[1]);
+        if ((pk.X == 0 && pk.Y == 0) || !BN254.isOnCurve(pk)) revert ModelShardRegistryInvalidBlsKey();
+        BN254.G1Point memory sig = BN254.G1Point(pop[0], pop[1]);
+        if (!BN254.isOnCurve(sig)) revert ModelShardRegistryInvalidProofOfPossession(msg.sender);
+        bytes32 message = _popMessage(msg.sender, pkG1, pkG2);
+        if (!BN254.verify(message, pk, _g2(pkG2), sig)) {
+            revert ModelShardRegistryInvalidProofOfPossession(msg.sender);
+        }
+
+        uint256 index = _blsIndexPlusOne[msg.sender];
+        if (index == 0) {
+            index = _blsSigners.length;
+            if (index == MAX_BLS_SIGNERS) revert ModelShardRegistryBlsSignersFull();
+            _blsSigners.push(msg.sender);
+            _blsIndexPlusOne[msg.sender] = index + 1;
+        } else {
+            --index;
+        }
+        _blsKeys[index] = pk;
+        emit BlsKeyRegistered(msg.sender, index, pkG1);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function attestModelBls(
+        bytes32 root,
+        uint256 signers,
+        uint256[4] calldata apkG2,
+        uint256[2] calldata sigma
+    ) external nonReentrant {
+        ModelRecord storage m = _models[root];
+        ModelStatus status = m.status;
+        if (status == ModelStatus.None) revert ModelShardRegistryUnknownModel(root);
+        if (status != ModelStatus.Pending) revert ModelShardRegistryModelNotPending(root, status);
+        uint256 registered = _blsSigners.length;
+        if (signers == 0 || (registered < MAX_BLS_SIGNERS && signers >> registered != 0)) {
+            revert ModelShardRegistryInvalidSigners(signers, registered);
+        }
+
+        // One point addition and one stake read per signer; the pairing check is one, whatever their number.
+        BN254.G1Point memory apk;
+        uint256 stake;
+        uint256 bits = signers;
+        for (uint256 i; bits != 0; ++i) {
+            // at most MAX_BLS_SIGNERS iterations: bit i is consumed in iteration i
+            if (bits & 1 == 1) {
+                address coordinator = _blsSigners[i];
+                if (!_staking.isActive(coordinator, Role.Coordinator)) {
+                    revert ModelShardRegistryStaleSigner(i, coordinator);
+                }
+                stake += _staking.stakeOf(coordinator);
+                apk = BN254.plus(apk, _blsKeys[i]);
+            }
+            bits >>= 1;
+        }
+        BN254.G1Point memory sig = BN254.G1Point(sigma[0], sigma[1]);
+        if (!BN254.isOnCurve(sig) || !BN254.verify(_attestationMessage(root, m), apk, _g2(apkG2), sig)) {
+            revert ModelShardRegistryInvalidAggregateSignature(root);
+        }
+        uint256 required = _staking.totalStake(Role.Coordinator) * 2;
+        if (stake * 3 < required) {
+            revert ModelShardRegistryInsufficientSignerStake(stake, (required + 2) / 3);
+        }
+
+        m.attestedStake = stake.toUint128();
+        emit ModelAttestedBls(root, signers, stake);
+        _acceptIfThreshold(root, m, stake);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function blsPopMessage(address coordinator, uint256[2] calldata pkG1, uint256[4] calldata pkG2)
+        external
+        view
+        returns (bytes32)
+    {
+        return _popMessage(coordinator, pkG1, pkG2);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function blsAttestationMessage(bytes32 root) external view returns (bytes32) {
+        ModelRecord storage m = _models[root];
+        if (m.status == ModelStatus.None) return bytes32(0);
+        return _attestationMessage(root, m);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function blsKeyOf(address coordinator)
+        external
+        view
+        returns (bool registered, uint256 index, uint256[2] memory pkG1)
+    {
+        uint256 i = _blsIndexPlusOne[coordinator];
+        if (i == 0) return (false, 0, pkG1);
+        BN254.G1Point storage pk = _blsKeys[i - 1];
+        return (true, i - 1, [pk.X, pk.Y]);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function blsSignerAt(uint256 index) external view returns (address) {
+        return index < _blsSigners.length ? _blsSigners[index] : address(0);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function blsSignerCount() external view returns (uint256) {
+        return _blsSigners.length;
     }
 
     /// @inheritdoc IModelShardRegistry
@@ -568,6 +693,32 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         }
         if (lost != 0) _available[root] -= lost;
         emit ShardsWithdrawn(root, provider, bits, newHeld);
+    }
+
+    function _popMessage(address coordinator, uint256[2] calldata pkG1, uint256[4] calldata pkG2)
+        private
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(BLS_POP_DOMAIN, block.chainid, address(this), coordinator, pkG1, pkG2));
+    }
+
+    function _attestationMessage(bytes32 root, ModelRecord storage m) private view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                BLS_ATTESTATION_DOMAIN,
+                block.chainid,
+                address(this),
+                uint256(uint64(m.ids[0])),
+                m.parentRoot,
+                root,
+                _taskIds(m)
+            )
+        );
+    }
+
+    function _g2(uint256[4] calldata w) private pure returns (BN254.G2Point memory) {
+        return BN254.G2Point([w[0], w[1]], [w[2], w[3]]);
     }
 
     function _leaf(uint256 index, bytes32 shardHash) private pure returns (bytes32) {

@@ -147,6 +147,10 @@ interface IModelShardRegistry {
     event ChallengeFailed(
         uint256 indexed challengeId, address indexed provider, bytes32 indexed root, uint256 slashed
     );
+    /// @notice `coordinator` registered (or rotated) its BLS key at signer index `index`.
+    event BlsKeyRegistered(address indexed coordinator, uint256 indexed index, uint256[2] pkG1);
+    /// @notice Coordinators holding `stake` (the set bits of `signers`) attested `root` with one BLS aggregate.
+    event ModelAttestedBls(bytes32 indexed root, uint256 signers, uint256 stake);
     /// @notice Admin changed the challenge response window (blocks).
     event ChallengeWindowUpdated(uint64 window);
     /// @notice Admin changed the amount slashed for a failed challenge.
@@ -182,6 +186,20 @@ interface IModelShardRegistry {
     error ModelShardRegistryModelNotPending(bytes32 root, ModelStatus status);
     /// @notice The coordinator already attested this model.
     error ModelShardRegistryAlreadyAttested(bytes32 root, address coordinator);
+    /// @notice The BLS public key is the point at infinity or not on the curve.
+    error ModelShardRegistryInvalidBlsKey();
+    /// @notice The proof of possession does not verify for this key, chain, contract and sender.
+    error ModelShardRegistryInvalidProofOfPossession(address coordinator);
+    /// @notice All MAX_BLS_SIGNERS signer indices are taken.
+    error ModelShardRegistryBlsSignersFull();
+    /// @notice The signer bitmap is empty or names an index no coordinator registered.
+    error ModelShardRegistryInvalidSigners(uint256 signers, uint256 registered);
+    /// @notice The signer at `index` is no longer an active Coordinator.
+    error ModelShardRegistryStaleSigner(uint256 index, address coordinator);
+    /// @notice The aggregate signature does not verify for the signers' keys and the model.
+    error ModelShardRegistryInvalidAggregateSignature(bytes32 root);
+    /// @notice The signers hold `stake`, less than the `required` 2/3 of coordinator stake.
+    error ModelShardRegistryInsufficientSignerStake(uint256 stake, uint256 required);
     /// @notice The transaction ran so low on gas that a failed inner call may have been starved; retry with
     ///         more gas.
     error ModelShardRegistryInsufficientGas();
@@ -236,6 +254,50 @@ interface IModelShardRegistry {
     ///         model becomes Superseded instead (the call does not revert, the attestation is kept).
     /// @param root the model root
     function attestModel(bytes32 root) external;
+
+    /// @notice Register (or rotate) the caller's BLS key (active Coordinator). `pop` must be the key's
+    ///         signature of `blsPopMessage(msg.sender, pkG1, pkG2)`, which binds the chain, this contract, the
+    ///         caller and both halves of the key (no rogue keys, no replay by another address).
+    /// @param pkG1 sk·G1 as (x, y)
+    /// @param pkG2 sk·G2 as (x.c1, x.c0, y.c1, y.c0)
+    /// @param pop sk·H(message) as (x, y)
+    function registerBlsKey(uint256[2] calldata pkG1, uint256[4] calldata pkG2, uint256[2] calldata pop)
+        external;
+
+    /// @notice Attest a Pending model with one BLS aggregate of the coordinators whose signer indices are the set
+    ///         bits of `signers`, signing `blsAttestationMessage(root)`. Anyone may submit it (the aggregator
+    ///         does). Every signer must still be an active Coordinator; their bonded stake must reach 2/3 of
+    ///         coordinator stake on its own; the model is then accepted exactly as by `attestModel`.
+    /// @param apkG2 the sum of the signers' G2 keys (bound to the on-chain G1 sum by the check)
+    /// @param sigma the sum of the signers' signatures
+    function attestModelBls(
+        bytes32 root,
+        uint256 signers,
+        uint256[4] calldata apkG2,
+        uint256[2] calldata sigma
+    ) external;
+
+    /// @notice The message a coordinator signs to prove possession of its BLS key.
+    function blsPopMessage(address coordinator, uint256[2] calldata pkG1, uint256[4] calldata pkG2)
+        external
+        view
+        returns (bytes32);
+
+    /// @notice What coordinators sign for a published model: keccak256(abi.encode(ATTESTATION_DOMAIN, chainId,
+    ///         this contract, projectId, parentRoot, root, taskIds)). Zero for an unknown root.
+    function blsAttestationMessage(bytes32 root) external view returns (bytes32);
+
+    /// @notice Signer index and G1 key of `coordinator` (`registered` false when it has none).
+    function blsKeyOf(address coordinator)
+        external
+        view
+        returns (bool registered, uint256 index, uint256[2] memory pkG1);
+
+    /// @notice The coordinator at signer index `index` (zero address when none).
+    function blsSignerAt(uint256 index) external view returns (address);
+
+    /// @notice Number of signer indices in use.
+    function blsSignerCount() external view returns (uint256);
 
     /// @notice True when `proof` proves `shardHash` at `index` under `root` of a published model
     ///         (leaf = keccak256(abi.encode(index, shardHash)), sorted pairs) and `index < k + m`.

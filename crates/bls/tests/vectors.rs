@@ -137,7 +137,28 @@ fn pop_cases() -> Value {
             &honest.sign(rogue_msg),
         ),
     ];
-    json!({ "count": cases.len(), "cases": cases })
+    json!({
+        "count": cases.len(),
+        "cases": cases,
+        // The rogue-key attacker's own secret (test data), so a contract test can make the
+        // attacker's best attempt at a proof for the rogue key on its own message.
+        "attackerSecret": w(U256::from_be_bytes(honest.to_bytes())),
+        "rogueKey": { "pkG1": g1(&rogue.g1), "pkG2": g2(&rogue.g2) },
+    })
+}
+
+/// `k·G2` for `k = 1..=528` (the sums of secret keys 1..=32 that contract tests use: the EVM has
+/// no G2 arithmetic, so tests take aggregate G2 keys from this table).
+fn g2_multiples() -> Value {
+    use ark_ec::PrimeGroup;
+    let g = ark_bn254::G2Projective::generator();
+    let mut acc = ark_bn254::G2Projective::default();
+    let mut table = Vec::new();
+    for _ in 1..=528u32 {
+        acc += g;
+        table.push(g2(&acc.into_affine()));
+    }
+    json!({ "count": table.len(), "g2": table })
 }
 
 fn generator() -> Value {
@@ -156,6 +177,7 @@ fn committed_vectors_are_what_this_crate_computes() {
         ("verify.json", verification_cases()),
         ("pop.json", pop_cases()),
         ("constants.json", generator()),
+        ("g2_multiples.json", g2_multiples()),
     ];
     let write = std::env::var("AUTONET_WRITE_VECTORS").is_ok_and(|v| v == "1");
     for (name, value) in files {
