@@ -18,6 +18,8 @@ export GIT_COMMIT
 
 # ML toolchain (libtorch from the PyPI torch wheel, cached per user) and its targets.
 -include mk/ml.mk
+# Stylus contracts (their own cargo workspace under contracts/stylus) and their targets.
+-include mk/stylus.mk
 
 .PHONY: help
 help: ## list the targets
@@ -125,5 +127,8 @@ slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cac
 ## ---------------------------------------------------------------- all
 
 .PHONY: test
-test: setup check-abis test-contracts check-deploy-local check-devnet rehearse-testnet lint-rust test-rust ## run every test
+.PHONY: test-stylus
+test-stylus: stylus-test check-stylus-abi stylus-wasm ## the Stylus consensus engine: native tests, exported ABI up to date, wasm builds and passes the activation checks
+
+test: setup check-abis test-contracts check-deploy-local check-devnet rehearse-testnet lint-rust test-rust test-stylus ## run every test
 	@echo "make test: all suites passed"

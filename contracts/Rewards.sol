@@ -9,6 +9,7 @@ import {IRewards} from "./interfaces/IRewards.sol";
 import {IProject} from "./interfaces/IProject.sol";
 import {IInferenceMarket} from "./interfaces/IInferenceMarket.sol";
 import {YumaConsensus} from "./libraries/YumaConsensus.sol";
+import {IConsensusEngine} from "./stylus/consensus-engine/IConsensusEngine.sol";
 
 /// @title Rewards
 /// @notice Consensus, bonds, payouts and aggregator fees of finalized tasks. See {IRewards}.
@@ -36,6 +37,8 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
     uint128 private _kappa = 5e17;
     uint128 private _alpha = 1e17;
     uint256 private _totalClaimable;
+    /// @dev A contract computing YumaConsensus.compute (the Stylus engine on chains that run Stylus); zero = here.
+    address private _consensusEngine;
     mapping(address account => uint256) private _claimable;
     mapping(uint256 taskId => PendingFee) private _fees;
     mapping(uint256 projectId => mapping(address coordinator => mapping(address solver => uint256))) private
@@ -86,8 +89,7 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
         if (_fees[st.taskId].projectId != 0) revert RewardsAlreadySettled(st.taskId);
         IProject.Config memory cfg = _projects.config(st.projectId);
 
-        YumaConsensus.Result memory res =
-            YumaConsensus.compute(st.stakes, _toMemory(st.scores), _loadBonds(st), _kappa, _alpha);
+        YumaConsensus.Result memory res = _consensus(st);
 
         Payout memory p;
         p.solverPool = st.reward * cfg.split.solverBps / BPS;
@@ -186,7 +188,28 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
         emit ConsensusParamsUpdated(kappa, alpha);
     }
 
+    /// @inheritdoc IRewards
+    function setConsensusEngine(address engine) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (engine != address(0) && engine.code.length == 0) revert RewardsEngineHasNoCode(engine);
+        _consensusEngine = engine;
+        emit ConsensusEngineUpdated(engine);
+    }
+
+    /// @notice Decodes a consensus engine's return data; external so that `_consensus` can catch malformed data.
+    function decodeEngineResult(bytes calldata data)
+        external
+        pure
+        returns (IConsensusEngine.ConsensusResult memory)
+    {
+        return abi.decode(data, (IConsensusEngine.ConsensusResult));
+    }
+
     // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IRewards
+    function consensusEngine() external view returns (address) {
+        return _consensusEngine;
+    }
 
     /// @inheritdoc IRewards
     function claimable(address account) external view returns (uint256) {
@@ -264,6 +287,60 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
                 if (row[solver] != b[i][j]) row[solver] = b[i][j];
             }
         }
+    }
+
+    /// @dev The consensus of a settlement: from the engine governance set, when it answers with results of the
+    ///      right shape, else (no engine, a revert, malformed data, wrong lengths) from the library here, so a
+    ///      broken engine never blocks settlement (weights summing over 1e18 count as the wrong shape; payout
+    ///      conservation is also enforced by the checked arithmetic in settleTask).
+    function _consensus(Settlement calldata st) private returns (YumaConsensus.Result memory) {
+        uint16[][] memory scores = _toMemory(st.scores);
+        uint256[][] memory bonds = _loadBonds(st);
+        address engine = _consensusEngine;
+        if (engine != address(0)) {
+            (bool ok, bytes memory out) = engine.staticcall(
+                abi.encodeCall(IConsensusEngine.compute, (st.stakes, scores, bonds, _kappa, _alpha))
+            );
+            if (ok) {
+                try this.decodeEngineResult(out) returns (IConsensusEngine.ConsensusResult memory r) {
+                    if (_shapeOk(r, st.stakes.length, st.solvers.length)) {
+                        return YumaConsensus.Result(r.consensus, r.incentive, r.dividends, r.bonds);
+                    }
+                    out = "result shape";
+                } catch {
+                    out = "result encoding";
+                }
+            }
+            emit ConsensusEngineFallback(st.taskId, engine, out);
+        }
+        return YumaConsensus.compute(st.stakes, scores, bonds, _kappa, _alpha);
+    }
+
+    function _shapeOk(IConsensusEngine.ConsensusResult memory r, uint256 n, uint256 m)
+        private
+        pure
+        returns (bool)
+    {
+        if (
+            r.consensus.length != m || r.incentive.length != m || r.dividends.length != n
+                || r.bonds.length != n
+        ) {
+            return false;
+        }
+        for (uint256 i; i < n; ++i) {
+            if (r.bonds[i].length != m) return false;
+        }
+        // Weights must not promise more than the pools (Σ ≤ 1e18), else the payout arithmetic would revert.
+        return _sumAtMostWad(r.incentive) && _sumAtMostWad(r.dividends);
+    }
+
+    function _sumAtMostWad(uint256[] memory v) private pure returns (bool) {
+        uint256 sum;
+        for (uint256 i; i < v.length; ++i) {
+            if (v[i] > WAD) return false;
+            sum += v[i];
+        }
+        return sum <= WAD;
     }
 
     function _creditSolvers(Settlement calldata st, YumaConsensus.Result memory res, Payout memory p)

@@ -65,6 +65,11 @@ interface IRewards {
     event Claimed(address indexed account, uint256 amount);
     /// @notice Consensus parameters changed (1e18 fixed point).
     event ConsensusParamsUpdated(uint256 kappa, uint256 alpha);
+    /// @notice Governance set the consensus engine (zero: compute in this contract).
+    event ConsensusEngineUpdated(address engine);
+    /// @notice The engine failed for `taskId` (`reason`: its revert data, or "result shape" / "result encoding");
+    ///         the consensus was computed here instead.
+    event ConsensusEngineFallback(uint256 indexed taskId, address indexed engine, bytes reason);
 
     /// @notice The task is not of that project (or was never settled).
     error RewardsTaskProjectMismatch(uint256 taskId, uint256 projectId, uint256 taskProjectId);
@@ -82,6 +87,8 @@ interface IRewards {
     error RewardsInvalidParams(uint256 kappa, uint256 alpha);
     /// @notice The zero address was given.
     error RewardsZeroAddress();
+    /// @notice The consensus engine address holds no code.
+    error RewardsEngineHasNoCode(address engine);
 
     /// @notice TASK_MANAGER_ROLE: settle a finalized task whose `reward` is reserved in the project.
     /// @return spent paid out of the reservation into this contract (solvers + coordinators + proposer)
@@ -106,6 +113,13 @@ interface IRewards {
 
     /// @notice DEFAULT_ADMIN_ROLE: set kappa (consensus quantile) and alpha (bond EMA rate), 1e18 fixed point.
     function setConsensusParams(uint256 kappa, uint256 alpha) external;
+
+    /// @notice DEFAULT_ADMIN_ROLE: delegate the consensus computation to `engine` (a contract with
+    ///         IConsensusEngine.compute, e.g. the Stylus engine in contracts/stylus), or compute here (zero).
+    function setConsensusEngine(address engine) external;
+
+    /// @notice The consensus engine (zero: computed in this contract).
+    function consensusEngine() external view returns (address);
 
     /// @notice Claimable balance of `account`.
     function claimable(address account) external view returns (uint256);

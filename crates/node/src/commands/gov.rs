@@ -66,6 +66,13 @@ pub enum GovAction {
         #[arg(long)]
         hash: Option<B256>,
     },
+    /// Delegate the consensus computation to a contract, e.g. the Stylus engine
+    /// (Rewards.setConsensusEngine; 0x0000000000000000000000000000000000000000 computes in Rewards again)
+    ConsensusEngine {
+        /// The engine's address (must hold code)
+        #[arg(long)]
+        address: Address,
+    },
     /// Change a role's minimum stake (ParticipantStaking.setMinStake)
     MinStake {
         /// The role
@@ -144,7 +151,7 @@ pub struct GovCall {
 
 /// Encodes `action` against the deployment's contracts.
 pub fn encode(ctx: &Context, action: &GovAction) -> Result<GovCall, CommandError> {
-    use autonet_bindings::{ParticipantStaking, Project, Registry};
+    use autonet_bindings::{ParticipantStaking, Project, Registry, Rewards};
     let c = &ctx.contracts;
     let call = |target: Address, data: Vec<u8>, summary: String| GovCall {
         target,
@@ -206,6 +213,15 @@ pub fn encode(ctx: &Context, action: &GovAction) -> Result<GovCall, CommandError
                 ),
             )
         }
+        GovAction::ConsensusEngine { address } => call(
+            c.rewards,
+            Rewards::setConsensusEngineCall { engine: *address }.abi_encode(),
+            if address.is_zero() {
+                "Compute the consensus in Rewards (no engine)".to_string()
+            } else {
+                format!("Delegate the consensus computation to the engine at {address}")
+            },
+        ),
         GovAction::MinStake { role, amount } => call(
             c.staking,
             ParticipantStaking::setMinStakeCall {
