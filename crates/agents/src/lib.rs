@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod bls;
 pub mod db;
 pub mod events;
 pub mod integrity;

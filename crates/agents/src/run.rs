@@ -142,6 +142,11 @@ pub async fn run(
         Arc::new(data),
         genesis_root,
     )?;
+    if opts.role == Role::Coordinator {
+        // A BLS key so that this coordinator's signature can count in an aggregate attestation.
+        let key = crate::bls::load_or_create(&opts.state_dir)?;
+        crate::bls::ensure_registered(&agent, &key).await?;
+    }
     let mut config = WatcherConfig::new(
         format!("agent-{}", opts.role.name()),
         watched(&contracts),

@@ -87,6 +87,31 @@ fn windows_for(preset: &str) -> [u32; 6] {
     }
 }
 
+/// The signer index of every coordinator agent's BLS key (registered when it started); an error
+/// names a coordinator that has none.
+async fn bls_signers(net: &Network) -> Result<Vec<(u64, String)>, NetworkError> {
+    let shards = ModelShardRegistry::new(net.contracts.shard_registry, &net.provider);
+    let mut out = Vec::new();
+    for agent in net.agents.values() {
+        if !matches!(agent.role, crate::commands::staking::RoleArg::Coordinator) {
+            continue;
+        }
+        let key = shards.blsKeyOf(agent.address()).call().await.map_err(|e| {
+            NetworkError::Other(format!("reading the BLS key of {}: {e}", agent.name))
+        })?;
+        if !key.registered {
+            return Err(NetworkError::Other(format!(
+                "{} started without registering a BLS key: see {}",
+                agent.name,
+                agent.state_dir.display()
+            )));
+        }
+        out.push((key.index.to::<u64>(), agent.name.clone()));
+    }
+    out.sort();
+    Ok(out)
+}
+
 fn net_err(e: NetworkError) -> CommandError {
     CommandError::Invalid(e.to_string())
 }
@@ -137,6 +162,15 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
             passed.text.replace('\n', "\n  ")
         );
     }
+    let signers = bls_signers(&net).await.map_err(net_err)?;
+    println!(
+        "devnet: every coordinator registered a BLS key with its proof of possession: {}",
+        signers
+            .iter()
+            .map(|(index, name)| format!("{name} at signer index {index}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!(
         "devnet: chain {} at {}, registry {}, project {}; agents running (state and logs in {})",
         net.opts.chain_id,
