@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use alloy::primitives::U256;
+use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
 use autonet_bindings::ModelShardRegistry;
 use autonet_bls::{PublicKey, SecretKey, g1_words, g2_words};
@@ -41,16 +41,12 @@ pub fn load_or_create(dir: &Path) -> Result<SecretKey, AgentError> {
                     break k;
                 }
             };
-            write_private(&path, &format!("0x{}\n", hex(&key.to_bytes()))).map_err(bad)?;
+            write_private(&path, &format!("{}\n", B256::from(key.to_bytes()))).map_err(bad)?;
             info!(path = %path.display(), "created a BLS key");
             Ok(key)
         }
         Err(e) => Err(bad(e.to_string())),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
