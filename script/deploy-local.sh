@@ -30,7 +30,7 @@ fi
 stop_anvil
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 rpc="http://127.0.0.1:$port"
-"$bin/anvil" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" --silent >"$state/anvil.log" 2>&1 &
+"$bin/anvil" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" --max-persisted-states 0 --silent >"$state/anvil.log" 2>&1 &
 echo $! >"$state/anvil.pid"
 echo "$rpc" >"$state/anvil.url"
 if [[ "$mode" == "--check" ]]; then trap stop_anvil EXIT; fi

@@ -22,7 +22,7 @@ mkdir -p "$state"
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 rpc="http://127.0.0.1:$port"
-"$bin/anvil" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" --silent >"$state/anvil.log" 2>&1 &
+"$bin/anvil" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" --max-persisted-states 0 --silent >"$state/anvil.log" 2>&1 &
 anvil_pid=$!
 trap 'kill $anvil_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -108,6 +108,9 @@ pub struct AgentOptions {
     pub faults: Faults,
     /// The code-integrity check.
     pub integrity: crate::integrity::IntegrityPolicy,
+    /// Coordinator: blocks after a model's publication during which it waits for the
+    /// aggregator's BLS aggregate before attesting alone.
+    pub bls_grace_blocks: u64,
 }
 
 /// Errors of an agent.
@@ -186,6 +189,10 @@ pub struct Agent {
     pub genesis_root: B256,
     /// Transaction options.
     pub tx: TxOptions,
+    /// Coordinator: its BLS signer (set once its key is registered).
+    pub bls: Option<crate::bls::Signer>,
+    /// Aggregator: the coordinators' BLS signatures collected so far.
+    pub bls_collector: crate::bls::Collector,
     /// Whether the last integrity check allowed new work (reveals of earlier commitments go on
     /// regardless: skipping them would only get this account slashed).
     accepting: AtomicBool,
@@ -221,6 +228,8 @@ impl Agent {
             data,
             genesis_root,
             tx: TxOptions::default().with_timeout(Duration::from_secs(120)),
+            bls: None,
+            bls_collector: crate::bls::Collector::default(),
             accepting: AtomicBool::new(true),
             models: Mutex::new(HashMap::new()),
             bases: Mutex::new(HashMap::new()),

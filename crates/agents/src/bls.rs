@@ -1,18 +1,38 @@
-//! A coordinator's BLS key (`docs/bls.md`): created once in the agent's state directory and
-//! registered in `ModelShardRegistry` with a proof of possession, so that its signatures can
-//! count in a BLS aggregate attestation.
+//! BLS aggregate attestations (`docs/bls.md`).
+//!
+//! A coordinator's key is created once in the agent's state directory and registered in
+//! `ModelShardRegistry` with a proof of possession. When the coordinator has recomputed a
+//! published model and found it right, it signs the model's attestation message and serves the
+//! signature at `GET /bls/attestations/{root}`. The aggregator finds the coordinators' nodes,
+//! fetches and checks their signatures, and once the signers hold 2/3 of the coordinator stake
+//! it submits one `attestModelBls`. A coordinator that sees no aggregate within its grace
+//! period attests alone, so a missing aggregator never stalls the network.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use autonet_bindings::ModelShardRegistry;
-use autonet_bls::{PublicKey, SecretKey, g1_words, g2_words};
-use tracing::info;
+use autonet_bindings::staking::ParticipantStaking;
+use autonet_bls::{
+    PublicKey, SecretKey, Signature, aggregate_keys, aggregate_signatures, g1_from_words, g1_words,
+    g2_from_words, g2_words,
+};
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
 
-use crate::agent::{Agent, AgentError};
+use crate::agent::{Agent, AgentError, Role};
 
 /// The key file in the agent's state directory (hex, owner-readable only).
 pub const KEY_FILE: &str = "bls.key";
@@ -62,6 +82,378 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
     f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
     f.sync_all().map_err(|e| e.to_string())?;
     fs::rename(&tmp, path).map_err(|e| e.to_string())
+}
+
+/// A coordinator's signature over one model it recomputed and found right.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedAttestation {
+    /// The model.
+    pub root: B256,
+    /// The coordinator.
+    pub signer: Address,
+    /// Its signer index in `ModelShardRegistry`.
+    pub index: u64,
+    /// The attestation message signed (`blsAttestationMessage(root)`).
+    pub message: B256,
+    /// The signature, G1 words `[x, y]`.
+    pub sigma: [U256; 2],
+    /// The signer's key on G2 in the contract's order (`[x.c1, x.c0, y.c1, y.c0]`).
+    pub pk_g2: [U256; 4],
+}
+
+/// The path a coordinator serves its signature on.
+pub fn attestation_path(root: B256) -> String {
+    format!("/bls/attestations/{root}")
+}
+
+/// Signatures made by this coordinator, by model root (shared with its HTTP server).
+#[derive(Clone, Debug, Default)]
+pub struct Attestations(Arc<RwLock<HashMap<B256, SignedAttestation>>>);
+
+impl Attestations {
+    /// The signature on `root`, if this coordinator made one.
+    pub fn get(&self, root: B256) -> Option<SignedAttestation> {
+        self.0.read().ok()?.get(&root).cloned()
+    }
+
+    fn insert(&self, a: SignedAttestation) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(a.root, a);
+        }
+    }
+}
+
+/// `GET /bls/attestations/{root}`: the signature as JSON, or 404 while the model is unchecked.
+pub fn routes(attestations: Attestations) -> Router {
+    async fn one(
+        State(a): State<Attestations>,
+        UrlPath(root): UrlPath<String>,
+    ) -> axum::response::Response {
+        let Ok(root) = root.parse::<B256>() else {
+            return (
+                StatusCode::BAD_REQUEST,
+                "the model root must be 32 bytes of hex (0x…)",
+            )
+                .into_response();
+        };
+        match a.get(root) {
+            Some(s) => (
+                [(CONTENT_TYPE, "application/json")],
+                serde_json::to_string(&s).unwrap_or_default(),
+            )
+                .into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                "this coordinator has not verified that model (yet)",
+            )
+                .into_response(),
+        }
+    }
+    Router::new()
+        .route("/bls/attestations/{root}", get(one))
+        .with_state(attestations)
+}
+
+/// A coordinator's signing side: its key, signer index and the signatures it serves.
+#[derive(Clone, Debug)]
+pub struct Signer {
+    key: SecretKey,
+    pk: PublicKey,
+    index: u64,
+    attestations: Attestations,
+}
+
+impl Signer {
+    /// A signer for `key` registered at `index`, publishing into `attestations`.
+    pub fn new(key: SecretKey, index: u64, attestations: Attestations) -> Self {
+        Self {
+            pk: key.public_key(),
+            key,
+            index,
+            attestations,
+        }
+    }
+
+    /// Whether this coordinator already signed `root`.
+    pub fn has_signed(&self, root: B256) -> bool {
+        self.attestations.get(root).is_some()
+    }
+
+    /// Signs `message` for `root` and serves the signature.
+    pub fn sign(&self, me: Address, root: B256, message: B256) -> SignedAttestation {
+        let a = SignedAttestation {
+            root,
+            signer: me,
+            index: self.index,
+            message,
+            sigma: g1_words(&self.key.sign(message).0),
+            pk_g2: g2_flat(&self.pk),
+        };
+        self.attestations.insert(a.clone());
+        a
+    }
+}
+
+/// The attestation message a coordinator signs, computed from what it verified itself.
+pub async fn attestation_message(
+    agent: &Agent,
+    parent: B256,
+    root: B256,
+    task_ids: &[u64],
+) -> Result<B256, AgentError> {
+    let chain_id = agent.provider.get_chain_id().await?;
+    let ids: Vec<U256> = task_ids.iter().map(|&t| U256::from(t)).collect();
+    Ok(autonet_bls::attestation_message(
+        chain_id,
+        agent.contracts.shard_registry,
+        agent.project(),
+        parent,
+        root,
+        &ids,
+    ))
+}
+
+/// One verified signature held by the aggregator.
+#[derive(Clone, Debug)]
+struct Collected {
+    key: PublicKey,
+    sig: Signature,
+    stake: U256,
+}
+
+/// The aggregator's signatures collected so far, by model root and signer index.
+#[derive(Debug, Default)]
+pub struct Collector {
+    by_root: Mutex<HashMap<B256, BTreeMap<u64, Collected>>>,
+    endpoints: Mutex<HashMap<Address, String>>,
+    http: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl Collector {
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        })
+    }
+
+    fn snapshot(&self, root: B256) -> BTreeMap<u64, Collected> {
+        self.by_root
+            .lock()
+            .map(|m| m.get(&root).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn put(&self, root: B256, index: u64, c: Collected) {
+        if let Ok(mut m) = self.by_root.lock() {
+            m.entry(root).or_default().insert(index, c);
+        }
+    }
+
+    /// Forgets `root` (accepted, superseded, or an aggregate the chain refused).
+    pub fn forget(&self, root: B256) {
+        if let Ok(mut m) = self.by_root.lock() {
+            m.remove(&root);
+        }
+    }
+}
+
+/// What one collection round found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// Not enough stake signed yet: `(signers, signed stake, total coordinator stake)`.
+    Short(usize, U256, U256),
+    /// Enough: the aggregate to submit.
+    Ready {
+        /// Bit `i` set: signer index `i` signed.
+        bitmap: U256,
+        /// Number of signers.
+        signers: usize,
+        /// Aggregate key on G2 (contract order).
+        apk_g2: [U256; 4],
+        /// Aggregate signature.
+        sigma: [U256; 2],
+    },
+}
+
+/// Fetches the signatures still missing for `root` from the coordinators' nodes, keeps the valid
+/// ones, and says whether they reach 2/3 of the coordinator stake.
+pub async fn collect(agent: &Agent, root: B256) -> Result<Collection, AgentError> {
+    let shards = agent.shards();
+    let staking = ParticipantStaking::new(agent.contracts.staking, agent.provider.clone());
+    let message = shards
+        .blsAttestationMessage(root)
+        .call()
+        .await
+        .map_err(AgentError::read("the attestation message"))?;
+    let count = shards
+        .blsSignerCount()
+        .call()
+        .await
+        .map_err(AgentError::read("the BLS signer count"))?
+        .to::<u64>();
+    let have = agent.bls_collector.snapshot(root);
+    for index in (0..count).filter(|i| !have.contains_key(i)) {
+        let signer = shards
+            .blsSignerAt(U256::from(index))
+            .call()
+            .await
+            .map_err(AgentError::read("a BLS signer"))?;
+        let active = staking
+            .isActive(signer, Role::Coordinator.on_chain().into_underlying())
+            .call()
+            .await
+            .map_err(AgentError::read("a signer's role"))?;
+        if !active {
+            continue;
+        }
+        let Some(prefix) = signature_endpoint(agent, signer).await? else {
+            debug!(%signer, index, "this coordinator announces no BLS endpoint");
+            continue;
+        };
+        match fetch(agent, &prefix, root).await {
+            Ok(a) => {
+                if a.root != root || a.signer != signer || a.index != index || a.message != message
+                {
+                    warn!(%signer, index, "a coordinator served an attestation for something else: ignored");
+                    continue;
+                }
+                let registered = shards
+                    .blsKeyOf(signer)
+                    .call()
+                    .await
+                    .map_err(AgentError::read("a signer's BLS key"))?;
+                let key = match (
+                    g1_from_words(registered.pkG1, "registered key"),
+                    g2_from_words(
+                        [[a.pk_g2[0], a.pk_g2[1]], [a.pk_g2[2], a.pk_g2[3]]],
+                        "pk_g2",
+                    ),
+                    g1_from_words(a.sigma, "sigma"),
+                ) {
+                    (Ok(g1), Ok(g2), Ok(s)) => (PublicKey { g1, g2 }, Signature(s)),
+                    _ => {
+                        warn!(%signer, index, "a coordinator served malformed curve points: ignored");
+                        continue;
+                    }
+                };
+                // The contract's own check: the signature is valid and the served G2 key is the
+                // registered G1 key's twin, so one bad signer cannot spoil the aggregate.
+                if !autonet_bls::verify(message, &key.0, &key.1) {
+                    warn!(%signer, index, "a coordinator served an invalid signature: ignored");
+                    continue;
+                }
+                let stake = staking
+                    .stakeOf(signer)
+                    .call()
+                    .await
+                    .map_err(AgentError::read("a signer's stake"))?;
+                debug!(%signer, index, "collected a BLS signature");
+                agent.bls_collector.put(
+                    root,
+                    index,
+                    Collected {
+                        key: key.0,
+                        sig: key.1,
+                        stake,
+                    },
+                );
+            }
+            Err(why) => {
+                // Look the endpoint up again next time: the node may have moved.
+                if let Ok(mut m) = agent.bls_collector.endpoints.lock() {
+                    m.remove(&signer);
+                }
+                debug!(%signer, index, why, "no BLS signature yet");
+            }
+        }
+    }
+    let got = agent.bls_collector.snapshot(root);
+    let signed: U256 = got.values().map(|c| c.stake).sum();
+    let total = staking
+        .totalStake(Role::Coordinator.on_chain().into_underlying())
+        .call()
+        .await
+        .map_err(AgentError::read("the total coordinator stake"))?;
+    if got.is_empty() || signed * U256::from(3) < total * U256::from(2) {
+        return Ok(Collection::Short(got.len(), signed, total));
+    }
+    let bitmap = got
+        .keys()
+        .fold(U256::ZERO, |b, &i| b | (U256::from(1) << (i as usize)));
+    let apk = aggregate_keys(got.values().map(|c| &c.key));
+    let sigma = aggregate_signatures(got.values().map(|c| &c.sig));
+    Ok(Collection::Ready {
+        bitmap,
+        signers: got.len(),
+        apk_g2: g2_flat(&apk),
+        sigma: g1_words(&sigma.0),
+    })
+}
+
+/// Where `signer` serves its signatures: its ERC-8004 registration's `bls-attestation` endpoint,
+/// else the shard server it registered in `ModelShardRegistry`.
+async fn signature_endpoint(agent: &Agent, signer: Address) -> Result<Option<String>, AgentError> {
+    if let Some(e) = agent
+        .bls_collector
+        .endpoints
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&signer).cloned())
+    {
+        return Ok(Some(e));
+    }
+    let found = match crate::identity::find_endpoint(
+        &agent.provider,
+        agent.contracts.identity,
+        signer,
+        agent.opts.from_block,
+        crate::identity::endpoints::BLS_ATTESTATION,
+    )
+    .await
+    {
+        Ok(Some(e)) => Some(e),
+        Ok(None) => None,
+        Err(e) => {
+            warn!(%signer, error = %e, "reading a coordinator's identity");
+            None
+        }
+    };
+    let found = match found {
+        Some(e) => Some(e),
+        None => {
+            let base = agent
+                .shards()
+                .endpointOf(signer)
+                .call()
+                .await
+                .map_err(AgentError::read("a coordinator's endpoint"))?;
+            (!base.is_empty()).then(|| format!("{}/bls/attestations/", base.trim_end_matches('/')))
+        }
+    };
+    if let (Some(e), Ok(mut m)) = (&found, agent.bls_collector.endpoints.lock()) {
+        m.insert(signer, e.clone());
+    }
+    Ok(found)
+}
+
+async fn fetch(agent: &Agent, prefix: &str, root: B256) -> Result<SignedAttestation, String> {
+    let url = format!("{prefix}{root}");
+    let r = agent
+        .bls_collector
+        .http()
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!("{url}: HTTP {}", r.status()));
+    }
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
 }
 
 /// Registers `key` for this coordinator unless the registry already holds it; returns the

@@ -14,6 +14,7 @@ pub mod agent;
 pub mod bls;
 pub mod db;
 pub mod events;
+pub mod identity;
 pub mod integrity;
 pub mod roles;
 pub mod run;

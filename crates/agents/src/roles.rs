@@ -636,7 +636,7 @@ pub async fn coordinator(agent: &Agent, head: u64) -> Result<(), AgentError> {
             Some(_) => {}
         }
     }
-    attest_pending(agent).await
+    attest_pending(agent, head).await
 }
 
 async fn commit_vote(agent: &Agent, task_id: u64, key: &str, v: &Vote) -> Result<(), AgentError> {
@@ -707,8 +707,10 @@ async fn score(
     })
 }
 
-/// Recomputes every pending model of the project and attests the ones whose root matches.
-async fn attest_pending(agent: &Agent) -> Result<(), AgentError> {
+/// Recomputes every pending model of the project; for each one whose root matches, signs it for
+/// the aggregator's BLS aggregate (a coordinator with a BLS key) and, when no aggregate has
+/// accepted it within the grace period, attests alone.
+async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
     let current = agent
         .projects()
         .modelRoot(agent.project())
@@ -761,30 +763,51 @@ async fn attest_pending(agent: &Agent) -> Result<(), AgentError> {
             agent.done(&key, None)?;
             continue;
         }
-        let Some((manifest, base_root)) = agent.build_aggregate(&task).await? else {
-            agent.skip(
-                &key,
-                Some(task_id),
-                &(),
-                model.block,
-                "no solver earned incentive: nothing to attest",
-            )?;
-            continue;
-        };
-        let root = B256::from(manifest.root);
-        if root != model.root
-            || base_root != model.parent_root
-            || B256::from(manifest.manifest_hash()) != model.manifest_hash
-        {
-            warn!(published = %model.root, recomputed = %root, task = task_id, "published model differs from the recomputed aggregate: not attesting");
-            agent.skip(
-                &key,
-                Some(task_id),
-                &root,
-                model.block,
-                "aggregate mismatch",
-            )?;
-            continue;
+        let signed = agent.bls.as_ref().is_some_and(|b| b.has_signed(model.root));
+        if !signed {
+            let Some((manifest, base_root)) = agent.build_aggregate(&task).await? else {
+                agent.skip(
+                    &key,
+                    Some(task_id),
+                    &(),
+                    model.block,
+                    "no solver earned incentive: nothing to attest",
+                )?;
+                continue;
+            };
+            let root = B256::from(manifest.root);
+            if root != model.root
+                || base_root != model.parent_root
+                || B256::from(manifest.manifest_hash()) != model.manifest_hash
+            {
+                warn!(published = %model.root, recomputed = %root, task = task_id, "published model differs from the recomputed aggregate: not attesting");
+                agent.skip(
+                    &key,
+                    Some(task_id),
+                    &root,
+                    model.block,
+                    "aggregate mismatch",
+                )?;
+                continue;
+            }
+            // We hold the model too: serve it.
+            if let Err(e) = agent.announce(root, manifest.shard_count()).await {
+                warn!(error = %e, "could not announce the attested model's shards");
+            }
+            if let Some(signer) = &agent.bls {
+                let message =
+                    crate::bls::attestation_message(agent, base_root, root, &model.task_ids)
+                        .await?;
+                signer.sign(agent.me, root, message);
+                info!(model = %root, task = task_id, "recomputed the model: signed it for the BLS aggregate");
+            }
+        }
+        if agent.bls.is_some() && head < model.block + agent.opts.bls_grace_blocks {
+            continue; // the aggregator's single BLS attestation is expected first
+        }
+        let root = model.root;
+        if agent.bls.is_some() {
+            warn!(model = %root, grace = agent.opts.bls_grace_blocks, "no BLS aggregate accepted the model in time: attesting alone");
         }
         agent.prepare(&key, Some(task_id), &(), model.block)?;
         match agent
@@ -809,9 +832,72 @@ async fn attest_pending(agent: &Agent) -> Result<(), AgentError> {
                 agent.done(&key, None)?;
             }
         }
-        // We hold the model too: serve it.
-        if let Err(e) = agent.announce(root, manifest.shard_count()).await {
-            warn!(error = %e, "could not announce the attested model's shards");
+    }
+    Ok(())
+}
+
+/// Aggregator: collects the coordinators' BLS signatures on every pending model of the project
+/// and submits one aggregate attestation once they carry 2/3 of the coordinator stake.
+async fn attest_bls(agent: &Agent, head: u64, current: B256) -> Result<(), AgentError> {
+    for model in agent.db.pending_models(agent.opts.project_id)? {
+        let key = format!("bls-attest:{}", model.root);
+        if model.parent_root != current
+            || !agent.takes_new_work()
+            || agent
+                .action::<()>(&key)?
+                .is_some_and(|a| a.state != ActionState::Prepared)
+        {
+            continue;
+        }
+        let status = agent
+            .shards()
+            .modelStatus(model.root)
+            .call()
+            .await
+            .map_err(AgentError::read("model status"))?;
+        if status != MODEL_PENDING {
+            agent.bls_collector.forget(model.root);
+            continue;
+        }
+        let crate::bls::Collection::Ready {
+            bitmap,
+            signers,
+            apk_g2,
+            sigma,
+        } = crate::bls::collect(agent, model.root).await?
+        else {
+            continue;
+        };
+        agent.prepare(&key, None, &(), head)?;
+        match agent
+            .send::<ModelShardRegistry::ModelAttestedBls, _, _>(
+                &format!(
+                    "attest model {} with one BLS aggregate of {signers}",
+                    model.root
+                ),
+                &agent
+                    .shards()
+                    .attestModelBls(model.root, bitmap, apk_g2, sigma),
+            )
+            .await
+        {
+            Ok(c) => {
+                info!(model = %model.root, signers, stake = %c.event.stake, "BLS aggregate attestation accepted");
+                agent.done(&key, Some(c.receipt.transaction_hash))?;
+            }
+            Err(e) => {
+                agent.bls_collector.forget(model.root);
+                let status = agent
+                    .shards()
+                    .modelStatus(model.root)
+                    .call()
+                    .await
+                    .map_err(AgentError::read("model status"))?;
+                if status == MODEL_PENDING {
+                    return Err(e);
+                }
+                agent.done(&key, None)?;
+            }
         }
     }
     Ok(())
@@ -892,5 +978,5 @@ pub async fn aggregator(agent: &Agent, head: u64) -> Result<(), AgentError> {
         }
         agent.announce(root, manifest.shard_count()).await?;
     }
-    Ok(())
+    attest_bls(agent, head, current).await
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
 use autonet_bindings::{Contracts, ModelShardRegistry, ParticipantStaking};
 use autonet_chain::watcher::{EventWatcher, PollOutcome, WatcherConfig};
 use autonet_chain::{ChainProvider, CursorStore};
@@ -111,27 +112,27 @@ pub async fn run(
             .map_err(|e| AgentError::Other(e.to_string()))?,
     );
 
-    // Shard server and provider registration.
+    // The node's HTTP server (shards, BLS signatures) and the provider registration.
     let server_cancel = cancel.child_token();
-    let mut endpoint = String::new();
-    let mut server_task = None;
+    let attestations = crate::bls::Attestations::default();
+    let (addr, server_task) = crate::serve::start(
+        opts.listen,
+        store.clone(),
+        opts.faults.corrupt_shards,
+        crate::bls::routes(attestations.clone()),
+        server_cancel.clone(),
+    )
+    .await?;
+    let server_task = Some(server_task);
+    let endpoint = opts
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     if opts.role.serves_shards() {
-        let (addr, task) = crate::serve::start(
-            opts.listen,
-            store.clone(),
-            opts.faults.corrupt_shards,
-            server_cancel.clone(),
-        )
-        .await?;
-        endpoint = opts
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
-        server_task = Some(task);
         register_provider(&provider, &contracts, me, &endpoint).await?;
     }
 
-    let agent = Agent::new(
+    let mut agent = Agent::new(
         opts.clone(),
         provider.clone(),
         contracts,
@@ -145,8 +146,10 @@ pub async fn run(
     if opts.role == Role::Coordinator {
         // A BLS key so that this coordinator's signature can count in an aggregate attestation.
         let key = crate::bls::load_or_create(&opts.state_dir)?;
-        crate::bls::ensure_registered(&agent, &key).await?;
+        let index = crate::bls::ensure_registered(&agent, &key).await?;
+        agent.bls = Some(crate::bls::Signer::new(key, index, attestations));
     }
+    register_identity(&agent, &endpoint).await?;
     let mut config = WatcherConfig::new(
         format!("agent-{}", opts.role.name()),
         watched(&contracts),
@@ -238,6 +241,35 @@ async fn tick<H: autonet_chain::watcher::LogHandler>(
         Role::Coordinator => roles::coordinator(agent, head).await,
         Role::Aggregator => roles::aggregator(agent, head).await,
     }
+}
+
+/// Registers this node in the ERC-8004 identity registry (or refreshes its endpoints there).
+async fn register_identity(agent: &Agent, endpoint: &str) -> Result<(), AgentError> {
+    use crate::identity::{AutonetInfo, Registration, endpoints};
+    let mut names = vec![endpoints::STATUS, endpoints::METRICS];
+    if agent.opts.role.serves_shards() {
+        names.push(endpoints::SHARDS);
+    }
+    if agent.opts.role == Role::Coordinator {
+        names.push(endpoints::BLS_ATTESTATION);
+    }
+    let info = AutonetInfo {
+        role: agent.opts.role.name().to_string(),
+        project_id: agent.opts.project_id,
+        chain_id: agent.provider.get_chain_id().await?,
+    };
+    let registration = Registration::new(info, agent.me, endpoint, &names);
+    crate::identity::ensure_registered(
+        &agent.provider,
+        agent.contracts.identity,
+        agent.me,
+        agent.opts.from_block,
+        &registration,
+        &autonet_chain::TxOptions::default(),
+    )
+    .await
+    .map_err(|e| AgentError::Other(e.to_string()))?;
+    Ok(())
 }
 
 async fn register_provider(

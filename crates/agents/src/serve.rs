@@ -16,6 +16,7 @@ pub async fn start(
     addr: SocketAddr,
     store: Store,
     corrupt: bool,
+    extra: axum::Router,
     cancel: CancellationToken,
 ) -> Result<(SocketAddr, JoinHandle<()>), AgentError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -26,7 +27,7 @@ pub async fn start(
     let bound = listener
         .local_addr()
         .map_err(|e| AgentError::Other(e.to_string()))?;
-    let mut router = autonet_storage::server::router(store);
+    let mut router = autonet_storage::server::router(store).merge(extra);
     if corrupt {
         router = router.layer(axum::middleware::map_response(corrupt_shard));
     }

@@ -168,6 +168,9 @@ impl Network {
                 &port.to_string(),
                 "--chain-id",
                 &opts.chain_id.to_string(),
+                // Recent states stay in memory; nothing is dumped under ~/.foundry/anvil/tmp.
+                "--max-persisted-states",
+                "0",
             ])
             .stdout(Stdio::from(log.try_clone().map_err(other)?))
             .stderr(Stdio::from(log))
@@ -649,9 +652,17 @@ impl Network {
             .map_err(other)
     }
 
-    /// Gas used by the agents' transactions in blocks `from..=to`.
+    /// Gas used by the agents' transactions in blocks `from..=to`, leaving out each agent's
+    /// one-time setup (BLS key, identity and shard-provider registrations).
     pub async fn agent_gas(&self, from: u64, to: u64) -> Result<(u64, usize), NetworkError> {
         let agents: Vec<Address> = self.agents.values().map(|a| a.address()).collect();
+        let setup = [
+            ModelShardRegistry::BlsKeyRegistered::SIGNATURE_HASH,
+            ModelShardRegistry::ProviderRegistered::SIGNATURE_HASH,
+            ModelShardRegistry::ProviderEndpointUpdated::SIGNATURE_HASH,
+            autonet_bindings::AgentIdentity::Registered::SIGNATURE_HASH,
+            autonet_bindings::AgentIdentity::URIUpdated::SIGNATURE_HASH,
+        ];
         let (mut gas, mut txs) = (0u64, 0usize);
         for b in from..=to {
             let receipts = self
@@ -661,7 +672,12 @@ impl Network {
                 .map_err(other)?
                 .unwrap_or_default();
             for r in receipts {
-                if agents.contains(&r.from) {
+                let one_time = r
+                    .inner
+                    .logs()
+                    .iter()
+                    .any(|l| l.topics().first().is_some_and(|t| setup.contains(t)));
+                if agents.contains(&r.from) && !one_time {
                     gas += r.gas_used;
                     txs += 1;
                 }

@@ -101,6 +101,8 @@ impl TestChain {
             .host("127.0.0.1")
             .chain_id(chain_id)
             .timeout(30_000)
+            // Recent states stay in memory; nothing is dumped under ~/.foundry/anvil/tmp.
+            .args(["--max-persisted-states", "0"])
             .try_spawn()?;
 
         let guard = FORGE.lock().unwrap_or_else(|p| p.into_inner());

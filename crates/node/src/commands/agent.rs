@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// agent takes no new work until governance approves this build again)
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub integrity_recheck_secs: u64,
+    /// Coordinator: blocks after a model's publication to wait for the aggregator's BLS
+    /// aggregate (this node's signature is served meanwhile) before attesting alone
+    #[arg(long, default_value_t = 30, value_name = "BLOCKS")]
+    pub bls_grace_blocks: u64,
     /// DEVELOPMENT ONLY: run even when the Registry does not approve this build's code
     /// fingerprint (`autonet integrity check`); every start and re-check logs a loud warning
     #[arg(long, env = "AUTONET_DEV_SKIP_INTEGRITY")]
@@ -143,6 +147,7 @@ pub async fn run(ctx: &Context, args: &RunArgs) -> Result<Report, CommandError> 
             enforce: !args.dev_skip_integrity,
             recheck: Duration::from_secs(args.integrity_recheck_secs.max(1)),
         },
+        bls_grace_blocks: args.bls_grace_blocks,
     };
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();

@@ -77,6 +77,11 @@ pub struct RoundSummary {
     pub consensus: BTreeMap<String, (String, String)>,
     /// Agent → ATN earned in this round (wei).
     pub earned: BTreeMap<String, String>,
+    /// How the model was accepted: the number of coordinators in its one BLS aggregate, or
+    /// `None` when per-coordinator attestations accepted it.
+    pub bls_signers: Option<usize>,
+    /// Gas of the BLS aggregate attestation transaction.
+    pub bls_gas: Option<u64>,
 }
 
 fn windows_for(preset: &str) -> [u32; 6] {
@@ -196,7 +201,16 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
             match paid {
                 Ok(()) => {
                     let last = summaries.last().map(|s| s.eval_loss).unwrap_or(initial);
-                    if last < initial {
+                    let per_coordinator = summaries.iter().find(|s| s.bls_signers.is_none());
+                    if let Some(r) = per_coordinator {
+                        println!("{}", report.text);
+                        Err(CommandError::Invalid(format!(
+                            "round {}: the model was accepted by per-coordinator attestations, not \
+                             by one BLS aggregate (see the aggregator's and coordinators' logs in {})",
+                            r.round,
+                            net.opts.dir.display()
+                        )))
+                    } else if last < initial {
                         Ok(report)
                     } else {
                         println!("{}", report.text);
@@ -327,7 +341,28 @@ async fn follow_rounds(net: &mut Network) -> Result<(Vec<RoundSummary>, f32), Ne
                 action.data.get("train_secs")?.as_f64()
             })
             .fold(0.0f64, f64::max) as f32;
+        let mut bls_signers = None;
+        let mut bls_gas = None;
+        for (l, e) in net
+            .logs::<ModelShardRegistry::ModelAttestedBls>(net.contracts.shard_registry)
+            .await?
+        {
+            if e.root == root {
+                bls_signers = Some(e.signers.count_ones());
+                if let Some(h) = l.transaction_hash {
+                    bls_gas = net
+                        .provider
+                        .get_transaction_receipt(h)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|r| r.gas_used);
+                }
+            }
+        }
         let s = RoundSummary {
+            bls_signers,
+            bls_gas,
             round,
             task_id,
             outcome,
@@ -389,6 +424,13 @@ fn print_round(s: &RoundSummary) {
         "round {}: task {} {} — global eval loss {:.4}; {} s wall, {:.1} s training (slowest solver); {} gas in {} tx",
         s.round, s.task_id, s.outcome, s.eval_loss, s.wall_secs, s.train_secs, s.gas, s.txs
     );
+    match (s.bls_signers, s.bls_gas) {
+        (Some(n), gas) => println!(
+            "  model accepted by one BLS aggregate attestation of {n} coordinators ({} gas)",
+            gas.map(|g| g.to_string()).unwrap_or_else(|| "?".into())
+        ),
+        (None, _) => println!("  model accepted by per-coordinator attestations"),
+    }
     for (solver, (c, i)) in &s.consensus {
         println!("  {solver:<14} consensus {}  incentive {}", wad(c), wad(i));
     }
