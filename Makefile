@@ -31,8 +31,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-.PHONY: setup setup-node
+.PHONY: setup setup-node setup-browser
 setup-node: node_modules/.installed
+
+setup-browser: ## Debian's Chromium for the status-page browser tests
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 setup: setup-node libtorch ## install the toolchain (idempotent): Foundry, solc, OpenZeppelin, forge-std, libtorch
 	@echo "setup: toolchain ready (forge $$($(FORGE) --version | head -1 | awk '{print $$3}'))"
@@ -70,7 +73,7 @@ gas-snapshot: build-contracts ## rewrite the committed gas snapshots (snapshots/
 build-rust: libtorch ## build the Rust workspace
 	cargo build --release --workspace --all-targets
 
-test-rust: libtorch ## run the Rust tests (CPU only)
+test-rust: libtorch setup-node setup-browser ## run the Rust tests (CPU only; the x402 interop and status-page tests use node and Chromium)
 	cargo test --release --workspace
 
 lint-rust: libtorch ## rustfmt check + clippy -D warnings
@@ -88,8 +91,12 @@ devnet: setup build-contracts ## local network doing real training rounds with a
 	$(AUTONET) devnet --rounds $(ROUNDS) --preset $(PRESET) $(if $(filter 1,$(KEEP_RUNNING)),--keep-running)
 
 .PHONY: check-devnet
-check-devnet: setup build-contracts ## two rounds of the tiny model through `autonet devnet` (part of make test)
-	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check
+check-devnet: setup setup-browser build-contracts ## two rounds of the tiny model through `autonet devnet`, then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
+	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --check-payments --check-status-page
+
+.PHONY: bench-inference
+bench-inference: setup build-contracts ## one round of the small model, then requests/s and latency of paid / unpaid, cached / uncached inference
+	$(AUTONET) devnet --rounds 1 --preset small --chain-id 31991 --dir .devnet/bench --bench-inference $(or $(N),30)
 
 .PHONY: rehearse-testnet
 rehearse-testnet: setup build-contracts ## the testnet runbook (make deploy, verify, first governance proposal, integrity) on an anvil with chain id 421614 (part of make test)

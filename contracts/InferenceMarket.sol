@@ -12,7 +12,11 @@ import {IInferenceMarket} from "./interfaces/IInferenceMarket.sol";
 
 /// @title InferenceMarket
 /// @notice x402 settlement with a provider / contributors / treasury split and pull claims.
-/// @dev Contributor revenue: per project `accPerShare` grows by `floor(c * 1e18 / totalShares)` on each settle;
+/// @dev Accounting: `_accounted` is every token the market owes or has locked as rounding dust (settled value
+///      plus swept value minus everything paid out); the token balance is always at least `_accounted`, and
+///      anything above it (authorizations submitted straight to the token, plain transfers) is unaccounted and
+///      can only leave through `sweepUnaccounted`, which credits it to the treasury.
+///      Contributor revenue: per project `accPerShare` grows by `floor(c * 1e18 / totalShares)` on each settle;
 ///      the part of `c` this cannot represent (rounded down to whole tokens) goes to the treasury. Each contributor keeps its accrued revenue
 ///      in 1e18-scaled units (`residual`) and is paid `floor(residual / 1e18)`, so the sum paid never exceeds
 ///      what was distributed (no per-user rounding up).
@@ -48,6 +52,8 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
     address private _treasury;
     Split private _split;
 
+    /// @dev Settled + swept − paid out: what the market owes (plus contributor rounding dust).
+    uint256 private _accounted;
     mapping(address account => uint256) private _claimable;
     mapping(uint256 projectId => Pool) private _pools;
     mapping(uint256 projectId => mapping(address account => Contributor)) private _contributors;
@@ -86,12 +92,31 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
 
         _claimable[msg.sender] += providerShare;
         _claimable[_treasury] += treasuryShare;
+        _accounted += value;
         emit Settled(
             projectId, msg.sender, from, nonce, value, providerShare, contributorShare, treasuryShare
         );
 
-        // Pulls exactly `value` to this contract; replay / expiry / bad signature revert inside the token.
-        _token.receiveWithAuthorization(from, address(this), value, validAfter, validBefore, nonce, signature);
+        // Moves exactly `value` from `from` to this contract (the x402 `exact` EVM scheme signs
+        // TransferWithAuthorization with `to` = payTo = this market); replay / expiry / bad signature revert
+        // inside the token, undoing the credits above.
+        _token.transferWithAuthorization(
+            from, address(this), value, validAfter, validBefore, nonce, signature
+        );
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function sweepUnaccounted() external nonReentrant returns (uint256 amount) {
+        uint256 accounted = _accounted;
+        uint256 balance = IERC20(address(_token)).balanceOf(address(this));
+        // balance >= accounted: accounted value only enters with a transfer of the same amount (settle) or is
+        // taken from the balance above it (here), and leaves with a transfer of the same amount (claims).
+        amount = balance - accounted;
+        if (amount == 0) revert InferenceMarketNothingToSweep();
+        address treasury_ = _treasury;
+        _accounted = accounted + amount;
+        _claimable[treasury_] += amount;
+        emit UnaccountedSwept(treasury_, amount);
     }
 
     /// @inheritdoc IInferenceMarket
@@ -113,6 +138,7 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
         amount = _claimable[msg.sender];
         if (amount == 0) revert InferenceMarketNothingToClaim();
         _claimable[msg.sender] = 0;
+        _accounted -= amount;
         emit Claimed(msg.sender, amount);
         IERC20(address(_token)).safeTransfer(msg.sender, amount);
     }
@@ -124,6 +150,7 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
         amount = residual / PRECISION;
         if (amount == 0) revert InferenceMarketNothingToClaim();
         c.residual = residual - amount * PRECISION;
+        _accounted -= amount;
         emit ContributorRevenueClaimed(projectId, msg.sender, amount);
         IERC20(address(_token)).safeTransfer(msg.sender, amount);
     }
@@ -167,6 +194,16 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
     /// @inheritdoc IInferenceMarket
     function totalShares(uint256 projectId) external view returns (uint256) {
         return _pools[projectId].totalShares;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function accountedBalance() external view returns (uint256) {
+        return _accounted;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function unaccountedBalance() external view returns (uint256) {
+        return IERC20(address(_token)).balanceOf(address(this)) - _accounted;
     }
 
     /// @inheritdoc IInferenceMarket

@@ -5,9 +5,11 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {IModelShardRegistry, ModelStatus, ChallengeStatus} from "./interfaces/IModelShardRegistry.sol";
 import {IParticipantStaking, Role} from "./interfaces/IParticipantStaking.sol";
+import {IStakeObserver} from "./interfaces/IStakeObserver.sol";
 import {IProject} from "./interfaces/IProject.sol";
 import {IRewards} from "./interfaces/IRewards.sol";
 import {BN254} from "./libraries/BN254.sol";
@@ -17,6 +19,9 @@ import {BN254} from "./libraries/BN254.sol";
 /// @dev Storage of a model is packed into at most 4 + ceil((1 + tasks) / 4) slots: the project id and the
 ///      task ids are kept as 64-bit words (17 of them in `ids[0..4]`: position 0 = project id, position
 ///      1 + j = task j). Only the words in use are written, so a one-task model costs five fresh slots.
+///      BLS signers: `_blsApk` and `_blsActiveStake` are the sums of the keys and recorded stakes of the signers
+///      whose bit is set in `_blsActive`; every write below keeps that invariant (a signer that is not counted
+///      has recorded stake 0). ParticipantStaking reports stake changes through `onStakeChanged`.
 contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGuardTransient {
     using SafeCast for uint256;
 
@@ -74,6 +79,12 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     address[] private _blsSigners;
     mapping(uint256 index => BN254.G1Point) private _blsKeys;
     mapping(address coordinator => uint256) private _blsIndexPlusOne;
+    // Running aggregate: bit i set = signer i counted (an active Coordinator as last reported by staking);
+    // sum of the counted keys; sum of the counted recorded stakes; recorded stake per index (0 when not counted).
+    uint256 private _blsActive;
+    BN254.G1Point private _blsApk;
+    uint256 private _blsActiveStake;
+    mapping(uint256 index => uint128) private _blsStake;
 
     mapping(address provider => Provider) private _providers;
     mapping(bytes32 root => mapping(address provider => uint256 bitmap)) private _held;
@@ -184,8 +195,25 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         } else {
             --index;
         }
+
+        // The caller is an active Coordinator (checked above): it is counted with its new key and current stake,
+        // and a key counted before (rotation) leaves the aggregate.
+        uint256 bit = 1 << index;
+        uint256 active = _blsActive;
+        BN254.G1Point memory apk = _blsApk;
+        uint256 total = _blsActiveStake;
+        if (active & bit != 0) {
+            apk = BN254.plus(apk, BN254.negate(_blsKeys[index]));
+            total -= _blsStake[index]; // the counted stakes sum to total
+        }
+        uint128 recorded = _recordable(_staking.stakeOf(msg.sender));
         _blsKeys[index] = pk;
+        _blsApk = BN254.plus(apk, pk);
+        _blsActive = active | bit;
+        _blsStake[index] = recorded;
+        _blsActiveStake = total + recorded;
         emit BlsKeyRegistered(msg.sender, index, pkG1);
+        emit BlsSignerUpdated(msg.sender, index, true, recorded);
     }
 
     /// @inheritdoc IModelShardRegistry
@@ -199,26 +227,23 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         ModelStatus status = m.status;
         if (status == ModelStatus.None) revert ModelShardRegistryUnknownModel(root);
         if (status != ModelStatus.Pending) revert ModelShardRegistryModelNotPending(root, status);
-        uint256 registered = _blsSigners.length;
-        if (signers == 0 || (registered < MAX_BLS_SIGNERS && signers >> registered != 0)) {
-            revert ModelShardRegistryInvalidSigners(signers, registered);
-        }
+        uint256 active = _blsActive;
+        if (signers == 0 || signers & ~active != 0) _revertBadSigners(signers, active);
 
-        // One point addition and one stake read per signer; the pairing check is one, whatever their number.
-        BN254.G1Point memory apk;
-        uint256 stake;
-        uint256 bits = signers;
-        for (uint256 i; bits != 0; ++i) {
-            // at most MAX_BLS_SIGNERS iterations: bit i is consumed in iteration i
-            if (bits & 1 == 1) {
-                address coordinator = _blsSigners[i];
-                if (!_staking.isActive(coordinator, Role.Coordinator)) {
-                    revert ModelShardRegistryStaleSigner(i, coordinator);
-                }
-                stake += _staking.stakeOf(coordinator);
-                apk = BN254.plus(apk, _blsKeys[i]);
+        // Signers = counted minus non-signers: three slot reads (key, recorded stake) and one point addition per
+        // non-signer, one negation in all; the pairing check is one, whatever the number of signers.
+        BN254.G1Point memory apk = _blsApk;
+        uint256 stake = _blsActiveStake;
+        uint256 nonSigners = active & ~signers;
+        if (nonSigners != 0) {
+            BN254.G1Point memory missing;
+            // at most MAX_BLS_SIGNERS iterations: each clears the lowest set bit
+            for (uint256 bits = nonSigners; bits != 0; bits &= bits - 1) {
+                uint256 i = _lowestBit(bits);
+                missing = BN254.plus(missing, _blsKeys[i]);
+                stake -= _blsStake[i]; // a subset of the counted stakes, which sum to _blsActiveStake
             }
-            bits >>= 1;
+            apk = BN254.plus(apk, BN254.negate(missing));
         }
         BN254.G1Point memory sig = BN254.G1Point(sigma[0], sigma[1]);
         if (!BN254.isOnCurve(sig) || !BN254.verify(_attestationMessage(root, m), apk, _g2(apkG2), sig)) {
@@ -232,6 +257,37 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         m.attestedStake = stake.toUint128();
         emit ModelAttestedBls(root, signers, stake);
         _acceptIfThreshold(root, m, stake);
+    }
+
+    /// @inheritdoc IStakeObserver
+    /// @dev Not `nonReentrant`: `expireChallenge` (which holds the guard) slashes through staking, which calls
+    ///      back here. Costs one slot read for an account without a BLS key.
+    function onStakeChanged(address account) external {
+        if (msg.sender != address(_staking)) revert ModelShardRegistryNotStaking(msg.sender);
+        uint256 plusOne = _blsIndexPlusOne[account];
+        if (plusOne != 0) _syncBlsSigner(account, plusOne - 1);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function syncBlsSigner(address coordinator) external {
+        uint256 plusOne = _blsIndexPlusOne[coordinator];
+        if (plusOne == 0) revert ModelShardRegistryBlsKeyNotRegistered(coordinator);
+        _syncBlsSigner(coordinator, plusOne - 1);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function blsAggregate()
+        external
+        view
+        returns (uint256[2] memory apk, uint256 stake, uint256 activeBitmap)
+    {
+        BN254.G1Point storage p = _blsApk;
+        return ([p.X, p.Y], _blsActiveStake, _blsActive);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function blsSignerStake(uint256 index) external view returns (uint256) {
+        return _blsStake[index];
     }
 
     /// @inheritdoc IModelShardRegistry
@@ -616,6 +672,61 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     ///      by gas griefing.
     function _checkNotStarved(uint256 gasBefore) private view {
         if (gasleft() <= gasBefore / 63) revert ModelShardRegistryInsufficientGas();
+    }
+
+    // ------------------------------------------------------------------ internal: BLS aggregate
+
+    /// @dev Counts signer `index` (of `coordinator`) iff it is an active Coordinator, with its current bonded
+    ///      stake. Only reads staking (views that cannot revert) and adds valid curve points (keys were checked
+    ///      on the curve at registration), so it cannot make a staking operation revert. Writes and emits only
+    ///      when something changed.
+    function _syncBlsSigner(address coordinator, uint256 index) private {
+        bool nowActive = _staking.isActive(coordinator, Role.Coordinator);
+        uint128 recorded = nowActive ? _recordable(_staking.stakeOf(coordinator)) : 0;
+        uint256 bit = 1 << index;
+        uint256 active = _blsActive;
+        bool wasActive = active & bit != 0;
+        uint128 previous = _blsStake[index]; // 0 when not counted
+        if (wasActive == nowActive && previous == recorded) return;
+
+        if (wasActive != nowActive) {
+            BN254.G1Point memory key = _blsKeys[index];
+            _blsApk = BN254.plus(_blsApk, nowActive ? key : BN254.negate(key));
+            _blsActive = active ^ bit;
+        }
+        if (previous != recorded) {
+            _blsStake[index] = recorded;
+            // previous is part of the total (0 when it was not counted)
+            _blsActiveStake = _blsActiveStake - previous + recorded;
+        }
+        emit BlsSignerUpdated(coordinator, index, nowActive, recorded);
+    }
+
+    /// @dev Reverts for a signer bitmap that is empty or names a signer that is not counted: bits beyond the
+    ///      registered signers give `InvalidSigners`, otherwise the lowest uncounted signer is `StaleSigner`.
+    function _revertBadSigners(uint256 signers, uint256 active) private view {
+        uint256 registered = _blsSigners.length;
+        if (signers == 0 || (registered < MAX_BLS_SIGNERS && signers >> registered != 0)) {
+            revert ModelShardRegistryInvalidSigners(signers, registered);
+        }
+        uint256 i = _lowestBit(signers & ~active);
+        revert ModelShardRegistryStaleSigner(i, _blsSigners[i]);
+    }
+
+    /// @dev A bonded stake as recorded for a signer: saturated at 2^128 - 1 so that recording never reverts
+    ///      (a real stake is far below; a saturated one only understates the signer).
+    function _recordable(uint256 amount) private pure returns (uint128) {
+        // casting to 'uint128' is safe because the value is capped at type(uint128).max first
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return amount > type(uint128).max ? type(uint128).max : uint128(amount);
+    }
+
+    /// @dev Index of the lowest set bit of `x` (x != 0).
+    function _lowestBit(uint256 x) private pure returns (uint256) {
+        // unchecked: two's complement isolates the lowest set bit; x != 0 so the result is a power of two
+        unchecked {
+            return Math.log2(x & (~x + 1));
+        }
     }
 
     // ------------------------------------------------------------------ internal: helpers

@@ -6,9 +6,13 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IParticipantStaking, Role} from "./interfaces/IParticipantStaking.sol";
+import {IStakeObserver} from "./interfaces/IStakeObserver.sol";
 
 /// @title ParticipantStaking
 /// @notice One role per address, minimum stakes, a bounded unbonding queue and slashing to the treasury.
+/// @dev Every change of an account's bonded stake or role is reported to the stake observer, when one is set
+///      (the ModelShardRegistry, which keeps the BLS aggregate key and signer stake), after the state change
+///      and before any token moves.
 contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaking {
     using SafeERC20 for IERC20;
 
@@ -30,6 +34,7 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     uint256[ROLE_COUNT] private _totalStake;
     uint256[ROLE_COUNT] private _minStake;
     uint64[ROLE_COUNT] private _delay;
+    IStakeObserver private _observer;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE
     /// @param token_ the staked token (ATN)
@@ -66,6 +71,7 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         _totalStake[uint256(role)] += amount;
         emit Staked(msg.sender, role, amount, bonded);
 
+        _notify(msg.sender);
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
@@ -88,6 +94,8 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         // forge-lint: disable-next-line(unsafe-typecast)
         queue.push(Unbond({amount: uint128(amount), maturesAt: maturesAt})); // amount <= uint128 max, checked
         emit UnbondRequested(msg.sender, role, amount, maturesAt);
+
+        _notify(msg.sender);
     }
 
     /// @inheritdoc IParticipantStaking
@@ -109,7 +117,8 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
             queue.pop();
         }
         emit Withdrawn(msg.sender, amount);
-        _maybeClearRole(msg.sender);
+        // The bonded stake is unchanged; only a cleared role can change what an observer sees.
+        if (_maybeClearRole(msg.sender)) _notify(msg.sender);
 
         _token.safeTransfer(msg.sender, amount);
     }
@@ -158,7 +167,9 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         if (slashed == 0) return 0;
 
         emit Slashed(account, role, slashed, reason);
-        _maybeClearRole(account);
+        bool cleared = _maybeClearRole(account);
+
+        if (fromBonded != 0 || cleared) _notify(account);
 
         _token.safeTransfer(_treasury, slashed);
     }
@@ -178,6 +189,12 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         if (delay > MAX_UNBONDING_DELAY) revert StakingDelayTooLong(delay, MAX_UNBONDING_DELAY);
         _delay[uint256(role)] = delay;
         emit UnbondingDelayUpdated(role, delay);
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function setStakeObserver(IStakeObserver observer) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _observer = observer;
+        emit StakeObserverUpdated(address(observer));
     }
 
     /// @inheritdoc IParticipantStaking
@@ -243,14 +260,27 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         return address(_token);
     }
 
-    /// @dev Resets the role of an account that holds nothing any more.
-    function _maybeClearRole(address account) private {
+    /// @inheritdoc IParticipantStaking
+    function stakeObserver() external view returns (IStakeObserver) {
+        return _observer;
+    }
+
+    /// @dev Resets the role of an account that holds nothing any more; true when it did.
+    function _maybeClearRole(address account) private returns (bool cleared) {
         if (_bonded[account] == 0 && _pending[account].length == 0) {
             Role previous = _roles[account];
             if (previous != Role.None) {
                 _roles[account] = Role.None;
                 emit RoleCleared(account, previous);
+                return true;
             }
         }
+    }
+
+    /// @dev Tells the stake observer (if any) that `account` changed. Not in a `try`: an observer that could be
+    ///      starved of gas into skipping an update would let its totals drift, so its failure fails the call.
+    function _notify(address account) private {
+        IStakeObserver observer = _observer;
+        if (address(observer) != address(0)) observer.onStakeChanged(account);
     }
 }

@@ -116,6 +116,8 @@ library DeployLib {
         d.token.grantRole(d.token.MINTER_ROLE(), address(d.timelock));
         d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.taskManager));
         d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.shardRegistry));
+        // Stake changes keep the registry's BLS aggregate key and signer stake current (docs/bls.md).
+        d.staking.setStakeObserver(d.shardRegistry);
         d.project.grantRole(d.project.SPENDER_ROLE(), address(d.taskManager));
         d.project.grantRole(d.project.SPENDER_ROLE(), address(d.rewards));
         d.project.grantRole(d.project.MODEL_PUBLISHER_ROLE(), address(d.shardRegistry));

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Checks a deployments/<chainId>.json against a live chain: every address holds code, answers a
-// view call that proves it is the contract named, and the Registry maps `contract.<Name>` to it.
+// view call that proves it is the contract named, and the Registry maps `contract.<Name>` to it;
+// wiring that is not a role (ParticipantStaking's stake observer is the ModelShardRegistry) holds.
 // With a deployer address it also checks the hand-over: the deployer holds no admin role and the
 // Timelock holds it everywhere.
 // Usage: node script/check-deployment.mjs deployments/<chainId>.json <rpcUrl> [deployer]
@@ -54,9 +55,22 @@ for (const [name, addr] of Object.entries(d.contracts)) {
   console.log(`${problems.length ? "FAIL" : "ok  "} ${name.padEnd(20)} ${addr}${problems.length ? "  " + problems.join("; ") : ""}`);
   failures += problems.length ? 1 : 0;
 }
+// Wiring between contracts that is not a role: [contract, view, contract it must name].
+const wiring = [
+  // Stake changes keep the registry's BLS aggregate key and signer stake current (docs/bls.md).
+  ["ParticipantStaking", "stakeObserver()(address)", "ModelShardRegistry"],
+];
+for (const [name, sig, want] of wiring) {
+  if (!d.contracts[name] || !d.contracts[want]) continue;
+  const v = call(d.contracts[name], sig);
+  const ok = lower(v) === lower(d.contracts[want]);
+  const view = `${name}.${sig.split("(")[0]}`;
+  console.log(`${ok ? "ok  " : "FAIL"} ${view.padEnd(20)} ${v}${ok ? "" : `  expected ${want} ${d.contracts[want]}`}`);
+  failures += ok ? 0 : 1;
+}
 if (!Number.isInteger(d.deployBlock) && !/^\d+$/.test(String(d.deployBlock))) {
   console.log(`FAIL deployBlock missing`);
   failures++;
 }
-console.log(failures ? `check-deployment: ${failures} contract(s) failed` : `check-deployment: all ${Object.keys(d.contracts).length} contracts answer`);
+console.log(failures ? `check-deployment: ${failures} check(s) failed` : `check-deployment: all ${Object.keys(d.contracts).length} contracts answer`);
 process.exit(failures ? 1 : 0);

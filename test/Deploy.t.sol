@@ -53,6 +53,7 @@ contract DeployTest is World {
         assertTrue(rewards.hasRole(rewards.TASK_MANAGER_ROLE(), address(tasks)));
         assertTrue(rewards.hasRole(rewards.MODEL_REGISTRY_ROLE(), address(shards)));
         assertTrue(market.hasRole(market.CONTRIBUTION_RECORDER_ROLE(), address(rewards)));
+        assertEq(address(staking.stakeObserver()), address(shards), "stake changes reach the BLS aggregate");
         // Nothing else may spend project budgets or slash.
         assertFalse(project.hasRole(project.SPENDER_ROLE(), address(shards)));
         assertFalse(staking.hasRole(staking.SLASHER_ROLE(), address(rewards)));

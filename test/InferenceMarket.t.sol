@@ -10,8 +10,12 @@ import {IATNToken} from "../contracts/interfaces/IATNToken.sol";
 import {IProject} from "../contracts/interfaces/IProject.sol";
 import {IInferenceMarket} from "../contracts/interfaces/IInferenceMarket.sol";
 
-/// @dev Shared fixture: token, real Project, market; helpers to sign x402 payments.
+/// @dev Shared fixture: token, real Project, market; helpers to sign x402 payments (EIP-3009
+///      TransferWithAuthorization to the market, as the x402 `exact` EVM client signs them).
 abstract contract MarketFixture is Test {
+    bytes32 internal constant TRANSFER_TYPEHASH = keccak256(
+        "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
+    );
     bytes32 internal constant RECEIVE_TYPEHASH = keccak256(
         "ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
     );
@@ -68,8 +72,19 @@ abstract contract MarketFixture is Test {
         view
         returns (bytes memory)
     {
-        bytes32 structHash =
-            keccak256(abi.encode(RECEIVE_TYPEHASH, from, address(market), value, va, vb, nonce));
+        return _signTyped(TRANSFER_TYPEHASH, pk, from, value, va, vb, nonce);
+    }
+
+    function _signTyped(
+        bytes32 typehash,
+        uint256 pk,
+        address from,
+        uint256 value,
+        uint256 va,
+        uint256 vb,
+        bytes32 nonce
+    ) internal view returns (bytes memory) {
+        bytes32 structHash = keccak256(abi.encode(typehash, from, address(market), value, va, vb, nonce));
         bytes32 digest = keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash));
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(pk, digest);
         return abi.encodePacked(r, s, v);
@@ -259,6 +274,116 @@ contract InferenceMarketTest is MarketFixture {
         market.settle(projectId, payer, 2 * PRICE, 0, vb, nonce, sig);
     }
 
+    function test_RevertWhen_settleWithReceiveAuthorization() public {
+        // settle executes TransferWithAuthorization: a ReceiveWithAuthorization signature does not verify.
+        bytes32 nonce = keccak256("recv");
+        uint256 vb = block.timestamp + 60;
+        bytes memory sig = _signTyped(RECEIVE_TYPEHASH, payerPk, payer, PRICE, 0, vb, nonce);
+        vm.expectRevert(IATNToken.ATNTokenInvalidSignature.selector);
+        vm.prank(provider);
+        market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
+    }
+
+    function test_settle_officialClientWindow() public {
+        // The x402 v2 `exact` client signs validAfter = 0 and validBefore = now + maxTimeoutSeconds.
+        bytes32 nonce = keccak256("official");
+        uint256 vb = block.timestamp + 300;
+        bytes memory sig = _sign(payerPk, payer, PRICE, 0, vb, nonce);
+        uint256 before = token.balanceOf(payer);
+        vm.prank(provider);
+        market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
+        assertEq(token.balanceOf(payer), before - PRICE);
+        assertEq(market.accountedBalance(), PRICE);
+        assertEq(market.unaccountedBalance(), 0);
+    }
+
+    function test_RevertWhen_settleNotYetValid() public {
+        bytes32 nonce = keccak256("early");
+        uint256 va = block.timestamp + 10;
+        bytes memory sig = _sign(payerPk, payer, PRICE, va, va + 60, nonce);
+        vm.expectRevert(
+            abi.encodeWithSelector(IATNToken.ATNTokenAuthorizationNotYetValid.selector, va, block.timestamp)
+        );
+        vm.prank(provider);
+        market.settle(projectId, payer, PRICE, va, va + 60, nonce, sig);
+    }
+
+    // ------------------------------------------------------------------ front-running / sweep
+
+    function test_RevertWhen_settleAfterDirectTransferFrontRun() public {
+        bytes32 nonce = keccak256("front");
+        uint256 vb = block.timestamp + 60;
+        bytes memory sig = _sign(payerPk, payer, PRICE, 0, vb, nonce);
+        // A mempool observer submits the authorization straight to the token.
+        vm.prank(alice);
+        token.transferWithAuthorization(payer, address(market), PRICE, 0, vb, nonce, sig);
+        assertEq(token.balanceOf(address(market)), PRICE);
+        assertEq(market.unaccountedBalance(), PRICE);
+        assertEq(market.accountedBalance(), 0);
+
+        vm.expectRevert(abi.encodeWithSelector(IATNToken.ATNTokenAuthorizationUsed.selector, payer, nonce));
+        vm.prank(provider);
+        market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
+        // Nobody can claim the unaccounted funds.
+        assertEq(market.claimable(provider), 0);
+        assertEq(market.claimable(treasury), 0);
+        assertEq(market.claimable(alice), 0);
+    }
+
+    function test_sweepUnaccounted_creditsTreasury() public {
+        _settle(provider, projectId, PRICE, keccak256("acc"));
+        bytes32 nonce = keccak256("front2");
+        uint256 vb = block.timestamp + 60;
+        bytes memory sig = _sign(payerPk, payer, 2 * PRICE, 0, vb, nonce);
+        token.transferWithAuthorization(payer, address(market), 2 * PRICE, 0, vb, nonce, sig);
+        vm.prank(payer);
+        assertTrue(token.transfer(address(market), 5)); // a plain transfer is unaccounted too
+
+        uint256 unaccounted = 2 * PRICE + 5;
+        assertEq(market.unaccountedBalance(), unaccounted);
+        vm.expectEmit(true, false, false, true, address(market));
+        emit IInferenceMarket.UnaccountedSwept(treasury, unaccounted);
+        vm.prank(alice); // permissionless
+        assertEq(market.sweepUnaccounted(), unaccounted);
+
+        assertEq(market.claimable(treasury), 0.4e18 + unaccounted);
+        assertEq(market.claimable(alice), 0);
+        assertEq(market.unaccountedBalance(), 0);
+        assertEq(market.accountedBalance(), token.balanceOf(address(market)));
+
+        vm.expectRevert(IInferenceMarket.InferenceMarketNothingToSweep.selector);
+        market.sweepUnaccounted();
+
+        vm.prank(treasury);
+        assertEq(market.claim(), 0.4e18 + unaccounted);
+        vm.prank(provider);
+        market.claim();
+        assertEq(token.balanceOf(address(market)), 0);
+        assertEq(market.accountedBalance(), 0);
+    }
+
+    function test_RevertWhen_sweepNothing() public {
+        vm.expectRevert(IInferenceMarket.InferenceMarketNothingToSweep.selector);
+        market.sweepUnaccounted();
+        _settle(provider, projectId, PRICE, keccak256("only-accounted"));
+        vm.expectRevert(IInferenceMarket.InferenceMarketNothingToSweep.selector);
+        market.sweepUnaccounted();
+    }
+
+    function test_accountedBalance_tracksSettlesAndClaims() public {
+        vm.prank(recorder);
+        market.recordContribution(projectId, alice, 1);
+        _settle(provider, projectId, 4e18, keccak256("t1"));
+        assertEq(market.accountedBalance(), 4e18);
+        vm.prank(provider);
+        market.claim();
+        assertEq(market.accountedBalance(), 4e18 - 2.4e18);
+        vm.prank(alice);
+        market.claimContributorRevenue(projectId);
+        assertEq(market.accountedBalance(), 4e18 - 2.4e18 - 1e18);
+        assertEq(market.accountedBalance(), token.balanceOf(address(market)));
+    }
+
     function testFuzz_settle_sharesSumToValue(uint256 value, uint256 sharesA, uint256 sharesB) public {
         value = bound(value, PRICE, 100_000e18);
         sharesA = bound(sharesA, 0, 1e30);
@@ -277,6 +402,10 @@ contract InferenceMarketTest is MarketFixture {
         assertGe(
             token.balanceOf(address(market)),
             market.claimable(provider) + market.claimable(treasury) + pendA + pendB
+        );
+        assertEq(market.accountedBalance(), value);
+        assertGe(
+            market.accountedBalance(), market.claimable(provider) + market.claimable(treasury) + pendA + pendB
         );
     }
 

@@ -6,6 +6,26 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {ATNToken} from "../contracts/ATNToken.sol";
 import {ParticipantStaking} from "../contracts/ParticipantStaking.sol";
 import {IParticipantStaking, Role} from "../contracts/interfaces/IParticipantStaking.sol";
+import {IStakeObserver} from "../contracts/interfaces/IStakeObserver.sol";
+
+/// @dev Records every report; reverts on demand.
+contract RecordingObserver is IStakeObserver {
+    address[] public seen;
+    bool public failing;
+
+    function setFailing(bool f) external {
+        failing = f;
+    }
+
+    function onStakeChanged(address account) external {
+        require(!failing, "observer down");
+        seen.push(account);
+    }
+
+    function count() external view returns (uint256) {
+        return seen.length;
+    }
+}
 
 contract ParticipantStakingTest is Test {
     ATNToken internal token;
@@ -367,7 +387,85 @@ contract ParticipantStakingTest is Test {
         staking.setUnbondingDelay(Role.Solver, 1);
         vm.expectRevert(err);
         staking.setTreasury(bob);
+        vm.expectRevert(err);
+        staking.setStakeObserver(IStakeObserver(bob));
         vm.stopPrank();
+    }
+
+    // ------------------------------------------------------------------ stake observer
+
+    function _observe() internal returns (RecordingObserver observer) {
+        observer = new RecordingObserver();
+        vm.expectEmit(address(staking));
+        emit IParticipantStaking.StakeObserverUpdated(address(observer));
+        vm.prank(admin);
+        staking.setStakeObserver(observer);
+        assertEq(address(staking.stakeObserver()), address(observer));
+    }
+
+    function test_setStakeObserver_setsAndUnsets() public {
+        assertEq(address(staking.stakeObserver()), address(0));
+        RecordingObserver observer = _observe();
+        vm.prank(admin);
+        staking.setStakeObserver(IStakeObserver(address(0)));
+        assertEq(address(staking.stakeObserver()), address(0));
+        _stake(alice, Role.Coordinator, 500e18);
+        assertEq(observer.count(), 0, "an unset observer hears nothing");
+    }
+
+    function test_stakeObserver_toldOfEveryBondedStakeOrRoleChange() public {
+        RecordingObserver observer = _observe();
+        _stake(alice, Role.Coordinator, 600e18);
+        assertEq(observer.count(), 1, "stake");
+        assertEq(observer.seen(0), alice);
+        vm.prank(alice);
+        staking.requestUnbond(600e18);
+        assertEq(observer.count(), 2, "requestUnbond");
+        vm.prank(slasher);
+        staking.slash(alice, 100e18, "pending only");
+        assertEq(observer.count(), 2, "a slash of pending stake alone changes nothing observable");
+        vm.prank(slasher);
+        staking.slash(bob, 100e18, "no stake");
+        assertEq(observer.count(), 2, "nothing slashed");
+        vm.prank(slasher);
+        staking.slash(alice, 500e18, "the rest");
+        assertEq(observer.count(), 3, "role cleared by a slash of pending stake");
+        assertEq(uint8(staking.roleOf(alice)), uint8(Role.None));
+
+        _stake(bob, Role.Solver, 100e18);
+        assertEq(observer.count(), 4);
+        vm.prank(slasher);
+        staking.slash(bob, 10e18, "bonded");
+        assertEq(observer.count(), 5, "slash of bonded stake");
+        assertEq(observer.seen(4), bob);
+        vm.startPrank(bob);
+        staking.requestUnbond(40e18);
+        vm.warp(block.timestamp + 3 days);
+        staking.withdrawUnbonded();
+        assertEq(observer.count(), 6, "a withdrawal that keeps the role is not reported");
+        staking.requestUnbond(50e18);
+        vm.warp(block.timestamp + 3 days);
+        staking.withdrawUnbonded();
+        vm.stopPrank();
+        assertEq(observer.count(), 8, "a withdrawal that clears the role is reported");
+        assertEq(uint8(staking.roleOf(bob)), uint8(Role.None));
+    }
+
+    function test_RevertWhen_stakeObserverReverts() public {
+        RecordingObserver observer = _observe();
+        _stake(alice, Role.Coordinator, 600e18);
+        observer.setFailing(true);
+        vm.prank(alice);
+        vm.expectRevert("observer down");
+        staking.requestUnbond(100e18);
+        vm.prank(slasher);
+        vm.expectRevert("observer down");
+        staking.slash(alice, 100e18, "x");
+        // Governance can unset a broken observer.
+        vm.prank(admin);
+        staking.setStakeObserver(IStakeObserver(address(0)));
+        vm.prank(alice);
+        staking.requestUnbond(100e18);
     }
 
     function testFuzz_setMinStake_isActiveMatches(uint256 minAmt, uint256 stakeAmt) public {

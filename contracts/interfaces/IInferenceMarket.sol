@@ -2,10 +2,15 @@
 pragma solidity ^0.8.24;
 
 /// @title IInferenceMarket
-/// @notice Settles x402 payments: pulls an EIP-3009 `receiveWithAuthorization` from the payer to itself and
-///         splits it provider / project contributors / treasury (default 6000 / 2500 / 1500 bps). Contributor
-///         revenue is distributed pro rata to training-reward shares through a per-project reward-per-share
-///         accumulator. Everything is claimed by pull.
+/// @notice Settles x402 payments: executes the payer's EIP-3009 `transferWithAuthorization` to itself (the
+///         authorization the x402 `exact` EVM scheme signs, with `to` = payTo = this market) and splits it
+///         provider / project contributors / treasury (default 6000 / 2500 / 1500 bps). Contributor revenue is
+///         distributed pro rata to training-reward shares through a per-project reward-per-share accumulator.
+///         Everything is claimed by pull.
+/// @dev Accounting invariant: the market's token balance is always at least `accountedBalance()` (settled and
+///      swept value not yet paid out), which covers every `claimable` and every pending contributor revenue.
+///      Tokens that reach the market without `settle` (an authorization submitted straight to the token, a plain
+///      transfer) are unaccounted: nobody can claim them until `sweepUnaccounted` credits them to the treasury.
 interface IInferenceMarket {
     /// @notice A payment of `value` by `payer` for `projectId` was settled by `provider`.
     event Settled(
@@ -30,6 +35,8 @@ interface IInferenceMarket {
     event SplitUpdated(uint16 providerBps, uint16 contributorsBps, uint16 treasuryBps);
     /// @notice The treasury changed (balances already credited to the old treasury stay claimable by it).
     event TreasuryUpdated(address treasury);
+    /// @notice `amount` tokens held without accounting were credited to `treasury`'s claimable balance.
+    event UnaccountedSwept(address indexed treasury, uint256 amount);
 
     /// @notice The project does not exist.
     error InferenceMarketUnknownProject(uint256 projectId);
@@ -45,13 +52,23 @@ interface IInferenceMarket {
     error InferenceMarketZeroAmount();
     /// @notice The zero address was given.
     error InferenceMarketZeroAddress();
+    /// @notice The market holds no unaccounted tokens.
+    error InferenceMarketNothingToSweep();
 
-    /// @notice Settle an x402 payment: pulls `value` from `from` with `receiveWithAuthorization` (token errors such
-    ///         as replay or expiry bubble up) and credits the shares. The caller is the provider.
+    /// @notice Settle an x402 payment: moves `value` from `from` to this market with the token's
+    ///         `transferWithAuthorization(from, address(this), ...)` (token errors such as replay, expiry or a bad
+    ///         signature bubble up) and credits the shares. The caller is the provider. `signature` is the payer's
+    ///         EIP-712 `TransferWithAuthorization(from, to = this market, value, validAfter, validBefore, nonce)`
+    ///         signature over the token's domain, exactly what an x402 v2 `exact` client sends.
     /// @dev Security: an EIP-3009 authorization binds payer, payee (this market), value, window and nonce, but
-    ///      not the provider or the project. Whoever submits it first is credited as provider (and picks any
-    ///      project whose price it covers), so a mempool observer could front-run a provider's settle. The payer
-    ///      pays exactly once either way; providers should submit through a private/sequencer RPC.
+    ///      not the provider or the project, and `transferWithAuthorization` may be submitted by anyone.
+    ///      - A mempool observer can front-run a provider's `settle` with its own `settle`: it is then credited as
+    ///        provider (and picks any project whose price the value covers).
+    ///      - It can also submit the authorization straight to the token: the value reaches this market without
+    ///        accounting and the provider's `settle` reverts with the token's used-nonce error. Those funds are
+    ///        never claimable by anyone until `sweepUnaccounted` credits them to the treasury; the attacker gains
+    ///        nothing and pays the gas, the provider loses its share of that payment.
+    ///      The payer pays exactly once in every case. Providers should submit through a private/sequencer RPC.
     /// @return providerShare credited to the caller's `claimable`
     /// @return contributorShare distributed to the project's contributors (0 when it has none: goes to treasury)
     /// @return treasuryShare credited to the treasury's `claimable` (includes rounding dust)
@@ -77,6 +94,12 @@ interface IInferenceMarket {
     /// @return amount paid
     function claimContributorRevenue(uint256 projectId) external returns (uint256 amount);
 
+    /// @notice Permissionless: credit every token the market holds above `accountedBalance()` (front-run
+    ///         authorizations submitted straight to the token, plain transfers) to the treasury's claimable
+    ///         balance. Reverts with `InferenceMarketNothingToSweep` when there is none.
+    /// @return amount credited to the treasury
+    function sweepUnaccounted() external returns (uint256 amount);
+
     /// @notice Admin: set the split (must sum to 10000).
     function setSplit(uint16 providerBps, uint16 contributorsBps, uint16 treasuryBps) external;
 
@@ -94,6 +117,13 @@ interface IInferenceMarket {
 
     /// @notice Total revenue shares in `projectId`.
     function totalShares(uint256 projectId) external view returns (uint256);
+
+    /// @notice Tokens the market accounts for: settled and swept value not yet paid out (covers every claimable
+    ///         balance and every pending contributor revenue, plus contributor rounding dust).
+    function accountedBalance() external view returns (uint256);
+
+    /// @notice Tokens held above `accountedBalance()`, which `sweepUnaccounted` would credit to the treasury.
+    function unaccountedBalance() external view returns (uint256);
 
     /// @notice The split in bps.
     function split() external view returns (uint16 providerBps, uint16 contributorsBps, uint16 treasuryBps);

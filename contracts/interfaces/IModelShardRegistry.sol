@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IStakeObserver} from "./IStakeObserver.sol";
+
 /// @notice Lifecycle of a published model.
 /// @dev `None` = unknown root; `Pending` = published, collecting coordinator attestations; `Accepted` = the
 ///      project's model moved to it; `Superseded` = the project's model moved to another root before this one
@@ -27,7 +29,10 @@ enum ChallengeStatus {
 /// @dev Shard leaf = `keccak256(abi.encode(uint256 index, bytes32 shardHash))`, pairs hashed sorted
 ///      (OpenZeppelin `MerkleProof`), a lone last node promoted unchanged (rs_merkle), and a valid index is
 ///      `< dataShards + parityShards`. See docs/storage.md.
-interface IModelShardRegistry {
+///      BLS signers: the contract keeps the sum of the G1 keys and of the recorded bonded stake of the signers
+///      counted as active Coordinators, updated by `ParticipantStaking` through `onStakeChanged`, so that an
+///      aggregate attestation pays only for its non-signers. See docs/bls.md.
+interface IModelShardRegistry is IStakeObserver {
     // ------------------------------------------------------------------ structs
 
     /// @notice What an aggregator publishes.
@@ -55,7 +60,8 @@ interface IModelShardRegistry {
     /// @param publisher the aggregator that published it (receives the aggregator fees on acceptance)
     /// @param publishedBlock block of publication
     /// @param status lifecycle status
-    /// @param attestedStake sum of `stakeOf` of the coordinators that attested, taken at attestation time
+    /// @param attestedStake sum of `stakeOf` of the coordinators that attested, taken at attestation time (for a
+    ///        BLS aggregate: the signers' stake as recorded in the running aggregate)
     /// @param taskIds the training tasks merged into this model (at most MAX_TASKS_PER_MODEL)
     struct Model {
         ModelManifest manifest;
@@ -151,6 +157,9 @@ interface IModelShardRegistry {
     event BlsKeyRegistered(address indexed coordinator, uint256 indexed index, uint256[2] pkG1);
     /// @notice Coordinators holding `stake` (the set bits of `signers`) attested `root` with one BLS aggregate.
     event ModelAttestedBls(bytes32 indexed root, uint256 signers, uint256 stake);
+    /// @notice The signer at `index` is now counted in the aggregate (`active`, with recorded bonded stake
+    ///         `stake`) or no longer counted (`active` false, `stake` 0).
+    event BlsSignerUpdated(address indexed coordinator, uint256 indexed index, bool active, uint256 stake);
     /// @notice Admin changed the challenge response window (blocks).
     event ChallengeWindowUpdated(uint64 window);
     /// @notice Admin changed the amount slashed for a failed challenge.
@@ -192,9 +201,14 @@ interface IModelShardRegistry {
     error ModelShardRegistryInvalidProofOfPossession(address coordinator);
     /// @notice All MAX_BLS_SIGNERS signer indices are taken.
     error ModelShardRegistryBlsSignersFull();
+    /// @notice `coordinator` has no BLS key.
+    error ModelShardRegistryBlsKeyNotRegistered(address coordinator);
+    /// @notice Only the staking contract may report stake changes.
+    error ModelShardRegistryNotStaking(address caller);
     /// @notice The signer bitmap is empty or names an index no coordinator registered.
     error ModelShardRegistryInvalidSigners(uint256 signers, uint256 registered);
-    /// @notice The signer at `index` is no longer an active Coordinator.
+    /// @notice The signer at `index` is not counted in the aggregate: no longer an active Coordinator as last
+    ///         reported by staking (after a minimum-stake change, see `syncBlsSigner`).
     error ModelShardRegistryStaleSigner(uint256 index, address coordinator);
     /// @notice The aggregate signature does not verify for the signers' keys and the model.
     error ModelShardRegistryInvalidAggregateSignature(bytes32 root);
@@ -257,7 +271,9 @@ interface IModelShardRegistry {
 
     /// @notice Register (or rotate) the caller's BLS key (active Coordinator). `pop` must be the key's
     ///         signature of `blsPopMessage(msg.sender, pkG1, pkG2)`, which binds the chain, this contract, the
-    ///         caller and both halves of the key (no rogue keys, no replay by another address).
+    ///         caller and both halves of the key (no rogue keys, no replay by another address). The signer is
+    ///         counted in the aggregate from now on with its current bonded stake; a rotation replaces the old
+    ///         key in the aggregate key.
     /// @param pkG1 sk·G1 as (x, y)
     /// @param pkG2 sk·G2 as (x.c1, x.c0, y.c1, y.c0)
     /// @param pop sk·H(message) as (x, y)
@@ -266,8 +282,13 @@ interface IModelShardRegistry {
 
     /// @notice Attest a Pending model with one BLS aggregate of the coordinators whose signer indices are the set
     ///         bits of `signers`, signing `blsAttestationMessage(root)`. Anyone may submit it (the aggregator
-    ///         does). Every signer must still be an active Coordinator; their bonded stake must reach 2/3 of
+    ///         does). Every signer must be counted in the aggregate (an active Coordinator as last reported by
+    ///         staking, else `ModelShardRegistryStaleSigner`); their recorded bonded stake must reach 2/3 of
     ///         coordinator stake on its own; the model is then accepted exactly as by `attestModel`.
+    /// @dev The signers' key and stake are the running aggregate minus the counted non-signers, so the cost
+    ///      grows with the number of non-signers only (one pairing check whatever the number of signers).
+    /// @param root the model root
+    /// @param signers bitmap of signer indices (bit i = `blsSignerAt(i)`), non-zero
     /// @param apkG2 the sum of the signers' G2 keys (bound to the on-chain G1 sum by the check)
     /// @param sigma the sum of the signers' signatures
     function attestModelBls(
@@ -298,6 +319,21 @@ interface IModelShardRegistry {
 
     /// @notice Number of signer indices in use.
     function blsSignerCount() external view returns (uint256);
+
+    /// @notice Re-apply the staking rule to `coordinator`'s signer (permissionless): counted in the aggregate
+    ///         iff `isActive(coordinator, Coordinator)`, with its current bonded stake. Staking reports every
+    ///         stake and role change by itself; this is needed only after governance changes the Coordinator
+    ///         minimum stake (which makes signers active or inactive without a report), or for stakes changed
+    ///         while no observer was set. Emits `BlsSignerUpdated` when something changed.
+    /// @param coordinator a coordinator with a BLS key (else `ModelShardRegistryBlsKeyNotRegistered`)
+    function syncBlsSigner(address coordinator) external;
+
+    /// @notice The running aggregate: `apk` = sum of the G1 keys of the counted signers (the point at infinity
+    ///         (0, 0) when none), `stake` = sum of their recorded bonded stake, `activeBitmap` = their indices.
+    function blsAggregate() external view returns (uint256[2] memory apk, uint256 stake, uint256 activeBitmap);
+
+    /// @notice The bonded stake recorded for signer `index` (0 when it is not counted).
+    function blsSignerStake(uint256 index) external view returns (uint256);
 
     /// @notice True when `proof` proves `shardHash` at `index` under `root` of a published model
     ///         (leaf = keccak256(abi.encode(index, shardHash)), sorted pairs) and `index < k + m`.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IStakeObserver} from "./IStakeObserver.sol";
+
 /// @notice The four staked roles of Autonet (`None` = not staked). One role per address.
 enum Role {
     None,
@@ -37,6 +39,8 @@ interface IParticipantStaking {
     event UnbondingDelayUpdated(Role indexed role, uint64 delay);
     /// @notice The treasury that receives slashed stake changed.
     event TreasuryUpdated(address treasury);
+    /// @notice The contract told of every stake change is now `observer` (zero: none).
+    event StakeObserverUpdated(address observer);
 
     /// @notice `Role.None` was given where a real role is required.
     error StakingInvalidRole();
@@ -83,7 +87,9 @@ interface IParticipantStaking {
     /// @return slashed the amount actually taken and sent to the treasury
     function slash(address account, uint256 amount, bytes32 reason) external returns (uint256 slashed);
 
-    /// @notice Admin: set the minimum stake of `role`.
+    /// @notice Admin: set the minimum stake of `role`. Accounts crossing the new minimum change `isActive`
+    ///         without a report to the stake observer: re-sync the BLS signers concerned with
+    ///         `ModelShardRegistry.syncBlsSigner` (permissionless) in the same governance operation.
     function setMinStake(Role role, uint256 amount) external;
 
     /// @notice Admin: set the unbonding delay (seconds) of `role`; applies to new unbond requests.
@@ -91,6 +97,13 @@ interface IParticipantStaking {
 
     /// @notice Admin: set the treasury that receives slashed stake.
     function setTreasury(address treasury) external;
+
+    /// @notice Admin: set the contract told (`IStakeObserver.onStakeChanged`) after every change of an
+    ///         account's bonded stake or role: `stake`, `requestUnbond`, `slash` of bonded stake, and any call that
+    ///         clears a role. `setMinStake` is not reported (observers offer a re-sync). A reverting observer
+    ///         makes those calls revert; zero disables the reports. The deployment sets the ModelShardRegistry.
+    /// @param observer the observer, or the zero address for none
+    function setStakeObserver(IStakeObserver observer) external;
 
     /// @notice True when `account` has role `role` and bonded stake >= `minStake(role)`.
     function isActive(address account, Role role) external view returns (bool);
@@ -121,4 +134,7 @@ interface IParticipantStaking {
 
     /// @notice The staked token.
     function token() external view returns (address);
+
+    /// @notice The contract told of every stake change (zero address when none).
+    function stakeObserver() external view returns (IStakeObserver);
 }

@@ -7,8 +7,8 @@ import {BN254} from "../../contracts/libraries/BN254.sol";
 import {Role} from "../../contracts/interfaces/IParticipantStaking.sol";
 import {IModelShardRegistry, ModelStatus} from "../../contracts/interfaces/IModelShardRegistry.sol";
 
-/// @notice Coordinator BLS keys with proof of possession, and models accepted with one BLS aggregate of the
-///         coordinators' signatures. Secret keys are small known scalars (test data): the EVM can compute the
+/// @notice Coordinator BLS keys with proof of possession, the running aggregate key and signer stake kept by
+///         staking's reports, and models accepted with one BLS aggregate of the coordinators' signatures. Secret keys are small known scalars (test data): the EVM can compute the
 ///         G1 halves and the signatures with its precompiles, and the G2 halves (no EVM G2 arithmetic) come from
 ///         `test/vectors/bls/g2_multiples.json`, written by the Rust crate `autonet-bls`.
 contract BlsAttestationTest is World {
@@ -101,6 +101,48 @@ contract BlsAttestationTest is World {
         return (uint256(1) << coords.length) - 1;
     }
 
+    /// @dev An aggregate under explicit secret keys (after a rotation).
+    function _aggregateOf(bytes32 m, uint256 skSum)
+        internal
+        view
+        returns (uint256[4] memory apk2, uint256[2] memory sigma)
+    {
+        apk2 = _g2Of(skSum);
+        sigma = _sign(m, skSum);
+    }
+
+    /// @dev The running aggregate must be the key of secret `skSum` (0 = infinity), `stake` and `bitmap`.
+    function _assertAggregate(uint256 skSum, uint256 stake, uint256 bitmap) internal view {
+        (uint256[2] memory apk, uint256 s, uint256 b) = shards.blsAggregate();
+        uint256[2] memory want = _g1Of(skSum);
+        assertEq(apk[0], want[0], "apk x");
+        assertEq(apk[1], want[1], "apk y");
+        assertEq(s, stake, "aggregate stake");
+        assertEq(b, bitmap, "active bitmap");
+    }
+
+    function _setCoordinatorMinimum(uint256 amount) internal {
+        vm.prank(address(timelock));
+        staking.setMinStake(Role.Coordinator, amount);
+    }
+
+    function _expectStale(uint256 signers, uint256 index) internal {
+        (uint256[4] memory apk2, uint256[2] memory sigma) =
+            _aggregate(shards.blsAttestationMessage(NEW_ROOT), signers);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryStaleSigner.selector, index, coords[index]
+            )
+        );
+        shards.attestModelBls(NEW_ROOT, signers, apk2, sigma);
+    }
+
+    function _attest(uint256 signers) internal {
+        (uint256[4] memory apk2, uint256[2] memory sigma) =
+            _aggregate(shards.blsAttestationMessage(NEW_ROOT), signers);
+        shards.attestModelBls(NEW_ROOT, signers, apk2, sigma);
+    }
+
     // ------------------------------------------------------------------ registration
 
     function test_registerBlsKey_storesTheKeyAtTheNextIndex() public {
@@ -124,6 +166,49 @@ contract BlsAttestationTest is World {
         (, uint256 index, uint256[2] memory pk) = shards.blsKeyOf(coords[0]);
         assertEq(index, 0);
         assertEq(pk[0], _g1Of(77)[0]);
+    }
+
+    function test_registerBlsKey_countsTheSignerInTheAggregate() public {
+        _assertAggregate(0, 0, 0);
+        vm.expectEmit(address(shards));
+        emit IModelShardRegistry.BlsSignerUpdated(coords[0], 0, true, 1000e18);
+        _register(coords[0], _sk(0));
+        _assertAggregate(1, 1000e18, 0x1);
+        _register(coords[1], _sk(1));
+        _register(coords[2], _sk(2));
+        _assertAggregate(1 + 2 + 3, 3000e18, 0x7);
+        assertEq(shards.blsSignerStake(2), 1000e18);
+    }
+
+    function test_registerBlsKey_rotationReplacesTheKeyInTheAggregate() public {
+        _registerAll();
+        _register(coords[0], 77);
+        _assertAggregate(77 + 2 + 3, 3000e18, 0x7);
+        // The old key no longer signs for index 0; the new one does.
+        _publish(_fullRound(_agreeingRows()));
+        bytes32 m = shards.blsAttestationMessage(NEW_ROOT);
+        (uint256[4] memory apk2, uint256[2] memory sigma) = _aggregateOf(m, 1 + 2 + 3);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryInvalidAggregateSignature.selector, NEW_ROOT
+            )
+        );
+        shards.attestModelBls(NEW_ROOT, 0x7, apk2, sigma);
+        (apk2, sigma) = _aggregateOf(m, 77 + 2 + 3);
+        shards.attestModelBls(NEW_ROOT, 0x7, apk2, sigma);
+        assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));
+    }
+
+    function test_registerBlsKey_rotationRefreshesAnUncountedSigner() public {
+        _registerAll();
+        // Minimum raised and synced: coordinator 0 is no longer counted; lowered again without a sync, it is
+        // active in staking but still uncounted, and a rotation (which requires activity) counts it again.
+        _setCoordinatorMinimum(1500e18);
+        shards.syncBlsSigner(coords[0]);
+        _setCoordinatorMinimum(500e18);
+        _assertAggregate(2 + 3, 2000e18, 0x6);
+        _register(coords[0], 9);
+        _assertAggregate(9 + 2 + 3, 3000e18, 0x7);
     }
 
     function test_RevertWhen_registerBlsKeyByNonCoordinator() public {
@@ -191,6 +276,206 @@ contract BlsAttestationTest is World {
         vm.expectRevert(IModelShardRegistry.ModelShardRegistryInvalidBlsKey.selector);
         shards.registerBlsKey([uint256(1), 3], pk2, pop);
         vm.stopPrank();
+    }
+
+    // ------------------------------------------------------------------ running aggregate (staking reports)
+
+    function test_onStakeChanged_unbondBelowMinimumRemovesTheSigner() public {
+        _registerAll();
+        _publish(_fullRound(_agreeingRows()));
+        vm.expectEmit(address(shards));
+        emit IModelShardRegistry.BlsSignerUpdated(coords[1], 1, false, 0);
+        vm.prank(coords[1]);
+        staking.requestUnbond(600e18); // 400 left < 500 minimum
+        _assertAggregate(1 + 3, 2000e18, 0x5);
+        assertEq(shards.blsSignerStake(1), 0);
+        _expectStale(0x7, 1);
+        _expectStale(0x2, 1);
+        // The two counted signers hold 2000 of the 2400 coordinator stake.
+        _attest(0x5);
+        assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));
+    }
+
+    function test_onStakeChanged_partialUnbondLowersTheRecordedStake() public {
+        _registerAll();
+        vm.expectEmit(address(shards));
+        emit IModelShardRegistry.BlsSignerUpdated(coords[2], 2, true, 700e18);
+        vm.prank(coords[2]);
+        staking.requestUnbond(300e18);
+        _assertAggregate(1 + 2 + 3, 2700e18, 0x7);
+        assertEq(shards.blsSignerStake(2), 700e18);
+    }
+
+    function test_onStakeChanged_slashLowersTheStakeThenRemovesTheSigner() public {
+        _registerAll();
+        _publish(_fullRound(_agreeingRows()));
+        vm.prank(address(tasks)); // a SLASHER_ROLE holder
+        staking.slash(coords[2], 200e18, "test");
+        _assertAggregate(1 + 2 + 3, 2800e18, 0x7);
+        assertEq(shards.blsSignerStake(2), 800e18);
+        vm.expectEmit(address(shards));
+        emit IModelShardRegistry.BlsSignerUpdated(coords[2], 2, false, 0);
+        vm.prank(address(tasks));
+        staking.slash(coords[2], 400e18, "test"); // 400 left < 500 minimum
+        _assertAggregate(1 + 2, 2000e18, 0x3);
+        _expectStale(0x7, 2);
+    }
+
+    function test_onStakeChanged_stakeIncreaseRaisesTheRecordedStake() public {
+        _registerAll();
+        _publish(_fullRound(_agreeingRows()));
+        require(token.transfer(coords[0], 500e18));
+        vm.startPrank(coords[0]);
+        token.approve(address(staking), 500e18);
+        vm.expectEmit(address(shards));
+        emit IModelShardRegistry.BlsSignerUpdated(coords[0], 0, true, 1500e18);
+        staking.stake(Role.Coordinator, 500e18);
+        vm.stopPrank();
+        _assertAggregate(1 + 2 + 3, 3500e18, 0x7);
+        assertEq(shards.blsSignerStake(0), 1500e18);
+        // Coordinators 1 and 2 hold 2000 of 3500 (< 2/3); 0 and 1 hold 2500 (>= 2/3).
+        (uint256[4] memory apk2, uint256[2] memory sigma) =
+            _aggregate(shards.blsAttestationMessage(NEW_ROOT), 0x6);
+        vm.expectPartialRevert(IModelShardRegistry.ModelShardRegistryInsufficientSignerStake.selector);
+        shards.attestModelBls(NEW_ROOT, 0x6, apk2, sigma);
+        vm.expectEmit(address(shards));
+        emit IModelShardRegistry.ModelAttestedBls(NEW_ROOT, 0x3, 2500e18);
+        _attest(0x3);
+    }
+
+    function test_onStakeChanged_restakeCountsTheSignerAgain() public {
+        _registerAll();
+        vm.prank(coords[1]);
+        staking.requestUnbond(1000e18);
+        _assertAggregate(1 + 3, 2000e18, 0x5);
+        _stake(coords[1], Role.Coordinator, 800e18); // still a Coordinator: its unbond is pending
+        _assertAggregate(1 + 2 + 3, 2800e18, 0x7);
+        assertEq(shards.blsSignerStake(1), 800e18);
+    }
+
+    function test_onStakeChanged_roleClearedRemovesTheSigner() public {
+        _registerAll();
+        // With a zero minimum, a Coordinator with nothing bonded is still active until its role is cleared.
+        _setCoordinatorMinimum(0);
+        vm.prank(coords[1]);
+        staking.requestUnbond(1000e18);
+        _assertAggregate(1 + 2 + 3, 2000e18, 0x7);
+        vm.warp(block.timestamp + staking.unbondingDelay(Role.Coordinator));
+        vm.expectEmit(address(shards));
+        emit IModelShardRegistry.BlsSignerUpdated(coords[1], 1, false, 0);
+        vm.prank(coords[1]);
+        staking.withdrawUnbonded();
+        assertEq(uint8(staking.roleOf(coords[1])), uint8(Role.None));
+        _assertAggregate(1 + 3, 2000e18, 0x5);
+        // Back in another role: still not counted.
+        _stake(coords[1], Role.Solver, 100e18);
+        _assertAggregate(1 + 3, 2000e18, 0x5);
+    }
+
+    function test_onStakeChanged_accountWithoutKeyCostsOneSlotRead() public {
+        _registerAll();
+        vm.record();
+        vm.recordLogs();
+        vm.prank(address(staking));
+        shards.onStakeChanged(solvers[0]);
+        (bytes32[] memory reads, bytes32[] memory writes) = vm.accesses(address(shards));
+        assertEq(reads.length, 1, "one slot read");
+        assertEq(writes.length, 0, "no write");
+        assertEq(vm.getRecordedLogs().length, 0, "no event");
+        // Through staking too: a solver's stake leaves the aggregate alone.
+        _stake(solvers[0], Role.Solver, 100e18);
+        _assertAggregate(1 + 2 + 3, 3000e18, 0x7);
+    }
+
+    function test_RevertWhen_onStakeChangedIsNotCalledByStaking() public {
+        _registerAll();
+        address stranger = makeAddr("stranger");
+        vm.prank(stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryNotStaking.selector, stranger)
+        );
+        shards.onStakeChanged(coords[0]);
+        vm.prank(coords[0]);
+        vm.expectRevert(
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryNotStaking.selector, coords[0])
+        );
+        shards.onStakeChanged(coords[0]);
+    }
+
+    function test_syncBlsSigner_appliesAMinimumStakeRaise() public {
+        _registerAll();
+        _publish(_fullRound(_agreeingRows()));
+        _stake(coords[2], Role.Coordinator, 1000e18);
+        // Governance raises the minimum: staking reports nothing, the aggregate is stale until synced.
+        _setCoordinatorMinimum(1500e18);
+        _assertAggregate(1 + 2 + 3, 4000e18, 0x7);
+        assertFalse(staking.isActive(coords[0], Role.Coordinator));
+        vm.expectEmit(address(shards));
+        emit IModelShardRegistry.BlsSignerUpdated(coords[0], 0, false, 0);
+        vm.prank(makeAddr("anyone"));
+        shards.syncBlsSigner(coords[0]);
+        shards.syncBlsSigner(coords[1]);
+        shards.syncBlsSigner(coords[2]); // still active: nothing changes
+        _assertAggregate(3, 2000e18, 0x4);
+        _expectStale(0x7, 0);
+        // Lowered again: synced signers count again.
+        _setCoordinatorMinimum(500e18);
+        shards.syncBlsSigner(coords[0]);
+        _assertAggregate(1 + 3, 3000e18, 0x5);
+    }
+
+    function test_syncBlsSigner_writesNothingWhenCurrent() public {
+        _registerAll();
+        vm.record();
+        vm.recordLogs();
+        shards.syncBlsSigner(coords[0]);
+        (, bytes32[] memory writes) = vm.accesses(address(shards));
+        assertEq(writes.length, 0, "no write");
+        assertEq(vm.getRecordedLogs().length, 0, "no event");
+    }
+
+    function test_RevertWhen_syncBlsSignerWithoutKey() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryBlsKeyNotRegistered.selector, solvers[0]
+            )
+        );
+        shards.syncBlsSigner(solvers[0]);
+    }
+
+    /// @dev Any subset of ten counted signers: accepted iff it holds 2/3 of the stake, with the stake of the
+    ///      subset, whatever non-signers are subtracted from the running aggregate.
+    function testFuzz_attestModelBls_anySubsetPaysForItsNonSigners(uint256 signers, uint256 heavy) public {
+        _addCoordinators(10);
+        heavy = bound(heavy, 0, 9);
+        _stake(coords[heavy], Role.Coordinator, 2000e18); // one coordinator holds 3000, the others 1000
+        for (uint256 i; i < 10; ++i) {
+            _register(coords[i], _sk(i));
+        }
+        signers = bound(signers, 1, (uint256(1) << 10) - 1);
+        uint256 stake;
+        for (uint256 i; i < 10; ++i) {
+            if ((signers >> i) & 1 == 1) stake += i == heavy ? 3000e18 : 1000e18;
+        }
+        _publish(_propose());
+        (uint256[4] memory apk2, uint256[2] memory sigma) =
+            _aggregate(shards.blsAttestationMessage(NEW_ROOT), signers);
+        uint256 total = 12_000e18;
+        if (stake * 3 < total * 2) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    IModelShardRegistry.ModelShardRegistryInsufficientSignerStake.selector,
+                    stake,
+                    (total * 2 + 2) / 3
+                )
+            );
+            shards.attestModelBls(NEW_ROOT, signers, apk2, sigma);
+        } else {
+            vm.expectEmit(address(shards));
+            emit IModelShardRegistry.ModelAttestedBls(NEW_ROOT, signers, stake);
+            shards.attestModelBls(NEW_ROOT, signers, apk2, sigma);
+            assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));
+        }
     }
 
     // ------------------------------------------------------------------ aggregate attestation
@@ -333,9 +618,12 @@ contract BlsAttestationTest is World {
     }
 
     /// @dev Gas (execution + 21000 intrinsic per transaction, cold storage per transaction) to take a published
-    ///      model to Accepted: with per-coordinator `attestModel` until 2/3 of the stake attested, or with one
-    ///      `attestModelBls` carrying every coordinator's signature.
-    function _compare(uint256 n) internal returns (uint256 perCoordinator, uint256 bls) {
+    ///      model to Accepted with `n` coordinators of equal stake: with per-coordinator `attestModel` until 2/3 of
+    ///      the stake attested, with one `attestModelBls` carrying every coordinator's signature, and with one
+    ///      carrying all but `n / 3` of them (the non-signers are the highest indices; only their number counts).
+    ///      Leaves the world as it found it.
+    function _compare(uint256 n) internal returns (uint256 perCoordinator, uint256 bls, uint256 blsAbsent) {
+        uint256 start = vm.snapshotState();
         _addCoordinators(n);
         for (uint256 i; i < n; ++i) {
             _register(coords[i], _sk(i));
@@ -353,37 +641,57 @@ contract BlsAttestationTest is World {
         }
         assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));
 
+        uint256 all = n == 256 ? type(uint256).max : (uint256(1) << n) - 1;
         vm.revertToState(snap);
+        bls = _blsCost(taskId, all);
+        vm.revertToState(snap);
+        blsAbsent = _blsCost(taskId, all >> (n / 3));
+        vm.revertToStateAndDelete(start); // this contract's storage too: coords is back to N_COORDS
+    }
+
+    function _blsCost(uint256 taskId, uint256 signers) internal returns (uint256 gasUsed) {
         _publish(taskId);
-        uint256 signers = n == 256 ? type(uint256).max : (uint256(1) << n) - 1;
         (uint256[4] memory apk2, uint256[2] memory sigma) =
             _aggregate(shards.blsAttestationMessage(NEW_ROOT), signers);
         _cool();
         uint256 g0 = gasleft();
         shards.attestModelBls(NEW_ROOT, signers, apk2, sigma);
-        bls = g0 - gasleft() + 21_000;
+        gasUsed = g0 - gasleft() + 21_000;
         assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));
     }
 
+    function _report(uint256 n) internal returns (uint256 per, uint256 all) {
+        uint256 absent;
+        (per, all, absent) = _compare(n);
+        console2.log(n, "coordinators: per-coordinator attestations", per);
+        console2.log("  one BLS aggregate, all signing", all);
+        console2.log("  one BLS aggregate, a third absent", absent);
+        string memory k = vm.toString(n);
+        vm.snapshotValue(string.concat("attest_perCoordinator_", k), per);
+        vm.snapshotValue(string.concat("attest_bls_", k), all);
+        vm.snapshotValue(string.concat("attest_blsThirdAbsent_", k), absent);
+        // A non-signer costs its key and stake reads (three cold slots) and a point addition, about 7.6k gas;
+        // having any costs one negation and one more addition.
+        assertLe(absent, all + 1500 + (n / 3) * 8000, "non-signers cost about 7.6k gas each");
+    }
+
     function test_gas_attestationCost_3_coordinators() public {
-        (uint256 per, uint256 bls) = _compare(3);
-        console2.log("3 coordinators: per-coordinator attestations", per, "one BLS aggregate", bls);
-        vm.snapshotValue("attest_perCoordinator_3", per);
-        vm.snapshotValue("attest_bls_3", bls);
+        _report(3);
     }
 
     function test_gas_attestationCost_10_coordinators() public {
-        (uint256 per, uint256 bls) = _compare(10);
-        console2.log("10 coordinators: per-coordinator attestations", per, "one BLS aggregate", bls);
-        vm.snapshotValue("attest_perCoordinator_10", per);
-        vm.snapshotValue("attest_bls_10", bls);
+        _report(10);
     }
 
     function test_gas_attestationCost_32_coordinators() public {
-        (uint256 per, uint256 bls) = _compare(32);
-        console2.log("32 coordinators: per-coordinator attestations", per, "one BLS aggregate", bls);
-        vm.snapshotValue("attest_perCoordinator_32", per);
-        vm.snapshotValue("attest_bls_32", bls);
-        assertLt(bls * 2, per, "one aggregate must cost under half of the attestations it replaces");
+        (uint256 per, uint256 bls) = _report(32);
+        assertLt(bls * 4, per, "one aggregate must cost under a quarter of the attestations it replaces");
+    }
+
+    /// @dev The flat cost: with every coordinator signing, 32 coordinators cost what 3 do.
+    function test_gas_blsAggregateIsFlatInTheNumberOfSigners() public {
+        (, uint256 three,) = _compare(3);
+        (, uint256 thirtyTwo,) = _compare(32);
+        assertApproxEqAbs(thirtyTwo, three, 500, "all-signing aggregate cost independent of the signer count");
     }
 }

@@ -7,10 +7,11 @@ import {Project} from "../../contracts/Project.sol";
 import {InferenceMarket} from "../../contracts/InferenceMarket.sol";
 import {IProject} from "../../contracts/interfaces/IProject.sol";
 
-/// @dev Random settles, contributions and claims on InferenceMarket with ghost accounting.
+/// @dev Random settles, contributions, claims, front-run authorizations (submitted straight to the token),
+///      plain transfers and sweeps on InferenceMarket with ghost accounting.
 contract MarketHandler is Test {
-    bytes32 internal constant RECEIVE_TYPEHASH = keccak256(
-        "ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
+    bytes32 internal constant TRANSFER_TYPEHASH = keccak256(
+        "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
     );
 
     ATNToken public token;
@@ -30,6 +31,11 @@ contract MarketHandler is Test {
     uint256 public ghostPaidOut;
     uint256 public ghostDoublePays;
     uint256 public ghostSettles;
+    /// value that reached the market without `settle` (front-run authorizations, plain transfers)
+    uint256 public ghostUnaccountedIn;
+    uint256 public ghostSwept;
+    /// settles that succeeded with an authorization already executed straight on the token
+    uint256 public ghostFrontRunSettles;
     uint256 internal _nonce;
 
     constructor(
@@ -81,11 +87,46 @@ contract MarketHandler is Test {
         returns (bytes memory)
     {
         bytes32 structHash = keccak256(
-            abi.encode(RECEIVE_TYPEHASH, payer, address(market), value, 0, block.timestamp + 60, nonce)
+            abi.encode(TRANSFER_TYPEHASH, payer, address(market), value, 0, block.timestamp + 60, nonce)
         );
         (uint8 v, bytes32 r, bytes32 s) =
             vm.sign(pk, keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash)));
         return abi.encodePacked(r, s, v);
+    }
+
+    /// A mempool observer executes a payer's authorization straight on the token, then the provider's
+    /// `settle` of the same authorization must fail.
+    function frontRun(uint256 payerSeed, uint256 providerSeed, uint256 projectSeed, uint256 value) external {
+        uint256 pk = payerPks[payerSeed % payerPks.length];
+        uint256 id = projectIds[projectSeed % projectIds.length];
+        value = bound(value, market.projects().inferencePrice(id), 1_000e18);
+        address payer = vm.addr(pk);
+        deal(address(token), payer, token.balanceOf(payer) + value, true);
+        bytes32 nonce = bytes32(++_nonce);
+        bytes memory sig = _sign(pk, payer, value, nonce);
+        uint256 vb = block.timestamp + 60;
+        token.transferWithAuthorization(payer, address(market), value, 0, vb, nonce, sig);
+        ghostUnaccountedIn += value;
+        vm.prank(providers[providerSeed % providers.length]);
+        try market.settle(id, payer, value, 0, vb, nonce, sig) returns (uint256, uint256, uint256) {
+            ++ghostFrontRunSettles;
+        } catch {}
+    }
+
+    /// A plain transfer to the market.
+    function donate(uint256 amount) external {
+        amount = bound(amount, 1, 1_000e18);
+        address donor = address(0xD0);
+        deal(address(token), donor, token.balanceOf(donor) + amount, true);
+        vm.prank(donor);
+        assertTrue(token.transfer(address(market), amount));
+        ghostUnaccountedIn += amount;
+    }
+
+    function sweep(uint256 callerSeed) external {
+        if (market.unaccountedBalance() == 0) return;
+        vm.prank(address(uint160(0x4000 + callerSeed % 8)));
+        ghostSwept += market.sweepUnaccounted();
     }
 
     function recordContribution(uint256 contributorSeed, uint256 projectSeed, uint256 amount) external {
@@ -194,11 +235,27 @@ contract MarketInvariantTest is Test {
         );
     }
 
-    /// the market always holds enough for every outstanding claim, and holds exactly settled − paid out
+    /// the market always holds enough for every outstanding claim, and holds exactly
+    /// settled + unaccounted inflows − paid out
     function invariant_solvent() public view {
         uint256 bal = token.balanceOf(address(market));
         assertGe(bal, _outstanding());
-        assertEq(bal, handler.ghostSettled() - handler.ghostPaidOut());
+        assertEq(bal, handler.ghostSettled() + handler.ghostUnaccountedIn() - handler.ghostPaidOut());
+    }
+
+    /// the accounted total is settled + swept − paid out, covers every claim, and never exceeds the balance;
+    /// whatever is above it came in without `settle` and was not swept yet
+    function invariant_accountedCoversClaims() public view {
+        uint256 accounted = market.accountedBalance();
+        assertEq(accounted, handler.ghostSettled() + handler.ghostSwept() - handler.ghostPaidOut());
+        assertGe(accounted, _outstanding());
+        assertLe(accounted, token.balanceOf(address(market)));
+        assertEq(market.unaccountedBalance(), handler.ghostUnaccountedIn() - handler.ghostSwept());
+    }
+
+    /// an authorization executed straight on the token can never be settled afterwards
+    function invariant_frontRunNeverSettles() public view {
+        assertEq(handler.ghostFrontRunSettles(), 0);
     }
 
     /// a second claim right after a claim never pays

@@ -365,41 +365,7 @@ impl Agent {
 
     /// The shard servers that announced shards of `root`.
     pub async fn peers_of(&self, root: B256) -> Result<Vec<String>, AgentError> {
-        let shards = self.shards();
-        let model = shards
-            .getModel(root)
-            .call()
-            .await
-            .map_err(AgentError::read(format!("model {root}")))?;
-        let count =
-            usize::from(model.manifest.dataShards) + usize::from(model.manifest.parityShards);
-        let mut providers: Vec<Address> = Vec::new();
-        for i in 0..count {
-            let holders = shards
-                .providersOf(root, U256::from(i))
-                .call()
-                .await
-                .map_err(AgentError::read(format!(
-                    "providers of shard {i} of {root}"
-                )))?;
-            for h in holders {
-                if !providers.contains(&h) {
-                    providers.push(h);
-                }
-            }
-        }
-        let mut peers = Vec::new();
-        for p in providers {
-            let endpoint = shards
-                .endpointOf(p)
-                .call()
-                .await
-                .map_err(AgentError::read(format!("endpoint of {p}")))?;
-            if !endpoint.is_empty() && !peers.contains(&endpoint) {
-                peers.push(endpoint);
-            }
-        }
-        Ok(peers)
+        model_peers(&self.shards(), root).await
     }
 
     /// Loads the model `root`: from memory, the local store, the genesis rule or its providers
@@ -554,4 +520,44 @@ impl Agent {
         .await?;
         Ok(())
     }
+}
+
+/// The shard servers (base URLs) that announced shards of model `root` in `ModelShardRegistry`.
+pub async fn model_peers<P: Provider + Clone>(
+    shards: &ModelShardRegistry::ModelShardRegistryInstance<P>,
+    root: B256,
+) -> Result<Vec<String>, AgentError> {
+    let model = shards
+        .getModel(root)
+        .call()
+        .await
+        .map_err(AgentError::read(format!("model {root}")))?;
+    let count = usize::from(model.manifest.dataShards) + usize::from(model.manifest.parityShards);
+    let mut providers: Vec<Address> = Vec::new();
+    for i in 0..count {
+        let holders = shards
+            .providersOf(root, U256::from(i))
+            .call()
+            .await
+            .map_err(AgentError::read(format!(
+                "providers of shard {i} of {root}"
+            )))?;
+        for h in holders {
+            if !providers.contains(&h) {
+                providers.push(h);
+            }
+        }
+    }
+    let mut peers = Vec::new();
+    for p in providers {
+        let endpoint = shards
+            .endpointOf(p)
+            .call()
+            .await
+            .map_err(AgentError::read(format!("endpoint of {p}")))?;
+        if !endpoint.is_empty() && !peers.contains(&endpoint) {
+            peers.push(endpoint);
+        }
+    }
+    Ok(peers)
 }

@@ -20,6 +20,7 @@ pub mod roles;
 pub mod run;
 pub mod serve;
 pub mod spec;
+pub mod status;
 
 pub use agent::{Agent, AgentError, AgentOptions, Faults, Role};
 pub use integrity::{CodeCheck, CodeIdentity, IntegrityPolicy, check_code};

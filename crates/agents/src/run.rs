@@ -115,11 +115,31 @@ pub async fn run(
     // The node's HTTP server (shards, BLS signatures) and the provider registration.
     let server_cancel = cancel.child_token();
     let attestations = crate::bls::Attestations::default();
+    let node = crate::status::NodeInfo {
+        role: opts.role.name().to_string(),
+        address: me.to_string(),
+        chain_id: provider.get_chain_id().await?,
+        project_id: opts.project_id,
+        version: policy.identity.version.clone(),
+        code_hash: Some(policy.identity.fingerprint.to_string()),
+    };
+    let status =
+        crate::status::StatusState::from_db_file(node, opts.state_dir.join("agent.sqlite"));
+    let own_stake = staking
+        .stakeOf(me)
+        .call()
+        .await
+        .map_err(AgentError::read("the stake"))?;
+    status.set_stakes(vec![crate::status::Stake::new(
+        me,
+        opts.role.name(),
+        own_stake,
+    )]);
     let (addr, server_task) = crate::serve::start(
         opts.listen,
         store.clone(),
         opts.faults.corrupt_shards,
-        crate::bls::routes(attestations.clone()),
+        crate::bls::routes(attestations.clone()).merge(crate::status::router(status)),
         server_cancel.clone(),
     )
     .await?;

@@ -21,6 +21,7 @@ pub mod aggregate;
 pub mod codec;
 pub mod corpus;
 pub mod fpenv;
+pub mod generate;
 pub use autonet_protocol::merkle;
 pub mod model;
 pub mod rng;
@@ -30,6 +31,9 @@ pub mod train;
 pub use aggregate::{AggregateError, Contribution, Rule, aggregate};
 pub use codec::{CodecError, content_hash, from_safetensors, to_safetensors};
 pub use corpus::{Chunk, Corpus, CorpusError, CorpusOptions, Manifest};
+pub use generate::{
+    Finish, FinishReason, GenerateError, GenerateParams, generate, generate_stream,
+};
 pub use model::{Lm, ModelConfig, ModelError, default_device, init_weights};
 pub use tensors::{Delta, NamedTensor, TensorError, TensorSet, Weights};
 pub use train::{

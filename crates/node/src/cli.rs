@@ -13,10 +13,12 @@ use crate::amount::atn_arg;
 use crate::commands::agent::RunArgs;
 use crate::commands::devnet::DevnetArgs;
 use crate::commands::gov::{GovAction, Support};
+use crate::commands::market::{InferArgs, ServeArgs};
 use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, DEFAULT_WINDOWS};
 use crate::commands::staking::RoleArg;
 use crate::commands::{
-    CommandError, Context, Report, agent, deploy, devnet, gov, integrity, project, staking, status,
+    CommandError, Context, Report, agent, deploy, devnet, gov, integrity, market, project, staking,
+    status,
 };
 use crate::config::{EffectiveConfig, GlobalArgs};
 
@@ -173,6 +175,33 @@ pub enum Cmd {
     /// This build's code fingerprint and whether governance approved it
     #[command(subcommand)]
     Integrity(IntegrityCmd),
+
+    /// Serve the project's latest model over HTTP with x402 payments until Ctrl-C
+    ///
+    /// Loads the project's current model (every shard verified against the chain), follows new
+    /// publications without downtime and answers POST /v1/generate. Without a PAYMENT-SIGNATURE
+    /// the route answers 402 with the x402 requirement (the project's price in ATN, payable to
+    /// the InferenceMarket); a valid EIP-3009 authorization is verified, the output produced and
+    /// the payment settled through InferenceMarket.settle, which credits this account as the
+    /// provider. Also serves the status page (/), /api/status and /metrics.
+    #[command(after_help = "Example:
+  AUTONET_PRIVATE_KEY=0x… autonet serve --project 1 --state-dir ./inference --listen 0.0.0.0:8080 \\
+      --public-url http://my-host:8080")]
+    Serve(Box<ServeArgs>),
+
+    /// Ask a node for a generation, paying with x402 (EIP-3009, signed with AUTONET_PRIVATE_KEY)
+    /// when it asks; prints the output and the settlement
+    #[command(after_help = "Example:
+  AUTONET_PRIVATE_KEY=0x… autonet infer --url http://127.0.0.1:8080/v1/generate --prompt 'fn main' --max-price 0.1")]
+    Infer(Box<InferArgs>),
+
+    /// Claim everything this account earned: training rewards, inference revenue as a
+    /// provider, and its contributor share of a project's inference revenue
+    Claim {
+        /// The project whose contributor revenue is claimed
+        #[arg(long, env = "AUTONET_PROJECT", default_value_t = 1)]
+        project: u64,
+    },
 }
 
 /// `autonet gov …`.
@@ -375,6 +404,9 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
                 }
                 Cmd::Project(ProjectCmd::Status { id }) => project::status(&ctx, id).await,
                 Cmd::Run(args) => agent::run(&ctx, &args).await,
+                Cmd::Serve(args) => market::serve(&ctx, &args).await,
+                Cmd::Infer(args) => market::infer(&ctx, &args).await,
+                Cmd::Claim { project } => market::claim(&ctx, project).await,
                 Cmd::Integrity(IntegrityCmd::Check) => integrity::check(&ctx).await,
                 Cmd::Gov(cmd) => match cmd {
                     GovCmd::Delegate { to } => gov::delegate(&ctx, to).await,

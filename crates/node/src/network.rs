@@ -82,8 +82,8 @@ fn other(e: impl std::fmt::Display) -> NetworkError {
 pub struct AgentProcess {
     /// Name (`proposer`, `solver-1`, ...).
     pub name: String,
-    /// Role.
-    pub role: RoleArg,
+    /// Staked role (`None`: the unstaked inference node).
+    pub role: Option<RoleArg>,
     /// Its key.
     pub key: PrivateKeySigner,
     /// Its state directory.
@@ -129,7 +129,7 @@ fn free_port() -> Result<u16, NetworkError> {
     Ok(l.local_addr().map_err(other)?.port())
 }
 
-async fn context(
+pub(crate) async fn context(
     rpc_url: &str,
     registry: Address,
     key: &PrivateKeySigner,
@@ -373,7 +373,7 @@ impl Network {
                 name.clone(),
                 AgentProcess {
                     name,
-                    role,
+                    role: Some(role),
                     key,
                     state_dir,
                     args,
@@ -684,6 +684,85 @@ impl Network {
             }
         }
         Ok((gas, txs))
+    }
+
+    /// Adds and starts the inference node (`autonet serve`, with the unpaid comparison route)
+    /// under a fresh key holding ETH for its settlement transactions; returns its base URL.
+    pub async fn start_inference(&mut self, timeout: Duration) -> Result<String, NetworkError> {
+        let name = "inference".to_string();
+        if !self.agents.contains_key(&name) {
+            let key = PrivateKeySigner::random();
+            let _: () = self
+                .provider
+                .raw_request(
+                    "anvil_setBalance".into(),
+                    (
+                        key.address(),
+                        U256::from(100) * U256::from(10).pow(U256::from(18)),
+                    ),
+                )
+                .await
+                .map_err(other)?;
+            let state_dir = self.opts.dir.join(&name);
+            let _ = std::fs::remove_dir_all(&state_dir);
+            let args = vec![
+                "--rpc-url".to_string(),
+                self.rpc_url.clone(),
+                "--registry".into(),
+                self.contracts.registry.to_string(),
+                "serve".into(),
+                "--project".into(),
+                self.project_id.to_string(),
+                "--state-dir".into(),
+                state_dir.display().to_string(),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--follow-secs".into(),
+                "1".into(),
+                "--free-route".into(),
+            ];
+            self.agents.insert(
+                name.clone(),
+                AgentProcess {
+                    name: name.clone(),
+                    role: None,
+                    key,
+                    state_dir,
+                    args,
+                    child: None,
+                },
+            );
+        }
+        self.start(&name)?;
+        self.wait_ready(std::slice::from_ref(&name), timeout)
+            .await?;
+        let dir = &self.agents[&name].state_dir;
+        let ready: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(autonet_inference::READY_FILE)).map_err(other)?,
+        )
+        .map_err(other)?;
+        ready["url"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| other("the inference node's ready file has no url"))
+    }
+
+    /// A fresh key holding `atn` ATN (and no ETH: an x402 payer needs none).
+    pub async fn funded_payer(&self, atn: u64) -> Result<PrivateKeySigner, NetworkError> {
+        let deployer: PrivateKeySigner = DEPLOYER_KEY.parse().map_err(other)?;
+        let ctx = context(&self.rpc_url, self.contracts.registry, &deployer).await?;
+        let key = PrivateKeySigner::random();
+        let token = ATNToken::new(self.contracts.atn_token, &ctx.provider);
+        autonet_chain::send_and_confirm::<ATNToken::Transfer, _, _>(
+            &token.transfer(
+                key.address(),
+                U256::from(atn) * U256::from(10).pow(U256::from(18)),
+            ),
+            &ctx.tx,
+        )
+        .await
+        .map_err(other)?;
+        Ok(key)
     }
 
     /// Stops every agent (SIGTERM, then SIGKILL after 10 s) and anvil.

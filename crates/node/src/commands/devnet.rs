@@ -52,6 +52,18 @@ pub struct DevnetArgs {
     /// Leave the network running after the rounds, until Ctrl-C
     #[arg(long)]
     pub keep_running: bool,
+    /// After the rounds, also pay the inference node with the official x402 client (node and
+    /// script/x402-pay.mjs from the repository) and check that bad payments are refused
+    #[arg(long)]
+    pub check_payments: bool,
+    /// After the rounds, load coordinator-1's status page in headless Chromium
+    /// (script/check-status-page.sh) and check its loss chart has one point per round
+    #[arg(long)]
+    pub check_status_page: bool,
+    /// After the rounds, measure N sequential requests of each kind (paid / unpaid, cached /
+    /// uncached) against the inference node
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub bench_inference: usize,
 }
 
 /// What one round did.
@@ -98,7 +110,10 @@ async fn bls_signers(net: &Network) -> Result<Vec<(u64, String)>, NetworkError> 
     let shards = ModelShardRegistry::new(net.contracts.shard_registry, &net.provider);
     let mut out = Vec::new();
     for agent in net.agents.values() {
-        if !matches!(agent.role, crate::commands::staking::RoleArg::Coordinator) {
+        if !matches!(
+            agent.role,
+            Some(crate::commands::staking::RoleArg::Coordinator)
+        ) {
             continue;
         }
         let key = shards.blsKeyOf(agent.address()).call().await.map_err(|e| {
@@ -226,6 +241,39 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
             }
         }
         Err(e) => Err(net_err(e)),
+    };
+    // The trained model earns: the inference node serves it and one generation is bought.
+    let result = match result {
+        Ok(mut r) => {
+            match super::sale::sell(&mut net, args.check_payments, args.bench_inference).await {
+                Ok(sale) => {
+                    r.text.push_str(&sale.text);
+                    r.json["inference"] = sale.json;
+                    if args.check_status_page {
+                        match super::sale::check_status_page(&net, args.rounds).await {
+                            Ok(line) => {
+                                r.text.push_str(&line);
+                                Ok(r)
+                            }
+                            Err(e) => {
+                                println!("{}", r.text);
+                                Err(e)
+                            }
+                        }
+                    } else {
+                        Ok(r)
+                    }
+                }
+                Err(e) => {
+                    println!("{}", r.text);
+                    Err(CommandError::Invalid(format!(
+                        "inference: {e} (the inference node's log: {})",
+                        net.opts.dir.join("inference/agent.log").display()
+                    )))
+                }
+            }
+        }
+        Err(e) => Err(e),
     };
     if args.keep_running && result.is_ok() {
         if let Ok(r) = &result {

@@ -11,7 +11,9 @@ pub mod deploy;
 pub mod devnet;
 pub mod gov;
 pub mod integrity;
+pub mod market;
 pub mod project;
+pub mod sale;
 pub mod staking;
 pub mod status;
 

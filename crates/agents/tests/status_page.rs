@@ -1,0 +1,128 @@
+//! The status page in a real browser: serves the status router on a loopback port and runs
+//! `script/check-status-page.sh` (headless Chromium) against it. Needs `/usr/bin/chromium`
+//! (`make setup-browser`); without it this test fails rather than skips.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use autonet_agents::status::{NodeInfo, Round, STATUS_HTML, SolverResult, StatusState, router};
+use axum::http::StatusCode;
+use axum::response::Html;
+use axum::routing::get;
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../script/check-status-page.sh")
+}
+
+fn require_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: run `make setup-browser` (apt-get install -y chromium) \
+         — this browser test does not skip"
+    );
+}
+
+fn node() -> NodeInfo {
+    NodeInfo {
+        role: "coordinator".into(),
+        address: "0x1111111111111111111111111111111111111111".into(),
+        chain_id: 31337,
+        project_id: 1,
+        version: env!("CARGO_PKG_VERSION").into(),
+        code_hash: Some(format!("0x{}", "ab".repeat(32))),
+    }
+}
+
+fn rounds(n: u64) -> Vec<Round> {
+    (1..=n)
+        .map(|task_id| Round {
+            task_id,
+            proposer: "0x2222222222222222222222222222222222222222".into(),
+            status: "finalized".into(),
+            base_loss: Some(5.5 - 0.3 * task_id as f64),
+            solvers: vec![SolverResult {
+                address: "0x3333333333333333333333333333333333333333".into(),
+                consensus: Some(0.9),
+                incentive: Some(1.0),
+                reward_atn: Some("2.5".into()),
+                ..SolverResult::default()
+            }],
+            ..Round::default()
+        })
+        .collect()
+}
+
+/// Serves the status page of `rounds` on 127.0.0.1:0; returns its URL.
+async fn serve(rounds: Vec<Round>) -> String {
+    let app = router(StatusState::fixed(node(), rounds));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/")
+}
+
+/// Runs the check script; returns (success, combined output).
+async fn check(url: &str, expected: usize) -> (bool, String) {
+    let (script, url) = (script(), url.to_string());
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(&url)
+            .arg(expected.to_string())
+            .output()
+            .expect("running check-status-page.sh");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loss_chart_renders_one_point_per_round() {
+    require_chromium();
+    let url = serve(rounds(4)).await;
+    let (ok, out) = check(&url, 4).await;
+    assert!(ok, "the check failed on a page with 4 rounds:\n{out}");
+    assert!(out.contains("loss chart with 4 points"), "{out}");
+
+    let (ok, out) = check(&url, 3).await;
+    assert!(!ok, "the check passed with a wrong point count:\n{out}");
+    assert!(out.contains("expected 3"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_node_says_no_rounds_yet() {
+    require_chromium();
+    let url = serve(Vec::new()).await;
+    let (ok, out) = check(&url, 0).await;
+    assert!(ok, "the check failed on a page without rounds:\n{out}");
+    let (ok, _) = check(&url, 1).await;
+    assert!(!ok, "an empty chart passed as one point");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_whose_data_does_not_load_fails_the_check() {
+    require_chromium();
+    // The real page, but its API fails.
+    let app = axum::Router::new()
+        .route("/", get(|| async { Html(STATUS_HTML) }))
+        .route(
+            "/api/status",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "database is down") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (ok, out) = check(&format!("http://{addr}/"), 0).await;
+    assert!(!ok, "a page whose data failed to load passed:\n{out}");
+    assert!(
+        out.contains("did not load its data") && out.contains("database is down"),
+        "{out}"
+    );
+}

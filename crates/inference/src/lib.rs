@@ -1,0 +1,309 @@
+//! Autonet paid inference (`autonet serve`, PROTOCOL.md §7).
+//!
+//! The node loads the project's current model — the genesis model, or a published one fetched
+//! from its shard providers with every shard verified against the chain — and serves text
+//! generation over HTTP. A background task follows the project: when a new model is accepted it
+//! is fetched and swapped in while requests keep being answered by the old one. Repeated
+//! requests (same model, prompt and parameters) are answered from an exact cache. Paid routes
+//! take x402 v2 payments (crate `autonet-x402`) settled through `InferenceMarket.settle`, which
+//! splits the revenue between this node (provider), the project's contributors and the
+//! treasury. The node registers in the ERC-8004 identity registry with its inference endpoint
+//! and serves the status page and `/metrics` like every other node.
+//!
+//! Modules: [`model`] (loading and following), [`server`] (routes and the payment flow).
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod model;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use autonet_agents::identity::{self, AutonetInfo, Registration, endpoints};
+use autonet_agents::status::{self, Metrics, NodeInfo, Payments, StatusState};
+use autonet_bindings::{ATNToken, Contracts, Project};
+use autonet_chain::{ChainProvider, TxOptions};
+use autonet_x402::{NonceStore, unix_now};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::model::{Current, ModelSource};
+use crate::server::{AppState, AtomicU128, Payment};
+
+/// Why the inference node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// A chain read or transaction.
+    #[error("chain: {0}")]
+    Chain(String),
+    /// Shards or the local store.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The model or generation.
+    #[error("model: {0}")]
+    Model(String),
+    /// Anything else, with what to do.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// How `autonet serve` runs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The project whose model is served (and whose price applies).
+    pub project_id: u64,
+    /// Bind address.
+    pub listen: SocketAddr,
+    /// URL announced in the identity registry and in `resource.url` (default `http://<bound>`).
+    pub public_url: Option<String>,
+    /// Where models, the nonce store and the ready file live.
+    pub state_dir: PathBuf,
+    /// How often the project's model and price are re-read.
+    pub follow: Duration,
+    /// Requests kept in the exact cache.
+    pub cache_entries: usize,
+    /// Also serve `POST /v1/free/generate` (unpaid; for comparison and development).
+    pub free_route: bool,
+    /// Longest authorization window accepted (seconds).
+    pub max_timeout_secs: u64,
+    /// libtorch threads.
+    pub threads: i32,
+    /// This node's software identity for the status page.
+    pub node: NodeInfo,
+    /// Register in the ERC-8004 identity registry.
+    pub register_identity: bool,
+}
+
+/// File written into the state directory once the server answers (JSON with its URL).
+pub const READY_FILE: &str = "ready";
+
+/// Runs the inference node until `cancel`.
+pub async fn serve(
+    opts: ServeOptions,
+    provider: ChainProvider,
+    contracts: Contracts,
+    me: Address,
+    cancel: CancellationToken,
+) -> Result<(), InferenceError> {
+    let other = |what: &str, e: String| InferenceError::Other(format!("{what}: {e}"));
+    std::fs::create_dir_all(&opts.state_dir).map_err(|e| {
+        other(
+            &format!("creating {}", opts.state_dir.display()),
+            e.to_string(),
+        )
+    })?;
+    let _ = std::fs::remove_file(opts.state_dir.join(READY_FILE));
+    tch::set_num_threads(opts.threads.max(1));
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .map_err(|e| InferenceError::Chain(e.to_string()))?;
+
+    // The model.
+    let source = ModelSource::open(
+        provider.clone(),
+        contracts,
+        opts.project_id,
+        &opts.state_dir,
+    )
+    .await?;
+    let root = source.head().await?;
+    info!(project = opts.project_id, model = %root, preset = source.preset(), "loading the project's model");
+    let current = Current::new(source.load(root).await?);
+    info!(model = %root, genesis = source.is_genesis(root), "model loaded and verified");
+
+    // Payments.
+    let token = ATNToken::new(contracts.atn_token, provider.clone());
+    let domain = token
+        .eip712Domain()
+        .call()
+        .await
+        .map_err(|e| InferenceError::Chain(format!("reading ATN's EIP-712 domain: {e}")))?;
+    let price = read_price(&provider, &contracts, opts.project_id).await?;
+    let nonces = NonceStore::open(opts.state_dir.join("payments.sqlite"))
+        .map_err(|e| other("opening the payment store", e.to_string()))?;
+    reconcile(&provider, &nonces).await;
+
+    // HTTP.
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| {
+            other(
+                &format!("binding {} (choose another --listen)", opts.listen),
+                e.to_string(),
+            )
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| other("reading the bound address", e.to_string()))?;
+    let public_url = opts
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let metrics = Metrics::new();
+    let payments = Payments::new();
+    let state = AppState {
+        current: current.clone(),
+        cache: AppState::new_cache(opts.cache_entries),
+        price: Arc::new(AtomicU128::new(price)),
+        payment: Payment {
+            chain_id,
+            asset: contracts.atn_token,
+            domain: (domain.name.clone(), domain.version.clone()),
+            market: contracts.market,
+            project_id: opts.project_id,
+            max_timeout_secs: opts.max_timeout_secs,
+        },
+        nonces: Arc::new(nonces),
+        provider: provider.clone(),
+        public_url: public_url.clone(),
+        metrics: metrics.clone(),
+        payments: payments.clone(),
+        pending: Arc::new(AtomicU64::new(0)),
+    };
+    let mut node = opts.node.clone();
+    node.role = "inference".into();
+    node.address = me.to_string();
+    node.chain_id = chain_id;
+    node.project_id = opts.project_id;
+    let status_state = StatusState::fixed(node, Vec::new())
+        .with_metrics(metrics.clone())
+        .with_payments(payments);
+    let app = server::router(state.clone(), opts.free_route).merge(status::router(status_state));
+    let app = status::track_requests(app, metrics);
+    let server_cancel = cancel.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(server_cancel.cancelled_owned())
+            .await
+    });
+
+    if opts.register_identity {
+        let registration = Registration::new(
+            AutonetInfo {
+                role: "inference".into(),
+                project_id: opts.project_id,
+                chain_id,
+            },
+            me,
+            &public_url,
+            &[endpoints::INFERENCE, endpoints::STATUS, endpoints::METRICS],
+        );
+        identity::ensure_registered(
+            &provider,
+            contracts.identity,
+            me,
+            0,
+            &registration,
+            &TxOptions::default(),
+        )
+        .await
+        .map_err(|e| InferenceError::Chain(e.to_string()))?;
+    }
+    let ready = serde_json::json!({ "url": public_url, "model": root.to_string(), "address": me.to_string() });
+    std::fs::write(opts.state_dir.join(READY_FILE), ready.to_string())
+        .map_err(|e| other("writing the ready file", e.to_string()))?;
+    info!(url = %public_url, model = %root, price_wei = price, "inference node serving");
+
+    // Follow the project.
+    while !cancel.is_cancelled() {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(opts.follow) => {}
+        }
+        match read_price(&provider, &contracts, opts.project_id).await {
+            Ok(p) => state.price.set(p),
+            Err(e) => warn!(error = %e, "reading the project's price"),
+        }
+        let head = match source.head().await {
+            Ok(h) => h,
+            Err(e) => {
+                warn!(error = %e, "reading the project's model");
+                continue;
+            }
+        };
+        if head == current.get().root {
+            continue;
+        }
+        info!(model = %head, "a new model was accepted: loading it");
+        match source.load(head).await {
+            Ok(m) => {
+                current.replace(m);
+                info!(model = %head, "now serving the new model");
+            }
+            Err(e) => {
+                warn!(model = %head, error = %e, "could not load the new model; still serving the previous one")
+            }
+        }
+    }
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "the HTTP server failed"),
+        Err(e) => warn!(error = %e, "the HTTP server task"),
+    }
+    info!("inference node stopped");
+    Ok(())
+}
+
+async fn read_price(
+    provider: &ChainProvider,
+    contracts: &Contracts,
+    project_id: u64,
+) -> Result<u128, InferenceError> {
+    let p = Project::new(contracts.project, provider.clone())
+        .inferencePrice(U256::from(project_id))
+        .call()
+        .await
+        .map_err(|e| InferenceError::Chain(format!("reading the inference price: {e}")))?;
+    u128::try_from(p).map_err(|_| InferenceError::Chain(format!("price {p} does not fit 128 bits")))
+}
+
+/// After a restart: payments claimed or sent but not known to be settled are looked up on
+/// chain (the token's `authorizationState`); used ones are settled, expired unused ones failed.
+async fn reconcile(provider: &ChainProvider, nonces: &NonceStore) {
+    let records = match nonces.unfinished() {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "reading unfinished payments");
+            return;
+        }
+    };
+    let now = unix_now();
+    for r in records {
+        let token = ATNToken::new(r.key.asset, provider.clone());
+        let used = match token
+            .authorizationState(r.key.payer, r.key.nonce)
+            .call()
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(error = %e, "checking an unfinished payment");
+                continue;
+            }
+        };
+        let tx = match &r.state {
+            autonet_x402::PaymentState::Submitted { tx_hash } => Some(*tx_hash),
+            _ => None,
+        };
+        if used {
+            if let Some(tx) = tx {
+                let _ = nonces.mark_settled(&r.key, tx, now);
+            } else {
+                let _ = nonces.mark_failed(
+                    &r.key,
+                    "used on chain by a transaction this node did not record",
+                    now,
+                );
+            }
+        } else if U256::from(now) >= r.valid_before {
+            let _ = nonces.mark_failed(&r.key, "expired before settlement", now);
+        }
+    }
+}

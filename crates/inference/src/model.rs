@@ -1,0 +1,218 @@
+//! The served model: the project's current model read from chain, loaded from the genesis rule
+//! or fetched from its shard providers with every shard verified against the chain.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use alloy::primitives::{B256, U256};
+use autonet_agents::TrainingSpec;
+use autonet_agents::agent::model_peers;
+use autonet_bindings::{Contracts, ModelShardRegistry, Project};
+use autonet_chain::ChainProvider;
+use autonet_ml::generate::{GenerateParams, generate_stream};
+use autonet_ml::{Lm, ModelConfig, from_safetensors};
+use autonet_storage::{ShardClient, Store};
+use tracing::warn;
+
+use crate::InferenceError;
+
+/// A model ready to generate with.
+pub struct LoadedModel {
+    /// Its Merkle root (as published and accepted on chain).
+    pub root: B256,
+    lm: Mutex<Lm>,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+/// What one generation produced.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Generated {
+    /// The continuation (bytes, shown as UTF-8 with invalid sequences replaced).
+    pub output: String,
+    /// Bytes generated.
+    pub tokens: usize,
+    /// Why generation ended (`max_tokens`, `stop`).
+    pub finish: String,
+}
+
+impl LoadedModel {
+    /// Wraps `lm` as model `root`.
+    pub fn new(root: B256, lm: Lm) -> Self {
+        Self {
+            root,
+            lm: Mutex::new(lm),
+        }
+    }
+
+    /// Generates a continuation of `prompt` (blocking: call from a blocking thread).
+    pub fn generate(
+        &self,
+        prompt: &[u8],
+        params: &GenerateParams,
+    ) -> Result<Generated, InferenceError> {
+        let lm = self.lm.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::with_capacity(params.max_tokens);
+        let finish = generate_stream(&lm, prompt, params, |b| {
+            out.push(b);
+            true
+        })
+        .map_err(|e| InferenceError::Model(e.to_string()))?;
+        Ok(Generated {
+            tokens: out.len(),
+            output: String::from_utf8_lossy(&out).into_owned(),
+            finish: serde_json::to_value(finish.reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// Where models come from: the project on chain, its spec, and the shard network.
+pub struct ModelSource {
+    provider: ChainProvider,
+    contracts: Contracts,
+    project_id: u64,
+    config: ModelConfig,
+    spec: TrainingSpec,
+    genesis_root: B256,
+    store: Store,
+    client: ShardClient,
+}
+
+impl ModelSource {
+    /// Reads project `project_id`'s spec from chain; models are kept under `state_dir/store`.
+    pub async fn open(
+        provider: ChainProvider,
+        contracts: Contracts,
+        project_id: u64,
+        state_dir: &Path,
+    ) -> Result<Self, InferenceError> {
+        let project = Project::new(contracts.project, provider.clone())
+            .getProject(U256::from(project_id))
+            .call()
+            .await
+            .map_err(|e| InferenceError::Chain(format!("reading project {project_id}: {e}")))?;
+        let spec = TrainingSpec::from_chain(&project.modelURI, project.modelSpecHash)
+            .map_err(|e| InferenceError::Model(format!("project {project_id}'s spec: {e}")))?;
+        let config = spec
+            .model_config()
+            .map_err(|e| InferenceError::Model(e.to_string()))?;
+        let store = Store::open(state_dir.join("store"))
+            .map_err(|e| InferenceError::Storage(e.to_string()))?;
+        let genesis = spec
+            .store_weights(
+                &store,
+                &spec
+                    .genesis()
+                    .map_err(|e| InferenceError::Model(e.to_string()))?,
+            )
+            .map_err(|e| InferenceError::Model(e.to_string()))?;
+        let client = ShardClient::new(autonet_storage::FetchConfig::default())
+            .map_err(|e| InferenceError::Storage(e.to_string()))?;
+        Ok(Self {
+            provider,
+            contracts,
+            project_id,
+            config,
+            spec,
+            genesis_root: B256::from(genesis.root),
+            store,
+            client,
+        })
+    }
+
+    /// The project's current model root (the last accepted one).
+    pub async fn head(&self) -> Result<B256, InferenceError> {
+        Project::new(self.contracts.project, self.provider.clone())
+            .modelRoot(U256::from(self.project_id))
+            .call()
+            .await
+            .map_err(|e| InferenceError::Chain(format!("reading the project's model: {e}")))
+    }
+
+    /// The architecture of the project's models.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The preset name of the project's spec.
+    pub fn preset(&self) -> &str {
+        &self.spec.preset
+    }
+
+    /// Loads model `root`: the local store, else the genesis rule, else its providers (the
+    /// manifest hash read from chain, every shard checked against the Merkle root).
+    pub async fn load(&self, root: B256) -> Result<LoadedModel, InferenceError> {
+        let bytes = if self.store.has(&root.0) {
+            self.store
+                .get(&root.0)
+                .map_err(|e| InferenceError::Storage(e.to_string()))?
+        } else {
+            let shards =
+                ModelShardRegistry::new(self.contracts.shard_registry, self.provider.clone());
+            let manifest_hash = shards
+                .getModel(root)
+                .call()
+                .await
+                .map_err(|e| InferenceError::Chain(format!("reading model {root}: {e}")))?
+                .manifest
+                .manifestHash;
+            let peers = model_peers(&shards, root)
+                .await
+                .map_err(|e| InferenceError::Chain(e.to_string()))?;
+            if peers.is_empty() {
+                return Err(InferenceError::Storage(format!(
+                    "no provider announced the shards of model {root}"
+                )));
+            }
+            let fetched = self
+                .client
+                .fetch(root.0, manifest_hash.0, &peers, &self.store)
+                .await
+                .map_err(|e| InferenceError::Storage(format!("fetching model {root}: {e}")))?;
+            for f in &fetched.failures {
+                warn!(model = %root, failure = %f, "a peer failed while fetching the model");
+            }
+            fetched.bytes
+        };
+        let weights = from_safetensors(&bytes).map_err(|e| InferenceError::Model(e.to_string()))?;
+        let lm = Lm::new(&self.config, &weights, tch::Device::Cpu)
+            .map_err(|e| InferenceError::Model(format!("model {root}: {e}")))?;
+        Ok(LoadedModel::new(root, lm))
+    }
+
+    /// Whether `root` is the project's genesis model.
+    pub fn is_genesis(&self, root: B256) -> bool {
+        root == self.genesis_root
+    }
+}
+
+/// The model being served, swapped atomically when a new one is accepted: requests in flight
+/// finish on the model they started with.
+#[derive(Clone, Debug)]
+pub struct Current(Arc<std::sync::RwLock<Arc<LoadedModel>>>);
+
+impl Current {
+    /// Starts serving `model`.
+    pub fn new(model: LoadedModel) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(Arc::new(model))))
+    }
+
+    /// The model now served.
+    pub fn get(&self) -> Arc<LoadedModel> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Serves `model` from now on.
+    pub fn replace(&self, model: LoadedModel) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(model);
+    }
+}

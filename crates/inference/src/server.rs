@@ -1,0 +1,454 @@
+//! The HTTP routes: `POST /v1/generate` (paid with x402 when the project has a price),
+//! optionally `POST /v1/free/generate` (the same route unpaid, for comparison), `GET /v1/model`,
+//! and the status page and metrics of every node.
+//!
+//! A paid request goes: parse and validate the body (a bad request never reaches payment) →
+//! `402 PAYMENT-REQUIRED` without `PAYMENT-SIGNATURE` → verify the authorization offline →
+//! read the payer's balance and the nonce's state on chain → claim the nonce in the persisted
+//! store (a replay stops here, also after a restart) → produce the output (cache or model) →
+//! send `InferenceMarket.settle` → answer the output with `PAYMENT-RESPONSE`. When the
+//! settlement cannot be sent, the output is withheld and the answer is a 402 naming why; when
+//! the output cannot be produced, nothing is settled.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, U256};
+use autonet_agents::status::{Metrics, Payments};
+use autonet_chain::{ChainProvider, TxOptions};
+use autonet_ml::generate::GenerateParams;
+use autonet_x402::{
+    ClaimOutcome, NonceStore, PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER,
+    PAYMENT_SIGNATURE_HEADER, PaymentError, PaymentRequired, PaymentRequirements, ResourceInfo,
+    SettleResponse, check_onchain, encode_payment_required, encode_payment_response, send_settle,
+    unix_now, verify_header,
+};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lru::LruCache;
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::model::{Current, Generated};
+
+/// Largest prompt accepted, in bytes.
+pub const MAX_PROMPT_BYTES: usize = 16 * 1024;
+
+/// How payments are taken.
+#[derive(Clone, Debug)]
+pub struct Payment {
+    /// Chain id.
+    pub chain_id: u64,
+    /// The ATN token.
+    pub asset: Address,
+    /// ATN's EIP-712 domain name and version.
+    pub domain: (String, String),
+    /// The InferenceMarket (`payTo`, and the contract settled through).
+    pub market: Address,
+    /// The project whose price applies and whose contributors share the revenue.
+    pub project_id: u64,
+    /// Longest authorization window accepted (seconds).
+    pub max_timeout_secs: u64,
+}
+
+/// Everything the routes share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The model served.
+    pub current: Current,
+    /// Exact-request cache: (model root, canonical request) → output.
+    pub cache: Arc<Mutex<LruCache<(B256, String), Generated>>>,
+    /// The project's price in wei ATN (0: the route is free).
+    pub price: Arc<AtomicU128>,
+    /// Payment settings.
+    pub payment: Payment,
+    /// Persisted nonces.
+    pub nonces: Arc<NonceStore>,
+    /// The provider's wallet (settles, and is credited as provider).
+    pub provider: ChainProvider,
+    /// The URL this node is reached at (for `resource.url`).
+    pub public_url: String,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Payments shown on the status page.
+    pub payments: Payments,
+    /// Settlement transactions sent and not yet confirmed.
+    pub pending: Arc<AtomicU64>,
+}
+
+/// A `u128` behind two atomics is overkill; prices fit in 128 bits and change rarely.
+#[derive(Debug, Default)]
+pub struct AtomicU128(Mutex<u128>);
+
+impl AtomicU128 {
+    /// A price of `v` wei.
+    pub fn new(v: u128) -> Self {
+        Self(Mutex::new(v))
+    }
+    /// The value.
+    pub fn get(&self) -> u128 {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Sets the value.
+    pub fn set(&self, v: u128) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = v;
+    }
+}
+
+impl AppState {
+    /// A cache of `entries` requests (at least one).
+    pub fn new_cache(entries: usize) -> Arc<Mutex<LruCache<(B256, String), Generated>>> {
+        Arc::new(Mutex::new(LruCache::new(
+            NonZeroUsize::new(entries.max(1)).expect("at least one entry"),
+        )))
+    }
+
+    fn requirements(&self, price: u128) -> PaymentRequirements {
+        PaymentRequirements::exact_evm(
+            self.payment.chain_id,
+            self.payment.asset,
+            self.payment.market,
+            U256::from(price),
+            self.payment.max_timeout_secs,
+            &self.payment.domain.0,
+            &self.payment.domain.1,
+        )
+    }
+}
+
+/// The inference routes (`free`: also the unpaid comparison route).
+pub fn router(state: AppState, free: bool) -> Router {
+    let mut r = Router::new()
+        .route("/v1/generate", post(paid))
+        .route("/v1/model", get(model_info));
+    if free {
+        r = r.route("/v1/free/generate", post(unpaid));
+    }
+    r.with_state(state)
+}
+
+/// A parsed request: the prompt and the sampling parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// The prompt.
+    pub prompt: String,
+    /// Sampling.
+    pub params: GenerateParams,
+}
+
+impl Request {
+    /// Parses `{"prompt": "...", "max_tokens": …, "temperature": …, "top_k": …, "top_p": …,
+    /// "seed": …, "stop": …}` (every field but the prompt optional), naming what is wrong.
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        let mut v: Value = serde_json::from_slice(body)
+            .map_err(|e| format!("the body must be a JSON object: {e}"))?;
+        let obj = v.as_object_mut().ok_or("the body must be a JSON object")?;
+        let prompt = match obj.remove("prompt") {
+            Some(Value::String(p)) => p,
+            Some(_) => return Err("`prompt` must be a string".into()),
+            None => return Err("missing `prompt`".into()),
+        };
+        if prompt.len() > MAX_PROMPT_BYTES {
+            return Err(format!(
+                "`prompt` is {} bytes; at most {MAX_PROMPT_BYTES} are accepted",
+                prompt.len()
+            ));
+        }
+        let params: GenerateParams =
+            serde_json::from_value(v).map_err(|e| format!("invalid parameters: {e}"))?;
+        params.validate().map_err(|e| e.to_string())?;
+        Ok(Self { prompt, params })
+    }
+
+    fn cache_key(&self) -> String {
+        json!({"prompt": self.prompt, "params": self.params}).to_string()
+    }
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn bad_request(why: String) -> Response {
+    json_response(StatusCode::BAD_REQUEST, json!({ "error": why }))
+}
+
+/// Produces the output of `req` on the current model: from the cache, else by running it.
+async fn produce(state: &AppState, req: &Request) -> Result<(B256, Generated, bool), String> {
+    let model = state.current.get();
+    let key = (model.root, req.cache_key());
+    if let Some(hit) = state
+        .cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .cloned()
+    {
+        return Ok((model.root, hit, true));
+    }
+    let (prompt, params) = (req.prompt.clone(), req.params.clone());
+    let m = model.clone();
+    let out = tokio::task::spawn_blocking(move || m.generate(prompt.as_bytes(), &params))
+        .await
+        .map_err(|e| format!("generation task: {e}"))?
+        .map_err(|e| e.to_string())?;
+    state
+        .cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .put(key, out.clone());
+    Ok((model.root, out, false))
+}
+
+fn output_json(root: B256, g: &Generated, cached: bool, elapsed: Duration) -> Value {
+    json!({
+        "model": root.to_string(),
+        "output": g.output,
+        "tokens": g.tokens,
+        "finish": g.finish,
+        "cached": cached,
+        "elapsed_ms": elapsed.as_secs_f64() * 1e3,
+    })
+}
+
+async fn model_info(State(state): State<AppState>) -> Response {
+    let m = state.current.get();
+    json_response(
+        StatusCode::OK,
+        json!({
+            "model": m.root.to_string(),
+            "project": state.payment.project_id,
+            "price_wei": state.price.get().to_string(),
+            "network": format!("eip155:{}", state.payment.chain_id),
+            "asset": state.payment.asset.to_string(),
+            "pay_to": state.payment.market.to_string(),
+        }),
+    )
+}
+
+async fn unpaid(State(state): State<AppState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let req = match Request::parse(&body) {
+        Ok(r) => r,
+        Err(why) => return bad_request(why),
+    };
+    match produce(&state, &req).await {
+        Ok((root, g, cached)) => {
+            state.metrics.inference_request(false, cached);
+            state.metrics.inference_latency(started.elapsed());
+            json_response(
+                StatusCode::OK,
+                output_json(root, &g, cached, started.elapsed()),
+            )
+        }
+        Err(why) => json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": why })),
+    }
+}
+
+/// A 402 carrying the requirement (and `why`, when a payment was refused).
+fn payment_required(state: &AppState, price: u128, why: Option<&PaymentError>) -> Response {
+    let resource = ResourceInfo {
+        url: format!("{}/v1/generate", state.public_url.trim_end_matches('/')),
+        description: Some(format!(
+            "text generation by project {}'s latest model",
+            state.payment.project_id
+        )),
+        mime_type: Some("application/json".into()),
+    };
+    let mut required = PaymentRequired::new(resource, vec![state.requirements(price)]);
+    let mut body = json!({});
+    if let Some(e) = why {
+        required = required.with_error(e.to_string());
+        body = json!({ "error": e.to_string(), "code": e.code() });
+        state.metrics.payment_failed(e.code());
+    }
+    let header = encode_payment_required(&required);
+    if let Value::Object(m) = &mut body
+        && let Ok(Value::Object(r)) = serde_json::to_value(&required)
+    {
+        m.extend(r);
+    }
+    let mut resp = json_response(StatusCode::PAYMENT_REQUIRED, body);
+    if let Ok(v) = HeaderValue::from_str(&header) {
+        resp.headers_mut().insert(PAYMENT_REQUIRED_HEADER, v);
+    }
+    resp
+}
+
+async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let req = match Request::parse(&body) {
+        Ok(r) => r,
+        Err(why) => return bad_request(why),
+    };
+    let price = state.price.get();
+    if price == 0 {
+        return unpaid(State(state), body).await;
+    }
+    let Some(header) = headers.get(PAYMENT_SIGNATURE_HEADER) else {
+        return payment_required(&state, price, None);
+    };
+    let Ok(header) = header.to_str() else {
+        let e = PaymentError::Malformed("the PAYMENT-SIGNATURE header is not ASCII".into());
+        return payment_required(&state, price, Some(&e));
+    };
+    let requirements = state.requirements(price);
+    let now = unix_now();
+    let payment = match verify_header(header, &requirements, now) {
+        Ok(p) => p,
+        Err(e) => return payment_required(&state, price, Some(&e)),
+    };
+    if let Err(e) = check_onchain(&state.provider, &payment).await {
+        return payment_required(&state, price, Some(&e));
+    }
+    let key = payment.nonce_key();
+    match state.nonces.claim_payment(&payment, now) {
+        Ok(ClaimOutcome::Claimed) => {}
+        Ok(ClaimOutcome::AlreadyUsed(_)) => {
+            let e = PaymentError::NonceAlreadyUsed {
+                payer: payment.payer,
+                nonce: payment.authorization.nonce,
+            };
+            return payment_required(&state, price, Some(&e));
+        }
+        Err(e) => {
+            warn!(error = %e, "the nonce store failed: refusing the payment");
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": "the payment could not be recorded; nothing was charged" }),
+            );
+        }
+    }
+    // The output first: a payment is never settled for an answer that cannot be given.
+    let (root, out, cached) = match produce(&state, &req).await {
+        Ok(x) => x,
+        Err(why) => {
+            let _ =
+                state
+                    .nonces
+                    .mark_failed(&key, &format!("generation failed: {why}"), unix_now());
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": why, "charged": false }),
+            );
+        }
+    };
+    let network = format!("eip155:{}", state.payment.chain_id);
+    let pending = match send_settle(
+        state.provider.clone(),
+        state.payment.market,
+        U256::from(state.payment.project_id),
+        &payment,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            let reason = e.to_string();
+            warn!(payer = %payment.payer, error = %reason, "settlement refused: output withheld");
+            let _ = state.nonces.mark_failed(&key, &reason, unix_now());
+            state.metrics.payment_failed(e.code());
+            let settle = SettleResponse::failure(e.code(), Some(payment.payer), network);
+            let mut resp = json_response(
+                StatusCode::PAYMENT_REQUIRED,
+                json!({ "error": format!("the payment could not be settled: {reason}"), "code": e.code() }),
+            );
+            if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
+                resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
+            }
+            return resp;
+        }
+    };
+    let tx = pending.tx_hash();
+    let _ = state.nonces.mark_submitted(&key, tx, unix_now());
+    state
+        .payments
+        .record(payment.payer, payment.authorization.value, tx);
+    state.metrics.inference_request(true, cached);
+    state.metrics.inference_latency(started.elapsed());
+    state.pending.fetch_add(1, Ordering::Relaxed);
+    {
+        let (nonces, metrics, pending_count) = (
+            state.nonces.clone(),
+            state.metrics.clone(),
+            state.pending.clone(),
+        );
+        tokio::spawn(async move {
+            let options = TxOptions::default().with_timeout(Duration::from_secs(120));
+            match pending.confirm(&options).await {
+                Ok(_) => {
+                    let _ = nonces.mark_settled(&key, tx, unix_now());
+                    metrics.payment_settled();
+                }
+                Err(e) => {
+                    warn!(%tx, error = %e, "a settlement transaction failed on chain");
+                    let _ = nonces.mark_failed(&key, &e.to_string(), unix_now());
+                    metrics.payment_failed(e.code());
+                }
+            }
+            pending_count.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    info!(payer = %payment.payer, value = %payment.authorization.value, %tx, cached, "paid inference served");
+    let settle = payment.settle_response(tx);
+    let mut resp = json_response(
+        StatusCode::OK,
+        output_json(root, &out, cached, started.elapsed()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
+        resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_parsed_and_bad_ones_named() {
+        let r = Request::parse(br#"{"prompt":"fn main","max_tokens":8,"temperature":0}"#).unwrap();
+        assert_eq!(r.prompt, "fn main");
+        assert_eq!(r.params.max_tokens, 8);
+        assert_eq!(r.params.temperature, 0.0);
+        let e = Request::parse(br#"{"max_tokens":8}"#).unwrap_err();
+        assert!(e.contains("missing `prompt`"), "{e}");
+        let e = Request::parse(br#"{"prompt":1}"#).unwrap_err();
+        assert!(e.contains("`prompt` must be a string"), "{e}");
+        let e = Request::parse(br#"{"prompt":"x","max_tokenz":8}"#).unwrap_err();
+        assert!(e.contains("max_tokenz"), "{e}");
+        let e = Request::parse(br#"{"prompt":"x","max_tokens":0}"#).unwrap_err();
+        assert!(e.contains("max_tokens"), "{e}");
+        let e = Request::parse(b"[1]").unwrap_err();
+        assert!(e.contains("JSON object"), "{e}");
+        let long = format!(r#"{{"prompt":"{}"}}"#, "a".repeat(MAX_PROMPT_BYTES + 1));
+        assert!(
+            Request::parse(long.as_bytes())
+                .unwrap_err()
+                .contains("at most")
+        );
+    }
+
+    #[test]
+    fn the_cache_key_separates_prompts_and_parameters() {
+        let a = Request::parse(br#"{"prompt":"a","seed":1}"#).unwrap();
+        let b = Request::parse(br#"{"prompt":"a","seed":2}"#).unwrap();
+        let c = Request::parse(br#"{"prompt":"b","seed":1}"#).unwrap();
+        let a2 = Request::parse(br#"{"seed":1,"prompt":"a"}"#).unwrap();
+        assert_ne!(a.cache_key(), b.cache_key());
+        assert_ne!(a.cache_key(), c.cache_key());
+        assert_eq!(a.cache_key(), a2.cache_key());
+    }
+}

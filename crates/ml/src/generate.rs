@@ -1,0 +1,686 @@
+//! Text generation from the byte-level [`Lm`]: autoregressive sampling over a sliding window of
+//! the last `context` tokens, with temperature, top-k and nucleus (top-p) filtering, a stop
+//! sequence, and a per-token callback for streaming.
+//!
+//! Sampling runs in pure Rust on the last position's logits copied to host memory, drawing from
+//! [`SplitMix64`] seeded by [`GenerateParams::seed`], so the same model, prompt and parameters
+//! give the same bytes on every run. This module owns decoding only: it does not load models,
+//! serve HTTP or charge for requests.
+//!
+//! An empty prompt is allowed: the model is then conditioned on a single newline byte (`b'\n'`),
+//! the usual document boundary of the text corpora it is trained on; that byte is not part of
+//! the output.
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+use thiserror::Error;
+
+use crate::model::Lm;
+use crate::rng::SplitMix64;
+
+/// Most tokens one request may generate.
+pub const MAX_TOKENS_LIMIT: usize = 1024;
+
+/// The byte the model is conditioned on when the prompt is empty.
+pub const EMPTY_PROMPT_TOKEN: u8 = b'\n';
+
+/// Errors of generation.
+#[derive(Debug, Error)]
+pub enum GenerateError {
+    /// A request parameter is out of range (`field` names it, as in the JSON body).
+    #[error("invalid generation parameter `{field}`: {reason}")]
+    InvalidParam {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The model cannot generate bytes (its vocabulary is not the 256 byte values).
+    #[error("the model cannot generate bytes: {0}")]
+    Model(String),
+    /// libtorch failed.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// Generation parameters; deserializable as the JSON body of a request, every field optional.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerateParams {
+    /// Bytes to generate (`1..=MAX_TOKENS_LIMIT`); fewer when a stop sequence or the callback
+    /// ends generation first. Default 128.
+    pub max_tokens: usize,
+    /// Softmax temperature (`>= 0`, finite); 0 means greedy (argmax). Default 0.8.
+    pub temperature: f32,
+    /// Keep only the `k` most likely bytes (`>= 1`); `None` keeps all. Default `None`.
+    pub top_k: Option<usize>,
+    /// Keep the smallest set of most likely bytes whose probability reaches `p` (`0 < p <= 1`);
+    /// `None` keeps all. Default `None`.
+    pub top_p: Option<f32>,
+    /// Seed of the sampling stream: same seed, same output. Default 0.
+    pub seed: u64,
+    /// Stop when the output ends with these bytes (given as a UTF-8 string, non-empty); the
+    /// stop sequence itself is not returned. Default `None`.
+    pub stop: Option<String>,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        Self {
+            max_tokens: 128,
+            temperature: 0.8,
+            top_k: None,
+            top_p: None,
+            seed: 0,
+            stop: None,
+        }
+    }
+}
+
+impl GenerateParams {
+    /// Greedy decoding of `max_tokens` bytes.
+    pub fn greedy(max_tokens: usize) -> Self {
+        Self {
+            max_tokens,
+            temperature: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), GenerateError> {
+        let bad = |field, reason: String| Err(GenerateError::InvalidParam { field, reason });
+        if !(1..=MAX_TOKENS_LIMIT).contains(&self.max_tokens) {
+            return bad(
+                "max_tokens",
+                format!("must be in 1..={MAX_TOKENS_LIMIT}, got {}", self.max_tokens),
+            );
+        }
+        if !self.temperature.is_finite() || self.temperature < 0.0 {
+            return bad(
+                "temperature",
+                format!(
+                    "must be a finite number >= 0 (0 = greedy), got {}",
+                    self.temperature
+                ),
+            );
+        }
+        if self.top_k == Some(0) {
+            return bad("top_k", "must be >= 1, got 0".into());
+        }
+        if let Some(p) = self.top_p
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return bad("top_p", format!("must be in (0, 1], got {p}"));
+        }
+        if self.stop.as_deref() == Some("") {
+            return bad("stop", "must not be empty (omit it instead)".into());
+        }
+        Ok(())
+    }
+}
+
+/// Why generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// `max_tokens` bytes were generated.
+    MaxTokens,
+    /// The output ended with the stop sequence.
+    Stop,
+    /// The callback asked to stop.
+    Cancelled,
+}
+
+/// Summary of a streamed generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Finish {
+    /// Bytes sampled from the model (including a stop sequence that was withheld).
+    pub sampled: usize,
+    /// Bytes passed to the callback.
+    pub emitted: usize,
+    /// Why it ended.
+    pub reason: FinishReason,
+}
+
+/// Generates a continuation of `prompt` (the prompt is not repeated in the output).
+pub fn generate(lm: &Lm, prompt: &[u8], params: &GenerateParams) -> Result<Vec<u8>, GenerateError> {
+    let mut out = Vec::with_capacity(params.max_tokens);
+    generate_stream(lm, prompt, params, |b| {
+        out.push(b);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Generates a continuation of `prompt`, passing each output byte to `on_token` as soon as it is
+/// known; `on_token` returns `false` to stop early.
+///
+/// With a stop sequence, bytes that could begin it are held back until they cannot, so the
+/// callback never sees any part of the stop sequence.
+pub fn generate_stream(
+    lm: &Lm,
+    prompt: &[u8],
+    params: &GenerateParams,
+    mut on_token: impl FnMut(u8) -> bool,
+) -> Result<Finish, GenerateError> {
+    params.validate()?;
+    let cfg = lm.config();
+    if cfg.vocab != 256 {
+        return Err(GenerateError::Model(format!(
+            "vocabulary of {} tokens, byte generation needs 256",
+            cfg.vocab
+        )));
+    }
+    let context = cfg.context;
+    let device = lm.device();
+    let stop = params
+        .stop
+        .as_deref()
+        .map(str::as_bytes)
+        .unwrap_or_default();
+    let mut rng = SplitMix64::derive(params.seed, "generate");
+    // Only the last `context` tokens are ever fed to the model.
+    let mut tokens: Vec<i64> = if prompt.is_empty() {
+        vec![i64::from(EMPTY_PROMPT_TOKEN)]
+    } else {
+        prompt[prompt.len().saturating_sub(context)..]
+            .iter()
+            .map(|&b| i64::from(b))
+            .collect()
+    };
+    let mut filter = StopFilter::new(stop);
+    let mut ready = Vec::new();
+    let mut emitted = 0;
+    tch::no_grad(|| {
+        let mut sampled = 0;
+        let mut reason = FinishReason::MaxTokens;
+        while sampled < params.max_tokens {
+            let start = tokens.len().saturating_sub(context);
+            tokens.drain(..start);
+            let logits = last_logits(lm, &tokens, device)?;
+            let next = sample(&logits, params, &mut rng);
+            sampled += 1;
+            tokens.push(next as i64);
+            if filter.push(next as u8, &mut ready) {
+                reason = FinishReason::Stop;
+                break;
+            }
+            for b in ready.drain(..) {
+                emitted += 1;
+                if !on_token(b) {
+                    return Ok(Finish {
+                        sampled,
+                        emitted,
+                        reason: FinishReason::Cancelled,
+                    });
+                }
+            }
+        }
+        if reason == FinishReason::MaxTokens {
+            filter.flush(&mut ready);
+        }
+        for b in ready.drain(..) {
+            emitted += 1;
+            if !on_token(b) {
+                return Ok(Finish {
+                    sampled,
+                    emitted,
+                    reason: FinishReason::Cancelled,
+                });
+            }
+        }
+        Ok(Finish {
+            sampled,
+            emitted,
+            reason,
+        })
+    })
+}
+
+/// Holds back output bytes that may be the start of the stop sequence.
+struct StopFilter<'a> {
+    stop: &'a [u8],
+    pending: Vec<u8>,
+}
+
+impl<'a> StopFilter<'a> {
+    fn new(stop: &'a [u8]) -> Self {
+        Self {
+            stop,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Takes the next byte: appends to `ready` the bytes that can no longer be part of the stop
+    /// sequence, and returns whether the stop sequence is complete (its bytes are dropped).
+    fn push(&mut self, byte: u8, ready: &mut Vec<u8>) -> bool {
+        self.pending.push(byte);
+        if !self.stop.is_empty() && self.pending.ends_with(self.stop) {
+            let keep = self.pending.len() - self.stop.len();
+            ready.extend_from_slice(&self.pending[..keep]);
+            self.pending.clear();
+            return true;
+        }
+        // Release what lies in front of the longest suffix that is a prefix of `stop`.
+        let mut release = 0;
+        while !self.stop.starts_with(&self.pending[release..]) {
+            release += 1;
+        }
+        ready.extend(self.pending.drain(..release));
+        false
+    }
+
+    /// Releases everything held back (generation ended without the stop sequence).
+    fn flush(&mut self, ready: &mut Vec<u8>) {
+        ready.append(&mut self.pending);
+    }
+}
+
+/// The logits of the last position for `tokens` (`len <= context`), on the host.
+fn last_logits(lm: &Lm, tokens: &[i64], device: Device) -> Result<Vec<f32>, GenerateError> {
+    let n = tokens.len() as i64;
+    let input = Tensor::from_slice(tokens).view([1, n]).to_device(device);
+    let last = lm
+        .forward(&input)
+        .get(0)
+        .get(n - 1)
+        .to_kind(Kind::Float)
+        .to_device(Device::Cpu);
+    Ok(Vec::<f32>::try_from(&last)?)
+}
+
+/// Index of the largest value (the first on ties).
+fn argmax(logits: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Draws a token from `logits` under the temperature, top-k and top-p of `params`.
+fn sample(logits: &[f32], params: &GenerateParams, rng: &mut SplitMix64) -> usize {
+    if params.temperature == 0.0 {
+        return argmax(logits);
+    }
+    // Candidates by decreasing logit (ties by index, so the order is total and reproducible).
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    if let Some(k) = params.top_k {
+        order.truncate(k.max(1));
+    }
+    let t = f64::from(params.temperature);
+    let max = f64::from(logits[order[0]]);
+    let mut probs: Vec<f64> = order
+        .iter()
+        .map(|&i| ((f64::from(logits[i]) - max) / t).exp())
+        .collect();
+    let total: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= total);
+    if let Some(top_p) = params.top_p {
+        let mut cumulative = 0.0;
+        let mut keep = probs.len();
+        for (i, p) in probs.iter().enumerate() {
+            cumulative += p;
+            if cumulative >= f64::from(top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        probs.truncate(keep);
+        order.truncate(keep);
+    }
+    let mass: f64 = probs.iter().sum();
+    let u = f64::from(rng.next_f32()) * mass;
+    let mut cumulative = 0.0;
+    for (&i, p) in order.iter().zip(&probs) {
+        cumulative += p;
+        if u < cumulative {
+            return i;
+        }
+    }
+    order[order.len() - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelConfig, init_weights};
+
+    fn tiny(seed: u64) -> Lm {
+        let cfg = ModelConfig::tiny();
+        Lm::new(&cfg, &init_weights(&cfg, seed).unwrap(), Device::Cpu).unwrap()
+    }
+
+    fn sampling(seed: u64) -> GenerateParams {
+        GenerateParams {
+            max_tokens: 64,
+            temperature: 1.0,
+            seed,
+            ..GenerateParams::default()
+        }
+    }
+
+    /// Greedy decoding spelled out with the forward pass and libtorch's argmax.
+    fn reference_greedy(lm: &Lm, prompt: &[u8], n: usize) -> Vec<u8> {
+        let context = lm.config().context;
+        let mut seq: Vec<i64> = prompt.iter().map(|&b| i64::from(b)).collect();
+        let mut out = Vec::new();
+        tch::no_grad(|| {
+            for _ in 0..n {
+                let window = &seq[seq.len().saturating_sub(context)..];
+                let x = Tensor::from_slice(window).view([1, window.len() as i64]);
+                let next = lm
+                    .forward(&x)
+                    .get(0)
+                    .get(-1)
+                    .argmax(0, false)
+                    .int64_value(&[]);
+                seq.push(next);
+                out.push(next as u8);
+            }
+        });
+        out
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_bytes_and_seeds_differ() {
+        let lm = tiny(1);
+        let a = generate(&lm, b"fn main", &sampling(7)).unwrap();
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, generate(&lm, b"fn main", &sampling(7)).unwrap());
+        let b = generate(&lm, b"fn main", &sampling(8)).unwrap();
+        assert_ne!(a, b, "seeds 7 and 8 sampled the same 64 bytes");
+    }
+
+    #[test]
+    fn temperature_zero_is_the_argmax_of_the_forward_pass() {
+        let lm = tiny(2);
+        let got = generate(&lm, b"let x = ", &GenerateParams::greedy(40)).unwrap();
+        assert_eq!(got, reference_greedy(&lm, b"let x = ", 40));
+        // Greedy decoding ignores the seed.
+        let other_seed = GenerateParams {
+            seed: 99,
+            ..GenerateParams::greedy(40)
+        };
+        assert_eq!(got, generate(&lm, b"let x = ", &other_seed).unwrap());
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_at_any_temperature() {
+        let lm = tiny(3);
+        let greedy = generate(&lm, b"abc", &GenerateParams::greedy(30)).unwrap();
+        for (seed, temperature) in [(1, 0.5), (2, 1.0), (3, 5.0)] {
+            let p = GenerateParams {
+                max_tokens: 30,
+                temperature,
+                top_k: Some(1),
+                seed,
+                ..GenerateParams::default()
+            };
+            assert_eq!(generate(&lm, b"abc", &p).unwrap(), greedy, "seed {seed}");
+        }
+        // A tiny nucleus keeps only the most likely byte too.
+        let p = GenerateParams {
+            top_p: Some(1e-6),
+            ..sampling(4)
+        };
+        let n = GenerateParams::greedy(64);
+        assert_eq!(
+            generate(&lm, b"abc", &p).unwrap(),
+            generate(&lm, b"abc", &n).unwrap()
+        );
+    }
+
+    #[test]
+    fn top_k_restricts_the_candidates() {
+        let logits = [0.0f32, 3.0, 1.0, 2.5, -1.0];
+        let p = GenerateParams {
+            temperature: 100.0, // nearly uniform over what top-k keeps
+            top_k: Some(2),
+            ..GenerateParams::default()
+        };
+        let mut rng = SplitMix64::new(5);
+        let drawn: std::collections::BTreeSet<usize> =
+            (0..500).map(|_| sample(&logits, &p, &mut rng)).collect();
+        assert_eq!(drawn, [1, 3].into());
+    }
+
+    #[test]
+    fn max_tokens_is_respected_and_the_callback_can_stop() {
+        let lm = tiny(4);
+        for n in [1, 5, 33] {
+            let p = GenerateParams {
+                max_tokens: n,
+                ..sampling(1)
+            };
+            assert_eq!(generate(&lm, b"x", &p).unwrap().len(), n);
+        }
+        let mut seen = Vec::new();
+        let f = generate_stream(&lm, b"x", &sampling(1), |b| {
+            seen.push(b);
+            seen.len() < 10
+        })
+        .unwrap();
+        assert_eq!(
+            (f.reason, f.emitted, seen.len()),
+            (FinishReason::Cancelled, 10, 10)
+        );
+        // The streamed bytes are a prefix of the full output.
+        assert_eq!(seen, generate(&lm, b"x", &sampling(1)).unwrap()[..10]);
+    }
+
+    #[test]
+    fn prompts_longer_than_the_context_and_empty_prompts_work() {
+        let lm = tiny(5);
+        let context = lm.config().context;
+        let long: Vec<u8> = (0..3 * context).map(|i| b'a' + (i % 26) as u8).collect();
+        let got = generate(&lm, &long, &GenerateParams::greedy(20)).unwrap();
+        assert_eq!(got.len(), 20);
+        // Only the last `context` bytes of the prompt matter.
+        assert_eq!(
+            got,
+            generate(&lm, &long[2 * context..], &GenerateParams::greedy(20)).unwrap()
+        );
+        assert_eq!(got, reference_greedy(&lm, &long, 20));
+        let empty = generate(&lm, b"", &GenerateParams::greedy(10)).unwrap();
+        assert_eq!(
+            empty,
+            generate(&lm, b"\n", &GenerateParams::greedy(10)).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_stop_sequence_ends_generation_and_is_withheld() {
+        let lm = tiny(6);
+        let full = generate(&lm, b"q", &sampling(11)).unwrap();
+        // Stop on an ASCII pair generated after position 10: output is everything before its
+        // first occurrence.
+        let at = (10..full.len() - 1)
+            .find(|&i| full[i].is_ascii() && full[i + 1].is_ascii())
+            .expect("64 random bytes hold an ASCII pair");
+        let stop = &full[at..at + 2];
+        let first = full.windows(2).position(|w| w == stop).unwrap();
+        let p = GenerateParams {
+            stop: Some(String::from_utf8(stop.to_vec()).unwrap()),
+            ..sampling(11)
+        };
+        let mut streamed = Vec::new();
+        let f = generate_stream(&lm, b"q", &p, |b| {
+            streamed.push(b);
+            true
+        })
+        .unwrap();
+        assert_eq!(f.reason, FinishReason::Stop);
+        assert_eq!(streamed, full[..first]);
+        assert_eq!((f.sampled, f.emitted), (first + 2, first));
+    }
+
+    #[test]
+    fn the_stop_filter_never_leaks_part_of_the_stop_sequence() {
+        let run = |stop: &[u8], input: &[u8]| {
+            let mut f = StopFilter::new(stop);
+            let mut out = Vec::new();
+            for &b in input {
+                if f.push(b, &mut out) {
+                    return (out, true);
+                }
+            }
+            f.flush(&mut out);
+            (out, false)
+        };
+        assert_eq!(run(b"ab", b"aab"), (b"a".to_vec(), true));
+        assert_eq!(run(b"aab", b"aaab"), (b"a".to_vec(), true));
+        assert_eq!(run(b"ab", b"xaxa"), (b"xaxa".to_vec(), false));
+        assert_eq!(run(b"", b"xyz"), (b"xyz".to_vec(), false));
+        // Held-back bytes are released as soon as they cannot start the stop sequence.
+        let mut f = StopFilter::new(b"ab");
+        let mut out = Vec::new();
+        assert!(!f.push(b'a', &mut out) && out.is_empty());
+        assert!(!f.push(b'c', &mut out));
+        assert_eq!(out, b"ac");
+    }
+
+    #[test]
+    fn every_invalid_parameter_is_rejected_by_name() {
+        let base = GenerateParams::default();
+        assert!(base.validate().is_ok());
+        let cases: Vec<(&str, GenerateParams)> = vec![
+            (
+                "max_tokens",
+                GenerateParams {
+                    max_tokens: 0,
+                    ..base.clone()
+                },
+            ),
+            (
+                "max_tokens",
+                GenerateParams {
+                    max_tokens: MAX_TOKENS_LIMIT + 1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "temperature",
+                GenerateParams {
+                    temperature: -0.1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "temperature",
+                GenerateParams {
+                    temperature: f32::NAN,
+                    ..base.clone()
+                },
+            ),
+            (
+                "temperature",
+                GenerateParams {
+                    temperature: f32::INFINITY,
+                    ..base.clone()
+                },
+            ),
+            (
+                "top_k",
+                GenerateParams {
+                    top_k: Some(0),
+                    ..base.clone()
+                },
+            ),
+            (
+                "top_p",
+                GenerateParams {
+                    top_p: Some(0.0),
+                    ..base.clone()
+                },
+            ),
+            (
+                "top_p",
+                GenerateParams {
+                    top_p: Some(1.5),
+                    ..base.clone()
+                },
+            ),
+            (
+                "top_p",
+                GenerateParams {
+                    top_p: Some(f32::NAN),
+                    ..base.clone()
+                },
+            ),
+            (
+                "stop",
+                GenerateParams {
+                    stop: Some(String::new()),
+                    ..base.clone()
+                },
+            ),
+        ];
+        let lm = tiny(7);
+        for (field, p) in cases {
+            match p.validate() {
+                Err(GenerateError::InvalidParam { field: f, .. }) => assert_eq!(f, field, "{p:?}"),
+                other => panic!("{p:?} gave {other:?}"),
+            }
+            let msg = generate(&lm, b"a", &p).unwrap_err().to_string();
+            assert!(msg.contains(&format!("`{field}`")), "{msg}");
+        }
+    }
+
+    #[test]
+    fn params_parse_from_json_with_defaults() {
+        let p: GenerateParams = serde_json::from_str(r#"{"max_tokens": 5, "top_p": 0.9}"#).unwrap();
+        assert_eq!(
+            p,
+            GenerateParams {
+                max_tokens: 5,
+                top_p: Some(0.9),
+                ..GenerateParams::default()
+            }
+        );
+        assert_eq!(
+            serde_json::from_str::<GenerateParams>("{}").unwrap(),
+            GenerateParams::default()
+        );
+        let err = serde_json::from_str::<GenerateParams>(r#"{"max_token": 5}"#).unwrap_err();
+        assert!(err.to_string().contains("max_token"), "{err}");
+    }
+
+    /// Throughput of the `small` preset (measured by hand:
+    /// `cargo test --release -p autonet-ml generate::tests::small_preset_throughput -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn small_preset_throughput() {
+        let cfg = ModelConfig::small();
+        let device = crate::model::default_device();
+        let lm = Lm::new(&cfg, &init_weights(&cfg, 1).unwrap(), device).unwrap();
+        let p = GenerateParams {
+            max_tokens: 512,
+            ..sampling(1)
+        };
+        let prompt = vec![b'a'; cfg.context];
+        generate(
+            &lm,
+            &prompt,
+            &GenerateParams {
+                max_tokens: 8,
+                ..p.clone()
+            },
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let out = generate(&lm, &prompt, &p).unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(out.len(), 512);
+        println!(
+            "small preset on {device:?}, {} threads: {:.1} tokens/s (full {}-token window per step)",
+            tch::get_num_threads(),
+            512.0 / secs,
+            cfg.context
+        );
+    }
+}

@@ -1,0 +1,509 @@
+//! The end of `autonet devnet`: the inference node serves the trained model and one inference
+//! is bought with x402. Optionally the official x402 TypeScript client pays too, refused
+//! payments are checked against the running node (also across a restart), and paid, cached and
+//! unpaid requests are measured.
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, TxHash, U256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use autonet_bindings::InferenceMarket;
+use autonet_inference::client;
+use autonet_x402::{
+    PAYMENT_REQUIRED_HEADER, PAYMENT_SIGNATURE_HEADER, PaymentSigner, codes,
+    decode_payment_required, encode_payment_signature, unix_now,
+};
+use serde_json::{Value, json};
+
+use super::CommandError;
+use crate::amount::format_atn;
+use crate::network::{Network, NetworkError};
+
+fn err(e: impl std::fmt::Display) -> CommandError {
+    CommandError::Invalid(e.to_string())
+}
+
+/// What the sale showed.
+pub struct Sale {
+    /// Printed lines.
+    pub text: String,
+    /// JSON for `--json`.
+    pub json: Value,
+}
+
+/// The split of one settlement, from its `Settled` event.
+async fn split_of(net: &Network, tx: TxHash) -> Result<InferenceMarket::Settled, CommandError> {
+    let started = Instant::now();
+    loop {
+        if let Some(r) = net
+            .provider
+            .get_transaction_receipt(tx)
+            .await
+            .map_err(err)?
+        {
+            for l in r.inner.logs() {
+                if let Ok(e) = l.log_decode::<InferenceMarket::Settled>() {
+                    return Ok(e.inner.data);
+                }
+            }
+            return Err(err(format!("settlement {tx} emitted no Settled event")));
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(err(format!("settlement {tx} was not mined within 60 s")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Starts the inference node, buys one generation and reports the output and the split.
+pub async fn sell(
+    net: &mut Network,
+    official_client: bool,
+    bench: usize,
+) -> Result<Sale, CommandError> {
+    let base = net
+        .start_inference(Duration::from_secs(180))
+        .await
+        .map_err(|e| err(format!("starting the inference node: {e}")))?;
+    let url = format!("{base}/v1/generate");
+    let buyer = net.funded_payer(10).await.map_err(net_err)?;
+    let body = json!({"prompt": "fn main() {", "max_tokens": 48, "temperature": 0.7, "seed": 7});
+    let (chain, atn) = (net.opts.chain_id, net.contracts.atn_token);
+    let one_atn = U256::from(10).pow(U256::from(18));
+    let a = client::generate(&url, &body, buyer.clone(), chain, atn, one_atn)
+        .await
+        .map_err(err)?;
+    let s = a
+        .settlement
+        .clone()
+        .filter(|s| s.success)
+        .ok_or_else(|| err("the paid request returned no successful PAYMENT-RESPONSE"))?;
+    let tx: TxHash = s.transaction.parse().map_err(err)?;
+    let split = split_of(net, tx).await?;
+    let output = a.body["output"].as_str().unwrap_or_default().to_string();
+    let mut text = format!(
+        "\ninference: {base} serves model {}\n  bought one generation with x402 for {} ATN (payer {}, tx {tx})\n  prompt  {:?}\n  output  {:?}\n  split   provider {} ATN, contributors {} ATN, treasury {} ATN\n",
+        a.body["model"].as_str().unwrap_or("?"),
+        format_atn(split.value),
+        buyer.address(),
+        body["prompt"].as_str().unwrap_or_default(),
+        output,
+        format_atn(split.providerShare),
+        format_atn(split.contributorShare),
+        format_atn(split.treasuryShare),
+    );
+    if split.providerShare + split.contributorShare + split.treasuryShare != split.value {
+        return Err(err("the settlement's shares do not add up to the price"));
+    }
+    let mut json = json!({
+        "url": url,
+        "model": a.body["model"],
+        "output": output,
+        "tx": tx.to_string(),
+        "value": split.value.to_string(),
+        "provider": split.providerShare.to_string(),
+        "contributors": split.contributorShare.to_string(),
+        "treasury": split.treasuryShare.to_string(),
+    });
+    let mut base = base;
+    if official_client {
+        let line = pay_with_official_client(net, &url, &body).await?;
+        text.push_str(&line);
+        let (line, restarted) = refused_payments(net, &url, &buyer).await?;
+        text.push_str(&line);
+        base = restarted;
+        text.push_str(&claims(net).await?);
+    }
+    if bench > 0 {
+        let (t, j) = measure(net, &base, &buyer, bench).await?;
+        text.push_str(&t);
+        json["bench"] = j;
+    }
+    Ok(Sale { text, json })
+}
+
+fn net_err(e: NetworkError) -> CommandError {
+    err(e)
+}
+
+/// Pays the node with `@x402/fetch` + `@x402/evm` (script/x402-pay.mjs).
+async fn pay_with_official_client(
+    net: &Network,
+    url: &str,
+    body: &Value,
+) -> Result<String, CommandError> {
+    let payer = net.funded_payer(5).await.map_err(net_err)?;
+    let repo = net.opts.repo.clone();
+    let script = repo.join("script/x402-pay.mjs");
+    let out = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(url)
+        .args(["--method", "POST", "--body"])
+        .arg(
+            json!({"prompt": "pub fn", "max_tokens": 24, "temperature": 0.7, "seed": 3})
+                .to_string(),
+        )
+        .args(["--network", &format!("eip155:{}", net.opts.chain_id)])
+        .current_dir(&repo)
+        .env("X402_PAYER_KEY", payer.to_bytes().to_string())
+        .output()
+        .await
+        .map_err(|e| err(format!("running node {}: {e}", script.display())))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(err(format!(
+            "the official x402 client failed ({}): {stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let v: Value = serde_json::from_str(stdout.trim()).map_err(|e| {
+        err(format!(
+            "the official client printed no JSON ({e}): {stdout}"
+        ))
+    })?;
+    let settled = &v["paymentResponse"];
+    if v["status"] != 200 || settled["success"] != true {
+        return Err(err(format!("the official client was not served: {v}")));
+    }
+    let tx: TxHash = settled["transaction"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(err)?;
+    let split = split_of(net, tx).await?;
+    let _ = body;
+    let served: Value = v["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    let Some(output) = served["output"].as_str() else {
+        return Err(err(format!(
+            "the official client's answer has no output: {v}"
+        )));
+    };
+    Ok(format!(
+        "  the official x402 client (@x402/fetch + @x402/evm) paid {} ATN as {} and got {output:?} (tx {tx})\n",
+        format_atn(split.value),
+        payer.address(),
+    ))
+}
+
+async fn post(
+    url: &str,
+    body: &Value,
+    payment: Option<&str>,
+) -> Result<(u16, Value), CommandError> {
+    let http = reqwest::Client::new();
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(p) = payment {
+        req = req.header(PAYMENT_SIGNATURE_HEADER, p);
+    }
+    let r = req.send().await.map_err(err)?;
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.map_err(err)?;
+    let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+    Ok((status, v))
+}
+
+/// Bad payments against the running node: each is refused with its x402 code and nothing is
+/// settled; a replay stays refused after the node restarts.
+async fn refused_payments(
+    net: &mut Network,
+    url: &str,
+    buyer: &PrivateKeySigner,
+) -> Result<(String, String), CommandError> {
+    let body = json!({"prompt": "let x", "max_tokens": 4, "temperature": 0.0});
+    let http = reqwest::Client::new();
+    let first = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(err)?;
+    let required_header = first
+        .headers()
+        .get(PAYMENT_REQUIRED_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| err("no PAYMENT-REQUIRED header"))?
+        .to_string();
+    let required = decode_payment_required(&required_header).map_err(err)?;
+    let signer = PaymentSigner::new(buyer.clone());
+    let now = unix_now();
+    let good = signer.sign(&required, now).map_err(err)?;
+    let market = InferenceMarket::new(net.contracts.market, net.provider.clone());
+    let settled_before = market.accountedBalance().call().await.map_err(err)?;
+
+    let mut cases: Vec<(&str, String, &str)> = Vec::new();
+    // Underpaid: one wei less than the price (the signature then no longer matters).
+    let mut under = good.clone();
+    under.payload.authorization.value -= U256::from(1);
+    cases.push((
+        "underpaid",
+        encode_payment_signature(&under),
+        codes::VALUE_MISMATCH,
+    ));
+    // Expired: signed long ago.
+    let expired = signer.sign(&required, now - 3_600).map_err(err)?;
+    cases.push((
+        "expired",
+        encode_payment_signature(&expired),
+        codes::VALID_BEFORE,
+    ));
+    // Wrong asset: a valid signature for another token.
+    let mut other = required.clone();
+    other.accepts[0].asset = Address::repeat_byte(0x42).to_checksum(None);
+    let wrong_asset = signer.sign(&other, now).map_err(err)?;
+    cases.push((
+        "wrong asset",
+        encode_payment_signature(&wrong_asset),
+        codes::INVALID_PAYMENT_REQUIREMENTS,
+    ));
+    // Forged: the signature of another key.
+    let forged = PaymentSigner::new(PrivateKeySigner::random())
+        .sign(&required, now)
+        .map_err(err)?;
+    let mut forged_from = good.clone();
+    forged_from.payload.signature = forged.payload.signature.clone();
+    cases.push((
+        "forged signature",
+        encode_payment_signature(&forged_from),
+        codes::SIGNATURE,
+    ));
+    cases.push((
+        "malformed",
+        "not-base64-json".into(),
+        codes::INVALID_PAYLOAD,
+    ));
+
+    let mut lines = String::from("  refused payments (402, nothing settled):");
+    for (what, header, code) in &cases {
+        let (status, v) = post(url, &body, Some(header)).await?;
+        if status != 402 || v["code"] != *code {
+            return Err(err(format!(
+                "a {what} payment was answered {status} {v} (expected 402 with {code})"
+            )));
+        }
+        lines.push_str(&format!(" {what} → {code};"));
+    }
+    // The good one is served once, and a replay is refused — also after a restart.
+    let good_header = encode_payment_signature(&good);
+    let (status, v) = post(url, &body, Some(&good_header)).await?;
+    if status != 200 {
+        return Err(err(format!("a valid payment was answered {status} {v}")));
+    }
+    let (status, v) = post(url, &body, Some(&good_header)).await?;
+    if status != 402 || v["code"] != codes::NONCE_ALREADY_USED {
+        return Err(err(format!("a replayed payment was answered {status} {v}")));
+    }
+    net.kill("inference").map_err(net_err)?;
+    let base = net
+        .start_inference(Duration::from_secs(180))
+        .await
+        .map_err(net_err)?;
+    let url = format!("{base}/v1/generate");
+    let (status, v) = post(&url, &body, Some(&good_header)).await?;
+    if status != 402 || v["code"] != codes::NONCE_ALREADY_USED {
+        return Err(err(format!(
+            "after a restart a replayed payment was answered {status} {v}"
+        )));
+    }
+    lines.push_str(" replay → refused, also after a restart\n");
+    // Exactly one more settlement than before the bad ones: the valid payment.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled_after = market.accountedBalance().call().await.map_err(err)?;
+    let price = required.accepts[0].amount_value().unwrap_or_default();
+    if settled_after != settled_before + price {
+        return Err(err(format!(
+            "the market accounted {} ATN during the bad payments, expected exactly one price ({})",
+            format_atn(settled_after - settled_before),
+            format_atn(price)
+        )));
+    }
+    Ok((lines, base))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Requests per second and latency of four request kinds, one at a time on loopback:
+/// unpaid uncached, paid uncached, unpaid cached and paid cached.
+async fn measure(
+    net: &Network,
+    base: &str,
+    buyer: &PrivateKeySigner,
+    n: usize,
+) -> Result<(String, Value), CommandError> {
+    let paid_url = format!("{base}/v1/generate");
+    let free_url = format!("{base}/v1/free/generate");
+    let http = reqwest::Client::new();
+    let required = {
+        let r = http
+            .post(&paid_url)
+            .header("content-type", "application/json")
+            .body(json!({"prompt": "x"}).to_string())
+            .send()
+            .await
+            .map_err(err)?;
+        let h = r
+            .headers()
+            .get(PAYMENT_REQUIRED_HEADER)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| err("no PAYMENT-REQUIRED header"))?
+            .to_string();
+        decode_payment_required(&h).map_err(err)?
+    };
+    let signer = PaymentSigner::new(buyer.clone());
+    let mut text = format!(
+        "  inference load ({n} sequential requests each, loopback; 32 bytes generated by the {} model):\n    kind                 req/s     p50 ms    p90 ms\n",
+        net.opts.spec.preset
+    );
+    let mut out = serde_json::Map::new();
+    for (kind, paid, cached) in [
+        ("unpaid uncached", false, false),
+        ("paid uncached", true, false),
+        ("unpaid cached", false, true),
+        ("paid cached", true, true),
+    ] {
+        // Distinct prompts miss the cache; the cached runs repeat one warmed prompt.
+        let prompt = |i: usize| {
+            if cached {
+                format!("cached-{paid}")
+            } else {
+                format!("fn f{i}_{paid}(")
+            }
+        };
+        let body = |i: usize| json!({"prompt": prompt(i), "max_tokens": 32, "temperature": 0.0});
+        let headers: Vec<Option<String>> = (0..=n)
+            .map(|_| {
+                paid.then(|| {
+                    signer
+                        .sign(&required, unix_now())
+                        .map(|p| encode_payment_signature(&p))
+                })
+                .transpose()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        let url = if paid { &paid_url } else { &free_url };
+        if cached {
+            let (s, v) = post(url, &body(0), headers[n].as_deref()).await?;
+            if s != 200 {
+                return Err(err(format!("warming the cache: {s} {v}")));
+            }
+        }
+        let mut lat = Vec::with_capacity(n);
+        let started = Instant::now();
+        for (i, h) in headers.iter().take(n).enumerate() {
+            let t = Instant::now();
+            let (s, v) = post(url, &body(i + 1), h.as_deref()).await?;
+            if s != 200 || v["cached"] != cached {
+                return Err(err(format!("{kind} request {i}: {s} {v}")));
+            }
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let rps = n as f64 / started.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        let (p50, p90) = (percentile(&lat, 0.5), percentile(&lat, 0.9));
+        text.push_str(&format!(
+            "    {kind:<18} {rps:>7.1}  {p50:>9.2} {p90:>9.2}\n"
+        ));
+        out.insert(
+            kind.into(),
+            json!({"rps": rps, "p50_ms": p50, "p90_ms": p90}),
+        );
+    }
+    Ok((text, Value::Object(out)))
+}
+
+/// Loads a coordinator's status page in headless Chromium (script/check-status-page.sh) and
+/// checks that its loss chart shows one point per round.
+pub async fn check_status_page(net: &Network, rounds: u64) -> Result<String, CommandError> {
+    let agent = net
+        .agents
+        .get("coordinator-1")
+        .ok_or_else(|| err("no coordinator-1"))?;
+    let ready: Value = serde_json::from_str(
+        &std::fs::read_to_string(agent.state_dir.join(autonet_agents::READY_FILE)).map_err(err)?,
+    )
+    .map_err(err)?;
+    let url = format!("{}/", ready["endpoint"].as_str().unwrap_or_default());
+    let script = net.opts.repo.join("script/check-status-page.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .arg(&url)
+        .arg(rounds.to_string())
+        .output()
+        .await
+        .map_err(|e| err(format!("running {}: {e}", script.display())))?;
+    if !out.status.success() {
+        return Err(err(format!(
+            "the status page check failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(format!(
+        "  status page {url}: headless Chromium rendered the loss chart with {rounds} points\n"
+    ))
+}
+
+/// `autonet claim` for the inference provider and a contributor (solver-1): each receives
+/// exactly what the market (and Rewards) held for it.
+async fn claims(net: &Network) -> Result<String, CommandError> {
+    use autonet_bindings::{ATNToken, Rewards};
+    let market = InferenceMarket::new(net.contracts.market, net.provider.clone());
+    let rewards = Rewards::new(net.contracts.rewards, net.provider.clone());
+    let token = ATNToken::new(net.contracts.atn_token, net.provider.clone());
+    let project = U256::from(net.project_id);
+    let mut text = String::from("  autonet claim:");
+    for name in ["inference", "solver-1"] {
+        let key = net.agents[name].key.clone();
+        let me = key.address();
+        let provider_share = market.claimable(me).call().await.map_err(err)?;
+        let contributor = market
+            .pendingContributorRevenue(project, me)
+            .call()
+            .await
+            .map_err(err)?;
+        let reward = rewards.claimable(me).call().await.map_err(err)?;
+        let before = token.balanceOf(me).call().await.map_err(err)?;
+        let ctx = crate::network::context(&net.rpc_url, net.contracts.registry, &key)
+            .await
+            .map_err(net_err)?;
+        super::market::claim(&ctx, net.project_id).await?;
+        let after = token.balanceOf(me).call().await.map_err(err)?;
+        let want = provider_share + contributor + reward;
+        if after - before != want {
+            return Err(err(format!(
+                "{name} claimed {} ATN, expected {} ATN",
+                format_atn(after - before),
+                format_atn(want)
+            )));
+        }
+        if name == "inference" && provider_share.is_zero() {
+            return Err(err("the inference provider had no revenue to claim"));
+        }
+        if name == "solver-1" && contributor.is_zero() {
+            return Err(err("solver-1 had no contributor revenue to claim"));
+        }
+        text.push_str(&format!(
+            " {name} received {} ATN (inference revenue {}, contributor share {}, rewards {});",
+            format_atn(want),
+            format_atn(provider_share),
+            format_atn(contributor),
+            format_atn(reward)
+        ));
+    }
+    text.push('\n');
+    Ok(text)
+}

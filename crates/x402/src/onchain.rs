@@ -1,0 +1,303 @@
+//! The chain side of a payment: the checks that need state, and settlement through
+//! `InferenceMarket.settle`.
+//!
+//! This module owns [`check_onchain`] (the payer's ATN balance covers the value and the EIP-3009
+//! nonce is unused on the token) and [`send_settle`], which simulates and sends `settle` from the
+//! provider's wallet and returns as soon as the node accepted the transaction; the
+//! [`PendingSettlement`] it returns awaits the receipt and the `Settled` event later, so the
+//! response can be served without waiting for a block. Reverts surface as the project's
+//! [`TxError`] with decoded custom errors (`ATNTokenAuthorizationUsed`, ...), mapped to x402
+//! codes by [`SettleError::code`]. It must not decide whether to settle: the caller claims the
+//! nonce in [`crate::store`] first.
+//!
+//! The provider should be the project's nonce-safe provider (`autonet_chain::connect`).
+
+use std::time::Duration;
+
+use alloy::contract::SolCallBuilder;
+use alloy::primitives::{Address, Bytes, TxHash, U256};
+use alloy::providers::Provider;
+use alloy::sol_types::SolEvent;
+use autonet_bindings::market::InferenceMarket;
+use autonet_bindings::token::ATNToken;
+use autonet_bindings::{DecodedRevert, decode_revert};
+use autonet_chain::{Confirmed, TxError, TxOptions};
+
+use crate::verify::{PaymentError, VerifiedPayment, codes};
+
+/// Reads the payer's balance and the nonce's state on the token (`payment.asset`).
+///
+/// Fails with [`PaymentError::NonceAlreadyUsed`] when `authorizationState(from, nonce)` is set
+/// (settled, front-run straight to the token, or cancelled), [`PaymentError::InsufficientFunds`]
+/// when the balance is below the value, and [`PaymentError::Chain`] when the node cannot be read.
+pub async fn check_onchain<P: Provider>(
+    provider: &P,
+    payment: &VerifiedPayment,
+) -> Result<(), PaymentError> {
+    let token = ATNToken::new(payment.asset, provider);
+    let a = &payment.authorization;
+    let used_call = token.authorizationState(a.from, a.nonce);
+    let balance_call = token.balanceOf(a.from);
+    let (used, balance) = tokio::try_join!(used_call.call(), balance_call.call())
+        .map_err(|e| PaymentError::Chain(e.to_string()))?;
+    if used {
+        return Err(PaymentError::NonceAlreadyUsed {
+            payer: a.from,
+            nonce: a.nonce,
+        });
+    }
+    if balance < a.value {
+        return Err(PaymentError::InsufficientFunds {
+            payer: a.from,
+            balance,
+            required: a.value,
+        });
+    }
+    Ok(())
+}
+
+/// A settlement that failed before or after it was sent.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SettleError(#[from] pub TxError);
+
+impl SettleError {
+    /// The decoded revert, if the failure is one.
+    pub fn revert(&self) -> Option<&DecodedRevert> {
+        match &self.0 {
+            TxError::Reverted { revert, .. } => Some(revert),
+            TxError::RevertedOnChain { revert, .. } => revert.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The x402 error code for `SettleResponse.errorReason` / a 402's `error`.
+    pub fn code(&self) -> &'static str {
+        match self.revert().map(|r| r.name.as_str()) {
+            Some("ATNTokenAuthorizationUsed") => codes::NONCE_ALREADY_USED,
+            Some("ATNTokenAuthorizationExpired") => codes::VALID_BEFORE,
+            Some("ATNTokenAuthorizationNotYetValid") => codes::VALID_AFTER,
+            Some("ATNTokenInvalidSignature") => codes::SIGNATURE,
+            Some("ERC20InsufficientBalance") => codes::INSUFFICIENT_FUNDS,
+            Some("InferenceMarketUnderpaid") => codes::VALUE_MISMATCH,
+            Some(_) => codes::INVALID_TRANSACTION_STATE,
+            None => match &self.0 {
+                TxError::RevertedUnknown { .. } | TxError::RevertedOnChain { .. } => {
+                    codes::INVALID_TRANSACTION_STATE
+                }
+                _ => codes::UNEXPECTED_SETTLE_ERROR,
+            },
+        }
+    }
+}
+
+/// A `settle` transaction the node accepted; [`PendingSettlement::confirm`] awaits its receipt.
+#[derive(Debug, Clone)]
+pub struct PendingSettlement<P> {
+    provider: P,
+    market: Address,
+    tx_hash: TxHash,
+    call: SolCallBuilder<P, InferenceMarket::settleCall>,
+}
+
+impl<P: Provider + Clone> PendingSettlement<P> {
+    /// The transaction hash (for `PAYMENT-RESPONSE.transaction`).
+    pub fn tx_hash(&self) -> TxHash {
+        self.tx_hash
+    }
+
+    /// Waits (polling, at most `options.timeout`) for the receipt with `options.confirmations`,
+    /// and checks that it succeeded and that the market emitted `Settled`. A reverted receipt is
+    /// replayed on its parent block to decode the reason.
+    pub async fn confirm(
+        &self,
+        options: &TxOptions,
+    ) -> Result<Confirmed<InferenceMarket::Settled>, SettleError> {
+        let tx_hash = self.tx_hash;
+        let deadline = tokio::time::Instant::now() + options.timeout;
+        let confirmations = options.confirmations.max(1);
+        let receipt = loop {
+            if let Ok(Some(receipt)) = self.provider.get_transaction_receipt(tx_hash).await
+                && let Some(mined) = receipt.block_number
+            {
+                let head = self.provider.get_block_number().await.unwrap_or(mined);
+                if head + 1 >= mined + confirmations {
+                    break receipt;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TxError::Timeout {
+                    tx_hash,
+                    timeout: options.timeout,
+                }
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        if !receipt.status() {
+            let revert = match receipt.block_number {
+                Some(n) if n > 0 => match self
+                    .call
+                    .clone()
+                    .block(alloy::eips::BlockId::number(n - 1))
+                    .call_raw()
+                    .await
+                {
+                    Err(err) => err
+                        .as_revert_data()
+                        .and_then(|data| decode_revert(&data, Some("InferenceMarket"))),
+                    Ok(_) => None,
+                },
+                _ => None,
+            };
+            return Err(TxError::RevertedOnChain { tx_hash, revert }.into());
+        }
+        let emitter = options.emitter.unwrap_or(self.market);
+        let signature = InferenceMarket::Settled::SIGNATURE;
+        let log = receipt
+            .inner
+            .logs()
+            .iter()
+            .find(|log| {
+                log.address() == emitter
+                    && log.topic0() == Some(&InferenceMarket::Settled::SIGNATURE_HASH)
+            })
+            .cloned()
+            .ok_or(TxError::MissingEvent {
+                tx_hash,
+                event: signature,
+                emitter,
+            })?;
+        let event = InferenceMarket::Settled::decode_log_data(log.data()).map_err(|source| {
+            TxError::BadEvent {
+                tx_hash,
+                event: signature,
+                source,
+            }
+        })?;
+        tracing::debug!(%tx_hash, "x402 settlement confirmed");
+        Ok(Confirmed {
+            receipt,
+            event,
+            log,
+        })
+    }
+}
+
+fn revert_error(to: Address, data: Bytes) -> TxError {
+    match decode_revert(&data, Some("InferenceMarket")) {
+        Some(revert) => TxError::Reverted { to, revert, data },
+        None => TxError::RevertedUnknown { to, data },
+    }
+}
+
+/// Settles `payment` for project `project_id` through the InferenceMarket at `market`, from
+/// `provider`'s wallet (credited as the provider): simulates `settle` (a revert is returned
+/// decoded, nothing is sent), sends it, and returns once the node accepted the transaction.
+pub async fn send_settle<P: Provider + Clone>(
+    provider: P,
+    market: Address,
+    project_id: U256,
+    payment: &VerifiedPayment,
+) -> Result<PendingSettlement<P>, SettleError> {
+    let a = &payment.authorization;
+    let contract = InferenceMarket::new(market, provider.clone());
+    let call = contract
+        .settle(
+            project_id,
+            a.from,
+            a.value,
+            a.valid_after,
+            a.valid_before,
+            a.nonce,
+            payment.signature.clone(),
+        )
+        .with_cloned_provider();
+    if let Err(err) = call.call_raw().await {
+        let reverted_without_data = matches!(
+            &err,
+            alloy::contract::Error::TransportError(t)
+                if t.as_error_resp().is_some_and(|p| p.message.contains("revert"))
+        );
+        return Err(match err.as_revert_data() {
+            Some(data) => revert_error(market, data),
+            None if reverted_without_data => revert_error(market, Bytes::new()),
+            None => TxError::Simulation {
+                to: market,
+                source: err,
+            },
+        }
+        .into());
+    }
+    let pending = match call.send().await {
+        Ok(pending) => pending,
+        Err(err) => {
+            return Err(match err.as_revert_data() {
+                Some(data) => revert_error(market, data),
+                None => TxError::Send {
+                    to: market,
+                    source: err,
+                },
+            }
+            .into());
+        }
+    };
+    let tx_hash = *pending.tx_hash();
+    tracing::debug!(%tx_hash, payer = %a.from, value = %a.value, "x402 settlement sent");
+    Ok(PendingSettlement {
+        provider,
+        market,
+        tx_hash,
+        call,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::sol_types::SolError;
+
+    fn reverted(data: Vec<u8>) -> SettleError {
+        TxError::Reverted {
+            to: Address::ZERO,
+            revert: decode_revert(&data, Some("InferenceMarket")).unwrap(),
+            data: data.into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn token_reverts_map_to_x402_codes() {
+        let used = ATNToken::ATNTokenAuthorizationUsed {
+            authorizer: Address::ZERO,
+            nonce: Default::default(),
+        }
+        .abi_encode();
+        assert_eq!(reverted(used).code(), codes::NONCE_ALREADY_USED);
+        let expired = ATNToken::ATNTokenAuthorizationExpired {
+            validBefore: U256::from(1),
+            nowTs: U256::from(2),
+        }
+        .abi_encode();
+        assert_eq!(reverted(expired).code(), codes::VALID_BEFORE);
+        let sig = ATNToken::ATNTokenInvalidSignature {}.abi_encode();
+        assert_eq!(reverted(sig).code(), codes::SIGNATURE);
+        let underpaid = InferenceMarket::InferenceMarketUnderpaid {
+            value: U256::from(1),
+            price: U256::from(2),
+        }
+        .abi_encode();
+        assert_eq!(reverted(underpaid).code(), codes::VALUE_MISMATCH);
+        let unknown = InferenceMarket::InferenceMarketUnknownProject {
+            projectId: U256::from(9),
+        }
+        .abi_encode();
+        assert_eq!(reverted(unknown).code(), codes::INVALID_TRANSACTION_STATE);
+        let timeout: SettleError = TxError::Timeout {
+            tx_hash: TxHash::ZERO,
+            timeout: Duration::from_secs(1),
+        }
+        .into();
+        assert_eq!(timeout.code(), codes::UNEXPECTED_SETTLE_ERROR);
+    }
+}

@@ -1,0 +1,250 @@
+//! End to end on a real anvil with the real contracts (deployed by `script/Deploy.s.sol`
+//! through `autonet-test-utils`): a payment signed by this crate's client is verified, checked
+//! on chain, claimed in the nonce store and settled through `InferenceMarket.settle` (EIP-3009
+//! `transferWithAuthorization` to the market); replays and front-run authorizations are refused
+//! with their x402 codes, and front-run funds are swept to the treasury.
+
+use std::time::Duration;
+
+use alloy::primitives::{B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, Result};
+use autonet_bindings::project::IProject::{CreateProjectParams, RewardSplit, Windows};
+use autonet_bindings::{ATNToken, InferenceMarket, Project};
+use autonet_chain::{ChainProvider, ProviderConfig, TxOptions, connect, send_and_confirm};
+use autonet_test_utils::TestChain;
+use autonet_x402::eip712::token_domain;
+use autonet_x402::{
+    ClaimOutcome, NonceStore, PaymentError, PaymentRequired, PaymentRequirements, PaymentSigner,
+    PaymentState, ResourceInfo, VerifiedPayment, check_onchain, codes, encode_payment_signature,
+    send_settle, unix_now, verify_header,
+};
+
+const PAYER: usize = 1;
+const OWNER: usize = 2;
+const NODE: usize = 3;
+const STRANGER: usize = 4;
+
+async fn provider_for(chain: &TestChain, account: usize) -> Result<ChainProvider> {
+    let config = ProviderConfig::new(chain.rpc_url()).with_chain_id(chain.chain_id());
+    Ok(connect(&config, chain.signer(account)).await?)
+}
+
+fn opts() -> TxOptions {
+    TxOptions::default().with_timeout(Duration::from_secs(30))
+}
+
+fn price() -> U256 {
+    U256::from(10u64).pow(U256::from(18))
+}
+
+/// A project owned by `OWNER` selling inference at `price()`.
+async fn create_project(chain: &TestChain) -> Result<U256> {
+    let p = provider_for(chain, OWNER).await?;
+    let project = Project::new(chain.deployment.contracts.project, &p);
+    let params = CreateProjectParams {
+        modelSpecHash: B256::repeat_byte(1),
+        modelURI: "ipfs://model".into(),
+        datasetRoot: B256::repeat_byte(2),
+        initialModelRoot: B256::repeat_byte(3),
+        inferencePrice: price(),
+        split: RewardSplit {
+            solverBps: 5000,
+            coordinatorBps: 3000,
+            proposerBps: 1000,
+            aggregatorBps: 1000,
+        },
+        windows: Windows {
+            commit: 10,
+            gtReveal: 10,
+            solReveal: 10,
+            voteCommit: 10,
+            voteReveal: 10,
+            publish: 10,
+        },
+        maxSolvers: 4,
+        minVotes: 1,
+    };
+    let created =
+        send_and_confirm::<Project::ProjectCreated, _, _>(&project.createProject(params), &opts())
+            .await?;
+    Ok(created.event.projectId)
+}
+
+/// The requirement an Autonet node offers, with ATN's EIP-712 domain read from the chain.
+async fn requirements(chain: &TestChain, p: &ChainProvider) -> Result<PaymentRequirements> {
+    let c = &chain.deployment.contracts;
+    let token = ATNToken::new(c.atn_token, p);
+    let domain = token.eip712Domain().call().await?;
+    let requirements = PaymentRequirements::exact_evm(
+        chain.chain_id(),
+        c.atn_token,
+        c.market,
+        price(),
+        120,
+        &domain.name,
+        &domain.version,
+    );
+    // The domain this crate builds is the token's.
+    assert_eq!(
+        (domain.name.as_str(), domain.version.as_str()),
+        ("Autonet", "1")
+    );
+    assert_eq!(
+        token_domain(&domain.name, &domain.version, chain.chain_id(), c.atn_token).separator(),
+        token.DOMAIN_SEPARATOR().call().await?
+    );
+    Ok(requirements)
+}
+
+fn sign(signer: PrivateKeySigner, requirements: &PaymentRequirements) -> Result<String> {
+    let required = PaymentRequired::new(
+        ResourceInfo {
+            url: "http://127.0.0.1/v1/generate".into(),
+            ..Default::default()
+        },
+        vec![requirements.clone()],
+    );
+    let payload = PaymentSigner::new(signer)
+        .with_max_amount(price())
+        .sign(&required, unix_now())?;
+    Ok(encode_payment_signature(&payload))
+}
+
+/// A payment by `signer`, through the header and the server-side verification.
+fn verified(
+    requirements: &PaymentRequirements,
+    signer: PrivateKeySigner,
+) -> Result<VerifiedPayment> {
+    Ok(verify_header(
+        &sign(signer, requirements)?,
+        requirements,
+        unix_now(),
+    )?)
+}
+
+#[tokio::test]
+async fn a_payment_settles_once_and_front_running_is_swept() -> Result<()> {
+    let chain = TestChain::start()?;
+    let c = chain.deployment.contracts;
+    let project_id = create_project(&chain).await?;
+    let deployer = provider_for(&chain, 0).await?;
+    let token = ATNToken::new(c.atn_token, &deployer);
+    send_and_confirm::<ATNToken::Transfer, _, _>(
+        &token.transfer(chain.address(PAYER), price() * U256::from(10)),
+        &opts(),
+    )
+    .await?;
+    let node = provider_for(&chain, NODE).await?;
+    let requirements = requirements(&chain, &node).await?;
+    let market = InferenceMarket::new(c.market, &node);
+    let dir = tempfile::tempdir()?;
+    let store = NonceStore::open(dir.path().join("x402.sqlite"))?;
+
+    // 1. Verify, check on chain, claim, settle, confirm.
+    let payment = verified(&requirements, chain.signer(PAYER))?;
+    check_onchain(&node, &payment).await?;
+    assert_eq!(
+        store.claim_payment(&payment, unix_now())?,
+        ClaimOutcome::Claimed
+    );
+    let pending = send_settle(node.clone(), c.market, project_id, &payment).await?;
+    let key = payment.nonce_key();
+    store.mark_submitted(&key, pending.tx_hash(), unix_now())?;
+    let confirmed = pending.confirm(&opts()).await?;
+    store.mark_settled(&key, pending.tx_hash(), unix_now())?;
+    assert_eq!(confirmed.receipt.transaction_hash, pending.tx_hash());
+    let settled = confirmed.event;
+    assert_eq!(settled.projectId, project_id);
+    assert_eq!(settled.provider, chain.address(NODE));
+    assert_eq!(settled.payer, chain.address(PAYER));
+    assert_eq!(settled.nonce, payment.authorization.nonce);
+    assert_eq!(settled.value, price());
+    assert_eq!(
+        market.claimable(chain.address(NODE)).call().await?,
+        price() * U256::from(6000) / U256::from(10_000)
+    );
+    assert_eq!(market.accountedBalance().call().await?, price());
+    assert_eq!(
+        token.balanceOf(chain.address(PAYER)).call().await?,
+        price() * U256::from(9)
+    );
+    assert_eq!(
+        store.get(&key)?.context("claimed")?.state,
+        PaymentState::Settled {
+            tx_hash: pending.tx_hash()
+        }
+    );
+
+    // 2. The same payment again: refused by the store, the chain and the contract.
+    assert!(matches!(
+        store.claim_payment(&payment, unix_now())?,
+        ClaimOutcome::AlreadyUsed(_)
+    ));
+    let err = check_onchain(&node, &payment).await.unwrap_err();
+    assert_eq!(err.code(), codes::NONCE_ALREADY_USED, "{err}");
+    let err = send_settle(node.clone(), c.market, project_id, &payment)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::NONCE_ALREADY_USED, "{err}");
+    assert_eq!(
+        err.revert().map(|r| r.name.as_str()),
+        Some("ATNTokenAuthorizationUsed")
+    );
+
+    // 3. Front-running: a stranger submits the next authorization straight to the token.
+    let front_run = verified(&requirements, chain.signer(PAYER))?;
+    let stranger = provider_for(&chain, STRANGER).await?;
+    let a = front_run.authorization;
+    send_and_confirm::<ATNToken::AuthorizationUsed, _, _>(
+        &ATNToken::new(c.atn_token, &stranger).transferWithAuthorization_0(
+            a.from,
+            a.to,
+            a.value,
+            a.valid_after,
+            a.valid_before,
+            a.nonce,
+            front_run.signature.clone(),
+        ),
+        &opts(),
+    )
+    .await?;
+    assert_eq!(
+        check_onchain(&node, &front_run).await.unwrap_err().code(),
+        codes::NONCE_ALREADY_USED
+    );
+    assert_eq!(
+        send_settle(node.clone(), c.market, project_id, &front_run)
+            .await
+            .unwrap_err()
+            .code(),
+        codes::NONCE_ALREADY_USED
+    );
+    assert_eq!(market.unaccountedBalance().call().await?, price());
+    let swept = send_and_confirm::<InferenceMarket::UnaccountedSwept, _, _>(
+        &InferenceMarket::new(c.market, &stranger).sweepUnaccounted(),
+        &opts(),
+    )
+    .await?;
+    assert_eq!(swept.event.treasury, c.timelock);
+    assert_eq!(swept.event.amount, price());
+    assert_eq!(market.unaccountedBalance().call().await?, U256::ZERO);
+    assert_eq!(
+        market.claimable(c.timelock).call().await?,
+        price() * U256::from(4000) / U256::from(10_000) + price()
+    );
+
+    // 4. A payer without ATN: the signature verifies, the balance check refuses it.
+    let broke = verified(&requirements, PrivateKeySigner::random())?;
+    let err = check_onchain(&node, &broke).await.unwrap_err();
+    assert!(
+        matches!(err, PaymentError::InsufficientFunds { .. }),
+        "{err}"
+    );
+    assert_eq!(err.code(), codes::INSUFFICIENT_FUNDS);
+    let err = send_settle(node.clone(), c.market, project_id, &broke)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::INSUFFICIENT_FUNDS, "{err}");
+    Ok(())
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Loads a node's status page in headless Chromium and checks that its loss chart rendered the
+# expected number of points.
+#
+#   script/check-status-page.sh <url> <expected_points>
+#
+# Exit 0 when the page loaded its data (body data-state="ok") and the chart `#loss-chart` carries
+# data-points="<expected_points>" with as many <circle> points (plus a line when there are 2 or
+# more, or the text "no rounds yet" when there are none); non-zero with a message otherwise.
+# Chromium: $CHROMIUM, else /usr/bin/chromium (Debian: `make setup-browser`).
+set -euo pipefail
+
+if [[ $# -ne 2 || ! $2 =~ ^[0-9]+$ ]]; then
+    echo "usage: $0 <url> <expected_points>" >&2
+    exit 2
+fi
+url=$1
+expected=$2
+chromium=${CHROMIUM:-/usr/bin/chromium}
+if [[ ! -x $chromium ]]; then
+    echo "check-status-page: no Chromium at $chromium: run \`make setup-browser\` (apt-get install -y chromium)" >&2
+    exit 3
+fi
+
+profile=$(mktemp -d)
+dom=$(mktemp)
+trap 'rm -rf "$profile" "$dom"' EXIT
+
+# --virtual-time-budget lets the page's fetch and render finish before the DOM is dumped.
+if ! timeout 90 "$chromium" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$profile" --virtual-time-budget=10000 --dump-dom "$url" >"$dom" 2>"$profile/stderr"; then
+    echo "check-status-page: chromium failed on $url:" >&2
+    tail -n 20 "$profile/stderr" >&2
+    exit 1
+fi
+
+flat=$(tr -d '\n' <"$dom")
+fail() {
+    echo "check-status-page: $url: $*" >&2
+    exit 1
+}
+
+[[ -n $flat ]] || fail "chromium dumped an empty DOM"
+state=$(grep -o '<body[^>]*data-state="[a-z]*"' <<<"$flat" | grep -o '"[a-z]*"$' | tr -d '"' || true)
+if [[ $state != ok ]]; then
+    err=$(grep -o '<div id="error"[^>]*>[^<]*' <<<"$flat" | sed 's/<[^>]*>//' || true)
+    fail "the page did not load its data (state '${state:-missing}')${err:+: $err}"
+fi
+
+open_tag=$(grep -o '<svg[^>]*id="loss-chart"[^>]*>' <<<"$flat" || true)
+[[ -n $open_tag ]] || fail "no <svg id=\"loss-chart\"> in the page"
+points=$(grep -o 'data-points="[0-9]*"' <<<"$open_tag" | grep -o '[0-9]\+' || true)
+# The chart's content: from its opening tag to the first </svg> after it.
+chart=${flat#*"$open_tag"}
+chart=${chart%%</svg>*}
+circles=$({ grep -o '<circle' <<<"$chart" || true; } | wc -l | tr -d ' ')
+
+[[ $points == "$expected" ]] ||
+    fail "loss chart has data-points=\"${points:-missing}\", expected $expected"
+[[ $circles == "$expected" ]] ||
+    fail "loss chart draws $circles <circle> points, expected $expected"
+if ((expected >= 2)) && ! grep -q '<polyline\|<path' <<<"$chart"; then
+    fail "loss chart has $expected points but no line"
+fi
+if ((expected == 0)) && ! grep -q 'no rounds yet' <<<"$chart"; then
+    fail "empty loss chart does not say \"no rounds yet\""
+fi
+echo "check-status-page: $url: loss chart with $expected points"
