@@ -456,6 +456,32 @@ async fn fetch(agent: &Agent, prefix: &str, root: B256) -> Result<SignedAttestat
     serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
 }
 
+/// Makes sure the running aggregate counts this coordinator with its current stake (after a
+/// governance change of the minimum stake the registry only learns it through `syncBlsSigner`).
+async fn ensure_counted(agent: &Agent, index: u64) -> Result<(), AgentError> {
+    let shards = agent.shards();
+    let recorded = shards
+        .blsSignerStake(U256::from(index))
+        .call()
+        .await
+        .map_err(AgentError::read("the recorded BLS signer stake"))?;
+    let stake = ParticipantStaking::new(agent.contracts.staking, agent.provider.clone())
+        .stakeOf(agent.me)
+        .call()
+        .await
+        .map_err(AgentError::read("the stake"))?;
+    if recorded != stake {
+        agent
+            .send::<ModelShardRegistry::BlsSignerUpdated, _, _>(
+                "sync this coordinator into the BLS aggregate",
+                &shards.syncBlsSigner(agent.me),
+            )
+            .await?;
+        info!(index, %stake, "BLS aggregate now counts this coordinator's stake");
+    }
+    Ok(())
+}
+
 /// Registers `key` for this coordinator unless the registry already holds it; returns the
 /// signer index.
 pub async fn ensure_registered(agent: &Agent, key: &SecretKey) -> Result<u64, AgentError> {
@@ -469,6 +495,7 @@ pub async fn ensure_registered(agent: &Agent, key: &SecretKey) -> Result<u64, Ag
     if current.registered && current.pkG1 == g1_words(&pk.g1) {
         let index = current.index.to::<u64>();
         info!(index, "BLS key already registered");
+        ensure_counted(agent, index).await?;
         return Ok(index);
     }
     let chain_id = agent.provider.get_chain_id().await?;

@@ -433,8 +433,9 @@ impl Network {
             .env("AUTONET_PRIVATE_KEY", agent.key.to_bytes().to_string())
             .env(
                 "RUST_LOG",
-                std::env::var("AUTONET_AGENT_LOG")
-                    .unwrap_or_else(|_| "warn,autonet_agents=info,autonet_node=info".into()),
+                std::env::var("AUTONET_AGENT_LOG").unwrap_or_else(|_| {
+                    "warn,autonet_agents=info,autonet_inference=info,autonet_node=info".into()
+                }),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().map_err(other)?))
@@ -733,7 +734,10 @@ impl Network {
                 },
             );
         }
-        self.start(&name)?;
+        // Already running (started before the last rounds): keep it; after a kill, restart it.
+        if self.agents[&name].child.is_none() {
+            self.start(&name)?;
+        }
         self.wait_ready(std::slice::from_ref(&name), timeout)
             .await?;
         let dir = &self.agents[&name].state_dir;

@@ -316,6 +316,11 @@ async fn follow_rounds(net: &mut Network) -> Result<(Vec<RoundSummary>, f32), Ne
             )));
         }
         let root = net.wait_model_for(task_id, timeout).await?;
+        if round == 1 && net.opts.rounds > 1 {
+            // Started now, the inference node must follow the later rounds' models live.
+            let url = net.start_inference(Duration::from_secs(180)).await?;
+            println!("inference node serving at {url} (it follows every later model)");
+        }
         loss = net.eval_loss(&data, &net.load_model(root)?)?;
         let accepted_block = net
             .logs::<ModelShardRegistry::ModelAccepted>(net.contracts.shard_registry)

@@ -56,6 +56,45 @@ async fn split_of(net: &Network, tx: TxHash) -> Result<InferenceMarket::Settled,
     }
 }
 
+/// Waits until the node serves the project's current model (it polls every second).
+async fn wait_serving_head(net: &Network, base: &str) -> Result<String, CommandError> {
+    let project = autonet_bindings::Project::new(net.contracts.project, net.provider.clone());
+    let head = project
+        .modelRoot(U256::from(net.project_id))
+        .call()
+        .await
+        .map_err(err)?;
+    let started = Instant::now();
+    loop {
+        let r = reqwest::get(format!("{base}/v1/model"))
+            .await
+            .map_err(err)?;
+        let v: Value = serde_json::from_slice(&r.bytes().await.map_err(err)?).unwrap_or_default();
+        if v["model"].as_str() == Some(head.to_string().as_str()) {
+            let log = std::fs::read_to_string(net.opts.dir.join("inference/agent.log"))
+                .unwrap_or_default();
+            let swaps = log.matches("now serving the new model").count();
+            if swaps == 0 && net.opts.rounds > 1 {
+                return Err(err(
+                    "the inference node, started after round 1, never swapped in a later model",
+                ));
+            }
+            return Ok(if swaps > 0 {
+                format!(" (swapped in live: {swaps} new model(s) followed while serving)")
+            } else {
+                String::new()
+            });
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(err(format!(
+                "the inference node serves {} but the project's model is {head}",
+                v["model"]
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// Starts the inference node, buys one generation and reports the output and the split.
 pub async fn sell(
     net: &mut Network,
@@ -67,6 +106,7 @@ pub async fn sell(
         .await
         .map_err(|e| err(format!("starting the inference node: {e}")))?;
     let url = format!("{base}/v1/generate");
+    let served = wait_serving_head(net, &base).await?;
     let buyer = net.funded_payer(10).await.map_err(net_err)?;
     let body = json!({"prompt": "fn main() {", "max_tokens": 48, "temperature": 0.7, "seed": 7});
     let (chain, atn) = (net.opts.chain_id, net.contracts.atn_token);
@@ -83,7 +123,7 @@ pub async fn sell(
     let split = split_of(net, tx).await?;
     let output = a.body["output"].as_str().unwrap_or_default().to_string();
     let mut text = format!(
-        "\ninference: {base} serves model {}\n  bought one generation with x402 for {} ATN (payer {}, tx {tx})\n  prompt  {:?}\n  output  {:?}\n  split   provider {} ATN, contributors {} ATN, treasury {} ATN\n",
+        "\ninference: {base} serves model {}{served}\n  bought one generation with x402 for {} ATN (payer {}, tx {tx})\n  prompt  {:?}\n  output  {:?}\n  split   provider {} ATN, contributors {} ATN, treasury {} ATN\n",
         a.body["model"].as_str().unwrap_or("?"),
         format_atn(split.value),
         buyer.address(),
