@@ -310,10 +310,10 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         Ok(p) => p,
         Err(e) => return payment_required(&state, price, Some(&e)),
     };
-    if let Err(e) = check_onchain(&state.provider, &payment).await {
-        return payment_required(&state, price, Some(&e));
-    }
+    // The nonce is claimed first (persisted: a replay stops here, also after a restart); the
+    // on-chain checks then run while the output is produced, and both must pass before settling.
     let key = payment.nonce_key();
+    let t_verified = started.elapsed();
     match state.nonces.claim_payment(&payment, now) {
         Ok(ClaimOutcome::Claimed) => {}
         Ok(ClaimOutcome::AlreadyUsed(_)) => {
@@ -331,8 +331,17 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             );
         }
     }
+    let t_claimed = started.elapsed();
+    let (checked, produced) = tokio::join!(
+        check_onchain(&state.provider, &payment),
+        produce(&state, &req)
+    );
+    if let Err(e) = checked {
+        let _ = state.nonces.mark_failed(&key, e.code(), unix_now());
+        return payment_required(&state, price, Some(&e));
+    }
     // The output first: a payment is never settled for an answer that cannot be given.
-    let (root, out, cached) = match produce(&state, &req).await {
+    let (root, out, cached) = match produced {
         Ok(x) => x,
         Err(why) => {
             let _ =
@@ -346,6 +355,7 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         }
     };
     let network = format!("eip155:{}", state.payment.chain_id);
+    let t_produced = started.elapsed();
     let pending = match send_settle(
         state.provider.clone(),
         state.payment.market,
@@ -372,7 +382,6 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         }
     };
     let tx = pending.tx_hash();
-    let _ = state.nonces.mark_submitted(&key, tx, unix_now());
     state
         .payments
         .record(payment.payer, payment.authorization.value, tx);
@@ -386,6 +395,9 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             state.pending.clone(),
         );
         tokio::spawn(async move {
+            // Off the response path: after a crash before this write, the restart reconciles the
+            // claimed payment with the token's authorizationState.
+            let _ = nonces.mark_submitted(&key, tx, unix_now());
             let options = TxOptions::default().with_timeout(Duration::from_secs(120));
             match pending.confirm(&options).await {
                 Ok(_) => {
@@ -401,7 +413,13 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             pending_count.fetch_sub(1, Ordering::Relaxed);
         });
     }
-    info!(payer = %payment.payer, value = %payment.authorization.value, %tx, cached, "paid inference served");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    info!(
+        payer = %payment.payer, value = %payment.authorization.value, %tx, cached,
+        verify_ms = ms(t_verified), claim_ms = ms(t_claimed - t_verified),
+        check_and_output_ms = ms(t_produced - t_claimed), settle_ms = ms(started.elapsed() - t_produced),
+        "paid inference served"
+    );
     let settle = payment.settle_response(tx);
     let mut resp = json_response(
         StatusCode::OK,

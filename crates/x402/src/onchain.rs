@@ -192,8 +192,9 @@ fn revert_error(to: Address, data: Bytes) -> TxError {
 }
 
 /// Settles `payment` for project `project_id` through the InferenceMarket at `market`, from
-/// `provider`'s wallet (credited as the provider): simulates `settle` (a revert is returned
-/// decoded, nothing is sent), sends it, and returns once the node accepted the transaction.
+/// `provider`'s wallet (credited as the provider): sends it (the gas estimate simulates it first:
+/// a revert is returned decoded and nothing is broadcast) and returns once the node accepted the
+/// transaction.
 pub async fn send_settle<P: Provider + Clone>(
     provider: P,
     market: Address,
@@ -213,27 +214,19 @@ pub async fn send_settle<P: Provider + Clone>(
             payment.signature.clone(),
         )
         .with_cloned_provider();
-    if let Err(err) = call.call_raw().await {
-        let reverted_without_data = matches!(
-            &err,
-            alloy::contract::Error::TransportError(t)
-                if t.as_error_resp().is_some_and(|p| p.message.contains("revert"))
-        );
-        return Err(match err.as_revert_data() {
-            Some(data) => revert_error(market, data),
-            None if reverted_without_data => revert_error(market, Bytes::new()),
-            None => TxError::Simulation {
-                to: market,
-                source: err,
-            },
-        }
-        .into());
-    }
+    // Sending estimates the gas first, which simulates the call: a revert comes back decoded and
+    // nothing is broadcast (one round trip fewer than a separate simulation).
     let pending = match call.send().await {
         Ok(pending) => pending,
         Err(err) => {
+            let reverted_without_data = matches!(
+                &err,
+                alloy::contract::Error::TransportError(t)
+                    if t.as_error_resp().is_some_and(|p| p.message.contains("revert"))
+            );
             return Err(match err.as_revert_data() {
                 Some(data) => revert_error(market, data),
+                None if reverted_without_data => revert_error(market, Bytes::new()),
                 None => TxError::Send {
                     to: market,
                     source: err,
