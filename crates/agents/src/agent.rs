@@ -256,6 +256,15 @@ impl Agent {
         ModelShardRegistry::new(self.contracts.shard_registry, self.provider.clone())
     }
 
+    /// The `ModelStatus` of `root` in `ModelShardRegistry` (0 none, 1 pending, …).
+    pub async fn model_status(&self, root: B256) -> Result<u8, AgentError> {
+        self.shards()
+            .modelStatus(root)
+            .call()
+            .await
+            .map_err(AgentError::read("model status"))
+    }
+
     /// Whether the agent may start new work (propose, commit, vote, publish, attest).
     pub fn takes_new_work(&self) -> bool {
         self.accepting.load(Ordering::Relaxed)

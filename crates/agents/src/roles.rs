@@ -744,12 +744,7 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
         if agent.db.outcome(task_id)?.is_none() {
             continue; // the finalization has not been delivered yet
         }
-        let status = agent
-            .shards()
-            .modelStatus(model.root)
-            .call()
-            .await
-            .map_err(AgentError::read("model status"))?;
+        let status = agent.model_status(model.root).await?;
         if status != MODEL_PENDING {
             continue;
         }
@@ -820,12 +815,7 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
             Ok(c) => agent.done(&key, Some(c.receipt.transaction_hash))?,
             Err(e) => {
                 // Accepted by the others' attestations in the meantime: nothing left to do.
-                let status = agent
-                    .shards()
-                    .modelStatus(root)
-                    .call()
-                    .await
-                    .map_err(AgentError::read("model status"))?;
+                let status = agent.model_status(root).await?;
                 if status == MODEL_PENDING {
                     return Err(e);
                 }
@@ -849,12 +839,7 @@ async fn attest_bls(agent: &Agent, head: u64, current: B256) -> Result<(), Agent
         {
             continue;
         }
-        let status = agent
-            .shards()
-            .modelStatus(model.root)
-            .call()
-            .await
-            .map_err(AgentError::read("model status"))?;
+        let status = agent.model_status(model.root).await?;
         if status != MODEL_PENDING {
             agent.bls_collector.forget(model.root);
             continue;
@@ -887,12 +872,7 @@ async fn attest_bls(agent: &Agent, head: u64, current: B256) -> Result<(), Agent
             }
             Err(e) => {
                 agent.bls_collector.forget(model.root);
-                let status = agent
-                    .shards()
-                    .modelStatus(model.root)
-                    .call()
-                    .await
-                    .map_err(AgentError::read("model status"))?;
+                let status = agent.model_status(model.root).await?;
                 if status == MODEL_PENDING {
                     return Err(e);
                 }
@@ -949,12 +929,7 @@ pub async fn aggregator(agent: &Agent, head: u64) -> Result<(), AgentError> {
         };
         let root = B256::from(manifest.root);
         agent.prepare(&key, Some(task_id), &root, head)?;
-        let status = agent
-            .shards()
-            .modelStatus(root)
-            .call()
-            .await
-            .map_err(AgentError::read("model status"))?;
+        let status = agent.model_status(root).await?;
         if status == MODEL_NONE {
             let m = autonet_bindings::shards::IModelShardRegistry::ModelManifest {
                 projectId: agent.project(),
