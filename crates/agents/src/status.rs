@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, U256};
+pub use autonet_protocol::units::format_atn;
+use autonet_protocol::units::parse_atn;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
@@ -240,7 +242,7 @@ impl StatusSnapshot {
     ) -> Self {
         let mut per_account: BTreeMap<String, (u64, U256)> = BTreeMap::new();
         for s in rounds.iter().flat_map(|r| &r.solvers) {
-            if let Some(wei) = s.reward_atn.as_deref().and_then(parse_atn) {
+            if let Some(wei) = s.reward_atn.as_deref().and_then(|t| parse_atn(t).ok()) {
                 let e = per_account.entry(s.address.clone()).or_default();
                 e.0 += 1;
                 e.1 += wei;
@@ -1153,31 +1155,6 @@ async fn metrics_text(State(state): State<StatusState>) -> Response {
 
 // ---------------------------------------------------------------------- amounts
 
-const ATN_DECIMALS: usize = 18;
-
-/// Base units as decimal ATN without trailing zeros (`50`, `50.5`).
-pub fn format_atn(wei: U256) -> String {
-    let unit = U256::from(10u64).pow(U256::from(ATN_DECIMALS));
-    let (whole, frac) = wei.div_rem(unit);
-    if frac.is_zero() {
-        return whole.to_string();
-    }
-    let frac = format!("{frac:0>width$}", width = ATN_DECIMALS);
-    format!("{whole}.{}", frac.trim_end_matches('0'))
-}
-
-/// Inverse of [`format_atn`] (`None` if it does not parse).
-fn parse_atn(text: &str) -> Option<U256> {
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty()
-        || frac.len() > ATN_DECIMALS
-        || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-    {
-        return None;
-    }
-    U256::from_str_radix(&format!("{whole}{frac:0<ATN_DECIMALS$}"), 10).ok()
-}
-
 fn atn_f64(text: &str) -> f64 {
     text.parse().unwrap_or(f64::NAN)
 }
@@ -1525,10 +1502,10 @@ mod tests {
             (U256::from(1), "0.000000000000000001"),
         ] {
             assert_eq!(format_atn(wei), text);
-            assert_eq!(parse_atn(text), Some(wei));
+            assert_eq!(parse_atn(text).ok(), Some(wei));
         }
-        assert_eq!(parse_atn("1.2.3"), None);
-        assert_eq!(parse_atn("-1"), None);
+        assert_eq!(parse_atn("1.2.3").ok(), None);
+        assert_eq!(parse_atn("-1").ok(), None);
     }
 
     /// The value of the sample `name` (with its labels, as written) in a text exposition.

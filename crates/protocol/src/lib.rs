@@ -7,10 +7,12 @@
 //!   vote).
 //! - [`consensus`]: the Yuma consensus of one task and the payout split of its settlement, as
 //!   `YumaConsensus.sol` and `Rewards.settleTask` compute them.
+//! - [`units`]: ATN amounts as exact decimal strings.
 #![warn(missing_docs)]
 
 pub mod commitments;
 pub mod consensus;
 pub mod merkle;
+pub mod units;
 
 pub use alloy_primitives::{Address, B256, U256};
