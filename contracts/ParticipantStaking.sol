@@ -18,6 +18,11 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
 
     /// @notice Role of the contracts allowed to slash (TaskManager, ModelShardRegistry).
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
+    /// @notice May bind stake to open obligations and release them (TaskManager).
+    bytes32 public constant OBLIGATION_ROLE = keccak256("OBLIGATION_ROLE");
+    /// @notice Floor of every unbonding delay: with a shorter delay, stake could be borrowed for one
+    ///         transaction (flash loan), used, unbonded and returned.
+    uint64 public constant MIN_UNBONDING_DELAY = 1 days;
     /// @notice Maximum pending unbond entries per account.
     uint256 public constant MAX_PENDING_UNBONDS = 8;
     /// @notice Maximum unbonding delay governance may set.
@@ -28,7 +33,13 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     IERC20 private immutable _token;
     address private _treasury;
 
-    mapping(address account => Role) private _roles;
+    /// @dev Role and open obligations share one slot, so binding an obligation costs one warm slot write.
+    struct Account {
+        Role role;
+        uint32 obligations;
+    }
+
+    mapping(address account => Account) private _accounts;
     mapping(address account => uint256) private _bonded;
     mapping(address account => Unbond[]) private _pending;
     uint256[ROLE_COUNT] private _totalStake;
@@ -60,13 +71,13 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     function stake(Role role, uint256 amount) external nonReentrant {
         if (role == Role.None) revert StakingInvalidRole();
         if (amount == 0) revert StakingZeroAmount();
-        Role current = _roles[msg.sender];
+        Role current = _accounts[msg.sender].role;
         if (current != Role.None && current != role) revert StakingRoleMismatch(current, role);
         uint256 bonded = _bonded[msg.sender] + amount;
         uint256 need = _minStake[uint256(role)];
         if (bonded < need) revert StakingBelowMinimum(bonded, need);
 
-        _roles[msg.sender] = role;
+        _accounts[msg.sender].role = role;
         _bonded[msg.sender] = bonded;
         _totalStake[uint256(role)] += amount;
         emit Staked(msg.sender, role, amount, bonded);
@@ -78,13 +89,15 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     /// @inheritdoc IParticipantStaking
     function requestUnbond(uint256 amount) external {
         if (amount == 0) revert StakingZeroAmount();
+        uint256 open = _accounts[msg.sender].obligations;
+        if (open != 0) revert StakingObligationsOpen(msg.sender, open);
         uint256 bonded = _bonded[msg.sender];
         if (amount > bonded) revert StakingInsufficientStake(bonded, amount);
         if (amount > type(uint128).max) revert StakingAmountTooLarge(amount);
         Unbond[] storage queue = _pending[msg.sender];
         if (queue.length >= MAX_PENDING_UNBONDS) revert StakingTooManyUnbonds();
 
-        Role role = _roles[msg.sender];
+        Role role = _accounts[msg.sender].role;
         uint64 maturesAt = uint64(block.timestamp) + _delay[uint256(role)];
         // unchecked: amount <= bonded (checked above) and totalStake[role] >= bonded of every holder of role.
         unchecked {
@@ -132,7 +145,7 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         nonReentrant
         returns (uint256 slashed)
     {
-        Role role = _roles[account];
+        Role role = _accounts[account].role;
         if (amount == 0 || role == Role.None) return 0;
 
         uint256 bonded = _bonded[account];
@@ -174,6 +187,32 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         _token.safeTransfer(_treasury, slashed);
     }
 
+    // ------------------------------------------------------------------ obligations
+
+    /// @inheritdoc IParticipantStaking
+    function bindObligation(address account, Role role) external onlyRole(OBLIGATION_ROLE) returns (uint256 stake_) {
+        Account storage a = _accounts[account];
+        if (role == Role.None || a.role != role) return 0;
+        stake_ = _bonded[account];
+        if (stake_ < _minStake[uint256(role)]) return 0;
+        uint32 open = a.obligations + 1; // 2^32 open tasks per account cannot be reached (16 seats per task)
+        a.obligations = open;
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function releaseObligations(address[] calldata accounts) external onlyRole(OBLIGATION_ROLE) {
+        uint256 n = accounts.length; // ≤ 33 from TaskManager (proposer, 16 solvers, 16 coordinators)
+        for (uint256 i; i < n; ++i) {
+            Account storage a = _accounts[accounts[i]];
+            uint32 open = a.obligations;
+            if (open == 0) continue;
+            unchecked {
+                open -= 1;
+            }
+            a.obligations = open;
+        }
+    }
+
     // ------------------------------------------------------------------ admin
 
     /// @inheritdoc IParticipantStaking
@@ -187,6 +226,7 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     function setUnbondingDelay(Role role, uint64 delay) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (role == Role.None) revert StakingInvalidRole();
         if (delay > MAX_UNBONDING_DELAY) revert StakingDelayTooLong(delay, MAX_UNBONDING_DELAY);
+        if (delay < MIN_UNBONDING_DELAY) revert StakingDelayTooShort(delay, MIN_UNBONDING_DELAY);
         _delay[uint256(role)] = delay;
         emit UnbondingDelayUpdated(role, delay);
     }
@@ -208,7 +248,12 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
 
     /// @inheritdoc IParticipantStaking
     function isActive(address account, Role role) external view returns (bool) {
-        return role != Role.None && _roles[account] == role && _bonded[account] >= _minStake[uint256(role)];
+        return role != Role.None && _accounts[account].role == role && _bonded[account] >= _minStake[uint256(role)];
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function obligationsOf(address account) external view returns (uint256) {
+        return _accounts[account].obligations;
     }
 
     /// @inheritdoc IParticipantStaking
@@ -218,7 +263,7 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
 
     /// @inheritdoc IParticipantStaking
     function roleOf(address account) external view returns (Role) {
-        return _roles[account];
+        return _accounts[account].role;
     }
 
     /// @inheritdoc IParticipantStaking
@@ -268,9 +313,9 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     /// @dev Resets the role of an account that holds nothing any more; true when it did.
     function _maybeClearRole(address account) private returns (bool cleared) {
         if (_bonded[account] == 0 && _pending[account].length == 0) {
-            Role previous = _roles[account];
+            Role previous = _accounts[account].role;
             if (previous != Role.None) {
-                _roles[account] = Role.None;
+                _accounts[account].role = Role.None;
                 emit RoleCleared(account, previous);
                 return true;
             }

@@ -44,6 +44,7 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
     uint256 private _count;
     mapping(uint256 projectId => Data) private _projects;
     mapping(uint256 projectId => Accounts) private _accounts;
+    mapping(uint256 projectId => mapping(address proposer => uint256 maxReward)) private _proposerCaps;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE
     /// @param token_ the ATN token escrowed
@@ -169,6 +170,16 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IProject
+    function setProposerCap(uint256 projectId, address proposer, uint256 maxReward) external {
+        _requireExists(projectId);
+        address owner = _projects[projectId].config.owner;
+        if (msg.sender != owner) revert ProjectNotOwner(msg.sender, owner);
+        if (proposer == address(0)) revert ProjectZeroAddress();
+        _proposerCaps[projectId][proposer] = maxReward;
+        emit ProposerCapSet(projectId, proposer, maxReward);
+    }
+
+    /// @inheritdoc IProject
     function setRewardSplit(uint256 projectId, RewardSplit calldata split)
         external
         onlyRole(DEFAULT_ADMIN_ROLE)
@@ -210,6 +221,11 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
     /// @inheritdoc IProject
     function modelRoot(uint256 projectId) external view returns (bytes32) {
         return _projects[projectId].modelRoot;
+    }
+
+    /// @inheritdoc IProject
+    function proposerCap(uint256 projectId, address proposer) external view returns (uint256) {
+        return _proposerCaps[projectId][proposer];
     }
 
     /// @inheritdoc IProject

@@ -23,8 +23,11 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     bytes32 public constant REASON_COORDINATOR = "task.coordinator.no-reveal";
 
     uint256 private constant BPS = 10_000;
-    /// @dev List slot layout: bits 0..159 address, bits 160..167 reveal position + 1 (0 = not revealed).
+    /// @dev List slot layout: bits 0..159 address, bits 160..167 reveal position + 1 (0 = not revealed),
+    ///      bits 168..255 the bonded stake when the seat was taken (saturated at 2^88 - 1 wei, above the supply).
     uint256 private constant POS_SHIFT = 160;
+    uint256 private constant STAKE_SHIFT = 168;
+    uint256 private constant MAX_SEAT_STAKE = (1 << 88) - 1;
 
     struct Task {
         // slot 0
@@ -56,6 +59,8 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     uint16 private _proposerSlashBps = 1000;
     uint16 private _solverSlashBps = 100;
     uint16 private _coordinatorSlashBps = 100;
+    /// @dev A task settles only when its revealed votes carry more than this share of the total coordinator stake.
+    uint16 private _voteQuorumBps = 5000;
     uint256 private _count;
     mapping(uint256 taskId => Task) private _tasks;
     /// @dev Solver list in commit order; see POS_SHIFT.
@@ -69,14 +74,23 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     mapping(uint256 taskId => mapping(address coordinator => bytes32)) private _coordRecord;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE
-    constructor(address admin, IParticipantStaking staking_, IProject projects_, IRewards rewards_) {
+    /// @param firstTaskId id of the first task (1 for the first manager; a replacement manager starts above every
+    ///        id its predecessor used, so that Rewards' per-task records never collide)
+    constructor(
+        address admin,
+        IParticipantStaking staking_,
+        IProject projects_,
+        IRewards rewards_,
+        uint256 firstTaskId
+    ) {
         if (
             admin == address(0) || address(staking_) == address(0) || address(projects_) == address(0)
-                || address(rewards_) == address(0)
+                || address(rewards_) == address(0) || firstTaskId == 0 || firstTaskId > type(uint64).max / 2
         ) revert TaskManagerInvalidInput();
         _staking = staking_;
         _projects = projects_;
         _rewards = rewards_;
+        _count = firstTaskId - 1;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -88,7 +102,6 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         nonReentrant
         returns (uint256 taskId)
     {
-        _requireActive(msg.sender, Role.Proposer);
         if (!_projects.exists(projectId)) revert TaskManagerUnknownProject(projectId);
         if (
             reward == 0 || reward > type(uint128).max || gtCommit == bytes32(0)
@@ -96,6 +109,10 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         ) {
             revert TaskManagerInvalidInput();
         }
+        // Only proposers the project's owner approved spend its budget, each up to its own cap per task.
+        uint256 cap = _projects.proposerCap(projectId, msg.sender);
+        if (reward > cap) revert TaskManagerProposerNotApproved(projectId, msg.sender, reward, cap);
+        _bind(msg.sender, Role.Proposer);
         IProject.Config memory cfg = _projects.config(projectId);
         Deadlines memory d;
         d.commitEnd = uint64(block.number) + cfg.windows.commit;
@@ -128,18 +145,24 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         Task storage t = _task(taskId);
         _requireState(taskId, t.state, TaskState.Open);
         _requireWindow(taskId, 0, t.commitEnd);
-        _requireActive(msg.sender, Role.Solver);
         if (commitment == bytes32(0)) revert TaskManagerInvalidInput();
         if (_solverRecord[taskId][msg.sender] != bytes32(0)) {
             revert TaskManagerAlreadyCommitted(taskId, msg.sender);
         }
-        uint8 index = t.numCommitted;
-        if (index >= t.maxSolvers) revert TaskManagerFull(taskId);
-
-        t.numCommitted = index + 1;
-        _solverList[taskId][index] = uint256(uint160(msg.sender));
+        uint256 stake = _bind(msg.sender, Role.Solver);
+        uint256 index = t.numCommitted;
+        if (index < t.maxSolvers) {
+            t.numCommitted = uint8(index + 1); // index < maxSolvers <= 16
+        } else {
+            index = _takeSeat(taskId, _solverList[taskId], index, stake);
+            address displaced = address(uint160(_solverList[taskId][index]));
+            delete _solverRecord[taskId][displaced];
+            emit SolverDisplaced(taskId, displaced, msg.sender, index);
+        }
+        _solverList[taskId][index] = _seat(msg.sender, stake);
         _solverRecord[taskId][msg.sender] = _tag(commitment, index);
-        emit SolutionCommitted(taskId, msg.sender, commitment, index);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        emit SolutionCommitted(taskId, msg.sender, commitment, uint8(index)); // index < 16
     }
 
     /// @inheritdoc ITaskManager
@@ -166,7 +189,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (tagByte == 0) revert TaskManagerNoCommitment(taskId, msg.sender);
         uint256 index = tagByte - 1;
         uint256 slot = _solverList[taskId][index];
-        if (slot >> POS_SHIFT != 0) revert TaskManagerNoCommitment(taskId, msg.sender); // already revealed
+        if (_pos(slot) != 0) revert TaskManagerNoCommitment(taskId, msg.sender); // already revealed
         bytes32 expected = keccak256(abi.encode(taskId, msg.sender, deltaRoot, numSamples, salt));
         if (_tag(expected, index) != rec) revert TaskManagerCommitmentMismatch(taskId, msg.sender);
 
@@ -183,16 +206,21 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         _requireState(taskId, t.state, TaskState.GroundTruthRevealed);
         _requireWindow(taskId, t.solRevealEnd, t.voteCommitEnd);
         if (t.numRevealed == 0) revert TaskManagerNoSolutions(taskId);
-        _requireActive(msg.sender, Role.Coordinator);
         if (commitment == bytes32(0)) revert TaskManagerInvalidInput();
         if (_coordRecord[taskId][msg.sender] != bytes32(0)) {
             revert TaskManagerAlreadyCommitted(taskId, msg.sender);
         }
-        uint8 index = t.numVoteCommits;
-        if (index >= MAX_COORDINATORS_PER_TASK) revert TaskManagerFull(taskId);
-
-        t.numVoteCommits = index + 1;
-        _coordList[taskId][index] = uint256(uint160(msg.sender));
+        uint256 stake = _bind(msg.sender, Role.Coordinator);
+        uint256 index = t.numVoteCommits;
+        if (index < MAX_COORDINATORS_PER_TASK) {
+            t.numVoteCommits = uint8(index + 1); // index < 16
+        } else {
+            index = _takeSeat(taskId, _coordList[taskId], index, stake);
+            address displaced = address(uint160(_coordList[taskId][index]));
+            delete _coordRecord[taskId][displaced];
+            emit VoteDisplaced(taskId, displaced, msg.sender, index);
+        }
+        _coordList[taskId][index] = _seat(msg.sender, stake);
         _coordRecord[taskId][msg.sender] = _tag(commitment, index);
         emit VoteCommitted(taskId, msg.sender, commitment);
     }
@@ -207,7 +235,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (tagByte == 0) revert TaskManagerNoCommitment(taskId, msg.sender);
         uint256 index = tagByte - 1;
         uint256 slot = _coordList[taskId][index];
-        if (slot >> POS_SHIFT != 0) revert TaskManagerNoCommitment(taskId, msg.sender); // already revealed
+        if (_pos(slot) != 0) revert TaskManagerNoCommitment(taskId, msg.sender); // already revealed
         if (scores.length != t.numRevealed) revert TaskManagerBadScoresLength(scores.length, t.numRevealed);
         bytes32 expected = keccak256(abi.encode(taskId, msg.sender, scores, salt));
         if (_tag(expected, index) != rec) revert TaskManagerCommitmentMismatch(taskId, msg.sender);
@@ -232,6 +260,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (state == TaskState.Open) {
             if (t.numCommitted == 0) {
                 if (block.number <= t.commitEnd) revert TaskManagerTooEarly(taskId, t.commitEnd);
+                _releaseObligations(t, taskId);
                 return _close(t, taskId, projectId, reward, CloseReason.NoCommits);
             }
             if (block.number <= t.gtRevealEnd) revert TaskManagerTooEarly(taskId, t.gtRevealEnd);
@@ -239,6 +268,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             address proposer = t.proposer;
             uint256 slashed = _slash(proposer, Role.Proposer, _proposerSlashBps, REASON_PROPOSER);
             emit TaskCancelled(taskId, projectId, proposer, reward, slashed);
+            _releaseObligations(t, taskId);
             _projects.release(projectId, reward);
             return TaskState.Cancelled;
         }
@@ -246,15 +276,25 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (t.numRevealed == 0) {
             if (block.number <= t.solRevealEnd) revert TaskManagerTooEarly(taskId, t.solRevealEnd);
             _slashUnrevealedSolvers(taskId, t.numCommitted);
+            _releaseObligations(t, taskId);
             return _close(t, taskId, projectId, reward, CloseReason.NoRevealedSolutions);
         }
         if (block.number <= t.voteRevealEnd) revert TaskManagerTooEarly(taskId, t.voteRevealEnd);
-        if (t.numVoteReveals < t.minVotes) {
+        if (t.numVoteReveals < t.minVotes || !_hasStakeQuorum(taskId, t.numVoteCommits)) {
             _slashUnrevealedSolvers(taskId, t.numCommitted);
             _slashUnrevealedCoordinators(taskId, t.numVoteCommits);
-            return _close(t, taskId, projectId, reward, CloseReason.TooFewVotes);
+            _releaseObligations(t, taskId);
+            return _close(
+                t,
+                taskId,
+                projectId,
+                reward,
+                t.numVoteReveals < t.minVotes ? CloseReason.TooFewVotes : CloseReason.NoStakeQuorum
+            );
         }
-        return _settle(t, taskId, projectId, reward);
+        _settle(t, taskId, projectId, reward);
+        _releaseObligations(t, taskId);
+        return TaskState.Finalized;
     }
 
     /// @inheritdoc ITaskManager
@@ -271,7 +311,34 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         emit SlashParamsUpdated(proposerBps, solverBps, coordinatorBps);
     }
 
+    /// @inheritdoc ITaskManager
+    function setVoteQuorum(uint16 quorumBps) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (quorumBps >= BPS) revert TaskManagerInvalidInput();
+        _voteQuorumBps = quorumBps;
+        emit VoteQuorumUpdated(quorumBps);
+    }
+
     // ------------------------------------------------------------------ views
+
+    /// @inheritdoc ITaskManager
+    function voteQuorum() external view returns (uint16) {
+        return _voteQuorumBps;
+    }
+
+    /// @inheritdoc ITaskManager
+    function seatStake(uint256 taskId, address account) external view returns (uint256) {
+        bytes32 rec = _solverRecord[taskId][account];
+        if (rec != bytes32(0)) return _solverList[taskId][(uint256(rec) & 0xff) - 1] >> STAKE_SHIFT;
+        rec = _coordRecord[taskId][account];
+        if (rec == bytes32(0)) return 0;
+        // A revealed vote's record holds its scores: find the seat by address.
+        uint256 n = _tasks[taskId].numVoteCommits;
+        for (uint256 i; i < n; ++i) {
+            uint256 slot = _coordList[taskId][i];
+            if (address(uint160(slot)) == account) return slot >> STAKE_SHIFT;
+        }
+        return 0;
+    }
 
     /// @inheritdoc ITaskManager
     function taskState(uint256 taskId) external view returns (TaskState) {
@@ -302,7 +369,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         uint256 n = t.numCommitted;
         for (uint256 i; i < n; ++i) {
             uint256 slot = _solverList[taskId][i];
-            uint256 pos = slot >> POS_SHIFT;
+            uint256 pos = _pos(slot);
             if (pos != 0) solvers[pos - 1] = address(uint160(slot));
         }
     }
@@ -330,7 +397,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         uint256 n = _tasks[taskId].numVoteCommits;
         for (uint256 i; i < n; ++i) {
             uint256 slot = _coordList[taskId][i];
-            if (address(uint160(slot)) == coordinator && slot >> POS_SHIFT != 0) {
+            if (address(uint160(slot)) == coordinator && _pos(slot) != 0) {
                 return _unpack(uint256(_coordRecord[taskId][coordinator]), _tasks[taskId].numRevealed);
             }
         }
@@ -348,10 +415,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
 
     // ------------------------------------------------------------------ internal
 
-    function _settle(Task storage t, uint256 taskId, uint256 projectId, uint256 reward)
-        private
-        returns (TaskState)
-    {
+    function _settle(Task storage t, uint256 taskId, uint256 projectId, uint256 reward) private {
         t.state = TaskState.Finalized;
         uint256 nSolvers = t.numRevealed;
         _slashUnrevealedSolvers(taskId, t.numCommitted);
@@ -370,18 +434,83 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         for (uint256 i; i < nCommits; ++i) {
             uint256 slot = _coordList[taskId][i];
             address c = address(uint160(slot));
-            if (slot >> POS_SHIFT == 0) {
+            if (_pos(slot) == 0) {
                 _slashMissed(taskId, c, Role.Coordinator, _coordinatorSlashBps, REASON_COORDINATOR);
                 continue;
             }
             st.coordinators[k] = c;
-            st.stakes[k] = _staking.stakeOf(c);
+            // The stake bound when the vote was committed: adding stake after seeing the reveals changes nothing.
+            st.stakes[k] = slot >> STAKE_SHIFT;
             st.scores[k] = _unpack(uint256(_coordRecord[taskId][c]), nSolvers);
             ++k;
         }
         (uint256 spent, uint256 fee, uint256 released) = _rewards.settleTask(st);
         emit TaskFinalized(taskId, projectId, spent, fee, released);
-        return TaskState.Finalized;
+    }
+
+    /// @dev Whether the revealed votes carry more than the quorum share of all coordinator stake (their stakes as
+    ///      bound at commit; the total as it is now, so that stake that left cannot lower the bar).
+    function _hasStakeQuorum(uint256 taskId, uint256 nCommits) private view returns (bool) {
+        uint256 voting;
+        for (uint256 i; i < nCommits; ++i) {
+            uint256 slot = _coordList[taskId][i];
+            if (_pos(slot) != 0) voting += slot >> STAKE_SHIFT;
+        }
+        return voting * BPS > uint256(_voteQuorumBps) * _staking.totalStake(Role.Coordinator);
+    }
+
+    /// @dev Ends the obligations the task's proposer, solvers and vote committers took on (one staking call).
+    function _releaseObligations(Task storage t, uint256 taskId) private {
+        uint256 nSolvers = t.numCommitted;
+        uint256 nCoords = t.numVoteCommits;
+        address[] memory accounts = new address[](1 + nSolvers + nCoords);
+        accounts[0] = t.proposer;
+        for (uint256 i; i < nSolvers; ++i) {
+            accounts[1 + i] = address(uint160(_solverList[taskId][i]));
+        }
+        for (uint256 i; i < nCoords; ++i) {
+            accounts[1 + nSolvers + i] = address(uint160(_coordList[taskId][i]));
+        }
+        _staking.releaseObligations(accounts);
+    }
+
+    /// @dev Binds an obligation of `account` in `role` and returns its bonded stake; reverts when not active.
+    function _bind(address account, Role role) private returns (uint256 stake) {
+        stake = _staking.bindObligation(account, role);
+        if (stake == 0) revert TaskManagerNotActive(account, uint8(role));
+    }
+
+    /// @dev All `n` seats are taken: the seat of the smallest stake goes to a newcomer with strictly more stake
+    ///      (the earliest of equal smallest stakes); otherwise the task is full. The displaced account's
+    ///      obligation ends here. Seats therefore go to stake, not to whoever fills them first.
+    function _takeSeat(uint256 taskId, uint256[16] storage list, uint256 n, uint256 stake)
+        private
+        returns (uint256 index)
+    {
+        uint256 lowest = type(uint256).max;
+        for (uint256 i; i < n; ++i) {
+            uint256 s = list[i] >> STAKE_SHIFT;
+            if (s < lowest) {
+                lowest = s;
+                index = i;
+            }
+        }
+        if (_seatStake(stake) <= lowest) revert TaskManagerFull(taskId);
+        address[] memory displaced = new address[](1);
+        displaced[0] = address(uint160(list[index]));
+        _staking.releaseObligations(displaced);
+    }
+
+    function _seat(address account, uint256 stake) private pure returns (uint256) {
+        return uint256(uint160(account)) | _seatStake(stake) << STAKE_SHIFT;
+    }
+
+    function _seatStake(uint256 stake) private pure returns (uint256) {
+        return stake > MAX_SEAT_STAKE ? MAX_SEAT_STAKE : stake;
+    }
+
+    function _pos(uint256 slot) private pure returns (uint256) {
+        return (slot >> POS_SHIFT) & 0xff;
     }
 
     function _close(Task storage t, uint256 taskId, uint256 projectId, uint256 reward, CloseReason reason)
@@ -397,7 +526,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     function _slashUnrevealedSolvers(uint256 taskId, uint256 n) private {
         for (uint256 i; i < n; ++i) {
             uint256 slot = _solverList[taskId][i];
-            if (slot >> POS_SHIFT == 0) {
+            if (_pos(slot) == 0) {
                 _slashMissed(taskId, address(uint160(slot)), Role.Solver, _solverSlashBps, REASON_SOLVER);
             }
         }
@@ -406,7 +535,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     function _slashUnrevealedCoordinators(uint256 taskId, uint256 n) private {
         for (uint256 i; i < n; ++i) {
             uint256 slot = _coordList[taskId][i];
-            if (slot >> POS_SHIFT == 0) {
+            if (_pos(slot) == 0) {
                 _slashMissed(
                     taskId, address(uint160(slot)), Role.Coordinator, _coordinatorSlashBps, REASON_COORDINATOR
                 );
@@ -453,10 +582,6 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (block.number <= opens || block.number > closes) {
             revert TaskManagerOutsideWindow(taskId, block.number, opens, closes);
         }
-    }
-
-    function _requireActive(address account, Role role) private view {
-        if (!_staking.isActive(account, role)) revert TaskManagerNotActive(account, uint8(role));
     }
 
     /// @dev Replaces the low byte of a commitment by (index + 1) so one slot holds both (248-bit binding).

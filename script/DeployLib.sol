@@ -96,7 +96,7 @@ library DeployLib {
             deployer, IERC20(address(d.token)), IProject(address(d.project)), IInferenceMarket(address(d.market)), treasury
         );
         d.taskManager = new TaskManager(
-            deployer, IParticipantStaking(address(d.staking)), IProject(address(d.project)), IRewards(address(d.rewards))
+            deployer, IParticipantStaking(address(d.staking)), IProject(address(d.project)), IRewards(address(d.rewards)), 1
         );
         d.shardRegistry = new ModelShardRegistry(
             deployer, IParticipantStaking(address(d.staking)), IProject(address(d.project)), IRewards(address(d.rewards))
@@ -115,6 +115,8 @@ library DeployLib {
 
         d.token.grantRole(d.token.MINTER_ROLE(), address(d.timelock));
         d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.taskManager));
+        // Commitments, proposals and votes bind their stake until the task ends (no unbonding meanwhile).
+        d.staking.grantRole(d.staking.OBLIGATION_ROLE(), address(d.taskManager));
         d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.shardRegistry));
         // Stake changes keep the registry's BLS aggregate key and signer stake current (docs/bls.md).
         d.staking.setStakeObserver(d.shardRegistry);

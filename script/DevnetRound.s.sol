@@ -101,6 +101,7 @@ contract DevnetRound is Script {
         p.maxSolvers = 16;
         p.minVotes = 2;
         uint256 projectId = project.createProject(p);
+        project.setProposerCap(projectId, _addr(1), REWARD);
         token.approve(address(project), 100_000 ether);
         project.fund(projectId, 100_000 ether);
         vm.stopBroadcast();

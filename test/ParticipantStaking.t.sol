@@ -343,11 +343,11 @@ contract ParticipantStakingTest is Test {
 
     function test_setUnbondingDelay_appliesToNewRequests() public {
         vm.prank(admin);
-        staking.setUnbondingDelay(Role.Solver, 1 hours);
+        staking.setUnbondingDelay(Role.Solver, 2 days);
         _stake(alice, Role.Solver, 60e18);
         vm.prank(alice);
         staking.requestUnbond(10e18);
-        assertEq(staking.pendingUnbonds(alice)[0].maturesAt, block.timestamp + 1 hours);
+        assertEq(staking.pendingUnbonds(alice)[0].maturesAt, block.timestamp + 2 days);
     }
 
     function test_setTreasury_redirectsSlashes() public {

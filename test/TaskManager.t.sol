@@ -34,6 +34,9 @@ contract TaskManagerTest is World {
     }
 
     function test_RevertWhen_proposerNotActive() public {
+        // Approved by the owner, but staked as a solver: not an active proposer.
+        vm.prank(owner);
+        project.setProposerCap(projectId, solvers[0], 1);
         vm.prank(solvers[0]);
         vm.expectRevert(
             abi.encodeWithSelector(
@@ -487,14 +490,15 @@ contract TaskManagerTest is World {
     }
 
     function test_finalize_slashNeverBlocks() public {
-        // The solver unbonds everything before finalize: the slash takes what is there, finalize succeeds.
+        // The solver lost all its stake to another slash before finalize: the missed-reveal slash takes what is
+        // there (nothing), finalize succeeds.
         uint256 taskId = _propose();
         _commitAll(taskId);
         _revealGt(taskId);
         _revealSolution(taskId, solvers[0]);
         _revealSolution(taskId, solvers[1]);
-        vm.prank(solvers[2]);
-        staking.requestUnbond(100e18);
+        vm.prank(address(shards));
+        staking.slash(solvers[2], 100e18, "other");
         uint16[] memory r = new uint16[](2);
         r[0] = 1;
         r[1] = 1;

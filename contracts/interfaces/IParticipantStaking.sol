@@ -62,6 +62,10 @@ interface IParticipantStaking {
     error StakingAmountTooLarge(uint256 amount);
     /// @notice An unbonding delay above MAX_UNBONDING_DELAY was given.
     error StakingDelayTooLong(uint64 delay, uint64 max);
+    /// @notice The unbonding delay is below the floor that keeps stake at risk for a whole task.
+    error StakingDelayTooShort(uint64 delay, uint64 min);
+    /// @notice The account backs open obligations (a commitment, a vote, a proposal): unbonding waits for them.
+    error StakingObligationsOpen(address account, uint256 open);
 
     /// @notice Stake `amount` in `role` (pulls tokens with transferFrom). The first stake sets the role and
     ///         must reach `minStake(role)`; later stakes must name the same role.
@@ -71,7 +75,8 @@ interface IParticipantStaking {
 
     /// @notice Move `amount` of bonded stake to a pending unbond that matures after `unbondingDelay(role)`.
     ///         The remaining bonded stake may be 0 or anything; `isActive` reflects whether it still meets
-    ///         the minimum. At most MAX_PENDING_UNBONDS entries per account.
+    ///         the minimum. At most MAX_PENDING_UNBONDS entries per account. Reverts StakingObligationsOpen
+    ///         while the caller backs open obligations (see `bindObligation`).
     /// @param amount tokens to unbond (> 0, <= bonded)
     function requestUnbond(uint256 amount) external;
 
@@ -107,6 +112,24 @@ interface IParticipantStaking {
 
     /// @notice True when `account` has role `role` and bonded stake >= `minStake(role)`.
     function isActive(address account, Role role) external view returns (bool);
+
+    /// @notice OBLIGATION_ROLE (TaskManager): if `account` is active in `role`, record one more open obligation
+    ///         and return its bonded stake (the weight snapshot of that obligation); otherwise record nothing and
+    ///         return 0. While an account has open obligations it cannot request an unbond, so the stake that
+    ///         backs a commitment, a proposal or a vote stays slashable until the task ends. No event of its
+    ///         own: the caller's events (TaskProposed, SolutionCommitted, VoteCommitted; TaskFinalized,
+    ///         TaskClosed, TaskCancelled, SolverDisplaced, VoteDisplaced) mark every bind and release.
+    function bindObligation(address account, Role role) external returns (uint256 stake);
+
+    /// @notice OBLIGATION_ROLE: end one obligation of each listed account (saturating at zero, never reverts
+    ///         for an account without obligations).
+    function releaseObligations(address[] calldata accounts) external;
+
+    /// @notice Number of open obligations `account` backs.
+    function obligationsOf(address account) external view returns (uint256);
+
+    /// @notice Floor of every unbonding delay (governance cannot go below it).
+    function MIN_UNBONDING_DELAY() external view returns (uint64);
 
     /// @notice Bonded (not unbonding) stake of `account`.
     function stakeOf(address account) external view returns (uint256);

@@ -26,7 +26,8 @@ interface ITaskManager {
     enum CloseReason {
         NoCommits,
         NoRevealedSolutions,
-        TooFewVotes
+        TooFewVotes,
+        NoStakeQuorum
     }
 
     /// @notice Block numbers (inclusive) ending each phase.
@@ -66,6 +67,13 @@ interface ITaskManager {
     );
     /// @notice `solver` committed (its `index` in commit order).
     event SolutionCommitted(uint256 indexed taskId, address indexed solver, bytes32 commitment, uint8 index);
+    /// @notice All solver seats were taken: `displaced` (the smallest stake) lost seat `index` to `by`, who bound
+    ///         more stake. The displaced solver's commitment is void and its obligation ended.
+    event SolverDisplaced(uint256 indexed taskId, address indexed displaced, address indexed by, uint256 index);
+    /// @notice All coordinator seats were taken: `displaced` (the smallest stake) lost seat `index` to `by`.
+    event VoteDisplaced(uint256 indexed taskId, address indexed displaced, address indexed by, uint256 index);
+    /// @notice The share of total coordinator stake that revealed votes must exceed changed.
+    event VoteQuorumUpdated(uint16 quorumBps);
     /// @notice The proposer revealed the evaluation spec: coordinators fetch it by hash.
     event GroundTruthRevealed(uint256 indexed taskId, address indexed proposer, bytes32 evalSpecHash);
     /// @notice `solver` revealed its delta; `revealIndex` is its column in every score vector.
@@ -105,6 +113,8 @@ interface ITaskManager {
     /// @notice Slash parameters changed (bps of the role's minimum stake).
     event SlashParamsUpdated(uint16 proposerBps, uint16 solverBps, uint16 coordinatorBps);
 
+    /// @notice The project's owner did not approve `proposer` for a reward this large (`cap` 0 = not approved).
+    error TaskManagerProposerNotApproved(uint256 projectId, address proposer, uint256 reward, uint256 cap);
     /// @notice No task with this id.
     error TaskManagerUnknownTask(uint256 taskId);
     /// @notice No project with this id.
@@ -134,13 +144,16 @@ interface ITaskManager {
     /// @notice The task cannot be finalized or closed yet; retry after block `after`.
     error TaskManagerTooEarly(uint256 taskId, uint256 after_);
 
-    /// @notice Active Proposer: open a task and reserve `reward` from the project budget.
-    ///         `gtCommit = keccak256(abi.encode(proposer, projectId, evalSpecHash, salt))`.
+    /// @notice Active Proposer approved by the project's owner for at least `reward` (IProject.proposerCap): open
+    ///         a task and reserve `reward` from the project budget. The proposer's stake is bound until the task
+    ///         ends. `gtCommit = keccak256(abi.encode(proposer, projectId, evalSpecHash, salt))`.
     function proposeTask(uint256 projectId, bytes32 specHash, bytes32 gtCommit, uint256 reward)
         external
         returns (uint256 taskId);
 
-    /// @notice Active Solver, once, until commitEnd, while fewer than maxSolvers committed.
+    /// @notice Active Solver, once, until commitEnd. The solver's bonded stake is bound (it cannot unbond until the
+    ///         task ends) and recorded with the seat. When maxSolvers seats are taken, the seat of the smallest
+    ///         stake goes to a caller with strictly more stake (SolverDisplaced), else TaskManagerFull.
     ///         `commitment = keccak256(abi.encode(taskId, solver, deltaRoot, numSamples, salt))`.
     function commitSolution(uint256 taskId, bytes32 commitment) external;
 
@@ -150,7 +163,9 @@ interface ITaskManager {
     /// @notice A committed solver, after the ground truth was revealed, until solRevealEnd.
     function revealSolution(uint256 taskId, bytes32 deltaRoot, uint256 numSamples, bytes32 salt) external;
 
-    /// @notice Active Coordinator (at most 16 per task), after solRevealEnd until voteCommitEnd.
+    /// @notice Active Coordinator, after solRevealEnd until voteCommitEnd. Its bonded stake is bound and recorded:
+    ///         that snapshot is its consensus weight. At most 16 seats; when full, the seat of the smallest stake
+    ///         goes to a caller with strictly more stake (VoteDisplaced), else TaskManagerFull.
     ///         `commitment = keccak256(abi.encode(taskId, coordinator, scores, salt))` with `uint16[] scores`.
     function commitVote(uint256 taskId, bytes32 commitment) external;
 
@@ -163,12 +178,24 @@ interface ITaskManager {
     ///         - Open with commits, after gtRevealEnd: Cancelled, reward released, proposer slashed.
     ///         - GroundTruthRevealed, no revealed solution, after solRevealEnd: Closed(NoRevealedSolutions).
     ///         - GroundTruthRevealed, after voteRevealEnd: unrevealed solvers/coordinators slashed; fewer than
-    ///           minVotes revealed votes → Closed(TooFewVotes); otherwise settled by Rewards → Finalized.
-    ///         Slashes never revert (try/catch).
+    ///           minVotes revealed votes → Closed(TooFewVotes); revealed votes whose bound stake is not more
+    ///           than `voteQuorum` of the total coordinator stake → Closed(NoStakeQuorum); otherwise settled by
+    ///           Rewards → Finalized.
+    ///         Slashes never revert (try/catch). Every path ends the obligations the task bound.
     function finalize(uint256 taskId) external returns (TaskState state);
 
     /// @notice DEFAULT_ADMIN_ROLE: slash amounts in bps of the role's minimum stake (each ≤ 10000).
     function setSlashParams(uint16 proposerBps, uint16 solverBps, uint16 coordinatorBps) external;
+
+    /// @notice DEFAULT_ADMIN_ROLE: revealed votes must carry more than `quorumBps` (< 10000) of the total
+    ///         coordinator stake for a task to settle.
+    function setVoteQuorum(uint16 quorumBps) external;
+
+    /// @notice The vote quorum in bps of total coordinator stake.
+    function voteQuorum() external view returns (uint16);
+
+    /// @notice The stake `account` had bonded when it took its seat in the task (0 if it holds none).
+    function seatStake(uint256 taskId, address account) external view returns (uint256);
 
     /// @notice The stored state of a task.
     function taskState(uint256 taskId) external view returns (TaskState);

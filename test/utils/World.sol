@@ -137,8 +137,11 @@ abstract contract World is Test {
     }
 
     function _createProject(address by, uint256 funding) internal returns (uint256 id) {
-        vm.prank(by);
+        vm.startPrank(by);
         id = project.createProject(_defaultParams());
+        // The owner approves the fixture's proposer; tests of foreign proposers use other addresses.
+        project.setProposerCap(id, proposer, type(uint128).max);
+        vm.stopPrank();
         if (funding != 0) _fund(id, funding);
     }
 
