@@ -24,6 +24,10 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
     uint256 public constant MAX_SOLVERS_PER_TASK = 16;
     /// @notice Cap on coordinators per task.
     uint256 public constant MAX_COORDINATORS_PER_TASK = 16;
+    /// @notice Gas a consensus engine may use for one settlement; past it the library here computes the result.
+    uint256 public constant ENGINE_GAS = 3_000_000;
+    /// @notice Largest engine answer read (a 16 × 16 result is 11,040 bytes); a larger one counts as malformed.
+    uint256 public constant MAX_ENGINE_RESULT = 16_384;
     uint256 private constant WAD = 1e18;
     uint256 private constant BPS = 10_000;
 
@@ -182,7 +186,7 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
 
     /// @inheritdoc IRewards
     function setConsensusParams(uint256 kappa, uint256 alpha) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (kappa > WAD || alpha == 0 || alpha > WAD) revert RewardsInvalidParams(kappa, alpha);
+        if (kappa >= WAD || alpha == 0 || alpha > WAD) revert RewardsInvalidParams(kappa, alpha);
         _kappa = uint128(kappa);
         _alpha = uint128(alpha);
         emit ConsensusParamsUpdated(kappa, alpha);
@@ -272,7 +276,8 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
             b[i] = new uint256[](m);
             mapping(address => uint256) storage row = _bonds[st.projectId][st.coordinators[i]];
             for (uint256 j; j < m; ++j) {
-                b[i][j] = row[st.solvers[j]];
+                uint256 v = row[st.solvers[j]];
+                b[i][j] = v > WAD ? WAD : v; // stored bonds are ≤ 1e18 (checked on store); clamp all the same
             }
         }
     }
@@ -298,8 +303,8 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
         uint256[][] memory bonds = _loadBonds(st);
         address engine = _consensusEngine;
         if (engine != address(0)) {
-            (bool ok, bytes memory out) = engine.staticcall(
-                abi.encodeCall(IConsensusEngine.compute, (st.stakes, scores, bonds, _kappa, _alpha))
+            (bool ok, bytes memory out) = _callEngine(
+                engine, abi.encodeCall(IConsensusEngine.compute, (st.stakes, scores, bonds, _kappa, _alpha))
             );
             if (ok) {
                 try this.decodeEngineResult(out) returns (IConsensusEngine.ConsensusResult memory r) {
@@ -316,6 +321,21 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
         return YumaConsensus.compute(st.stakes, scores, bonds, _kappa, _alpha);
     }
 
+    /// @dev A static call with at most ENGINE_GAS gas that copies at most MAX_ENGINE_RESULT bytes back, so that an
+    ///      engine that loops or answers with huge data cannot make settlement run out of gas.
+    function _callEngine(address engine, bytes memory input) private view returns (bool ok, bytes memory out) {
+        uint256 size;
+        assembly ("memory-safe") {
+            ok := staticcall(ENGINE_GAS, engine, add(input, 32), mload(input), 0, 0)
+            size := returndatasize()
+        }
+        if (size > MAX_ENGINE_RESULT) return (false, "result size");
+        out = new bytes(size);
+        assembly ("memory-safe") {
+            returndatacopy(add(out, 32), 0, size)
+        }
+    }
+
     function _shapeOk(IConsensusEngine.ConsensusResult memory r, uint256 n, uint256 m)
         private
         pure
@@ -329,6 +349,17 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
         }
         for (uint256 i; i < n; ++i) {
             if (r.bonds[i].length != m) return false;
+        }
+        // Bonds are column-normalized EMAs: every column sums to at most 1e18. Larger values would be stored
+        // and poison every later settlement of these pairs, even after the engine is removed.
+        for (uint256 j; j < m; ++j) {
+            uint256 col;
+            for (uint256 i; i < n; ++i) {
+                uint256 v = r.bonds[i][j];
+                if (v > WAD) return false;
+                col += v;
+            }
+            if (col > WAD) return false;
         }
         // Weights must not promise more than the pools (Σ ≤ 1e18), else the payout arithmetic would revert.
         return _sumAtMostWad(r.incentive) && _sumAtMostWad(r.dividends);

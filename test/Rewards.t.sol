@@ -285,7 +285,7 @@ contract RewardsTest is World {
     }
 
     function testFuzz_RevertWhen_consensusParamsOutOfRange(uint256 kappa, uint256 alpha) public {
-        vm.assume(kappa > 1e18 || alpha == 0 || alpha > 1e18);
+        vm.assume(kappa >= 1e18 || alpha == 0 || alpha > 1e18);
         vm.prank(address(timelock));
         vm.expectRevert(abi.encodeWithSelector(IRewards.RewardsInvalidParams.selector, kappa, alpha));
         rewards.setConsensusParams(kappa, alpha);

@@ -90,10 +90,8 @@ contract YumaConsensusTest is Test {
     }
 
     /// Two equal coordinators that disagree completely, rows (1, 0) and (0, 1):
-    ///   S = [0.5, 0.5]; W = identity. Column 0: candidate 1e18 has stake(≥1e18) = 0.5 and 0.5·1e18 ≥ κ·ΣS
-    ///   = 0.5·1e18 (ties go up, like Bittensor's weighted median) ⇒ C = [1e18, 1e18]; W̄ = W;
-    ///   R = [0.5e18, 0.5e18]; I = [0.5e18, 0.5e18]; ΔBn = identity; B' = 0.1·identity;
-    ///   D_raw = [0.05e18, 0.05e18] ⇒ D = [0.5e18, 0.5e18].
+    ///   S = [0.5, 0.5]; W = identity. Column 0: candidate 1e18 has stake(≥1e18) = 0.5, and 0.5·1e18 is not more
+    ///   than κ·ΣS = 0.5·1e18 ⇒ C = [0, 0]; W̄ = 0; R = 0; I = 0; ΔB = 0; B' = 0; D = 0.
     function test_compute_splitDisagreement() public pure {
         uint256[] memory stakes = new uint256[](2);
         stakes[0] = 1;
@@ -102,13 +100,17 @@ contract YumaConsensusTest is Test {
         scores[0] = _row2(1, 0);
         scores[1] = _row2(0, 1);
         YumaConsensus.Result memory r = YumaConsensus.compute(stakes, scores, _zeros(2, 2), KAPPA, ALPHA);
-        assertEq(r.consensus[0], 1e18);
-        assertEq(r.consensus[1], 1e18);
-        assertEq(r.incentive[0], 0.5e18);
-        assertEq(r.dividends[0], 0.5e18);
-        assertEq(r.dividends[1], 0.5e18);
+        // Regression for review finding L-1 (fails on dc0035f, where `≥ κ` let each half set its own column to 1
+        // and a self-scoring coordinator's Sybil took half the pool): exactly half of the stake is not more than
+        // κ = 0.5, so neither column has a consensus, nobody earns incentive and no bond forms.
+        assertEq(r.consensus[0], 0);
+        assertEq(r.consensus[1], 0);
+        assertEq(r.incentive[0], 0);
+        assertEq(r.incentive[1], 0);
+        assertEq(r.dividends[0], 0);
+        assertEq(r.dividends[1], 0);
         assertEq(r.bonds[0][1], 0);
-        assertEq(r.bonds[1][1], 1e17);
+        assertEq(r.bonds[1][1], 0);
     }
 
     /// Stakes (2, 1, 1), rows (1, 1), (1, 1), (0, 2) — coordinator 2 deviates:
@@ -190,9 +192,13 @@ contract YumaConsensusTest is Test {
         uint16[][] memory scores = new uint16[][](2);
         scores[0] = _row2(3, 1);
         scores[1] = _row2(1, 3);
-        YumaConsensus.Result memory r = YumaConsensus.compute(stakes, scores, _zeros(2, 2), 1e18, ALPHA);
+        // κ = 0.95: only the minimum has more than 95% of the stake behind it.
+        YumaConsensus.Result memory r = YumaConsensus.compute(stakes, scores, _zeros(2, 2), 0.95e18, ALPHA);
         assertEq(r.consensus[0], 0.25e18);
         assertEq(r.consensus[1], 0.25e18);
+        // κ = 1: nothing can have more than all the stake behind it.
+        r = YumaConsensus.compute(stakes, scores, _zeros(2, 2), 1e18, ALPHA);
+        assertEq(r.consensus[0], 0);
         // κ = 0 takes the maximum supported value.
         r = YumaConsensus.compute(stakes, scores, _zeros(2, 2), 0, ALPHA);
         assertEq(r.consensus[0], 0.75e18);

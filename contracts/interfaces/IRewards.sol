@@ -67,7 +67,8 @@ interface IRewards {
     event ConsensusParamsUpdated(uint256 kappa, uint256 alpha);
     /// @notice Governance set the consensus engine (zero: compute in this contract).
     event ConsensusEngineUpdated(address engine);
-    /// @notice The engine failed for `taskId` (`reason`: its revert data, or "result shape" / "result encoding");
+    /// @notice The engine failed for `taskId` (`reason`: its revert data, or "result shape" / "result encoding" /
+    ///         "result size");
     ///         the consensus was computed here instead.
     event ConsensusEngineFallback(uint256 indexed taskId, address indexed engine, bytes reason);
 
@@ -83,7 +84,8 @@ interface IRewards {
     error RewardsNoPendingFee(uint256 taskId);
     /// @notice The aggregator fee deadline has not passed.
     error RewardsFeeNotExpired(uint256 taskId, uint256 deadline);
-    /// @notice kappa or alpha out of [0, 1e18] (alpha > 0).
+    /// @notice kappa out of [0, 1e18) or alpha out of (0, 1e18]: with the strict consensus threshold, κ = 1 would
+    ///         leave every consensus at zero.
     error RewardsInvalidParams(uint256 kappa, uint256 alpha);
     /// @notice The zero address was given.
     error RewardsZeroAddress();

@@ -84,8 +84,9 @@ library YumaConsensus {
     }
 
     /// @dev C_j = the largest W_ij among rows with S_i > 0 such that the stake of rows (S > 0) with
-    ///      W_kj ≥ W_ij satisfies stake * 1e18 ≥ kappa * Σ_i S_i. This is exactly the value Bittensor's
-    ///      `weighted_median_col` returns (stake below ≤ 1−κ and stake above < κ). 0 if no row has stake.
+    ///      W_kj ≥ W_ij is strictly more than κ of the voting stake: stake * 1e18 > kappa * Σ_i S_i. 0 if no
+    ///      row has stake. Strict, so that a coalition holding exactly κ (two equal voters, κ = 0.5) cannot set a
+    ///      column alone: the value must be backed by more than κ of the stake.
     function _consensus(uint256[] memory s, uint256[][] memory w, uint256 n, uint256 m, uint256 kappa)
         private
         pure
@@ -102,12 +103,12 @@ library YumaConsensus {
             for (uint256 i; i < n; ++i) {
                 if (s[i] == 0) continue;
                 uint256 v = w[i][j];
-                if (v <= best) continue; // cannot improve (best starts at 0, which always qualifies)
+                if (v <= best) continue; // cannot improve (0 when no score has more than κ behind it)
                 uint256 atLeast;
                 for (uint256 k; k < n; ++k) {
                     if (s[k] != 0 && w[k][j] >= v) atLeast += s[k];
                 }
-                if (atLeast * WAD >= need) best = v;
+                if (atLeast * WAD > need) best = v;
             }
             c[j] = best;
         }

@@ -512,7 +512,23 @@ async fn reveal_solution(
     {
         return agent.done(&key, None);
     }
-    let _ = me;
+    if !(agent
+        .tasks()
+        .committedSolvers(id)
+        .call()
+        .await
+        .map_err(AgentError::read("committed solvers"))?)
+    .contains(&me)
+    {
+        // Every seat was taken and a solver with more stake took ours: the commitment is void.
+        return agent.skip(
+            &key,
+            Some(task.task_id),
+            &(),
+            head,
+            "displaced from the task by a solver with more stake",
+        );
+    }
     agent.prepare(&key, Some(task.task_id), &(), head)?;
     let c = agent
         .send::<TaskManager::SolutionRevealed, _, _>(
@@ -620,6 +636,23 @@ pub async fn coordinator(agent: &Agent, head: u64) -> Result<(), AgentError> {
                     .map_err(AgentError::read("scores"))?;
                 if !mine.is_empty() {
                     agent.done(&rkey, None)?;
+                    continue;
+                }
+                if !(agent
+                    .tasks()
+                    .voteCommitters(id)
+                    .call()
+                    .await
+                    .map_err(AgentError::read("vote committers"))?)
+                .contains(&agent.me)
+                {
+                    agent.skip(
+                        &rkey,
+                        Some(task.task_id),
+                        &(),
+                        head,
+                        "displaced from the vote by a coordinator with more stake",
+                    )?;
                     continue;
                 }
                 agent.prepare(&rkey, Some(task.task_id), &(), head)?;

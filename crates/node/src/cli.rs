@@ -351,6 +351,18 @@ pub enum ProjectCmd {
         #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
         amount: U256,
     },
+    /// Owner only: let a staked proposer spend this project's budget, up to a reward per task
+    /// (`--max-reward 0` revokes it). Only approved proposers can propose tasks on a project.
+    #[command(after_help = "Example: autonet project approve-proposer 1 0xabc…def --max-reward 100")]
+    ApproveProposer {
+        /// Project id
+        id: U256,
+        /// The proposer's address
+        proposer: Address,
+        /// Largest reward of one task this proposer may reserve, in ATN (0 revokes the approval)
+        #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
+        max_reward: U256,
+    },
     /// Show a project's owner, accounts in ATN, model root, price, split and windows
     Status {
         /// Project id
@@ -402,6 +414,11 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
                 Cmd::Project(ProjectCmd::Fund { id, amount }) => {
                     project::fund(&ctx, id, amount).await
                 }
+                Cmd::Project(ProjectCmd::ApproveProposer {
+                    id,
+                    proposer,
+                    max_reward,
+                }) => project::approve_proposer(&ctx, id, proposer, max_reward).await,
                 Cmd::Project(ProjectCmd::Status { id }) => project::status(&ctx, id).await,
                 Cmd::Run(args) => agent::run(&ctx, &args).await,
                 Cmd::Serve(args) => market::serve(&ctx, &args).await,

@@ -18,7 +18,7 @@ use autonet_bindings::{ATNToken, Contracts, Deployment, ModelShardRegistry, Rewa
 use autonet_chain::{ChainProvider, ProviderConfig, connect};
 use autonet_storage::Store;
 
-use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, create, fund};
+use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, approve_proposer, create, fund};
 use crate::commands::staking::{RoleArg, stake};
 use crate::commands::{CommandError, Context, Report};
 use crate::config::{ContractsSource, EffectiveConfig};
@@ -332,6 +332,16 @@ impl Network {
             .map_err(|e| other(format!("funding {name}: {e}")))?;
             let agent_ctx = context(&self.rpc_url, registry, &key).await?;
             stake(&agent_ctx, role, U256::from(amount) * atn).await?;
+            if let RoleArg::Proposer = role {
+                // Only proposers the owner approved spend the project's budget.
+                approve_proposer(
+                    &ctx,
+                    U256::from(self.project_id),
+                    key.address(),
+                    U256::from(self.opts.reward_atn) * atn,
+                )
+                .await?;
+            }
             let state_dir = self.opts.dir.join(&name);
             let _ = std::fs::remove_dir_all(&state_dir);
             let mut args = vec![

@@ -146,7 +146,9 @@ pub struct ConsensusParams {
 }
 
 impl ConsensusParams {
-    /// Checks the parameters as `Rewards.setConsensusParams` does: `κ ≤ 1e18`, `0 < α ≤ 1e18`.
+    /// Checks the parameters the consensus accepts (`YumaConsensus.compute` and the Stylus engine):
+    /// `κ ≤ 1e18`, `0 < α ≤ 1e18`. `Rewards.setConsensusParams` refuses κ = 1e18 as well: with the
+    /// strict threshold nothing has more than all the stake behind it, so every consensus is zero.
     pub fn new(kappa: U256, alpha: U256) -> Result<Self, ConsensusError> {
         if kappa > WAD || alpha.is_zero() || alpha > WAD {
             return Err(ConsensusError::InvalidParams { kappa, alpha });
@@ -363,7 +365,7 @@ fn consensus(
                 continue;
             }
             let v = wi[j];
-            // Cannot improve (best starts at 0, which always qualifies since κ ≤ 1e18).
+            // Cannot improve (best starts at 0: the value when no score has more than κ behind it).
             if v <= best {
                 continue;
             }
@@ -373,7 +375,7 @@ fn consensus(
                     at_least = add(at_least, sk, "consensus support")?;
                 }
             }
-            if mul(at_least, WAD, "consensus support")? >= need {
+            if mul(at_least, WAD, "consensus support")? > need {
                 best = v;
             }
         }

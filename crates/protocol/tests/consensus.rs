@@ -62,20 +62,29 @@ fn single_coordinator() {
     assert_eq!(r.dividends, us(&[E18]));
 }
 
-/// Two equal coordinators that disagree completely: ties at exactly κ go to the higher value,
-/// so C = [1, 1]; I = [.5, .5]; B' = .1·identity; D = [.5, .5].
+/// Two equal coordinators that disagree completely: exactly κ = half of the stake is not more
+/// than κ, so neither sets a column (review finding L-1: with `≥ κ` each half set its own column
+/// and a self-scoring coordinator's Sybil took half the pool): C = 0, I = 0, B' = 0, D = 0.
 #[test]
-fn split_disagreement_ties_go_up() {
+fn split_disagreement_exact_kappa_sets_nothing() {
     let r = run(
         &[1, 1],
         &[vec![1, 0], vec![0, 1]],
         &zeros(2, 2),
         ConsensusParams::default(),
     );
-    assert_eq!(r.consensus, us(&[E18, E18]));
-    assert_eq!(r.incentive, us(&[E18 / 2, E18 / 2]));
-    assert_eq!(r.dividends, us(&[E18 / 2, E18 / 2]));
-    assert_eq!(r.bonds, vec![us(&[E18 / 10, 0]), us(&[0, E18 / 10])]);
+    assert_eq!(r.consensus, us(&[0, 0]));
+    assert_eq!(r.incentive, us(&[0, 0]));
+    assert_eq!(r.dividends, us(&[0, 0]));
+    assert_eq!(r.bonds, vec![us(&[0, 0]), us(&[0, 0])]);
+    // One unit more of stake behind a value sets it.
+    let r = run(
+        &[2, 1],
+        &[vec![1, 0], vec![0, 1]],
+        &zeros(2, 2),
+        ConsensusParams::default(),
+    );
+    assert_eq!(r.consensus, us(&[E18, 0]));
 }
 
 /// Stakes (2, 1, 1), rows (1, 1), (1, 1), (0, 2): the deviator's 1 is clipped to C = .5;
@@ -154,12 +163,15 @@ fn zero_total_stake_gives_nothing() {
     assert_eq!(r.incentive, us(&[0, 0]));
 }
 
-/// κ = 1 takes the column minimum, κ = 0 the maximum.
+/// κ = 0.95 takes the column minimum here, κ = 1 nothing (no value has more than all the stake
+/// behind it), κ = 0 the maximum.
 #[test]
 fn kappa_extremes() {
     let scores = [vec![3, 1], vec![1, 3]];
-    let r = run(&[9, 1], &scores, &zeros(2, 2), params(E18, E18 / 10));
+    let r = run(&[9, 1], &scores, &zeros(2, 2), params(E18 / 100 * 95, E18 / 10));
     assert_eq!(r.consensus, us(&[E18 / 4, E18 / 4]));
+    let r = run(&[9, 1], &scores, &zeros(2, 2), params(E18, E18 / 10));
+    assert_eq!(r.consensus, us(&[0, 0]));
     let r = run(&[9, 1], &scores, &zeros(2, 2), params(0, E18 / 10));
     assert_eq!(r.consensus, us(&[3 * E18 / 4, 3 * E18 / 4]));
 }
@@ -397,7 +409,7 @@ fn payouts_reject_what_the_chain_rejects() {
 
 /// `docs/consensus.md` re-derived: the κ-quantile by sorting the staked rows' weights in
 /// descending order and taking the first (largest) value whose support (stake of all rows at or
-/// above it) reaches κ·T. Plain (unchecked) arithmetic: callers keep inputs in range.
+/// above it) exceeds κ·T. Plain (unchecked) arithmetic: callers keep inputs in range.
 fn reference(
     stakes: &[U256],
     scores: &[Vec<u16>],
@@ -445,7 +457,7 @@ fn reference(
                     support += col[idx].1;
                     idx += 1;
                 }
-                if support * WAD >= kappa * total {
+                if support * WAD > kappa * total {
                     return v;
                 }
             }

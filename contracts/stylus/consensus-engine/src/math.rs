@@ -255,8 +255,8 @@ fn row_normalize(scores: &[Vec<u16>], m: usize) -> Vec<Vec<U256>> {
 }
 
 /// `_consensus`: for each column, the largest `W[i][j]` among rows with `S[i] > 0` whose supporting
-/// stake (rows with `S > 0` and `W ≥` it) satisfies `stake * 1e18 ≥ κ * Σ S`; 0 if no row has
-/// stake. Same candidate order and tie rule as the Solidity loop.
+/// stake (rows with `S > 0` and `W ≥` it) satisfies `stake * 1e18 > κ * Σ S` (strict: exactly κ
+/// sets nothing); 0 if there is none. Same candidate order and tie rule as the Solidity loop.
 fn consensus(
     s: &[U256],
     w: &[Vec<U256>],
@@ -276,7 +276,7 @@ fn consensus(
                 continue;
             }
             let v = wi[j];
-            // Cannot improve (best starts at 0, which always qualifies).
+            // Cannot improve (best starts at 0: the value when no score has more than κ behind it).
             if v <= best {
                 continue;
             }
@@ -286,7 +286,7 @@ fn consensus(
                     at_least = add(at_least, sk)?;
                 }
             }
-            if mul(at_least, WAD)? >= need {
+            if mul(at_least, WAD)? > need {
                 best = v;
             }
         }

@@ -5,7 +5,7 @@
 //! `ProjectFunded`) and showing its accounts in ATN. It must not move a project's money any other
 //! way: reservations and payouts belong to TaskManager and Rewards.
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use autonet_bindings::project::IProject::{CreateProjectParams, RewardSplit, Windows};
 use autonet_bindings::{ATNToken, Project};
 use autonet_chain::send_and_confirm;
@@ -189,6 +189,50 @@ pub async fn fund(ctx: &Context, id: U256, amount: U256) -> Result<Report, Comma
             "project_id": id.to_string(),
             "amount": format_atn(funded.event.amount),
             "budget": format_atn(funded.event.budget),
+            "tx": tx,
+        }),
+    })
+}
+
+/// `autonet project approve-proposer`: the owner sets how much `proposer` may reserve per task.
+pub async fn approve_proposer(
+    ctx: &Context,
+    id: U256,
+    proposer: Address,
+    max_reward: U256,
+) -> Result<Report, CommandError> {
+    let me = ctx.me()?;
+    let project = Project::new(ctx.contracts.project, &ctx.provider);
+    let set = send_and_confirm::<Project::ProposerCapSet, _, _>(
+        &project.setProposerCap(id, proposer, max_reward),
+        &ctx.tx,
+    )
+    .await
+    .map_err(|e| {
+        let hint = match e.revert_name() {
+            Some("ProjectNotOwner") => Some(format!(
+                "only the project's owner can approve proposers; {me} is not the owner of project {id} (`autonet project status {id}` shows it)"
+            )),
+            Some("ProjectUnknown") => Some(format!("project {id} does not exist")),
+            _ => None,
+        };
+        CommandError::tx_with_hint(format!("approving proposer {proposer} on project {id}"), e, hint)
+    })?;
+    let tx = set.receipt.transaction_hash;
+    let text = if max_reward.is_zero() {
+        format!("proposer {proposer} may no longer propose tasks on project {id}\ntx {tx}")
+    } else {
+        format!(
+            "proposer {proposer} may propose tasks of up to {} each on project {id}\ntx {tx}",
+            atn(max_reward)
+        )
+    };
+    Ok(Report {
+        text,
+        json: json!({
+            "project_id": id.to_string(),
+            "proposer": proposer.to_string(),
+            "max_reward": format_atn(max_reward),
             "tx": tx,
         }),
     })

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {World} from "../utils/World.sol";
+import {TaskManager} from "../../contracts/TaskManager.sol";
+import {IProject} from "../../contracts/interfaces/IProject.sol";
+import {IRewards} from "../../contracts/interfaces/IRewards.sol";
+import {ITaskManager} from "../../contracts/interfaces/ITaskManager.sol";
+import {IParticipantStaking, Role} from "../../contracts/interfaces/IParticipantStaking.sol";
+
+/// @notice Regression tests of the round findings of the dc0035f security review (C-1, M-1, M-6, L-2, L-3,
+///         L-5), on the production wiring. Each test names the finding; each one fails on dc0035f, where the
+///         attack it replays succeeded.
+contract RoundAttacksTest is World {
+    address internal attacker = makeAddr("attacker");
+
+    function _sybils(string memory tag, uint256 n, Role role, uint256 amount)
+        internal
+        returns (address[] memory out)
+    {
+        out = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            out[i] = makeAddr(string.concat(tag, vm.toString(i)));
+            _stake(out[i], role, amount);
+        }
+    }
+
+    // ------------------------------------------------------------------ C-1 / M-6: who spends a budget
+
+    /// C-1 (fails on dc0035f: any staked proposer reserved any project's budget): a staked proposer the owner
+    /// never approved cannot open a task on the project, whatever the reward.
+    function test_C1_foreignProposerCannotSpendAProject() public {
+        _stake(attacker, Role.Proposer, 100e18);
+        uint256 budget = project.budgetOf(projectId);
+        bytes32 gt = _gtCommit(attacker, projectId, EVAL_SPEC, GT_SALT);
+        vm.prank(attacker);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITaskManager.TaskManagerProposerNotApproved.selector, projectId, attacker, budget, 0
+            )
+        );
+        tasks.proposeTask(projectId, keccak256("spec"), gt, budget);
+        assertEq(project.budgetOf(projectId), budget);
+        assertEq(project.reservedOf(projectId), 0);
+    }
+
+    /// M-6 (fails on dc0035f: one proposer reserved the whole budget for free, blocking every other proposer):
+    /// an approved proposer reserves at most the cap the owner gave it, per task; revoking ends it.
+    function test_M6_approvedProposerIsCappedPerTaskAndRevocable() public {
+        _stake(attacker, Role.Proposer, 100e18);
+        vm.prank(owner);
+        project.setProposerCap(projectId, attacker, 500e18);
+        bytes32 gt = _gtCommit(attacker, projectId, EVAL_SPEC, GT_SALT);
+        vm.prank(attacker);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITaskManager.TaskManagerProposerNotApproved.selector, projectId, attacker, 501e18, 500e18
+            )
+        );
+        tasks.proposeTask(projectId, keccak256("spec"), gt, 501e18);
+        vm.prank(attacker);
+        tasks.proposeTask(projectId, keccak256("spec"), gt, 500e18);
+        assertEq(project.reservedOf(projectId), 500e18);
+
+        vm.prank(owner);
+        project.setProposerCap(projectId, attacker, 0);
+        vm.prank(attacker);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITaskManager.TaskManagerProposerNotApproved.selector, projectId, attacker, 1, 0
+            )
+        );
+        tasks.proposeTask(projectId, keccak256("spec"), gt, 1);
+    }
+
+    function test_RevertWhen_setProposerCapByNonOwner() public {
+        vm.prank(attacker);
+        vm.expectRevert(abi.encodeWithSelector(IProject.ProjectNotOwner.selector, attacker, owner));
+        project.setProposerCap(projectId, attacker, 1);
+    }
+
+    /// C-1 seats (fails on dc0035f: 16 minimum-stake Sybils filling the solver seats in the proposal block locked
+    /// every honest solver out with TaskManagerFull): when every seat is taken, a solver with more stake takes
+    /// the seat of the smallest stake; the displaced Sybil can neither reveal nor stays bound.
+    function test_C1_sybilSolversCannotHoldTheSeats() public {
+        uint256 taskId = _propose();
+        address[] memory sybils = _sybils("sybilSolver", 16, Role.Solver, 50e18);
+        for (uint256 i; i < 16; ++i) {
+            _commit(taskId, sybils[i]);
+        }
+        assertEq(staking.obligationsOf(sybils[0]), 1);
+
+        // An honest solver with 100 ATN takes the first of the equal smallest seats.
+        vm.expectEmit(true, true, true, true, address(tasks));
+        emit ITaskManager.SolverDisplaced(taskId, sybils[0], solvers[0], 0);
+        _commit(taskId, solvers[0]);
+        assertEq(tasks.committedSolvers(taskId)[0], solvers[0]);
+        assertEq(tasks.seatStake(taskId, solvers[0]), 100e18);
+        assertEq(tasks.seatStake(taskId, sybils[0]), 0);
+        assertEq(staking.obligationsOf(sybils[0]), 0);
+
+        // Equal stake does not displace: the seat stays with whoever holds it.
+        address late = makeAddr("lateSybil");
+        _stake(late, Role.Solver, 50e18);
+        vm.prank(late);
+        vm.expectRevert(abi.encodeWithSelector(ITaskManager.TaskManagerFull.selector, taskId));
+        tasks.commitSolution(taskId, _solCommit(taskId, late));
+
+        // The displaced Sybil's commitment is void.
+        _revealGt(taskId);
+        vm.prank(sybils[0]);
+        vm.expectRevert(abi.encodeWithSelector(ITaskManager.TaskManagerNoCommitment.selector, taskId, sybils[0]));
+        tasks.revealSolution(taskId, _delta(sybils[0]), 1000, _solSalt(sybils[0]));
+        _revealSolution(taskId, solvers[0]);
+    }
+
+    /// C-1 votes (fails on dc0035f: 16 Sybil coordinators filled every vote seat first, honest coordinators
+    /// reverted TaskManagerFull, and consensus ran over the Sybils alone): when every seat is taken, coordinators
+    /// with more stake displace the smallest seats, so stake, not speed, decides who votes and the honest
+    /// majority of stake clips the Sybils' self-dealing.
+    function test_C1_sybilVotersCannotHoldTheVoteSeats() public {
+        for (uint256 i; i < 3; ++i) {
+            _stake(coords[i], Role.Coordinator, 4000e18); // 5,000 ATN each: 15,000 honest
+        }
+        uint256 taskId = _propose();
+        _commitAll(taskId);
+        _revealGt(taskId);
+        _revealAll(taskId);
+        // 16 Sybils of 500 ATN (8,000) take every seat first and score their own solver 2 alone.
+        address[] memory sybils = _sybils("sybilCoord", 16, Role.Coordinator, 500e18);
+        uint16[] memory sybilRow = _scores3(0, 0, 65535);
+        for (uint256 i; i < 16; ++i) {
+            _commitVote(taskId, sybils[i], sybilRow);
+        }
+        uint16[] memory honest = _scores3(500, 300, 200);
+        for (uint256 i; i < 3; ++i) {
+            vm.expectEmit(true, true, true, true, address(tasks));
+            emit ITaskManager.VoteDisplaced(taskId, sybils[i], coords[i], i);
+            _commitVote(taskId, coords[i], honest);
+        }
+        assertEq(tasks.getTask(taskId).numVoteCommits, 16);
+        for (uint256 i; i < 3; ++i) {
+            _revealVote(taskId, coords[i], honest);
+        }
+        for (uint256 i = 3; i < 16; ++i) {
+            _revealVote(taskId, sybils[i], sybilRow);
+        }
+        _rollToFinalize(taskId);
+        tasks.finalize(taskId);
+        assertEq(uint8(tasks.taskState(taskId)), uint8(ITaskManager.TaskState.Finalized));
+        // The honest majority of voting stake (15,000 of 21,500) sets every consensus: solver 2 is clipped to
+        // the honest 0.2, so solver 0 earns most, as the honest coordinators scored.
+        assertGt(rewards.claimable(solvers[0]), rewards.claimable(solvers[2]));
+        assertGt(rewards.claimable(solvers[1]), rewards.claimable(solvers[2]));
+    }
+
+    /// C-1 quorum (fails on dc0035f: two Sybil coordinators met minVotes = 2 and their votes alone set the
+    /// consensus): votes carrying less than half of the total coordinator stake close the task instead of
+    /// paying, and the reward returns to the budget.
+    function test_C1_minoritySybilVotersCannotSettle() public {
+        uint256 budget = project.budgetOf(projectId);
+        uint256 taskId = _propose();
+        _commitAll(taskId);
+        _revealGt(taskId);
+        _revealAll(taskId);
+        address[] memory sybils = _sybils("sybilCoord", 2, Role.Coordinator, 500e18);
+        uint16[] memory sybilRow = _scores3(0, 0, 65535);
+        for (uint256 i; i < 2; ++i) {
+            _commitVote(taskId, sybils[i], sybilRow);
+        }
+        for (uint256 i; i < 2; ++i) {
+            _revealVote(taskId, sybils[i], sybilRow);
+        }
+        _rollToFinalize(taskId);
+        vm.expectEmit(true, true, false, true, address(tasks));
+        emit ITaskManager.TaskClosed(taskId, projectId, ITaskManager.CloseReason.NoStakeQuorum, REWARD);
+        tasks.finalize(taskId);
+        assertEq(rewards.claimable(solvers[2]), 0);
+        assertEq(project.budgetOf(projectId), budget);
+        assertEq(staking.obligationsOf(sybils[0]), 0);
+    }
+
+    // ------------------------------------------------------------------ M-1: weights are bound at commit
+
+    /// M-1 (fails on dc0035f: a coordinator that topped up its stake after every vote was revealed overrode the
+    /// consensus for its Sybil): the consensus weight is the stake bound when the vote was committed, so
+    /// the payout with the top-up equals the payout without it.
+    function test_M1_stakeAddedAfterTheRevealsChangesNothing() public {
+        address deviant = makeAddr("deviant");
+        _stake(deviant, Role.Coordinator, 500e18);
+        uint256 taskId = _propose();
+        _commitAll(taskId);
+        _revealGt(taskId);
+        _revealAll(taskId);
+        uint16[] memory honest = _scores3(500, 300, 200);
+        uint16[] memory selfish = _scores3(0, 0, 65535);
+        for (uint256 i; i < 3; ++i) {
+            _commitVote(taskId, coords[i], honest);
+        }
+        _commitVote(taskId, deviant, selfish);
+        for (uint256 i; i < 3; ++i) {
+            _revealVote(taskId, coords[i], honest);
+        }
+        _revealVote(taskId, deviant, selfish);
+        _rollToFinalize(taskId);
+
+        uint256 snap = vm.snapshotState();
+        tasks.finalize(taskId);
+        uint256 controlFavoured = rewards.claimable(solvers[2]);
+        uint256 controlBest = rewards.claimable(solvers[0]);
+        vm.revertToState(snap);
+
+        // 500 + 2,600 = 3,100 > the honest 3,000: on dc0035f its 1.0 for solver 2 became the consensus. (The
+        // stake quorum still holds: the bound 3,500 is more than half of the 6,100 now staked.)
+        _stake(deviant, Role.Coordinator, 2600e18);
+        assertEq(tasks.seatStake(taskId, deviant), 500e18);
+        tasks.finalize(taskId);
+        assertEq(rewards.claimable(solvers[2]), controlFavoured);
+        assertEq(rewards.claimable(solvers[0]), controlBest);
+        assertGt(controlBest, controlFavoured);
+    }
+
+    // ------------------------------------------------------------------ L-2 / L-5: stake stays at risk
+
+    /// L-2 (fails on dc0035f: a committed solver unbonded and withdrew before finalize and its missed-reveal slash
+    /// took nothing): stake that backs an open commitment cannot be unbonded until the task ends, so the slash
+    /// lands; afterwards the solver may leave.
+    function test_L2_committedSolverCannotUnbondBeforeTheTaskEnds() public {
+        uint256 taskId = _propose();
+        _commitAll(taskId);
+        vm.prank(solvers[2]);
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingObligationsOpen.selector, solvers[2], 1)
+        );
+        staking.requestUnbond(100e18);
+        // The proposer and the coordinators are bound as well.
+        vm.prank(proposer);
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingObligationsOpen.selector, proposer, 1));
+        staking.requestUnbond(1);
+
+        _revealGt(taskId);
+        _revealSolution(taskId, solvers[0]);
+        _revealSolution(taskId, solvers[1]);
+        uint16[] memory r = new uint16[](2);
+        r[0] = 600;
+        r[1] = 400;
+        for (uint256 i; i < 3; ++i) {
+            _commitVote(taskId, coords[i], r);
+        }
+        vm.prank(coords[0]);
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingObligationsOpen.selector, coords[0], 1));
+        staking.requestUnbond(1);
+        for (uint256 i; i < 3; ++i) {
+            _revealVote(taskId, coords[i], r);
+        }
+        _rollToFinalize(taskId);
+        tasks.finalize(taskId);
+        assertEq(staking.stakeOf(solvers[2]), 100e18 - 0.5e18);
+        assertEq(staking.obligationsOf(solvers[2]), 0);
+        assertEq(staking.obligationsOf(proposer), 0);
+        assertEq(staking.obligationsOf(coords[0]), 0);
+        vm.prank(solvers[2]);
+        staking.requestUnbond(100e18 - 0.5e18);
+    }
+
+    /// Every way a task ends releases what it bound: a task closed for lack of commits frees its proposer.
+    function test_L2_everyEndReleasesTheObligations() public {
+        uint256 taskId = _propose();
+        assertEq(staking.obligationsOf(proposer), 1);
+        _rollTo(uint256(_deadlines(taskId).commitEnd) + 1);
+        tasks.finalize(taskId);
+        assertEq(staking.obligationsOf(proposer), 0);
+
+        taskId = _propose();
+        _commitAll(taskId);
+        _rollTo(uint256(_deadlines(taskId).gtRevealEnd) + 1);
+        tasks.finalize(taskId); // cancelled: the proposer never revealed
+        assertEq(staking.obligationsOf(proposer), 0);
+        assertEq(staking.obligationsOf(solvers[0]), 0);
+    }
+
+    /// L-5 (fails on dc0035f: governance could set a zero unbonding delay, turning every stake-weighted rule into
+    /// a flash-loan target): the delay has a floor.
+    function test_L5_unbondingDelayHasAFloor() public {
+        uint64 floor = staking.MIN_UNBONDING_DELAY();
+        vm.prank(address(timelock));
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingDelayTooShort.selector, uint64(0), floor)
+        );
+        staking.setUnbondingDelay(Role.Coordinator, 0);
+        vm.prank(address(timelock));
+        staking.setUnbondingDelay(Role.Coordinator, floor);
+        assertEq(staking.unbondingDelay(Role.Coordinator), floor);
+    }
+
+    // ------------------------------------------------------------------ L-3: a replacement TaskManager
+
+    /// L-3 (fails on dc0035f: a redeployed TaskManager restarted at id 1 and every finalize of an id already
+    /// settled reverted RewardsAlreadySettled, leaving its reservation stuck): a replacement starts above its
+    /// predecessor's ids and settles.
+    function test_L3_replacementTaskManagerSettles() public {
+        _fullRound(_agreeingRows());
+        TaskManager next = new TaskManager(address(timelock), staking, project, rewards, tasks.taskCount() + 1);
+        vm.startPrank(address(timelock));
+        staking.grantRole(staking.OBLIGATION_ROLE(), address(next));
+        staking.grantRole(staking.SLASHER_ROLE(), address(next));
+        project.grantRole(project.SPENDER_ROLE(), address(next));
+        rewards.grantRole(rewards.TASK_MANAGER_ROLE(), address(next));
+        vm.stopPrank();
+        tasks = next;
+        uint256 taskId = _fullRound(_agreeingRows());
+        assertEq(taskId, 2);
+        assertEq(uint8(next.taskState(taskId)), uint8(ITaskManager.TaskState.Finalized));
+        assertTrue(rewards.settled(taskId));
+    }
+
+    function test_RevertWhen_taskManagerFirstIdZero() public {
+        vm.expectRevert(ITaskManager.TaskManagerInvalidInput.selector);
+        new TaskManager(address(timelock), staking, project, rewards, 0);
+    }
+}
