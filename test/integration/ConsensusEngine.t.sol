@@ -101,6 +101,45 @@ contract GreedyEngine {
     }
 }
 
+/// @dev The library's answer, with every bond set to 2^255 (review finding L-4).
+contract PoisonBondsEngine {
+    function compute(
+        uint256[] memory stakes,
+        uint16[][] memory scores,
+        uint256[][] memory prevBonds,
+        uint256 kappa,
+        uint256 alpha
+    ) external pure returns (IConsensusEngine.ConsensusResult memory r) {
+        YumaConsensus.Result memory x = YumaConsensus.compute(stakes, scores, prevBonds, kappa, alpha);
+        for (uint256 i; i < x.bonds.length; ++i) {
+            for (uint256 j; j < x.bonds[i].length; ++j) {
+                x.bonds[i][j] = 1 << 255;
+            }
+        }
+        r = IConsensusEngine.ConsensusResult(x.consensus, x.incentive, x.dividends, x.bonds);
+    }
+}
+
+/// @dev Burns all the gas it is given (review finding L-6).
+contract LoopingEngine {
+    uint256 public sink;
+
+    fallback() external {
+        while (true) {
+            sink = sink + 1;
+        }
+    }
+}
+
+/// @dev Answers with 1 MiB of data (review finding L-6).
+contract HugeAnswerEngine {
+    fallback() external {
+        assembly {
+            return(0, 1048576)
+        }
+    }
+}
+
 /// @notice Rewards delegating the consensus to an engine set by governance, and falling back to its own code.
 contract ConsensusEngineTest is World {
     function _setEngine(address engine) internal {
@@ -187,6 +226,28 @@ contract ConsensusEngineTest is World {
 
     function test_engine_overpromisingWeightsFallBackToTheLibrary() public {
         _expectFallback(address(new GreedyEngine()), "result shape");
+    }
+
+    /// L-4 (fails on dc0035f: unbounded engine bonds were stored, and once the engine was removed the library
+    /// overflowed on them, so every later finalize of these pairs reverted): out-of-range bonds are a wrong
+    /// shape, nothing of them is stored, and later rounds without the engine settle.
+    function test_L4_poisonedBondsAreRefusedAndLaterRoundsSettle() public {
+        _expectFallback(address(new PoisonBondsEngine()), "result shape");
+        assertLe(rewards.bondOf(projectId, coords[0], solvers[0]), 1e18);
+        _setEngine(address(0));
+        uint256 taskId = _fullRound(_deviatingRows());
+        assertTrue(rewards.settled(taskId));
+    }
+
+    /// L-6 (fails on dc0035f: the engine got 63/64 of all gas, so a looping engine made finalize run out of
+    /// gas instead of falling back): the engine gets at most ENGINE_GAS and the library pays.
+    function test_L6_gasBurningEngineFallsBackToTheLibrary() public {
+        _expectFallback(address(new LoopingEngine()), "");
+    }
+
+    /// L-6: an answer larger than MAX_ENGINE_RESULT is not copied into memory; the library pays.
+    function test_L6_hugeAnswerFallsBackToTheLibrary() public {
+        _expectFallback(address(new HugeAnswerEngine()), "result size");
     }
 
     function test_setConsensusEngine_onlyAdminAndOnlyCode() public {

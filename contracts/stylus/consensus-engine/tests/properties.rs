@@ -192,16 +192,21 @@ fn kappa_extremes_give_column_min_and_max_of_staked_rows() {
             .collect();
         let m = input.scores[0].len();
 
-        input.kappa = WAD;
+        // κ = 1 − 1 wei: only the column minimum has more than κ of the staked rows behind it.
+        input.kappa = WAD - U256::from(1);
         let c_min = input.run().unwrap().consensus;
         input.kappa = U256::ZERO;
         let c_max = input.run().unwrap().consensus;
+        // κ = 1: nothing has more than all the stake behind it.
+        input.kappa = WAD;
+        let c_none = input.run().unwrap().consensus;
+        assert!(c_none.iter().all(|c| c.is_zero()), "κ = 1: {input:?}");
         for j in 0..m {
             let col = staked.iter().map(|&i| w[i][j]);
             assert_eq!(
                 c_min[j],
                 col.clone().min().unwrap_or(U256::ZERO),
-                "κ = 1, column {j}: {input:?}"
+                "κ = 1 − 1 wei, column {j}: {input:?}"
             );
             assert_eq!(
                 c_max[j],
@@ -263,14 +268,12 @@ fn a_zero_stake_row_without_bonds_changes_nothing_else() {
 ///
 /// stakes [1, 1] → S = [5e17, 5e17]; scores [[1, 1], [1, 0]] → W = [[5e17, 5e17], [1e18, 0]].
 /// κ = 0.5, Σ S = 1e18 → need = 5e35.
-/// C0: candidate 5e17 has support 1e18 (both ≥ 5e17) → ok; 1e18 has support 5e17 → 5e35 ≥ 5e35 ok:
-///     C0 = 1e18 (ties at exactly κ go up). C1: 5e17 has support 5e17 → ok, C1 = 5e17.
-/// W̄ = W. R = [(5e17·5e17 + 5e17·1e18)/1e18, 5e17·5e17/1e18] = [7.5e17, 2.5e17] → I = [0.75, 0.25].
-/// ΔB = [[2.5e17, 2.5e17], [5e17, 0]] → ΔBn = [[1/3, 1], [2/3, 0]] (floor): [[333…333, 1e18],
-/// [666…666, 0]]; no prev bonds, α = 0.5 → B' = ΔBn / 2 (floor) = [[166…666, 5e17], [333…333, 0]].
-/// Draw0 = (166666666666666666·75e16 + 5e17·25e16) / 1e18 = 124999999999999999 + 125e15 (one floor
-/// of the sum) = 249999999999999999; Draw1 = 333333333333333333·0.75 = 249999999999999999.
-/// D = normalize → [5e17, 5e17].
+/// C0: candidate 5e17 has support 1e18 (both ≥ 5e17) → 1e36 > 5e35 ok; 1e18 has support 5e17 →
+///     5e35 > 5e35 fails (exactly κ sets nothing): C0 = 5e17. C1: 5e17 has support 5e17 → fails,
+///     C1 = 0.
+/// W̄ = [[5e17, 0], [5e17, 0]]. R = [5e17, 0] → I = [1, 0].
+/// ΔB = [[2.5e17, 0], [2.5e17, 0]] → ΔBn = [[5e17, 0], [5e17, 0]]; no prev bonds, α = 0.5 →
+/// B' = [[2.5e17, 0], [2.5e17, 0]]. Draw = [2.5e17, 2.5e17] → D = [5e17, 5e17].
 #[test]
 fn hand_checked_deviator() {
     let input = Input {
@@ -282,16 +285,13 @@ fn hand_checked_deviator() {
     };
     let out = input.run().unwrap();
     let e18 = 1_000_000_000_000_000_000u64;
-    assert_eq!(out.consensus, vec![u(e18), u(e18 / 2)]);
-    assert_eq!(
-        out.incentive,
-        vec![u(750_000_000_000_000_000), u(250_000_000_000_000_000)]
-    );
+    assert_eq!(out.consensus, vec![u(e18 / 2), U256::ZERO]);
+    assert_eq!(out.incentive, vec![u(e18), U256::ZERO]);
     assert_eq!(
         out.bonds,
         vec![
-            vec![u(166_666_666_666_666_666), u(500_000_000_000_000_000)],
-            vec![u(333_333_333_333_333_333), U256::ZERO],
+            vec![u(250_000_000_000_000_000), U256::ZERO],
+            vec![u(250_000_000_000_000_000), U256::ZERO],
         ]
     );
     assert_eq!(out.dividends, vec![u(e18 / 2), u(e18 / 2)]);
