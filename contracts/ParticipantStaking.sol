@@ -18,8 +18,8 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
 
     /// @notice Role of the contracts allowed to slash (TaskManager, ModelShardRegistry).
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
-    /// @notice May bind stake to open obligations and release them (TaskManager).
-    bytes32 public constant OBLIGATION_ROLE = keccak256("OBLIGATION_ROLE");
+    /// @notice May bind an account's stake until a block (TaskManager).
+    bytes32 public constant BINDER_ROLE = keccak256("BINDER_ROLE");
     /// @notice Floor of every unbonding delay: with a shorter delay, stake could be borrowed for one
     ///         transaction (flash loan), used, unbonded and returned.
     uint64 public constant MIN_UNBONDING_DELAY = 1 days;
@@ -33,10 +33,10 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     IERC20 private immutable _token;
     address private _treasury;
 
-    /// @dev Role and open obligations share one slot, so binding an obligation costs one warm slot write.
+    /// @dev Role and the block until which the stake is bound share one slot, so binding costs one slot write.
     struct Account {
         Role role;
-        uint32 obligations;
+        uint64 boundUntil;
     }
 
     mapping(address account => Account) private _accounts;
@@ -89,8 +89,8 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     /// @inheritdoc IParticipantStaking
     function requestUnbond(uint256 amount) external {
         if (amount == 0) revert StakingZeroAmount();
-        uint256 open = _accounts[msg.sender].obligations;
-        if (open != 0) revert StakingObligationsOpen(msg.sender, open);
+        uint256 until = _accounts[msg.sender].boundUntil;
+        if (block.number <= until) revert StakingBound(msg.sender, until);
         uint256 bonded = _bonded[msg.sender];
         if (amount > bonded) revert StakingInsufficientStake(bonded, amount);
         if (amount > type(uint128).max) revert StakingAmountTooLarge(amount);
@@ -190,27 +190,16 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     // ------------------------------------------------------------------ obligations
 
     /// @inheritdoc IParticipantStaking
-    function bindObligation(address account, Role role) external onlyRole(OBLIGATION_ROLE) returns (uint256 stake_) {
+    function bindStake(address account, Role role, uint64 untilBlock)
+        external
+        onlyRole(BINDER_ROLE)
+        returns (uint256 stake_)
+    {
         Account storage a = _accounts[account];
         if (role == Role.None || a.role != role) return 0;
         stake_ = _bonded[account];
         if (stake_ < _minStake[uint256(role)]) return 0;
-        uint32 open = a.obligations + 1; // 2^32 open tasks per account cannot be reached (16 seats per task)
-        a.obligations = open;
-    }
-
-    /// @inheritdoc IParticipantStaking
-    function releaseObligations(address[] calldata accounts) external onlyRole(OBLIGATION_ROLE) {
-        uint256 n = accounts.length; // ≤ 33 from TaskManager (proposer, 16 solvers, 16 coordinators)
-        for (uint256 i; i < n; ++i) {
-            Account storage a = _accounts[accounts[i]];
-            uint32 open = a.obligations;
-            if (open == 0) continue;
-            unchecked {
-                open -= 1;
-            }
-            a.obligations = open;
-        }
+        if (untilBlock > a.boundUntil) a.boundUntil = untilBlock;
     }
 
     // ------------------------------------------------------------------ admin
@@ -252,8 +241,8 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     }
 
     /// @inheritdoc IParticipantStaking
-    function obligationsOf(address account) external view returns (uint256) {
-        return _accounts[account].obligations;
+    function boundUntil(address account) external view returns (uint64) {
+        return _accounts[account].boundUntil;
     }
 
     /// @inheritdoc IParticipantStaking

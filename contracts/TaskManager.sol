@@ -112,7 +112,6 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         // Only proposers the project's owner approved spend its budget, each up to its own cap per task.
         uint256 cap = _projects.proposerCap(projectId, msg.sender);
         if (reward > cap) revert TaskManagerProposerNotApproved(projectId, msg.sender, reward, cap);
-        _bind(msg.sender, Role.Proposer);
         IProject.Config memory cfg = _projects.config(projectId);
         Deadlines memory d;
         d.commitEnd = uint64(block.number) + cfg.windows.commit;
@@ -120,6 +119,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         d.solRevealEnd = d.gtRevealEnd + cfg.windows.solReveal;
         d.voteCommitEnd = d.solRevealEnd + cfg.windows.voteCommit;
         d.voteRevealEnd = d.voteCommitEnd + cfg.windows.voteReveal;
+        _bind(msg.sender, Role.Proposer, d.voteRevealEnd);
 
         taskId = ++_count;
         Task storage t = _tasks[taskId];
@@ -149,7 +149,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (_solverRecord[taskId][msg.sender] != bytes32(0)) {
             revert TaskManagerAlreadyCommitted(taskId, msg.sender);
         }
-        uint256 stake = _bind(msg.sender, Role.Solver);
+        uint256 stake = _bind(msg.sender, Role.Solver, t.voteRevealEnd);
         uint256 index = t.numCommitted;
         if (index < t.maxSolvers) {
             t.numCommitted = uint8(index + 1); // index < maxSolvers <= 16
@@ -210,7 +210,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (_coordRecord[taskId][msg.sender] != bytes32(0)) {
             revert TaskManagerAlreadyCommitted(taskId, msg.sender);
         }
-        uint256 stake = _bind(msg.sender, Role.Coordinator);
+        uint256 stake = _bind(msg.sender, Role.Coordinator, t.voteRevealEnd);
         uint256 index = t.numVoteCommits;
         if (index < MAX_COORDINATORS_PER_TASK) {
             t.numVoteCommits = uint8(index + 1); // index < 16
@@ -260,7 +260,6 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (state == TaskState.Open) {
             if (t.numCommitted == 0) {
                 if (block.number <= t.commitEnd) revert TaskManagerTooEarly(taskId, t.commitEnd);
-                _releaseObligations(t, taskId);
                 return _close(t, taskId, projectId, reward, CloseReason.NoCommits);
             }
             if (block.number <= t.gtRevealEnd) revert TaskManagerTooEarly(taskId, t.gtRevealEnd);
@@ -268,7 +267,6 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             address proposer = t.proposer;
             uint256 slashed = _slash(proposer, Role.Proposer, _proposerSlashBps, REASON_PROPOSER);
             emit TaskCancelled(taskId, projectId, proposer, reward, slashed);
-            _releaseObligations(t, taskId);
             _projects.release(projectId, reward);
             return TaskState.Cancelled;
         }
@@ -276,14 +274,12 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (t.numRevealed == 0) {
             if (block.number <= t.solRevealEnd) revert TaskManagerTooEarly(taskId, t.solRevealEnd);
             _slashUnrevealedSolvers(taskId, t.numCommitted);
-            _releaseObligations(t, taskId);
             return _close(t, taskId, projectId, reward, CloseReason.NoRevealedSolutions);
         }
         if (block.number <= t.voteRevealEnd) revert TaskManagerTooEarly(taskId, t.voteRevealEnd);
         if (t.numVoteReveals < t.minVotes || !_hasStakeQuorum(taskId, t.numVoteCommits)) {
             _slashUnrevealedSolvers(taskId, t.numCommitted);
             _slashUnrevealedCoordinators(taskId, t.numVoteCommits);
-            _releaseObligations(t, taskId);
             return _close(
                 t,
                 taskId,
@@ -293,7 +289,6 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             );
         }
         _settle(t, taskId, projectId, reward);
-        _releaseObligations(t, taskId);
         return TaskState.Finalized;
     }
 
@@ -459,32 +454,19 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         return voting * BPS > uint256(_voteQuorumBps) * _staking.totalStake(Role.Coordinator);
     }
 
-    /// @dev Ends the obligations the task's proposer, solvers and vote committers took on (one staking call).
-    function _releaseObligations(Task storage t, uint256 taskId) private {
-        uint256 nSolvers = t.numCommitted;
-        uint256 nCoords = t.numVoteCommits;
-        address[] memory accounts = new address[](1 + nSolvers + nCoords);
-        accounts[0] = t.proposer;
-        for (uint256 i; i < nSolvers; ++i) {
-            accounts[1 + i] = address(uint160(_solverList[taskId][i]));
-        }
-        for (uint256 i; i < nCoords; ++i) {
-            accounts[1 + nSolvers + i] = address(uint160(_coordList[taskId][i]));
-        }
-        _staking.releaseObligations(accounts);
-    }
-
-    /// @dev Binds an obligation of `account` in `role` and returns its bonded stake; reverts when not active.
-    function _bind(address account, Role role) private returns (uint256 stake) {
-        stake = _staking.bindObligation(account, role);
+    /// @dev Binds the stake of `account` in `role` until the task's last window and returns it; reverts when
+    ///      not active.
+    function _bind(address account, Role role, uint64 until) private returns (uint256 stake) {
+        stake = _staking.bindStake(account, role, until);
         if (stake == 0) revert TaskManagerNotActive(account, uint8(role));
     }
 
     /// @dev All `n` seats are taken: the seat of the smallest stake goes to a newcomer with strictly more stake
-    ///      (the earliest of equal smallest stakes); otherwise the task is full. The displaced account's
-    ///      obligation ends here. Seats therefore go to stake, not to whoever fills them first.
+    ///      (the earliest of equal smallest stakes); otherwise the task is full. Seats therefore go to stake, not
+    ///      to whoever fills them first.
     function _takeSeat(uint256 taskId, uint256[16] storage list, uint256 n, uint256 stake)
         private
+        view
         returns (uint256 index)
     {
         uint256 lowest = type(uint256).max;
@@ -496,9 +478,6 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             }
         }
         if (_seatStake(stake) <= lowest) revert TaskManagerFull(taskId);
-        address[] memory displaced = new address[](1);
-        displaced[0] = address(uint160(list[index]));
-        _staking.releaseObligations(displaced);
     }
 
     function _seat(address account, uint256 stake) private pure returns (uint256) {

@@ -115,8 +115,8 @@ library DeployLib {
 
         d.token.grantRole(d.token.MINTER_ROLE(), address(d.timelock));
         d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.taskManager));
-        // Commitments, proposals and votes bind their stake until the task ends (no unbonding meanwhile).
-        d.staking.grantRole(d.staking.OBLIGATION_ROLE(), address(d.taskManager));
+        // Proposals, commitments and votes bind their stake until the task's last window (no unbonding meanwhile).
+        d.staking.grantRole(d.staking.BINDER_ROLE(), address(d.taskManager));
         d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.shardRegistry));
         // Stake changes keep the registry's BLS aggregate key and signer stake current (docs/bls.md).
         d.staking.setStakeObserver(d.shardRegistry);

@@ -64,8 +64,9 @@ interface IParticipantStaking {
     error StakingDelayTooLong(uint64 delay, uint64 max);
     /// @notice The unbonding delay is below the floor that keeps stake at risk for a whole task.
     error StakingDelayTooShort(uint64 delay, uint64 min);
-    /// @notice The account backs open obligations (a commitment, a vote, a proposal): unbonding waits for them.
-    error StakingObligationsOpen(address account, uint256 open);
+    /// @notice The account's stake backs a task (a proposal, a commitment, a vote) until block `until`: unbonding
+    ///         waits for it.
+    error StakingBound(address account, uint256 until);
 
     /// @notice Stake `amount` in `role` (pulls tokens with transferFrom). The first stake sets the role and
     ///         must reach `minStake(role)`; later stakes must name the same role.
@@ -75,8 +76,8 @@ interface IParticipantStaking {
 
     /// @notice Move `amount` of bonded stake to a pending unbond that matures after `unbondingDelay(role)`.
     ///         The remaining bonded stake may be 0 or anything; `isActive` reflects whether it still meets
-    ///         the minimum. At most MAX_PENDING_UNBONDS entries per account. Reverts StakingObligationsOpen
-    ///         while the caller backs open obligations (see `bindObligation`).
+    ///         the minimum. At most MAX_PENDING_UNBONDS entries per account. Reverts StakingBound while the
+    ///         caller's stake is bound to a task (see `bindStake`).
     /// @param amount tokens to unbond (> 0, <= bonded)
     function requestUnbond(uint256 amount) external;
 
@@ -113,20 +114,16 @@ interface IParticipantStaking {
     /// @notice True when `account` has role `role` and bonded stake >= `minStake(role)`.
     function isActive(address account, Role role) external view returns (bool);
 
-    /// @notice OBLIGATION_ROLE (TaskManager): if `account` is active in `role`, record one more open obligation
-    ///         and return its bonded stake (the weight snapshot of that obligation); otherwise record nothing and
-    ///         return 0. While an account has open obligations it cannot request an unbond, so the stake that
-    ///         backs a commitment, a proposal or a vote stays slashable until the task ends. No event of its
-    ///         own: the caller's events (TaskProposed, SolutionCommitted, VoteCommitted; TaskFinalized,
-    ///         TaskClosed, TaskCancelled, SolverDisplaced, VoteDisplaced) mark every bind and release.
-    function bindObligation(address account, Role role) external returns (uint256 stake);
+    /// @notice BINDER_ROLE (TaskManager): if `account` is active in `role`, bind its stake until block `untilBlock`
+    ///         (the later of this and any earlier binding) and return its bonded stake, the weight snapshot of
+    ///         the proposal, commitment or vote; otherwise bind nothing and return 0. A bound account cannot
+    ///         request an unbond until the block has passed; after it, the unbonding delay (at least
+    ///         MIN_UNBONDING_DELAY) keeps the stake slashable while the task is finalized. No event of its own:
+    ///         the caller's events (TaskProposed, SolutionCommitted, VoteCommitted) carry the deadlines.
+    function bindStake(address account, Role role, uint64 untilBlock) external returns (uint256 stake);
 
-    /// @notice OBLIGATION_ROLE: end one obligation of each listed account (saturating at zero, never reverts
-    ///         for an account without obligations).
-    function releaseObligations(address[] calldata accounts) external;
-
-    /// @notice Number of open obligations `account` backs.
-    function obligationsOf(address account) external view returns (uint256);
+    /// @notice The block until which `account`'s stake is bound (0 = never bound).
+    function boundUntil(address account) external view returns (uint64);
 
     /// @notice Floor of every unbonding delay (governance cannot go below it).
     function MIN_UNBONDING_DELAY() external view returns (uint64);

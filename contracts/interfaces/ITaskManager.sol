@@ -68,7 +68,7 @@ interface ITaskManager {
     /// @notice `solver` committed (its `index` in commit order).
     event SolutionCommitted(uint256 indexed taskId, address indexed solver, bytes32 commitment, uint8 index);
     /// @notice All solver seats were taken: `displaced` (the smallest stake) lost seat `index` to `by`, who bound
-    ///         more stake. The displaced solver's commitment is void and its obligation ended.
+    ///         more stake. The displaced solver's commitment is void.
     event SolverDisplaced(uint256 indexed taskId, address indexed displaced, address indexed by, uint256 index);
     /// @notice All coordinator seats were taken: `displaced` (the smallest stake) lost seat `index` to `by`.
     event VoteDisplaced(uint256 indexed taskId, address indexed displaced, address indexed by, uint256 index);
@@ -145,14 +145,14 @@ interface ITaskManager {
     error TaskManagerTooEarly(uint256 taskId, uint256 after_);
 
     /// @notice Active Proposer approved by the project's owner for at least `reward` (IProject.proposerCap): open
-    ///         a task and reserve `reward` from the project budget. The proposer's stake is bound until the task
-    ///         ends. `gtCommit = keccak256(abi.encode(proposer, projectId, evalSpecHash, salt))`.
+    ///         a task and reserve `reward` from the project budget. The proposer's stake is bound (cannot be
+    ///         unbonded) until the task's voteRevealEnd. `gtCommit = keccak256(abi.encode(proposer, projectId, evalSpecHash, salt))`.
     function proposeTask(uint256 projectId, bytes32 specHash, bytes32 gtCommit, uint256 reward)
         external
         returns (uint256 taskId);
 
-    /// @notice Active Solver, once, until commitEnd. The solver's bonded stake is bound (it cannot unbond until the
-    ///         task ends) and recorded with the seat. When maxSolvers seats are taken, the seat of the smallest
+    /// @notice Active Solver, once, until commitEnd. The solver's bonded stake is bound until voteRevealEnd and
+    ///         recorded with the seat. When maxSolvers seats are taken, the seat of the smallest
     ///         stake goes to a caller with strictly more stake (SolverDisplaced), else TaskManagerFull.
     ///         `commitment = keccak256(abi.encode(taskId, solver, deltaRoot, numSamples, salt))`.
     function commitSolution(uint256 taskId, bytes32 commitment) external;
@@ -163,8 +163,8 @@ interface ITaskManager {
     /// @notice A committed solver, after the ground truth was revealed, until solRevealEnd.
     function revealSolution(uint256 taskId, bytes32 deltaRoot, uint256 numSamples, bytes32 salt) external;
 
-    /// @notice Active Coordinator, after solRevealEnd until voteCommitEnd. Its bonded stake is bound and recorded:
-    ///         that snapshot is its consensus weight. At most 16 seats; when full, the seat of the smallest stake
+    /// @notice Active Coordinator, after solRevealEnd until voteCommitEnd. Its bonded stake is bound until
+    ///         voteRevealEnd and recorded: that snapshot is its consensus weight. At most 16 seats; when full, the seat of the smallest stake
     ///         goes to a caller with strictly more stake (VoteDisplaced), else TaskManagerFull.
     ///         `commitment = keccak256(abi.encode(taskId, coordinator, scores, salt))` with `uint16[] scores`.
     function commitVote(uint256 taskId, bytes32 commitment) external;
@@ -181,7 +181,7 @@ interface ITaskManager {
     ///           minVotes revealed votes → Closed(TooFewVotes); revealed votes whose bound stake is not more
     ///           than `voteQuorum` of the total coordinator stake → Closed(NoStakeQuorum); otherwise settled by
     ///           Rewards → Finalized.
-    ///         Slashes never revert (try/catch). Every path ends the obligations the task bound.
+    ///         Slashes never revert (try/catch).
     function finalize(uint256 taskId) external returns (TaskState state);
 
     /// @notice DEFAULT_ADMIN_ROLE: slash amounts in bps of the role's minimum stake (each ≤ 10000).

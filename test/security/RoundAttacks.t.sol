@@ -88,7 +88,8 @@ contract RoundAttacksTest is World {
         for (uint256 i; i < 16; ++i) {
             _commit(taskId, sybils[i]);
         }
-        assertEq(staking.obligationsOf(sybils[0]), 1);
+        uint64 end = _deadlines(taskId).voteRevealEnd;
+        assertEq(staking.boundUntil(sybils[0]), end);
 
         // An honest solver with 100 ATN takes the first of the equal smallest seats.
         vm.expectEmit(true, true, true, true, address(tasks));
@@ -97,7 +98,6 @@ contract RoundAttacksTest is World {
         assertEq(tasks.committedSolvers(taskId)[0], solvers[0]);
         assertEq(tasks.seatStake(taskId, solvers[0]), 100e18);
         assertEq(tasks.seatStake(taskId, sybils[0]), 0);
-        assertEq(staking.obligationsOf(sybils[0]), 0);
 
         // Equal stake does not displace: the seat stays with whoever holds it.
         address late = makeAddr("lateSybil");
@@ -177,7 +177,6 @@ contract RoundAttacksTest is World {
         tasks.finalize(taskId);
         assertEq(rewards.claimable(solvers[2]), 0);
         assertEq(project.budgetOf(projectId), budget);
-        assertEq(staking.obligationsOf(sybils[0]), 0);
     }
 
     // ------------------------------------------------------------------ M-1: weights are bound at commit
@@ -223,19 +222,20 @@ contract RoundAttacksTest is World {
     // ------------------------------------------------------------------ L-2 / L-5: stake stays at risk
 
     /// L-2 (fails on dc0035f: a committed solver unbonded and withdrew before finalize and its missed-reveal slash
-    /// took nothing): stake that backs an open commitment cannot be unbonded until the task ends, so the slash
-    /// lands; afterwards the solver may leave.
+    /// took nothing): stake that backs a commitment cannot be unbonded before the task's last window, so the
+    /// slash lands; afterwards the solver may leave.
     function test_L2_committedSolverCannotUnbondBeforeTheTaskEnds() public {
         uint256 taskId = _propose();
+        uint256 end = _deadlines(taskId).voteRevealEnd;
         _commitAll(taskId);
         vm.prank(solvers[2]);
         vm.expectRevert(
-            abi.encodeWithSelector(IParticipantStaking.StakingObligationsOpen.selector, solvers[2], 1)
+            abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, solvers[2], end)
         );
         staking.requestUnbond(100e18);
         // The proposer and the coordinators are bound as well.
         vm.prank(proposer);
-        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingObligationsOpen.selector, proposer, 1));
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, proposer, end));
         staking.requestUnbond(1);
 
         _revealGt(taskId);
@@ -248,7 +248,7 @@ contract RoundAttacksTest is World {
             _commitVote(taskId, coords[i], r);
         }
         vm.prank(coords[0]);
-        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingObligationsOpen.selector, coords[0], 1));
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, coords[0], end));
         staking.requestUnbond(1);
         for (uint256 i; i < 3; ++i) {
             _revealVote(taskId, coords[i], r);
@@ -256,27 +256,53 @@ contract RoundAttacksTest is World {
         _rollToFinalize(taskId);
         tasks.finalize(taskId);
         assertEq(staking.stakeOf(solvers[2]), 100e18 - 0.5e18);
-        assertEq(staking.obligationsOf(solvers[2]), 0);
-        assertEq(staking.obligationsOf(proposer), 0);
-        assertEq(staking.obligationsOf(coords[0]), 0);
         vm.prank(solvers[2]);
         staking.requestUnbond(100e18 - 0.5e18);
+        vm.prank(coords[0]);
+        staking.requestUnbond(1);
     }
 
-    /// Every way a task ends releases what it bound: a task closed for lack of commits frees its proposer.
-    function test_L2_everyEndReleasesTheObligations() public {
+    /// L-2, the other order: once the last window has passed a bound solver may start unbonding before anyone
+    /// finalized, but the unbonding delay (at least MIN_UNBONDING_DELAY) keeps the stake slashable, so the
+    /// missed-reveal slash still lands.
+    function test_L2_unbondingAfterTheLastWindowStillPaysTheSlash() public {
         uint256 taskId = _propose();
-        assertEq(staking.obligationsOf(proposer), 1);
-        _rollTo(uint256(_deadlines(taskId).commitEnd) + 1);
-        tasks.finalize(taskId);
-        assertEq(staking.obligationsOf(proposer), 0);
-
-        taskId = _propose();
         _commitAll(taskId);
-        _rollTo(uint256(_deadlines(taskId).gtRevealEnd) + 1);
-        tasks.finalize(taskId); // cancelled: the proposer never revealed
-        assertEq(staking.obligationsOf(proposer), 0);
-        assertEq(staking.obligationsOf(solvers[0]), 0);
+        _revealGt(taskId);
+        _revealSolution(taskId, solvers[0]);
+        _revealSolution(taskId, solvers[1]);
+        uint16[] memory r = new uint16[](2);
+        r[0] = 600;
+        r[1] = 400;
+        for (uint256 i; i < 3; ++i) {
+            _commitVote(taskId, coords[i], r);
+        }
+        for (uint256 i; i < 3; ++i) {
+            _revealVote(taskId, coords[i], r);
+        }
+        _rollToFinalize(taskId);
+        vm.prank(solvers[2]);
+        staking.requestUnbond(100e18);
+        vm.warp(block.timestamp + staking.MIN_UNBONDING_DELAY() - 1);
+        vm.prank(solvers[2]);
+        vm.expectRevert(IParticipantStaking.StakingNothingToWithdraw.selector);
+        staking.withdrawUnbonded();
+        tasks.finalize(taskId);
+        assertEq(staking.pendingUnbondTotal(solvers[2]), 100e18 - 0.5e18);
+    }
+
+    /// A binding only ever extends: a second task ending later keeps the proposer bound until its own end.
+    function test_L2_bindingExtendsToTheLatestTask() public {
+        uint256 first = _propose();
+        _rollTo(block.number + 3);
+        uint256 second = _propose();
+        assertEq(staking.boundUntil(proposer), _deadlines(second).voteRevealEnd);
+        assertGt(_deadlines(second).voteRevealEnd, _deadlines(first).voteRevealEnd);
+        _rollTo(uint256(_deadlines(first).voteRevealEnd) + 1);
+        uint256 end = _deadlines(second).voteRevealEnd;
+        vm.prank(proposer);
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, proposer, end));
+        staking.requestUnbond(1);
     }
 
     /// L-5 (fails on dc0035f: governance could set a zero unbonding delay, turning every stake-weighted rule into
@@ -302,7 +328,7 @@ contract RoundAttacksTest is World {
         _fullRound(_agreeingRows());
         TaskManager next = new TaskManager(address(timelock), staking, project, rewards, tasks.taskCount() + 1);
         vm.startPrank(address(timelock));
-        staking.grantRole(staking.OBLIGATION_ROLE(), address(next));
+        staking.grantRole(staking.BINDER_ROLE(), address(next));
         staking.grantRole(staking.SLASHER_ROLE(), address(next));
         project.grantRole(project.SPENDER_ROLE(), address(next));
         rewards.grantRole(rewards.TASK_MANAGER_ROLE(), address(next));
