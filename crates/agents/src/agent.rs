@@ -280,6 +280,16 @@ impl Agent {
         Ok(self.provider.get_block_number().await?)
     }
 
+    /// The hash of block `number` (which must exist).
+    pub async fn block_hash(&self, number: u64) -> Result<B256, AgentError> {
+        let block = self
+            .provider
+            .get_block_by_number(number.into())
+            .await?
+            .ok_or_else(|| AgentError::Other(format!("block {number} not found")))?;
+        Ok(block.header.hash)
+    }
+
     // ------------------------------------------------------------------ actions
 
     /// A stored action.

@@ -710,7 +710,8 @@ async fn score(
     }
     let spec = agent.spec.clone();
     let data = agent.data.clone();
-    let eval = spec.eval_spec(eval_hash);
+    let beacon = agent.block_hash(task.commit_end).await?;
+    let eval = spec.eval_spec(eval_hash, beacon);
     let (base_loss, losses) =
         tokio::task::spawn_blocking(move || -> Result<(f32, Vec<f32>), AgentError> {
             let cfg = spec.model_config()?;

@@ -201,10 +201,13 @@ impl TrainingSpec {
             .map_err(|e| SpecError::Model(e.to_string()))
     }
 
-    /// The evaluation windows of a task, seeded by its revealed `evalSpecHash`.
-    pub fn eval_spec(&self, eval_spec_hash: B256) -> EvalSpec {
+    /// The evaluation windows of a task, seeded by its revealed `evalSpecHash` mixed with the hash
+    /// of the task's `commitEnd` block (`beacon`): the proposer commits to the spec before that
+    /// block exists, so it cannot choose or tell anyone the windows before every solution is
+    /// committed (review finding M-7).
+    pub fn eval_spec(&self, eval_spec_hash: B256, beacon: B256) -> EvalSpec {
         EvalSpec {
-            seed: seed_of(eval_spec_hash),
+            seed: eval_seed(eval_spec_hash, beacon),
             windows: self.eval_windows as usize,
             batch: 16,
         }
@@ -286,6 +289,12 @@ pub fn task_spec_hash(project_id: U256, base_root: B256) -> B256 {
     keccak256((keccak256(b"autonet.task.v1"), project_id, base_root).abi_encode())
 }
 
+/// The seed of a task's evaluation windows: `seed_of(keccak256(abi.encode(evalSpecHash,
+/// beacon)))`, with `beacon` the hash of the task's `commitEnd` block.
+pub fn eval_seed(eval_spec_hash: B256, beacon: B256) -> u64 {
+    seed_of(keccak256((eval_spec_hash, beacon).abi_encode()))
+}
+
 /// A u64 seed from a hash (its first 8 bytes, big-endian).
 pub fn seed_of(hash: B256) -> u64 {
     u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"))
@@ -314,6 +323,17 @@ pub fn scores_from_losses(base_loss: f32, losses: &[f32]) -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eval_seed_depends_on_the_spec_and_the_beacon() {
+        let spec = B256::repeat_byte(1);
+        let beacon = B256::repeat_byte(2);
+        let seed = eval_seed(spec, beacon);
+        assert_eq!(seed, eval_seed(spec, beacon));
+        assert_ne!(seed, eval_seed(spec, B256::repeat_byte(3)));
+        assert_ne!(seed, eval_seed(B256::repeat_byte(4), beacon));
+        assert_ne!(seed, seed_of(spec), "the proposer's hash alone must not give the seed");
+    }
 
     #[test]
     fn spec_round_trips_through_the_model_uri_and_checks_the_hash() {
