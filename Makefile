@@ -92,7 +92,7 @@ devnet: setup build-contracts ## local network doing real training rounds with a
 
 .PHONY: check-devnet
 check-devnet: setup setup-browser build-contracts ## two rounds of the tiny model through `autonet devnet`, then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
-	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --check-payments --check-status-page
+	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --check-payments --check-status-page --check-no-leaks
 
 .PHONY: bench-inference
 bench-inference: setup build-contracts ## one round of the small model, then requests/s and latency of paid / unpaid, cached / uncached inference

@@ -273,12 +273,12 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (state != TaskState.GroundTruthRevealed) revert TaskManagerWrongState(taskId, state);
         if (t.numRevealed == 0) {
             if (block.number <= t.solRevealEnd) revert TaskManagerTooEarly(taskId, t.solRevealEnd);
-            _slashUnrevealedSolvers(taskId, t.numCommitted);
+            _slashUnrevealedSolvers(t, taskId);
             return _close(t, taskId, projectId, reward, CloseReason.NoRevealedSolutions);
         }
         if (block.number <= t.voteRevealEnd) revert TaskManagerTooEarly(taskId, t.voteRevealEnd);
         if (t.numVoteReveals < t.minVotes || !_hasStakeQuorum(taskId, t.numVoteCommits)) {
-            _slashUnrevealedSolvers(taskId, t.numCommitted);
+            _slashUnrevealedSolvers(t, taskId);
             _slashUnrevealedCoordinators(taskId, t.numVoteCommits);
             return _close(
                 t,
@@ -413,7 +413,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     function _settle(Task storage t, uint256 taskId, uint256 projectId, uint256 reward) private {
         t.state = TaskState.Finalized;
         uint256 nSolvers = t.numRevealed;
-        _slashUnrevealedSolvers(taskId, t.numCommitted);
+        _slashUnrevealedSolvers(t, taskId);
         IRewards.Settlement memory st;
         st.taskId = taskId;
         st.projectId = projectId;
@@ -502,13 +502,39 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         return TaskState.Closed;
     }
 
-    function _slashUnrevealedSolvers(uint256 taskId, uint256 n) private {
+    /// @dev A solver that committed and never revealed loses the larger of `solverSlashBps` of the minimum stake
+    ///      and its seat's share of the solver pool (reward × solverBps / committed seats): dropping a candidate
+    ///      after seeing the ground truth then costs what the seat could have earned, so committing many and
+    ///      revealing the best does not pay.
+    function _slashUnrevealedSolvers(Task storage t, uint256 taskId) private {
+        uint256 n = t.numCommitted;
+        uint256 amount = type(uint256).max; // computed once, at the first unrevealed seat
         for (uint256 i; i < n; ++i) {
             uint256 slot = _solverList[taskId][i];
-            if (_pos(slot) == 0) {
-                _slashMissed(taskId, address(uint160(slot)), Role.Solver, _solverSlashBps, REASON_SOLVER);
+            if (_pos(slot) != 0) continue;
+            if (amount == type(uint256).max) amount = _missedSolverSlash(t, n);
+            address solver = address(uint160(slot));
+            uint256 slashed;
+            if (amount != 0) {
+                try _staking.slash(solver, amount, REASON_SOLVER) returns (uint256 s) {
+                    slashed = s;
+                } catch {}
             }
+            emit MissedRevealSlashed(taskId, solver, slashed, REASON_SOLVER);
         }
+    }
+
+    /// @dev Never reverts; 0 when governance turned solver slashing off.
+    function _missedSolverSlash(Task storage t, uint256 seats) private view returns (uint256 amount) {
+        uint16 bps = _solverSlashBps;
+        if (bps == 0) return 0;
+        try _staking.minStake(Role.Solver) returns (uint256 min) {
+            amount = min * bps / BPS;
+        } catch {}
+        try _projects.config(t.projectId) returns (IProject.Config memory cfg) {
+            uint256 perSeat = uint256(t.reward) * cfg.split.solverBps / BPS / seats; // seats ≥ 1 here
+            if (perSeat > amount) amount = perSeat;
+        } catch {}
     }
 
     function _slashUnrevealedCoordinators(uint256 taskId, uint256 n) private {

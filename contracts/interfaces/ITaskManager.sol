@@ -177,7 +177,9 @@ interface ITaskManager {
     ///         - Open, no commits, after commitEnd: Closed(NoCommits), reward released.
     ///         - Open with commits, after gtRevealEnd: Cancelled, reward released, proposer slashed.
     ///         - GroundTruthRevealed, no revealed solution, after solRevealEnd: Closed(NoRevealedSolutions).
-    ///         - GroundTruthRevealed, after voteRevealEnd: unrevealed solvers/coordinators slashed; fewer than
+    ///         - GroundTruthRevealed, after voteRevealEnd: unrevealed solvers/coordinators slashed (a solver
+    ///           loses the larger of its slash bps of the minimum stake and its seat's share of the solver
+    ///           pool, at most its stake); fewer than
     ///           minVotes revealed votes → Closed(TooFewVotes); revealed votes whose bound stake is not more
     ///           than `voteQuorum` of the total coordinator stake → Closed(NoStakeQuorum); otherwise settled by
     ///           Rewards → Finalized.

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     tx TEXT NOT NULL, log_index INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS eval_specs (
     task_id INTEGER PRIMARY KEY, eval_spec_hash TEXT NOT NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS vote_reveals (
+    task_id INTEGER NOT NULL, coordinator TEXT NOT NULL, block INTEGER NOT NULL,
+    tx TEXT NOT NULL, log_index INTEGER NOT NULL, PRIMARY KEY (task_id, coordinator));
 CREATE TABLE IF NOT EXISTS solutions (
     task_id INTEGER NOT NULL, solver TEXT NOT NULL, delta_root TEXT NOT NULL, num_samples TEXT NOT NULL,
     reveal_index INTEGER NOT NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL,
@@ -62,10 +65,11 @@ CREATE TABLE IF NOT EXISTS actions (
 ";
 
 /// Every event table, for rollbacks.
-const EVENT_TABLES: [&str; 7] = [
+const EVENT_TABLES: [&str; 8] = [
     "tasks",
     "eval_specs",
     "solutions",
+    "vote_reveals",
     "incentives",
     "outcomes",
     "models",
@@ -210,6 +214,20 @@ impl AgentDb {
         })
     }
 
+    /// Opens an existing database file read-only, for another process inspecting a running
+    /// agent's state (`autonet devnet --check-no-leaks`): the schema is left alone and nothing
+    /// can be written.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, DbError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
     /// An in-memory database (tests).
     pub fn open_in_memory() -> Result<Self, DbError> {
         let conn = Connection::open_in_memory()?;
@@ -268,6 +286,27 @@ impl AgentDb {
                 hex(s.delta_root),
                 s.num_samples.to_string(),
                 i64::from(s.reveal_index),
+                hex(id.tx),
+                id.log_index as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records that `coordinator` revealed its vote on `task_id` (`VoteRevealed`): from then on
+    /// that coordinator's evaluation of the task is public (see `crate::status`).
+    pub fn insert_vote_reveal(
+        &self,
+        task_id: u64,
+        coordinator: Address,
+        id: LogId,
+    ) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO vote_reveals VALUES (?1,?2,?3,?4,?5)",
+            params![
+                task_id as i64,
+                hex(coordinator),
+                id.block as i64,
                 hex(id.tx),
                 id.log_index as i64
             ],
@@ -509,6 +548,19 @@ impl AgentDb {
             .collect()
     }
 
+    /// Whether `coordinator`'s `VoteRevealed` on `task_id` is recorded.
+    pub fn vote_revealed(&self, task_id: u64, coordinator: Address) -> Result<bool, DbError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM vote_reveals WHERE task_id = ?1 AND coordinator = ?2",
+                params![task_id as i64, hex(coordinator)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// `(solver, incentive, amount)` of a finalized task.
     pub fn incentives(&self, task_id: u64) -> Result<Vec<(Address, U256, U256)>, DbError> {
         let conn = self.conn();
@@ -680,6 +732,43 @@ impl AgentDb {
         Ok(n as u64)
     }
 
+    /// Every action whose key starts with `prefix`, in any state, by key, with its data as
+    /// stored (secrets included: never serve this).
+    pub fn actions(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Action<serde_json::Value>)>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT key, state, data, block, tx_hash FROM actions WHERE key LIKE ?1 || '%' \
+             ORDER BY key",
+        )?;
+        let rows = stmt
+            .query_map(params![prefix], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(key, state, data, block, tx)| {
+                Ok((
+                    key,
+                    Action {
+                        state: ActionState::parse(&state)?,
+                        data: serde_json::from_str(&data)?,
+                        block: block as u64,
+                        tx_hash: tx.map(parse).transpose()?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Keys of actions starting with `prefix` in `state`.
     pub fn action_keys(&self, prefix: &str, state: ActionState) -> Result<Vec<String>, DbError> {
         let conn = self.conn();
@@ -767,6 +856,59 @@ mod tests {
         );
         assert_eq!(db.count_actions("vote:", ActionState::Done).unwrap(), 1);
         assert!(db.action::<u64>("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn vote_reveals_are_recorded_per_coordinator_and_undone_by_reorgs() {
+        let db = AgentDb::open_in_memory().unwrap();
+        let (a, b) = (Address::repeat_byte(0xa), Address::repeat_byte(0xb));
+        assert!(!db.vote_revealed(1, a).unwrap());
+        db.insert_vote_reveal(1, a, id(6)).unwrap();
+        assert!(db.vote_revealed(1, a).unwrap());
+        assert!(!db.vote_revealed(1, b).unwrap(), "another coordinator");
+        assert!(!db.vote_revealed(2, a).unwrap(), "another task");
+        assert_eq!(db.rollback(id(6).tx, 6).unwrap(), 1);
+        assert!(!db.vote_revealed(1, a).unwrap());
+    }
+
+    #[test]
+    fn a_read_only_view_lists_actions_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sqlite");
+        let db = AgentDb::open(&path).unwrap();
+        for (key, state) in [
+            ("vote:1", ActionState::Done),
+            ("vote:2", ActionState::Prepared),
+            ("solve:1", ActionState::Skipped),
+        ] {
+            db.put_action(
+                key,
+                Some(1),
+                state,
+                &serde_json::json!({ "k": key }),
+                3,
+                None,
+            )
+            .unwrap();
+        }
+        let ro = AgentDb::open_read_only(&path).unwrap();
+        let votes = ro.actions("vote:").unwrap();
+        assert_eq!(
+            votes
+                .iter()
+                .map(|(k, a)| (k.as_str(), a.state))
+                .collect::<Vec<_>>(),
+            [
+                ("vote:1", ActionState::Done),
+                ("vote:2", ActionState::Prepared)
+            ]
+        );
+        assert_eq!(votes[1].1.data["k"], "vote:2");
+        assert!(
+            ro.put_action("vote:3", None, ActionState::Done, &(), 1, None)
+                .is_err()
+        );
+        assert!(AgentDb::open_read_only(dir.path().join("missing.sqlite")).is_err());
     }
 
     #[test]

@@ -84,6 +84,10 @@ impl Recorder {
                     id,
                 )?;
             }
+            TaskManager::VoteRevealed::SIGNATURE_HASH => {
+                let e = TaskManager::VoteRevealed::decode_log(inner)?.data;
+                db.insert_vote_reveal(u64_of(e.taskId), e.coordinator, id)?;
+            }
             TaskManager::TaskFinalized::SIGNATURE_HASH => {
                 let e = TaskManager::TaskFinalized::decode_log(inner)?.data;
                 db.insert_outcome(u64_of(e.taskId), "finalized", id)?;

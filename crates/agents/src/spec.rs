@@ -332,7 +332,11 @@ mod tests {
         assert_eq!(seed, eval_seed(spec, beacon));
         assert_ne!(seed, eval_seed(spec, B256::repeat_byte(3)));
         assert_ne!(seed, eval_seed(B256::repeat_byte(4), beacon));
-        assert_ne!(seed, seed_of(spec), "the proposer's hash alone must not give the seed");
+        assert_ne!(
+            seed,
+            seed_of(spec),
+            "the proposer's hash alone must not give the seed"
+        );
     }
 
     #[test]

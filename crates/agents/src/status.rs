@@ -9,6 +9,26 @@
 //! handle on one Prometheus registry that any module may increment.
 //!
 //! This module only reads: it never writes the database, sends transactions or decides anything.
+//!
+//! # What the routes disclose
+//!
+//! Every route is public, so nothing a node committed to and has not revealed on chain may reach
+//! a snapshot: a coordinator that showed its per-solver losses during the vote-commit window would
+//! let anyone commit the same vote without evaluating anything. One rule, [`disclosure`], decides
+//! per task what this node's own results may show, from facts its database recorded from the
+//! chain ([`Revealed`]); `read_round` applies it while gathering, so a withheld value is never
+//! even read into a [`Round`], and the page, the JSON and the metrics are all derived from that
+//! one snapshot:
+//!
+//! - the coordinator's base loss and per-solver losses of a task: once its own `VoteRevealed` for
+//!   the task is recorded, or the task ended (finalized, closed, cancelled);
+//! - the solver's training loss of a task: once its own `SolutionRevealed` is recorded, or the
+//!   task ended;
+//! - solvers' delta roots and sample counts: only from `SolutionRevealed` events, so always
+//!   revealed;
+//! - salts, score vectors and unrevealed delta roots: never read at all.
+//!
+//! A withheld round has [`Round::sealed`] set.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -128,6 +148,10 @@ pub struct Round {
     pub model_version: Option<u64>,
     /// Solvers by reveal order.
     pub solvers: Vec<SolverResult>,
+    /// This node holds results for the round that it committed to and has not revealed yet:
+    /// they are withheld (see [`disclosure`]).
+    #[serde(default)]
+    pub sealed: bool,
 }
 
 /// A stake on chain.
@@ -327,9 +351,11 @@ fn snapshot_from_source(
     let finalized = src.finalized_count(node.project_id)?;
     let models = src.models(node.project_id)?;
     let newest = &ids[ids.len().saturating_sub(MAX_ROUNDS)..];
+    // An address that does not parse has revealed nothing: everything of its own stays sealed.
+    let me = node.address.parse::<Address>().ok();
     let rounds = newest
         .iter()
-        .map(|&id| read_round(src, id, &models))
+        .map(|&id| read_round(src, me, id, &models))
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .flatten()
@@ -338,6 +364,43 @@ fn snapshot_from_source(
     s.rounds_total = ids.len() as u64;
     s.tasks_finalized = finalized;
     Ok(s)
+}
+
+// ---------------------------------------------------------------------- disclosure
+
+/// What the chain has made public about one task, as this node's database recorded it: the
+/// facts [`disclosure`] decides on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Revealed {
+    /// The task ended: finalized, closed or cancelled.
+    pub ended: bool,
+    /// This node's `VoteRevealed` on the task.
+    pub own_vote: bool,
+    /// This node's `SolutionRevealed` on the task.
+    pub own_solution: bool,
+}
+
+/// Which of this node's own results for a task its routes may show now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Disclosure {
+    /// The coordinator's evaluation: base loss and per-solver losses.
+    pub evaluation: bool,
+    /// The solver's training metrics (training loss).
+    pub training: bool,
+}
+
+/// The one disclosure rule of every route (`/`, `/api/status`, `/metrics`): a node's evaluation
+/// of a task is shown only once its vote on the task is revealed on chain, its training results
+/// only once its solution is, and both once the task ended. Salts, score vectors and delta roots
+/// not yet revealed are never shown at all (they are not part of a [`Round`]).
+///
+/// Reveal windows that passed without a reveal are not enough on their own: the task's end
+/// (`finalize` is due right after them) opens it, so the rule needs no clock.
+pub fn disclosure(r: Revealed) -> Disclosure {
+    Disclosure {
+        evaluation: r.ended || r.own_vote,
+        training: r.ended || r.own_solution,
+    }
 }
 
 /// The parts of the coordinator's `vote:<task>` action this page shows.
@@ -353,8 +416,11 @@ struct SolveLoss {
     train_loss: f64,
 }
 
+/// One round as this node may show it now: gathers the task's public facts, and this node's own
+/// results only where [`disclosure`] allows (a withheld action's data is not even parsed).
 fn read_round(
     src: &dyn RoundSource,
+    me: Option<Address>,
     task_id: u64,
     models: &[ModelFacts],
 ) -> Result<Option<Round>, StatusError> {
@@ -362,16 +428,34 @@ fn read_round(
         return Ok(None);
     };
     let outcome = src.outcome(task_id)?;
-    let vote = src
-        .action_json(&format!("vote:{task_id}"))?
+    // Only revealed solutions are recorded (`SolutionRevealed`): roots and counts are public.
+    let revealed_solutions = src.solutions(task_id)?;
+    let revealed = Revealed {
+        ended: outcome.is_some(),
+        own_vote: match me {
+            Some(me) => src.vote_revealed(task_id, me)?,
+            None => false,
+        },
+        own_solution: me.is_some_and(|me| revealed_solutions.iter().any(|s| s.solver == me)),
+    };
+    let may = disclosure(revealed);
+    let mut sealed = false;
+    let mut own = |key: String, allowed: bool| -> Result<Option<serde_json::Value>, StatusError> {
+        let data = src.action_json(&key)?;
+        if allowed {
+            Ok(data)
+        } else {
+            sealed |= data.is_some();
+            Ok(None)
+        }
+    };
+    let vote = own(format!("vote:{task_id}"), may.evaluation)?
         .and_then(|v| serde_json::from_value::<VoteLosses>(v).ok());
-    let train_loss = src
-        .action_json(&format!("solve:{task_id}"))?
+    let train_loss = own(format!("solve:{task_id}"), may.training)?
         .and_then(|v| serde_json::from_value::<SolveLoss>(v).ok())
         .map(|s| s.train_loss);
     let incentives = src.incentives(task_id)?;
-    let mut solvers: Vec<SolverResult> = src
-        .solutions(task_id)?
+    let mut solvers: Vec<SolverResult> = revealed_solutions
         .into_iter()
         .map(|s| SolverResult {
             address: s.solver.to_string(),
@@ -414,6 +498,7 @@ fn read_round(
         published_root: model.map(|m| m.root.to_string()),
         model_version: model.and_then(|m| m.version),
         solvers,
+        sealed,
     }))
 }
 
@@ -446,6 +531,8 @@ trait RoundSource {
     fn task(&self, task_id: u64) -> Result<Option<TaskFacts>, StatusError>;
     fn outcome(&self, task_id: u64) -> Result<Option<(String, u64)>, StatusError>;
     fn solutions(&self, task_id: u64) -> Result<Vec<SolutionRow>, StatusError>;
+    /// Whether `coordinator`'s `VoteRevealed` on the task is recorded.
+    fn vote_revealed(&self, task_id: u64, coordinator: Address) -> Result<bool, StatusError>;
     fn incentives(&self, task_id: u64) -> Result<Vec<IncentiveFacts>, StatusError>;
     /// Published models of the project (with their accepted version).
     fn models(&self, project_id: u64) -> Result<Vec<ModelFacts>, StatusError>;
@@ -487,6 +574,10 @@ impl RoundSource for AgentDb {
 
     fn solutions(&self, task_id: u64) -> Result<Vec<SolutionRow>, StatusError> {
         Ok(AgentDb::solutions(self, task_id)?)
+    }
+
+    fn vote_revealed(&self, task_id: u64, coordinator: Address) -> Result<bool, StatusError> {
+        Ok(AgentDb::vote_revealed(self, task_id, coordinator)?)
     }
 
     fn incentives(&self, task_id: u64) -> Result<Vec<IncentiveFacts>, StatusError> {
@@ -650,6 +741,24 @@ impl RoundSource for ReadOnlyDb {
                 })
             })
             .collect()
+    }
+
+    fn vote_revealed(&self, task_id: u64, coordinator: Address) -> Result<bool, StatusError> {
+        // Stored as `AgentDb` writes addresses (checksummed). A database written before reveals
+        // were recorded has no such table until its agent reopens it: nothing counts as revealed.
+        match self
+            .conn
+            .query_row(
+                "SELECT 1 FROM vote_reveals WHERE task_id = ?1 AND coordinator = ?2",
+                params![task_id as i64, coordinator.to_string()],
+                |_| Ok(()),
+            )
+            .optional()
+        {
+            Ok(found) => Ok(found.is_some()),
+            Err(e) if e.to_string().contains("no such table") => Ok(false),
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     fn incentives(&self, task_id: u64) -> Result<Vec<IncentiveFacts>, StatusError> {
@@ -938,7 +1047,9 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the gauges derived from a snapshot (rounds, loss, stake, rewards).
+    /// Sets the gauges derived from a snapshot (rounds, loss, stake, rewards). The snapshot is
+    /// already disclosed (see [`disclosure`]): no gauge is set from anything else, so `/metrics`
+    /// shows no secret that `/api/status` withholds.
     pub fn observe_snapshot(&self, s: &StatusSnapshot) {
         let m = &self.inner;
         m.rounds_seen.set(s.rounds_total as i64);
@@ -1278,6 +1389,18 @@ mod tests {
                 )
                 .await;
             }
+        }
+
+        async fn vote_reveal(&mut self, task: u64, coordinator: Address) {
+            self.emit(
+                TaskManager::VoteRevealed {
+                    taskId: U256::from(task),
+                    coordinator,
+                    scores: SCORES.to_vec(),
+                }
+                .encode_log_data(),
+            )
+            .await;
         }
 
         async fn publish(&mut self, task: u64, project: u64, root: u8, accept: Option<u64>) {
@@ -1689,5 +1812,272 @@ mod tests {
         let (status, _, text) = get(&app, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert!(text.contains("# TYPE autonet_rounds_seen gauge"));
+    }
+
+    // ------------------------------------------------------------------ disclosure
+
+    /// A coordinator's committed vote (the values nothing else in a snapshot has).
+    const BASE_LOSS: f64 = 5.432198;
+    const LOSSES: [f64; 2] = [4.123457, 3.987654];
+    const SCORES: [u16; 2] = [65535, 12345];
+    /// A solver's committed solution.
+    const TRAIN_LOSS: f64 = 2.461937;
+
+    fn coordinator(i: u8) -> Address {
+        Address::repeat_byte(0xc0 + i)
+    }
+
+    /// How the vote would be written: each loss by its first five significant digits (neither
+    /// the f32 nor the widened f64 form escapes), the score vector as a JSON array's body.
+    fn needles_of_vote() -> Vec<String> {
+        vec![
+            "5.4321".into(),
+            "4.1234".into(),
+            "3.9876".into(),
+            scores_text(),
+        ]
+    }
+
+    fn scores_text() -> String {
+        format!("{},{}", SCORES[0], SCORES[1])
+    }
+
+    fn salt(b: u8) -> String {
+        B256::repeat_byte(b).to_string()[2..].to_string()
+    }
+
+    /// The coordinator's `vote:<task>` action as roles.rs stores it, committed (`done`).
+    fn commit_vote(db: &AgentDb, task: u64) {
+        let vote = serde_json::json!({
+            "scores": SCORES, "salt": B256::repeat_byte(0x5a), "base_loss": BASE_LOSS,
+            "losses": LOSSES,
+        });
+        db.put_action(
+            &format!("vote:{task}"),
+            Some(task),
+            ActionState::Done,
+            &vote,
+            9,
+            None,
+        )
+        .unwrap();
+    }
+
+    /// The solver's `solve:<task>` action as roles.rs stores it, committed (`done`).
+    fn commit_solution(db: &AgentDb, task: u64, s: u8) {
+        let solution = serde_json::json!({
+            "delta_root": B256::repeat_byte(0x40 + s), "num_samples": 64,
+            "salt": B256::repeat_byte(0x5b), "train_loss": TRAIN_LOSS, "train_secs": 1.25,
+        });
+        db.put_action(
+            &format!("solve:{task}"),
+            Some(task),
+            ActionState::Done,
+            &solution,
+            9,
+            None,
+        )
+        .unwrap();
+    }
+
+    /// `(route, body)` of every route of the status router.
+    async fn every_route(app: &Router) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for route in ["/", "/api/status", "/metrics"] {
+            let (status, _, body) = get(app, route).await;
+            assert_eq!(status, StatusCode::OK, "{route}: {body}");
+            out.push((route, body));
+        }
+        out
+    }
+
+    fn assert_nowhere(bodies: &[(&str, String)], needles: &[String], when: &str) {
+        for (route, body) in bodies {
+            let lower = body.to_ascii_lowercase();
+            for n in needles {
+                assert!(
+                    !lower.contains(&n.to_ascii_lowercase()),
+                    "{when}: {route} shows `{n}`:\n{body}"
+                );
+            }
+        }
+    }
+
+    fn json_of(bodies: &[(&str, String)]) -> serde_json::Value {
+        serde_json::from_str(&bodies[1].1).unwrap()
+    }
+
+    fn close(v: &serde_json::Value, want: f64) -> bool {
+        v.as_f64().is_some_and(|x| (x - want).abs() < 1e-6)
+    }
+
+    /// Both ways a node reads its database (the agent's read-only file view, the public API).
+    fn states(path: &Path, db: &Arc<AgentDb>, me: Address) -> [(&'static str, Router); 2] {
+        [
+            (
+                "file",
+                router(StatusState::from_db_file(node(me), path.to_path_buf())),
+            ),
+            ("db", router(StatusState::from_db(node(me), db.clone()))),
+        ]
+    }
+
+    #[test]
+    fn the_rule_opens_each_secret_only_with_its_own_reveal_or_the_end() {
+        let r = |ended, own_vote, own_solution| {
+            disclosure(Revealed {
+                ended,
+                own_vote,
+                own_solution,
+            })
+        };
+        let d = |evaluation, training| Disclosure {
+            evaluation,
+            training,
+        };
+        assert_eq!(r(false, false, false), d(false, false));
+        assert_eq!(r(false, true, false), d(true, false));
+        assert_eq!(r(false, false, true), d(false, true));
+        assert_eq!(r(true, false, false), d(true, true));
+        assert_eq!(r(true, true, true), d(true, true));
+    }
+
+    #[tokio::test]
+    async fn a_committed_vote_is_on_no_route_until_it_is_revealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sqlite");
+        let db = Arc::new(AgentDb::open(&path).unwrap());
+        let mut chain = Chain {
+            recorder: Recorder::new(db.clone()),
+            n: 0,
+        };
+        let me = coordinator(1);
+        chain.propose(5, 1).await;
+        chain.reveal(5, 0).await;
+        chain.reveal(5, 1).await;
+        commit_vote(&db, 5);
+        let mut secrets = needles_of_vote();
+        secrets.push(salt(0x5a));
+
+        // Vote-commit window, then another coordinator's reveal: nothing of this vote shows.
+        for step in ["committed", "another coordinator revealed"] {
+            if step != "committed" {
+                chain.vote_reveal(5, coordinator(2)).await;
+            }
+            for (how, app) in states(&path, &db, me) {
+                let bodies = every_route(&app).await;
+                let when = format!("{step} ({how})");
+                assert_nowhere(&bodies, &secrets, &when);
+                let json = json_of(&bodies);
+                let round = &json["rounds"][0];
+                assert_eq!(round["task_id"], 5, "{when}");
+                assert!(round["base_loss"].is_null(), "{when}: {round}");
+                assert_eq!(round["sealed"], true, "{when}");
+                assert_eq!(round["solvers"].as_array().unwrap().len(), 2, "{when}");
+                for s in round["solvers"].as_array().unwrap() {
+                    assert!(s["loss"].is_null(), "{when}: {s}");
+                    // Revealed solutions are public.
+                    assert!(s["delta_root"].is_string(), "{when}: {s}");
+                }
+                assert_eq!(json["loss_kind"], "none", "{when}");
+                assert!(json["loss_per_round"].as_array().unwrap().is_empty());
+                assert!(
+                    sample(&bodies[2].1, "autonet_last_eval_loss").is_some_and(f64::is_nan),
+                    "{when}: {}",
+                    bodies[2].1
+                );
+            }
+        }
+
+        // Its own reveal is recorded: the evaluation is public; salt and scores never show.
+        chain.vote_reveal(5, me).await;
+        for (how, app) in states(&path, &db, me) {
+            let bodies = every_route(&app).await;
+            assert_nowhere(&bodies, &[salt(0x5a), scores_text()], how);
+            let json = json_of(&bodies);
+            let round = &json["rounds"][0];
+            assert!(close(&round["base_loss"], BASE_LOSS), "{how}: {round}");
+            assert_eq!(round["sealed"], false, "{how}");
+            for (i, want) in LOSSES.iter().enumerate() {
+                assert!(close(&round["solvers"][i]["loss"], *want), "{how}: {round}");
+            }
+            assert_eq!(json["loss_kind"], "eval");
+            let metric = sample(&bodies[2].1, "autonet_last_eval_loss").unwrap();
+            assert!((metric - BASE_LOSS).abs() < 1e-6, "{how}: {metric}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_solvers_training_results_wait_for_its_own_reveal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sqlite");
+        let db = Arc::new(AgentDb::open(&path).unwrap());
+        let mut chain = Chain {
+            recorder: Recorder::new(db.clone()),
+            n: 0,
+        };
+        let me = solver(0);
+        chain.propose(6, 1).await;
+        commit_solution(&db, 6, 0);
+        let own_root = salt(0x40);
+        let secrets = vec!["2.4619".to_string(), own_root.clone(), salt(0x5b)];
+        chain.reveal(6, 1).await; // another solver's reveal
+        for (how, app) in states(&path, &db, me) {
+            let bodies = every_route(&app).await;
+            assert_nowhere(&bodies, &secrets, how);
+            let json = json_of(&bodies);
+            let round = &json["rounds"][0];
+            assert!(round["train_loss"].is_null(), "{how}: {round}");
+            assert_eq!(round["sealed"], true);
+            assert_eq!(json["loss_kind"], "none");
+        }
+
+        chain.reveal(6, 0).await;
+        for (how, app) in states(&path, &db, me) {
+            let bodies = every_route(&app).await;
+            assert_nowhere(&bodies, &[salt(0x5b)], how);
+            let json = json_of(&bodies);
+            let round = &json["rounds"][0];
+            assert!(close(&round["train_loss"], TRAIN_LOSS), "{how}: {round}");
+            assert_eq!(round["sealed"], false);
+            assert_eq!(json["loss_kind"], "train");
+            assert!(
+                bodies[1].1.contains(&own_root),
+                "{how}: the revealed root is public"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_task_that_ended_discloses_what_was_never_revealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sqlite");
+        let db = Arc::new(AgentDb::open(&path).unwrap());
+        let mut chain = Chain {
+            recorder: Recorder::new(db.clone()),
+            n: 0,
+        };
+        // One database holding both a vote and a solution of this account, neither revealed.
+        let me = coordinator(1);
+        chain.propose(7, 1).await;
+        chain.reveal(7, 0).await;
+        chain.reveal(7, 1).await;
+        commit_vote(&db, 7);
+        commit_solution(&db, 7, 5);
+        for (_, app) in states(&path, &db, me) {
+            let bodies = every_route(&app).await;
+            assert_nowhere(&bodies, &["5.4321".into(), "2.4619".into()], "open");
+        }
+        chain.finalize(7, 1, &[]).await;
+        for (how, app) in states(&path, &db, me) {
+            let bodies = every_route(&app).await;
+            assert_nowhere(&bodies, &[salt(0x5a), salt(0x5b)], how);
+            let round = &json_of(&bodies)["rounds"][0];
+            assert_eq!(round["status"], "finalized");
+            assert!(close(&round["base_loss"], BASE_LOSS), "{how}: {round}");
+            assert!(close(&round["train_loss"], TRAIN_LOSS), "{how}: {round}");
+            assert!(close(&round["solvers"][1]["loss"], LOSSES[1]), "{how}");
+            assert_eq!(round["sealed"], false);
+        }
     }
 }

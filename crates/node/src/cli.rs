@@ -353,7 +353,9 @@ pub enum ProjectCmd {
     },
     /// Owner only: let a staked proposer spend this project's budget, up to a reward per task
     /// (`--max-reward 0` revokes it). Only approved proposers can propose tasks on a project.
-    #[command(after_help = "Example: autonet project approve-proposer 1 0xabc…def --max-reward 100")]
+    #[command(
+        after_help = "Example: autonet project approve-proposer 1 0xabc…def --max-reward 100"
+    )]
     ApproveProposer {
         /// Project id
         id: U256,

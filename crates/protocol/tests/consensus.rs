@@ -168,7 +168,12 @@ fn zero_total_stake_gives_nothing() {
 #[test]
 fn kappa_extremes() {
     let scores = [vec![3, 1], vec![1, 3]];
-    let r = run(&[9, 1], &scores, &zeros(2, 2), params(E18 / 100 * 95, E18 / 10));
+    let r = run(
+        &[9, 1],
+        &scores,
+        &zeros(2, 2),
+        params(E18 / 100 * 95, E18 / 10),
+    );
     assert_eq!(r.consensus, us(&[E18 / 4, E18 / 4]));
     let r = run(&[9, 1], &scores, &zeros(2, 2), params(E18, E18 / 10));
     assert_eq!(r.consensus, us(&[0, 0]));

@@ -64,6 +64,11 @@ pub struct DevnetArgs {
     /// uncached) against the inference node
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub bench_inference: usize,
+    /// Throughout the rounds, poll every HTTP route of every agent and fail if any response
+    /// shows a vote, loss, delta root or salt not yet revealed on chain (see
+    /// `commands/leakcheck.rs`)
+    #[arg(long)]
+    pub check_no_leaks: bool,
 }
 
 /// What one round did.
@@ -199,6 +204,9 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         net.project_id,
         net.opts.dir.display()
     );
+    let leaks = args
+        .check_no_leaks
+        .then(|| super::leakcheck::LeakCheck::start(&net));
     let rounds = tokio::select! {
         r = follow_rounds(&mut net) => r,
         _ = super::agent::shutdown_signal() => Err(NetworkError::Other("interrupted: stopping every agent and anvil".into())),
@@ -274,6 +282,10 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
             }
         }
         Err(e) => Err(e),
+    };
+    let result = match leaks {
+        Some(check) => super::leakcheck::conclude(check, result).await,
+        None => result,
     };
     if args.keep_running && result.is_ok() {
         if let Ok(r) = &result {

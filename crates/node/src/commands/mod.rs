@@ -11,6 +11,7 @@ pub mod deploy;
 pub mod devnet;
 pub mod gov;
 pub mod integrity;
+pub mod leakcheck;
 pub mod market;
 pub mod project;
 pub mod sale;
