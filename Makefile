@@ -59,6 +59,13 @@ check-abis: build-contracts ## fail if the committed abis/ differ from the sourc
 	  echo "check-abis: abis/ is out of date with contracts/: run 'make abis' and commit" >&2; exit 1; fi; \
 	rm -rf $$tmp; echo "check-abis: abis/ up to date"
 
+.PHONY: sizes check-sizes
+sizes: build-contracts ## rewrite the runtime-size table of every contract in docs/contracts.md
+	node script/check-sizes.mjs --write
+
+check-sizes: build-contracts ## fail if the size table in docs/contracts.md is stale or a contract is within 1 KiB of 24,576 bytes
+	node script/check-sizes.mjs
+
 .PHONY: test-contracts gas-snapshot
 test-contracts: build-contracts ## forge tests (unit, fuzz, invariants, full rounds) with gas snapshots checked
 	FORGE_SNAPSHOT_CHECK=true $(FORGE) test
@@ -137,5 +144,5 @@ slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cac
 .PHONY: test-stylus
 test-stylus: stylus-test check-stylus-abi stylus-wasm ## the Stylus consensus engine: native tests, exported ABI up to date, wasm builds and passes the activation checks
 
-test: setup check-abis test-contracts check-deploy-local check-devnet rehearse-testnet lint-rust test-rust test-stylus ## run every test
+test: setup check-abis check-sizes test-contracts check-deploy-local check-devnet rehearse-testnet lint-rust test-rust test-stylus ## run every test
 	@echo "make test: all suites passed"

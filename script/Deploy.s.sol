@@ -59,7 +59,9 @@ contract Deploy is Script {
         vm.serializeAddress(c, "InferenceMarket", address(d.market));
         vm.serializeAddress(c, "Rewards", address(d.rewards));
         vm.serializeAddress(c, "TaskManager", address(d.taskManager));
-        string memory contractsJson = vm.serializeAddress(c, "ModelShardRegistry", address(d.shardRegistry));
+        vm.serializeAddress(c, "BlsSignerRegistry", address(d.blsSigners));
+        vm.serializeAddress(c, "ModelShardRegistry", address(d.shardRegistry));
+        string memory contractsJson = vm.serializeAddress(c, "ShardProviders", address(d.shardProviders));
 
         string memory o = "deployment";
         vm.serializeUint(o, "chainId", block.chainid);

@@ -16,11 +16,15 @@ import {InferenceMarket} from "../contracts/InferenceMarket.sol";
 import {Rewards} from "../contracts/Rewards.sol";
 import {TaskManager} from "../contracts/TaskManager.sol";
 import {ModelShardRegistry} from "../contracts/ModelShardRegistry.sol";
+import {BlsSignerRegistry} from "../contracts/BlsSignerRegistry.sol";
+import {ShardProviders} from "../contracts/ShardProviders.sol";
 import {IATNToken} from "../contracts/interfaces/IATNToken.sol";
 import {IParticipantStaking} from "../contracts/interfaces/IParticipantStaking.sol";
 import {IProject} from "../contracts/interfaces/IProject.sol";
 import {IRewards} from "../contracts/interfaces/IRewards.sol";
 import {IInferenceMarket} from "../contracts/interfaces/IInferenceMarket.sol";
+import {IBlsSignerRegistry} from "../contracts/interfaces/IBlsSignerRegistry.sol";
+import {IModelShardRegistry} from "../contracts/interfaces/IModelShardRegistry.sol";
 
 /// @title DeployLib
 /// @notice Deploys and wires every Autonet contract, registers their addresses in the Registry
@@ -50,7 +54,9 @@ library DeployLib {
         InferenceMarket market;
         Rewards rewards;
         TaskManager taskManager;
+        BlsSignerRegistry blsSigners;
         ModelShardRegistry shardRegistry;
+        ShardProviders shardProviders;
     }
 
     /// @notice Parameters for a local devnet: governance in seconds and a few blocks.
@@ -85,21 +91,44 @@ library DeployLib {
         d.registry = new Registry(deployer);
         d.timelock = new TimelockController(c.timelockDelay, new address[](0), new address[](0), deployer);
         d.governor = new AutonetGovernor(
-            IVotes(address(d.token)), d.timelock, c.votingDelay, c.votingPeriod, c.proposalThreshold, c.quorumNumerator
+            IVotes(address(d.token)),
+            d.timelock,
+            c.votingDelay,
+            c.votingPeriod,
+            c.proposalThreshold,
+            c.quorumNumerator
         );
         address treasury = address(d.timelock);
         d.staking = new ParticipantStaking(deployer, IERC20(address(d.token)), treasury);
         d.identity = new AgentIdentity();
         d.project = new Project(deployer, IERC20(address(d.token)));
-        d.market = new InferenceMarket(deployer, IATNToken(address(d.token)), IProject(address(d.project)), treasury);
+        d.market = new InferenceMarket(
+            deployer, IATNToken(address(d.token)), IProject(address(d.project)), treasury
+        );
         d.rewards = new Rewards(
-            deployer, IERC20(address(d.token)), IProject(address(d.project)), IInferenceMarket(address(d.market)), treasury
+            deployer,
+            IERC20(address(d.token)),
+            IProject(address(d.project)),
+            IInferenceMarket(address(d.market)),
+            treasury
         );
         d.taskManager = new TaskManager(
-            deployer, IParticipantStaking(address(d.staking)), IProject(address(d.project)), IRewards(address(d.rewards)), 1
+            deployer,
+            IParticipantStaking(address(d.staking)),
+            IProject(address(d.project)),
+            IRewards(address(d.rewards)),
+            1
         );
+        d.blsSigners = new BlsSignerRegistry(IParticipantStaking(address(d.staking)));
         d.shardRegistry = new ModelShardRegistry(
-            deployer, IParticipantStaking(address(d.staking)), IProject(address(d.project)), IRewards(address(d.rewards))
+            deployer,
+            IParticipantStaking(address(d.staking)),
+            IProject(address(d.project)),
+            IRewards(address(d.rewards)),
+            IBlsSignerRegistry(address(d.blsSigners))
+        );
+        d.shardProviders = new ShardProviders(
+            deployer, IParticipantStaking(address(d.staking)), IModelShardRegistry(address(d.shardRegistry))
         );
 
         _wire(d);
@@ -118,8 +147,9 @@ library DeployLib {
         // Proposals, commitments and votes bind their stake until the task's last window (no unbonding meanwhile).
         d.staking.grantRole(d.staking.BINDER_ROLE(), address(d.taskManager));
         d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.shardRegistry));
-        // Stake changes keep the registry's BLS aggregate key and signer stake current (docs/bls.md).
-        d.staking.setStakeObserver(d.shardRegistry);
+        d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.shardProviders));
+        // Stake changes keep the BLS aggregate key and signer stake current (docs/bls.md).
+        d.staking.setStakeObserver(d.blsSigners);
         d.project.grantRole(d.project.SPENDER_ROLE(), address(d.taskManager));
         d.project.grantRole(d.project.SPENDER_ROLE(), address(d.rewards));
         d.project.grantRole(d.project.MODEL_PUBLISHER_ROLE(), address(d.shardRegistry));
@@ -129,8 +159,8 @@ library DeployLib {
     }
 
     function _register(Deployment memory d) private {
-        string[] memory keys = new string[](11);
-        address[] memory values = new address[](11);
+        string[] memory keys = new string[](13);
+        address[] memory values = new address[](13);
         (keys[0], values[0]) = ("contract.ATNToken", address(d.token));
         (keys[1], values[1]) = ("contract.Registry", address(d.registry));
         (keys[2], values[2]) = ("contract.TimelockController", address(d.timelock));
@@ -141,13 +171,16 @@ library DeployLib {
         (keys[7], values[7]) = ("contract.InferenceMarket", address(d.market));
         (keys[8], values[8]) = ("contract.Rewards", address(d.rewards));
         (keys[9], values[9]) = ("contract.TaskManager", address(d.taskManager));
-        (keys[10], values[10]) = ("contract.ModelShardRegistry", address(d.shardRegistry));
+        (keys[10], values[10]) = ("contract.BlsSignerRegistry", address(d.blsSigners));
+        (keys[11], values[11]) = ("contract.ModelShardRegistry", address(d.shardRegistry));
+        (keys[12], values[12]) = ("contract.ShardProviders", address(d.shardProviders));
         d.registry.setAddresses(keys, values);
         d.registry.setAddress("treasury", address(d.timelock));
     }
 
     function _handOver(Deployment memory d, address deployer) private {
-        IAccessControl[9] memory owned = [
+        // BlsSignerRegistry has no admin: nothing in it is governable.
+        IAccessControl[10] memory owned = [
             IAccessControl(address(d.token)),
             IAccessControl(address(d.registry)),
             IAccessControl(address(d.staking)),
@@ -156,6 +189,7 @@ library DeployLib {
             IAccessControl(address(d.rewards)),
             IAccessControl(address(d.taskManager)),
             IAccessControl(address(d.shardRegistry)),
+            IAccessControl(address(d.shardProviders)),
             IAccessControl(address(d.timelock))
         ];
         bytes32 admin = 0x00; // DEFAULT_ADMIN_ROLE

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Checks a deployments/<chainId>.json against a live chain: every address holds code, answers a
 // view call that proves it is the contract named, and the Registry maps `contract.<Name>` to it;
-// wiring that is not a role (ParticipantStaking's stake observer is the ModelShardRegistry) holds.
+// wiring that is not a role (ParticipantStaking's stake observer is the BlsSignerRegistry, the model
+// registry checks aggregates there, the shard providers read models from the model registry) holds.
 // With a deployer address it also checks the hand-over: the deployer holds no admin role and the
 // Timelock holds it everywhere.
 // Usage: node script/check-deployment.mjs deployments/<chainId>.json <rpcUrl> [deployer]
@@ -27,7 +28,9 @@ const probes = {
   InferenceMarket: ["hasRole(bytes32,address)(bool)", (v) => v === "true", "0x0000000000000000000000000000000000000000000000000000000000000000", d.contracts.TimelockController],
   Rewards: ["hasRole(bytes32,address)(bool)", (v) => v === "true", "0x0000000000000000000000000000000000000000000000000000000000000000", d.contracts.TimelockController],
   TaskManager: ["hasRole(bytes32,address)(bool)", (v) => v === "true", "0x0000000000000000000000000000000000000000000000000000000000000000", d.contracts.TimelockController],
+  BlsSignerRegistry: ["MAX_BLS_SIGNERS()(uint256)", (v) => v === "256"],
   ModelShardRegistry: ["hasRole(bytes32,address)(bool)", (v) => v === "true", "0x0000000000000000000000000000000000000000000000000000000000000000", d.contracts.TimelockController],
+  ShardProviders: ["hasRole(bytes32,address)(bool)", (v) => v === "true", "0x0000000000000000000000000000000000000000000000000000000000000000", d.contracts.TimelockController],
 };
 
 let failures = 0;
@@ -46,7 +49,7 @@ for (const [name, addr] of Object.entries(d.contracts)) {
     if (lower(reg) !== lower(addr)) problems.push(`Registry says contract.${name} = ${reg}`);
   }
   if (deployer && true) {
-    const admin = ["Registry", "ATNToken", "ParticipantStaking", "Project", "InferenceMarket", "Rewards", "TaskManager", "ModelShardRegistry", "TimelockController"];
+    const admin = ["Registry", "ATNToken", "ParticipantStaking", "Project", "InferenceMarket", "Rewards", "TaskManager", "ModelShardRegistry", "ShardProviders", "TimelockController"];
     if (admin.includes(name)) {
       if (call(addr, "hasRole(bytes32,address)(bool)", ADMIN, deployer) !== "false") problems.push("deployer still admin");
       if (call(addr, "hasRole(bytes32,address)(bool)", ADMIN, d.contracts.TimelockController) !== "true") problems.push("Timelock is not admin");
@@ -58,7 +61,9 @@ for (const [name, addr] of Object.entries(d.contracts)) {
 // Wiring between contracts that is not a role: [contract, view, contract it must name].
 const wiring = [
   // Stake changes keep the registry's BLS aggregate key and signer stake current (docs/bls.md).
-  ["ParticipantStaking", "stakeObserver()(address)", "ModelShardRegistry"],
+  ["ParticipantStaking", "stakeObserver()(address)", "BlsSignerRegistry"],
+  ["ModelShardRegistry", "blsSigners()(address)", "BlsSignerRegistry"],
+  ["ShardProviders", "models()(address)", "ModelShardRegistry"],
 ];
 for (const [name, sig, want] of wiring) {
   if (!d.contracts[name] || !d.contracts[want]) continue;

@@ -11,7 +11,7 @@ import {DeployLib} from "../script/DeployLib.sol";
 contract DeployTest is World {
     bytes32 internal constant ADMIN = 0x00;
 
-    function _adminContracts() internal view returns (IAccessControl[9] memory) {
+    function _adminContracts() internal view returns (IAccessControl[10] memory) {
         return [
             IAccessControl(address(token)),
             IAccessControl(address(registry)),
@@ -21,12 +21,13 @@ contract DeployTest is World {
             IAccessControl(address(rewards)),
             IAccessControl(address(tasks)),
             IAccessControl(address(shards)),
+            IAccessControl(address(shardProviders)),
             IAccessControl(address(timelock))
         ];
     }
 
     function test_deployAll_timelockHoldsEveryAdminRole() public view {
-        IAccessControl[9] memory owned = _adminContracts();
+        IAccessControl[10] memory owned = _adminContracts();
         for (uint256 i; i < owned.length; ++i) {
             assertTrue(owned[i].hasRole(ADMIN, address(timelock)), "timelock is admin");
             assertFalse(owned[i].hasRole(ADMIN, deployer), "deployer renounced admin");
@@ -38,7 +39,9 @@ contract DeployTest is World {
     function test_deployAll_governorDrivesTheTimelock() public view {
         assertTrue(timelock.hasRole(timelock.PROPOSER_ROLE(), address(governor)));
         assertTrue(timelock.hasRole(timelock.CANCELLER_ROLE(), address(governor)));
-        assertTrue(timelock.hasRole(timelock.EXECUTOR_ROLE(), address(0)), "anyone executes a ready operation");
+        assertTrue(
+            timelock.hasRole(timelock.EXECUTOR_ROLE(), address(0)), "anyone executes a ready operation"
+        );
         assertFalse(timelock.hasRole(timelock.PROPOSER_ROLE(), deployer));
         assertEq(address(governor.timelock()), address(timelock));
         assertEq(address(governor.token()), address(token));
@@ -47,13 +50,19 @@ contract DeployTest is World {
     function test_deployAll_protocolRolesWired() public view {
         assertTrue(staking.hasRole(staking.SLASHER_ROLE(), address(tasks)));
         assertTrue(staking.hasRole(staking.SLASHER_ROLE(), address(shards)));
+        assertTrue(staking.hasRole(staking.SLASHER_ROLE(), address(shardProviders)));
         assertTrue(project.hasRole(project.SPENDER_ROLE(), address(tasks)));
         assertTrue(project.hasRole(project.SPENDER_ROLE(), address(rewards)));
         assertTrue(project.hasRole(project.MODEL_PUBLISHER_ROLE(), address(shards)));
         assertTrue(rewards.hasRole(rewards.TASK_MANAGER_ROLE(), address(tasks)));
         assertTrue(rewards.hasRole(rewards.MODEL_REGISTRY_ROLE(), address(shards)));
         assertTrue(market.hasRole(market.CONTRIBUTION_RECORDER_ROLE(), address(rewards)));
-        assertEq(address(staking.stakeObserver()), address(shards), "stake changes reach the BLS aggregate");
+        assertEq(
+            address(staking.stakeObserver()), address(blsSigners), "stake changes reach the BLS aggregate"
+        );
+        assertEq(address(shards.blsSigners()), address(blsSigners));
+        assertEq(address(shardProviders.models()), address(shards));
+        assertEq(blsSigners.staking(), address(staking));
         // Nothing else may spend project budgets or slash.
         assertFalse(project.hasRole(project.SPENDER_ROLE(), address(shards)));
         assertFalse(staking.hasRole(staking.SLASHER_ROLE(), address(rewards)));
@@ -70,7 +79,9 @@ contract DeployTest is World {
         assertEq(registry.getAddress("contract.InferenceMarket"), address(market));
         assertEq(registry.getAddress("contract.Rewards"), address(rewards));
         assertEq(registry.getAddress("contract.TaskManager"), address(tasks));
+        assertEq(registry.getAddress("contract.BlsSignerRegistry"), address(blsSigners));
         assertEq(registry.getAddress("contract.ModelShardRegistry"), address(shards));
+        assertEq(registry.getAddress("contract.ShardProviders"), address(shardProviders));
         assertEq(registry.getAddress("treasury"), address(timelock));
         assertEq(staking.treasury(), address(timelock));
     }

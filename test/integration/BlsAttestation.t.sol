@@ -6,6 +6,7 @@ import {World} from "../utils/World.sol";
 import {BN254} from "../../contracts/libraries/BN254.sol";
 import {Role} from "../../contracts/interfaces/IParticipantStaking.sol";
 import {IModelShardRegistry, ModelStatus} from "../../contracts/interfaces/IModelShardRegistry.sol";
+import {IBlsSignerRegistry} from "../../contracts/interfaces/IBlsSignerRegistry.sol";
 
 /// @notice Coordinator BLS keys with proof of possession, the running aggregate key and signer stake kept by
 ///         staking's reports, and models accepted with one BLS aggregate of the coordinators' signatures. Secret keys are small known scalars (test data): the EVM can compute the
@@ -44,9 +45,9 @@ contract BlsAttestationTest is World {
     function _register(address who, uint256 sk) internal {
         uint256[2] memory pk = _g1Of(sk);
         uint256[4] memory pk2 = _g2Of(sk);
-        uint256[2] memory pop = _sign(shards.blsPopMessage(who, pk, pk2), sk);
+        uint256[2] memory pop = _sign(blsSigners.blsPopMessage(who, pk, pk2), sk);
         vm.prank(who);
-        shards.registerBlsKey(pk, pk2, pop);
+        blsSigners.registerBlsKey(pk, pk2, pop);
     }
 
     function _registerAll() internal {
@@ -113,7 +114,7 @@ contract BlsAttestationTest is World {
 
     /// @dev The running aggregate must be the key of secret `skSum` (0 = infinity), `stake` and `bitmap`.
     function _assertAggregate(uint256 skSum, uint256 stake, uint256 bitmap) internal view {
-        (uint256[2] memory apk, uint256 s, uint256 b) = shards.blsAggregate();
+        (uint256[2] memory apk, uint256 s, uint256 b) = blsSigners.blsAggregate();
         uint256[2] memory want = _g1Of(skSum);
         assertEq(apk[0], want[0], "apk x");
         assertEq(apk[1], want[1], "apk y");
@@ -131,7 +132,7 @@ contract BlsAttestationTest is World {
             _aggregate(shards.blsAttestationMessage(NEW_ROOT), signers);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IModelShardRegistry.ModelShardRegistryStaleSigner.selector, index, coords[index]
+                IBlsSignerRegistry.BlsSignerRegistryStaleSigner.selector, index, coords[index]
             )
         );
         shards.attestModelBls(NEW_ROOT, signers, apk2, sigma);
@@ -147,37 +148,37 @@ contract BlsAttestationTest is World {
 
     function test_registerBlsKey_storesTheKeyAtTheNextIndex() public {
         _registerAll();
-        assertEq(shards.blsSignerCount(), 3);
-        (bool registered, uint256 index, uint256[2] memory pk) = shards.blsKeyOf(coords[1]);
+        assertEq(blsSigners.blsSignerCount(), 3);
+        (bool registered, uint256 index, uint256[2] memory pk) = blsSigners.blsKeyOf(coords[1]);
         assertTrue(registered);
         assertEq(index, 1);
         uint256[2] memory want = _g1Of(_sk(1));
         assertEq(pk[0], want[0]);
         assertEq(pk[1], want[1]);
-        assertEq(shards.blsSignerAt(2), coords[2]);
-        (registered,,) = shards.blsKeyOf(solvers[0]);
+        assertEq(blsSigners.blsSignerAt(2), coords[2]);
+        (registered,,) = blsSigners.blsKeyOf(solvers[0]);
         assertFalse(registered);
     }
 
     function test_registerBlsKey_rotatesInPlace() public {
         _registerAll();
         _register(coords[0], 77);
-        assertEq(shards.blsSignerCount(), 3);
-        (, uint256 index, uint256[2] memory pk) = shards.blsKeyOf(coords[0]);
+        assertEq(blsSigners.blsSignerCount(), 3);
+        (, uint256 index, uint256[2] memory pk) = blsSigners.blsKeyOf(coords[0]);
         assertEq(index, 0);
         assertEq(pk[0], _g1Of(77)[0]);
     }
 
     function test_registerBlsKey_countsTheSignerInTheAggregate() public {
         _assertAggregate(0, 0, 0);
-        vm.expectEmit(address(shards));
-        emit IModelShardRegistry.BlsSignerUpdated(coords[0], 0, true, 1000e18);
+        vm.expectEmit(address(blsSigners));
+        emit IBlsSignerRegistry.BlsSignerUpdated(coords[0], 0, true, 1000e18);
         _register(coords[0], _sk(0));
         _assertAggregate(1, 1000e18, 0x1);
         _register(coords[1], _sk(1));
         _register(coords[2], _sk(2));
         _assertAggregate(1 + 2 + 3, 3000e18, 0x7);
-        assertEq(shards.blsSignerStake(2), 1000e18);
+        assertEq(blsSigners.blsSignerStake(2), 1000e18);
     }
 
     function test_registerBlsKey_rotationReplacesTheKeyInTheAggregate() public {
@@ -190,7 +191,8 @@ contract BlsAttestationTest is World {
         (uint256[4] memory apk2, uint256[2] memory sigma) = _aggregateOf(m, 1 + 2 + 3);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IModelShardRegistry.ModelShardRegistryInvalidAggregateSignature.selector, NEW_ROOT
+                IBlsSignerRegistry.BlsSignerRegistryInvalidAggregateSignature.selector,
+                shards.blsAttestationMessage(NEW_ROOT)
             )
         );
         shards.attestModelBls(NEW_ROOT, 0x7, apk2, sigma);
@@ -204,7 +206,7 @@ contract BlsAttestationTest is World {
         // Minimum raised and synced: coordinator 0 is no longer counted; lowered again without a sync, it is
         // active in staking but still uncounted, and a rotation (which requires activity) counts it again.
         _setCoordinatorMinimum(1500e18);
-        shards.syncBlsSigner(coords[0]);
+        blsSigners.syncBlsSigner(coords[0]);
         _setCoordinatorMinimum(500e18);
         _assertAggregate(2 + 3, 2000e18, 0x6);
         _register(coords[0], 9);
@@ -214,38 +216,38 @@ contract BlsAttestationTest is World {
     function test_RevertWhen_registerBlsKeyByNonCoordinator() public {
         uint256[2] memory pk = _g1Of(5);
         uint256[4] memory pk2 = _g2Of(5);
-        uint256[2] memory pop = _sign(shards.blsPopMessage(solvers[0], pk, pk2), 5);
+        uint256[2] memory pop = _sign(blsSigners.blsPopMessage(solvers[0], pk, pk2), 5);
         vm.prank(solvers[0]);
         vm.expectRevert(
-            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryNotCoordinator.selector, solvers[0])
+            abi.encodeWithSelector(IBlsSignerRegistry.BlsSignerRegistryNotCoordinator.selector, solvers[0])
         );
-        shards.registerBlsKey(pk, pk2, pop);
+        blsSigners.registerBlsKey(pk, pk2, pop);
     }
 
     function test_RevertWhen_proofOfPossessionIsReplayedByAnotherCoordinator() public {
         uint256[2] memory pk = _g1Of(5);
         uint256[4] memory pk2 = _g2Of(5);
-        uint256[2] memory pop = _sign(shards.blsPopMessage(coords[0], pk, pk2), 5);
+        uint256[2] memory pop = _sign(blsSigners.blsPopMessage(coords[0], pk, pk2), 5);
         vm.prank(coords[1]);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IModelShardRegistry.ModelShardRegistryInvalidProofOfPossession.selector, coords[1]
+                IBlsSignerRegistry.BlsSignerRegistryInvalidProofOfPossession.selector, coords[1]
             )
         );
-        shards.registerBlsKey(pk, pk2, pop);
+        blsSigners.registerBlsKey(pk, pk2, pop);
     }
 
     function test_RevertWhen_G2KeyIsNotTheTwinOfTheG1Key() public {
         uint256[2] memory pk = _g1Of(5);
         uint256[4] memory pk2 = _g2Of(6);
-        uint256[2] memory pop = _sign(shards.blsPopMessage(coords[0], pk, pk2), 5);
+        uint256[2] memory pop = _sign(blsSigners.blsPopMessage(coords[0], pk, pk2), 5);
         vm.prank(coords[0]);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IModelShardRegistry.ModelShardRegistryInvalidProofOfPossession.selector, coords[0]
+                IBlsSignerRegistry.BlsSignerRegistryInvalidProofOfPossession.selector, coords[0]
             )
         );
-        shards.registerBlsKey(pk, pk2, pop);
+        blsSigners.registerBlsKey(pk, pk2, pop);
     }
 
     /// @dev The rogue key pk_attacker − pk_victim (from the Rust vectors): with it, the attacker alone could sign
@@ -257,24 +259,24 @@ contract BlsAttestationTest is World {
         uint256 attacker = vm.parseJsonUint(pop, ".attackerSecret");
         uint256[2] memory pk = [g1w[0], g1w[1]];
         uint256[4] memory pk2 = [g2w[0], g2w[1], g2w[2], g2w[3]];
-        uint256[2] memory attempt = _sign(shards.blsPopMessage(coords[0], pk, pk2), attacker);
+        uint256[2] memory attempt = _sign(blsSigners.blsPopMessage(coords[0], pk, pk2), attacker);
         vm.prank(coords[0]);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IModelShardRegistry.ModelShardRegistryInvalidProofOfPossession.selector, coords[0]
+                IBlsSignerRegistry.BlsSignerRegistryInvalidProofOfPossession.selector, coords[0]
             )
         );
-        shards.registerBlsKey(pk, pk2, attempt);
+        blsSigners.registerBlsKey(pk, pk2, attempt);
     }
 
     function test_RevertWhen_keyIsInfinityOrOffCurve() public {
         uint256[4] memory pk2 = _g2Of(5);
         uint256[2] memory pop = _sign(keccak256("x"), 5);
         vm.startPrank(coords[0]);
-        vm.expectRevert(IModelShardRegistry.ModelShardRegistryInvalidBlsKey.selector);
-        shards.registerBlsKey([uint256(0), 0], pk2, pop);
-        vm.expectRevert(IModelShardRegistry.ModelShardRegistryInvalidBlsKey.selector);
-        shards.registerBlsKey([uint256(1), 3], pk2, pop);
+        vm.expectRevert(IBlsSignerRegistry.BlsSignerRegistryInvalidBlsKey.selector);
+        blsSigners.registerBlsKey([uint256(0), 0], pk2, pop);
+        vm.expectRevert(IBlsSignerRegistry.BlsSignerRegistryInvalidBlsKey.selector);
+        blsSigners.registerBlsKey([uint256(1), 3], pk2, pop);
         vm.stopPrank();
     }
 
@@ -283,12 +285,12 @@ contract BlsAttestationTest is World {
     function test_onStakeChanged_unbondBelowMinimumRemovesTheSigner() public {
         _registerAll();
         _publish(_fullRound(_agreeingRows()));
-        vm.expectEmit(address(shards));
-        emit IModelShardRegistry.BlsSignerUpdated(coords[1], 1, false, 0);
+        vm.expectEmit(address(blsSigners));
+        emit IBlsSignerRegistry.BlsSignerUpdated(coords[1], 1, false, 0);
         vm.prank(coords[1]);
         staking.requestUnbond(600e18); // 400 left < 500 minimum
         _assertAggregate(1 + 3, 2000e18, 0x5);
-        assertEq(shards.blsSignerStake(1), 0);
+        assertEq(blsSigners.blsSignerStake(1), 0);
         _expectStale(0x7, 1);
         _expectStale(0x2, 1);
         // The two counted signers hold 2000 of the 2400 coordinator stake.
@@ -298,12 +300,12 @@ contract BlsAttestationTest is World {
 
     function test_onStakeChanged_partialUnbondLowersTheRecordedStake() public {
         _registerAll();
-        vm.expectEmit(address(shards));
-        emit IModelShardRegistry.BlsSignerUpdated(coords[2], 2, true, 700e18);
+        vm.expectEmit(address(blsSigners));
+        emit IBlsSignerRegistry.BlsSignerUpdated(coords[2], 2, true, 700e18);
         vm.prank(coords[2]);
         staking.requestUnbond(300e18);
         _assertAggregate(1 + 2 + 3, 2700e18, 0x7);
-        assertEq(shards.blsSignerStake(2), 700e18);
+        assertEq(blsSigners.blsSignerStake(2), 700e18);
     }
 
     function test_onStakeChanged_slashLowersTheStakeThenRemovesTheSigner() public {
@@ -312,9 +314,9 @@ contract BlsAttestationTest is World {
         vm.prank(address(tasks)); // a SLASHER_ROLE holder
         staking.slash(coords[2], 200e18, "test");
         _assertAggregate(1 + 2 + 3, 2800e18, 0x7);
-        assertEq(shards.blsSignerStake(2), 800e18);
-        vm.expectEmit(address(shards));
-        emit IModelShardRegistry.BlsSignerUpdated(coords[2], 2, false, 0);
+        assertEq(blsSigners.blsSignerStake(2), 800e18);
+        vm.expectEmit(address(blsSigners));
+        emit IBlsSignerRegistry.BlsSignerUpdated(coords[2], 2, false, 0);
         vm.prank(address(tasks));
         staking.slash(coords[2], 400e18, "test"); // 400 left < 500 minimum
         _assertAggregate(1 + 2, 2000e18, 0x3);
@@ -327,12 +329,12 @@ contract BlsAttestationTest is World {
         require(token.transfer(coords[0], 500e18));
         vm.startPrank(coords[0]);
         token.approve(address(staking), 500e18);
-        vm.expectEmit(address(shards));
-        emit IModelShardRegistry.BlsSignerUpdated(coords[0], 0, true, 1500e18);
+        vm.expectEmit(address(blsSigners));
+        emit IBlsSignerRegistry.BlsSignerUpdated(coords[0], 0, true, 1500e18);
         staking.stake(Role.Coordinator, 500e18);
         vm.stopPrank();
         _assertAggregate(1 + 2 + 3, 3500e18, 0x7);
-        assertEq(shards.blsSignerStake(0), 1500e18);
+        assertEq(blsSigners.blsSignerStake(0), 1500e18);
         // Coordinators 1 and 2 hold 2000 of 3500 (< 2/3); 0 and 1 hold 2500 (>= 2/3).
         (uint256[4] memory apk2, uint256[2] memory sigma) =
             _aggregate(shards.blsAttestationMessage(NEW_ROOT), 0x6);
@@ -350,7 +352,7 @@ contract BlsAttestationTest is World {
         _assertAggregate(1 + 3, 2000e18, 0x5);
         _stake(coords[1], Role.Coordinator, 800e18); // still a Coordinator: its unbond is pending
         _assertAggregate(1 + 2 + 3, 2800e18, 0x7);
-        assertEq(shards.blsSignerStake(1), 800e18);
+        assertEq(blsSigners.blsSignerStake(1), 800e18);
     }
 
     function test_onStakeChanged_roleClearedRemovesTheSigner() public {
@@ -361,8 +363,8 @@ contract BlsAttestationTest is World {
         staking.requestUnbond(1000e18);
         _assertAggregate(1 + 2 + 3, 2000e18, 0x7);
         vm.warp(block.timestamp + staking.unbondingDelay(Role.Coordinator));
-        vm.expectEmit(address(shards));
-        emit IModelShardRegistry.BlsSignerUpdated(coords[1], 1, false, 0);
+        vm.expectEmit(address(blsSigners));
+        emit IBlsSignerRegistry.BlsSignerUpdated(coords[1], 1, false, 0);
         vm.prank(coords[1]);
         staking.withdrawUnbonded();
         assertEq(uint8(staking.roleOf(coords[1])), uint8(Role.None));
@@ -377,8 +379,8 @@ contract BlsAttestationTest is World {
         vm.record();
         vm.recordLogs();
         vm.prank(address(staking));
-        shards.onStakeChanged(solvers[0]);
-        (bytes32[] memory reads, bytes32[] memory writes) = vm.accesses(address(shards));
+        blsSigners.onStakeChanged(solvers[0]);
+        (bytes32[] memory reads, bytes32[] memory writes) = vm.accesses(address(blsSigners));
         assertEq(reads.length, 1, "one slot read");
         assertEq(writes.length, 0, "no write");
         assertEq(vm.getRecordedLogs().length, 0, "no event");
@@ -392,14 +394,14 @@ contract BlsAttestationTest is World {
         address stranger = makeAddr("stranger");
         vm.prank(stranger);
         vm.expectRevert(
-            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryNotStaking.selector, stranger)
+            abi.encodeWithSelector(IBlsSignerRegistry.BlsSignerRegistryNotStaking.selector, stranger)
         );
-        shards.onStakeChanged(coords[0]);
+        blsSigners.onStakeChanged(coords[0]);
         vm.prank(coords[0]);
         vm.expectRevert(
-            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryNotStaking.selector, coords[0])
+            abi.encodeWithSelector(IBlsSignerRegistry.BlsSignerRegistryNotStaking.selector, coords[0])
         );
-        shards.onStakeChanged(coords[0]);
+        blsSigners.onStakeChanged(coords[0]);
     }
 
     function test_syncBlsSigner_appliesAMinimumStakeRaise() public {
@@ -410,17 +412,17 @@ contract BlsAttestationTest is World {
         _setCoordinatorMinimum(1500e18);
         _assertAggregate(1 + 2 + 3, 4000e18, 0x7);
         assertFalse(staking.isActive(coords[0], Role.Coordinator));
-        vm.expectEmit(address(shards));
-        emit IModelShardRegistry.BlsSignerUpdated(coords[0], 0, false, 0);
+        vm.expectEmit(address(blsSigners));
+        emit IBlsSignerRegistry.BlsSignerUpdated(coords[0], 0, false, 0);
         vm.prank(makeAddr("anyone"));
-        shards.syncBlsSigner(coords[0]);
-        shards.syncBlsSigner(coords[1]);
-        shards.syncBlsSigner(coords[2]); // still active: nothing changes
+        blsSigners.syncBlsSigner(coords[0]);
+        blsSigners.syncBlsSigner(coords[1]);
+        blsSigners.syncBlsSigner(coords[2]); // still active: nothing changes
         _assertAggregate(3, 2000e18, 0x4);
         _expectStale(0x7, 0);
         // Lowered again: synced signers count again.
         _setCoordinatorMinimum(500e18);
-        shards.syncBlsSigner(coords[0]);
+        blsSigners.syncBlsSigner(coords[0]);
         _assertAggregate(1 + 3, 3000e18, 0x5);
     }
 
@@ -428,19 +430,17 @@ contract BlsAttestationTest is World {
         _registerAll();
         vm.record();
         vm.recordLogs();
-        shards.syncBlsSigner(coords[0]);
-        (, bytes32[] memory writes) = vm.accesses(address(shards));
+        blsSigners.syncBlsSigner(coords[0]);
+        (, bytes32[] memory writes) = vm.accesses(address(blsSigners));
         assertEq(writes.length, 0, "no write");
         assertEq(vm.getRecordedLogs().length, 0, "no event");
     }
 
     function test_RevertWhen_syncBlsSignerWithoutKey() public {
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IModelShardRegistry.ModelShardRegistryBlsKeyNotRegistered.selector, solvers[0]
-            )
+            abi.encodeWithSelector(IBlsSignerRegistry.BlsSignerRegistryKeyNotRegistered.selector, solvers[0])
         );
-        shards.syncBlsSigner(solvers[0]);
+        blsSigners.syncBlsSigner(solvers[0]);
     }
 
     /// @dev Any subset of ten counted signers: accepted iff it holds 2/3 of the stake, with the stake of the
@@ -548,7 +548,8 @@ contract BlsAttestationTest is World {
         (uint256[4] memory apk2, uint256[2] memory sigma) = _aggregate(keccak256("another model"), _all());
         vm.expectRevert(
             abi.encodeWithSelector(
-                IModelShardRegistry.ModelShardRegistryInvalidAggregateSignature.selector, NEW_ROOT
+                IBlsSignerRegistry.BlsSignerRegistryInvalidAggregateSignature.selector,
+                shards.blsAttestationMessage(NEW_ROOT)
             )
         );
         shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
@@ -563,7 +564,8 @@ contract BlsAttestationTest is World {
         (, uint256[2] memory sigma) = _aggregate(m, 0x3);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IModelShardRegistry.ModelShardRegistryInvalidAggregateSignature.selector, NEW_ROOT
+                IBlsSignerRegistry.BlsSignerRegistryInvalidAggregateSignature.selector,
+                shards.blsAttestationMessage(NEW_ROOT)
             )
         );
         shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
@@ -577,7 +579,7 @@ contract BlsAttestationTest is World {
         (uint256[4] memory apk2, uint256[2] memory sigma) =
             _aggregate(shards.blsAttestationMessage(NEW_ROOT), _all());
         vm.expectRevert(
-            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryStaleSigner.selector, 1, coords[1])
+            abi.encodeWithSelector(IBlsSignerRegistry.BlsSignerRegistryStaleSigner.selector, 1, coords[1])
         );
         shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
     }
@@ -588,11 +590,11 @@ contract BlsAttestationTest is World {
         (uint256[4] memory apk2, uint256[2] memory sigma) =
             _aggregate(shards.blsAttestationMessage(NEW_ROOT), _all());
         vm.expectRevert(
-            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryInvalidSigners.selector, 0, 3)
+            abi.encodeWithSelector(IBlsSignerRegistry.BlsSignerRegistryInvalidSigners.selector, 0, 3)
         );
         shards.attestModelBls(NEW_ROOT, 0, apk2, sigma);
         vm.expectRevert(
-            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryInvalidSigners.selector, 0xf, 3)
+            abi.encodeWithSelector(IBlsSignerRegistry.BlsSignerRegistryInvalidSigners.selector, 0xf, 3)
         );
         shards.attestModelBls(NEW_ROOT, 0xf, apk2, sigma);
     }
@@ -614,6 +616,8 @@ contract BlsAttestationTest is World {
         vm.cool(address(project));
         vm.cool(address(rewards));
         vm.cool(address(shards));
+        vm.cool(address(blsSigners));
+        vm.cool(address(shardProviders));
         vm.cool(address(token));
     }
 

@@ -95,14 +95,16 @@ contract FullRoundTest is World {
     /// @dev One "transaction": every protocol contract's storage is cooled first (a forge test is a single EVM
     ///      transaction, so without this every slot touched earlier would be warm), then `data` is sent as `from`.
     function _tx(address from, address to, bytes memory data) internal {
-        address[7] memory all = [
+        address[9] memory all = [
             address(token),
             address(staking),
             address(project),
             address(market),
             address(rewards),
             address(tasks),
-            address(shards)
+            address(shards),
+            address(blsSigners),
+            address(shardProviders)
         ];
         for (uint256 i; i < all.length; ++i) {
             vm.cool(all[i]);

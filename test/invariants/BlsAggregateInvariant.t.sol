@@ -4,11 +4,9 @@ pragma solidity ^0.8.24;
 import {Test} from "forge-std/Test.sol";
 import {ATNToken} from "../../contracts/ATNToken.sol";
 import {ParticipantStaking} from "../../contracts/ParticipantStaking.sol";
-import {ModelShardRegistry} from "../../contracts/ModelShardRegistry.sol";
+import {BlsSignerRegistry} from "../../contracts/BlsSignerRegistry.sol";
 import {BN254} from "../../contracts/libraries/BN254.sol";
 import {IParticipantStaking, Role} from "../../contracts/interfaces/IParticipantStaking.sol";
-import {IProject} from "../../contracts/interfaces/IProject.sol";
-import {IRewards} from "../../contracts/interfaces/IRewards.sol";
 
 /// @dev Bounded actions on the stakes and BLS keys of a fixed set of actors: stake (mostly as Coordinator),
 ///      unbond, withdraw, slash, register or rotate a key, change the Coordinator minimum and re-sync. Ghost:
@@ -16,7 +14,7 @@ import {IRewards} from "../../contracts/interfaces/IRewards.sol";
 contract BlsHandler is Test {
     ATNToken public token;
     ParticipantStaking public staking;
-    ModelShardRegistry public shards;
+    BlsSignerRegistry public shards;
     address public admin;
     address public slasher;
     address[] public actors;
@@ -27,7 +25,7 @@ contract BlsHandler is Test {
     constructor(
         ATNToken token_,
         ParticipantStaking staking_,
-        ModelShardRegistry shards_,
+        BlsSignerRegistry shards_,
         address admin_,
         address slasher_
     ) {
@@ -133,13 +131,13 @@ contract BlsHandler is Test {
     }
 }
 
-/// @notice The running BLS aggregate of ModelShardRegistry stays the sum of the keys and recorded stakes of the
+/// @notice The running BLS aggregate of BlsSignerRegistry stays the sum of the keys and recorded stakes of the
 ///         signers it counts, and (once a minimum change is synced) counts exactly the active Coordinators with
 ///         their bonded stake, under any sequence of stake, unbond, withdraw, slash, rotation and minimum change.
 contract BlsAggregateInvariantTest is Test {
     ATNToken internal token;
     ParticipantStaking internal staking;
-    ModelShardRegistry internal shards;
+    BlsSignerRegistry internal shards;
     BlsHandler internal handler;
     address internal treasury = makeAddr("treasury");
     address internal slasher = makeAddr("slasher");
@@ -148,8 +146,7 @@ contract BlsAggregateInvariantTest is Test {
         vm.warp(1_000_000);
         token = new ATNToken(address(this), address(this), 0);
         staking = new ParticipantStaking(address(this), token, treasury);
-        // No model is published here: the project and rewards contracts are never called.
-        shards = new ModelShardRegistry(address(this), staking, IProject(address(0)), IRewards(address(0)));
+        shards = new BlsSignerRegistry(staking);
         staking.grantRole(staking.SLASHER_ROLE(), slasher);
         staking.setStakeObserver(shards);
         handler = new BlsHandler(token, staking, shards, address(this), slasher);

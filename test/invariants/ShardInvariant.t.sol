@@ -5,13 +5,11 @@ import {Test} from "forge-std/Test.sol";
 
 import {Project} from "../../contracts/Project.sol";
 import {ModelShardRegistry} from "../../contracts/ModelShardRegistry.sol";
+import {ShardProviders} from "../../contracts/ShardProviders.sol";
 import {Role} from "../../contracts/interfaces/IParticipantStaking.sol";
-import {
-    IModelShardRegistry,
-    ModelStatus,
-    ChallengeStatus
-} from "../../contracts/interfaces/IModelShardRegistry.sol";
-import {ShardFixture, ShardMerkle} from "../ModelShardRegistry.t.sol";
+import {IModelShardRegistry, ModelStatus} from "../../contracts/interfaces/IModelShardRegistry.sol";
+import {IShardProviders, ChallengeStatus} from "../../contracts/interfaces/IShardProviders.sol";
+import {ShardFixture, ShardMerkle} from "../utils/ShardFixture.sol";
 
 /// @notice Bounded random actions on one project: publish, attest, announce, withdraw, challenge, respond,
 ///         expire. Ghost state records the order of accepted models and the challenge outcomes.
@@ -19,6 +17,7 @@ contract ShardHandler is Test {
     uint256 internal constant MAX_MODELS = 12;
 
     ModelShardRegistry public reg;
+    ShardProviders public prov;
     Project public project;
     uint256 public pid;
     address public agg;
@@ -37,6 +36,7 @@ contract ShardHandler is Test {
 
     constructor(
         ModelShardRegistry reg_,
+        ShardProviders prov_,
         Project project_,
         uint256 pid_,
         address agg_,
@@ -44,6 +44,7 @@ contract ShardHandler is Test {
         address[] memory providers_
     ) {
         reg = reg_;
+        prov = prov_;
         project = project_;
         pid = pid_;
         agg = agg_;
@@ -132,17 +133,17 @@ contract ShardHandler is Test {
         bitmap &= (uint256(1) << n) - 1;
         if (bitmap == 0) return;
         vm.prank(providers[provSeed % providers.length]);
-        reg.announceShards(root, bitmap);
+        prov.announceShards(root, bitmap);
     }
 
     function withdraw(uint256 rootSeed, uint256 provSeed, uint256 bitmap) external {
         if (roots.length == 0) return;
         bytes32 root = roots[rootSeed % roots.length];
         address p = providers[provSeed % providers.length];
-        bitmap &= reg.shardsOf(root, p);
-        if (bitmap == 0 || reg.openChallengeOf(root, p) != 0) return;
+        bitmap &= prov.shardsOf(root, p);
+        if (bitmap == 0 || prov.openChallengeOf(root, p) != 0) return;
         vm.prank(p);
-        reg.withdrawShards(root, bitmap);
+        prov.withdrawShards(root, bitmap);
     }
 
     function challenge(uint256 rootSeed, uint256 provSeed, uint256 coordSeed) external {
@@ -154,9 +155,9 @@ contract ShardHandler is Test {
         for (uint256 t; t < nRoots * nProv; ++t) {
             bytes32 root = roots[(rootSeed + t / nProv) % nRoots];
             address p = providers[(provSeed + t) % nProv];
-            if (reg.shardsOf(root, p) == 0 || reg.openChallengeOf(root, p) != 0) continue;
+            if (prov.shardsOf(root, p) == 0 || prov.openChallengeOf(root, p) != 0) continue;
             vm.prank(coordinators[coordSeed % coordinators.length]);
-            challengeIds.push(reg.challenge(root, p));
+            challengeIds.push(prov.challenge(root, p));
             return;
         }
     }
@@ -164,20 +165,20 @@ contract ShardHandler is Test {
     function respond(uint256 idSeed) external {
         if (challengeIds.length == 0) return;
         uint256 id = challengeIds[idSeed % challengeIds.length];
-        IModelShardRegistry.Challenge memory c = reg.getChallenge(id);
+        IShardProviders.Challenge memory c = prov.getChallenge(id);
         if (c.status != ChallengeStatus.Open || block.number > c.deadline) return;
         bytes32[] memory h = ShardMerkle.shardHashes(shardCount[c.root], seedOf[c.root]);
         vm.prank(c.provider);
-        reg.respondChallenge(id, h[c.index], ShardMerkle.proof(h, c.index));
+        prov.respondChallenge(id, h[c.index], ShardMerkle.proof(h, c.index));
         ++ghostPassed;
     }
 
     function expire(uint256 idSeed) external {
         if (challengeIds.length == 0) return;
         uint256 id = challengeIds[idSeed % challengeIds.length];
-        IModelShardRegistry.Challenge memory c = reg.getChallenge(id);
+        IShardProviders.Challenge memory c = prov.getChallenge(id);
         if (c.status != ChallengeStatus.Open || block.number <= c.deadline) return;
-        reg.expireChallenge(id);
+        prov.expireChallenge(id);
         ++ghostFailed;
     }
 
@@ -192,7 +193,7 @@ contract ShardInvariantTest is ShardFixture {
     function setUp() public {
         _deploy();
         vm.prank(admin);
-        reg.setChallengeWindow(50);
+        prov.setChallengeWindow(50);
         _stake(agg, Role.Aggregator, 1000e18);
         address[] memory cs = new address[](3);
         cs[0] = c1;
@@ -208,9 +209,9 @@ contract ShardInvariantTest is ShardFixture {
         for (uint256 i; i < 3; ++i) {
             _stake(ps[i], Role.Solver, 1000e18); // enough for many slashes
             vm.prank(ps[i]);
-            reg.registerProvider("https://provider.example");
+            prov.registerProvider("https://provider.example");
         }
-        handler = new ShardHandler(reg, project, pid, agg, cs, ps);
+        handler = new ShardHandler(reg, prov, project, pid, agg, cs, ps);
         targetContract(address(handler));
     }
 
@@ -223,18 +224,18 @@ contract ShardInvariantTest is ShardFixture {
             uint256 n = handler.shardCount(root);
             uint256 withHolder;
             for (uint256 i; i < n; ++i) {
-                address[] memory holders = reg.providersOf(root, i);
+                address[] memory holders = prov.providersOf(root, i);
                 if (holders.length != 0) ++withHolder;
                 uint256 expected;
                 for (uint256 p; p < nProviders; ++p) {
-                    if ((reg.shardsOf(root, handler.providers(p)) >> i) & 1 == 1) ++expected;
+                    if ((prov.shardsOf(root, handler.providers(p)) >> i) & 1 == 1) ++expected;
                 }
                 assertEq(holders.length, expected, "holder list != bitmaps");
                 for (uint256 h; h < holders.length; ++h) {
-                    assertEq((reg.shardsOf(root, holders[h]) >> i) & 1, 1, "listed holder without bit");
+                    assertEq((prov.shardsOf(root, holders[h]) >> i) & 1, 1, "listed holder without bit");
                 }
             }
-            (uint256 avail, bool ok) = reg.availability(root);
+            (uint256 avail, bool ok) = prov.availability(root);
             assertEq(avail, withHolder, "availability count");
             assertEq(ok, avail >= reg.getModel(root).manifest.dataShards, "recoverable flag");
         }
@@ -267,17 +268,17 @@ contract ShardInvariantTest is ShardFixture {
             uint256 held;
             for (uint256 r; r < nRoots; ++r) {
                 bytes32 root = handler.roots(r);
-                if (reg.shardsOf(root, provider) != 0) ++held;
-                uint256 open = reg.openChallengeOf(root, provider);
+                if (prov.shardsOf(root, provider) != 0) ++held;
+                uint256 open = prov.openChallengeOf(root, provider);
                 if (open != 0) {
-                    IModelShardRegistry.Challenge memory c = reg.getChallenge(open);
+                    IShardProviders.Challenge memory c = prov.getChallenge(open);
                     assertEq(uint8(c.status), uint8(ChallengeStatus.Open));
                     assertEq(c.provider, provider);
                     assertEq(c.root, root);
-                    assertEq((reg.shardsOf(root, provider) >> c.index) & 1, 1, "challenged shard not held");
+                    assertEq((prov.shardsOf(root, provider) >> c.index) & 1, 1, "challenged shard not held");
                 }
             }
-            IModelShardRegistry.Provider memory info = reg.getProvider(provider);
+            IShardProviders.Provider memory info = prov.getProvider(provider);
             assertEq(info.rootsHeld, held, "rootsHeld");
             successes += info.successes;
             failures += info.failures;

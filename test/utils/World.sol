@@ -14,6 +14,8 @@ import {InferenceMarket} from "../../contracts/InferenceMarket.sol";
 import {Rewards} from "../../contracts/Rewards.sol";
 import {TaskManager} from "../../contracts/TaskManager.sol";
 import {ModelShardRegistry} from "../../contracts/ModelShardRegistry.sol";
+import {BlsSignerRegistry} from "../../contracts/BlsSignerRegistry.sol";
+import {ShardProviders} from "../../contracts/ShardProviders.sol";
 import {IATNToken} from "../../contracts/interfaces/IATNToken.sol";
 import {IProject} from "../../contracts/interfaces/IProject.sol";
 import {IRewards} from "../../contracts/interfaces/IRewards.sol";
@@ -44,6 +46,8 @@ abstract contract World is Test {
     Rewards internal rewards;
     TaskManager internal tasks;
     ModelShardRegistry internal shards;
+    BlsSignerRegistry internal blsSigners;
+    ShardProviders internal shardProviders;
 
     address internal deployer = address(this);
     address internal owner = makeAddr("projectOwner");
@@ -93,6 +97,8 @@ abstract contract World is Test {
         rewards = d.rewards;
         tasks = d.taskManager;
         shards = d.shardRegistry;
+        blsSigners = d.blsSigners;
+        shardProviders = d.shardProviders;
     }
 
     function _actors() internal {

@@ -11,7 +11,9 @@ use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::sol_types::SolEvent;
-use autonet_bindings::{Contracts, ModelShardRegistry, Project, TaskManager};
+use autonet_bindings::{
+    BlsSignerRegistry, Contracts, ModelShardRegistry, Project, ShardProviders, TaskManager,
+};
 use autonet_chain::{ChainProvider, Confirmed, TxError, TxOptions, send_and_confirm};
 use autonet_ml::aggregate::{Contribution, Rule, aggregate};
 use autonet_ml::{TensorSet, from_safetensors};
@@ -251,9 +253,19 @@ impl Agent {
         Project::new(self.contracts.project, self.provider.clone())
     }
 
-    /// ModelShardRegistry handle.
+    /// ModelShardRegistry handle (published models and their attestations).
     pub fn shards(&self) -> ModelShardRegistry::ModelShardRegistryInstance<ChainProvider> {
         ModelShardRegistry::new(self.contracts.shard_registry, self.provider.clone())
+    }
+
+    /// ShardProviders handle (storage providers, their endpoints and shard announcements).
+    pub fn providers(&self) -> ShardProviders::ShardProvidersInstance<ChainProvider> {
+        ShardProviders::new(self.contracts.shard_providers, self.provider.clone())
+    }
+
+    /// BlsSignerRegistry handle (coordinators' BLS keys and the running aggregate).
+    pub fn bls_signers(&self) -> BlsSignerRegistry::BlsSignerRegistryInstance<ChainProvider> {
+        BlsSignerRegistry::new(self.contracts.bls_signers, self.provider.clone())
     }
 
     /// The `ModelStatus` of `root` in `ModelShardRegistry` (0 none, 1 pending, …).
@@ -384,7 +396,7 @@ impl Agent {
 
     /// The shard servers that announced shards of `root`.
     pub async fn peers_of(&self, root: B256) -> Result<Vec<String>, AgentError> {
-        model_peers(&self.shards(), root).await
+        model_peers(&self.shards(), &self.providers(), root).await
     }
 
     /// Loads the model `root`: from memory, the local store, the genesis rule or its providers
@@ -444,7 +456,7 @@ impl Agent {
                 .map_err(|e| AgentError::Storage(e.to_string()))?
         } else {
             let endpoint = self
-                .shards()
+                .providers()
                 .endpointOf(solver)
                 .call()
                 .await
@@ -524,7 +536,7 @@ impl Agent {
     pub async fn announce(&self, root: B256, shard_count: usize) -> Result<(), AgentError> {
         let full = (U256::from(1) << shard_count) - U256::from(1);
         let held = self
-            .shards()
+            .providers()
             .shardsOf(root, self.me)
             .call()
             .await
@@ -532,18 +544,20 @@ impl Agent {
         if held == full {
             return Ok(());
         }
-        self.send::<ModelShardRegistry::ShardsAnnounced, _, _>(
+        self.send::<ShardProviders::ShardsAnnounced, _, _>(
             &format!("announce shards of {root}"),
-            &self.shards().announceShards(root, full),
+            &self.providers().announceShards(root, full),
         )
         .await?;
         Ok(())
     }
 }
 
-/// The shard servers (base URLs) that announced shards of model `root` in `ModelShardRegistry`.
+/// The shard servers (base URLs) that announced shards of model `root` (published in
+/// `ModelShardRegistry`) in `ShardProviders`.
 pub async fn model_peers<P: Provider + Clone>(
     shards: &ModelShardRegistry::ModelShardRegistryInstance<P>,
+    providers: &ShardProviders::ShardProvidersInstance<P>,
     root: B256,
 ) -> Result<Vec<String>, AgentError> {
     let model = shards
@@ -552,9 +566,9 @@ pub async fn model_peers<P: Provider + Clone>(
         .await
         .map_err(AgentError::read(format!("model {root}")))?;
     let count = usize::from(model.manifest.dataShards) + usize::from(model.manifest.parityShards);
-    let mut providers: Vec<Address> = Vec::new();
+    let mut holders_seen: Vec<Address> = Vec::new();
     for i in 0..count {
-        let holders = shards
+        let holders = providers
             .providersOf(root, U256::from(i))
             .call()
             .await
@@ -562,14 +576,14 @@ pub async fn model_peers<P: Provider + Clone>(
                 "providers of shard {i} of {root}"
             )))?;
         for h in holders {
-            if !providers.contains(&h) {
-                providers.push(h);
+            if !holders_seen.contains(&h) {
+                holders_seen.push(h);
             }
         }
     }
     let mut peers = Vec::new();
-    for p in providers {
-        let endpoint = shards
+    for p in holders_seen {
+        let endpoint = providers
             .endpointOf(p)
             .call()
             .await

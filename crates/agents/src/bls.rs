@@ -1,7 +1,7 @@
 //! BLS aggregate attestations (`docs/bls.md`).
 //!
 //! A coordinator's key is created once in the agent's state directory and registered in
-//! `ModelShardRegistry` with a proof of possession. When the coordinator has recomputed a
+//! `BlsSignerRegistry` with a proof of possession. When the coordinator has recomputed a
 //! published model and found it right, it signs the model's attestation message and serves the
 //! signature at `GET /bls/attestations/{root}`. The aggregator finds the coordinators' nodes,
 //! fetches and checks their signatures, and once the signers hold 2/3 of the coordinator stake
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
-use autonet_bindings::ModelShardRegistry;
+use autonet_bindings::BlsSignerRegistry;
 use autonet_bindings::staking::ParticipantStaking;
 use autonet_bls::{
     PublicKey, SecretKey, Signature, aggregate_keys, aggregate_signatures, g1_from_words, g1_words,
@@ -91,7 +91,7 @@ pub struct SignedAttestation {
     pub root: B256,
     /// The coordinator.
     pub signer: Address,
-    /// Its signer index in `ModelShardRegistry`.
+    /// Its signer index in `BlsSignerRegistry`.
     pub index: u64,
     /// The attestation message signed (`blsAttestationMessage(root)`).
     pub message: B256,
@@ -283,13 +283,14 @@ pub enum Collection {
 /// ones, and says whether they reach 2/3 of the coordinator stake.
 pub async fn collect(agent: &Agent, root: B256) -> Result<Collection, AgentError> {
     let shards = agent.shards();
+    let signers = agent.bls_signers();
     let staking = ParticipantStaking::new(agent.contracts.staking, agent.provider.clone());
     let message = shards
         .blsAttestationMessage(root)
         .call()
         .await
         .map_err(AgentError::read("the attestation message"))?;
-    let count = shards
+    let count = signers
         .blsSignerCount()
         .call()
         .await
@@ -297,7 +298,7 @@ pub async fn collect(agent: &Agent, root: B256) -> Result<Collection, AgentError
         .to::<u64>();
     let have = agent.bls_collector.snapshot(root);
     for index in (0..count).filter(|i| !have.contains_key(i)) {
-        let signer = shards
+        let signer = signers
             .blsSignerAt(U256::from(index))
             .call()
             .await
@@ -321,7 +322,7 @@ pub async fn collect(agent: &Agent, root: B256) -> Result<Collection, AgentError
                     warn!(%signer, index, "a coordinator served an attestation for something else: ignored");
                     continue;
                 }
-                let registered = shards
+                let registered = signers
                     .blsKeyOf(signer)
                     .call()
                     .await
@@ -395,7 +396,7 @@ pub async fn collect(agent: &Agent, root: B256) -> Result<Collection, AgentError
 }
 
 /// Where `signer` serves its signatures: its ERC-8004 registration's `bls-attestation` endpoint,
-/// else the shard server it registered in `ModelShardRegistry`.
+/// else the shard server it registered in `ShardProviders`.
 async fn signature_endpoint(agent: &Agent, signer: Address) -> Result<Option<String>, AgentError> {
     if let Some(e) = agent
         .bls_collector
@@ -426,7 +427,7 @@ async fn signature_endpoint(agent: &Agent, signer: Address) -> Result<Option<Str
         Some(e) => Some(e),
         None => {
             let base = agent
-                .shards()
+                .providers()
                 .endpointOf(signer)
                 .call()
                 .await
@@ -459,8 +460,8 @@ async fn fetch(agent: &Agent, prefix: &str, root: B256) -> Result<SignedAttestat
 /// Makes sure the running aggregate counts this coordinator with its current stake (after a
 /// governance change of the minimum stake the registry only learns it through `syncBlsSigner`).
 async fn ensure_counted(agent: &Agent, index: u64) -> Result<(), AgentError> {
-    let shards = agent.shards();
-    let recorded = shards
+    let signers = agent.bls_signers();
+    let recorded = signers
         .blsSignerStake(U256::from(index))
         .call()
         .await
@@ -472,9 +473,9 @@ async fn ensure_counted(agent: &Agent, index: u64) -> Result<(), AgentError> {
         .map_err(AgentError::read("the stake"))?;
     if recorded != stake {
         agent
-            .send::<ModelShardRegistry::BlsSignerUpdated, _, _>(
+            .send::<BlsSignerRegistry::BlsSignerUpdated, _, _>(
                 "sync this coordinator into the BLS aggregate",
-                &shards.syncBlsSigner(agent.me),
+                &signers.syncBlsSigner(agent.me),
             )
             .await?;
         info!(index, %stake, "BLS aggregate now counts this coordinator's stake");
@@ -486,8 +487,8 @@ async fn ensure_counted(agent: &Agent, index: u64) -> Result<(), AgentError> {
 /// signer index.
 pub async fn ensure_registered(agent: &Agent, key: &SecretKey) -> Result<u64, AgentError> {
     let pk = key.public_key();
-    let shards = agent.shards();
-    let current = shards
+    let signers = agent.bls_signers();
+    let current = signers
         .blsKeyOf(agent.me)
         .call()
         .await
@@ -499,11 +500,11 @@ pub async fn ensure_registered(agent: &Agent, key: &SecretKey) -> Result<u64, Ag
         return Ok(index);
     }
     let chain_id = agent.provider.get_chain_id().await?;
-    let pop = key.proof_of_possession(chain_id, agent.contracts.shard_registry, agent.me);
+    let pop = key.proof_of_possession(chain_id, agent.contracts.bls_signers, agent.me);
     let done = agent
-        .send::<ModelShardRegistry::BlsKeyRegistered, _, _>(
+        .send::<BlsSignerRegistry::BlsKeyRegistered, _, _>(
             "register the BLS key",
-            &shards.registerBlsKey(g1_words(&pk.g1), g2_flat(&pk), g1_words(&pop.0)),
+            &signers.registerBlsKey(g1_words(&pk.g1), g2_flat(&pk), g1_words(&pop.0)),
         )
         .await?;
     let index = done.event.index.to::<u64>();

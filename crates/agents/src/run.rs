@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
-use autonet_bindings::{Contracts, ModelShardRegistry, ParticipantStaking};
+use autonet_bindings::{Contracts, ParticipantStaking, ShardProviders};
 use autonet_chain::watcher::{EventWatcher, PollOutcome, WatcherConfig};
 use autonet_chain::{ChainProvider, CursorStore};
 use autonet_storage::Store;
@@ -298,7 +298,7 @@ async fn register_provider(
     me: Address,
     endpoint: &str,
 ) -> Result<(), AgentError> {
-    let shards = ModelShardRegistry::new(contracts.shard_registry, provider.clone());
+    let shards = ShardProviders::new(contracts.shard_providers, provider.clone());
     let current = shards
         .getProvider(me)
         .call()
@@ -306,14 +306,14 @@ async fn register_provider(
         .map_err(AgentError::read("provider record"))?;
     let tx = autonet_chain::TxOptions::default();
     let result = if !current.active {
-        autonet_chain::send_and_confirm::<ModelShardRegistry::ProviderRegistered, _, _>(
+        autonet_chain::send_and_confirm::<ShardProviders::ProviderRegistered, _, _>(
             &shards.registerProvider(endpoint.to_string()),
             &tx,
         )
         .await
         .map(|_| ())
     } else if current.endpoint != endpoint {
-        autonet_chain::send_and_confirm::<ModelShardRegistry::ProviderEndpointUpdated, _, _>(
+        autonet_chain::send_and_confirm::<ShardProviders::ProviderEndpointUpdated, _, _>(
             &shards.updateEndpoint(endpoint.to_string()),
             &tx,
         )

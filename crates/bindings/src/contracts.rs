@@ -99,12 +99,27 @@ pub mod training {
     );
 }
 
-/// Published models, shards and their providers.
+/// Published models and their attestations (ModelShardRegistry), and the storage providers that
+/// serve their shards (ShardProviders).
 pub mod shards {
     alloy::sol!(
         #[sol(rpc, all_derives)]
         ModelShardRegistry,
         concat!(env!("OUT_DIR"), "/abis/ModelShardRegistry.json")
+    );
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        ShardProviders,
+        concat!(env!("OUT_DIR"), "/abis/ShardProviders.json")
+    );
+}
+
+/// Coordinators' BLS keys and the running aggregate that checks aggregate attestations.
+pub mod bls {
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        BlsSignerRegistry,
+        concat!(env!("OUT_DIR"), "/abis/BlsSignerRegistry.json")
     );
 }
 
@@ -117,12 +132,13 @@ pub mod market {
     );
 }
 
+pub use bls::BlsSignerRegistry;
 pub use governance::{AutonetGovernor, TimelockController};
 pub use identity::AgentIdentity;
 pub use market::InferenceMarket;
 pub use project::Project;
 pub use registry::Registry;
-pub use shards::ModelShardRegistry;
+pub use shards::{ModelShardRegistry, ShardProviders};
 pub use staking::ParticipantStaking;
 pub use token::ATNToken;
 pub use training::{Rewards, TaskManager};

@@ -119,13 +119,17 @@ pub struct Contracts {
     pub rewards: Address,
     #[serde(rename = "TaskManager")]
     pub task_manager: Address,
+    #[serde(rename = "BlsSignerRegistry")]
+    pub bls_signers: Address,
     #[serde(rename = "ModelShardRegistry")]
     pub shard_registry: Address,
+    #[serde(rename = "ShardProviders")]
+    pub shard_providers: Address,
 }
 
 impl Contracts {
     /// Every contract name, in deploy order (the Registry key is `contract.<Name>`).
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 13] = [
         "ATNToken",
         "Registry",
         "TimelockController",
@@ -136,7 +140,9 @@ impl Contracts {
         "InferenceMarket",
         "Rewards",
         "TaskManager",
+        "BlsSignerRegistry",
         "ModelShardRegistry",
+        "ShardProviders",
     ];
 
     /// The Registry key under which the deploy script records `name`.
@@ -157,7 +163,9 @@ impl Contracts {
             market: lookup("InferenceMarket")?,
             rewards: lookup("Rewards")?,
             task_manager: lookup("TaskManager")?,
+            bls_signers: lookup("BlsSignerRegistry")?,
             shard_registry: lookup("ModelShardRegistry")?,
+            shard_providers: lookup("ShardProviders")?,
         })
     }
 
@@ -174,7 +182,9 @@ impl Contracts {
             "InferenceMarket" => self.market,
             "Rewards" => self.rewards,
             "TaskManager" => self.task_manager,
+            "BlsSignerRegistry" => self.bls_signers,
             "ModelShardRegistry" => self.shard_registry,
+            "ShardProviders" => self.shard_providers,
             other => return Err(DeploymentError::UnknownContract(other.to_owned())),
         })
     }
@@ -203,12 +213,14 @@ mod tests {
         "ATNToken": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
         "AgentIdentity": "0xa513E6E4b8f2a923D98304ec87F64353C4D5C853",
         "AutonetGovernor": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
+        "BlsSignerRegistry": "0x9A676e781A523b5d0C0e43731313A708CB607508",
         "InferenceMarket": "0x8A791620dd6260079BF849Dc5567aDC3F2FdC318",
         "ModelShardRegistry": "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82",
         "ParticipantStaking": "0xDc64a140Aa3E981100a9becA4E685f962f0cF6C9",
         "Project": "0x2279B7A0a67DB372996a5FaB50D91eAA73d2eBe6",
         "Registry": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
         "Rewards": "0x610178dA211FEF7D417bC0e6FeD39F05609AD788",
+        "ShardProviders": "0x959922bE3CAee4b8Cd9a407cc3ac1C251C2007B1",
         "TaskManager": "0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e",
         "TimelockController": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
       },
@@ -221,7 +233,7 @@ mod tests {
         let d: Deployment = serde_json::from_str(SAMPLE).unwrap();
         assert_eq!(d.chain_id, 31337);
         assert_eq!(d.version, "0.1.0");
-        assert_eq!(d.contracts.iter().count(), 11);
+        assert_eq!(d.contracts.iter().count(), 13);
         let registry: Address = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
             .parse()
             .unwrap();

@@ -78,7 +78,9 @@ const DECODERS: &[(&str, Decoder)] = decoders![
     "InferenceMarket" => InferenceMarket::InferenceMarketErrors,
     "Rewards" => Rewards::RewardsErrors,
     "TaskManager" => TaskManager::TaskManagerErrors,
+    "BlsSignerRegistry" => BlsSignerRegistry::BlsSignerRegistryErrors,
     "ModelShardRegistry" => ModelShardRegistry::ModelShardRegistryErrors,
+    "ShardProviders" => ShardProviders::ShardProvidersErrors,
 ];
 
 /// Decodes revert data against every contract's errors, trying `preferred` (the contract that

@@ -76,7 +76,7 @@ async fn discovery_from_the_registry_finds_every_contract() -> Result<()> {
     let found = discover_contracts(&p, chain.deployment.contracts.registry).await?;
     assert_eq!(found, chain.deployment.contracts);
     assert_eq!(found.iter().count(), Contracts::NAMES.len());
-    assert_eq!(Contracts::NAMES.len(), 11);
+    assert_eq!(Contracts::NAMES.len(), 13);
     assert_eq!(verify_deployment(&p, &chain.deployment).await?, found);
 
     // A node serving another chain is refused.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use alloy::primitives::{B256, U256};
 use autonet_agents::TrainingSpec;
 use autonet_agents::agent::model_peers;
-use autonet_bindings::{Contracts, ModelShardRegistry, Project};
+use autonet_bindings::{Contracts, ModelShardRegistry, Project, ShardProviders};
 use autonet_chain::ChainProvider;
 use autonet_ml::generate::{GenerateParams, generate_stream};
 use autonet_ml::{Lm, ModelConfig, from_safetensors};
@@ -165,7 +165,9 @@ impl ModelSource {
                 .map_err(|e| InferenceError::Chain(format!("reading model {root}: {e}")))?
                 .manifest
                 .manifestHash;
-            let peers = model_peers(&shards, root)
+            let providers =
+                ShardProviders::new(self.contracts.shard_providers, self.provider.clone());
+            let peers = model_peers(&shards, &providers, root)
                 .await
                 .map_err(|e| InferenceError::Chain(e.to_string()))?;
             if peers.is_empty() {

@@ -668,9 +668,9 @@ impl Network {
     pub async fn agent_gas(&self, from: u64, to: u64) -> Result<(u64, usize), NetworkError> {
         let agents: Vec<Address> = self.agents.values().map(|a| a.address()).collect();
         let setup = [
-            ModelShardRegistry::BlsKeyRegistered::SIGNATURE_HASH,
-            ModelShardRegistry::ProviderRegistered::SIGNATURE_HASH,
-            ModelShardRegistry::ProviderEndpointUpdated::SIGNATURE_HASH,
+            autonet_bindings::BlsSignerRegistry::BlsKeyRegistered::SIGNATURE_HASH,
+            autonet_bindings::ShardProviders::ProviderRegistered::SIGNATURE_HASH,
+            autonet_bindings::ShardProviders::ProviderEndpointUpdated::SIGNATURE_HASH,
             autonet_bindings::AgentIdentity::Registered::SIGNATURE_HASH,
             autonet_bindings::AgentIdentity::URIUpdated::SIGNATURE_HASH,
         ];

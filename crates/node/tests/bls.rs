@@ -9,8 +9,8 @@ use std::time::Duration;
 use alloy::primitives::{B256, U256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use autonet_agents::TrainingSpec;
-use autonet_bindings::ModelShardRegistry;
 use autonet_bindings::shards::IModelShardRegistry::ModelManifest;
+use autonet_bindings::{BlsSignerRegistry, ModelShardRegistry};
 use autonet_bls::{PublicKey, SecretKey, Signature, g1_words, g2_words};
 use autonet_chain::{ChainProvider, ProviderConfig, TxError, TxOptions, connect, send_and_confirm};
 use autonet_node::network::{Network, NetworkOptions};
@@ -68,6 +68,7 @@ async fn coordinators_register_bls_keys_and_one_aggregate_accepts_the_model() {
     let mut net = Network::launch(opts).await.expect("network");
     let chain_id = net.opts.chain_id;
     let registry = net.contracts.shard_registry;
+    let signer_registry = net.contracts.bls_signers;
     let coordinators: Vec<(String, PrivateKeySigner)> = net
         .agents
         .values()
@@ -84,33 +85,36 @@ async fn coordinators_register_bls_keys_and_one_aggregate_accepts_the_model() {
         .collect();
     for (i, ((name, key), sk)) in coordinators.iter().zip(&secrets).enumerate() {
         let p = provider(&net, key).await;
-        let shards = ModelShardRegistry::new(registry, &p);
+        let signers = BlsSignerRegistry::new(signer_registry, &p);
         let pk = sk.public_key();
-        let expected = autonet_bls::pop_message(chain_id, registry, key.address(), &pk);
-        let on_chain = shards
+        let expected = autonet_bls::pop_message(chain_id, signer_registry, key.address(), &pk);
+        let on_chain = signers
             .blsPopMessage(key.address(), g1_words(&pk.g1), g2_flat(&pk))
             .call()
             .await
             .unwrap();
         assert_eq!(on_chain, expected, "proof-of-possession message of {name}");
         if i == 1 {
-            let stolen =
-                secrets[0].proof_of_possession(chain_id, registry, coordinators[0].1.address());
+            let stolen = secrets[0].proof_of_possession(
+                chain_id,
+                signer_registry,
+                coordinators[0].1.address(),
+            );
             let pk0 = secrets[0].public_key();
-            let err = send_and_confirm::<ModelShardRegistry::BlsKeyRegistered, _, _>(
-                &shards.registerBlsKey(g1_words(&pk0.g1), g2_flat(&pk0), g1(&stolen)),
+            let err = send_and_confirm::<BlsSignerRegistry::BlsKeyRegistered, _, _>(
+                &signers.registerBlsKey(g1_words(&pk0.g1), g2_flat(&pk0), g1(&stolen)),
                 &tx_opts(),
             )
             .await
             .unwrap_err();
             assert_eq!(
                 revert_name(&err),
-                "ModelShardRegistryInvalidProofOfPossession"
+                "BlsSignerRegistryInvalidProofOfPossession"
             );
         }
-        let pop = sk.proof_of_possession(chain_id, registry, key.address());
-        let ok = send_and_confirm::<ModelShardRegistry::BlsKeyRegistered, _, _>(
-            &shards.registerBlsKey(g1_words(&pk.g1), g2_flat(&pk), g1(&pop)),
+        let pop = sk.proof_of_possession(chain_id, signer_registry, key.address());
+        let ok = send_and_confirm::<BlsSignerRegistry::BlsKeyRegistered, _, _>(
+            &signers.registerBlsKey(g1_words(&pk.g1), g2_flat(&pk), g1(&pop)),
             &tx_opts(),
         )
         .await
@@ -178,7 +182,7 @@ async fn coordinators_register_bls_keys_and_one_aggregate_accepts_the_model() {
     .unwrap_err();
     assert_eq!(
         revert_name(&err),
-        "ModelShardRegistryInvalidAggregateSignature"
+        "BlsSignerRegistryInvalidAggregateSignature"
     );
 
     let agg = autonet_bls::aggregate_signatures(&sigs);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use autonet_agents::TrainingSpec;
-use autonet_bindings::{ModelShardRegistry, Rewards, TaskManager};
+use autonet_bindings::{BlsSignerRegistry, ModelShardRegistry, Rewards, TaskManager};
 use serde_json::json;
 
 use super::{CommandError, Report};
@@ -112,7 +112,7 @@ fn windows_for(preset: &str) -> [u32; 6] {
 /// The signer index of every coordinator agent's BLS key (registered when it started); an error
 /// names a coordinator that has none.
 async fn bls_signers(net: &Network) -> Result<Vec<(u64, String)>, NetworkError> {
-    let shards = ModelShardRegistry::new(net.contracts.shard_registry, &net.provider);
+    let signers = BlsSignerRegistry::new(net.contracts.bls_signers, &net.provider);
     let mut out = Vec::new();
     for agent in net.agents.values() {
         if !matches!(
@@ -121,9 +121,13 @@ async fn bls_signers(net: &Network) -> Result<Vec<(u64, String)>, NetworkError> 
         ) {
             continue;
         }
-        let key = shards.blsKeyOf(agent.address()).call().await.map_err(|e| {
-            NetworkError::Other(format!("reading the BLS key of {}: {e}", agent.name))
-        })?;
+        let key = signers
+            .blsKeyOf(agent.address())
+            .call()
+            .await
+            .map_err(|e| {
+                NetworkError::Other(format!("reading the BLS key of {}: {e}", agent.name))
+            })?;
         if !key.registered {
             return Err(NetworkError::Other(format!(
                 "{} started without registering a BLS key: see {}",

@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+
+import {ShardProviders} from "../contracts/ShardProviders.sol";
+import {Role} from "../contracts/interfaces/IParticipantStaking.sol";
+import {IModelShardRegistry} from "../contracts/interfaces/IModelShardRegistry.sol";
+import {IShardProviders, ChallengeStatus} from "../contracts/interfaces/IShardProviders.sol";
+import {ShardFixture, ShardMerkle} from "./utils/ShardFixture.sol";
+
+/// @notice Storage providers, shard announcements, availability and challenges.
+contract ShardProvidersTest is ShardFixture {
+    bytes32[] internal hashes; // 14 shards: k = 10, m = 4
+    bytes32 internal root14;
+
+    function setUp() public {
+        _deploy();
+        _stake(agg, Role.Aggregator, 1000e18);
+        _stake(agg2, Role.Aggregator, 1000e18);
+        _stake(c1, Role.Coordinator, 500e18);
+        _stake(c2, Role.Coordinator, 500e18);
+        _stake(c3, Role.Coordinator, 500e18);
+        _stake(p1, Role.Solver, 50e18);
+        _stake(p2, Role.Solver, 50e18);
+        hashes = ShardMerkle.shardHashes(14, 1);
+        root14 = ShardMerkle.root(hashes);
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    function _publish14() internal {
+        _publish(root14, GENESIS, 10, 4, _ids(1));
+    }
+
+    function _register(address who) internal {
+        vm.prank(who);
+        prov.registerProvider("https://node.example/shards");
+    }
+
+    function _announce(address who, bytes32 root, uint256 bitmap) internal {
+        vm.prank(who);
+        prov.announceShards(root, bitmap);
+    }
+
+    function _openChallenge(address provider) internal returns (uint256 id) {
+        vm.prank(c1);
+        id = prov.challenge(root14, provider);
+    }
+
+    // ------------------------------------------------------------------ constructor / admin
+
+    function test_constructor_setsDependenciesAndDefaults() public view {
+        assertEq(address(prov.staking()), address(staking));
+        assertEq(address(prov.models()), address(reg));
+        assertTrue(prov.hasRole(prov.DEFAULT_ADMIN_ROLE(), admin));
+        assertEq(prov.challengeWindow(), 100);
+        assertEq(prov.challengeSlash(), 10e18);
+        assertEq(prov.challengeCount(), 0);
+    }
+
+    function test_RevertWhen_constructorGetsZeroAddress() public {
+        vm.expectRevert(IShardProviders.ShardProvidersZeroAddress.selector);
+        new ShardProviders(address(0), staking, reg);
+        vm.expectRevert(IShardProviders.ShardProvidersZeroAddress.selector);
+        new ShardProviders(admin, staking, IModelShardRegistry(address(0)));
+    }
+
+    function test_setChallengeWindow_updates() public {
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ChallengeWindowUpdated(42);
+        vm.prank(admin);
+        prov.setChallengeWindow(42);
+        assertEq(prov.challengeWindow(), 42);
+    }
+
+    function test_setChallengeSlash_updates() public {
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ChallengeSlashUpdated(3e18);
+        vm.prank(admin);
+        prov.setChallengeSlash(3e18);
+        assertEq(prov.challengeSlash(), 3e18);
+    }
+
+    function test_RevertWhen_setChallengeWindowOutOfRange() public {
+        vm.startPrank(admin);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidWindow.selector, 0));
+        prov.setChallengeWindow(0);
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidWindow.selector, 1_000_001)
+        );
+        prov.setChallengeWindow(1_000_001);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_adminSetterCalledByStranger() public {
+        bytes32 role = prov.DEFAULT_ADMIN_ROLE();
+        vm.startPrank(stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, role)
+        );
+        prov.setChallengeWindow(10);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, role)
+        );
+        prov.setChallengeSlash(1);
+        vm.stopPrank();
+    }
+
+    function testFuzz_setChallengeWindow_acceptsOnlyBoundedWindows(uint64 window) public {
+        vm.prank(admin);
+        if (window == 0 || window > 1_000_000) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidWindow.selector, window)
+            );
+            prov.setChallengeWindow(window);
+            assertEq(prov.challengeWindow(), 100);
+        } else {
+            prov.setChallengeWindow(window);
+            assertEq(prov.challengeWindow(), window);
+        }
+    }
+
+    // ------------------------------------------------------------------ providers
+
+    function test_registerProvider_storesEndpoint() public {
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ProviderRegistered(p1, "https://node.example/shards");
+        _register(p1);
+        assertEq(prov.endpointOf(p1), "https://node.example/shards");
+        IShardProviders.Provider memory p = prov.getProvider(p1);
+        assertTrue(p.active);
+        assertEq(p.rootsHeld, 0);
+    }
+
+    function test_RevertWhen_registerProviderNotStaked() public {
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotStaked.selector, stranger));
+        _register(stranger);
+    }
+
+    function test_RevertWhen_registerProviderTwice() public {
+        _register(p1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersProviderExists.selector, p1));
+        _register(p1);
+    }
+
+    function test_RevertWhen_endpointInvalid() public {
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidEndpoint.selector, 0));
+        vm.prank(p1);
+        prov.registerProvider("");
+        string memory long = string(new bytes(257));
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidEndpoint.selector, 257));
+        vm.prank(p1);
+        prov.registerProvider(long);
+        _register(p1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidEndpoint.selector, 0));
+        vm.prank(p1);
+        prov.updateEndpoint("");
+    }
+
+    function test_updateEndpoint_changesEndpoint() public {
+        _register(p1);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ProviderEndpointUpdated(p1, "https://other.example");
+        vm.prank(p1);
+        prov.updateEndpoint("https://other.example");
+        assertEq(prov.endpointOf(p1), "https://other.example");
+    }
+
+    function test_RevertWhen_updateEndpointNotProvider() public {
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotProvider.selector, p1));
+        vm.prank(p1);
+        prov.updateEndpoint("https://x");
+    }
+
+    function test_deactivateProvider_thenRegisterAgain() public {
+        _register(p1);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ProviderDeactivated(p1);
+        vm.prank(p1);
+        prov.deactivateProvider();
+        assertFalse(prov.getProvider(p1).active);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotProvider.selector, p1));
+        vm.prank(p1);
+        prov.deactivateProvider();
+        _register(p1);
+        assertTrue(prov.getProvider(p1).active);
+    }
+
+    function test_RevertWhen_deactivateProviderHoldingShards() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersProviderHoldsShards.selector, p1, 1)
+        );
+        vm.prank(p1);
+        prov.deactivateProvider();
+    }
+
+    // ------------------------------------------------------------------ announce / withdraw
+
+    function test_announceShards_tracksHoldersAndAvailability() public {
+        _publish14();
+        _register(p1);
+        _register(p2);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ShardsAnnounced(root14, p1, 0x1ff, 0x1ff);
+        _announce(p1, root14, 0x1ff); // shards 0..8
+        (uint256 avail, bool ok) = prov.availability(root14);
+        assertEq(avail, 9);
+        assertFalse(ok);
+        _announce(p2, root14, 0x300); // shards 8, 9
+        (avail, ok) = prov.availability(root14);
+        assertEq(avail, 10);
+        assertTrue(ok);
+        assertEq(prov.providersOf(root14, 8).length, 2);
+        assertEq(prov.providersOf(root14, 9)[0], p2);
+        assertEq(prov.shardsOf(root14, p1), 0x1ff);
+        assertEq(prov.getProvider(p1).rootsHeld, 1);
+
+        // re-announcing known bits changes nothing
+        _announce(p1, root14, 0x3);
+        assertEq(prov.providersOf(root14, 0).length, 1);
+        assertEq(prov.shardsOf(root14, p1), 0x1ff);
+    }
+
+    function test_RevertWhen_announceInvalidBitmap() public {
+        _publish14();
+        _register(p1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidBitmap.selector, 0, 14));
+        _announce(p1, root14, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidBitmap.selector, 1 << 14, 14)
+        );
+        _announce(p1, root14, 1 << 14);
+    }
+
+    function test_announceShards_fullWidthModel() public {
+        bytes32 wide = keccak256("wide");
+        _publish(wide, GENESIS, 128, 128, _ids(1));
+        _register(p1);
+        _announce(p1, wide, type(uint256).max);
+        (uint256 avail, bool ok) = prov.availability(wide);
+        assertEq(avail, 256);
+        assertTrue(ok);
+        vm.prank(p1);
+        prov.withdrawShards(wide, type(uint256).max);
+        (avail, ok) = prov.availability(wide);
+        assertEq(avail, 0);
+        assertFalse(ok);
+    }
+
+    function test_RevertWhen_announceUnknownModel() public {
+        _register(p1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersUnknownModel.selector, root14));
+        _announce(p1, root14, 1);
+    }
+
+    function test_RevertWhen_announceNotProvider() public {
+        _publish14();
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotProvider.selector, p1));
+        _announce(p1, root14, 1);
+    }
+
+    function test_RevertWhen_announceAfterStakeLeft() public {
+        _publish14();
+        _register(p1);
+        vm.prank(p1);
+        staking.requestUnbond(50e18);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotStaked.selector, p1));
+        _announce(p1, root14, 1);
+    }
+
+    function test_RevertWhen_shardHoldersFull() public {
+        _publish14();
+        for (uint256 i; i < 16; ++i) {
+            address who = makeAddr(string(abi.encode("holder", i)));
+            _stake(who, Role.Solver, 50e18);
+            _register(who);
+            _announce(who, root14, 1 << 3);
+        }
+        _register(p1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersShardHoldersFull.selector, 3));
+        _announce(p1, root14, (1 << 3) | 1);
+        assertEq(prov.providersOf(root14, 3).length, 16);
+        assertEq(prov.shardsOf(root14, p1), 0);
+    }
+
+    function test_withdrawShards_updatesAvailability() public {
+        _publish14();
+        _register(p1);
+        _register(p2);
+        _announce(p1, root14, 0x7);
+        _announce(p2, root14, 0x6);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ShardsWithdrawn(root14, p1, 0x3, 0x4);
+        vm.prank(p1);
+        prov.withdrawShards(root14, 0x3);
+        (uint256 avail,) = prov.availability(root14);
+        assertEq(avail, 2); // shard 0 lost, shard 1 still held by p2, shard 2 by both
+        assertEq(prov.providersOf(root14, 0).length, 0);
+        assertEq(prov.providersOf(root14, 1)[0], p2);
+        vm.prank(p1);
+        prov.withdrawShards(root14, 0x4);
+        assertEq(prov.getProvider(p1).rootsHeld, 0);
+        assertEq(prov.providersOf(root14, 2).length, 1);
+        vm.prank(p1);
+        prov.deactivateProvider();
+    }
+
+    function test_RevertWhen_withdrawShardsNotHeld() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersShardsNotHeld.selector, 0x2));
+        vm.prank(p1);
+        prov.withdrawShards(root14, 0x3);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidBitmap.selector, 0, 14));
+        vm.prank(p1);
+        prov.withdrawShards(root14, 0);
+    }
+
+    function test_RevertWhen_withdrawShardsDuringChallenge() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x1);
+        uint256 id = _openChallenge(p1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersChallengeOpen.selector, id));
+        vm.prank(p1);
+        prov.withdrawShards(root14, 0x1);
+    }
+
+    function testFuzz_announceShards_availabilityMatchesUnion(uint256 a, uint256 b, uint256 w, uint8 count)
+        public
+    {
+        uint256 n = bound(count, 1, 256);
+        bytes32 root = keccak256(abi.encode("fuzz", n));
+        _publish(root, GENESIS, uint8(n > 1 ? n / 2 : 1), uint8(n > 1 ? n - n / 2 : 0), _ids(1));
+        uint256 mask = n == 256 ? type(uint256).max : (uint256(1) << n) - 1;
+        a &= mask;
+        b &= mask;
+        _register(p1);
+        _register(p2);
+        if (a != 0) _announce(p1, root, a);
+        if (b != 0) _announce(p2, root, b);
+        w &= a;
+        if (w != 0) {
+            vm.prank(p1);
+            prov.withdrawShards(root, w);
+        }
+        uint256 union = (a & ~w) | b;
+        uint256 expected;
+        for (uint256 i; i < n; ++i) {
+            uint256 holders = ((a & ~w) >> i & 1) + (b >> i & 1);
+            assertEq(prov.providersOf(root, i).length, holders);
+            if (holders != 0) ++expected;
+        }
+        (uint256 avail, bool ok) = prov.availability(root);
+        assertEq(avail, expected);
+        assertEq(ok, expected >= (n > 1 ? n / 2 : 1));
+        assertEq(prov.shardsOf(root, p1) | prov.shardsOf(root, p2), union);
+    }
+
+    // ------------------------------------------------------------------ challenges
+
+    function test_challenge_opensOnAnAnnouncedShard() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 1 << 5);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ChallengeOpened(1, root14, p1, c1, 5, uint64(block.number + 100));
+        uint256 id = _openChallenge(p1);
+        assertEq(id, 1);
+        assertEq(prov.challengeCount(), 1);
+        assertEq(prov.openChallengeOf(root14, p1), 1);
+        IShardProviders.Challenge memory c = prov.getChallenge(id);
+        assertEq(c.root, root14);
+        assertEq(c.provider, p1);
+        assertEq(c.challenger, c1);
+        assertEq(c.index, 5);
+        assertEq(c.deadline, block.number + 100);
+        assertEq(uint8(c.status), uint8(ChallengeStatus.Open));
+    }
+
+    function test_respondChallenge_passesWithValidProof() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x3fff);
+        uint256 id = _openChallenge(p1);
+        uint256 index = prov.getChallenge(id).index;
+        assertLt(index, 14);
+        vm.roll(block.number + 100); // the last block of the window still counts
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ChallengePassed(id, p1, hashes[index]);
+        vm.prank(p1);
+        prov.respondChallenge(id, hashes[index], ShardMerkle.proof(hashes, index));
+        assertEq(uint8(prov.getChallenge(id).status), uint8(ChallengeStatus.Passed));
+        assertEq(prov.openChallengeOf(root14, p1), 0);
+        assertEq(prov.getProvider(p1).successes, 1);
+        // a new challenge can be opened after the previous one closed
+        assertEq(_openChallenge(p1), id + 1);
+    }
+
+    function test_RevertWhen_challengeByUnstakedCaller() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotStaked.selector, stranger));
+        vm.prank(stranger);
+        prov.challenge(root14, p1);
+    }
+
+    function test_RevertWhen_challengeNothingAnnounced() public {
+        _publish14();
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersNothingToChallenge.selector, root14, p1)
+        );
+        vm.prank(c1);
+        prov.challenge(root14, p1);
+    }
+
+    function test_RevertWhen_challengeAlreadyOpen() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 1);
+        uint256 id = _openChallenge(p1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersChallengeOpen.selector, id));
+        vm.prank(c2);
+        prov.challenge(root14, p1);
+    }
+
+    function test_RevertWhen_respondChallengeInvalid() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 1 << 2);
+        uint256 id = _openChallenge(p1);
+        bytes32[] memory proof = ShardMerkle.proof(hashes, 2);
+
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotChallenged.selector, id, p2));
+        vm.prank(p2);
+        prov.respondChallenge(id, hashes[2], proof);
+
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidProof.selector, id));
+        vm.prank(p1);
+        prov.respondChallenge(id, hashes[3], proof);
+
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IShardProviders.ShardProvidersChallengeNotOpen.selector, id + 1, ChallengeStatus.None
+            )
+        );
+        vm.prank(p1);
+        prov.respondChallenge(id + 1, hashes[2], proof);
+
+        vm.roll(block.number + 101);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IShardProviders.ShardProvidersChallengeExpired.selector, id, uint64(block.number - 1)
+            )
+        );
+        vm.prank(p1);
+        prov.respondChallenge(id, hashes[2], proof);
+    }
+
+    function test_expireChallenge_removesShardsAndSlashes() public {
+        _publish14();
+        _register(p1);
+        _register(p2);
+        _announce(p1, root14, 0x3);
+        _announce(p2, root14, 0x2);
+        uint256 id = _openChallenge(p1);
+        vm.roll(block.number + 101);
+        uint256 treasuryBefore = token.balanceOf(treasury);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ShardsWithdrawn(root14, p1, 0x3, 0);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ChallengeFailed(id, p1, root14, 10e18);
+        vm.prank(stranger);
+        prov.expireChallenge(id);
+
+        assertEq(uint8(prov.getChallenge(id).status), uint8(ChallengeStatus.Failed));
+        assertEq(prov.openChallengeOf(root14, p1), 0);
+        assertEq(prov.shardsOf(root14, p1), 0);
+        (uint256 avail,) = prov.availability(root14);
+        assertEq(avail, 1);
+        IShardProviders.Provider memory p = prov.getProvider(p1);
+        assertEq(p.failures, 1);
+        assertEq(p.rootsHeld, 0);
+        assertEq(staking.stakeOf(p1), 40e18);
+        assertEq(token.balanceOf(treasury) - treasuryBefore, 10e18);
+    }
+
+    function test_expireChallenge_neverRevertsOnSlash() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x1);
+        uint256 id = _openChallenge(p1);
+        // the provider unbonds everything and the registry loses its slasher role: still closes
+        vm.prank(p1);
+        staking.requestUnbond(50e18);
+        vm.startPrank(admin);
+        staking.revokeRole(staking.SLASHER_ROLE(), address(prov));
+        vm.stopPrank();
+        vm.roll(block.number + 101);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ChallengeFailed(id, p1, root14, 0);
+        prov.expireChallenge(id);
+        assertEq(prov.getProvider(p1).failures, 1);
+        assertEq(prov.shardsOf(root14, p1), 0);
+    }
+
+    function test_expireChallenge_zeroSlashSkipsStaking() public {
+        vm.prank(admin);
+        prov.setChallengeSlash(0);
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x1);
+        uint256 id = _openChallenge(p1);
+        vm.roll(block.number + 101);
+        prov.expireChallenge(id);
+        assertEq(staking.stakeOf(p1), 50e18);
+        assertEq(prov.getProvider(p1).failures, 1);
+    }
+
+    function test_RevertWhen_expireChallengeEarlyOrClosed() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x1);
+        uint256 id = _openChallenge(p1);
+        uint64 deadline = prov.getChallenge(id).deadline;
+        vm.roll(deadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersChallengeNotExpired.selector, id, deadline)
+        );
+        prov.expireChallenge(id);
+        vm.prank(p1);
+        prov.respondChallenge(id, hashes[0], ShardMerkle.proof(hashes, 0));
+        vm.roll(deadline + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IShardProviders.ShardProvidersChallengeNotOpen.selector, id, ChallengeStatus.Passed
+            )
+        );
+        prov.expireChallenge(id);
+    }
+
+    function testFuzz_challenge_picksAnAnnouncedShard(uint256 bitmap, uint256 blockNum) public {
+        bitmap &= 0x3fff;
+        vm.assume(bitmap != 0);
+        vm.roll(bound(blockNum, 1000, 1e9));
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, bitmap);
+        uint256 id = _openChallenge(p1);
+        uint256 index = prov.getChallenge(id).index;
+        assertEq((bitmap >> index) & 1, 1);
+        vm.prank(p1);
+        prov.respondChallenge(id, hashes[index], ShardMerkle.proof(hashes, index));
+        assertEq(prov.getProvider(p1).successes, 1);
+    }
+}
