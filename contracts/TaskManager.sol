@@ -61,7 +61,9 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     uint16 private _coordinatorSlashBps = 100;
     /// @dev A task settles only when its revealed votes carry more than this share of the total coordinator stake.
     uint16 private _voteQuorumBps = 5000;
-    uint256 private _count;
+    /// @dev Last task id and whether governance retired this manager share one slot (read by every proposal).
+    uint64 private _count;
+    bool private _retired;
     mapping(uint256 taskId => Task) private _tasks;
     /// @dev Solver list in commit order; see POS_SHIFT.
     mapping(uint256 taskId => uint256[MAX_SOLVERS_PER_TASK]) private _solverList;
@@ -74,23 +76,28 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     mapping(uint256 taskId => mapping(address coordinator => bytes32)) private _coordRecord;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE
-    /// @param firstTaskId id of the first task (1 for the first manager; a replacement manager starts above every
-    ///        id its predecessor used, so that Rewards' per-task records never collide)
+    /// @param predecessor the manager this one replaces (zero for the first): it must be retired, and this one's
+    ///        task ids continue after the last id it issued, so that Rewards' per-task records never collide
     constructor(
         address admin,
         IParticipantStaking staking_,
         IProject projects_,
         IRewards rewards_,
-        uint256 firstTaskId
+        ITaskManager predecessor
     ) {
         if (
             admin == address(0) || address(staking_) == address(0) || address(projects_) == address(0)
-                || address(rewards_) == address(0) || firstTaskId == 0 || firstTaskId > type(uint64).max / 2
+                || address(rewards_) == address(0)
         ) revert TaskManagerInvalidInput();
+        if (address(predecessor) != address(0)) {
+            if (!predecessor.retired()) revert TaskManagerPredecessorActive(address(predecessor));
+            uint256 last = predecessor.taskCount();
+            if (last >= type(uint64).max) revert TaskManagerInvalidInput();
+            _count = uint64(last);
+        }
         _staking = staking_;
         _projects = projects_;
         _rewards = rewards_;
-        _count = firstTaskId - 1;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -102,6 +109,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         nonReentrant
         returns (uint256 taskId)
     {
+        if (_retired) revert TaskManagerIsRetired();
         if (!_projects.exists(projectId)) revert TaskManagerUnknownProject(projectId);
         if (
             reward == 0 || reward > type(uint128).max || gtCommit == bytes32(0)
@@ -307,6 +315,12 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc ITaskManager
+    function retire() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _retired = true;
+        emit Retired(_count);
+    }
+
+    /// @inheritdoc ITaskManager
     function setVoteQuorum(uint16 quorumBps) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (quorumBps >= BPS) revert TaskManagerInvalidInput();
         _voteQuorumBps = quorumBps;
@@ -314,6 +328,11 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     }
 
     // ------------------------------------------------------------------ views
+
+    /// @inheritdoc ITaskManager
+    function retired() external view returns (bool) {
+        return _retired;
+    }
 
     /// @inheritdoc ITaskManager
     function voteQuorum() external view returns (uint16) {

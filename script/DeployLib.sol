@@ -15,6 +15,7 @@ import {Project} from "../contracts/Project.sol";
 import {InferenceMarket} from "../contracts/InferenceMarket.sol";
 import {Rewards} from "../contracts/Rewards.sol";
 import {TaskManager} from "../contracts/TaskManager.sol";
+import {ITaskManager} from "../contracts/interfaces/ITaskManager.sol";
 import {ModelShardRegistry} from "../contracts/ModelShardRegistry.sol";
 import {BlsSignerRegistry} from "../contracts/BlsSignerRegistry.sol";
 import {ShardProviders} from "../contracts/ShardProviders.sol";
@@ -117,7 +118,7 @@ library DeployLib {
             IParticipantStaking(address(d.staking)),
             IProject(address(d.project)),
             IRewards(address(d.rewards)),
-            1
+            ITaskManager(address(0))
         );
         d.blsSigners = new BlsSignerRegistry(IParticipantStaking(address(d.staking)));
         d.shardRegistry = new ModelShardRegistry(

@@ -72,6 +72,8 @@ interface ITaskManager {
     event SolverDisplaced(uint256 indexed taskId, address indexed displaced, address indexed by, uint256 index);
     /// @notice All coordinator seats were taken: `displaced` (the smallest stake) lost seat `index` to `by`.
     event VoteDisplaced(uint256 indexed taskId, address indexed displaced, address indexed by, uint256 index);
+    /// @notice Governance retired this manager after task `lastTaskId`: no new proposals; open tasks run to the end.
+    event Retired(uint256 lastTaskId);
     /// @notice The share of total coordinator stake that revealed votes must exceed changed.
     event VoteQuorumUpdated(uint16 quorumBps);
     /// @notice The proposer revealed the evaluation spec: coordinators fetch it by hash.
@@ -115,6 +117,10 @@ interface ITaskManager {
 
     /// @notice The project's owner did not approve `proposer` for a reward this large (`cap` 0 = not approved).
     error TaskManagerProposerNotApproved(uint256 projectId, address proposer, uint256 reward, uint256 cap);
+    /// @notice This manager is retired: propose on its successor.
+    error TaskManagerIsRetired();
+    /// @notice A replacement manager can only follow a retired predecessor (whose ids it continues).
+    error TaskManagerPredecessorActive(address predecessor);
     /// @notice No task with this id.
     error TaskManagerUnknownTask(uint256 taskId);
     /// @notice No project with this id.
@@ -188,6 +194,13 @@ interface ITaskManager {
 
     /// @notice DEFAULT_ADMIN_ROLE: slash amounts in bps of the role's minimum stake (each ≤ 10000).
     function setSlashParams(uint16 proposerBps, uint16 solverBps, uint16 coordinatorBps) external;
+
+    /// @notice DEFAULT_ADMIN_ROLE: stop new proposals for good (before deploying a replacement, whose constructor
+    ///         requires it); tasks already open still run through finalize.
+    function retire() external;
+
+    /// @notice Whether governance retired this manager.
+    function retired() external view returns (bool);
 
     /// @notice DEFAULT_ADMIN_ROLE: revealed votes must carry more than `quorumBps` (< 10000) of the total
     ///         coordinator stake for a task to settle.

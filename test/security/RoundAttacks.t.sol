@@ -359,26 +359,51 @@ contract RoundAttacksTest is World {
     // ------------------------------------------------------------------ L-3: a replacement TaskManager
 
     /// L-3 (fails on dc0035f: a redeployed TaskManager restarted at id 1 and every finalize of an id already
-    /// settled reverted RewardsAlreadySettled, leaving its reservation stuck): a replacement starts above its
-    /// predecessor's ids and settles.
+    /// settled reverted RewardsAlreadySettled, leaving its reservation stuck): a replacement can only follow a
+    /// retired predecessor and continues its ids; the predecessor's open task still settles, and the two never
+    /// issue the same id.
     function test_L3_replacementTaskManagerSettles() public {
         _fullRound(_agreeingRows());
-        TaskManager next = new TaskManager(address(timelock), staking, project, rewards, tasks.taskCount() + 1);
+        uint256 open = _propose(); // still running on the old manager
+        TaskManager old = tasks;
+
+        vm.expectRevert(abi.encodeWithSelector(ITaskManager.TaskManagerPredecessorActive.selector, address(old)));
+        new TaskManager(address(timelock), staking, project, rewards, old);
+
+        vm.prank(address(timelock));
+        old.retire();
+        TaskManager next = new TaskManager(address(timelock), staking, project, rewards, old);
         vm.startPrank(address(timelock));
         staking.grantRole(staking.BINDER_ROLE(), address(next));
         staking.grantRole(staking.SLASHER_ROLE(), address(next));
         project.grantRole(project.SPENDER_ROLE(), address(next));
         rewards.grantRole(rewards.TASK_MANAGER_ROLE(), address(next));
         vm.stopPrank();
+
+        vm.prank(proposer);
+        vm.expectRevert(ITaskManager.TaskManagerIsRetired.selector);
+        old.proposeTask(projectId, keccak256("spec"), _gtCommit(proposer, projectId, EVAL_SPEC, GT_SALT), 1);
+
+        // The old manager's open task runs to the end and settles.
+        _commitAll(open);
+        _revealGt(open);
+        _revealAll(open);
+        _voteAll(open, _agreeingRows());
+        _rollToFinalize(open);
+        tasks.finalize(open);
+        assertTrue(rewards.settled(open));
+
         tasks = next;
         uint256 taskId = _fullRound(_agreeingRows());
-        assertEq(taskId, 2);
+        assertEq(taskId, open + 1);
         assertEq(uint8(next.taskState(taskId)), uint8(ITaskManager.TaskState.Finalized));
         assertTrue(rewards.settled(taskId));
     }
 
-    function test_RevertWhen_taskManagerFirstIdZero() public {
-        vm.expectRevert(ITaskManager.TaskManagerInvalidInput.selector);
-        new TaskManager(address(timelock), staking, project, rewards, 0);
+    function test_RevertWhen_retireByNonAdmin() public {
+        vm.prank(attacker);
+        vm.expectRevert();
+        tasks.retire();
+        assertFalse(tasks.retired());
     }
 }
