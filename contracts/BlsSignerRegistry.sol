@@ -12,6 +12,8 @@ import {BN254} from "./libraries/BN254.sol";
 /// @notice Coordinators' BLS keys, the running aggregate of the counted signers and the aggregate signature check.
 /// @dev `_apk` and `_activeStake` are the sums of the keys and recorded stakes of the signers whose bit is set in
 ///      `_active`; every write below keeps that invariant (a signer that is not counted has recorded stake 0).
+///      Signer indices are never exhausted by accounts that left: once all MAX_BLS_SIGNERS are taken, a new
+///      coordinator takes the index of one that is no longer an active Coordinator.
 ///      ParticipantStaking reports stake changes through `onStakeChanged`. No admin: nothing here is governable.
 contract BlsSignerRegistry is IBlsSignerRegistry {
     /// @notice Most coordinators with a BLS key (the width of a signer bitmap).
@@ -58,8 +60,16 @@ contract BlsSignerRegistry is IBlsSignerRegistry {
         uint256 index = _indexPlusOne[msg.sender];
         if (index == 0) {
             index = _signers.length;
-            if (index == MAX_BLS_SIGNERS) revert BlsSignerRegistrySignersFull();
-            _signers.push(msg.sender);
+            if (index < MAX_BLS_SIGNERS) {
+                _signers.push(msg.sender);
+            } else {
+                // Every index is taken: reuse the slot of a signer that is no longer an active Coordinator.
+                index = _reusableIndex();
+                address previous = _signers[index];
+                delete _indexPlusOne[previous];
+                _signers[index] = msg.sender;
+                emit BlsSignerReplaced(index, previous, msg.sender);
+            }
             _indexPlusOne[msg.sender] = index + 1;
         } else {
             --index;
@@ -213,6 +223,18 @@ contract BlsSignerRegistry is IBlsSignerRegistry {
             _activeStake = _activeStake - previous + recorded;
         }
         emit BlsSignerUpdated(coordinator, index, nowActive, recorded);
+    }
+
+    /// @dev The lowest index whose signer is not counted and, read back from staking, not an active Coordinator
+    ///      (a signer left uncounted by an unsynced minimum change but active again is skipped). Such a signer's
+    ///      key is not in the aggregate and its recorded stake is 0, so the slot can take a new key as if fresh.
+    ///      At most MAX_BLS_SIGNERS iterations, each one staking read; called only when every index is taken.
+    function _reusableIndex() private view returns (uint256) {
+        for (uint256 bits = ~_active; bits != 0; bits &= bits - 1) {
+            uint256 i = _lowestBit(bits);
+            if (!_staking.isActive(_signers[i], Role.Coordinator)) return i;
+        }
+        revert BlsSignerRegistrySignersFull();
     }
 
     /// @dev Reverts for a signer bitmap that is empty or names a signer that is not counted: bits beyond the

@@ -17,6 +17,9 @@ import {IRewards} from "./interfaces/IRewards.sol";
 /// @dev Storage of a model is packed into at most 4 + ceil((1 + tasks) / 4) slots: the project id and the
 ///      task ids are kept as 64-bit words (17 of them in `ids[0..4]`: position 0 = project id, position
 ///      1 + j = task j). Only the words in use are written, so a one-task model costs five fresh slots.
+///      A root's record is replaced when the same root is published again after its record died (Expired or
+///      Superseded); its attesters are counted per record (`attesterCount` restarts at 0) and the BLS message
+///      names the publication block, so nothing a coordinator said about the old record carries over.
 ///      BLS aggregates are checked by `BlsSignerRegistry`, which keeps the coordinators' keys and the running
 ///      aggregate; storage providers and challenges live in `ShardProviders`.
 contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGuardTransient {
@@ -26,8 +29,16 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     uint256 public constant MAX_TASKS_PER_MODEL = 16;
     /// @notice Most shards (k + m) of one model (the GF(2^8) Reed-Solomon limit).
     uint256 public constant MAX_SHARDS = 256;
+    /// @notice Most coordinators attesting one model one by one (more need the BLS aggregate).
+    uint256 public constant MAX_ATTESTERS = 64;
+    /// @notice Shortest attestation window of a model, in blocks.
+    uint64 public constant MIN_MODEL_EXPIRY = 10;
+    /// @notice Longest attestation window of a model, in blocks (it is stored in 24 bits).
+    uint64 public constant MAX_MODEL_EXPIRY = type(uint24).max;
     /// @notice Domain of BLS model attestation messages.
-    bytes32 public constant BLS_ATTESTATION_DOMAIN = keccak256("autonet.bls.attestation.v1");
+    bytes32 public constant BLS_ATTESTATION_DOMAIN = keccak256("autonet.bls.attestation.v2");
+    /// @notice Reason tag of the slash taken from the publisher of a model that expired unaccepted.
+    bytes32 public constant EXPIRED_MODEL_SLASH_REASON = "MODEL_EXPIRED_UNACCEPTED";
 
     /// @dev Packed storage of a model (see the contract NatSpec).
     struct ModelRecord {
@@ -38,10 +49,12 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         uint8 dataShards;
         uint8 parityShards;
         uint8 taskCount;
+        uint24 expiryBlocks;
         // slot 1
         uint128 attestedStake;
         uint64 totalSize;
         uint32 shardSize;
+        uint8 attesterCount;
         // slot 2, 3
         bytes32 parentRoot;
         bytes32 manifestHash;
@@ -55,9 +68,14 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     IBlsSignerRegistry private immutable _signers;
 
     mapping(bytes32 root => ModelRecord) private _models;
-    mapping(bytes32 root => mapping(address coordinator => bool)) private _attested;
+    // The coordinators that attested the current record of a root one by one: positions 0 .. attesterCount - 1.
+    mapping(bytes32 root => mapping(uint256 position => address)) private _attesters;
+    // Roots that may never be published again although they have no Accepted record: genesis roots.
+    mapping(bytes32 root => bool) private _genesisUsed;
     mapping(uint256 projectId => bytes32) private _latest;
     mapping(uint256 projectId => uint256) private _versions;
+    uint64 private _modelExpiry = 7200;
+    uint256 private _publisherSlash = 100e18;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE (the Timelock after deployment)
     /// @param staking_ stakes and roles; this contract needs its SLASHER_ROLE
@@ -85,15 +103,21 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     // ------------------------------------------------------------------ models
 
     /// @inheritdoc IModelShardRegistry
-    function publishModel(ModelManifest calldata manifest, uint256[] calldata taskIds) external {
+    function publishModel(ModelManifest calldata manifest, uint256[] calldata taskIds) external nonReentrant {
         if (!_staking.isActive(msg.sender, Role.Aggregator)) {
             revert ModelShardRegistryNotAggregator(msg.sender);
         }
         bytes32 root = manifest.root;
         if (root == bytes32(0)) revert ModelShardRegistryZeroRoot();
-        if (_models[root].status != ModelStatus.None || root == manifest.parentRoot) {
-            revert ModelShardRegistryRootExists(root);
+        if (root == manifest.parentRoot || _genesisUsed[root]) revert ModelShardRegistryRootUsed(root);
+        ModelRecord storage m = _models[root];
+        ModelStatus status = m.status;
+        if (status == ModelStatus.Pending) {
+            // A pending record blocks its root until it expires; then it dies here (and its publisher pays).
+            if (block.number <= _expiresAt(m)) revert ModelShardRegistryRootExists(root);
+            status = _expire(root, m);
         }
+        if (status == ModelStatus.Accepted) revert ModelShardRegistryRootUsed(root);
         _checkShape(manifest);
         uint256 n = taskIds.length;
         if (n > MAX_TASKS_PER_MODEL) revert ModelShardRegistryTooManyTasks(n, MAX_TASKS_PER_MODEL);
@@ -106,7 +130,7 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
             revert ModelShardRegistryParentMismatch(current, manifest.parentRoot);
         }
 
-        ModelRecord storage m = _models[root];
+        // A new record (status None, Expired or Superseded before): every field is written again.
         m.publisher = msg.sender;
         m.publishedBlock = uint40(block.number);
         m.status = ModelStatus.Pending;
@@ -115,8 +139,13 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         // casting to 'uint8' is safe because n <= MAX_TASKS_PER_MODEL = 16
         // forge-lint: disable-next-line(unsafe-typecast)
         m.taskCount = uint8(n);
+        // casting to 'uint24' is safe because setModelExpiry keeps it <= MAX_MODEL_EXPIRY = 2^24 - 1
+        // forge-lint: disable-next-line(unsafe-typecast)
+        m.expiryBlocks = uint24(_modelExpiry);
+        m.attestedStake = 0;
         m.totalSize = manifest.totalSize;
         m.shardSize = manifest.shardSize;
+        m.attesterCount = 0;
         m.parentRoot = manifest.parentRoot;
         m.manifestHash = manifest.manifestHash;
         _storeIds(m, projectId, taskIds);
@@ -125,19 +154,32 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     }
 
     /// @inheritdoc IModelShardRegistry
-    function attestModel(bytes32 root) external nonReentrant {
+    function attestModel(bytes32 root, bytes32 manifestHash, address publisher) external nonReentrant {
         ModelRecord storage m = _models[root];
-        ModelStatus status = m.status;
-        if (status == ModelStatus.None) revert ModelShardRegistryUnknownModel(root);
-        if (status != ModelStatus.Pending) revert ModelShardRegistryModelNotPending(root, status);
+        _checkAttestable(root, m);
+        if (m.manifestHash != manifestHash || m.publisher != publisher) {
+            revert ModelShardRegistryAttestationMismatch(root, m.manifestHash, m.publisher);
+        }
         if (!_staking.isActive(msg.sender, Role.Coordinator)) {
             revert ModelShardRegistryNotCoordinator(msg.sender);
         }
-        if (_attested[root][msg.sender]) revert ModelShardRegistryAlreadyAttested(root, msg.sender);
 
+        // The stake behind the model is re-read for every earlier attester: what it has bonded now, and only
+        // while it is still an active Coordinator (unbonded or moved stake no longer counts).
+        uint256 count = m.attesterCount;
+        uint256 attested;
+        for (uint256 i; i < count; ++i) {
+            address a = _attesters[root][i];
+            if (a == msg.sender) revert ModelShardRegistryAlreadyAttested(root, msg.sender);
+            if (_staking.isActive(a, Role.Coordinator)) attested += _staking.stakeOf(a);
+        }
+        if (count == MAX_ATTESTERS) revert ModelShardRegistryAttestersFull(root, MAX_ATTESTERS);
         uint256 stake = _staking.stakeOf(msg.sender);
-        _attested[root][msg.sender] = true;
-        uint256 attested = uint256(m.attestedStake) + stake;
+        attested += stake;
+        _attesters[root][count] = msg.sender;
+        // casting to 'uint8' is safe because count < MAX_ATTESTERS = 64
+        // forge-lint: disable-next-line(unsafe-typecast)
+        m.attesterCount = uint8(count + 1);
         m.attestedStake = attested.toUint128();
         emit ModelAttested(root, msg.sender, stake, attested);
 
@@ -152,9 +194,7 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         uint256[2] calldata sigma
     ) external nonReentrant {
         ModelRecord storage m = _models[root];
-        ModelStatus status = m.status;
-        if (status == ModelStatus.None) revert ModelShardRegistryUnknownModel(root);
-        if (status != ModelStatus.Pending) revert ModelShardRegistryModelNotPending(root, status);
+        _checkAttestable(root, m);
         uint256 stake = _signers.verifyAggregate(_attestationMessage(root, m), signers, apkG2, sigma);
         uint256 required = _staking.totalStake(Role.Coordinator) * 2;
         if (stake * 3 < required) {
@@ -164,6 +204,17 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         m.attestedStake = stake.toUint128();
         emit ModelAttestedBls(root, signers, stake);
         _acceptIfThreshold(root, m, stake);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function expireModel(bytes32 root) external nonReentrant {
+        ModelRecord storage m = _models[root];
+        ModelStatus status = m.status;
+        if (status == ModelStatus.None) revert ModelShardRegistryUnknownModel(root);
+        if (status != ModelStatus.Pending) revert ModelShardRegistryModelNotPending(root, status);
+        uint256 expiresAt = _expiresAt(m);
+        if (block.number <= expiresAt) revert ModelShardRegistryModelNotExpired(root, expiresAt);
+        _expire(root, m);
     }
 
     /// @inheritdoc IModelShardRegistry
@@ -201,6 +252,7 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         });
         model.publisher = m.publisher;
         model.publishedBlock = m.publishedBlock;
+        model.expiresAt = uint64(_expiresAt(m));
         model.status = m.status;
         model.attestedStake = m.attestedStake;
         model.taskIds = _taskIds(m);
@@ -219,7 +271,25 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
 
     /// @inheritdoc IModelShardRegistry
     function hasAttested(bytes32 root, address coordinator) external view returns (bool) {
-        return _attested[root][coordinator];
+        uint256 count = _models[root].attesterCount;
+        for (uint256 i; i < count; ++i) {
+            if (_attesters[root][i] == coordinator) return true;
+        }
+        return false;
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function attestersOf(bytes32 root) external view returns (address[] memory attesters) {
+        uint256 count = _models[root].attesterCount;
+        attesters = new address[](count);
+        for (uint256 i; i < count; ++i) {
+            attesters[i] = _attesters[root][i];
+        }
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function isRootUsed(bytes32 root) external view returns (bool) {
+        return _genesisUsed[root] || _models[root].status == ModelStatus.Accepted;
     }
 
     /// @inheritdoc IModelShardRegistry
@@ -230,6 +300,33 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     /// @inheritdoc IModelShardRegistry
     function latestAccepted(uint256 projectId) external view returns (bytes32) {
         return _latest[projectId];
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function modelExpiry() external view returns (uint64) {
+        return _modelExpiry;
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function publisherSlash() external view returns (uint256) {
+        return _publisherSlash;
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /// @inheritdoc IModelShardRegistry
+    function setModelExpiry(uint64 blocks) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (blocks < MIN_MODEL_EXPIRY || blocks > MAX_MODEL_EXPIRY) {
+            revert ModelShardRegistryInvalidExpiry(blocks);
+        }
+        _modelExpiry = blocks;
+        emit ModelExpiryUpdated(blocks);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function setPublisherSlash(uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _publisherSlash = amount;
+        emit PublisherSlashUpdated(amount);
     }
 
     // ------------------------------------------------------------------ dependencies
@@ -254,11 +351,54 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         return _signers;
     }
 
+    // ------------------------------------------------------------------ internal: lifecycle
+
+    /// @dev Reverts unless `m` is Pending and still inside its attestation window.
+    function _checkAttestable(bytes32 root, ModelRecord storage m) private view {
+        ModelStatus status = m.status;
+        if (status == ModelStatus.None) revert ModelShardRegistryUnknownModel(root);
+        if (status != ModelStatus.Pending) revert ModelShardRegistryModelNotPending(root, status);
+        uint256 expiresAt = _expiresAt(m);
+        if (block.number > expiresAt) revert ModelShardRegistryModelExpired(root, expiresAt);
+    }
+
+    /// @dev Last block at which `m` can be attested.
+    function _expiresAt(ModelRecord storage m) private view returns (uint256) {
+        return uint256(m.publishedBlock) + m.expiryBlocks;
+    }
+
+    /// @dev Ends a Pending model past its window: Superseded (no fault) when the project moved on meanwhile,
+    ///      else Expired with `publisherSlash` taken from its publisher (the slash never reverts the call, but a
+    ///      starved one does). Returns the new status.
+    function _expire(bytes32 root, ModelRecord storage m) private returns (ModelStatus) {
+        uint256 projectId = uint64(m.ids[0]);
+        bytes32 current = _projects.modelRoot(projectId);
+        if (current != m.parentRoot) {
+            m.status = ModelStatus.Superseded;
+            emit ModelSuperseded(projectId, root, current);
+            return ModelStatus.Superseded;
+        }
+        m.status = ModelStatus.Expired;
+        address publisher = m.publisher;
+        uint256 slashed;
+        uint256 amount = _publisherSlash;
+        if (amount != 0) {
+            uint256 gasBefore = gasleft();
+            try _staking.slash(publisher, amount, EXPIRED_MODEL_SLASH_REASON) returns (uint256 s) {
+                slashed = s;
+            } catch {
+                _checkNotStarved(gasBefore);
+            }
+        }
+        emit ModelExpired(projectId, root, publisher, slashed);
+        return ModelStatus.Expired;
+    }
+
     // ------------------------------------------------------------------ internal: acceptance
 
-    /// @dev The acceptance rule, kept in one place so that a BLS aggregate attestation (one call carrying the
-    ///      total signing stake) can replace the per-coordinator sum without touching the rest. The parent is
-    ///      only compared here, once the threshold is reached, so that ordinary attestations stay cheap.
+    /// @dev The acceptance rule, kept in one place for both attestation paths (`attested` is the stake bonded
+    ///      now behind the model). The parent is only compared here, once the threshold is reached, so that
+    ///      ordinary attestations stay cheap.
     function _acceptIfThreshold(bytes32 root, ModelRecord storage m, uint256 attested) private {
         // attested < 2^128 (SafeCast above), so *3 cannot overflow 256 bits
         if (attested * 3 < _staking.totalStake(Role.Coordinator) * 2) return;
@@ -274,12 +414,15 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         _accept(root, m, projectId, parent);
     }
 
-    /// @dev Effects first (status, project head, version), then the project advance and the fee credits.
-    ///      A failing fee credit (e.g. a task of another project) is reported and skipped, never blocking.
+    /// @dev Effects first (status, project head, version, used roots), then the project advance and the fee
+    ///      credits. A failing fee credit (e.g. a task of another project) is reported and skipped, never
+    ///      blocking. The parent of a project's first model accepted here is its genesis root: it is marked used
+    ///      (every later head is an Accepted record, which can never be published again either).
     function _accept(bytes32 root, ModelRecord storage m, uint256 projectId, bytes32 parent) private {
         m.status = ModelStatus.Accepted;
         _latest[projectId] = root;
         uint256 version = ++_versions[projectId];
+        if (version == 1) _genesisUsed[parent] = true;
         emit ModelAccepted(projectId, root, parent, version);
 
         _projects.advanceModel(projectId, parent, root);
@@ -351,6 +494,8 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         }
     }
 
+    /// @dev What coordinators sign: the whole record (project, parent, root, manifest, publisher, publication
+    ///      block, tasks), so that a signature vouches for one publication and nothing else.
     function _attestationMessage(bytes32 root, ModelRecord storage m) private view returns (bytes32) {
         return keccak256(
             abi.encode(
@@ -360,6 +505,9 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
                 uint256(uint64(m.ids[0])),
                 m.parentRoot,
                 root,
+                m.manifestHash,
+                m.publisher,
+                uint256(m.publishedBlock),
                 _taskIds(m)
             )
         );

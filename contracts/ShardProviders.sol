@@ -4,6 +4,8 @@ pragma solidity ^0.8.24;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 import {IShardProviders, ChallengeStatus} from "./interfaces/IShardProviders.sol";
 import {IModelShardRegistry} from "./interfaces/IModelShardRegistry.sol";
@@ -14,7 +16,12 @@ import {IParticipantStaking} from "./interfaces/IParticipantStaking.sol";
 /// @dev The shape of a model (k, m) is read from `ModelShardRegistry`; a provider's announcement of a root is a
 ///      bitmap of shard indices (< k + m <= MAX_SHARDS), mirrored in per-index holder lists of at most
 ///      MAX_HOLDERS_PER_SHARD providers, and `_available[root]` counts the indices with at least one holder.
+///      Providers and challengers must hold bonded stake of at least `challengeSlash` (what a failed challenge
+///      takes); a challenger also escrows `challengeBond` ATN here, paid to the provider when it proves its shard
+///      and returned when it does not. The token balance is always the open bonds plus the unclaimed credits.
 contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
     /// @notice Most shards (k + m) of one model; also the width of an announcement bitmap.
     uint256 public constant MAX_SHARDS = 256;
     /// @notice Most providers listed for one shard index.
@@ -30,6 +37,7 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
 
     IParticipantStaking private immutable _staking;
     IModelShardRegistry private immutable _models;
+    IERC20 private immutable _token;
 
     mapping(address provider => Provider) private _providers;
     mapping(bytes32 root => mapping(address provider => uint256 bitmap)) private _held;
@@ -41,24 +49,29 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
     uint256 private _challengeCount;
     uint64 private _challengeWindow = 100;
     uint256 private _challengeSlash = 10e18;
+    uint96 private _challengeBond = 1e18;
+    mapping(address account => uint256) private _claimable;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE (the Timelock after deployment)
     /// @param staking_ stakes; this contract needs its SLASHER_ROLE
     /// @param models_ the published models (shard counts)
-    constructor(address admin, IParticipantStaking staking_, IModelShardRegistry models_) {
-        if (admin == address(0) || address(staking_) == address(0) || address(models_) == address(0)) {
-            revert ShardProvidersZeroAddress();
-        }
+    /// @param token_ the token of challenge bonds (ATN)
+    constructor(address admin, IParticipantStaking staking_, IModelShardRegistry models_, IERC20 token_) {
+        if (
+            admin == address(0) || address(staking_) == address(0) || address(models_) == address(0)
+                || address(token_) == address(0)
+        ) revert ShardProvidersZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _staking = staking_;
         _models = models_;
+        _token = token_;
     }
 
     // ------------------------------------------------------------------ providers
 
     /// @inheritdoc IShardProviders
     function registerProvider(string calldata endpoint) external {
-        if (_staking.stakeOf(msg.sender) == 0) revert ShardProvidersNotStaked(msg.sender);
+        _requireBacked(msg.sender);
         _checkEndpoint(endpoint);
         Provider storage p = _providers[msg.sender];
         if (p.active) revert ShardProvidersProviderExists(msg.sender);
@@ -89,7 +102,7 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
     function announceShards(bytes32 root, uint256 bitmap) external {
         Provider storage p = _providers[msg.sender];
         if (!p.active) revert ShardProvidersNotProvider(msg.sender);
-        if (_staking.stakeOf(msg.sender) == 0) revert ShardProvidersNotStaked(msg.sender);
+        _requireBacked(msg.sender);
         (uint8 k, uint8 m) = _models.shardCounts(root);
         if (k == 0) revert ShardProvidersUnknownModel(root);
         uint256 count = uint256(k) + m;
@@ -135,6 +148,18 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
     }
 
     /// @inheritdoc IShardProviders
+    function evictUnbacked(bytes32 root, address provider) external {
+        uint256 held = _held[root][provider];
+        if (held == 0) revert ShardProvidersNothingToChallenge(root, provider);
+        uint256 open = _openChallenge[root][provider];
+        if (open != 0) revert ShardProvidersChallengeOpen(open);
+        (uint256 stake, uint256 need) = _backing(provider);
+        if (stake >= need) revert ShardProvidersProviderBacked(provider, stake, need);
+        emit ProviderEvicted(root, provider, stake);
+        _removeShards(root, provider, held, held);
+    }
+
+    /// @inheritdoc IShardProviders
     function availability(bytes32 root) external view returns (uint256 shardsAvailable, bool recoverable) {
         shardsAvailable = _available[root];
         (uint8 k,) = _models.shardCounts(root);
@@ -164,8 +189,8 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
     // ------------------------------------------------------------------ challenges
 
     /// @inheritdoc IShardProviders
-    function challenge(bytes32 root, address provider) external returns (uint256 challengeId) {
-        if (_staking.stakeOf(msg.sender) == 0) revert ShardProvidersNotStaked(msg.sender);
+    function challenge(bytes32 root, address provider) external nonReentrant returns (uint256 challengeId) {
+        _requireBacked(msg.sender);
         uint256 held = _held[root][provider];
         if (held == 0) revert ShardProvidersNothingToChallenge(root, provider);
         uint256 open = _openChallenge[root][provider];
@@ -177,18 +202,21 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
         uint256 index = _nthSetBit(held, seed % _popcount(held));
         uint64 deadline = uint64(block.number) + _challengeWindow;
 
+        uint96 bond = _challengeBond;
         _challenges[challengeId] = Challenge({
             root: root,
             provider: provider,
-            challenger: msg.sender,
             // casting to 'uint16' is safe because index < MAX_SHARDS = 256
             // forge-lint: disable-next-line(unsafe-typecast)
             index: uint16(index),
             deadline: deadline,
-            status: ChallengeStatus.Open
+            status: ChallengeStatus.Open,
+            challenger: msg.sender,
+            bond: bond
         });
         _openChallenge[root][provider] = challengeId;
         emit ChallengeOpened(challengeId, root, provider, msg.sender, index, deadline);
+        if (bond != 0) _token.safeTransferFrom(msg.sender, address(this), bond);
     }
 
     /// @inheritdoc IShardProviders
@@ -207,6 +235,7 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
         delete _openChallenge[c.root][msg.sender];
         _providers[msg.sender].successes += 1;
         emit ChallengePassed(challengeId, msg.sender, shardHash);
+        _credit(msg.sender, challengeId, c.bond); // the challenger's bond pays the provider for its answer
     }
 
     /// @inheritdoc IShardProviders
@@ -220,6 +249,7 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
         }
         bytes32 root = c.root;
         address provider = c.provider;
+        _credit(c.challenger, challengeId, c.bond); // the challenger was right: its bond comes back
 
         c.status = ChallengeStatus.Failed;
         delete _openChallenge[root][provider];
@@ -240,6 +270,20 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
             }
         }
         emit ChallengeFailed(challengeId, provider, root, slashed);
+    }
+
+    /// @inheritdoc IShardProviders
+    function claim() external nonReentrant returns (uint256 amount) {
+        amount = _claimable[msg.sender];
+        if (amount == 0) revert ShardProvidersNothingToClaim(msg.sender);
+        _claimable[msg.sender] = 0;
+        emit BondClaimed(msg.sender, amount);
+        _token.safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IShardProviders
+    function claimable(address account) external view returns (uint256) {
+        return _claimable[account];
     }
 
     /// @inheritdoc IShardProviders
@@ -267,6 +311,17 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
         return _challengeSlash;
     }
 
+    /// @inheritdoc IShardProviders
+    function challengeBond() external view returns (uint256) {
+        return _challengeBond;
+    }
+
+    /// @inheritdoc IShardProviders
+    function minProviderStake() public view returns (uint256) {
+        uint256 slash = _challengeSlash;
+        return slash == 0 ? 1 : slash;
+    }
+
     // ------------------------------------------------------------------ admin
 
     /// @inheritdoc IShardProviders
@@ -284,6 +339,15 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
         emit ChallengeSlashUpdated(amount);
     }
 
+    /// @inheritdoc IShardProviders
+    function setChallengeBond(uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (amount > type(uint96).max) revert ShardProvidersInvalidBond(amount);
+        // casting to 'uint96' is safe because of the check above
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _challengeBond = uint96(amount);
+        emit ChallengeBondUpdated(amount);
+    }
+
     /// @notice The staking contract.
     function staking() external view returns (IParticipantStaking) {
         return _staking;
@@ -294,7 +358,29 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
         return _models;
     }
 
+    /// @notice The token of challenge bonds.
+    function token() external view returns (IERC20) {
+        return _token;
+    }
+
     // ------------------------------------------------------------------ internal
+
+    /// @dev `account`'s bonded stake and the stake a provider or challenger needs (`minProviderStake`).
+    function _backing(address account) private view returns (uint256 stake, uint256 need) {
+        stake = _staking.stakeOf(account);
+        need = minProviderStake();
+    }
+
+    function _requireBacked(address account) private view {
+        (uint256 stake, uint256 need) = _backing(account);
+        if (stake < need) revert ShardProvidersInsufficientStake(account, stake, need);
+    }
+
+    function _credit(address account, uint256 challengeId, uint256 amount) private {
+        if (amount == 0) return;
+        _claimable[account] += amount;
+        emit BondCredited(account, challengeId, amount);
+    }
 
     function _checkEndpoint(string calldata endpoint) private pure {
         uint256 len = bytes(endpoint).length;

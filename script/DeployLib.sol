@@ -129,7 +129,10 @@ library DeployLib {
             IBlsSignerRegistry(address(d.blsSigners))
         );
         d.shardProviders = new ShardProviders(
-            deployer, IParticipantStaking(address(d.staking)), IModelShardRegistry(address(d.shardRegistry))
+            deployer,
+            IParticipantStaking(address(d.staking)),
+            IModelShardRegistry(address(d.shardRegistry)),
+            IERC20(address(d.token))
         );
 
         _wire(d);

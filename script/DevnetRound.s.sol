@@ -198,7 +198,7 @@ contract DevnetRound is Script {
         shards.publishModel(m, ids);
         for (uint256 i; i < 3 && shards.modelStatus(root) == ModelStatus.Pending; i++) {
             vm.broadcast(_key(_coordinator(i)));
-            shards.attestModel(root);
+            shards.attestModel(root, m.manifestHash, _addr(8));
         }
         require(project.modelRoot(t.projectId) == root, "model not accepted");
 

@@ -60,7 +60,7 @@ contract BN254Test is Test {
         assertEq(g2[2], BN254.G2_Y0);
         assertEq(g2[3], BN254.G2_Y1);
         assertEq(vm.parseJsonBytes32(c, ".popDomain"), keccak256("autonet.bls.pop.v1"));
-        assertEq(vm.parseJsonBytes32(c, ".attestationDomain"), keccak256("autonet.bls.attestation.v1"));
+        assertEq(vm.parseJsonBytes32(c, ".attestationDomain"), keccak256("autonet.bls.attestation.v2"));
     }
 
     function test_verify_agreesWithEveryVector() public view {
@@ -87,12 +87,15 @@ contract BN254Test is Test {
         for (uint256 i; i < n; ++i) {
             bytes32 m = keccak256(
                 abi.encode(
-                    keccak256("autonet.bls.attestation.v1"),
+                    keccak256("autonet.bls.attestation.v2"),
                     vm.parseJsonUint(verifyJson, _at("messages", i, "chainId")),
                     vm.parseJsonAddress(verifyJson, _at("messages", i, "contract")),
                     vm.parseJsonUint(verifyJson, _at("messages", i, "projectId")),
                     vm.parseJsonBytes32(verifyJson, _at("messages", i, "parentRoot")),
                     vm.parseJsonBytes32(verifyJson, _at("messages", i, "newRoot")),
+                    vm.parseJsonBytes32(verifyJson, _at("messages", i, "manifestHash")),
+                    vm.parseJsonAddress(verifyJson, _at("messages", i, "publisher")),
+                    vm.parseJsonUint(verifyJson, _at("messages", i, "publishedBlock")),
                     vm.parseJsonUintArray(verifyJson, _at("messages", i, "taskIds"))
                 )
             );

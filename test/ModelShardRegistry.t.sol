@@ -6,6 +6,9 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 
 import {ModelShardRegistry} from "../contracts/ModelShardRegistry.sol";
 import {BlsSignerRegistry} from "../contracts/BlsSignerRegistry.sol";
+import {ParticipantStaking} from "../contracts/ParticipantStaking.sol";
+import {Project} from "../contracts/Project.sol";
+import {IBlsSignerRegistry} from "../contracts/interfaces/IBlsSignerRegistry.sol";
 import {Role} from "../contracts/interfaces/IParticipantStaking.sol";
 import {IRewards} from "../contracts/interfaces/IRewards.sol";
 import {IModelShardRegistry, ModelStatus} from "../contracts/interfaces/IModelShardRegistry.sol";
@@ -44,12 +47,60 @@ contract ModelShardRegistryTest is ShardFixture {
         assertTrue(reg.hasRole(reg.DEFAULT_ADMIN_ROLE(), admin));
     }
 
-    function test_RevertWhen_constructorGetsZeroAddress() public {
+    /// @dev I-6. Fails on dc0035f: the constructor took any address, so a deployment could wire nothing.
+    function test_I6_constructorRefusesZeroAddresses() public {
         IRewards r = IRewards(address(rewards));
         vm.expectRevert(IModelShardRegistry.ModelShardRegistryZeroAddress.selector);
         new ModelShardRegistry(address(0), staking, project, r, signers);
         vm.expectRevert(IModelShardRegistry.ModelShardRegistryZeroAddress.selector);
         new ModelShardRegistry(admin, staking, project, r, BlsSignerRegistry(address(0)));
+        vm.expectRevert(IModelShardRegistry.ModelShardRegistryZeroAddress.selector);
+        new ModelShardRegistry(admin, staking, Project(address(0)), r, signers);
+        vm.expectRevert(IBlsSignerRegistry.BlsSignerRegistryZeroAddress.selector);
+        new BlsSignerRegistry(ParticipantStaking(address(0)));
+    }
+
+    function test_constructor_setsLifecycleDefaults() public view {
+        assertEq(reg.modelExpiry(), 7200);
+        assertEq(reg.publisherSlash(), 100e18);
+        assertEq(reg.MAX_ATTESTERS(), 64);
+    }
+
+    function test_setModelExpiryAndPublisherSlash_updateByAdminOnly() public {
+        vm.expectEmit(address(reg));
+        emit IModelShardRegistry.ModelExpiryUpdated(50);
+        vm.prank(admin);
+        reg.setModelExpiry(50);
+        assertEq(reg.modelExpiry(), 50);
+        vm.expectEmit(address(reg));
+        emit IModelShardRegistry.PublisherSlashUpdated(7e18);
+        vm.prank(admin);
+        reg.setPublisherSlash(7e18);
+        assertEq(reg.publisherSlash(), 7e18);
+
+        vm.startPrank(admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryInvalidExpiry.selector, 9)
+        );
+        reg.setModelExpiry(9);
+        uint64 tooLong = uint64(type(uint24).max) + 1;
+        vm.expectRevert(
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryInvalidExpiry.selector, tooLong)
+        );
+        reg.setModelExpiry(tooLong);
+        vm.stopPrank();
+
+        bytes32 role = reg.DEFAULT_ADMIN_ROLE();
+        vm.startPrank(stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, role)
+        );
+        reg.setModelExpiry(100);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, role)
+        );
+        reg.setPublisherSlash(1);
+        vm.stopPrank();
     }
 
     // ------------------------------------------------------------------ publish
@@ -134,7 +185,7 @@ contract ModelShardRegistryTest is ShardFixture {
         // a model cannot be its own parent either
         mf = _manifest(GENESIS, GENESIS, 10, 4);
         vm.expectRevert(
-            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryRootExists.selector, GENESIS)
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryRootUsed.selector, GENESIS)
         );
         vm.prank(agg2);
         reg.publishModel(mf, _ids(1));
@@ -320,6 +371,7 @@ contract ModelShardRegistryTest is ShardFixture {
         _publish14();
         vm.prank(agg2);
         reg.publishModel(_manifest(rival, GENESIS, 10, 4), _ids(1));
+        publisherOf[rival] = agg2;
         _attest(c1, rival);
         _attest(c1, root14);
         _attest(c2, root14); // root14 accepted, rival's parent is gone
@@ -364,9 +416,10 @@ contract ModelShardRegistryTest is ShardFixture {
         _publish14();
         _attest(c1, root14);
         rewards.setBurnGas(true);
+        bytes32 manifestHash = reg.getModel(root14).manifest.manifestHash;
         vm.expectRevert(IModelShardRegistry.ModelShardRegistryInsufficientGas.selector);
         vm.prank(c2);
-        reg.attestModel{gas: 1_000_000}(root14);
+        reg.attestModel{gas: 1_000_000}(root14, manifestHash, agg);
         assertEq(uint8(reg.modelStatus(root14)), uint8(ModelStatus.Pending));
         assertEq(project.modelRoot(pid), GENESIS);
     }
@@ -431,6 +484,271 @@ contract ModelShardRegistryTest is ShardFixture {
             assertEq(project.modelRoot(pid), reached ? root14 : GENESIS);
         }
         assertEq(reg.getModel(root14).attestedStake, attested);
+    }
+
+    // ------------------------------------------------------------------ review dc0035f: H-1
+
+    /// @dev H-1. Fails on dc0035f: `a1` attests, unbonds everything (the total drops, its attestation stayed
+    ///      counted), `a2` attests, and the model was Accepted with 48% of coordinator stake and no honest
+    ///      attestation. Now every attester's stake is re-read: `a1` no longer counts.
+    function test_H1_attestThenUnbondNoLongerCounts() public {
+        address a1 = makeAddr("attacker1");
+        address a2 = makeAddr("attacker2");
+        _stake(a1, Role.Coordinator, 900e18);
+        _stake(a2, Role.Coordinator, 500e18); // attacker 1400 of 2900 (48%), honest 1500
+        _publish14();
+        _attest(a1, root14);
+        vm.prank(a1);
+        staking.requestUnbond(900e18); // total 2000; on dc0035f the attestation still counted 900
+        vm.expectEmit(address(reg));
+        emit IModelShardRegistry.ModelAttested(root14, a2, 500e18, 500e18);
+        _attest(a2, root14);
+        assertEq(uint8(reg.modelStatus(root14)), uint8(ModelStatus.Pending));
+        assertEq(reg.getModel(root14).attestedStake, 500e18);
+        assertEq(project.modelRoot(pid), GENESIS);
+        // Honest coordinators still decide: c1 and c2 bring 1000 + 500 = 1500 of 2000 >= 2/3.
+        _attest(c1, root14);
+        assertEq(uint8(reg.modelStatus(root14)), uint8(ModelStatus.Pending)); // 1000 * 3 < 2000 * 2
+        _attest(c2, root14);
+        assertEq(uint8(reg.modelStatus(root14)), uint8(ModelStatus.Accepted));
+        assertEq(reg.getModel(root14).attestedStake, 1500e18);
+    }
+
+    /// @dev H-1. Fails on dc0035f (stake taken at attestation): a partial unbond lowers what the attester brings,
+    ///      a top-up raises it, and an attester that left the Coordinator role brings nothing.
+    function test_H1_attestedStakeIsTheStakeBondedAtAcceptance() public {
+        _publish14();
+        _attest(c1, root14);
+        vm.prank(c1);
+        staking.requestUnbond(400e18); // c1 keeps 100, below the 500 minimum: no longer active
+        _attest(c2, root14);
+        assertEq(reg.getModel(root14).attestedStake, 500e18);
+        _stake(c1, Role.Coordinator, 900e18); // back to 1000 bonded and active: its attestation counts again
+        _attest(c3, root14); // 1000 + 500 + 500 of 2000
+        assertEq(uint8(reg.modelStatus(root14)), uint8(ModelStatus.Accepted));
+        assertEq(reg.getModel(root14).attestedStake, 2000e18);
+    }
+
+    /// @dev H-1: at most MAX_ATTESTERS coordinators attest one by one (each attestation re-reads them all).
+    function test_RevertWhen_attestersFull() public {
+        _stake(makeAddr("whale"), Role.Coordinator, 1_000_000e18); // nobody below reaches 2/3
+        _publish14();
+        for (uint256 i; i < 64; ++i) {
+            address c = makeAddr(string(abi.encode("many", i)));
+            _stake(c, Role.Coordinator, 500e18);
+            _attest(c, root14);
+        }
+        assertEq(reg.attestersOf(root14).length, 64);
+        vm.expectRevert(
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryAttestersFull.selector, root14, 64)
+        );
+        _attest(c1, root14);
+    }
+
+    // ------------------------------------------------------------------ review dc0035f: H-2
+
+    /// @dev H-2. Fails on dc0035f: a squatter published the honest root with a bogus manifest first, honest
+    ///      coordinators could not vouch for it, and the honest `publishModel` reverted `RootExists` forever. Now
+    ///      attestations name the manifest and publisher, the squatted record expires, its publisher is slashed,
+    ///      and the honest aggregator publishes the root again and is paid.
+    function test_H2_bogusManifestSquatterExpiresIsSlashedAndTheRootIsPublishedAgain() public {
+        IModelShardRegistry.ModelManifest memory bogus = _manifest(root14, GENESIS, 10, 4);
+        bogus.manifestHash = keccak256("bogus manifest");
+        vm.prank(agg2);
+        reg.publishModel(bogus, new uint256[](0));
+        uint256 expiresAt = reg.getModel(root14).expiresAt;
+        assertEq(expiresAt, block.number + 7200);
+
+        // The honest aggregator cannot publish while the squatted record is pending ...
+        vm.expectRevert(
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryRootExists.selector, root14)
+        );
+        _publish14();
+        // ... and coordinators that checked the real manifest cannot be counted for the bogus one.
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryAttestationMismatch.selector,
+                root14,
+                bogus.manifestHash,
+                agg2
+            )
+        );
+        _attest(c1, root14);
+
+        vm.roll(expiresAt + 1);
+        uint256 before = staking.stakeOf(agg2);
+        vm.expectEmit(address(reg));
+        emit IModelShardRegistry.ModelExpired(pid, root14, agg2, 100e18);
+        _publish14(); // expires the squatted record, then publishes a new one
+        assertEq(staking.stakeOf(agg2), before - 100e18);
+        IModelShardRegistry.Model memory m = reg.getModel(root14);
+        assertEq(m.publisher, agg);
+        assertEq(m.manifest.manifestHash, keccak256(abi.encode("manifest", root14)));
+        assertEq(uint8(m.status), uint8(ModelStatus.Pending));
+        _attest(c1, root14);
+        _attest(c2, root14);
+        assertEq(uint8(reg.modelStatus(root14)), uint8(ModelStatus.Accepted));
+        assertEq(rewards.paidTo(1), agg);
+    }
+
+    /// @dev H-2. Fails on dc0035f (no expiry, attestations keyed by root): attestations of an expired record do not
+    ///      carry over to the record that replaces it, and the BLS message of the new record differs.
+    function test_H2_attestationsOfAnExpiredRecordDoNotCarryOver() public {
+        _publish14();
+        _attest(c1, root14);
+        bytes32 oldMessage = reg.blsAttestationMessage(root14);
+        vm.roll(reg.getModel(root14).expiresAt + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryModelExpired.selector, root14, block.number - 1
+            )
+        );
+        _attest(c2, root14);
+        reg.expireModel(root14);
+        assertEq(uint8(reg.modelStatus(root14)), uint8(ModelStatus.Expired));
+
+        vm.prank(agg2);
+        reg.publishModel(_manifest(root14, GENESIS, 10, 4), _ids(1));
+        publisherOf[root14] = agg2;
+        IModelShardRegistry.Model memory m = reg.getModel(root14);
+        assertEq(m.attestedStake, 0);
+        assertEq(reg.attestersOf(root14).length, 0);
+        assertFalse(reg.hasAttested(root14, c1));
+        assertTrue(reg.blsAttestationMessage(root14) != oldMessage);
+        _attest(c2, root14);
+        assertEq(uint8(reg.modelStatus(root14)), uint8(ModelStatus.Pending)); // c1's old attestation is gone
+        _attest(c1, root14);
+        assertEq(uint8(reg.modelStatus(root14)), uint8(ModelStatus.Accepted));
+        assertEq(rewards.paidTo(1), agg2);
+    }
+
+    /// @dev H-2: a model that outlived its window after the project moved on is Superseded, and its publisher
+    ///      is not slashed (it lost a race, it did not squat).
+    function test_H2_expiredAfterTheProjectMovedOnIsSupersededWithoutSlash() public {
+        bytes32 rival = keccak256("rival model");
+        vm.prank(agg2);
+        reg.publishModel(_manifest(rival, GENESIS, 10, 4), _ids(1));
+        _publish14();
+        _attest(c1, root14);
+        _attest(c2, root14);
+        vm.roll(reg.getModel(rival).expiresAt + 1);
+        uint256 before = staking.stakeOf(agg2);
+        vm.expectEmit(address(reg));
+        emit IModelShardRegistry.ModelSuperseded(pid, rival, root14);
+        reg.expireModel(rival);
+        assertEq(uint8(reg.modelStatus(rival)), uint8(ModelStatus.Superseded));
+        assertEq(staking.stakeOf(agg2), before);
+    }
+
+    /// @dev H-2: attestations are refused for a manifest or a publisher other than the record's.
+    function test_H2_attestationNamesManifestAndPublisher() public {
+        _publish14();
+        bytes32 real = keccak256(abi.encode("manifest", root14));
+        vm.startPrank(c1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryAttestationMismatch.selector, root14, real, agg
+            )
+        );
+        reg.attestModel(root14, keccak256("other"), agg);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryAttestationMismatch.selector, root14, real, agg
+            )
+        );
+        reg.attestModel(root14, real, agg2);
+        reg.attestModel(root14, real, agg);
+        vm.stopPrank();
+    }
+
+    function test_expireModel_slashNeverBlocksAndZeroSlashSkipsIt() public {
+        _publish14();
+        vm.prank(agg);
+        staking.requestUnbond(1000e18);
+        vm.warp(block.timestamp + 30 days);
+        vm.prank(agg);
+        staking.withdrawUnbonded(); // nothing left to slash
+        vm.roll(reg.getModel(root14).expiresAt + 1);
+        vm.expectEmit(address(reg));
+        emit IModelShardRegistry.ModelExpired(pid, root14, agg, 0);
+        reg.expireModel(root14);
+
+        vm.prank(admin);
+        reg.setPublisherSlash(0);
+        vm.prank(agg2);
+        reg.publishModel(_manifest(root14, GENESIS, 10, 4), _ids(1));
+        vm.roll(reg.getModel(root14).expiresAt + 1);
+        reg.expireModel(root14);
+        assertEq(staking.stakeOf(agg2), 1000e18);
+    }
+
+    function test_RevertWhen_expireModelEarlyOrNotPending() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryUnknownModel.selector, root14)
+        );
+        reg.expireModel(root14);
+        _publish14();
+        uint256 expiresAt = reg.getModel(root14).expiresAt;
+        vm.roll(expiresAt);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryModelNotExpired.selector, root14, expiresAt
+            )
+        );
+        reg.expireModel(root14);
+        _attest(c1, root14); // the last block of the window still counts
+        _attest(c2, root14);
+        vm.roll(expiresAt + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryModelNotPending.selector, root14, ModelStatus.Accepted
+            )
+        );
+        reg.expireModel(root14);
+    }
+
+    function test_setModelExpiry_appliesToModelsPublishedAfterwards() public {
+        _publish14();
+        vm.prank(admin);
+        reg.setModelExpiry(20);
+        assertEq(reg.getModel(root14).expiresAt, block.number + 7200);
+        bytes32 other = keccak256("other model");
+        vm.prank(agg2);
+        reg.publishModel(_manifest(other, GENESIS, 10, 4), _ids(2));
+        assertEq(reg.getModel(other).expiresAt, block.number + 20);
+    }
+
+    // ------------------------------------------------------------------ review dc0035f: L-7
+
+    /// @dev L-7. Fails on dc0035f: the genesis root had no record, so it could be published again on top of the
+    ///      accepted model and the project's model could cycle back.
+    function test_L7_genesisRootCannotBePublishedAgain() public {
+        _publish14();
+        _attest(c1, root14);
+        _attest(c2, root14);
+        assertTrue(reg.isRootUsed(GENESIS));
+        assertTrue(reg.isRootUsed(root14));
+        vm.expectRevert(
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryRootUsed.selector, GENESIS)
+        );
+        _publish(GENESIS, root14, 10, 4, _ids(2));
+    }
+
+    /// @dev L-7. Fails on dc0035f (which answered `RootExists`, no used-root rule): an accepted root can never
+    ///      come back, not even after later models.
+    function test_L7_acceptedRootsNeverComeBack() public {
+        _publish14();
+        _attest(c1, root14);
+        _attest(c2, root14);
+        bytes32 next = keccak256("model v2");
+        _publish(next, root14, 10, 4, _ids(2));
+        _attest(c1, next);
+        _attest(c2, next);
+        vm.expectRevert(
+            abi.encodeWithSelector(IModelShardRegistry.ModelShardRegistryRootUsed.selector, root14)
+        );
+        _publish(root14, next, 10, 4, _ids(3));
+        assertFalse(reg.isRootUsed(keccak256("never published")));
     }
 
     // ------------------------------------------------------------------ shard proofs

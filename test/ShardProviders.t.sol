@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {ShardProviders} from "../contracts/ShardProviders.sol";
 import {Role} from "../contracts/interfaces/IParticipantStaking.sol";
@@ -25,6 +26,16 @@ contract ShardProvidersTest is ShardFixture {
         _stake(p2, Role.Solver, 50e18);
         hashes = ShardMerkle.shardHashes(14, 1);
         root14 = ShardMerkle.root(hashes);
+        // Challengers escrow bonds in ATN.
+        _fundBonds(c1);
+        _fundBonds(c2);
+    }
+
+    function _fundBonds(address who) internal {
+        vm.prank(admin);
+        assertTrue(token.transfer(who, 100e18));
+        vm.prank(who);
+        token.approve(address(prov), type(uint256).max);
     }
 
     // ------------------------------------------------------------------ helpers
@@ -57,13 +68,53 @@ contract ShardProvidersTest is ShardFixture {
         assertEq(prov.challengeWindow(), 100);
         assertEq(prov.challengeSlash(), 10e18);
         assertEq(prov.challengeCount(), 0);
+        assertEq(prov.challengeBond(), 1e18);
+        assertEq(prov.minProviderStake(), 10e18);
+        assertEq(address(prov.token()), address(token));
     }
 
-    function test_RevertWhen_constructorGetsZeroAddress() public {
+    function test_setChallengeBond_updatesByAdminOnly() public {
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ChallengeBondUpdated(5e18);
+        vm.prank(admin);
+        prov.setChallengeBond(5e18);
+        assertEq(prov.challengeBond(), 5e18);
+        uint256 tooLarge = uint256(type(uint96).max) + 1;
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersInvalidBond.selector, tooLarge));
+        vm.prank(admin);
+        prov.setChallengeBond(tooLarge);
+        bytes32 role = prov.DEFAULT_ADMIN_ROLE();
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, role)
+        );
+        vm.prank(stranger);
+        prov.setChallengeBond(0);
+    }
+
+    function test_minProviderStake_followsTheChallengeSlash() public {
+        vm.prank(admin);
+        prov.setChallengeSlash(30e18);
+        assertEq(prov.minProviderStake(), 30e18);
+        vm.prank(p2);
+        staking.requestUnbond(25e18); // 25 bonded, below 30
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersInsufficientStake.selector, p2, 25e18, 30e18)
+        );
+        _register(p2);
+        _register(p1); // 50 bonded
+        vm.prank(admin);
+        prov.setChallengeSlash(0);
+        assertEq(prov.minProviderStake(), 1); // a provider always needs some slashable stake
+    }
+
+    /// @dev I-6. Fails on dc0035f: the constructor took any address, so a deployment could wire nothing.
+    function test_I6_constructorRefusesZeroAddresses() public {
         vm.expectRevert(IShardProviders.ShardProvidersZeroAddress.selector);
-        new ShardProviders(address(0), staking, reg);
+        new ShardProviders(address(0), staking, reg, token);
         vm.expectRevert(IShardProviders.ShardProvidersZeroAddress.selector);
-        new ShardProviders(admin, staking, IModelShardRegistry(address(0)));
+        new ShardProviders(admin, staking, IModelShardRegistry(address(0)), token);
+        vm.expectRevert(IShardProviders.ShardProvidersZeroAddress.selector);
+        new ShardProviders(admin, staking, reg, IERC20(address(0)));
     }
 
     function test_setChallengeWindow_updates() public {
@@ -134,7 +185,11 @@ contract ShardProvidersTest is ShardFixture {
     }
 
     function test_RevertWhen_registerProviderNotStaked() public {
-        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotStaked.selector, stranger));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IShardProviders.ShardProvidersInsufficientStake.selector, stranger, 0, 10e18
+            )
+        );
         _register(stranger);
     }
 
@@ -268,7 +323,9 @@ contract ShardProvidersTest is ShardFixture {
         _register(p1);
         vm.prank(p1);
         staking.requestUnbond(50e18);
-        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotStaked.selector, p1));
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersInsufficientStake.selector, p1, 0, 10e18)
+        );
         _announce(p1, root14, 1);
     }
 
@@ -406,7 +463,11 @@ contract ShardProvidersTest is ShardFixture {
         _publish14();
         _register(p1);
         _announce(p1, root14, 1);
-        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNotStaked.selector, stranger));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IShardProviders.ShardProvidersInsufficientStake.selector, stranger, 0, 10e18
+            )
+        );
         vm.prank(stranger);
         prov.challenge(root14, p1);
     }
@@ -558,5 +619,149 @@ contract ShardProvidersTest is ShardFixture {
         vm.prank(p1);
         prov.respondChallenge(id, hashes[index], ShardMerkle.proof(hashes, index));
         assertEq(prov.getProvider(p1).successes, 1);
+    }
+
+    // ------------------------------------------------------------------ review dc0035f: M-4
+
+    /// @dev M-4. Fails on dc0035f: 1 wei of bonded stake was enough to register, announce and challenge, so 16
+    ///      Sybils filled a shard's holder list and challenges cost nothing. Now each needs `challengeSlash`.
+    function test_M4_oneWeiStakersCannotRegisterAnnounceOrChallenge() public {
+        _publish14();
+        address sybil = makeAddr("sybil");
+        _stake(sybil, Role.Solver, 50e18);
+        vm.prank(sybil);
+        staking.requestUnbond(50e18 - 1); // 1 wei bonded
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersInsufficientStake.selector, sybil, 1, 10e18)
+        );
+        _register(sybil);
+
+        _register(p1);
+        _announce(p1, root14, 1);
+        _register(p2);
+        vm.prank(p2);
+        staking.requestUnbond(50e18 - 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersInsufficientStake.selector, p2, 1, 10e18)
+        );
+        _announce(p2, root14, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersInsufficientStake.selector, sybil, 1, 10e18)
+        );
+        vm.prank(sybil);
+        prov.challenge(root14, p1);
+    }
+
+    /// @dev M-4. Fails on dc0035f: a provider that announced and then unbonded kept its place in the holder lists
+    ///      with nothing left to slash. Now anyone evicts it, freeing the place for a provider with stake.
+    function test_M4_providerWhoseStakeLeftIsEvicted() public {
+        _publish14();
+        for (uint256 i; i < 16; ++i) {
+            address who = makeAddr(string(abi.encode("holder", i)));
+            _stake(who, Role.Solver, 50e18);
+            _register(who);
+            _announce(who, root14, 1 << 3);
+        }
+        address gone = prov.providersOf(root14, 3)[0];
+        _register(p1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersShardHoldersFull.selector, 3));
+        _announce(p1, root14, 1 << 3);
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersProviderBacked.selector, gone, 50e18, 10e18)
+        );
+        prov.evictUnbacked(root14, gone);
+
+        vm.prank(gone);
+        staking.requestUnbond(45e18); // 5 left, below the 10 a failed challenge takes
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ProviderEvicted(root14, gone, 5e18);
+        vm.prank(stranger);
+        prov.evictUnbacked(root14, gone);
+        assertEq(prov.shardsOf(root14, gone), 0);
+        assertEq(prov.getProvider(gone).rootsHeld, 0);
+        _announce(p1, root14, 1 << 3);
+        assertEq(prov.providersOf(root14, 3).length, 16);
+    }
+
+    function test_RevertWhen_evictWithoutShardsOrDuringAChallenge() public {
+        _publish14();
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersNothingToChallenge.selector, root14, p1)
+        );
+        prov.evictUnbacked(root14, p1);
+        _register(p1);
+        _announce(p1, root14, 1);
+        uint256 id = _openChallenge(p1);
+        vm.prank(p1);
+        staking.requestUnbond(50e18);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersChallengeOpen.selector, id));
+        prov.evictUnbacked(root14, p1);
+        // the challenge still takes its slash from the pending unbond
+        vm.roll(block.number + 101);
+        prov.expireChallenge(id);
+        assertEq(staking.pendingUnbondTotal(p1), 40e18);
+    }
+
+    /// @dev M-4. Fails on dc0035f: a challenge was free, so a 1-wei staker could re-challenge an honest provider
+    ///      after every answer. Now each challenge escrows `challengeBond`, and every answered challenge pays the
+    ///      provider; the challenger pays for the spam.
+    function test_M4_challengeSpamPaysTheProvider() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x3fff);
+        uint256 balance = token.balanceOf(c1);
+        for (uint256 round; round < 3; ++round) {
+            uint256 id = _openChallenge(p1);
+            assertEq(prov.getChallenge(id).bond, 1e18);
+            uint256 index = prov.getChallenge(id).index;
+            vm.expectEmit(address(prov));
+            emit IShardProviders.BondCredited(p1, id, 1e18);
+            vm.prank(p1);
+            prov.respondChallenge(id, hashes[index], ShardMerkle.proof(hashes, index));
+        }
+        assertEq(token.balanceOf(c1), balance - 3e18);
+        assertEq(prov.claimable(p1), 3e18);
+        assertEq(token.balanceOf(address(prov)), 3e18);
+        uint256 before = token.balanceOf(p1);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.BondClaimed(p1, 3e18);
+        vm.prank(p1);
+        assertEq(prov.claim(), 3e18);
+        assertEq(token.balanceOf(p1) - before, 3e18);
+        assertEq(token.balanceOf(address(prov)), 0);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersNothingToClaim.selector, p1));
+        vm.prank(p1);
+        prov.claim();
+    }
+
+    /// @dev M-4: a challenger that was right gets its bond back, and the provider loses its stake and its place.
+    function test_M4_expiredChallengeReturnsTheBond() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x1);
+        uint256 id = _openChallenge(p1);
+        vm.roll(block.number + 101);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.BondCredited(c1, id, 1e18);
+        prov.expireChallenge(id);
+        assertEq(prov.claimable(c1), 1e18);
+        assertEq(staking.stakeOf(p1), 40e18);
+        vm.prank(c1);
+        prov.claim();
+        assertEq(token.balanceOf(address(prov)), 0);
+    }
+
+    function test_RevertWhen_challengerHasNotApprovedTheBond() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x1);
+        vm.prank(c3); // staked, but holds and approved no ATN
+        vm.expectRevert();
+        prov.challenge(root14, p1);
+        vm.prank(admin);
+        prov.setChallengeBond(0);
+        vm.prank(c3);
+        uint256 id = prov.challenge(root14, p1);
+        assertEq(prov.getChallenge(id).bond, 0);
     }
 }

@@ -16,6 +16,9 @@ interface IBlsSignerRegistry is IStakeObserver {
 
     /// @notice `coordinator` registered (or rotated) its BLS key at signer index `index`.
     event BlsKeyRegistered(address indexed coordinator, uint256 indexed index, uint256[2] pkG1);
+    /// @notice Every signer index was taken: `coordinator` took index `index` from `previous`, which was no longer
+    ///         an active Coordinator (its key left with it; it registers again like a newcomer).
+    event BlsSignerReplaced(uint256 indexed index, address indexed previous, address indexed coordinator);
     /// @notice The signer at `index` is now counted in the aggregate (`active`, with recorded bonded stake
     ///         `stake`) or no longer counted (`active` false, `stake` 0).
     event BlsSignerUpdated(address indexed coordinator, uint256 indexed index, bool active, uint256 stake);
@@ -30,7 +33,7 @@ interface IBlsSignerRegistry is IStakeObserver {
     error BlsSignerRegistryInvalidBlsKey();
     /// @notice The proof of possession does not verify for this key, chain, contract and sender.
     error BlsSignerRegistryInvalidProofOfPossession(address coordinator);
-    /// @notice All MAX_BLS_SIGNERS signer indices are taken.
+    /// @notice All MAX_BLS_SIGNERS signer indices are taken by active Coordinators.
     error BlsSignerRegistrySignersFull();
     /// @notice `coordinator` has no BLS key.
     error BlsSignerRegistryKeyNotRegistered(address coordinator);
@@ -50,7 +53,9 @@ interface IBlsSignerRegistry is IStakeObserver {
     ///         signature of `blsPopMessage(msg.sender, pkG1, pkG2)`, which binds the chain, this contract, the
     ///         caller and both halves of the key (no rogue keys, no replay by another address). The signer is
     ///         counted in the aggregate from now on with its current bonded stake; a rotation replaces the old
-    ///         key in the aggregate key.
+    ///         key in the aggregate key. A new signer gets the next free index; once all MAX_BLS_SIGNERS are
+    ///         taken, the lowest index whose signer is uncounted and no longer an active Coordinator
+    ///         (`BlsSignerReplaced`), else `BlsSignerRegistrySignersFull`.
     /// @param pkG1 sk·G1 as (x, y)
     /// @param pkG2 sk·G2 as (x.c1, x.c0, y.c1, y.c0)
     /// @param pop sk·H(message) as (x, y)

@@ -14,7 +14,11 @@ enum ChallengeStatus {
 ///         announces, per-shard availability, and liveness challenges that slash a provider who cannot show a
 ///         shard it announced. Models themselves (roots, shard counts, proofs) live in `ModelShardRegistry`.
 /// @dev A shard is proven with `keccak256(abi.encode(uint256 index, bytes32 shardHash))` as leaf under the model
-///      root, pairs hashed sorted (OpenZeppelin `MerkleProof`). See docs/storage.md.
+///      root, pairs hashed sorted (OpenZeppelin `MerkleProof`). Providers and challengers need bonded stake of at
+///      least `minProviderStake()` (= `challengeSlash`, what a failed challenge takes) when they register,
+///      announce or challenge; a provider whose stake later falls below it can be evicted by anyone. A challenger
+///      escrows `challengeBond` ATN, paid to the provider when the proof holds and returned when the challenge
+///      expires unanswered (pull payments, `claim`). See docs/storage.md.
 interface IShardProviders {
     // ------------------------------------------------------------------ structs
 
@@ -35,17 +39,19 @@ interface IShardProviders {
     /// @notice A storage challenge.
     /// @param root the model
     /// @param provider the challenged provider
-    /// @param challenger who opened it
     /// @param index the shard index the provider must prove
     /// @param deadline last block at which `respondChallenge` is accepted
     /// @param status lifecycle status
+    /// @param challenger who opened it
+    /// @param bond ATN the challenger escrowed (to the provider on a pass, back to the challenger on a failure)
     struct Challenge {
         bytes32 root;
         address provider;
-        address challenger;
         uint16 index;
         uint64 deadline;
         ChallengeStatus status;
+        address challenger;
+        uint96 bond;
     }
 
     // ------------------------------------------------------------------ events
@@ -77,6 +83,15 @@ interface IShardProviders {
     event ChallengeFailed(
         uint256 indexed challengeId, address indexed provider, bytes32 indexed root, uint256 slashed
     );
+    /// @notice `provider`'s announcement of `root` was removed because its bonded stake `stake` fell below
+    ///         `minProviderStake()`.
+    event ProviderEvicted(bytes32 indexed root, address indexed provider, uint256 stake);
+    /// @notice `amount` of the bond of `challengeId` was credited to `account` (claimable).
+    event BondCredited(address indexed account, uint256 indexed challengeId, uint256 amount);
+    /// @notice `account` claimed `amount` of credited bonds.
+    event BondClaimed(address indexed account, uint256 amount);
+    /// @notice Admin changed the bond a challenger escrows.
+    event ChallengeBondUpdated(uint256 amount);
     /// @notice Admin changed the challenge response window (blocks).
     event ChallengeWindowUpdated(uint64 window);
     /// @notice Admin changed the amount slashed for a failed challenge.
@@ -86,8 +101,14 @@ interface IShardProviders {
 
     /// @notice A constructor argument is the zero address.
     error ShardProvidersZeroAddress();
-    /// @notice The caller holds no bonded stake.
-    error ShardProvidersNotStaked(address account);
+    /// @notice `account` holds `stake` bonded, less than the `need` of a provider or challenger.
+    error ShardProvidersInsufficientStake(address account, uint256 stake, uint256 need);
+    /// @notice `provider` still holds `stake` >= `need`: it cannot be evicted.
+    error ShardProvidersProviderBacked(address provider, uint256 stake, uint256 need);
+    /// @notice `account` has no credited bond to claim.
+    error ShardProvidersNothingToClaim(address account);
+    /// @notice A challenge bond above 2^96 - 1.
+    error ShardProvidersInvalidBond(uint256 amount);
     /// @notice The endpoint is empty or longer than MAX_ENDPOINT_LENGTH bytes.
     error ShardProvidersInvalidEndpoint(uint256 length);
     /// @notice The caller is already an active provider.
@@ -125,7 +146,8 @@ interface IShardProviders {
 
     // ------------------------------------------------------------------ providers
 
-    /// @notice Register the caller as a storage provider (any address with bonded stake > 0).
+    /// @notice Register the caller as a storage provider (any address with bonded stake >= `minProviderStake()`,
+    ///         in any role).
     /// @param endpoint base URL, 1..MAX_ENDPOINT_LENGTH bytes
     function registerProvider(string calldata endpoint) external;
 
@@ -135,7 +157,8 @@ interface IShardProviders {
     /// @notice Deactivate the caller (active provider announcing no shards). Its record and counters stay.
     function deactivateProvider() external;
 
-    /// @notice Announce that the caller (active provider with bonded stake) holds the shards of `root` whose
+    /// @notice Announce that the caller (active provider with bonded stake >= `minProviderStake()`) holds the
+    ///         shards of `root` whose
     ///         bits are set in `bitmap` (bit i = shard i, i < k + m of the published model). Already announced
     ///         bits are ignored.
     function announceShards(bytes32 root, uint256 bitmap) external;
@@ -143,6 +166,11 @@ interface IShardProviders {
     /// @notice Stop announcing the shards of `root` in `bitmap` (all must be announced; not while a challenge
     ///         of the caller for `root` is open).
     function withdrawShards(bytes32 root, uint256 bitmap) external;
+
+    /// @notice Remove every announced shard of `root` of `provider` (anyone) when its bonded stake fell below
+    ///         `minProviderStake()` (it unbonded or was slashed): stake that cannot be slashed any more does not
+    ///         hold a place in the holder lists. Not while a challenge of it for `root` is open.
+    function evictUnbacked(bytes32 root, address provider) external;
 
     /// @notice Number of shard indices of `root` with at least one holder, and whether that is >= k.
     function availability(bytes32 root) external view returns (uint256 shardsAvailable, bool recoverable);
@@ -161,19 +189,28 @@ interface IShardProviders {
 
     // ------------------------------------------------------------------ challenges
 
-    /// @notice Challenge `provider` (caller must hold bonded stake) to prove a shard of `root` it announces,
-    ///         picked from `blockhash(block.number - 1)` and the challenge id. One open challenge per
-    ///         (root, provider).
+    /// @notice Challenge `provider` (caller must hold bonded stake >= `minProviderStake()` and approve
+    ///         `challengeBond()` ATN, escrowed here) to prove a shard of `root` it announces, picked from
+    ///         `blockhash(block.number - 1)` and the challenge id. One open challenge per (root, provider).
     /// @return challengeId the new challenge id (ids start at 1)
     function challenge(bytes32 root, address provider) external returns (uint256 challengeId);
 
     /// @notice Answer an open challenge (the challenged provider, until the deadline) with the shard hash and
-    ///         its Merkle proof. Reverts `ShardProvidersInvalidProof` on a bad proof (retry allowed).
+    ///         its Merkle proof; the challenger's bond is credited to the provider. Reverts
+    ///         `ShardProvidersInvalidProof` on a bad proof (retry allowed).
     function respondChallenge(uint256 challengeId, bytes32 shardHash, bytes32[] calldata proof) external;
 
     /// @notice Close an unanswered challenge after its deadline (anyone): the provider's announcement of the
-    ///         root is removed and `challengeSlash` of its stake is taken (never reverts on the slash).
+    ///         root is removed, `challengeSlash` of its stake is taken (bonded first, then pending unbonds; never
+    ///         reverts on the slash) and the challenger's bond is credited back to it.
     function expireChallenge(uint256 challengeId) external;
+
+    /// @notice Pay the caller its credited bonds.
+    /// @return amount the ATN transferred
+    function claim() external returns (uint256 amount);
+
+    /// @notice Credited bonds `account` can claim.
+    function claimable(address account) external view returns (uint256);
 
     /// @notice The challenge `challengeId`.
     function getChallenge(uint256 challengeId) external view returns (Challenge memory);
@@ -190,11 +227,21 @@ interface IShardProviders {
     /// @notice Stake taken from a provider whose challenge expired.
     function challengeSlash() external view returns (uint256);
 
+    /// @notice ATN a challenger escrows per challenge.
+    function challengeBond() external view returns (uint256);
+
+    /// @notice Bonded stake a provider or challenger needs: `challengeSlash`, at least 1 wei.
+    function minProviderStake() external view returns (uint256);
+
     // ------------------------------------------------------------------ admin
 
     /// @notice Admin (Timelock): set the challenge response window in blocks.
     function setChallengeWindow(uint64 window) external;
 
-    /// @notice Admin (Timelock): set the stake slashed for a failed challenge (0 disables slashing).
+    /// @notice Admin (Timelock): set the stake slashed for a failed challenge (0 disables slashing); it is also
+    ///         the bonded stake a provider or challenger needs.
     function setChallengeSlash(uint256 amount) external;
+
+    /// @notice Admin (Timelock): set the ATN a challenger escrows per challenge (0 disables the bond).
+    function setChallengeBond(uint256 amount) external;
 }

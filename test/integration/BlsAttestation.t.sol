@@ -491,12 +491,15 @@ contract BlsAttestationTest is World {
             m,
             keccak256(
                 abi.encode(
-                    keccak256("autonet.bls.attestation.v1"),
+                    keccak256("autonet.bls.attestation.v2"),
                     block.chainid,
                     address(shards),
                     projectId,
                     GENESIS_ROOT,
                     NEW_ROOT,
+                    _manifest(NEW_ROOT).manifestHash,
+                    aggregator,
+                    shards.getModel(NEW_ROOT).publishedBlock,
                     ids
                 )
             )
@@ -609,6 +612,133 @@ contract BlsAttestationTest is World {
         assertEq(shards.blsAttestationMessage(NEW_ROOT), bytes32(0));
     }
 
+    function test_RevertWhen_modelExpired() public {
+        _registerAll();
+        _publish(_fullRound(_agreeingRows()));
+        bytes32 m = shards.blsAttestationMessage(NEW_ROOT);
+        (uint256[4] memory apk2, uint256[2] memory sigma) = _aggregate(m, _all());
+        uint256 expiresAt = shards.getModel(NEW_ROOT).expiresAt;
+        vm.roll(expiresAt + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IModelShardRegistry.ModelShardRegistryModelExpired.selector, NEW_ROOT, expiresAt
+            )
+        );
+        shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
+    }
+
+    // ------------------------------------------------------------------ review dc0035f: H-2 and M-3
+
+    /// @dev The message honest coordinators sign for what they checked.
+    function _message(uint256 taskId, bytes32 manifestHash, address publisher, uint256 publishedBlock)
+        internal
+        view
+        returns (bytes32)
+    {
+        uint256[] memory ids = new uint256[](1);
+        ids[0] = taskId;
+        return keccak256(
+            abi.encode(
+                keccak256("autonet.bls.attestation.v2"),
+                block.chainid,
+                address(shards),
+                projectId,
+                GENESIS_ROOT,
+                NEW_ROOT,
+                manifestHash,
+                publisher,
+                publishedBlock,
+                ids
+            )
+        );
+    }
+
+    /// @dev `_register` in its own call frame.
+    function registerFrom(address who, uint256 sk) external {
+        _register(who, sk);
+    }
+
+    /// @dev H-2. Fails on dc0035f: the BLS message named neither the manifest nor the publisher, so signatures
+    ///      of coordinators who checked the honest manifest accepted a squatter's record of the same root (with a
+    ///      wrong manifest, or with the squatter as the paid publisher). Now they only fit the record they checked.
+    function test_H2_blsSignaturesOnlyFitTheRecordTheCoordinatorsChecked() public {
+        _registerAll();
+        uint256 taskId = _fullRound(_agreeingRows());
+        address squatter = makeAddr("squatter");
+        _stake(squatter, Role.Aggregator, 1000e18);
+        // A window short enough for the honest record to land inside the project's publish window (W_PUBLISH).
+        vm.prank(address(timelock));
+        shards.setModelExpiry(20);
+        IModelShardRegistry.ModelManifest memory bogus = _manifest(NEW_ROOT);
+        bogus.manifestHash = keccak256("bogus manifest");
+        uint256[] memory ids = new uint256[](1);
+        ids[0] = taskId;
+        vm.prank(squatter);
+        shards.publishModel(bogus, ids);
+
+        // What honest coordinators checked: the real manifest, published by the aggregator (in this block).
+        bytes32 honest = _message(taskId, _manifest(NEW_ROOT).manifestHash, aggregator, block.number);
+        (uint256[4] memory apk2, uint256[2] memory sigma) = _aggregate(honest, _all());
+        bytes32 squatted = shards.blsAttestationMessage(NEW_ROOT);
+        assertTrue(squatted != honest);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IBlsSignerRegistry.BlsSignerRegistryInvalidAggregateSignature.selector, squatted
+            )
+        );
+        shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
+
+        // The squatted record expires (its publisher pays) and the honest one is published and accepted.
+        vm.roll(shards.getModel(NEW_ROOT).expiresAt + 1);
+        _publish(taskId);
+        assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Pending));
+        assertEq(staking.stakeOf(squatter), 900e18);
+        (apk2, sigma) =
+            _aggregate(_message(taskId, _manifest(NEW_ROOT).manifestHash, aggregator, block.number), _all());
+        shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
+        assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));
+        assertEq(rewards.claimable(aggregator), REWARD / 10);
+        assertEq(rewards.claimable(squatter), 0);
+    }
+
+    /// @dev M-3. Fails on dc0035f: signer indices were never freed, so 256 throw-away coordinators (stake returned
+    ///      after the unbonding delay) locked every later coordinator out of BLS registration. Now a newcomer takes
+    ///      the index of a signer that is no longer an active Coordinator; active signers keep theirs.
+    function test_M3_slotsOfDepartedCoordinatorsAreReused() public {
+        _addCoordinators(256);
+        for (uint256 i; i < 256; ++i) {
+            this.registerFrom(coords[i], _sk(i)); // one call frame each: the key table is read into fresh memory
+        }
+        assertEq(blsSigners.blsSignerCount(), 256);
+        address newcomer = makeAddr("newcomer");
+        _stake(newcomer, Role.Coordinator, 1000e18);
+        vm.expectRevert(IBlsSignerRegistry.BlsSignerRegistrySignersFull.selector);
+        this.registerFrom(newcomer, 300); // every signer is still an active Coordinator
+
+        // Two of them leave (unbond everything): the lower index is reused first.
+        vm.prank(coords[9]);
+        staking.requestUnbond(1000e18);
+        vm.prank(coords[5]);
+        staking.requestUnbond(1000e18);
+        vm.expectEmit(address(blsSigners));
+        emit IBlsSignerRegistry.BlsSignerReplaced(5, coords[5], newcomer);
+        _register(newcomer, 300);
+        (bool registered, uint256 index,) = blsSigners.blsKeyOf(newcomer);
+        assertTrue(registered);
+        assertEq(index, 5);
+        assertEq(blsSigners.blsSignerAt(5), newcomer);
+        (registered,,) = blsSigners.blsKeyOf(coords[5]);
+        assertFalse(registered);
+        assertEq(blsSigners.blsSignerCount(), 256);
+        // The aggregate counts 255 signers: every key but the departed ones (6 and 10), plus the newcomer's.
+        uint256 skSum = 256 * 257 / 2 - 6 - 10 + 300;
+        _assertAggregate(skSum, 255 * 1000e18, type(uint256).max & ~(uint256(1) << 9));
+        // The departed coordinator's stake reports no longer reach the slot it lost.
+        _stake(coords[5], Role.Coordinator, 1000e18);
+        assertEq(blsSigners.blsSignerStake(5), 1000e18);
+        _assertAggregate(skSum, 256 * 1000e18 - 1000e18, type(uint256).max & ~(uint256(1) << 9));
+    }
+
     // ------------------------------------------------------------------ gas: per-coordinator vs one aggregate
 
     function _cool() internal {
@@ -640,7 +770,7 @@ contract BlsAttestationTest is World {
             _cool();
             vm.prank(coords[i]);
             uint256 g = gasleft();
-            shards.attestModel(NEW_ROOT);
+            shards.attestModel(NEW_ROOT, _manifest(NEW_ROOT).manifestHash, aggregator);
             perCoordinator += g - gasleft() + 21_000;
         }
         assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));

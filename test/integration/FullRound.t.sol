@@ -38,7 +38,7 @@ contract FullRoundTest is World {
         for (uint256 i; i < coords.length; ++i) {
             if (shards.modelStatus(NEW_ROOT) != ModelStatus.Pending) break;
             vm.prank(coords[i]);
-            shards.attestModel(NEW_ROOT);
+            shards.attestModel(NEW_ROOT, _manifest(NEW_ROOT, GENESIS_ROOT).manifestHash, aggregator);
             ++txs;
         }
     }
@@ -169,7 +169,13 @@ contract FullRoundTest is World {
             abi.encodeCall(shards.publishModel, (_manifest(NEW_ROOT, GENESIS_ROOT), ids))
         );
         for (uint256 i; i < coords.length && shards.modelStatus(NEW_ROOT) == ModelStatus.Pending; ++i) {
-            _tx(coords[i], address(shards), abi.encodeCall(shards.attestModel, (NEW_ROOT)));
+            _tx(
+                coords[i],
+                address(shards),
+                abi.encodeCall(
+                    shards.attestModel, (NEW_ROOT, _manifest(NEW_ROOT, GENESIS_ROOT).manifestHash, aggregator)
+                )
+            );
         }
         assertEq(project.modelRoot(projectId), NEW_ROOT);
         assertEq(rewards.claimable(aggregator), REWARD / 10);

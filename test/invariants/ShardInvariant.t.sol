@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Test} from "forge-std/Test.sol";
 
 import {Project} from "../../contracts/Project.sol";
+import {ParticipantStaking} from "../../contracts/ParticipantStaking.sol";
 import {ModelShardRegistry} from "../../contracts/ModelShardRegistry.sol";
 import {ShardProviders} from "../../contracts/ShardProviders.sol";
 import {Role} from "../../contracts/interfaces/IParticipantStaking.sol";
@@ -116,8 +117,10 @@ contract ShardHandler is Test {
             for (uint256 j; j < coordinators.length; ++j) {
                 address c = coordinators[(coordSeed + j) % coordinators.length];
                 if (reg.hasAttested(root, c)) continue;
+                IModelShardRegistry.Model memory m = reg.getModel(root);
+                if (block.number > m.expiresAt) continue;
                 vm.prank(c);
-                reg.attestModel(root);
+                reg.attestModel(root, m.manifest.manifestHash, m.publisher);
                 ModelStatus s = reg.modelStatus(root);
                 if (s == ModelStatus.Accepted) acceptedRoots.push(root);
                 if (s == ModelStatus.Superseded) ++ghostSuperseded;
@@ -182,6 +185,44 @@ contract ShardHandler is Test {
         ++ghostFailed;
     }
 
+    /// @dev A provider lets part of its stake go (its announcements may then be evicted).
+    function unbondProvider(uint256 provSeed, uint256 amount) external {
+        address p = providers[provSeed % providers.length];
+        uint256 bonded = ParticipantStaking(address(prov.staking())).stakeOf(p);
+        if (bonded == 0) return;
+        vm.prank(p);
+        try ParticipantStaking(address(prov.staking())).requestUnbond(bound(amount, 1, bonded)) {} catch {}
+    }
+
+    function evict(uint256 rootSeed, uint256 provSeed) external {
+        if (roots.length == 0) return;
+        bytes32 root = roots[rootSeed % roots.length];
+        try prov.evictUnbacked(root, providers[provSeed % providers.length]) {} catch {}
+    }
+
+    /// @dev Anyone involved claims its credited bonds.
+    function claim(uint256 seed) external {
+        address who =
+            seed % 2 == 0 ? providers[seed % providers.length] : coordinators[seed % coordinators.length];
+        if (prov.claimable(who) == 0) return;
+        vm.prank(who);
+        prov.claim();
+    }
+
+    function claimants() external view returns (address[] memory all) {
+        all = new address[](providers.length + coordinators.length);
+        for (uint256 i; i < providers.length; ++i) {
+            all[i] = providers[i];
+        }
+        for (uint256 i; i < coordinators.length; ++i) {
+            all[providers.length + i] = coordinators[i];
+        }
+    }
+
+    function challengeCount() external view returns (uint256) {
+        return challengeIds.length;
+    }
+
     function roll(uint256 blocks) external {
         vm.roll(block.number + bound(blocks, 1, 60));
     }
@@ -210,6 +251,12 @@ contract ShardInvariantTest is ShardFixture {
             _stake(ps[i], Role.Solver, 1000e18); // enough for many slashes
             vm.prank(ps[i]);
             prov.registerProvider("https://provider.example");
+        }
+        for (uint256 i; i < 3; ++i) {
+            vm.prank(admin);
+            assertTrue(token.transfer(cs[i], 10_000e18));
+            vm.prank(cs[i]);
+            token.approve(address(prov), type(uint256).max);
         }
         handler = new ShardHandler(reg, prov, project, pid, agg, cs, ps);
         targetContract(address(handler));
@@ -285,5 +332,34 @@ contract ShardInvariantTest is ShardFixture {
         }
         assertEq(successes, handler.ghostPassed(), "successes");
         assertEq(failures, handler.ghostFailed(), "failures");
+    }
+
+    /// @notice Review finding M-4: the providers contract holds exactly the bonds of open challenges plus the
+    ///         credited, unclaimed bonds (a challenger's bond goes to the provider on a pass, back on a failure).
+    function invariant_bondsAreEscrowedOrClaimable() public view {
+        uint256 open;
+        for (uint256 i; i < handler.challengeCount(); ++i) {
+            IShardProviders.Challenge memory c = prov.getChallenge(handler.challengeIds(i));
+            if (c.status == ChallengeStatus.Open) open += c.bond;
+        }
+        uint256 credited;
+        address[] memory all = handler.claimants();
+        for (uint256 i; i < all.length; ++i) {
+            credited += prov.claimable(all[i]);
+        }
+        assertEq(token.balanceOf(address(prov)), open + credited, "bonds escrowed or claimable");
+    }
+
+    /// @notice Every provider announcing shards is an active provider, also after unbonds, evictions and failed
+    ///         challenges.
+    function invariant_holdersAreActiveProviders() public view {
+        for (uint256 r; r < handler.rootCount(); ++r) {
+            bytes32 root = handler.roots(r);
+            for (uint256 p; p < handler.providerCount(); ++p) {
+                address provider = handler.providers(p);
+                if (prov.shardsOf(root, provider) == 0) continue;
+                assertTrue(prov.getProvider(provider).active, "holder not an active provider");
+            }
+        }
     }
 }

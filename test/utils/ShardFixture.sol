@@ -130,6 +130,7 @@ abstract contract ShardFixture is Test {
     address internal stranger = makeAddr("stranger");
 
     bytes32 internal constant GENESIS = keccak256("genesis model");
+    mapping(bytes32 root => address) internal publisherOf;
     uint256 internal pid;
 
     function _deploy() internal {
@@ -141,7 +142,7 @@ abstract contract ShardFixture is Test {
         rewards = new MockRewards();
         signers = new BlsSignerRegistry(staking);
         reg = new ModelShardRegistry(admin, staking, project, IRewards(address(rewards)), signers);
-        prov = new ShardProviders(admin, staking, reg);
+        prov = new ShardProviders(admin, staking, reg, token);
         vm.startPrank(admin);
         staking.grantRole(staking.SLASHER_ROLE(), address(reg));
         staking.grantRole(staking.SLASHER_ROLE(), address(prov));
@@ -206,9 +207,12 @@ abstract contract ShardFixture is Test {
         reg.publishModel(_manifest(root, parent, k, m), taskIds);
     }
 
+    /// @dev Attests what `_publish` published (the fixture's manifest hash, `publisherOf` or the aggregator),
+    ///      without a call before the attestation (so that `vm.expectRevert` applies to it).
     function _attest(address who, bytes32 root) internal {
+        address publisher = publisherOf[root] == address(0) ? agg : publisherOf[root];
         vm.prank(who);
-        reg.attestModel(root);
+        reg.attestModel(root, keccak256(abi.encode("manifest", root)), publisher);
     }
 }
 

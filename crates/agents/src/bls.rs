@@ -20,8 +20,8 @@ use alloy::providers::Provider;
 use autonet_bindings::BlsSignerRegistry;
 use autonet_bindings::staking::ParticipantStaking;
 use autonet_bls::{
-    PublicKey, SecretKey, Signature, aggregate_keys, aggregate_signatures, g1_from_words, g1_words,
-    g2_from_words, g2_words,
+    ModelAttestation, PublicKey, SecretKey, Signature, aggregate_keys, aggregate_signatures,
+    g1_from_words, g1_words, g2_from_words, g2_words,
 };
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use crate::agent::{Agent, AgentError, Role};
+use crate::db::ModelRow;
 
 /// The key file in the agent's state directory (hex, owner-readable only).
 pub const KEY_FILE: &str = "bls.key";
@@ -93,7 +94,7 @@ pub struct SignedAttestation {
     pub signer: Address,
     /// Its signer index in `BlsSignerRegistry`.
     pub index: u64,
-    /// The attestation message signed (`blsAttestationMessage(root)`).
+    /// The attestation message signed (`blsAttestationMessage(root)` of the publication checked).
     pub message: B256,
     /// The signature, G1 words `[x, y]`.
     pub sigma: [U256; 2],
@@ -174,9 +175,12 @@ impl Signer {
         }
     }
 
-    /// Whether this coordinator already signed `root`.
-    pub fn has_signed(&self, root: B256) -> bool {
-        self.attestations.get(root).is_some()
+    /// Whether this coordinator already signed `message` for `root` (a root published again after
+    /// its record expired has another message, which is signed anew).
+    pub fn has_signed(&self, root: B256, message: B256) -> bool {
+        self.attestations
+            .get(root)
+            .is_some_and(|a| a.message == message)
     }
 
     /// Signs `message` for `root` and serves the signature.
@@ -194,23 +198,23 @@ impl Signer {
     }
 }
 
-/// The attestation message a coordinator signs, computed from what it verified itself.
-pub async fn attestation_message(
-    agent: &Agent,
-    parent: B256,
-    root: B256,
-    task_ids: &[u64],
-) -> Result<B256, AgentError> {
+/// The attestation message a coordinator signs for the publication `model` (as its
+/// `ModelPublished` event recorded it: root, parent, manifest hash, publisher, block, tasks),
+/// computed locally from what it verified itself.
+pub async fn attestation_message(agent: &Agent, model: &ModelRow) -> Result<B256, AgentError> {
     let chain_id = agent.provider.get_chain_id().await?;
-    let ids: Vec<U256> = task_ids.iter().map(|&t| U256::from(t)).collect();
-    Ok(autonet_bls::attestation_message(
+    let ids: Vec<U256> = model.task_ids.iter().map(|&t| U256::from(t)).collect();
+    Ok(autonet_bls::attestation_message(&ModelAttestation {
         chain_id,
-        agent.contracts.shard_registry,
-        agent.project(),
-        parent,
-        root,
-        &ids,
-    ))
+        registry: agent.contracts.shard_registry,
+        project_id: U256::from(model.project_id),
+        parent_root: model.parent_root,
+        root: model.root,
+        manifest_hash: model.manifest_hash,
+        publisher: model.publisher,
+        published_block: model.block,
+        task_ids: &ids,
+    }))
 }
 
 /// One verified signature held by the aggregator.
@@ -221,10 +225,11 @@ struct Collected {
     stake: U256,
 }
 
-/// The aggregator's signatures collected so far, by model root and signer index.
+/// The aggregator's signatures collected so far, by attestation message (one per publication of
+/// a root) and signer index.
 #[derive(Debug, Default)]
 pub struct Collector {
-    by_root: Mutex<HashMap<B256, BTreeMap<u64, Collected>>>,
+    by_message: Mutex<HashMap<B256, BTreeMap<u64, Collected>>>,
     endpoints: Mutex<HashMap<Address, String>>,
     http: std::sync::OnceLock<reqwest::Client>,
 }
@@ -240,23 +245,24 @@ impl Collector {
         })
     }
 
-    fn snapshot(&self, root: B256) -> BTreeMap<u64, Collected> {
-        self.by_root
+    fn snapshot(&self, message: B256) -> BTreeMap<u64, Collected> {
+        self.by_message
             .lock()
-            .map(|m| m.get(&root).cloned().unwrap_or_default())
+            .map(|m| m.get(&message).cloned().unwrap_or_default())
             .unwrap_or_default()
     }
 
-    fn put(&self, root: B256, index: u64, c: Collected) {
-        if let Ok(mut m) = self.by_root.lock() {
-            m.entry(root).or_default().insert(index, c);
+    fn put(&self, message: B256, index: u64, c: Collected) {
+        if let Ok(mut m) = self.by_message.lock() {
+            m.entry(message).or_default().insert(index, c);
         }
     }
 
-    /// Forgets `root` (accepted, superseded, or an aggregate the chain refused).
-    pub fn forget(&self, root: B256) {
-        if let Ok(mut m) = self.by_root.lock() {
-            m.remove(&root);
+    /// Forgets the signatures on `message` (its model accepted, superseded or expired, or an
+    /// aggregate the chain refused).
+    pub fn forget(&self, message: B256) {
+        if let Ok(mut m) = self.by_message.lock() {
+            m.remove(&message);
         }
     }
 }
@@ -279,24 +285,19 @@ pub enum Collection {
     },
 }
 
-/// Fetches the signatures still missing for `root` from the coordinators' nodes, keeps the valid
-/// ones, and says whether they reach 2/3 of the coordinator stake.
-pub async fn collect(agent: &Agent, root: B256) -> Result<Collection, AgentError> {
-    let shards = agent.shards();
+/// Fetches the signatures on `message` (the current publication of `root`) still missing from
+/// the coordinators' nodes, keeps the valid ones, and says whether they reach 2/3 of the
+/// coordinator stake.
+pub async fn collect(agent: &Agent, root: B256, message: B256) -> Result<Collection, AgentError> {
     let signers = agent.bls_signers();
     let staking = ParticipantStaking::new(agent.contracts.staking, agent.provider.clone());
-    let message = shards
-        .blsAttestationMessage(root)
-        .call()
-        .await
-        .map_err(AgentError::read("the attestation message"))?;
     let count = signers
         .blsSignerCount()
         .call()
         .await
         .map_err(AgentError::read("the BLS signer count"))?
         .to::<u64>();
-    let have = agent.bls_collector.snapshot(root);
+    let have = agent.bls_collector.snapshot(message);
     for index in (0..count).filter(|i| !have.contains_key(i)) {
         let signer = signers
             .blsSignerAt(U256::from(index))
@@ -354,7 +355,7 @@ pub async fn collect(agent: &Agent, root: B256) -> Result<Collection, AgentError
                     .map_err(AgentError::read("a signer's stake"))?;
                 debug!(%signer, index, "collected a BLS signature");
                 agent.bls_collector.put(
-                    root,
+                    message,
                     index,
                     Collected {
                         key: key.0,
@@ -372,7 +373,7 @@ pub async fn collect(agent: &Agent, root: B256) -> Result<Collection, AgentError
             }
         }
     }
-    let got = agent.bls_collector.snapshot(root);
+    let got = agent.bls_collector.snapshot(message);
     let signed: U256 = got.values().map(|c| c.stake).sum();
     let total = staking
         .totalStake(Role::Coordinator.on_chain().into_underlying())

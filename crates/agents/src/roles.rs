@@ -23,6 +23,8 @@ const GT_REVEALED: u8 = 2;
 /// `ModelStatus` values.
 const MODEL_NONE: u8 = 0;
 const MODEL_PENDING: u8 = 1;
+const MODEL_SUPERSEDED: u8 = 3;
+const MODEL_EXPIRED: u8 = 4;
 
 fn open_window(head: u64, opens: u64, closes: u64) -> bool {
     opens < head && head < closes
@@ -752,7 +754,8 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
         .await
         .map_err(AgentError::read("model root"))?;
     for model in agent.db.pending_models(agent.opts.project_id)? {
-        let key = format!("attest:{}", model.root);
+        // One action per publication: a root published again after its record expired is new work.
+        let key = format!("attest:{}:{}", model.root, model.block);
         let action = agent.action::<()>(&key)?;
         if action
             .as_ref()
@@ -778,8 +781,18 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
         if agent.db.outcome(task_id)?.is_none() {
             continue; // the finalization has not been delivered yet
         }
-        let status = agent.model_status(model.root).await?;
-        if status != MODEL_PENDING {
+        let record = agent
+            .shards()
+            .getModel(model.root)
+            .call()
+            .await
+            .map_err(AgentError::read(format!("model {}", model.root)))?;
+        if record.status != MODEL_PENDING
+            || record.publishedBlock != model.block
+            || head > record.expiresAt
+        {
+            // Accepted, superseded or expired meanwhile, or our record of the publication is not the
+            // chain's current one yet: nothing to vouch for now.
             continue;
         }
         if agent
@@ -792,7 +805,11 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
             agent.done(&key, None)?;
             continue;
         }
-        let signed = agent.bls.as_ref().is_some_and(|b| b.has_signed(model.root));
+        let message = crate::bls::attestation_message(agent, &model).await?;
+        let signed = agent
+            .bls
+            .as_ref()
+            .is_some_and(|b| b.has_signed(model.root, message));
         if !signed {
             let Some((manifest, base_root)) = agent.build_aggregate(&task).await? else {
                 agent.skip(
@@ -824,9 +841,6 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
                 warn!(error = %e, "could not announce the attested model's shards");
             }
             if let Some(signer) = &agent.bls {
-                let message =
-                    crate::bls::attestation_message(agent, base_root, root, &model.task_ids)
-                        .await?;
                 signer.sign(agent.me, root, message);
                 info!(model = %root, task = task_id, "recomputed the model: signed it for the BLS aggregate");
             }
@@ -842,7 +856,9 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
         match agent
             .send::<ModelShardRegistry::ModelAttested, _, _>(
                 &format!("attest model {root}"),
-                &agent.shards().attestModel(root),
+                &agent
+                    .shards()
+                    .attestModel(root, model.manifest_hash, model.publisher),
             )
             .await
         {
@@ -864,7 +880,7 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
 /// and submits one aggregate attestation once they carry 2/3 of the coordinator stake.
 async fn attest_bls(agent: &Agent, head: u64, current: B256) -> Result<(), AgentError> {
     for model in agent.db.pending_models(agent.opts.project_id)? {
-        let key = format!("bls-attest:{}", model.root);
+        let key = format!("bls-attest:{}:{}", model.root, model.block);
         if model.parent_root != current
             || !agent.takes_new_work()
             || agent
@@ -873,17 +889,26 @@ async fn attest_bls(agent: &Agent, head: u64, current: B256) -> Result<(), Agent
         {
             continue;
         }
-        let status = agent.model_status(model.root).await?;
-        if status != MODEL_PENDING {
-            agent.bls_collector.forget(model.root);
+        let message = crate::bls::attestation_message(agent, &model).await?;
+        let record = agent
+            .shards()
+            .getModel(model.root)
+            .call()
+            .await
+            .map_err(AgentError::read(format!("model {}", model.root)))?;
+        if record.status != MODEL_PENDING || head > record.expiresAt {
+            agent.bls_collector.forget(message);
             continue;
+        }
+        if record.publishedBlock != model.block {
+            continue; // the event of the current publication is not recorded yet
         }
         let crate::bls::Collection::Ready {
             bitmap,
             signers,
             apk_g2,
             sigma,
-        } = crate::bls::collect(agent, model.root).await?
+        } = crate::bls::collect(agent, model.root, message).await?
         else {
             continue;
         };
@@ -905,7 +930,7 @@ async fn attest_bls(agent: &Agent, head: u64, current: B256) -> Result<(), Agent
                 agent.done(&key, Some(c.receipt.transaction_hash))?;
             }
             Err(e) => {
-                agent.bls_collector.forget(model.root);
+                agent.bls_collector.forget(message);
                 let status = agent.model_status(model.root).await?;
                 if status == MODEL_PENDING {
                     return Err(e);
@@ -962,13 +987,38 @@ pub async fn aggregator(agent: &Agent, head: u64) -> Result<(), AgentError> {
             continue;
         };
         let root = B256::from(manifest.root);
+        let manifest_hash = B256::from(manifest.manifest_hash());
         agent.prepare(&key, Some(task_id), &root, head)?;
-        let status = agent.model_status(root).await?;
-        if status == MODEL_NONE {
+        let record = agent
+            .shards()
+            .getModel(root)
+            .call()
+            .await
+            .map_err(AgentError::read(format!("model {root}")))?;
+        let status = record.status;
+        let publish = match status {
+            MODEL_NONE | MODEL_EXPIRED | MODEL_SUPERSEDED => true,
+            // Another record of this root is pending: ours, or one that copied the same model (its
+            // publisher earns the fee; the network got the model), or a squatter's with another
+            // manifest, which blocks the root until its window ends (then publishing again expires
+            // it and slashes its publisher).
+            MODEL_PENDING if head > record.expiresAt => true,
+            MODEL_PENDING if record.manifest.manifestHash != manifest_hash => {
+                warn!(
+                    model = %root,
+                    publisher = %record.publisher,
+                    expires_at = record.expiresAt,
+                    "the root was published with another manifest: waiting for that record to expire"
+                );
+                continue;
+            }
+            _ => false,
+        };
+        if publish {
             let m = autonet_bindings::shards::IModelShardRegistry::ModelManifest {
                 projectId: agent.project(),
                 root,
-                manifestHash: B256::from(manifest.manifest_hash()),
+                manifestHash: manifest_hash,
                 parentRoot: base_root,
                 totalSize: manifest.total_size,
                 shardSize: manifest.shard_size,

@@ -33,9 +33,10 @@ pub fn pop_domain() -> B256 {
     keccak256(b"autonet.bls.pop.v1")
 }
 
-/// Domain of model attestation messages: `keccak256("autonet.bls.attestation.v1")`.
+/// Domain of model attestation messages: `keccak256("autonet.bls.attestation.v2")` (v2 names the
+/// manifest hash, the publisher and the publication block).
 pub fn attestation_domain() -> B256 {
-    keccak256(b"autonet.bls.attestation.v1")
+    keccak256(b"autonet.bls.attestation.v2")
 }
 
 /// What can be wrong with key material or points received from outside.
@@ -247,29 +248,57 @@ pub fn pop_message(chain_id: u64, contract: Address, operator: Address, key: &Pu
     )
 }
 
-/// What the coordinators sign for a new model:
-/// `keccak256(abi.encode(ATTESTATION_DOMAIN, chainId, contract, projectId, parentRoot, newRoot,
-/// taskIds))`.
-pub fn attestation_message(
-    chain_id: u64,
-    contract: Address,
-    project_id: U256,
-    parent_root: B256,
-    new_root: B256,
-    task_ids: &[U256],
-) -> B256 {
-    keccak256(
-        (
-            attestation_domain(),
-            U256::from(chain_id),
-            contract,
-            project_id,
-            parent_root,
-            new_root,
-            task_ids.to_vec(),
+/// One publication of a model as `ModelShardRegistry` records it: everything a coordinator's
+/// attestation vouches for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelAttestation<'a> {
+    /// The chain.
+    pub chain_id: u64,
+    /// The `ModelShardRegistry` contract.
+    pub registry: Address,
+    /// The training project.
+    pub project_id: U256,
+    /// The model it was trained from.
+    pub parent_root: B256,
+    /// The new model's Merkle root.
+    pub root: B256,
+    /// keccak256 of the manifest JSON the coordinator checked.
+    pub manifest_hash: B256,
+    /// The aggregator that published it (paid the aggregator fees on acceptance).
+    pub publisher: Address,
+    /// The block of this publication (a root published again after its record expired is a new
+    /// publication, with another message).
+    pub published_block: u64,
+    /// The training tasks merged into it.
+    pub task_ids: &'a [U256],
+}
+
+impl ModelAttestation<'_> {
+    /// What the coordinators sign: `keccak256(abi.encode(ATTESTATION_DOMAIN, chainId, registry,
+    /// projectId, parentRoot, root, manifestHash, publisher, publishedBlock, taskIds))`, exactly
+    /// `ModelShardRegistry.blsAttestationMessage(root)` for this publication.
+    pub fn message(&self) -> B256 {
+        keccak256(
+            (
+                attestation_domain(),
+                U256::from(self.chain_id),
+                self.registry,
+                self.project_id,
+                self.parent_root,
+                self.root,
+                self.manifest_hash,
+                self.publisher,
+                U256::from(self.published_block),
+                self.task_ids.to_vec(),
+            )
+                .abi_encode_params(),
         )
-            .abi_encode_params(),
-    )
+    }
+}
+
+/// What the coordinators sign for a published model ([`ModelAttestation::message`]).
+pub fn attestation_message(model: &ModelAttestation<'_>) -> B256 {
+    model.message()
 }
 
 fn fq_word(f: &Fq) -> U256 {

@@ -53,13 +53,29 @@ fn verification_cases() -> Value {
         let tasks: Vec<U256> = (1..=n as u64).map(U256::from).collect();
         let parent = keccak256(format!("parent {n}"));
         let new = keccak256(format!("new {n}"));
-        let m = attestation_message(chain_id, contract, U256::from(n), parent, new, &tasks);
+        let manifest = keccak256(format!("manifest {n}"));
+        let publisher = Address::repeat_byte(0x60 + n as u8);
+        let published_block = 1_000 + n as u64;
+        let m = attestation_message(&ModelAttestation {
+            chain_id,
+            registry: contract,
+            project_id: U256::from(n),
+            parent_root: parent,
+            root: new,
+            manifest_hash: manifest,
+            publisher,
+            published_block,
+            task_ids: &tasks,
+        });
         messages.push(json!({
             "chainId": chain_id.to_string(),
             "contract": contract.to_string(),
             "projectId": n.to_string(),
             "parentRoot": parent.to_string(),
             "newRoot": new.to_string(),
+            "manifestHash": manifest.to_string(),
+            "publisher": publisher.to_string(),
+            "publishedBlock": published_block.to_string(),
             "taskIds": tasks.iter().map(|t| w(*t)).collect::<Vec<_>>(),
             "message": m.to_string(),
             "hashToG1": g1(&hash_to_g1(m)),

@@ -138,22 +138,26 @@ async fn coordinators_register_bls_keys_and_one_aggregate_accepts_the_model() {
         parityShards: 4,
     };
     let task_ids = vec![U256::from(7u64)];
-    send_and_confirm::<ModelShardRegistry::ModelPublished, _, _>(
+    let published = send_and_confirm::<ModelShardRegistry::ModelPublished, _, _>(
         &shards.publishModel(manifest, task_ids.clone()),
         &tx_opts(),
     )
     .await
     .unwrap();
 
-    // Every coordinator signs the message computed locally; it equals the contract's.
-    let message = autonet_bls::attestation_message(
+    // Every coordinator signs the message computed locally (the publication: manifest hash,
+    // publisher and block included); it equals the contract's.
+    let message = autonet_bls::attestation_message(&autonet_bls::ModelAttestation {
         chain_id,
         registry,
-        U256::from(net.project_id),
-        net.genesis_root,
+        project_id: U256::from(net.project_id),
+        parent_root: net.genesis_root,
         root,
-        &task_ids,
-    );
+        manifest_hash: keccak256("manifest"),
+        publisher: aggregator.address(),
+        published_block: published.receipt.block_number.expect("a mined receipt"),
+        task_ids: &task_ids,
+    });
     assert_eq!(
         shards.blsAttestationMessage(root).call().await.unwrap(),
         message
