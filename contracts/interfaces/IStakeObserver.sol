@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 /// @title IStakeObserver
 /// @notice A contract that keeps running totals over stakes (the BLS aggregate key and signer stake of
-///         `ModelShardRegistry`) and is told by `ParticipantStaking` whenever an account's bonded stake, role
+///         `BlsSignerRegistry`) and is told by `ParticipantStaking` whenever an account's bonded stake, role
 ///         or activeness may have changed, so that it never has to re-read every staker.
 /// @dev The call is made after the staking state is final and before any token moves, and is not wrapped in a
 ///      `try`: a failing observer makes the staking operation fail, so an observer must not revert except for
