@@ -11,12 +11,12 @@ import {IStakeObserver} from "./interfaces/IStakeObserver.sol";
 /// @title ParticipantStaking
 /// @notice One role per address, minimum stakes, a bounded unbonding queue and slashing to the treasury.
 /// @dev Every change of an account's bonded stake or role is reported to the stake observer, when one is set
-///      (the ModelShardRegistry, which keeps the BLS aggregate key and signer stake), after the state change
+///      (the BlsSignerRegistry, which keeps the BLS aggregate key and signer stake), after the state change
 ///      and before any token moves.
 contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaking {
     using SafeERC20 for IERC20;
 
-    /// @notice Role of the contracts allowed to slash (TaskManager, ModelShardRegistry).
+    /// @notice Role of the contracts allowed to slash (TaskManager, ModelShardRegistry, ShardProviders).
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
     /// @notice May bind an account's stake until a block (TaskManager).
     bytes32 public constant BINDER_ROLE = keccak256("BINDER_ROLE");

@@ -8,6 +8,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {IRewards} from "./interfaces/IRewards.sol";
 import {IProject} from "./interfaces/IProject.sol";
 import {IInferenceMarket} from "./interfaces/IInferenceMarket.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {YumaConsensus} from "./libraries/YumaConsensus.sol";
 import {IConsensusEngine} from "./stylus/consensus-engine/IConsensusEngine.sol";
 
@@ -301,10 +302,11 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
     function _consensus(Settlement calldata st) private returns (YumaConsensus.Result memory) {
         uint16[][] memory scores = _toMemory(st.scores);
         uint256[][] memory bonds = _loadBonds(st);
+        uint256 kappa = _effectiveKappa(st);
         address engine = _consensusEngine;
         if (engine != address(0)) {
             (bool ok, bytes memory out) = _callEngine(
-                engine, abi.encodeCall(IConsensusEngine.compute, (st.stakes, scores, bonds, _kappa, _alpha))
+                engine, abi.encodeCall(IConsensusEngine.compute, (st.stakes, scores, bonds, kappa, _alpha))
             );
             if (ok) {
                 try this.decodeEngineResult(out) returns (IConsensusEngine.ConsensusResult memory r) {
@@ -318,7 +320,23 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
             }
             emit ConsensusEngineFallback(st.taskId, engine, out);
         }
-        return YumaConsensus.compute(st.stakes, scores, bonds, _kappa, _alpha);
+        return YumaConsensus.compute(st.stakes, scores, bonds, kappa, _alpha);
+    }
+
+    /// @dev κ over the voters' stake that means κ over all coordinator stake: a value needs more than
+    ///      κ × coordinatorStake behind it, i.e. more than ⌈κ × coordinatorStake / voting⌉ of the voting stake
+    ///      (rounded up, so never less), at most 1e18 (then nothing can be backed: every consensus is 0). Voters
+    ///      who together hold less than κ of all coordinator stake can then never set a value, however few of
+    ///      the others took a seat.
+    function _effectiveKappa(Settlement calldata st) private view returns (uint256) {
+        uint256 voting;
+        for (uint256 i; i < st.stakes.length; ++i) {
+            voting += st.stakes[i];
+        }
+        uint256 all = st.coordinatorStake > voting ? st.coordinatorStake : voting;
+        if (voting == 0) return _kappa;
+        uint256 k = Math.mulDiv(_kappa, all, voting, Math.Rounding.Ceil);
+        return k > WAD ? WAD : k;
     }
 
     /// @dev A static call with at most ENGINE_GAS gas that copies at most MAX_ENGINE_RESULT bytes back, so that an
@@ -399,19 +417,29 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
         }
         uint256 stakeSum;
         if (dSum == 0) {
-            // Nobody earned incentive (every score zero): coordinators still did the work; pay by stake.
+            // Nobody earned a dividend. Coordinators whose scores are all zero agreed that nothing improved and
+            // still did the work: they share the pool by stake. Coordinators that scored what nobody backed
+            // (a minority's self-dealing, say) get nothing; the rest of the pool returns to the budget.
             for (uint256 i; i < n; ++i) {
-                stakeSum += st.stakes[i];
+                if (_silent(st.scores[i])) stakeSum += st.stakes[i];
             }
         }
         for (uint256 i; i < n; ++i) {
-            uint256 weight =
-                dSum != 0 ? res.dividends[i] : (stakeSum == 0 ? 0 : st.stakes[i] * WAD / stakeSum);
+            uint256 weight = dSum != 0
+                ? res.dividends[i]
+                : (stakeSum == 0 || !_silent(st.scores[i]) ? 0 : st.stakes[i] * WAD / stakeSum);
             uint256 amount = p.coordinatorPool * weight / WAD;
             p.coordinatorsPaid += amount;
             if (amount != 0) _credit(st.coordinators[i], amount);
             emit CoordinatorRewarded(st.taskId, st.coordinators[i], weight, amount);
         }
+    }
+
+    function _silent(uint16[] calldata row) private pure returns (bool) {
+        for (uint256 j; j < row.length; ++j) {
+            if (row[j] != 0) return false;
+        }
+        return true;
     }
 
     function _credit(address account, uint256 amount) private {

@@ -48,6 +48,10 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         uint8 minVotes;
         uint8 numVoteCommits;
         uint8 numVoteReveals;
+        /// @dev The largest total coordinator stake seen at a vote commit, in whole tokens rounded up (32 bits hold
+        ///      4.29e9 ATN, above the supply): the quorum and the consensus threshold are measured against it, so
+        ///      stake added once the votes are public changes nothing.
+        uint32 coordinatorStakeAtVote;
         // slot 3
         bytes32 gtCommit;
     }
@@ -228,6 +232,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             delete _coordRecord[taskId][displaced];
             emit VoteDisplaced(taskId, displaced, msg.sender, index);
         }
+        _recordCoordinatorStake(t);
         _coordList[taskId][index] = _seat(msg.sender, stake);
         _coordRecord[taskId][msg.sender] = _tag(commitment, index);
         emit VoteCommitted(taskId, msg.sender, commitment);
@@ -285,7 +290,8 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             return _close(t, taskId, projectId, reward, CloseReason.NoRevealedSolutions);
         }
         if (block.number <= t.voteRevealEnd) revert TaskManagerTooEarly(taskId, t.voteRevealEnd);
-        if (t.numVoteReveals < t.minVotes || !_hasStakeQuorum(taskId, t.numVoteCommits)) {
+        uint256 coordinatorStake = uint256(t.coordinatorStakeAtVote) * 1e18;
+        if (t.numVoteReveals < t.minVotes || !_hasStakeQuorum(taskId, t.numVoteCommits, coordinatorStake)) {
             _slashUnrevealedSolvers(t, taskId);
             _slashUnrevealedCoordinators(taskId, t.numVoteCommits);
             return _close(
@@ -296,7 +302,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
                 t.numVoteReveals < t.minVotes ? CloseReason.TooFewVotes : CloseReason.NoStakeQuorum
             );
         }
-        _settle(t, taskId, projectId, reward);
+        _settle(t, taskId, projectId, reward, coordinatorStake);
         return TaskState.Finalized;
     }
 
@@ -429,7 +435,9 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
 
     // ------------------------------------------------------------------ internal
 
-    function _settle(Task storage t, uint256 taskId, uint256 projectId, uint256 reward) private {
+    function _settle(Task storage t, uint256 taskId, uint256 projectId, uint256 reward, uint256 coordinatorStake)
+        private
+    {
         t.state = TaskState.Finalized;
         uint256 nSolvers = t.numRevealed;
         _slashUnrevealedSolvers(t, taskId);
@@ -438,6 +446,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         st.projectId = projectId;
         st.proposer = t.proposer;
         st.reward = reward;
+        st.coordinatorStake = coordinatorStake;
         st.solvers = revealedSolvers(taskId);
         uint256 nVotes = t.numVoteReveals;
         st.coordinators = new address[](nVotes);
@@ -463,14 +472,26 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     }
 
     /// @dev Whether the revealed votes carry more than the quorum share of all coordinator stake (their stakes as
-    ///      bound at commit; the total as it is now, so that stake that left cannot lower the bar).
-    function _hasStakeQuorum(uint256 taskId, uint256 nCommits) private view returns (bool) {
+    ///      bound at commit; the total as the vote commits saw it, so that stake added or removed once the votes
+    ///      are public changes nothing).
+    function _hasStakeQuorum(uint256 taskId, uint256 nCommits, uint256 coordinatorStake)
+        private
+        view
+        returns (bool)
+    {
         uint256 voting;
         for (uint256 i; i < nCommits; ++i) {
             uint256 slot = _coordList[taskId][i];
             if (_pos(slot) != 0) voting += slot >> STAKE_SHIFT;
         }
-        return voting * BPS > uint256(_voteQuorumBps) * _staking.totalStake(Role.Coordinator);
+        return voting * BPS > uint256(_voteQuorumBps) * coordinatorStake;
+    }
+
+    function _recordCoordinatorStake(Task storage t) private {
+        uint256 whole = (_staking.totalStake(Role.Coordinator) + 1e18 - 1) / 1e18;
+        if (whole > type(uint32).max) whole = type(uint32).max;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (whole > t.coordinatorStakeAtVote) t.coordinatorStakeAtVote = uint32(whole); // capped above
     }
 
     /// @dev Binds the stake of `account` in `role` until the task's last window and returns it; reverts when

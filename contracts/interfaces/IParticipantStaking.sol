@@ -95,7 +95,7 @@ interface IParticipantStaking {
 
     /// @notice Admin: set the minimum stake of `role`. Accounts crossing the new minimum change `isActive`
     ///         without a report to the stake observer: re-sync the BLS signers concerned with
-    ///         `ModelShardRegistry.syncBlsSigner` (permissionless) in the same governance operation.
+    ///         `BlsSignerRegistry.syncBlsSigner` (permissionless) in the same governance operation.
     function setMinStake(Role role, uint256 amount) external;
 
     /// @notice Admin: set the unbonding delay (seconds) of `role`; applies to new unbond requests.
@@ -107,7 +107,7 @@ interface IParticipantStaking {
     /// @notice Admin: set the contract told (`IStakeObserver.onStakeChanged`) after every change of an
     ///         account's bonded stake or role: `stake`, `requestUnbond`, `slash` of bonded stake, and any call that
     ///         clears a role. `setMinStake` is not reported (observers offer a re-sync). A reverting observer
-    ///         makes those calls revert; zero disables the reports. The deployment sets the ModelShardRegistry.
+    ///         makes those calls revert; zero disables the reports. The deployment sets the BlsSignerRegistry.
     /// @param observer the observer, or the zero address for none
     function setStakeObserver(IStakeObserver observer) external;
 

@@ -21,6 +21,9 @@ interface IRewards {
         address[] coordinators;
         uint256[] stakes;
         uint16[][] scores;
+        /// @dev Total coordinator stake at finalize: a consensus value needs more than κ of it (not only of the
+        ///      voters' stake) behind it.
+        uint256 coordinatorStake;
     }
 
     /// @notice The aggregator fee of a task, reserved in the project until `deadline` (block number).

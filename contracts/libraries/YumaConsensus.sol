@@ -37,7 +37,7 @@ library YumaConsensus {
         uint256[] memory s = _normalize(stakes);
         uint256[][] memory w = _rowNormalize(scores, n, m);
 
-        r.consensus = _consensus(s, w, n, m, kappa);
+        r.consensus = _consensus(stakes, s, w, n, m, kappa);
         // Clip in place: w becomes W̄ = min(W, C).
         for (uint256 i; i < n; ++i) {
             for (uint256 j; j < m; ++j) {
@@ -87,17 +87,21 @@ library YumaConsensus {
     ///      W_kj ≥ W_ij is strictly more than κ of the voting stake: stake * 1e18 > kappa * Σ_i S_i. 0 if no
     ///      row has stake. Strict, so that a coalition holding exactly κ (two equal voters, κ = 0.5) cannot set a
     ///      column alone: the value must be backed by more than κ of the stake.
-    function _consensus(uint256[] memory s, uint256[][] memory w, uint256 n, uint256 m, uint256 kappa)
-        private
-        pure
-        returns (uint256[] memory c)
-    {
+    function _consensus(
+        uint256[] memory stakes,
+        uint256[] memory s,
+        uint256[][] memory w,
+        uint256 n,
+        uint256 m,
+        uint256 kappa
+    ) private pure returns (uint256[] memory c) {
         c = new uint256[](m);
-        uint256 totalS;
+        // Support is counted in raw stake, not in the floored S: rounding must not shift the threshold.
+        uint256 total;
         for (uint256 i; i < n; ++i) {
-            totalS += s[i];
+            if (s[i] != 0) total += stakes[i];
         }
-        uint256 need = kappa * totalS; // ≤ 1e18 * 1e18
+        uint256 need = kappa * total;
         for (uint256 j; j < m; ++j) {
             uint256 best;
             for (uint256 i; i < n; ++i) {
@@ -106,7 +110,7 @@ library YumaConsensus {
                 if (v <= best) continue; // cannot improve (0 when no score has more than κ behind it)
                 uint256 atLeast;
                 for (uint256 k; k < n; ++k) {
-                    if (s[k] != 0 && w[k][j] >= v) atLeast += s[k];
+                    if (s[k] != 0 && w[k][j] >= v) atLeast += stakes[k];
                 }
                 if (atLeast * WAD > need) best = v;
             }

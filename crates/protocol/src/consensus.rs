@@ -232,7 +232,7 @@ where
     let s = normalize(stakes, "stake normalization")?;
     let mut w = row_normalize(scores, m);
 
-    let consensus = consensus(&s, &w, m, params.kappa)?;
+    let consensus = consensus(stakes, &s, &w, m, params.kappa)?;
     // Clip in place: w becomes W̄ = min(W, C).
     for row in w.iter_mut() {
         for (x, &c) in row.iter_mut().zip(&consensus) {
@@ -350,13 +350,20 @@ fn row_normalize<S: AsRef<[u16]>>(scores: &[S], m: usize) -> Vec<Vec<U256>> {
 /// supporting stake (rows with `S > 0` and `W ≥` it) satisfies `stake * 1e18 ≥ κ * Σ S`;
 /// 0 if no row has stake. Same candidate order and tie rule as the Solidity loop.
 fn consensus(
+    stakes: &[U256],
     s: &[U256],
     w: &[Vec<U256>],
     m: usize,
     kappa: U256,
 ) -> Result<Vec<U256>, ConsensusError> {
-    let total_s = sum(s, "consensus stake total")?;
-    let need = mul(kappa, total_s, "consensus threshold")?;
+    // Support is counted in raw stake, not in the floored S: rounding must not shift the threshold.
+    let mut total = U256::ZERO;
+    for (&raw, si) in stakes.iter().zip(s) {
+        if !si.is_zero() {
+            total = add(total, raw, "consensus stake total")?;
+        }
+    }
+    let need = mul(kappa, total, "consensus threshold")?;
     let mut c = Vec::with_capacity(m);
     for j in 0..m {
         let mut best = U256::ZERO;
@@ -370,9 +377,9 @@ fn consensus(
                 continue;
             }
             let mut at_least = U256::ZERO;
-            for (&sk, wk) in s.iter().zip(w) {
+            for ((&sk, &raw), wk) in s.iter().zip(stakes).zip(w) {
                 if !sk.is_zero() && wk[j] >= v {
-                    at_least = add(at_least, sk, "consensus support")?;
+                    at_least = add(at_least, raw, "consensus support")?;
                 }
             }
             if mul(at_least, WAD, "consensus support")? > need {
@@ -513,14 +520,18 @@ pub struct Payouts {
 }
 
 /// The payout arithmetic of `Rewards.settleTask` for a task with the given `reward`, project
-/// `split`, coordinator `stakes` (as given to the consensus) and consensus `result`.
+/// `split`, coordinator `stakes` and `scores` (as given to the consensus) and consensus `result`.
 ///
 /// Checks what the chain guarantees: `reward ≤ type(uint128).max`, a split summing to 10 000 and
-/// one stake per dividend. `spent + aggregator_fee + released == reward` always holds.
-pub fn payouts(
+/// one stake per dividend. `spent + aggregator_fee + released == reward` always holds. When no
+/// coordinator earned a dividend, the coordinator pool goes by stake to the coordinators whose
+/// scores are all zero (they agreed that nothing improved); coordinators that scored something
+/// nobody backed are paid nothing.
+pub fn payouts<S: AsRef<[u16]>>(
     reward: U256,
     split: RewardSplit,
     stakes: &[U256],
+    scores: &[S],
     result: &ConsensusResult,
 ) -> Result<Payouts, ConsensusError> {
     if reward > U256::from(u128::MAX) {
@@ -555,15 +566,23 @@ pub fn payouts(
 
     // _creditCoordinators
     let d_sum = sum(&result.dividends, "dividend total")?;
-    let stake_sum = if d_sum.is_zero() {
-        sum(stakes, "coordinator stake total")?
-    } else {
-        U256::ZERO
+    let silent = |i: usize| {
+        scores
+            .get(i)
+            .is_none_or(|row| row.as_ref().iter().all(|&x| x == 0))
     };
-    for (&d, &stake) in result.dividends.iter().zip(stakes) {
+    let mut stake_sum = U256::ZERO;
+    if d_sum.is_zero() {
+        for (i, &stake) in stakes.iter().enumerate() {
+            if silent(i) {
+                stake_sum = add(stake_sum, stake, "coordinator stake total")?;
+            }
+        }
+    }
+    for (i, (&d, &stake)) in result.dividends.iter().zip(stakes).enumerate() {
         let weight = if !d_sum.is_zero() {
             d
-        } else if stake_sum.is_zero() {
+        } else if stake_sum.is_zero() || !silent(i) {
             U256::ZERO
         } else {
             mul_div(stake, WAD, stake_sum, "coordinator stake weight")?
@@ -615,6 +634,6 @@ where
         return Err(ConsensusError::RewardTooLarge { reward });
     }
     let result = compute(stakes, scores, prev_bonds, params)?;
-    let payouts = payouts(reward, split, stakes, &result)?;
+    let payouts = payouts(reward, split, stakes, scores, &result)?;
     Ok(Settled { result, payouts })
 }

@@ -206,7 +206,9 @@ fn payouts_majority_case() {
         ConsensusParams::default(),
     )
     .unwrap();
-    let p = consensus::payouts(u(1_000_000), split(6000, 3000, 500, 500), &stakes, &r).unwrap();
+    let scores = [vec![1u16, 1], vec![1, 1], vec![0, 2]];
+    let p = consensus::payouts(u(1_000_000), split(6000, 3000, 500, 500), &stakes, &scores, &r)
+        .unwrap();
     assert_eq!(p.solver_pool, u(600_000));
     assert_eq!(p.coordinator_pool, u(300_000));
     assert_eq!(p.proposer_fee, u(50_000));
@@ -233,7 +235,9 @@ fn payouts_all_zero_scores_pay_coordinators_by_stake() {
         ConsensusParams::default(),
     )
     .unwrap();
-    let p = consensus::payouts(u(1_000_000), split(6000, 3000, 500, 500), &stakes, &r).unwrap();
+    let scores = [vec![0u16, 0], vec![0, 0]];
+    let p = consensus::payouts(u(1_000_000), split(6000, 3000, 500, 500), &stakes, &scores, &r)
+        .unwrap();
     assert_eq!(p.solver_amounts, us(&[0, 0]));
     assert_eq!(
         p.coordinator_weights,
@@ -242,6 +246,21 @@ fn payouts_all_zero_scores_pay_coordinators_by_stake() {
     assert_eq!(p.coordinator_amounts, us(&[124_999, 174_999]));
     assert_eq!(p.spent, u(349_998));
     assert_eq!(p.released, u(600_002));
+}
+
+/// Two coordinators that back nothing in common (exactly half each): no consensus, no dividend, and
+/// neither scored all zero, so nobody is paid for scores nobody backed; everything but the fees is
+/// released.
+#[test]
+fn payouts_unbacked_scores_earn_nothing() {
+    let stakes = us(&[5, 5]);
+    let scores = [vec![1u16, 0], vec![0, 1]];
+    let r = consensus::compute(&stakes, &scores, &zeros(2, 2), ConsensusParams::default()).unwrap();
+    let p = consensus::payouts(u(1_000_000), split(6000, 3000, 500, 500), &stakes, &scores, &r)
+        .unwrap();
+    assert_eq!(p.coordinator_amounts, us(&[0, 0]));
+    assert_eq!(p.solver_amounts, us(&[0, 0]));
+    assert_eq!(p.released, u(900_000));
 }
 
 /// No stake at all: nobody is paid but the proposer; everything else is released.
@@ -255,7 +274,8 @@ fn payouts_zero_stake_release_all_but_fees() {
         ConsensusParams::default(),
     )
     .unwrap();
-    let p = consensus::payouts(u(10_000), split(7000, 2000, 600, 400), &stakes, &r).unwrap();
+    let scores = [vec![1u16, 2], vec![2, 1]];
+    let p = consensus::payouts(u(10_000), split(7000, 2000, 600, 400), &stakes, &scores, &r).unwrap();
     assert_eq!(p.coordinator_amounts, us(&[0, 0]));
     assert_eq!(p.spent, u(600));
     assert_eq!(p.aggregator_fee, u(400));
@@ -393,16 +413,16 @@ fn payouts_reject_what_the_chain_rejects() {
     )
     .unwrap();
     assert_eq!(
-        consensus::payouts(u(1), split(5000, 5000, 0, 1), &stakes, &r),
+        consensus::payouts(u(1), split(5000, 5000, 0, 1), &stakes, &[[1u16]], &r),
         Err(ConsensusError::InvalidSplit { sum_bps: 10_001 })
     );
     let big = U256::from(u128::MAX) + u(1);
     assert_eq!(
-        consensus::payouts(big, split(5000, 5000, 0, 0), &stakes, &r),
+        consensus::payouts(big, split(5000, 5000, 0, 0), &stakes, &[[1u16]], &r),
         Err(ConsensusError::RewardTooLarge { reward: big })
     );
     assert_eq!(
-        consensus::payouts(u(1), split(5000, 5000, 0, 0), &us(&[1, 2]), &r),
+        consensus::payouts(u(1), split(5000, 5000, 0, 0), &us(&[1, 2]), &[[1u16]], &r),
         Err(ConsensusError::PayoutLengthMismatch {
             stakes: 2,
             dividends: 1
@@ -414,7 +434,8 @@ fn payouts_reject_what_the_chain_rejects() {
 
 /// `docs/consensus.md` re-derived: the κ-quantile by sorting the staked rows' weights in
 /// descending order and taking the first (largest) value whose support (stake of all rows at or
-/// above it) exceeds κ·T. Plain (unchecked) arithmetic: callers keep inputs in range.
+/// above it, in raw stake) exceeds κ·T (T the raw stake of the staked rows). Plain (unchecked)
+/// arithmetic: callers keep inputs in range.
 fn reference(
     stakes: &[U256],
     scores: &[Vec<u16>],
@@ -446,12 +467,16 @@ fn reference(
                 .collect()
         })
         .collect();
-    let total: U256 = s.iter().copied().sum();
+    // Support and total in raw stake over the rows whose normalized stake is positive.
+    let total: U256 = (0..n)
+        .filter(|&i| !s[i].is_zero())
+        .map(|i| stakes[i])
+        .sum();
     let c: Vec<U256> = (0..m)
         .map(|j| {
             let mut col: Vec<(U256, U256)> = (0..n)
                 .filter(|&i| !s[i].is_zero())
-                .map(|i| (w[i][j], s[i]))
+                .map(|i| (w[i][j], stakes[i]))
                 .collect();
             col.sort_by_key(|e| std::cmp::Reverse(e.0));
             let mut support = U256::ZERO;
@@ -652,7 +677,7 @@ proptest! {
     fn payouts_never_exceed_the_reward(c in case(), reward in any::<u128>(), sp in split_strategy()) {
         let r = compute(&c);
         let reward = U256::from(reward);
-        let p = consensus::payouts(reward, sp, &c.stakes, &r).expect("valid payout input");
+        let p = consensus::payouts(reward, sp, &c.stakes, &c.scores, &r).expect("valid payout input");
         prop_assert!(p.spent + p.aggregator_fee <= reward);
         prop_assert_eq!(p.spent + p.aggregator_fee + p.released, reward);
         prop_assert!(p.solvers_paid <= p.solver_pool);
