@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {World} from "../utils/World.sol";
+import {TaskManager} from "../../contracts/TaskManager.sol";
 import {IProject} from "../../contracts/interfaces/IProject.sol";
 import {ITaskManager} from "../../contracts/interfaces/ITaskManager.sol";
 import {IParticipantStaking, Role} from "../../contracts/interfaces/IParticipantStaking.sol";
@@ -383,5 +384,44 @@ contract OrderingTest is World {
         _rollToFinalize(taskId);
         assertEq(uint8(tasks.finalize(taskId)), uint8(ITaskManager.TaskState.Finalized), "settled");
         assertEq(rewards.claimable(sybilSolver), 0, "a 37.5% coalition paid its Sybil solver");
+    }
+    // ------------------------------------------------------------------ L-3: task ids across a replacement
+
+    /// L-3 (residual): the Timelock replaces the TaskManager with one starting at `old.taskCount() + 1` and wires it
+    /// as documented. The old manager keeps its roles, since its tasks in flight must still end (revoking
+    /// OBLIGATION_ROLE or SPENDER_ROLE would strand them), so an approved proposer that still talks to it (a stale
+    /// agent, or anyone who creates a project and approves itself) is given the replacement's first id. Both tasks
+    /// run; the first to settle takes Rewards' record of that id and the other's finalize reverts
+    /// RewardsAlreadySettled forever, its reward reserved for good. Expected: a task whose windows have all passed
+    /// can always be finalized (e.g. Rewards keyed by (manager, taskId), or a way to close proposals on the old
+    /// manager while it finishes its tasks).
+    function test_L3_oldManagerAndItsReplacementIssueTheSameTaskId() public {
+        _fullRound(_agreeingRows()); // task 1 on the old manager
+        TaskManager old = tasks;
+        TaskManager next = new TaskManager(address(timelock), staking, project, rewards, old.taskCount() + 1);
+        vm.startPrank(address(timelock));
+        staking.grantRole(staking.OBLIGATION_ROLE(), address(next));
+        staking.grantRole(staking.SLASHER_ROLE(), address(next));
+        project.grantRole(project.SPENDER_ROLE(), address(next));
+        rewards.grantRole(rewards.TASK_MANAGER_ROLE(), address(next));
+        vm.stopPrank();
+
+        uint256 onOld = _fullRound(_agreeingRows()); // a stale proposer: task 2 on the old manager, settled
+        tasks = next;
+        uint256 onNext = _propose(); // the replacement's first task: also id 2
+        assertEq(onOld, onNext, "setup: the ids collide");
+        _commitAll(onNext);
+        _revealGt(onNext);
+        _revealAll(onNext);
+        _voteAll(onNext, _agreeingRows());
+        _rollToFinalize(onNext);
+        try next.finalize(onNext) {} catch (bytes memory reason) {
+            emit log_named_bytes("finalize reverted", reason);
+        }
+        assertEq(
+            uint8(next.taskState(onNext)),
+            uint8(ITaskManager.TaskState.Finalized),
+            "a task past its windows cannot be finalized"
+        );
     }
 }
