@@ -248,8 +248,11 @@ contract AdversarialRoundHandler is Test {
         if (taskIds.length >= MAX_TASKS) return (false, 0);
         reward = bound(reward, 1, 2000e18);
         vm.prank(proposer);
-        try tasks.proposeTask(pid, keccak256("spec"), keccak256(abi.encode(proposer, pid, EVAL, SALT)), reward)
-        returns (uint256 newId) {
+        try tasks.proposeTask(
+            pid, keccak256("spec"), keccak256(abi.encode(proposer, pid, EVAL, SALT)), reward
+        ) returns (
+            uint256 newId
+        ) {
             id = newId;
             ok = true;
             taskIds.push(id);
@@ -266,8 +269,11 @@ contract AdversarialRoundHandler is Test {
     function proposeForeign(uint256 reward) external {
         reward = bound(reward, 1, type(uint128).max);
         vm.prank(foreign);
-        try tasks.proposeTask(pid, keccak256("spec"), keccak256(abi.encode(foreign, pid, EVAL, SALT)), reward)
-        returns (uint256 id) {
+        try tasks.proposeTask(
+            pid, keccak256("spec"), keccak256(abi.encode(foreign, pid, EVAL, SALT)), reward
+        ) returns (
+            uint256 id
+        ) {
             ghostForeignProposed = true;
             taskIds.push(id);
         } catch {}
@@ -278,8 +284,11 @@ contract AdversarialRoundHandler is Test {
         if (taskIds.length >= MAX_TASKS) return;
         reward = bound(reward, 1, 2 * LOCK_CAP);
         vm.prank(locker);
-        try tasks.proposeTask(pid, keccak256("spec"), keccak256(abi.encode(locker, pid, EVAL, SALT)), reward)
-        returns (uint256 id) {
+        try tasks.proposeTask(
+            pid, keccak256("spec"), keccak256(abi.encode(locker, pid, EVAL, SALT)), reward
+        ) returns (
+            uint256 id
+        ) {
             if (reward > LOCK_CAP) ghostLockerOverCap = true;
             taskIds.push(id);
         } catch {}
@@ -295,7 +304,8 @@ contract AdversarialRoundHandler is Test {
     function commitSolution(uint256 seed, uint256 who) public {
         (bool ok, uint256 id) = _task(seed);
         if (!ok) return;
-        address s = who % 2 == 0 ? hSolvers[(who >> 1) % hSolvers.length] : sSolvers[(who >> 1) % sSolvers.length];
+        address s =
+            who % 2 == 0 ? hSolvers[(who >> 1) % hSolvers.length] : sSolvers[(who >> 1) % sSolvers.length];
         _commitSolution(id, s);
     }
 
@@ -317,7 +327,8 @@ contract AdversarialRoundHandler is Test {
     function revealSolution(uint256 seed, uint256 who) public {
         (bool ok, uint256 id) = _task(seed);
         if (!ok) return;
-        address s = who % 2 == 0 ? hSolvers[(who >> 1) % hSolvers.length] : sSolvers[(who >> 1) % sSolvers.length];
+        address s =
+            who % 2 == 0 ? hSolvers[(who >> 1) % hSolvers.length] : sSolvers[(who >> 1) % sSolvers.length];
         _revealSolution(id, s);
     }
 
@@ -418,7 +429,9 @@ contract AdversarialRoundHandler is Test {
                 if (
                     keccak256(err)
                         != keccak256(
-                            abi.encodeWithSelector(IParticipantStaking.StakingObligationsOpen.selector, a, open)
+                            abi.encodeWithSelector(
+                                IParticipantStaking.StakingObligationsOpen.selector, a, open
+                            )
                         )
                 ) {
                     ghostUnbondedWhileBound = true; // refused, but not for the bound stake: look at it
@@ -514,7 +527,11 @@ contract AdversarialRoundHandler is Test {
 
     /// @dev The expected outcome of finalizing `id` now, from the handler's own records. `canSettle` is false when
     ///      the task cannot settle in this call (then every credit must stay unchanged).
-    function _predict(uint256 id) internal view returns (bool canSettle, bool settles, uint256[] memory expected) {
+    function _predict(uint256 id)
+        internal
+        view
+        returns (bool canSettle, bool settles, uint256[] memory expected)
+    {
         expected = new uint256[](actors.length);
         ITaskManager.TaskView memory t = tasks.getTask(id);
         if (
@@ -686,7 +703,11 @@ contract AdversarialRoundHandler is Test {
     }
 
     /// @dev ΣR of the library's incentive step, recomputed with the consensus the library gives.
-    function _rankSum(Round memory r, uint256[] memory s, uint256[][] memory w) internal view returns (uint256 sumR) {
+    function _rankSum(Round memory r, uint256[] memory s, uint256[][] memory w)
+        internal
+        view
+        returns (uint256 sumR)
+    {
         uint256 n = r.voters.length;
         uint256 m = r.solvers.length;
         (uint256 kappa, uint256 alpha) = rewards.consensusParams();
@@ -722,7 +743,10 @@ contract AdversarialRoundHandler is Test {
 contract AdversarialRoundInvariantTest is World {
     AdversarialRoundHandler internal handler;
 
-    function _named(string memory tag, uint256 n, Role role, uint256 amount) internal returns (address[] memory out) {
+    function _named(string memory tag, uint256 n, Role role, uint256 amount)
+        internal
+        returns (address[] memory out)
+    {
         out = new address[](n);
         for (uint256 i; i < n; ++i) {
             out[i] = makeAddr(string.concat(tag, vm.toString(i)));
@@ -759,7 +783,9 @@ contract AdversarialRoundInvariantTest is World {
 
     function afterInvariant() external view {
         console2.log("tasks", handler.taskCount(), "settled", handler.ghostSettled());
-        console2.log("settled with Sybil votes", handler.ghostSettledWithSybilVotes(), "closed", handler.ghostClosed());
+        console2.log(
+            "settled with Sybil votes", handler.ghostSettledWithSybilVotes(), "closed", handler.ghostClosed()
+        );
         console2.log("Sybil solvers earned", handler.ghostSybilEarned(), "bound", handler.ghostSybilBound());
         console2.log("top-ups while bound", handler.ghostTopUpsWhileBound());
         console2.log("bound unbonds refused", handler.ghostBoundUnbondRefused());
@@ -779,9 +805,15 @@ contract AdversarialRoundInvariantTest is World {
         assertEq(staking.obligationsOf(foreign), 0, "(a) C-1: the foreign proposer bound stake");
         assertEq(rewards.claimable(foreign), 0, "(a) C-1: the foreign proposer earned");
         assertFalse(handler.ghostLockerOverCap(), "(a) M-6: a locker task above the cap");
-        assertFalse(handler.ghostZeroScoredSybilPaid(), "(a) a Sybil solver scored 0 by the honest majority earned");
+        assertFalse(
+            handler.ghostZeroScoredSybilPaid(), "(a) a Sybil solver scored 0 by the honest majority earned"
+        );
         assertFalse(handler.ghostSybilOverBound(), "(a) a Sybil solver earned more than its clipped share");
-        assertLe(handler.ghostSybilEarned(), handler.ghostSybilBound(), "(a) Sybil solvers above their clipped share");
+        assertLe(
+            handler.ghostSybilEarned(),
+            handler.ghostSybilBound(),
+            "(a) Sybil solvers above their clipped share"
+        );
     }
 
     /// (b) payouts follow the stakes bound at commit.
@@ -792,7 +824,9 @@ contract AdversarialRoundInvariantTest is World {
         }
         assertFalse(handler.ghostSeatStakeMismatch(), "(b) seatStake differs from the stake at commit");
         assertFalse(handler.ghostStuck(), "(b) a task past its windows could not be finalized");
-        assertFalse(handler.ghostOutcomeMismatch(), "(b) M-1: settle/close differs from the bind-time prediction");
+        assertFalse(
+            handler.ghostOutcomeMismatch(), "(b) M-1: settle/close differs from the bind-time prediction"
+        );
         assertFalse(handler.ghostPayoutMismatch(), "(b) M-1: a credit differs from the bind-time oracle");
     }
 
@@ -805,7 +839,10 @@ contract AdversarialRoundInvariantTest is World {
         for (uint256 k; k < nT; ++k) {
             uint256 id = handler.taskIds(k);
             ITaskManager.TaskView memory t = tasks.getTask(id);
-            if (t.state != ITaskManager.TaskState.Open && t.state != ITaskManager.TaskState.GroundTruthRevealed) {
+            if (
+                t.state != ITaskManager.TaskState.Open
+                    && t.state != ITaskManager.TaskState.GroundTruthRevealed
+            ) {
                 continue;
             }
             open[handler.actorIndex(t.proposer)] += 1;
@@ -819,7 +856,11 @@ contract AdversarialRoundInvariantTest is World {
             }
         }
         for (uint256 i; i < nA; ++i) {
-            assertEq(staking.obligationsOf(handler.actors(i)), open[i], "(c) L-2: obligations != open tasks binding");
+            assertEq(
+                staking.obligationsOf(handler.actors(i)),
+                open[i],
+                "(c) L-2: obligations != open tasks binding"
+            );
         }
     }
 }

@@ -77,7 +77,12 @@ contract ReservationHandler is Test {
         address funder;
     }
 
-    constructor(Wiring memory w, uint256[] memory pids_, address[] memory solvers_, address[] memory coords_) {
+    constructor(
+        Wiring memory w,
+        uint256[] memory pids_,
+        address[] memory solvers_,
+        address[] memory coords_
+    ) {
         managers.push(w.tasks);
         token = w.token;
         staking = w.staking;
@@ -153,7 +158,9 @@ contract ReservationHandler is Test {
         vm.prank(proposer);
         try managers[mgr].proposeTask(
             pid, keccak256("spec"), keccak256(abi.encode(proposer, pid, EVAL, SALT)), reward
-        ) returns (uint256 id) {
+        ) returns (
+            uint256 id
+        ) {
             refs.push(TaskRef(mgr, uint64(id), uint64(pid)));
             return (true, refs.length - 1);
         } catch {}
@@ -212,7 +219,8 @@ contract ReservationHandler is Test {
         (bool ok,, TaskManager m, uint256 id) = _ref(seed);
         if (!ok) return;
         ITaskManager.TaskView memory t = m.getTask(id);
-        bool open = t.state == ITaskManager.TaskState.Open || t.state == ITaskManager.TaskState.GroundTruthRevealed;
+        bool open =
+            t.state == ITaskManager.TaskState.Open || t.state == ITaskManager.TaskState.GroundTruthRevealed;
         try m.finalize(id) returns (ITaskManager.TaskState st) {
             if (st == ITaskManager.TaskState.Finalized) ++ghostFinalized;
             else ++ghostClosed;
@@ -287,10 +295,7 @@ contract ReservationHandler is Test {
             if ((r >> 128) % 4 != 0) {
                 for (uint256 step; step < refs.length; ++step) {
                     TaskRef memory c = refs[(k + step) % refs.length];
-                    if (
-                        c.pid == pid
-                            && managers[c.mgr].taskState(c.id) == ITaskManager.TaskState.Finalized
-                    ) {
+                    if (c.pid == pid && managers[c.mgr].taskState(c.id) == ITaskManager.TaskState.Finalized) {
                         k = (k + step) % refs.length;
                         break;
                     }
@@ -333,7 +338,8 @@ contract ReservationHandler is Test {
     function attest(uint256 rootSeed, uint256 who) external {
         if (roots.length == 0) return;
         // Mostly one of the three latest models (those can still be on their project's head).
-        uint256 back = rootSeed % 4 == 0 ? rootSeed % roots.length : rootSeed % (roots.length < 3 ? roots.length : 3);
+        uint256 back =
+            rootSeed % 4 == 0 ? rootSeed % roots.length : rootSeed % (roots.length < 3 ? roots.length : 3);
         bytes32 root = roots[roots.length - 1 - back];
         address c = coords[who % coords.length];
         uint256 before = rewards.totalClaimable();
@@ -397,7 +403,16 @@ contract ReservationInvariantTest is World {
         pids[1] = secondProject;
         handler = new ReservationHandler(
             ReservationHandler.Wiring(
-                tasks, token, staking, project, rewards, shards, address(timelock), proposer, aggregator, funder
+                tasks,
+                token,
+                staking,
+                project,
+                rewards,
+                shards,
+                address(timelock),
+                proposer,
+                aggregator,
+                funder
             ),
             pids,
             solvers,
@@ -432,8 +447,10 @@ contract ReservationInvariantTest is World {
                 (TaskManager m, uint256 id, uint256 taskPid) = handler.refAt(k);
                 if (taskPid != pid) continue;
                 ITaskManager.TaskView memory t = m.getTask(id);
-                if (t.state == ITaskManager.TaskState.Open || t.state == ITaskManager.TaskState.GroundTruthRevealed)
-                {
+                if (
+                    t.state == ITaskManager.TaskState.Open
+                        || t.state == ITaskManager.TaskState.GroundTruthRevealed
+                ) {
                     expected += t.reward;
                 } else if (t.state == ITaskManager.TaskState.Finalized) {
                     IRewards.PendingFee memory f = rewards.pendingFee(id);
@@ -452,7 +469,9 @@ contract ReservationInvariantTest is World {
             sum += rewards.claimable(handler.claimants(i));
         }
         assertEq(rewards.totalClaimable(), sum, "totalClaimable != sum of the claims");
-        assertGe(token.balanceOf(address(rewards)), rewards.totalClaimable(), "Rewards cannot pay every claim");
+        assertGe(
+            token.balanceOf(address(rewards)), rewards.totalClaimable(), "Rewards cannot pay every claim"
+        );
     }
 
     function _checkProject() internal view {

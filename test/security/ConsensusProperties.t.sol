@@ -39,7 +39,11 @@ abstract contract ConsensusInputs is Test {
     }
 
     /// @dev A random score row; `zeroChance` in 1/8 makes whole rows zero.
-    function _row(uint256 seed, bytes32 tag, uint256 i, uint256 m) internal pure returns (uint16[] memory row) {
+    function _row(uint256 seed, bytes32 tag, uint256 i, uint256 m)
+        internal
+        pure
+        returns (uint16[] memory row)
+    {
         row = new uint16[](m);
         uint256 r0 = _rand(seed, tag, i, type(uint256).max);
         if (r0 % 8 == 0) return row; // all-zero row
@@ -364,7 +368,10 @@ contract EngineFallbackPropertiesTest is World, ConsensusInputs {
         engine = new ScriptedEngine();
     }
 
-    function _settlement(uint256 seed, uint256 n, uint256 m) internal returns (IRewards.Settlement memory st) {
+    function _settlement(uint256 seed, uint256 n, uint256 m)
+        internal
+        returns (IRewards.Settlement memory st)
+    {
         st.taskId = nextTaskId++;
         st.projectId = projectId;
         st.proposer = proposer;
@@ -460,17 +467,15 @@ contract EngineFallbackPropertiesTest is World, ConsensusInputs {
         }
         if (kind == 3) {
             // One bond entry above 1e18 (up to 2^255), the rest zero.
-            IConsensusEngine.ConsensusResult memory r = abi.decode(
-                _encoded(seed, m, m, n, n, m, 0), (IConsensusEngine.ConsensusResult)
-            );
+            IConsensusEngine.ConsensusResult memory r =
+                abi.decode(_encoded(seed, m, m, n, n, m, 0), (IConsensusEngine.ConsensusResult));
             r.bonds[seed % n][(seed >> 8) % m] = WAD + 1 + (seed >> 16) % (1 << 255);
             return (abi.encode(r), false);
         }
         if (kind == 4) {
             // Every entry ≤ 1e18, but one column sums above 1e18.
-            IConsensusEngine.ConsensusResult memory r = abi.decode(
-                _encoded(seed, m, m, n, n, m, 0), (IConsensusEngine.ConsensusResult)
-            );
+            IConsensusEngine.ConsensusResult memory r =
+                abi.decode(_encoded(seed, m, m, n, n, m, 0), (IConsensusEngine.ConsensusResult));
             uint256 j = (seed >> 8) % m;
             r.bonds[0][j] = WAD;
             r.bonds[n - 1][j] += 1 + (seed >> 16) % WAD; // n == 1: the entry itself goes above 1e18
@@ -478,9 +483,8 @@ contract EngineFallbackPropertiesTest is World, ConsensusInputs {
         }
         if (kind == 5) {
             // Incentives (or dividends) summing above 1e18: the pools would be overpaid.
-            IConsensusEngine.ConsensusResult memory r = abi.decode(
-                _encoded(seed, m, m, n, n, m, 0), (IConsensusEngine.ConsensusResult)
-            );
+            IConsensusEngine.ConsensusResult memory r =
+                abi.decode(_encoded(seed, m, m, n, n, m, 0), (IConsensusEngine.ConsensusResult));
             if (seed & 1 == 0) r.incentive[seed % m] = WAD + 1 + (seed >> 8) % WAD;
             else r.dividends[seed % n] = WAD + 1 + (seed >> 8) % WAD;
             return (abi.encode(r), false);

@@ -27,7 +27,9 @@ contract OrderingTest is World {
 
     function _expectObligationsOpen(address who, uint256 open) internal {
         vm.prank(who);
-        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingObligationsOpen.selector, who, open));
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingObligationsOpen.selector, who, open)
+        );
         staking.requestUnbond(1);
     }
 
@@ -44,9 +46,11 @@ contract OrderingTest is World {
     /// public) and L-2: every dropped commitment pays the missed-reveal slash at the task's end, on every way the
     /// task can end, and until then the stake behind each one stays bound (no unbond request goes through).
     /// `path`: 0 = the task settles, 1 = it closes with too few votes, 2 = nobody reveals (NoRevealedSolutions).
-    function testFuzz_M7_selectiveRevealPaysTheSlashForEveryDroppedCommitment(uint256 k, uint256 mask, uint256 path)
-        public
-    {
+    function testFuzz_M7_selectiveRevealPaysTheSlashForEveryDroppedCommitment(
+        uint256 k,
+        uint256 mask,
+        uint256 path
+    ) public {
         k = bound(k, 1, 13); // 13 Sybils + the 3 honest solvers fill the 16 seats at most
         path = path % 3;
         if (path == 2) mask = 0;
@@ -225,7 +229,9 @@ contract OrderingTest is World {
         // Sybils that kept a seat reveal; honest coordinators score them 0.
         _revealGt(taskId);
         vm.prank(sybils[0]);
-        vm.expectRevert(abi.encodeWithSelector(ITaskManager.TaskManagerNoCommitment.selector, taskId, sybils[0]));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskManager.TaskManagerNoCommitment.selector, taskId, sybils[0])
+        );
         tasks.revealSolution(taskId, _delta(sybils[0]), 1000, _solSalt(sybils[0]));
         for (uint256 i = 3; i < 16; ++i) {
             _revealSolution(taskId, sybils[i]);
@@ -385,6 +391,7 @@ contract OrderingTest is World {
         assertEq(uint8(tasks.finalize(taskId)), uint8(ITaskManager.TaskState.Finalized), "settled");
         assertEq(rewards.claimable(sybilSolver), 0, "a 37.5% coalition paid its Sybil solver");
     }
+
     // ------------------------------------------------------------------ L-3: task ids across a replacement
 
     /// L-3 (residual): the Timelock replaces the TaskManager with one starting at `old.taskCount() + 1` and wires it
@@ -415,7 +422,8 @@ contract OrderingTest is World {
         _revealAll(onNext);
         _voteAll(onNext, _agreeingRows());
         _rollToFinalize(onNext);
-        try next.finalize(onNext) {} catch (bytes memory reason) {
+        try next.finalize(onNext) {}
+        catch (bytes memory reason) {
             emit log_named_bytes("finalize reverted", reason);
         }
         assertEq(
