@@ -278,8 +278,8 @@ contract ConsensusPropertiesTest is ConsensusInputs {
         for (uint256 j; j < m; ++j) {
             uint256 left = WAD;
             for (uint256 i; i < n; ++i) {
-                uint256 r = _rand(seed, "bond", i, j);
-                uint256 v = r % 3 == 0 ? WAD : r % 3 == 1 ? 0 : (r >> 8) % (WAD + 1);
+                uint256 h = _rand(seed, "bond", i, j);
+                uint256 v = h % 3 == 0 ? WAD : h % 3 == 1 ? 0 : (h >> 8) % (WAD + 1);
                 if (normalized) {
                     v = v > left ? left : v;
                     left -= v;
