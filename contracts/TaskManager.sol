@@ -69,6 +69,8 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     uint64 private _count;
     bool private _retired;
     mapping(uint256 taskId => Task) private _tasks;
+    /// @dev Rewards a proposer holds reserved in a project's open tasks (bounded by its cap there).
+    mapping(uint256 projectId => mapping(address proposer => uint256)) private _held;
     /// @dev Solver list in commit order; see POS_SHIFT.
     mapping(uint256 taskId => uint256[MAX_SOLVERS_PER_TASK]) private _solverList;
     /// @dev Solver record: its commitment with the low byte replaced by (list index + 1); 0 = none.
@@ -122,8 +124,12 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             revert TaskManagerInvalidInput();
         }
         // Only proposers the project's owner approved spend its budget, each up to its own cap per task.
+        // Only proposers the project's owner approved spend its budget, each holding at most its cap reserved in
+        // its open tasks at once.
         uint256 cap = _projects.proposerCap(projectId, msg.sender);
-        if (reward > cap) revert TaskManagerProposerNotApproved(projectId, msg.sender, reward, cap);
+        uint256 held = _held[projectId][msg.sender] + reward;
+        if (held > cap) revert TaskManagerProposerNotApproved(projectId, msg.sender, held, cap);
+        _held[projectId][msg.sender] = held;
         IProject.Config memory cfg = _projects.config(projectId);
         Deadlines memory d;
         d.commitEnd = uint64(block.number) + cfg.windows.commit;
@@ -278,6 +284,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             if (block.number <= t.gtRevealEnd) revert TaskManagerTooEarly(taskId, t.gtRevealEnd);
             t.state = TaskState.Cancelled;
             address proposer = t.proposer;
+            _held[projectId][proposer] -= reward;
             uint256 slashed = _slash(proposer, Role.Proposer, _proposerSlashBps, REASON_PROPOSER);
             emit TaskCancelled(taskId, projectId, proposer, reward, slashed);
             _projects.release(projectId, reward);
@@ -302,6 +309,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
                 t.numVoteReveals < t.minVotes ? CloseReason.TooFewVotes : CloseReason.NoStakeQuorum
             );
         }
+        _held[projectId][t.proposer] -= reward;
         _settle(t, taskId, projectId, reward, coordinatorStake);
         return TaskState.Finalized;
     }
@@ -334,6 +342,11 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     }
 
     // ------------------------------------------------------------------ views
+
+    /// @inheritdoc ITaskManager
+    function heldBy(uint256 projectId, address proposer) external view returns (uint256) {
+        return _held[projectId][proposer];
+    }
 
     /// @inheritdoc ITaskManager
     function retired() external view returns (bool) {
@@ -537,6 +550,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         returns (TaskState)
     {
         t.state = TaskState.Closed;
+        _held[projectId][t.proposer] -= reward;
         emit TaskClosed(taskId, projectId, reason, reward);
         _projects.release(projectId, reward);
         return TaskState.Closed;

@@ -100,7 +100,7 @@ interface IProject {
     event RewardSplitUpdated(uint256 indexed projectId, RewardSplit split);
     /// @notice The windows changed (tasks already proposed keep their deadlines).
     event WindowsUpdated(uint256 indexed projectId, Windows windows);
-    /// @notice The owner set how much `proposer` may reserve per task (0 = not approved).
+    /// @notice The owner set how much `proposer` may hold reserved in open tasks (0 = not approved).
     event ProposerCapSet(uint256 indexed projectId, address indexed proposer, uint256 maxReward);
     /// @notice The per-task solver cap and vote quorum changed.
     event TaskLimitsUpdated(uint256 indexed projectId, uint8 maxSolvers, uint8 minVotes);
@@ -146,11 +146,12 @@ interface IProject {
     /// @notice MODEL_PUBLISHER_ROLE: move the model root from `parentRoot` (must be current) to `newRoot`.
     function advanceModel(uint256 projectId, bytes32 parentRoot, bytes32 newRoot) external;
 
-    /// @notice Owner: approve `proposer` to propose tasks of at most `maxReward` each on this project, or revoke
-    ///         it with 0. Only approved proposers spend a project's budget (TaskManager checks it).
+    /// @notice Owner: approve `proposer` to hold at most `maxReward` of this project's budget reserved in its open
+    ///         tasks at once, or revoke it with 0. Only approved proposers spend a project's budget (TaskManager
+    ///         checks it), and none can lock more of it than its cap.
     function setProposerCap(uint256 projectId, address proposer, uint256 maxReward) external;
 
-    /// @notice The most `proposer` may reserve for one task of the project (0 = not approved).
+    /// @notice The most `proposer` may hold reserved in the project's open tasks at once (0 = not approved).
     function proposerCap(uint256 projectId, address proposer) external view returns (uint256);
 
     /// @notice Owner: set the inference price (0 = not for sale).

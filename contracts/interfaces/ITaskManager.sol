@@ -115,8 +115,9 @@ interface ITaskManager {
     /// @notice Slash parameters changed (bps of the role's minimum stake).
     event SlashParamsUpdated(uint16 proposerBps, uint16 solverBps, uint16 coordinatorBps);
 
-    /// @notice The project's owner did not approve `proposer` for a reward this large (`cap` 0 = not approved).
-    error TaskManagerProposerNotApproved(uint256 projectId, address proposer, uint256 reward, uint256 cap);
+    /// @notice With this task `proposer` would hold `held` reserved in the project's open tasks, above the cap its
+    ///         owner approved (`cap` 0 = not approved).
+    error TaskManagerProposerNotApproved(uint256 projectId, address proposer, uint256 held, uint256 cap);
     /// @notice This manager is retired: propose on its successor.
     error TaskManagerIsRetired();
     /// @notice A replacement manager can only follow a retired predecessor (whose ids it continues).
@@ -150,7 +151,8 @@ interface ITaskManager {
     /// @notice The task cannot be finalized or closed yet; retry after block `after`.
     error TaskManagerTooEarly(uint256 taskId, uint256 after_);
 
-    /// @notice Active Proposer approved by the project's owner for at least `reward` (IProject.proposerCap): open
+    /// @notice Active Proposer approved by the project's owner (IProject.proposerCap bounds what it holds reserved
+    ///         in the project's open tasks at once, this reward included): open
     ///         a task and reserve `reward` from the project budget. The proposer's stake is bound (cannot be
     ///         unbonded) until the task's voteRevealEnd. `gtCommit = keccak256(abi.encode(proposer, projectId, evalSpecHash, salt))`.
     function proposeTask(uint256 projectId, bytes32 specHash, bytes32 gtCommit, uint256 reward)
@@ -198,6 +200,9 @@ interface ITaskManager {
     /// @notice DEFAULT_ADMIN_ROLE: stop new proposals for good (before deploying a replacement, whose constructor
     ///         requires it); tasks already open still run through finalize.
     function retire() external;
+
+    /// @notice What `proposer` holds reserved in the project's open tasks (at most its proposerCap).
+    function heldBy(uint256 projectId, address proposer) external view returns (uint256);
 
     /// @notice Whether governance retired this manager.
     function retired() external view returns (bool);

@@ -37,7 +37,7 @@ library YumaConsensus {
         uint256[] memory s = _normalize(stakes);
         uint256[][] memory w = _rowNormalize(scores, n, m);
 
-        r.consensus = _consensus(stakes, s, w, n, m, kappa);
+        r.consensus = _consensus(stakes, w, n, m, kappa);
         // Clip in place: w becomes W̄ = min(W, C).
         for (uint256 i; i < n; ++i) {
             for (uint256 j; j < m; ++j) {
@@ -83,13 +83,12 @@ library YumaConsensus {
         }
     }
 
-    /// @dev C_j = the largest W_ij among rows with S_i > 0 such that the stake of rows (S > 0) with
-    ///      W_kj ≥ W_ij is strictly more than κ of the voting stake: stake * 1e18 > kappa * Σ_i S_i. 0 if no
-    ///      row has stake. Strict, so that a coalition holding exactly κ (two equal voters, κ = 0.5) cannot set a
-    ///      column alone: the value must be backed by more than κ of the stake.
+    /// @dev C_j = the largest W_ij among rows with stake_i > 0 such that the raw stake of rows with W_kj ≥ W_ij
+    ///      is strictly more than κ of the raw voting stake: support * 1e18 > kappa * Σ_i stake_i. 0 if there is
+    ///      none. Strict, so that a coalition holding exactly κ (two equal voters, κ = 0.5) cannot set a column
+    ///      alone; raw, so that flooring the normalized stakes cannot shift the threshold either way.
     function _consensus(
         uint256[] memory stakes,
-        uint256[] memory s,
         uint256[][] memory w,
         uint256 n,
         uint256 m,
@@ -99,18 +98,18 @@ library YumaConsensus {
         // Support is counted in raw stake, not in the floored S: rounding must not shift the threshold.
         uint256 total;
         for (uint256 i; i < n; ++i) {
-            if (s[i] != 0) total += stakes[i];
+            total += stakes[i];
         }
         uint256 need = kappa * total;
         for (uint256 j; j < m; ++j) {
             uint256 best;
             for (uint256 i; i < n; ++i) {
-                if (s[i] == 0) continue;
+                if (stakes[i] == 0) continue;
                 uint256 v = w[i][j];
                 if (v <= best) continue; // cannot improve (0 when no score has more than κ behind it)
                 uint256 atLeast;
                 for (uint256 k; k < n; ++k) {
-                    if (s[k] != 0 && w[k][j] >= v) atLeast += stakes[k];
+                    if (w[k][j] >= v) atLeast += stakes[k];
                 }
                 if (atLeast * WAD > need) best = v;
             }

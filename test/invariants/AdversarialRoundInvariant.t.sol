@@ -71,6 +71,8 @@ contract AdversarialRoundHandler is Test {
     uint256[] public taskIds;
     mapping(uint256 id => mapping(address => uint16[])) internal _votes;
     mapping(uint256 id => mapping(address => uint256)) internal _boundStake;
+    /// @dev The largest total coordinator stake seen at a vote commit of the task, in whole tokens rounded up.
+    mapping(uint256 id => uint256) internal _coordStakeAtVote;
     mapping(uint256 id => mapping(address => bool)) internal _voteRevealed;
 
     // ghosts: (a)
@@ -340,6 +342,8 @@ contract AdversarialRoundHandler is Test {
         try tasks.commitVote(id, keccak256(abi.encode(id, c, row, bytes32("v")))) {
             _votes[id][c] = row;
             _boundStake[id][c] = stake;
+            uint256 all = (staking.totalStake(Role.Coordinator) + 1e18 - 1) / 1e18 * 1e18;
+            if (all > _coordStakeAtVote[id]) _coordStakeAtVote[id] = all;
             if (tasks.seatStake(id, c) != stake) ghostSeatStakeMismatch = true;
         } catch {}
     }
@@ -409,7 +413,7 @@ contract AdversarialRoundHandler is Test {
         if (bonded + amount < min) amount = min - bonded; // a slashed account tops up to its minimum at least
         _stakeMore(a, amount);
         // Coverage: a top-up while some vote of this account awaits finalize.
-        if (staking.obligationsOf(a) != 0) ++ghostTopUpsWhileBound;
+        if (staking.boundUntil(a) >= block.number) ++ghostTopUpsWhileBound;
     }
 
     /// @dev L-2: a bound account's unbond request must revert; a free account may leave (honest coordinators
@@ -418,8 +422,8 @@ contract AdversarialRoundHandler is Test {
         address a = actors[who % actors.length];
         uint256 bonded = staking.stakeOf(a);
         if (bonded == 0) return;
-        uint256 open = staking.obligationsOf(a);
-        if (open != 0) {
+        uint256 open = staking.boundUntil(a);
+        if (open >= block.number) {
             amount = bound(amount, 1, bonded);
             vm.prank(a);
             try staking.requestUnbond(amount) {
@@ -430,7 +434,7 @@ contract AdversarialRoundHandler is Test {
                     keccak256(err)
                         != keccak256(
                             abi.encodeWithSelector(
-                                IParticipantStaking.StakingObligationsOpen.selector, a, open
+                                IParticipantStaking.StakingBound.selector, a, open
                             )
                         )
                 ) {
@@ -545,7 +549,7 @@ contract AdversarialRoundHandler is Test {
             voting += r.stakes[i];
         }
         settles = r.voters.length >= t.minVotes
-            && voting * BPS > uint256(tasks.voteQuorum()) * staking.totalStake(Role.Coordinator);
+            && voting * BPS > uint256(tasks.voteQuorum()) * _coordStakeAtVote[id];
         if (!settles) return (canSettle, settles, expected);
         _expectedPayouts(r, expected);
     }
@@ -587,7 +591,27 @@ contract AdversarialRoundHandler is Test {
             }
         }
         (uint256 kappa, uint256 alpha) = rewards.consensusParams();
-        return YumaConsensus.compute(r.stakes, r.scores, prev, kappa, alpha);
+        return YumaConsensus.compute(r.stakes, r.scores, prev, _effectiveKappa(r, kappa), alpha);
+    }
+
+    /// @dev κ over all coordinator stake seen at the vote commits, expressed over the voters' stake (Rewards).
+    function _effectiveKappa(Round memory r, uint256 kappa) internal view returns (uint256) {
+        uint256 voting;
+        for (uint256 i; i < r.stakes.length; ++i) {
+            voting += r.stakes[i];
+        }
+        if (voting == 0) return kappa;
+        uint256 all = _coordStakeAtVote[r.id];
+        if (all < voting) all = voting;
+        uint256 k = (kappa * all + voting - 1) / voting;
+        return k > WAD ? WAD : k;
+    }
+
+    function _silent(uint16[] memory row) internal pure returns (bool) {
+        for (uint256 j; j < row.length; ++j) {
+            if (row[j] != 0) return false;
+        }
+        return true;
     }
 
     /// @dev Rewards' documented split (docs/consensus.md, Payouts).
@@ -603,10 +627,12 @@ contract AdversarialRoundHandler is Test {
         uint256 stakeSum;
         for (uint256 i; i < r.voters.length; ++i) {
             dSum += res.dividends[i];
-            stakeSum += r.stakes[i];
+            if (_silent(r.scores[i])) stakeSum += r.stakes[i];
         }
         for (uint256 i; i < r.voters.length; ++i) {
-            uint256 w = dSum != 0 ? res.dividends[i] : (stakeSum == 0 ? 0 : r.stakes[i] * WAD / stakeSum);
+            uint256 w = dSum != 0
+                ? res.dividends[i]
+                : (stakeSum == 0 || !_silent(r.scores[i]) ? 0 : r.stakes[i] * WAD / stakeSum);
             expected[_actorIndexPlusOne[r.voters[i]] - 1] += pool * w / WAD;
         }
         expected[_actorIndexPlusOne[r.proposer] - 1] += r.reward * split.proposerBps / BPS;
@@ -712,7 +738,8 @@ contract AdversarialRoundHandler is Test {
         uint256 m = r.solvers.length;
         (uint256 kappa, uint256 alpha) = rewards.consensusParams();
         // The consensus does not depend on the previous bonds.
-        uint256[] memory c = YumaConsensus.compute(r.stakes, r.scores, _zeros(n, m), kappa, alpha).consensus;
+        uint256[] memory c =
+            YumaConsensus.compute(r.stakes, r.scores, _zeros(n, m), _effectiveKappa(r, kappa), alpha).consensus;
         for (uint256 j; j < m; ++j) {
             uint256 acc;
             for (uint256 i; i < n; ++i) {
@@ -802,7 +829,7 @@ contract AdversarialRoundInvariantTest is World {
         assertFalse(handler.ghostAssumptionBroken(), "(a) handler broke the honest-majority assumption");
         address foreign = handler.foreign();
         assertFalse(handler.ghostForeignProposed(), "(a) C-1: the foreign proposer opened a task");
-        assertEq(staking.obligationsOf(foreign), 0, "(a) C-1: the foreign proposer bound stake");
+        assertEq(staking.boundUntil(foreign), 0, "(a) C-1: the foreign proposer bound stake");
         assertEq(rewards.claimable(foreign), 0, "(a) C-1: the foreign proposer earned");
         assertFalse(handler.ghostLockerOverCap(), "(a) M-6: a locker task above the cap");
         assertFalse(
@@ -830,37 +857,24 @@ contract AdversarialRoundInvariantTest is World {
         assertFalse(handler.ghostPayoutMismatch(), "(b) M-1: a credit differs from the bind-time oracle");
     }
 
-    /// (c) bound stake stays bound; obligations equal the open tasks that bind each account.
+    /// (c) bound stake stays bound: every account seated in a task (its proposer, its seated solvers and vote
+    ///     committers) is bound at least until that task's last window.
     function _checkC() internal view {
         assertFalse(handler.ghostUnbondedWhileBound(), "(c) L-2: bound stake was unbonded");
-        uint256 nA = handler.actorCount();
-        uint256[] memory open = new uint256[](nA);
         uint256 nT = handler.taskCount();
         for (uint256 k; k < nT; ++k) {
             uint256 id = handler.taskIds(k);
             ITaskManager.TaskView memory t = tasks.getTask(id);
-            if (
-                t.state != ITaskManager.TaskState.Open
-                    && t.state != ITaskManager.TaskState.GroundTruthRevealed
-            ) {
-                continue;
-            }
-            open[handler.actorIndex(t.proposer)] += 1;
+            uint64 end = t.deadlines.voteRevealEnd;
+            assertGe(staking.boundUntil(t.proposer), end, "(c) L-2: proposer not bound to its task");
             address[] memory s = tasks.committedSolvers(id);
             for (uint256 i; i < s.length; ++i) {
-                open[handler.actorIndex(s[i])] += 1;
+                assertGe(staking.boundUntil(s[i]), end, "(c) L-2: solver not bound to its seat");
             }
             address[] memory c = tasks.voteCommitters(id);
             for (uint256 i; i < c.length; ++i) {
-                open[handler.actorIndex(c[i])] += 1;
+                assertGe(staking.boundUntil(c[i]), end, "(c) L-2: coordinator not bound to its vote");
             }
-        }
-        for (uint256 i; i < nA; ++i) {
-            assertEq(
-                staking.obligationsOf(handler.actors(i)),
-                open[i],
-                "(c) L-2: obligations != open tasks binding"
-            );
         }
     }
 }

@@ -327,7 +327,7 @@ contract ReservationHandler is Test {
         uint256 before = rewards.totalClaimable();
         for (uint256 i; i < coords.length && shards.modelStatus(root) == ModelStatus.Pending; ++i) {
             vm.prank(coords[i]);
-            try shards.attestModel(root) {} catch {}
+            try shards.attestModel(root, keccak256(abi.encode(root)), aggregator) {} catch {}
         }
         if (shards.modelStatus(root) == ModelStatus.Accepted) {
             ++ghostAccepted;
@@ -344,7 +344,7 @@ contract ReservationHandler is Test {
         address c = coords[who % coords.length];
         uint256 before = rewards.totalClaimable();
         vm.prank(c);
-        try shards.attestModel(root) {
+        try shards.attestModel(root, keccak256(abi.encode(root)), aggregator) {
             if (shards.modelStatus(root) == ModelStatus.Accepted) {
                 ++ghostAccepted;
                 ghostFeesPaid += rewards.totalClaimable() - before;
@@ -360,14 +360,17 @@ contract ReservationHandler is Test {
 
     // ------------------------------------------------------------------ governance
 
-    /// @dev L-3: the Timelock deploys a replacement TaskManager above every id the old one used and gives it the
-    ///      four roles. The old manager keeps its roles so that its tasks in flight can still end.
+    /// @dev L-3: the Timelock retires the TaskManager and deploys its replacement, which continues the old one's
+    ///      ids, and gives it the four roles. The old manager keeps its roles so that its tasks in flight can still
+    ///      end; proposals on it revert from now on.
     function replaceManager() external {
         if (managers.length > 1) return;
         TaskManager old = managers[0];
-        TaskManager next = new TaskManager(timelock, staking, project, rewards, old.taskCount() + 1);
+        vm.prank(timelock);
+        old.retire();
+        TaskManager next = new TaskManager(timelock, staking, project, rewards, old);
         vm.startPrank(timelock);
-        staking.grantRole(staking.OBLIGATION_ROLE(), address(next));
+        staking.grantRole(staking.BINDER_ROLE(), address(next));
         staking.grantRole(staking.SLASHER_ROLE(), address(next));
         project.grantRole(project.SPENDER_ROLE(), address(next));
         rewards.grantRole(rewards.TASK_MANAGER_ROLE(), address(next));

@@ -45,7 +45,7 @@ contract RoundAttacksTest is World {
     }
 
     /// M-6 (fails on dc0035f: one proposer reserved the whole budget for free, blocking every other proposer):
-    /// an approved proposer reserves at most the cap the owner gave it, per task; revoking ends it.
+    /// an approved proposer holds at most the cap the owner gave it across its open tasks; revoking ends it.
     function test_M6_approvedProposerIsCappedPerTaskAndRevocable() public {
         _stake(attacker, Role.Proposer, 100e18);
         vm.prank(owner);
@@ -62,12 +62,22 @@ contract RoundAttacksTest is World {
         tasks.proposeTask(projectId, keccak256("spec"), gt, 500e18);
         assertEq(project.reservedOf(projectId), 500e18);
 
+        // The cap bounds what it holds across its open tasks, not each task: a second task does not fit.
+        assertEq(tasks.heldBy(projectId, attacker), 500e18);
+        vm.prank(attacker);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITaskManager.TaskManagerProposerNotApproved.selector, projectId, attacker, 500e18 + 1, 500e18
+            )
+        );
+        tasks.proposeTask(projectId, keccak256("spec"), gt, 1);
+
         vm.prank(owner);
         project.setProposerCap(projectId, attacker, 0);
         vm.prank(attacker);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ITaskManager.TaskManagerProposerNotApproved.selector, projectId, attacker, 1, 0
+                ITaskManager.TaskManagerProposerNotApproved.selector, projectId, attacker, 500e18 + 1, 0
             )
         );
         tasks.proposeTask(projectId, keccak256("spec"), gt, 1);

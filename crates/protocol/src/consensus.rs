@@ -232,7 +232,7 @@ where
     let s = normalize(stakes, "stake normalization")?;
     let mut w = row_normalize(scores, m);
 
-    let consensus = consensus(stakes, &s, &w, m, params.kappa)?;
+    let consensus = consensus(stakes, &w, m, params.kappa)?;
     // Clip in place: w becomes W̄ = min(W, C).
     for row in w.iter_mut() {
         for (x, &c) in row.iter_mut().zip(&consensus) {
@@ -351,24 +351,18 @@ fn row_normalize<S: AsRef<[u16]>>(scores: &[S], m: usize) -> Vec<Vec<U256>> {
 /// 0 if no row has stake. Same candidate order and tie rule as the Solidity loop.
 fn consensus(
     stakes: &[U256],
-    s: &[U256],
     w: &[Vec<U256>],
     m: usize,
     kappa: U256,
 ) -> Result<Vec<U256>, ConsensusError> {
     // Support is counted in raw stake, not in the floored S: rounding must not shift the threshold.
-    let mut total = U256::ZERO;
-    for (&raw, si) in stakes.iter().zip(s) {
-        if !si.is_zero() {
-            total = add(total, raw, "consensus stake total")?;
-        }
-    }
+    let total = sum(stakes, "consensus stake total")?;
     let need = mul(kappa, total, "consensus threshold")?;
     let mut c = Vec::with_capacity(m);
     for j in 0..m {
         let mut best = U256::ZERO;
-        for (&si, wi) in s.iter().zip(w) {
-            if si.is_zero() {
+        for (&raw, wi) in stakes.iter().zip(w) {
+            if raw.is_zero() {
                 continue;
             }
             let v = wi[j];
@@ -377,8 +371,8 @@ fn consensus(
                 continue;
             }
             let mut at_least = U256::ZERO;
-            for ((&sk, &raw), wk) in s.iter().zip(stakes).zip(w) {
-                if !sk.is_zero() && wk[j] >= v {
+            for (&raw, wk) in stakes.iter().zip(w) {
+                if wk[j] >= v {
                     at_least = add(at_least, raw, "consensus support")?;
                 }
             }

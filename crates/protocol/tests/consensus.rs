@@ -434,7 +434,7 @@ fn payouts_reject_what_the_chain_rejects() {
 
 /// `docs/consensus.md` re-derived: the κ-quantile by sorting the staked rows' weights in
 /// descending order and taking the first (largest) value whose support (stake of all rows at or
-/// above it, in raw stake) exceeds κ·T (T the raw stake of the staked rows). Plain (unchecked)
+/// above it, in raw stake) exceeds κ·T (T the total raw stake). Plain (unchecked)
 /// arithmetic: callers keep inputs in range.
 fn reference(
     stakes: &[U256],
@@ -467,15 +467,12 @@ fn reference(
                 .collect()
         })
         .collect();
-    // Support and total in raw stake over the rows whose normalized stake is positive.
-    let total: U256 = (0..n)
-        .filter(|&i| !s[i].is_zero())
-        .map(|i| stakes[i])
-        .sum();
+    // Support and total in raw stake (a zero-stake row adds nothing to either).
+    let total: U256 = stakes.iter().copied().sum();
     let c: Vec<U256> = (0..m)
         .map(|j| {
             let mut col: Vec<(U256, U256)> = (0..n)
-                .filter(|&i| !s[i].is_zero())
+                .filter(|&i| !stakes[i].is_zero())
                 .map(|i| (w[i][j], stakes[i]))
                 .collect();
             col.sort_by_key(|e| std::cmp::Reverse(e.0));

@@ -133,7 +133,7 @@ pub fn compute(
     let s = normalize(stakes)?;
     let mut w = row_normalize(scores, m);
 
-    let consensus = consensus(stakes, &s, &w, m, kappa)?;
+    let consensus = consensus(stakes, &w, m, kappa)?;
     // Clip in place: w becomes W̄ = min(W, C).
     for row in w.iter_mut() {
         for (x, &c) in row.iter_mut().zip(consensus.iter()) {
@@ -259,24 +259,21 @@ fn row_normalize(scores: &[Vec<u16>], m: usize) -> Vec<Vec<U256>> {
 /// sets nothing); 0 if there is none. Same candidate order and tie rule as the Solidity loop.
 fn consensus(
     stakes: &[U256],
-    s: &[U256],
     w: &[Vec<U256>],
     m: usize,
     kappa: U256,
 ) -> Result<Vec<U256>, ConsensusError> {
     // Support is counted in raw stake, not in the floored S: rounding must not shift the threshold.
     let mut total = U256::ZERO;
-    for (&raw, si) in stakes.iter().zip(s) {
-        if !si.is_zero() {
-            total = add(total, raw)?;
-        }
+    for &raw in stakes {
+        total = add(total, raw)?;
     }
     let need = mul(kappa, total)?;
     let mut c = vec![U256::ZERO; m];
     for (j, cj) in c.iter_mut().enumerate() {
         let mut best = U256::ZERO;
-        for (&si, wi) in s.iter().zip(w) {
-            if si.is_zero() {
+        for (&raw, wi) in stakes.iter().zip(w) {
+            if raw.is_zero() {
                 continue;
             }
             let v = wi[j];
@@ -285,8 +282,8 @@ fn consensus(
                 continue;
             }
             let mut at_least = U256::ZERO;
-            for ((&sk, &raw), wk) in s.iter().zip(stakes).zip(w) {
-                if !sk.is_zero() && wk[j] >= v {
+            for (&raw, wk) in stakes.iter().zip(w) {
+                if wk[j] >= v {
                     at_least = add(at_least, raw)?;
                 }
             }
