@@ -130,8 +130,9 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
     function sweepUnaccounted() external nonReentrant returns (uint256 amount) {
         uint256 accounted = _accounted;
         uint256 balance = IERC20(address(_token)).balanceOf(address(this));
-        // balance >= accounted: accounted value only enters with a transfer of the same amount (settle) or is
-        // taken from the balance above it (here), and leaves with a transfer of the same amount (claims).
+        // balance >= accounted: accounted value only enters with a transfer of the same amount (settle,
+        // collect) or is taken from the balance above it (here), and leaves with a transfer of the same amount
+        // (claims).
         amount = balance - accounted;
         if (amount == 0) revert InferenceMarketNothingToSweep();
         address treasury_ = _treasury;
