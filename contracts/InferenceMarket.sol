@@ -6,16 +6,23 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Create2} from "@openzeppelin/contracts/utils/Create2.sol";
 import {IATNToken} from "./interfaces/IATNToken.sol";
 import {IProject} from "./interfaces/IProject.sol";
 import {IInferenceMarket} from "./interfaces/IInferenceMarket.sol";
+import {PaymentReceiver} from "./PaymentReceiver.sol";
 
 /// @title InferenceMarket
-/// @notice x402 settlement with a provider / contributors / treasury split and pull claims.
-/// @dev Accounting: `_accounted` is every token the market owes or has locked as rounding dust (settled value
-///      plus swept value minus everything paid out); the token balance is always at least `_accounted`, and
-///      anything above it (authorizations submitted straight to the token, plain transfers) is unaccounted and
-///      can only leave through `sweepUnaccounted`, which credits it to the treasury.
+/// @notice x402 settlement with a provider / contributors / treasury split and pull claims. Every (project,
+///         provider) pair has its own payTo, `paymentAddress(projectId, provider)`: a `PaymentReceiver` that this
+///         market deploys with CREATE2 on the pair's first payment. The payer's EIP-3009 authorization names that
+///         address as `to`, so it can only ever pay that project and that provider.
+/// @dev Accounting: `_accounted` is every token the market owes or has locked as rounding dust (settled,
+///      collected and swept value minus everything paid out); the token balance is always at least
+///      `_accounted`. Tokens reach the books only with a transfer of the same amount into this contract:
+///      `settle` (authorization executed into the caller's receiver, then released here) and `collect` (a
+///      receiver's balance, e.g. an authorization submitted straight to the token). Anything else sent here
+///      (plain transfers) is unaccounted and can only leave through `sweepUnaccounted`, to the treasury.
 ///      Contributor revenue: per project `accPerShare` grows by `floor(c * 1e18 / totalShares)` on each settle;
 ///      the part of `c` this cannot represent (rounded down to whole tokens) goes to the treasury. Each contributor keeps its accrued revenue
 ///      in 1e18-scaled units (`residual`) and is paid `floor(residual / 1e18)`, so the sum paid never exceeds
@@ -49,6 +56,8 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
 
     IATNToken private immutable _token;
     IProject private immutable _projects;
+    /// @dev keccak256 of PaymentReceiver's init code for `_token`: with the salt, fixes every payTo address.
+    bytes32 private immutable _receiverCodeHash;
     address private _treasury;
     Split private _split;
 
@@ -69,6 +78,8 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _token = token_;
         _projects = projects_;
+        _receiverCodeHash =
+            keccak256(abi.encodePacked(type(PaymentReceiver).creationCode, abi.encode(address(token_))));
         _treasury = treasury_;
         _split = Split({provider: 6000, contributors: 2500, treasury: 1500});
     }
@@ -83,34 +94,45 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
         bytes32 nonce,
         bytes calldata signature
     ) external nonReentrant returns (uint256 providerShare, uint256 contributorShare, uint256 treasuryShare) {
-        if (!_projects.exists(projectId)) revert InferenceMarketUnknownProject(projectId);
-        uint256 price = _projects.inferencePrice(projectId);
-        if (price == 0) revert InferenceMarketNotForSale(projectId);
-        if (value < price) revert InferenceMarketUnderpaid(value, price);
+        _checkPrice(projectId, value);
 
-        (providerShare, contributorShare, treasuryShare) = _distribute(projectId, value);
-
-        _claimable[msg.sender] += providerShare;
-        _claimable[_treasury] += treasuryShare;
-        _accounted += value;
+        (providerShare, contributorShare, treasuryShare) = _credit(projectId, msg.sender, value);
         emit Settled(
             projectId, msg.sender, from, nonce, value, providerShare, contributorShare, treasuryShare
         );
 
-        // Moves exactly `value` from `from` to this contract (the x402 `exact` EVM scheme signs
-        // TransferWithAuthorization with `to` = payTo = this market); replay / expiry / bad signature revert
-        // inside the token, undoing the credits above.
-        _token.transferWithAuthorization(
-            from, address(this), value, validAfter, validBefore, nonce, signature
-        );
+        // The payee is the (project, caller) receiver: the token checks the payer's signature over
+        // `to = receiver`, so an authorization signed for another project's or provider's payTo does not
+        // verify (ATNTokenInvalidSignature). Replay / expiry revert inside the token too, undoing the credits.
+        address receiver = _paymentAddress(projectId, msg.sender);
+        _token.transferWithAuthorization(from, receiver, value, validAfter, validBefore, nonce, signature);
+        _release(projectId, msg.sender, receiver, value);
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function collect(uint256 projectId, address provider)
+        external
+        nonReentrant
+        returns (uint256 amount, uint256 providerShare, uint256 contributorShare, uint256 treasuryShare)
+    {
+        if (provider == address(0)) revert InferenceMarketZeroAddress();
+        address receiver = _paymentAddress(projectId, provider);
+        amount = IERC20(address(_token)).balanceOf(receiver);
+        if (amount == 0) revert InferenceMarketNothingToCollect(projectId, provider);
+
+        (providerShare, contributorShare, treasuryShare) = _credit(projectId, provider, amount);
+        emit Collected(projectId, provider, amount, providerShare, contributorShare, treasuryShare);
+
+        _release(projectId, provider, receiver, amount);
     }
 
     /// @inheritdoc IInferenceMarket
     function sweepUnaccounted() external nonReentrant returns (uint256 amount) {
         uint256 accounted = _accounted;
         uint256 balance = IERC20(address(_token)).balanceOf(address(this));
-        // balance >= accounted: accounted value only enters with a transfer of the same amount (settle) or is
-        // taken from the balance above it (here), and leaves with a transfer of the same amount (claims).
+        // balance >= accounted: accounted value only enters with a transfer of the same amount (settle,
+        // collect) or is taken from the balance above it (here), and leaves with a transfer of the same amount
+        // (claims).
         amount = balance - accounted;
         if (amount == 0) revert InferenceMarketNothingToSweep();
         address treasury_ = _treasury;
@@ -175,6 +197,16 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
     }
 
     /// @inheritdoc IInferenceMarket
+    function paymentAddress(uint256 projectId, address provider) external view returns (address) {
+        return _paymentAddress(projectId, provider);
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function uncollectedBalance(uint256 projectId, address provider) external view returns (uint256) {
+        return IERC20(address(_token)).balanceOf(_paymentAddress(projectId, provider));
+    }
+
+    /// @inheritdoc IInferenceMarket
     function claimable(address account) external view returns (uint256) {
         return _claimable[account];
     }
@@ -225,6 +257,45 @@ contract InferenceMarket is AccessControl, ReentrancyGuard, IInferenceMarket {
     /// @notice The Project contract read for prices.
     function projects() external view returns (IProject) {
         return _projects;
+    }
+
+    /// @dev Effects of a payment of `value` for `projectId` served by `provider`: split, credit, account.
+    function _credit(uint256 projectId, address provider, uint256 value)
+        private
+        returns (uint256 providerShare, uint256 contributorShare, uint256 treasuryShare)
+    {
+        (providerShare, contributorShare, treasuryShare) = _distribute(projectId, value);
+        _claimable[provider] += providerShare;
+        _claimable[_treasury] += treasuryShare;
+        _accounted += value;
+    }
+
+    /// @dev Reverts unless `projectId` exists, is for sale and `value` covers its price.
+    function _checkPrice(uint256 projectId, uint256 value) private view {
+        if (!_projects.exists(projectId)) revert InferenceMarketUnknownProject(projectId);
+        uint256 price = _projects.inferencePrice(projectId);
+        if (price == 0) revert InferenceMarketNotForSale(projectId);
+        if (value < price) revert InferenceMarketUnderpaid(value, price);
+    }
+
+    /// @dev Moves `amount` from `receiver`, the (projectId, provider) receiver, to this market, deploying it
+    ///      first when this is the pair's first payment.
+    function _release(uint256 projectId, address provider, address receiver, uint256 amount) private {
+        if (receiver.code.length == 0) {
+            new PaymentReceiver{salt: _receiverSalt(projectId, provider)}(IERC20(address(_token)));
+            emit PaymentReceiverDeployed(projectId, provider, receiver);
+        }
+        PaymentReceiver(receiver).release(amount);
+    }
+
+    /// @dev The CREATE2 address of the (projectId, provider) receiver.
+    function _paymentAddress(uint256 projectId, address provider) private view returns (address) {
+        return Create2.computeAddress(_receiverSalt(projectId, provider), _receiverCodeHash);
+    }
+
+    /// @dev CREATE2 salt of the (projectId, provider) receiver.
+    function _receiverSalt(uint256 projectId, address provider) private pure returns (bytes32) {
+        return keccak256(abi.encode(projectId, provider));
     }
 
     /// @dev Splits `value` and updates the project's accumulator; dust and an unowned contributor part go to

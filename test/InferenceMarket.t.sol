@@ -2,16 +2,19 @@
 pragma solidity ^0.8.24;
 
 import {Test} from "forge-std/Test.sol";
+import {Vm} from "forge-std/Vm.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ATNToken} from "../contracts/ATNToken.sol";
 import {Project} from "../contracts/Project.sol";
 import {InferenceMarket} from "../contracts/InferenceMarket.sol";
+import {PaymentReceiver} from "../contracts/PaymentReceiver.sol";
 import {IATNToken} from "../contracts/interfaces/IATNToken.sol";
 import {IProject} from "../contracts/interfaces/IProject.sol";
 import {IInferenceMarket} from "../contracts/interfaces/IInferenceMarket.sol";
 
 /// @dev Shared fixture: token, real Project, market; helpers to sign x402 payments (EIP-3009
-///      TransferWithAuthorization to the market, as the x402 `exact` EVM client signs them).
+///      TransferWithAuthorization to the offer's payTo, as the x402 `exact` EVM client signs them; a node selling
+///      project P offers payTo = market.paymentAddress(P, node)).
 abstract contract MarketFixture is Test {
     bytes32 internal constant TRANSFER_TYPEHASH = keccak256(
         "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
@@ -67,24 +70,30 @@ abstract contract MarketFixture is Test {
         id = project.createProject(p);
     }
 
-    function _sign(uint256 pk, address from, uint256 value, uint256 va, uint256 vb, bytes32 nonce)
+    /// @dev What the 402 of `prov` selling project `id` offers as payTo.
+    function _payTo(uint256 id, address prov) internal view returns (address) {
+        return market.paymentAddress(id, prov);
+    }
+
+    function _sign(uint256 pk, address from, address to, uint256 value, uint256 va, uint256 vb, bytes32 nonce)
         internal
         view
         returns (bytes memory)
     {
-        return _signTyped(TRANSFER_TYPEHASH, pk, from, value, va, vb, nonce);
+        return _signTyped(TRANSFER_TYPEHASH, pk, from, to, value, va, vb, nonce);
     }
 
     function _signTyped(
         bytes32 typehash,
         uint256 pk,
         address from,
+        address to,
         uint256 value,
         uint256 va,
         uint256 vb,
         bytes32 nonce
     ) internal view returns (bytes memory) {
-        bytes32 structHash = keccak256(abi.encode(typehash, from, address(market), value, va, vb, nonce));
+        bytes32 structHash = keccak256(abi.encode(typehash, from, to, value, va, vb, nonce));
         bytes32 digest = keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash));
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(pk, digest);
         return abi.encodePacked(r, s, v);
@@ -95,7 +104,7 @@ abstract contract MarketFixture is Test {
         returns (uint256 p, uint256 c, uint256 t)
     {
         uint256 vb = block.timestamp + 60;
-        bytes memory sig = _sign(payerPk, payer, value, 0, vb, nonce);
+        bytes memory sig = _sign(payerPk, payer, _payTo(id, prov), value, 0, vb, nonce);
         vm.prank(prov);
         return market.settle(id, payer, value, 0, vb, nonce, sig);
     }
@@ -219,7 +228,9 @@ contract InferenceMarketTest is MarketFixture {
     }
 
     function test_RevertWhen_settleUnderpaid() public {
-        bytes memory sig = _sign(payerPk, payer, PRICE - 1, 0, block.timestamp + 60, keccak256("u"));
+        bytes memory sig = _sign(
+            payerPk, payer, _payTo(projectId, provider), PRICE - 1, 0, block.timestamp + 60, keccak256("u")
+        );
         vm.expectRevert(
             abi.encodeWithSelector(IInferenceMarket.InferenceMarketUnderpaid.selector, PRICE - 1, PRICE)
         );
@@ -229,14 +240,16 @@ contract InferenceMarketTest is MarketFixture {
 
     function test_RevertWhen_settleNotForSale() public {
         uint256 free = _createProject(0);
-        bytes memory sig = _sign(payerPk, payer, PRICE, 0, block.timestamp + 60, keccak256("f"));
+        bytes memory sig =
+            _sign(payerPk, payer, _payTo(free, provider), PRICE, 0, block.timestamp + 60, keccak256("f"));
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.InferenceMarketNotForSale.selector, free));
         vm.prank(provider);
         market.settle(free, payer, PRICE, 0, block.timestamp + 60, keccak256("f"), sig);
     }
 
     function test_RevertWhen_settleUnknownProject() public {
-        bytes memory sig = _sign(payerPk, payer, PRICE, 0, block.timestamp + 60, keccak256("x"));
+        bytes memory sig =
+            _sign(payerPk, payer, _payTo(999, provider), PRICE, 0, block.timestamp + 60, keccak256("x"));
         vm.expectRevert(abi.encodeWithSelector(IInferenceMarket.InferenceMarketUnknownProject.selector, 999));
         vm.prank(provider);
         market.settle(999, payer, PRICE, 0, block.timestamp + 60, keccak256("x"), sig);
@@ -245,7 +258,7 @@ contract InferenceMarketTest is MarketFixture {
     function test_RevertWhen_settleReplayed() public {
         bytes32 nonce = keccak256("r");
         uint256 vb = block.timestamp + 60;
-        bytes memory sig = _sign(payerPk, payer, PRICE, 0, vb, nonce);
+        bytes memory sig = _sign(payerPk, payer, _payTo(projectId, provider), PRICE, 0, vb, nonce);
         vm.prank(provider);
         market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
         vm.expectRevert(abi.encodeWithSelector(IATNToken.ATNTokenAuthorizationUsed.selector, payer, nonce));
@@ -257,7 +270,7 @@ contract InferenceMarketTest is MarketFixture {
     function test_RevertWhen_settleExpired() public {
         bytes32 nonce = keccak256("e");
         uint256 vb = block.timestamp + 60;
-        bytes memory sig = _sign(payerPk, payer, PRICE, 0, vb, nonce);
+        bytes memory sig = _sign(payerPk, payer, _payTo(projectId, provider), PRICE, 0, vb, nonce);
         vm.warp(vb + 1);
         vm.expectRevert(abi.encodeWithSelector(IATNToken.ATNTokenAuthorizationExpired.selector, vb, vb + 1));
         vm.prank(provider);
@@ -268,7 +281,7 @@ contract InferenceMarketTest is MarketFixture {
     function test_RevertWhen_settleSignatureForOtherValue() public {
         bytes32 nonce = keccak256("w");
         uint256 vb = block.timestamp + 60;
-        bytes memory sig = _sign(payerPk, payer, PRICE, 0, vb, nonce);
+        bytes memory sig = _sign(payerPk, payer, _payTo(projectId, provider), PRICE, 0, vb, nonce);
         vm.expectRevert(IATNToken.ATNTokenInvalidSignature.selector);
         vm.prank(provider);
         market.settle(projectId, payer, 2 * PRICE, 0, vb, nonce, sig);
@@ -278,7 +291,8 @@ contract InferenceMarketTest is MarketFixture {
         // settle executes TransferWithAuthorization: a ReceiveWithAuthorization signature does not verify.
         bytes32 nonce = keccak256("recv");
         uint256 vb = block.timestamp + 60;
-        bytes memory sig = _signTyped(RECEIVE_TYPEHASH, payerPk, payer, PRICE, 0, vb, nonce);
+        bytes memory sig =
+            _signTyped(RECEIVE_TYPEHASH, payerPk, payer, _payTo(projectId, provider), PRICE, 0, vb, nonce);
         vm.expectRevert(IATNToken.ATNTokenInvalidSignature.selector);
         vm.prank(provider);
         market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
@@ -288,7 +302,7 @@ contract InferenceMarketTest is MarketFixture {
         // The x402 v2 `exact` client signs validAfter = 0 and validBefore = now + maxTimeoutSeconds.
         bytes32 nonce = keccak256("official");
         uint256 vb = block.timestamp + 300;
-        bytes memory sig = _sign(payerPk, payer, PRICE, 0, vb, nonce);
+        bytes memory sig = _sign(payerPk, payer, _payTo(projectId, provider), PRICE, 0, vb, nonce);
         uint256 before = token.balanceOf(payer);
         vm.prank(provider);
         market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
@@ -300,7 +314,7 @@ contract InferenceMarketTest is MarketFixture {
     function test_RevertWhen_settleNotYetValid() public {
         bytes32 nonce = keccak256("early");
         uint256 va = block.timestamp + 10;
-        bytes memory sig = _sign(payerPk, payer, PRICE, va, va + 60, nonce);
+        bytes memory sig = _sign(payerPk, payer, _payTo(projectId, provider), PRICE, va, va + 60, nonce);
         vm.expectRevert(
             abi.encodeWithSelector(IATNToken.ATNTokenAuthorizationNotYetValid.selector, va, block.timestamp)
         );
@@ -308,36 +322,231 @@ contract InferenceMarketTest is MarketFixture {
         market.settle(projectId, payer, PRICE, va, va + 60, nonce, sig);
     }
 
-    // ------------------------------------------------------------------ front-running / sweep
+    // ------------------------------------------------------------------ payTo binding (M-2)
 
-    function test_RevertWhen_settleAfterDirectTransferFrontRun() public {
-        bytes32 nonce = keccak256("front");
+    /// @dev M-2 regression; fails on dc0035f, where payTo was the market and `settle` credited any caller-chosen
+    ///      project whose price the value covered: the holder of an authorization (client, relay, mempool
+    ///      observer) front-ran the node into its own 1-wei project and got 85% back.
+    function test_M2_settleCannotBeRedirectedToAnotherProject() public {
+        address attacker = makeAddr("attacker");
+        uint256 attackerPid = _createProject(1);
+        vm.startPrank(recorder);
+        market.recordContribution(attackerPid, attacker, 1e18); // the attacker owns its project's shares
+        market.recordContribution(projectId, alice, 1e18);
+        vm.stopPrank();
+
+        bytes32 nonce = keccak256("m2-project");
         uint256 vb = block.timestamp + 60;
-        bytes memory sig = _sign(payerPk, payer, PRICE, 0, vb, nonce);
-        // A mempool observer submits the authorization straight to the token.
-        vm.prank(alice);
-        token.transferWithAuthorization(payer, address(market), PRICE, 0, vb, nonce, sig);
+        address payTo = _payTo(projectId, provider); // what the node's 402 offered
+        bytes memory sig = _sign(payerPk, payer, payTo, PRICE, 0, vb, nonce);
+
+        vm.expectRevert(IATNToken.ATNTokenInvalidSignature.selector);
+        vm.prank(attacker);
+        market.settle(attackerPid, payer, PRICE, 0, vb, nonce, sig);
+        // Not even the offering node can move the payment to another project.
+        vm.expectRevert(IATNToken.ATNTokenInvalidSignature.selector);
+        vm.prank(provider);
+        market.settle(attackerPid, payer, PRICE, 0, vb, nonce, sig);
+        assertFalse(token.authorizationState(payer, nonce));
+
+        vm.prank(provider);
+        (uint256 p, uint256 c, uint256 t) = market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
+        assertEq(p, 0.6e18);
+        assertEq(c, 0.25e18);
+        assertEq(t, 0.15e18);
+        assertEq(market.claimable(provider), 0.6e18);
+        assertEq(market.pendingContributorRevenue(projectId, alice), 0.25e18);
+        assertEq(market.claimable(attacker), 0);
+        assertEq(market.pendingContributorRevenue(attackerPid, attacker), 0);
         assertEq(token.balanceOf(address(market)), PRICE);
-        assertEq(market.unaccountedBalance(), PRICE);
+        assertEq(token.balanceOf(payTo), 0);
+    }
+
+    /// @dev M-2 regression (provider half); fails on dc0035f, where whoever submitted `settle` first was credited
+    ///      as the provider.
+    function test_M2_settleCannotBeRedirectedToAnotherProvider() public {
+        address attacker = makeAddr("attacker");
+        bytes32 nonce = keccak256("m2-provider");
+        uint256 vb = block.timestamp + 60;
+        bytes memory sig = _sign(payerPk, payer, _payTo(projectId, provider), PRICE, 0, vb, nonce);
+
+        vm.expectRevert(IATNToken.ATNTokenInvalidSignature.selector);
+        vm.prank(attacker);
+        market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
+
+        vm.prank(provider);
+        market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
+        assertEq(market.claimable(provider), 0.6e18);
+        assertEq(market.claimable(attacker), 0);
+    }
+
+    /// @dev The authorization submitted straight to the token lands at the offered pair's receiver, the node's
+    ///      settle then fails on the used nonce, and anyone's `collect` accounts it to that project and provider.
+    function test_M2_directToTokenIsCollectedForTheOfferedPair() public {
+        address attacker = makeAddr("attacker");
+        uint256 attackerPid = _createProject(1);
+        vm.prank(recorder);
+        market.recordContribution(projectId, alice, 1e18);
+        bytes32 nonce = keccak256("m2-direct");
+        uint256 vb = block.timestamp + 60;
+        address payTo = _payTo(projectId, provider);
+        bytes memory sig = _sign(payerPk, payer, payTo, PRICE, 0, vb, nonce);
+
+        vm.prank(attacker);
+        token.transferWithAuthorization(payer, payTo, PRICE, 0, vb, nonce, sig);
+        assertEq(token.balanceOf(payTo), PRICE);
+        assertEq(market.uncollectedBalance(projectId, provider), PRICE);
+        assertEq(market.unaccountedBalance(), 0);
         assertEq(market.accountedBalance(), 0);
 
         vm.expectRevert(abi.encodeWithSelector(IATNToken.ATNTokenAuthorizationUsed.selector, payer, nonce));
         vm.prank(provider);
         market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
-        // Nobody can claim the unaccounted funds.
-        assertEq(market.claimable(provider), 0);
-        assertEq(market.claimable(treasury), 0);
-        assertEq(market.claimable(alice), 0);
+
+        // Other pairs hold nothing of it.
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IInferenceMarket.InferenceMarketNothingToCollect.selector, attackerPid, attacker
+            )
+        );
+        market.collect(attackerPid, attacker);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IInferenceMarket.InferenceMarketNothingToCollect.selector, projectId, attacker
+            )
+        );
+        market.collect(projectId, attacker);
+
+        vm.expectEmit(true, true, false, true, address(market));
+        emit IInferenceMarket.Collected(projectId, provider, PRICE, 0.6e18, 0.25e18, 0.15e18);
+        vm.expectEmit(true, true, false, true, address(market));
+        emit IInferenceMarket.PaymentReceiverDeployed(projectId, provider, payTo);
+        vm.prank(attacker); // permissionless, and it credits the pair, not the caller
+        (uint256 amount, uint256 p, uint256 c, uint256 t) = market.collect(projectId, provider);
+        assertEq(amount, PRICE);
+        assertEq(p + c + t, PRICE);
+        assertEq(market.claimable(provider), 0.6e18);
+        assertEq(market.pendingContributorRevenue(projectId, alice), 0.25e18);
+        assertEq(market.claimable(treasury), 0.15e18);
+        assertEq(market.claimable(attacker), 0);
+        assertEq(token.balanceOf(payTo), 0);
+        assertEq(market.accountedBalance(), PRICE);
+        assertEq(token.balanceOf(address(market)), PRICE);
+
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IInferenceMarket.InferenceMarketNothingToCollect.selector, projectId, provider
+            )
+        );
+        market.collect(projectId, provider);
     }
+
+    function test_paymentAddress_isTheCreate2ReceiverOfThePair() public {
+        address payTo = _payTo(projectId, provider);
+        bytes32 initCodeHash =
+            keccak256(abi.encodePacked(type(PaymentReceiver).creationCode, abi.encode(address(token))));
+        assertEq(
+            payTo,
+            vm.computeCreate2Address(
+                keccak256(abi.encode(projectId, provider)), initCodeHash, address(market)
+            )
+        );
+        assertTrue(payTo != _payTo(projectId, alice));
+        assertTrue(payTo != _payTo(projectId + 1, provider));
+        assertTrue(payTo != address(market));
+        assertEq(payTo.code.length, 0);
+
+        // Deployed by the pair's first settlement, at that address, and only then.
+        vm.expectEmit(true, true, false, true, address(market));
+        emit IInferenceMarket.PaymentReceiverDeployed(projectId, provider, payTo);
+        _settle(provider, projectId, PRICE, keccak256("first"));
+        assertGt(payTo.code.length, 0);
+        vm.recordLogs();
+        _settle(provider, projectId, PRICE, keccak256("second"));
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertTrue(logs[i].topics[0] != IInferenceMarket.PaymentReceiverDeployed.selector);
+        }
+        assertEq(_payTo(projectId, provider), payTo);
+        assertEq(market.claimable(provider), 1.2e18);
+    }
+
+    function test_RevertWhen_receiverReleasedByOtherThanMarket() public {
+        address payTo = _payTo(projectId, provider);
+        _settle(provider, projectId, PRICE, keccak256("deploy"));
+        vm.prank(payer);
+        assertTrue(token.transfer(payTo, 5));
+        vm.expectRevert(abi.encodeWithSelector(PaymentReceiver.PaymentReceiverOnlyMarket.selector, alice));
+        vm.prank(alice);
+        PaymentReceiver(payTo).release(5);
+        vm.expectRevert(abi.encodeWithSelector(PaymentReceiver.PaymentReceiverOnlyMarket.selector, provider));
+        vm.prank(provider);
+        PaymentReceiver(payTo).release(5);
+        assertEq(token.balanceOf(payTo), 5);
+    }
+
+    function test_collect_beforeAnySettleDeploysTheReceiverOnce() public {
+        address payTo = _payTo(projectId, provider);
+        vm.prank(payer);
+        assertTrue(token.transfer(payTo, 7)); // a plain transfer to the payTo counts as the pair's revenue
+        (uint256 amount, uint256 p,, uint256 t) = market.collect(projectId, provider);
+        assertEq(amount, 7);
+        assertEq(p, 4);
+        assertEq(t, 3);
+        assertGt(payTo.code.length, 0);
+        vm.recordLogs();
+        _settle(provider, projectId, PRICE, keccak256("after-collect"));
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertTrue(logs[i].topics[0] != IInferenceMarket.PaymentReceiverDeployed.selector);
+        }
+        assertEq(market.claimable(provider), 4 + 0.6e18);
+        assertEq(market.accountedBalance(), token.balanceOf(address(market)));
+    }
+
+    function test_settle_movesOnlyItsValueAndLeavesStrayFundsToCollect() public {
+        address payTo = _payTo(projectId, provider);
+        vm.prank(payer);
+        assertTrue(token.transfer(payTo, 3e18));
+        _settle(provider, projectId, PRICE, keccak256("exact"));
+        assertEq(token.balanceOf(payTo), 3e18);
+        assertEq(market.accountedBalance(), PRICE);
+        (uint256 amount,,,) = market.collect(projectId, provider);
+        assertEq(amount, 3e18);
+        assertEq(market.accountedBalance(), 4e18);
+        assertEq(market.claimable(provider), 2.4e18);
+    }
+
+    function test_RevertWhen_collectForZeroProvider() public {
+        vm.expectRevert(IInferenceMarket.InferenceMarketZeroAddress.selector);
+        market.collect(projectId, address(0));
+    }
+
+    /// @dev The price may drop between the 402 and the settlement: the payment made at the offered price
+    ///      still settles (`value >= price`), and only the payer's own signed value moves.
+    function test_settle_afterPriceLowered() public {
+        bytes32 nonce = keccak256("lowered");
+        uint256 vb = block.timestamp + 60;
+        bytes memory sig = _sign(payerPk, payer, _payTo(projectId, provider), PRICE, 0, vb, nonce);
+        vm.prank(owner);
+        project.setInferencePrice(projectId, PRICE / 2);
+        vm.prank(provider);
+        (uint256 p,,) = market.settle(projectId, payer, PRICE, 0, vb, nonce, sig);
+        assertEq(p, 0.6e18);
+    }
+
+    // ------------------------------------------------------------------ sweep
 
     function test_sweepUnaccounted_creditsTreasury() public {
         _settle(provider, projectId, PRICE, keccak256("acc"));
         bytes32 nonce = keccak256("front2");
         uint256 vb = block.timestamp + 60;
-        bytes memory sig = _sign(payerPk, payer, 2 * PRICE, 0, vb, nonce);
+        // An authorization signed with the market itself as `to` (no node offers that) and a plain transfer reach
+        // the market outside settle/collect.
+        bytes memory sig = _sign(payerPk, payer, address(market), 2 * PRICE, 0, vb, nonce);
         token.transferWithAuthorization(payer, address(market), 2 * PRICE, 0, vb, nonce, sig);
         vm.prank(payer);
-        assertTrue(token.transfer(address(market), 5)); // a plain transfer is unaccounted too
+        assertTrue(token.transfer(address(market), 5));
 
         uint256 unaccounted = 2 * PRICE + 5;
         assertEq(market.unaccountedBalance(), unaccounted);
@@ -366,6 +575,10 @@ contract InferenceMarketTest is MarketFixture {
         vm.expectRevert(IInferenceMarket.InferenceMarketNothingToSweep.selector);
         market.sweepUnaccounted();
         _settle(provider, projectId, PRICE, keccak256("only-accounted"));
+        // Funds waiting at a pair's payTo are the pair's, not the treasury's.
+        address payTo = _payTo(projectId, provider);
+        vm.prank(payer);
+        assertTrue(token.transfer(payTo, 1e18));
         vm.expectRevert(IInferenceMarket.InferenceMarketNothingToSweep.selector);
         market.sweepUnaccounted();
     }

@@ -2,15 +2,18 @@
 pragma solidity ^0.8.24;
 
 /// @title IInferenceMarket
-/// @notice Settles x402 payments: executes the payer's EIP-3009 `transferWithAuthorization` to itself (the
-///         authorization the x402 `exact` EVM scheme signs, with `to` = payTo = this market) and splits it
-///         provider / project contributors / treasury (default 6000 / 2500 / 1500 bps). Contributor revenue is
-///         distributed pro rata to training-reward shares through a per-project reward-per-share accumulator.
-///         Everything is claimed by pull.
-/// @dev Accounting invariant: the market's token balance is always at least `accountedBalance()` (settled and
-///      swept value not yet paid out), which covers every `claimable` and every pending contributor revenue.
-///      Tokens that reach the market without `settle` (an authorization submitted straight to the token, a plain
-///      transfer) are unaccounted: nobody can claim them until `sweepUnaccounted` credits them to the treasury.
+/// @notice Settles x402 payments and splits them provider / project contributors / treasury (default
+///         6000 / 2500 / 1500 bps). The x402 `exact` EVM scheme has the payer sign an EIP-3009
+///         `TransferWithAuthorization` to the offer's `payTo`; a node selling project P offers
+///         `payTo = paymentAddress(P, node)`, a per-(project, provider) receiver this market deploys with CREATE2.
+///         Since `to` is signed, the payment can only be accounted to that project and provider: by the node's
+///         `settle`, or by anyone's `collect` when the authorization was submitted straight to the token.
+///         Contributor revenue is distributed pro rata to training-reward shares through a per-project
+///         reward-per-share accumulator. Everything is claimed by pull.
+/// @dev Accounting invariant: the market's token balance is always at least `accountedBalance()` (settled,
+///      collected and swept value not yet paid out), which covers every `claimable` and every pending contributor
+///      revenue. Tokens that reach the market itself without `settle`/`collect` (plain transfers) are
+///      unaccounted: nobody can claim them until `sweepUnaccounted` credits them to the treasury.
 interface IInferenceMarket {
     /// @notice A payment of `value` by `payer` for `projectId` was settled by `provider`.
     event Settled(
@@ -37,6 +40,17 @@ interface IInferenceMarket {
     event TreasuryUpdated(address treasury);
     /// @notice `amount` tokens held without accounting were credited to `treasury`'s claimable balance.
     event UnaccountedSwept(address indexed treasury, uint256 amount);
+    /// @notice `value` held at `paymentAddress(projectId, provider)` outside `settle` was collected and split.
+    event Collected(
+        uint256 indexed projectId,
+        address indexed provider,
+        uint256 value,
+        uint256 providerShare,
+        uint256 contributorShare,
+        uint256 treasuryShare
+    );
+    /// @notice The payment receiver of (`projectId`, `provider`) was deployed at `receiver` (its first payment).
+    event PaymentReceiverDeployed(uint256 indexed projectId, address indexed provider, address receiver);
 
     /// @notice The project does not exist.
     error InferenceMarketUnknownProject(uint256 projectId);
@@ -54,21 +68,25 @@ interface IInferenceMarket {
     error InferenceMarketZeroAddress();
     /// @notice The market holds no unaccounted tokens.
     error InferenceMarketNothingToSweep();
+    /// @notice `paymentAddress(projectId, provider)` holds nothing.
+    error InferenceMarketNothingToCollect(uint256 projectId, address provider);
 
-    /// @notice Settle an x402 payment: moves `value` from `from` to this market with the token's
-    ///         `transferWithAuthorization(from, address(this), ...)` (token errors such as replay, expiry or a bad
-    ///         signature bubble up) and credits the shares. The caller is the provider. `signature` is the payer's
-    ///         EIP-712 `TransferWithAuthorization(from, to = this market, value, validAfter, validBefore, nonce)`
-    ///         signature over the token's domain, exactly what an x402 v2 `exact` client sends.
-    /// @dev Security: an EIP-3009 authorization binds payer, payee (this market), value, window and nonce, but
-    ///      not the provider or the project, and `transferWithAuthorization` may be submitted by anyone.
-    ///      - A mempool observer can front-run a provider's `settle` with its own `settle`: it is then credited as
-    ///        provider (and picks any project whose price the value covers).
-    ///      - It can also submit the authorization straight to the token: the value reaches this market without
-    ///        accounting and the provider's `settle` reverts with the token's used-nonce error. Those funds are
-    ///        never claimable by anyone until `sweepUnaccounted` credits them to the treasury; the attacker gains
-    ///        nothing and pays the gas, the provider loses its share of that payment.
-    ///      The payer pays exactly once in every case. Providers should submit through a private/sequencer RPC.
+    /// @notice Settle an x402 payment for `projectId`, served by the caller (the provider): executes the token's
+    ///         `transferWithAuthorization(from, paymentAddress(projectId, msg.sender), ...)` (token errors such as
+    ///         replay, expiry or a bad signature bubble up), moves the value from that receiver into the market
+    ///         (deploying the receiver on the pair's first payment) and credits the shares. `signature` is the
+    ///         payer's EIP-712 `TransferWithAuthorization(from, to = paymentAddress(projectId, provider), value,
+    ///         validAfter, validBefore, nonce)` signature over the token's domain, exactly what an x402 v2 `exact`
+    ///         client sends for an offer whose `payTo` is that address.
+    /// @dev Security: `to` is part of the signed digest and is computed here from `projectId` and `msg.sender`,
+    ///      so an authorization can only be settled by the provider and for the project its payTo names. Any other
+    ///      (projectId, caller) makes the token reject the signature (`ATNTokenInvalidSignature`).
+    ///      `transferWithAuthorization` may still be submitted straight to the token by anyone: the value then
+    ///      waits at the pair's receiver, the provider's `settle` reverts with the token's used-nonce error, and
+    ///      `collect(projectId, provider)` (permissionless) accounts it to the same project and provider. The payer
+    ///      pays exactly once in every case and nobody else can take the value.
+    ///      `value >= price`: an overpayment is the payer's own signed choice and can no longer be redirected, and
+    ///      a price lowered between the 402 and the settlement does not void a payment made at the offered price.
     /// @return providerShare credited to the caller's `claimable`
     /// @return contributorShare distributed to the project's contributors (0 when it has none: goes to treasury)
     /// @return treasuryShare credited to the treasury's `claimable` (includes rounding dust)
@@ -82,6 +100,18 @@ interface IInferenceMarket {
         bytes calldata signature
     ) external returns (uint256 providerShare, uint256 contributorShare, uint256 treasuryShare);
 
+    /// @notice Permissionless: account everything held at `paymentAddress(projectId, provider)` (authorizations
+    ///         submitted straight to the token, plain transfers to it) to that project and provider, split like a
+    ///         settlement (no price check: whatever reached the pair's payTo is the pair's revenue). Deploys the
+    ///         receiver when needed. Reverts with `InferenceMarketNothingToCollect` when it holds nothing.
+    /// @return amount collected (the receiver's whole balance)
+    /// @return providerShare credited to `provider`'s `claimable`
+    /// @return contributorShare distributed to the project's contributors
+    /// @return treasuryShare credited to the treasury's `claimable`
+    function collect(uint256 projectId, address provider)
+        external
+        returns (uint256 amount, uint256 providerShare, uint256 contributorShare, uint256 treasuryShare);
+
     /// @notice CONTRIBUTION_RECORDER (Rewards): add `amount` revenue shares for `contributor` in `projectId`.
     ///         The contributor's pending revenue is settled first, so new shares earn only future revenue.
     function recordContribution(uint256 projectId, address contributor, uint256 amount) external;
@@ -94,9 +124,10 @@ interface IInferenceMarket {
     /// @return amount paid
     function claimContributorRevenue(uint256 projectId) external returns (uint256 amount);
 
-    /// @notice Permissionless: credit every token the market holds above `accountedBalance()` (front-run
-    ///         authorizations submitted straight to the token, plain transfers) to the treasury's claimable
-    ///         balance. Reverts with `InferenceMarketNothingToSweep` when there is none.
+    /// @notice Permissionless: credit every token the market itself holds above `accountedBalance()` (plain
+    ///         transfers, authorizations signed with the market as `to`) to the treasury's claimable balance.
+    ///         Payments to a pair's payTo are not swept: `collect` accounts them to their project and provider.
+    ///         Reverts with `InferenceMarketNothingToSweep` when there is none.
     /// @return amount credited to the treasury
     function sweepUnaccounted() external returns (uint256 amount);
 
@@ -105,6 +136,14 @@ interface IInferenceMarket {
 
     /// @notice Admin: set the treasury that receives future treasury shares.
     function setTreasury(address treasury) external;
+
+    /// @notice The x402 `payTo` of `provider` selling `projectId`: the CREATE2 address of the pair's
+    ///         `PaymentReceiver` (deployed or not yet). Depends only on this market, the token, `projectId` and
+    ///         `provider`.
+    function paymentAddress(uint256 projectId, address provider) external view returns (address);
+
+    /// @notice ATN waiting at `paymentAddress(projectId, provider)`, which `collect` would account.
+    function uncollectedBalance(uint256 projectId, address provider) external view returns (uint256);
 
     /// @notice Provider/treasury balance of `account`.
     function claimable(address account) external view returns (uint256);
@@ -118,7 +157,7 @@ interface IInferenceMarket {
     /// @notice Total revenue shares in `projectId`.
     function totalShares(uint256 projectId) external view returns (uint256);
 
-    /// @notice Tokens the market accounts for: settled and swept value not yet paid out (covers every claimable
+    /// @notice Tokens the market accounts for: settled, collected and swept value not yet paid out (covers every claimable
     ///         balance and every pending contributor revenue, plus contributor rounding dust).
     function accountedBalance() external view returns (uint256);
 

@@ -126,6 +126,14 @@ pub async fn serve(
         .await
         .map_err(|e| InferenceError::Chain(format!("reading ATN's EIP-712 domain: {e}")))?;
     let price = read_price(&provider, &contracts, opts.project_id).await?;
+    // One payTo per (project, node): an authorization to it can only be settled by this node for
+    // this project. It never changes, so it is read once.
+    let pay_to =
+        autonet_x402::payment_address(&provider, contracts.market, U256::from(opts.project_id), me)
+            .await
+            .map_err(|e| {
+                InferenceError::Chain(format!("reading this node's payment address: {e}"))
+            })?;
     let nonces = NonceStore::open(opts.state_dir.join("payments.sqlite"))
         .map_err(|e| other("opening the payment store", e.to_string()))?;
     reconcile(&provider, &nonces).await;
@@ -158,6 +166,8 @@ pub async fn serve(
             domain: (domain.name.clone(), domain.version.clone()),
             market: contracts.market,
             project_id: opts.project_id,
+            node: me,
+            pay_to,
             max_timeout_secs: opts.max_timeout_secs,
         },
         nonces: Arc::new(nonces),
@@ -172,6 +182,11 @@ pub async fn serve(
     node.address = me.to_string();
     node.chain_id = chain_id;
     node.project_id = opts.project_id;
+    // Payments executed straight on the token while this node was down wait at its payTo.
+    {
+        let (provider, payment) = (provider.clone(), state.payment.clone());
+        tokio::spawn(async move { server::collect_own(&provider, &payment).await });
+    }
     let status_state = StatusState::fixed(node, Vec::new())
         .with_metrics(metrics.clone())
         .with_payments(payments);
@@ -209,7 +224,7 @@ pub async fn serve(
     let ready = serde_json::json!({ "url": public_url, "model": root.to_string(), "address": me.to_string() });
     std::fs::write(opts.state_dir.join(READY_FILE), ready.to_string())
         .map_err(|e| other("writing the ready file", e.to_string()))?;
-    info!(url = %public_url, model = %root, price_wei = price, "inference node serving");
+    info!(url = %public_url, model = %root, price_wei = price, %pay_to, "inference node serving");
 
     // Follow the project.
     while !cancel.is_cancelled() {

@@ -8,7 +8,10 @@
 //! store (a replay stops here, also after a restart) → produce the output (cache or model) →
 //! send `InferenceMarket.settle` → answer the output with `PAYMENT-RESPONSE`. When the
 //! settlement cannot be sent, the output is withheld and the answer is a 402 naming why; when
-//! the output cannot be produced, nothing is settled.
+//! the output cannot be produced, nothing is settled. The offer's `payTo` is this node's payment
+//! address for the project (`InferenceMarket.paymentAddress(project, node)`); when a settlement
+//! fails because someone executed the authorization straight on the token, the value waiting
+//! there is collected for this project and node (`InferenceMarket.collect`).
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,8 +25,8 @@ use autonet_ml::generate::GenerateParams;
 use autonet_x402::{
     ClaimOutcome, NonceStore, PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER,
     PAYMENT_SIGNATURE_HEADER, PaymentError, PaymentRequired, PaymentRequirements, ResourceInfo,
-    SettleResponse, check_onchain, encode_payment_required, encode_payment_response, send_settle,
-    unix_now, verify_header,
+    SettleResponse, check_onchain, codes, collect_uncollected, encode_payment_required,
+    encode_payment_response, send_settle, unix_now, verify_header,
 };
 use axum::Router;
 use axum::body::Bytes;
@@ -50,12 +53,34 @@ pub struct Payment {
     pub asset: Address,
     /// ATN's EIP-712 domain name and version.
     pub domain: (String, String),
-    /// The InferenceMarket (`payTo`, and the contract settled through).
+    /// The InferenceMarket (the contract settled through).
     pub market: Address,
     /// The project whose price applies and whose contributors share the revenue.
     pub project_id: u64,
+    /// This node (the wallet that sends `settle`, credited as the provider).
+    pub node: Address,
+    /// The `payTo` offered: `InferenceMarket.paymentAddress(project_id, node)`, read from the
+    /// contract at startup (it never changes). Payments to any other address are refused
+    /// offline (`invalid_exact_evm_payload_recipient_mismatch`).
+    pub pay_to: Address,
     /// Longest authorization window accepted (seconds).
     pub max_timeout_secs: u64,
+}
+
+impl Payment {
+    /// The one requirement offered at `price`: `exact` EIP-3009 in ATN, paid to this node's
+    /// payTo for the project (never the market itself).
+    pub fn requirements(&self, price: u128) -> PaymentRequirements {
+        PaymentRequirements::exact_evm(
+            self.chain_id,
+            self.asset,
+            self.pay_to,
+            U256::from(price),
+            self.max_timeout_secs,
+            &self.domain.0,
+            &self.domain.1,
+        )
+    }
 }
 
 /// Everything the routes share.
@@ -111,15 +136,7 @@ impl AppState {
     }
 
     fn requirements(&self, price: u128) -> PaymentRequirements {
-        PaymentRequirements::exact_evm(
-            self.payment.chain_id,
-            self.payment.asset,
-            self.payment.market,
-            U256::from(price),
-            self.payment.max_timeout_secs,
-            &self.payment.domain.0,
-            &self.payment.domain.1,
-        )
+        self.payment.requirements(price)
     }
 }
 
@@ -233,7 +250,8 @@ async fn model_info(State(state): State<AppState>) -> Response {
             "price_wei": state.price.get().to_string(),
             "network": format!("eip155:{}", state.payment.chain_id),
             "asset": state.payment.asset.to_string(),
-            "pay_to": state.payment.market.to_string(),
+            "pay_to": state.payment.pay_to.to_string(),
+            "market": state.payment.market.to_string(),
         }),
     )
 }
@@ -370,6 +388,11 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             warn!(payer = %payment.payer, error = %reason, "settlement refused: output withheld");
             let _ = state.nonces.mark_failed(&key, &reason, unix_now());
             state.metrics.payment_failed(e.code());
+            if e.code() == codes::NONCE_ALREADY_USED {
+                // Executed straight on the token meanwhile: the value is at this node's payTo.
+                let (provider, payment) = (state.provider.clone(), state.payment.clone());
+                tokio::spawn(async move { collect_own(&provider, &payment).await });
+            }
             let settle = SettleResponse::failure(e.code(), Some(payment.payer), network);
             let mut resp = json_response(
                 StatusCode::PAYMENT_REQUIRED,
@@ -394,6 +417,7 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             state.metrics.clone(),
             state.pending.clone(),
         );
+        let (provider, payment_settings) = (state.provider.clone(), state.payment.clone());
         tokio::spawn(async move {
             // Off the response path: after a crash before this write, the restart reconciles the
             // claimed payment with the token's authorizationState.
@@ -408,6 +432,12 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
                     warn!(%tx, error = %e, "a settlement transaction failed on chain");
                     let _ = nonces.mark_failed(&key, &e.to_string(), unix_now());
                     metrics.payment_failed(e.code());
+                    if e.code() == codes::NONCE_ALREADY_USED {
+                        // Someone executed the authorization straight on the token first: the
+                        // value waits at this node's payTo, and only this project and node can
+                        // be credited with it.
+                        collect_own(&provider, &payment_settings).await;
+                    }
                 }
             }
             pending_count.fetch_sub(1, Ordering::Relaxed);
@@ -429,6 +459,23 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
     }
     resp
+}
+
+/// Collects whatever waits at this node's payTo (see `autonet_x402::collect_uncollected`),
+/// logging instead of failing.
+pub async fn collect_own(provider: &ChainProvider, payment: &Payment) {
+    let options = TxOptions::default().with_timeout(Duration::from_secs(120));
+    if let Err(e) = collect_uncollected(
+        provider.clone(),
+        payment.market,
+        U256::from(payment.project_id),
+        payment.node,
+        &options,
+    )
+    .await
+    {
+        warn!(error = %e, "collecting payments made straight to this node's payTo");
+    }
 }
 
 #[cfg(test)]
@@ -457,6 +504,35 @@ mod tests {
                 .unwrap_err()
                 .contains("at most")
         );
+    }
+
+    #[test]
+    fn the_offer_pays_this_nodes_pay_to_and_refuses_the_market() {
+        let payment = Payment {
+            chain_id: 31337,
+            asset: Address::repeat_byte(1),
+            domain: ("Autonet".into(), "1".into()),
+            market: Address::repeat_byte(2),
+            project_id: 7,
+            node: Address::repeat_byte(3),
+            pay_to: Address::repeat_byte(4),
+            max_timeout_secs: 120,
+        };
+        let offer = payment.requirements(250);
+        assert_eq!(offer.pay_to_address(), Some(payment.pay_to));
+        assert_eq!(offer.amount_value(), Some(U256::from(250)));
+        // An authorization to the market (or anything but the node's payTo) is refused offline.
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        let mut to_market = offer.clone();
+        to_market.pay_to = payment.market.to_checksum(None);
+        let required = PaymentRequired::new(ResourceInfo::default(), vec![to_market]);
+        let header = autonet_x402::encode_payment_signature(
+            &autonet_x402::PaymentSigner::new(signer)
+                .sign(&required, unix_now())
+                .unwrap(),
+        );
+        let err = verify_header(&header, &offer, unix_now()).unwrap_err();
+        assert_eq!(err.code(), codes::RECIPIENT_MISMATCH, "{err}");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! A paid route answers `402` with a `PAYMENT-REQUIRED` header offering one
 //! [`PaymentRequirements`] (scheme `exact`, network `eip155:<chainId>`, asset = the ATN token,
-//! `payTo` = the InferenceMarket, amount = the project's price, `extra` = ATN's EIP-712
-//! `name`/`version`). The client retries with `PAYMENT-SIGNATURE`: a [`PaymentPayload`]
+//! `payTo` = the node's payment address for the project ([`payment_address`]), amount = the
+//! project's price, `extra` = ATN's EIP-712 `name`/`version`). The client retries with `PAYMENT-SIGNATURE`: a [`PaymentPayload`]
 //! carrying an EIP-3009 `TransferWithAuthorization` signed for that requirement. The server
 //! [`verify()`]s it offline, [`check_onchain`]s balance and nonce, claims the nonce in its
 //! [`NonceStore`], serves, [`send_settle`]s through `InferenceMarket.settle` and answers with a
@@ -31,7 +31,10 @@ pub use header::{
     HeaderError, decode_payment_required, decode_payment_response, encode_payment_required,
     encode_payment_response, encode_payment_signature,
 };
-pub use onchain::{PendingSettlement, SettleError, check_onchain, send_settle};
+pub use onchain::{
+    PendingSettlement, SettleError, check_onchain, collect_uncollected, payment_address,
+    send_settle,
+};
 pub use store::{ClaimOutcome, NonceKey, NonceStore, PaymentRecord, PaymentState, StoreError};
 pub use types::{
     Authorization, ExactEvmPayload, PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER,

@@ -1,9 +1,13 @@
-//! The chain side of a payment: the checks that need state, and settlement through
-//! `InferenceMarket.settle`.
+//! The chain side of a payment: the payTo to offer, the checks that need state, and settlement
+//! through `InferenceMarket.settle`.
 //!
-//! This module owns [`check_onchain`] (the payer's ATN balance covers the value and the EIP-3009
-//! nonce is unused on the token) and [`send_settle`], which simulates and sends `settle` from the
-//! provider's wallet and returns as soon as the node accepted the transaction; the
+//! This module owns [`payment_address`] (the `payTo` a node offers for a project:
+//! `InferenceMarket.paymentAddress(project, node)`, one address per project and node, so that the
+//! signed authorization can only pay that project and that node), [`check_onchain`] (the payer's
+//! ATN balance covers the value and the EIP-3009 nonce is unused on the token), [`send_settle`],
+//! which simulates and sends `settle` from the provider's wallet and returns as soon as the node
+//! accepted the transaction, and [`collect_uncollected`], which accounts payments that reached
+//! the node's payTo without its `settle` (an authorization submitted straight to the token). The
 //! [`PendingSettlement`] it returns awaits the receipt and the `Settled` event later, so the
 //! response can be served without waiting for a block. Reverts surface as the project's
 //! [`TxError`] with decoded custom errors (`ATNTokenAuthorizationUsed`, ...), mapped to x402
@@ -21,9 +25,57 @@ use alloy::sol_types::SolEvent;
 use autonet_bindings::market::InferenceMarket;
 use autonet_bindings::token::ATNToken;
 use autonet_bindings::{DecodedRevert, decode_revert};
-use autonet_chain::{Confirmed, TxError, TxOptions};
+use autonet_chain::{Confirmed, TxError, TxOptions, send_and_confirm};
 
 use crate::verify::{PaymentError, VerifiedPayment, codes};
+
+/// The x402 `payTo` that `node` offers when selling project `project_id` through the
+/// InferenceMarket at `market`: `paymentAddress(project_id, node)`. It depends only on the market,
+/// the token, the project and the node, so a node reads it once and keeps it. A payment to it can
+/// only be settled by `node` (the sender of `settle`) for `project_id`.
+pub async fn payment_address<P: Provider>(
+    provider: &P,
+    market: Address,
+    project_id: U256,
+    node: Address,
+) -> Result<Address, alloy::contract::Error> {
+    InferenceMarket::new(market, provider)
+        .paymentAddress(project_id, node)
+        .call()
+        .await
+}
+
+/// Accounts whatever waits at `node`'s payTo for `project_id` (authorizations a third party
+/// submitted straight to the token, plain transfers) to that project and node with
+/// `InferenceMarket.collect`, sent from `provider`'s wallet (anyone may send it: the credit goes
+/// to `node` whoever sends it). `Ok(None)` when nothing waits there.
+pub async fn collect_uncollected<P: Provider + Clone>(
+    provider: P,
+    market: Address,
+    project_id: U256,
+    node: Address,
+    options: &TxOptions,
+) -> Result<Option<Confirmed<InferenceMarket::Collected>>, SettleError> {
+    let contract = InferenceMarket::new(market, provider);
+    let waiting = contract
+        .uncollectedBalance(project_id, node)
+        .call()
+        .await
+        .map_err(|source| TxError::Send { to: market, source })?;
+    if waiting.is_zero() {
+        return Ok(None);
+    }
+    let confirmed = send_and_confirm::<InferenceMarket::Collected, _, _>(
+        &contract.collect(project_id, node),
+        options,
+    )
+    .await?;
+    tracing::info!(
+        project = %project_id, %node, amount = %confirmed.event.value,
+        "payments made straight to this node's payTo were collected"
+    );
+    Ok(Some(confirmed))
+}
 
 /// Reads the payer's balance and the nonce's state on the token (`payment.asset`).
 ///
@@ -194,7 +246,9 @@ fn revert_error(to: Address, data: Bytes) -> TxError {
 /// Settles `payment` for project `project_id` through the InferenceMarket at `market`, from
 /// `provider`'s wallet (credited as the provider): sends it (the gas estimate simulates it first:
 /// a revert is returned decoded and nothing is broadcast) and returns once the node accepted the
-/// transaction.
+/// transaction. The market executes the authorization to `paymentAddress(project_id, sender)`, so
+/// `payment` must have been verified against that payTo ([`payment_address`]); an authorization
+/// to any other address reverts with the token's `ATNTokenInvalidSignature`.
 pub async fn send_settle<P: Provider + Clone>(
     provider: P,
     market: Address,

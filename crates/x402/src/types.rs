@@ -71,7 +71,8 @@ pub struct PaymentRequirements {
     pub amount: String,
     /// The token contract (for EVM: the EIP-3009 token, also the EIP-712 verifying contract).
     pub asset: String,
-    /// The recipient of the transfer (Autonet: the InferenceMarket).
+    /// The recipient of the transfer (Autonet: the selling node's payment address for the
+    /// project, `InferenceMarket.paymentAddress(project, node)`).
     pub pay_to: String,
     /// How long a signed payment may stay valid (the client signs `validBefore = now + this`).
     pub max_timeout_seconds: u64,

@@ -226,7 +226,7 @@ pub struct VerifiedPayment {
     pub network: String,
     /// The token.
     pub asset: Address,
-    /// The recipient (the InferenceMarket).
+    /// The recipient (the offer's payTo: the node's payment address for the project).
     pub pay_to: Address,
 }
 

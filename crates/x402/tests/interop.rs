@@ -3,31 +3,43 @@
 //! its `PAYMENT-REQUIRED`, the official client pays, and the server decodes and verifies the
 //! `PAYMENT-SIGNATURE` offline with this crate before answering 200 with a `PAYMENT-RESPONSE`.
 //!
-//! No chain is involved: the token and market addresses are arbitrary, the "transaction" in the
-//! response is the signed digest. The npm packages are required (`make setup-node`): without
-//! them these tests fail, they never skip.
+//! Most tests involve no chain: the token and payTo addresses are arbitrary, the "transaction"
+//! in the response is the signed digest. `the_official_client_pays_a_nodes_pay_to_on_chain`
+//! runs on anvil with the real contracts: the 402 offers the node's payment address for the
+//! project (`InferenceMarket.paymentAddress`), the official client pays it unchanged, the server
+//! settles, and the official client's authorization cannot be settled for another project or
+//! provider. The npm packages are required (`make setup-node`; found under the repository's
+//! `node_modules`, run with `node` from `PATH`): without them these tests fail, they never skip.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256, address};
+use alloy::primitives::{Address, B256, U256, address};
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest;
 use anyhow::{Context, Result, ensure};
+use autonet_bindings::{ATNToken, InferenceMarket};
+use autonet_chain::{ChainProvider, send_and_confirm};
+use autonet_test_utils::TestChain;
 use autonet_x402::header::{decode_header_json, encode_header};
 use autonet_x402::{
     ClaimOutcome, NonceStore, PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER,
     PAYMENT_SIGNATURE_HEADER, PaymentError, PaymentRequired, PaymentRequirements, ResourceInfo,
-    SettleResponse, VerifiedPayment, codes, decode_payment_required, decode_payment_response,
-    encode_payment_required, encode_payment_response, unix_now, verify_header,
+    SettleResponse, VerifiedPayment, check_onchain, codes, collect_uncollected,
+    decode_payment_required, decode_payment_response, encode_payment_required,
+    encode_payment_response, payment_address, send_settle, unix_now, verify_header,
 };
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use common::{create_project, opts, provider_for};
 use serde_json::{Value, json};
 
 /// anvil's second development key; test-only, never funded anywhere real.
@@ -68,6 +80,30 @@ struct Seen {
     result: Result<VerifiedPayment, PaymentError>,
 }
 
+/// Settlement on anvil (the on-chain test): the node's wallet, the market and the project.
+struct OnChain {
+    node: ChainProvider,
+    market: Address,
+    project_id: U256,
+    /// Settle verified payments (otherwise they are only verified and claimed).
+    settle: std::sync::atomic::AtomicBool,
+}
+
+impl OnChain {
+    /// Checks and settles `payment`; the transaction hash for `PAYMENT-RESPONSE`.
+    async fn settle(&self, payment: &VerifiedPayment) -> Result<B256, PaymentError> {
+        check_onchain(&self.node, payment).await?;
+        let pending = send_settle(self.node.clone(), self.market, self.project_id, payment)
+            .await
+            .map_err(|e| PaymentError::Chain(format!("{}: {e}", e.code())))?;
+        pending
+            .confirm(&opts())
+            .await
+            .map_err(|e| PaymentError::Chain(format!("{}: {e}", e.code())))?;
+        Ok(pending.tx_hash())
+    }
+}
+
 struct Server {
     /// What the 402 offers.
     offered: PaymentRequirements,
@@ -76,6 +112,8 @@ struct Server {
     resource: ResourceInfo,
     store: NonceStore,
     seen: Mutex<Vec<Seen>>,
+    /// Settle on anvil instead of answering with the digest.
+    chain: Option<OnChain>,
 }
 
 impl Server {
@@ -126,8 +164,17 @@ async fn infer(State(server): State<Arc<Server>>, headers: HeaderMap, body: Stri
         Ok(payment) => {
             let prompt: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             let text = format!("generated for {}", prompt["prompt"].as_str().unwrap_or("?"));
-            // No chain here: the signed digest stands in for the settlement transaction.
-            let settled = payment.settle_response(payment.digest);
+            let tx = match &server.chain {
+                Some(chain) if chain.settle.load(std::sync::atomic::Ordering::SeqCst) => {
+                    match chain.settle(&payment).await {
+                        Ok(tx) => tx,
+                        Err(e) => return server.refuse(Some(&e)),
+                    }
+                }
+                // No chain (or not settling): the signed digest stands in for the transaction.
+                _ => payment.digest,
+            };
+            let settled = payment.settle_response(tx);
             let mut response = (StatusCode::OK, text).into_response();
             response.headers_mut().insert(
                 PAYMENT_RESPONSE_HEADER,
@@ -167,6 +214,7 @@ fn server(offered_version: &str) -> Arc<Server> {
         },
         store: NonceStore::open_in_memory().unwrap(),
         seen: Mutex::new(Vec::new()),
+        chain: None,
     })
 }
 
@@ -178,6 +226,11 @@ struct Paid {
 }
 
 async fn pay(url: &str, extra_args: &[&str]) -> Result<Paid> {
+    pay_on(url, CHAIN_ID, extra_args).await
+}
+
+/// Runs the official client against `url`, accepting only `eip155:<chain_id>`.
+async fn pay_on(url: &str, chain_id: u64, extra_args: &[&str]) -> Result<Paid> {
     require_node_packages()?;
     let mut command = tokio::process::Command::new("node");
     command
@@ -185,7 +238,7 @@ async fn pay(url: &str, extra_args: &[&str]) -> Result<Paid> {
         .arg("script/x402-pay.mjs")
         .arg(url)
         .args(["--method", "POST", "--body", r#"{"prompt":"hello"}"#])
-        .args(["--network", &format!("eip155:{CHAIN_ID}")])
+        .args(["--network", &format!("eip155:{chain_id}")])
         .args(extra_args)
         .env("X402_PAYER_KEY", PAYER_KEY)
         .stdout(Stdio::piped())
@@ -429,4 +482,179 @@ fn decode_payment_response_reads_what_the_server_writes() {
         decode_payment_response(&encode_payment_response(&response)).unwrap(),
         response
     );
+}
+
+/// The official client pays an Autonet node's 402 on anvil without any change on its side: the
+/// offer's payTo is the node's payment address for the project, the client signs it as `to`, and
+/// the settlement credits exactly that project and node. An authorization the official client
+/// signed cannot be settled for another project or by another provider (M-2), and one submitted
+/// straight to the token is collected for the offered pair.
+#[tokio::test]
+async fn the_official_client_pays_a_nodes_pay_to_on_chain() -> Result<()> {
+    const NODE: usize = 3;
+    const STRANGER: usize = 4;
+    require_node_packages()?;
+    let chain = TestChain::start()?;
+    let c = chain.deployment.contracts;
+    let project_id = create_project(&chain, price()).await?;
+    let other_project = create_project(&chain, U256::from(1)).await?;
+    let deployer = provider_for(&chain, 0).await?;
+    let token = ATNToken::new(c.atn_token, &deployer);
+    send_and_confirm::<ATNToken::Transfer, _, _>(
+        &token.transfer(payer(), price() * U256::from(10)),
+        &opts(),
+    )
+    .await?;
+    let node = provider_for(&chain, NODE).await?;
+    let node_address = chain.address(NODE);
+    let pay_to = payment_address(&node, c.market, project_id, node_address).await?;
+    let domain = token.eip712Domain().call().await?;
+    let offered = PaymentRequirements::exact_evm(
+        chain.chain_id(),
+        c.atn_token,
+        pay_to,
+        price(),
+        120,
+        &domain.name,
+        &domain.version,
+    );
+    let server = Arc::new(Server {
+        offered: offered.clone(),
+        expected: offered,
+        resource: ResourceInfo {
+            url: "http://127.0.0.1/infer".into(),
+            description: Some("Autonet text generation".into()),
+            mime_type: Some("text/plain".into()),
+        },
+        store: NonceStore::open_in_memory()?,
+        seen: Mutex::new(Vec::new()),
+        chain: Some(OnChain {
+            node: node.clone(),
+            market: c.market,
+            project_id,
+            settle: true.into(),
+        }),
+    });
+    let url = start(server.clone()).await?;
+    let market = InferenceMarket::new(c.market, &node);
+
+    // 1. Paid and settled for the offered project and node.
+    let paid = pay_on(
+        &url,
+        chain.chain_id(),
+        &["--max-amount", &price().to_string()],
+    )
+    .await?;
+    ensure!(
+        paid.success,
+        "x402-pay.mjs failed: {}\nstderr: {}",
+        paid.stdout,
+        paid.stderr
+    );
+    let response: SettleResponse = serde_json::from_value(paid.stdout["paymentResponse"].clone())?;
+    assert!(response.success);
+    let tx = response.transaction_hash().context("a transaction hash")?;
+    let receipt = node
+        .get_transaction_receipt(tx)
+        .await?
+        .context("the settlement is mined")?;
+    let settled = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<InferenceMarket::Settled>().ok())
+        .context("Settled")?
+        .inner
+        .data;
+    assert_eq!(settled.projectId, project_id);
+    assert_eq!(settled.provider, node_address);
+    assert_eq!(settled.payer, payer());
+    assert_eq!(settled.value, price());
+    let sent: Value =
+        serde_json::from_str(&decode_header_json(&server.seen.lock().unwrap()[0].header)?)?;
+    assert_eq!(
+        sent["payload"]["authorization"]["to"],
+        pay_to.to_checksum(None)
+    );
+    assert_eq!(
+        market.claimable(node_address).call().await?,
+        price() * U256::from(6000) / U256::from(10_000)
+    );
+    assert!(!node.get_code_at(pay_to).await?.is_empty());
+    assert_eq!(token.balanceOf(pay_to).call().await?, U256::ZERO);
+
+    // 2. The next official payment is only verified and held; whoever holds it cannot settle
+    //    it into another (1-wei) project or as another provider.
+    server
+        .chain
+        .as_ref()
+        .unwrap()
+        .settle
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let held = pay_on(&url, chain.chain_id(), &[]).await?;
+    ensure!(held.success, "{}\n{}", held.stdout, held.stderr);
+    let payment = server.seen.lock().unwrap()[1]
+        .result
+        .clone()
+        .expect("the official payment verifies");
+    let stranger = provider_for(&chain, STRANGER).await?;
+    for (who, project) in [
+        (&stranger, other_project),
+        (&stranger, project_id),
+        (&node, other_project),
+    ] {
+        let err = send_settle(who.clone(), c.market, project, &payment)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::SIGNATURE, "{err}");
+    }
+
+    // 3. Submitted straight to the token, it lands at the node's payTo: the node's settle fails
+    //    on the used nonce and the value is collected for the offered project and node.
+    let a = &payment.authorization;
+    send_and_confirm::<ATNToken::AuthorizationUsed, _, _>(
+        &ATNToken::new(c.atn_token, &stranger).transferWithAuthorization_0(
+            a.from,
+            a.to,
+            a.value,
+            a.valid_after,
+            a.valid_before,
+            a.nonce,
+            payment.signature.clone(),
+        ),
+        &opts(),
+    )
+    .await?;
+    let err = send_settle(node.clone(), c.market, project_id, &payment)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::NONCE_ALREADY_USED, "{err}");
+    let collected = collect_uncollected(
+        stranger.clone(),
+        c.market,
+        project_id,
+        node_address,
+        &opts(),
+    )
+    .await?
+    .context("the payment waits at the node's payTo")?;
+    assert_eq!(collected.event.projectId, project_id);
+    assert_eq!(collected.event.provider, node_address);
+    assert_eq!(collected.event.value, price());
+    assert_eq!(
+        market.claimable(node_address).call().await?,
+        price() * U256::from(2 * 6000) / U256::from(10_000)
+    );
+    assert_eq!(
+        market.claimable(chain.address(STRANGER)).call().await?,
+        U256::ZERO
+    );
+    assert_eq!(
+        market
+            .pendingContributorRevenue(other_project, chain.address(STRANGER))
+            .call()
+            .await?,
+        U256::ZERO
+    );
+    Ok(())
 }

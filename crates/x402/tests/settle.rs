@@ -1,85 +1,48 @@
 //! End to end on a real anvil with the real contracts (deployed by `script/Deploy.s.sol`
-//! through `autonet-test-utils`): a payment signed by this crate's client is verified, checked
-//! on chain, claimed in the nonce store and settled through `InferenceMarket.settle` (EIP-3009
-//! `transferWithAuthorization` to the market); replays and front-run authorizations are refused
-//! with their x402 codes, and front-run funds are swept to the treasury.
+//! through `autonet-test-utils`): a payment signed by this crate's client to the node's payTo
+//! (`InferenceMarket.paymentAddress(project, node)`) is verified, checked on chain, claimed in
+//! the nonce store and settled through `InferenceMarket.settle`; replays, redirection to another
+//! project or provider and front-run authorizations are refused with their x402 codes, and
+//! front-run funds are collected for the offered project and node.
 
-use std::time::Duration;
+mod common;
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result};
-use autonet_bindings::project::IProject::{CreateProjectParams, RewardSplit, Windows};
-use autonet_bindings::{ATNToken, InferenceMarket, Project};
-use autonet_chain::{ChainProvider, ProviderConfig, TxOptions, connect, send_and_confirm};
+use autonet_bindings::{ATNToken, InferenceMarket};
+use autonet_chain::{ChainProvider, send_and_confirm};
 use autonet_test_utils::TestChain;
 use autonet_x402::eip712::token_domain;
 use autonet_x402::{
     ClaimOutcome, NonceStore, PaymentError, PaymentRequired, PaymentRequirements, PaymentSigner,
-    PaymentState, ResourceInfo, VerifiedPayment, check_onchain, codes, encode_payment_signature,
-    send_settle, unix_now, verify_header,
+    PaymentState, ResourceInfo, VerifiedPayment, check_onchain, codes, collect_uncollected,
+    encode_payment_signature, payment_address, send_settle, unix_now, verify_header,
 };
+use common::{create_project, opts, provider_for};
 
 const PAYER: usize = 1;
-const OWNER: usize = 2;
 const NODE: usize = 3;
 const STRANGER: usize = 4;
-
-async fn provider_for(chain: &TestChain, account: usize) -> Result<ChainProvider> {
-    let config = ProviderConfig::new(chain.rpc_url()).with_chain_id(chain.chain_id());
-    Ok(connect(&config, chain.signer(account)).await?)
-}
-
-fn opts() -> TxOptions {
-    TxOptions::default().with_timeout(Duration::from_secs(30))
-}
 
 fn price() -> U256 {
     U256::from(10u64).pow(U256::from(18))
 }
 
-/// A project owned by `OWNER` selling inference at `price()`.
-async fn create_project(chain: &TestChain) -> Result<U256> {
-    let p = provider_for(chain, OWNER).await?;
-    let project = Project::new(chain.deployment.contracts.project, &p);
-    let params = CreateProjectParams {
-        modelSpecHash: B256::repeat_byte(1),
-        modelURI: "ipfs://model".into(),
-        datasetRoot: B256::repeat_byte(2),
-        initialModelRoot: B256::repeat_byte(3),
-        inferencePrice: price(),
-        split: RewardSplit {
-            solverBps: 5000,
-            coordinatorBps: 3000,
-            proposerBps: 1000,
-            aggregatorBps: 1000,
-        },
-        windows: Windows {
-            commit: 10,
-            gtReveal: 10,
-            solReveal: 10,
-            voteCommit: 10,
-            voteReveal: 10,
-            publish: 10,
-        },
-        maxSolvers: 4,
-        minVotes: 1,
-    };
-    let created =
-        send_and_confirm::<Project::ProjectCreated, _, _>(&project.createProject(params), &opts())
-            .await?;
-    Ok(created.event.projectId)
-}
-
-/// The requirement an Autonet node offers, with ATN's EIP-712 domain read from the chain.
-async fn requirements(chain: &TestChain, p: &ChainProvider) -> Result<PaymentRequirements> {
+/// The requirement an Autonet node offers (payTo = its payment address for the project), with
+/// ATN's EIP-712 domain read from the chain.
+async fn requirements(
+    chain: &TestChain,
+    p: &ChainProvider,
+    pay_to: Address,
+) -> Result<PaymentRequirements> {
     let c = &chain.deployment.contracts;
     let token = ATNToken::new(c.atn_token, p);
     let domain = token.eip712Domain().call().await?;
     let requirements = PaymentRequirements::exact_evm(
         chain.chain_id(),
         c.atn_token,
-        c.market,
+        pay_to,
         price(),
         120,
         &domain.name,
@@ -124,10 +87,12 @@ fn verified(
 }
 
 #[tokio::test]
-async fn a_payment_settles_once_and_front_running_is_swept() -> Result<()> {
+async fn a_payment_settles_once_for_the_offered_pair_and_front_running_is_collected() -> Result<()>
+{
     let chain = TestChain::start()?;
     let c = chain.deployment.contracts;
-    let project_id = create_project(&chain).await?;
+    let project_id = create_project(&chain, price()).await?;
+    let other_project = create_project(&chain, price()).await?;
     let deployer = provider_for(&chain, 0).await?;
     let token = ATNToken::new(c.atn_token, &deployer);
     send_and_confirm::<ATNToken::Transfer, _, _>(
@@ -136,7 +101,17 @@ async fn a_payment_settles_once_and_front_running_is_swept() -> Result<()> {
     )
     .await?;
     let node = provider_for(&chain, NODE).await?;
-    let requirements = requirements(&chain, &node).await?;
+    let pay_to = payment_address(&node, c.market, project_id, chain.address(NODE)).await?;
+    assert_ne!(pay_to, c.market);
+    assert_ne!(
+        pay_to,
+        payment_address(&node, c.market, other_project, chain.address(NODE)).await?
+    );
+    assert_ne!(
+        pay_to,
+        payment_address(&node, c.market, project_id, chain.address(STRANGER)).await?
+    );
+    let requirements = requirements(&chain, &node, pay_to).await?;
     let market = InferenceMarket::new(c.market, &node);
     let dir = tempfile::tempdir()?;
     let store = NonceStore::open(dir.path().join("x402.sqlite"))?;
@@ -192,10 +167,44 @@ async fn a_payment_settles_once_and_front_running_is_swept() -> Result<()> {
         Some("ATNTokenAuthorizationUsed")
     );
 
-    // 3. Front-running: a stranger submits the next authorization straight to the token.
-    let front_run = verified(&requirements, chain.signer(PAYER))?;
+    // 3. Redirection (M-2): whoever holds an authorization cannot settle it for another project
+    //    or as another provider; the token rejects the signature, since `to` is the offered payTo.
+    let held = verified(&requirements, chain.signer(PAYER))?;
     let stranger = provider_for(&chain, STRANGER).await?;
+    for (who, project) in [
+        (&stranger, other_project),
+        (&stranger, project_id),
+        (&node, other_project),
+    ] {
+        let err = send_settle(who.clone(), c.market, project, &held)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::SIGNATURE, "{err}");
+        assert_eq!(
+            err.revert().map(|r| r.name.as_str()),
+            Some("ATNTokenInvalidSignature")
+        );
+    }
+    let pending = send_settle(node.clone(), c.market, project_id, &held).await?;
+    assert_eq!(
+        pending.confirm(&opts()).await?.event.provider,
+        chain.address(NODE)
+    );
+    assert_eq!(
+        market.claimable(chain.address(NODE)).call().await?,
+        price() * U256::from(2 * 6000) / U256::from(10_000)
+    );
+    assert_eq!(
+        market.claimable(chain.address(STRANGER)).call().await?,
+        U256::ZERO
+    );
+
+    // 4. Front-running: a stranger submits the next authorization straight to the token. The
+    //    value waits at the node's payTo, the node's settle fails on the used nonce, and anyone's
+    //    collect credits the offered project and node.
+    let front_run = verified(&requirements, chain.signer(PAYER))?;
     let a = front_run.authorization;
+    assert_eq!(a.to, pay_to);
     send_and_confirm::<ATNToken::AuthorizationUsed, _, _>(
         &ATNToken::new(c.atn_token, &stranger).transferWithAuthorization_0(
             a.from,
@@ -220,21 +229,60 @@ async fn a_payment_settles_once_and_front_running_is_swept() -> Result<()> {
             .code(),
         codes::NONCE_ALREADY_USED
     );
-    assert_eq!(market.unaccountedBalance().call().await?, price());
-    let swept = send_and_confirm::<InferenceMarket::UnaccountedSwept, _, _>(
-        &InferenceMarket::new(c.market, &stranger).sweepUnaccounted(),
+    assert_eq!(
+        market
+            .uncollectedBalance(project_id, chain.address(NODE))
+            .call()
+            .await?,
+        price()
+    );
+    assert_eq!(market.unaccountedBalance().call().await?, U256::ZERO);
+    assert!(
+        collect_uncollected(
+            stranger.clone(),
+            c.market,
+            other_project,
+            chain.address(STRANGER),
+            &opts()
+        )
+        .await?
+        .is_none()
+    );
+    let collected = collect_uncollected(
+        stranger.clone(),
+        c.market,
+        project_id,
+        chain.address(NODE),
         &opts(),
     )
-    .await?;
-    assert_eq!(swept.event.treasury, c.timelock);
-    assert_eq!(swept.event.amount, price());
-    assert_eq!(market.unaccountedBalance().call().await?, U256::ZERO);
+    .await?
+    .context("the front-run payment waits at the node's payTo")?;
+    assert_eq!(collected.event.projectId, project_id);
+    assert_eq!(collected.event.provider, chain.address(NODE));
+    assert_eq!(collected.event.value, price());
+    assert_eq!(
+        market.claimable(chain.address(NODE)).call().await?,
+        price() * U256::from(3 * 6000) / U256::from(10_000)
+    );
     assert_eq!(
         market.claimable(c.timelock).call().await?,
-        price() * U256::from(4000) / U256::from(10_000) + price()
+        price() * U256::from(3 * 4000) / U256::from(10_000)
+    );
+    assert_eq!(
+        market.claimable(chain.address(STRANGER)).call().await?,
+        U256::ZERO
+    );
+    assert_eq!(
+        market.accountedBalance().call().await?,
+        price() * U256::from(3)
+    );
+    assert_eq!(
+        token.balanceOf(pay_to).call().await?,
+        U256::ZERO,
+        "the payTo only passes value through"
     );
 
-    // 4. A payer without ATN: the signature verifies, the balance check refuses it.
+    // 5. A payer without ATN: the signature verifies, the balance check refuses it.
     let broke = verified(&requirements, PrivateKeySigner::random())?;
     let err = check_onchain(&node, &broke).await.unwrap_err();
     assert!(
