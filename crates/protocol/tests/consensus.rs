@@ -207,8 +207,14 @@ fn payouts_majority_case() {
     )
     .unwrap();
     let scores = [vec![1u16, 1], vec![1, 1], vec![0, 2]];
-    let p = consensus::payouts(u(1_000_000), split(6000, 3000, 500, 500), &stakes, &scores, &r)
-        .unwrap();
+    let p = consensus::payouts(
+        u(1_000_000),
+        split(6000, 3000, 500, 500),
+        &stakes,
+        &scores,
+        &r,
+    )
+    .unwrap();
     assert_eq!(p.solver_pool, u(600_000));
     assert_eq!(p.coordinator_pool, u(300_000));
     assert_eq!(p.proposer_fee, u(50_000));
@@ -236,8 +242,14 @@ fn payouts_all_zero_scores_pay_coordinators_by_stake() {
     )
     .unwrap();
     let scores = [vec![0u16, 0], vec![0, 0]];
-    let p = consensus::payouts(u(1_000_000), split(6000, 3000, 500, 500), &stakes, &scores, &r)
-        .unwrap();
+    let p = consensus::payouts(
+        u(1_000_000),
+        split(6000, 3000, 500, 500),
+        &stakes,
+        &scores,
+        &r,
+    )
+    .unwrap();
     assert_eq!(p.solver_amounts, us(&[0, 0]));
     assert_eq!(
         p.coordinator_weights,
@@ -256,8 +268,14 @@ fn payouts_unbacked_scores_earn_nothing() {
     let stakes = us(&[5, 5]);
     let scores = [vec![1u16, 0], vec![0, 1]];
     let r = consensus::compute(&stakes, &scores, &zeros(2, 2), ConsensusParams::default()).unwrap();
-    let p = consensus::payouts(u(1_000_000), split(6000, 3000, 500, 500), &stakes, &scores, &r)
-        .unwrap();
+    let p = consensus::payouts(
+        u(1_000_000),
+        split(6000, 3000, 500, 500),
+        &stakes,
+        &scores,
+        &r,
+    )
+    .unwrap();
     assert_eq!(p.coordinator_amounts, us(&[0, 0]));
     assert_eq!(p.solver_amounts, us(&[0, 0]));
     assert_eq!(p.released, u(900_000));
@@ -275,7 +293,8 @@ fn payouts_zero_stake_release_all_but_fees() {
     )
     .unwrap();
     let scores = [vec![1u16, 2], vec![2, 1]];
-    let p = consensus::payouts(u(10_000), split(7000, 2000, 600, 400), &stakes, &scores, &r).unwrap();
+    let p =
+        consensus::payouts(u(10_000), split(7000, 2000, 600, 400), &stakes, &scores, &r).unwrap();
     assert_eq!(p.coordinator_amounts, us(&[0, 0]));
     assert_eq!(p.spent, u(600));
     assert_eq!(p.aggregator_fee, u(400));
