@@ -433,9 +433,7 @@ contract AdversarialRoundHandler is Test {
                 if (
                     keccak256(err)
                         != keccak256(
-                            abi.encodeWithSelector(
-                                IParticipantStaking.StakingBound.selector, a, open
-                            )
+                            abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, a, open)
                         )
                 ) {
                     ghostUnbondedWhileBound = true; // refused, but not for the bound stake: look at it
@@ -739,7 +737,7 @@ contract AdversarialRoundHandler is Test {
         (uint256 kappa, uint256 alpha) = rewards.consensusParams();
         // The consensus does not depend on the previous bonds.
         uint256[] memory c =
-            YumaConsensus.compute(r.stakes, r.scores, _zeros(n, m), _effectiveKappa(r, kappa), alpha).consensus;
+        YumaConsensus.compute(r.stakes, r.scores, _zeros(n, m), _effectiveKappa(r, kappa), alpha).consensus;
         for (uint256 j; j < m; ++j) {
             uint256 acc;
             for (uint256 i; i < n; ++i) {
@@ -770,17 +768,6 @@ contract AdversarialRoundHandler is Test {
 contract AdversarialRoundInvariantTest is World {
     AdversarialRoundHandler internal handler;
 
-    function _named(string memory tag, uint256 n, Role role, uint256 amount)
-        internal
-        returns (address[] memory out)
-    {
-        out = new address[](n);
-        for (uint256 i; i < n; ++i) {
-            out[i] = makeAddr(string.concat(tag, vm.toString(i)));
-            _stake(out[i], role, amount);
-        }
-    }
-
     function setUp() public override {
         super.setUp();
         assertEq(rewards.consensusEngine(), address(0), "the oracle replays the library");
@@ -791,12 +778,12 @@ contract AdversarialRoundInvariantTest is World {
         _stake(a.locker, Role.Proposer, 1000e18);
         _stake(a.foreign, Role.Proposer, 1000e18);
         a.hSolvers = solvers;
-        a.sSolvers = _named("sybilSolver", 3, Role.Solver, 60e18);
+        a.sSolvers = _stakedAccounts("sybilSolver", 3, Role.Solver, 60e18);
         for (uint256 i; i < coords.length; ++i) {
             _stake(coords[i], Role.Coordinator, 2000e18); // 3,000 ATN each
         }
         a.hCoords = coords;
-        a.sCoords = _named("sybilCoord", 3, Role.Coordinator, 500e18);
+        a.sCoords = _stakedAccounts("sybilCoord", 3, Role.Coordinator, 500e18);
         handler = new AdversarialRoundHandler(token, staking, project, rewards, tasks, projectId, a);
         uint256 cap = handler.LOCK_CAP();
         vm.prank(owner);

@@ -14,17 +14,6 @@ contract OrderingTest is World {
     uint256 internal constant SOLVER_MIN = 50e18;
     uint256 internal constant SOLVER_SLASH = 0.5e18; // 1% of the solver minimum (TaskManager default)
 
-    function _sybils(string memory tag, uint256 n, Role role, uint256 amount)
-        internal
-        returns (address[] memory out)
-    {
-        out = new address[](n);
-        for (uint256 i; i < n; ++i) {
-            out[i] = makeAddr(string.concat(tag, vm.toString(i)));
-            _stake(out[i], role, amount);
-        }
-    }
-
     /// @dev `who`'s stake is bound to a task: an unbond request reverts StakingBound until the binding's block.
     function _expectBound(address who) internal {
         uint256 until = staking.boundUntil(who);
@@ -64,7 +53,7 @@ contract OrderingTest is World {
         path = path % 3;
         if (path == 2) mask = 0;
         else if (path == 0 && mask % (1 << k) == 0) mask = 1; // settle needs a revealed solution anyway
-        address[] memory sybils = _sybils("m7sybil", k, Role.Solver, SOLVER_MIN);
+        address[] memory sybils = _stakedAccounts("m7sybil", k, Role.Solver, SOLVER_MIN);
 
         uint256 taskId = _propose();
         // The attacker commits first, in the proposal block; the honest solvers commit too (except on path 2).
@@ -129,7 +118,7 @@ contract OrderingTest is World {
     /// M-7: a dropped commitment's stake cannot escape the slash by unbonding or withdrawing first (L-2), even
     /// when the task outlasts the solver unbonding delay.
     function test_L2_droppedCommitmentCannotWithdrawBeforeTheSlash() public {
-        address sybil = _sybils("l2sybil", 1, Role.Solver, SOLVER_MIN)[0];
+        address sybil = _stakedAccounts("l2sybil", 1, Role.Solver, SOLVER_MIN)[0];
         uint256 taskId = _propose();
         _commit(taskId, sybil);
         _commitAll(taskId);
@@ -218,7 +207,7 @@ contract OrderingTest is World {
     /// ends at once, its commitment is void, and the honest majority scores the Sybils that kept a seat 0, so
     /// they earn nothing and the honest solvers share the pool.
     function test_C1_sybilsFillingSeatsAtTheProposalBlockAreDisplacedByLargerStakes() public {
-        address[] memory sybils = _sybils("seatSybil", 16, Role.Solver, SOLVER_MIN);
+        address[] memory sybils = _stakedAccounts("seatSybil", 16, Role.Solver, SOLVER_MIN);
         uint256 taskId = _propose();
         uint256 proposalBlock = block.number;
         for (uint256 i; i < 16; ++i) {
@@ -308,7 +297,7 @@ contract OrderingTest is World {
     /// voting stake) commit in the window's last block and displace three of them. The honest majority of voting
     /// stake clips the Sybils' self-scoring: their solver earns nothing.
     function test_C1_sybilVotersFillingTheFirstVoteBlockAreDisplacedByLargerStakes() public {
-        address sybilSolver = _sybils("voteSybilSolver", 1, Role.Solver, SOLVER_MIN)[0];
+        address sybilSolver = _stakedAccounts("voteSybilSolver", 1, Role.Solver, SOLVER_MIN)[0];
         uint256 taskId = _propose();
         _commit(taskId, sybilSolver);
         _commitAll(taskId);
@@ -318,7 +307,7 @@ contract OrderingTest is World {
         for (uint256 i; i < 3; ++i) {
             _stake(coords[i], Role.Coordinator, 2000e18); // 3,000 ATN each: 9,000 honest
         }
-        address[] memory sybils = _sybils("voteSybil", 16, Role.Coordinator, 500e18); // 8,000
+        address[] memory sybils = _stakedAccounts("voteSybil", 16, Role.Coordinator, 500e18); // 8,000
         uint16[] memory selfish = new uint16[](4);
         selfish[0] = 65535;
         uint16[] memory honest = new uint16[](4);
@@ -358,9 +347,9 @@ contract OrderingTest is World {
     /// stake cannot set any consensus (e.g. require more than κ of *total* coordinator stake behind a value, or
     /// count seated stake only towards the quorum when the seats are full).
     function test_C1_minorityCoalitionOutbidsFragmentedHonestStakeForEveryVoteSeat() public {
-        address sybilSolver = _sybils("fragSybilSolver", 1, Role.Solver, SOLVER_MIN)[0];
-        address[] memory small = _sybils("smallHonest", 20, Role.Coordinator, 500e18);
-        address[] memory coalition = _sybils("coalition", 13, Role.Coordinator, 600e18);
+        address sybilSolver = _stakedAccounts("fragSybilSolver", 1, Role.Solver, SOLVER_MIN)[0];
+        address[] memory small = _stakedAccounts("smallHonest", 20, Role.Coordinator, 500e18);
+        address[] memory coalition = _stakedAccounts("coalition", 13, Role.Coordinator, 600e18);
         uint256 total = staking.totalStake(Role.Coordinator);
         assertEq(total, 20_800e18);
         assertLt(13 * 600e18 * 2, total, "setup: the coalition is a minority of coordinator stake");

@@ -14,17 +14,6 @@ import {IParticipantStaking, Role} from "../../contracts/interfaces/IParticipant
 contract RoundAttacksTest is World {
     address internal attacker = makeAddr("attacker");
 
-    function _sybils(string memory tag, uint256 n, Role role, uint256 amount)
-        internal
-        returns (address[] memory out)
-    {
-        out = new address[](n);
-        for (uint256 i; i < n; ++i) {
-            out[i] = makeAddr(string.concat(tag, vm.toString(i)));
-            _stake(out[i], role, amount);
-        }
-    }
-
     // ------------------------------------------------------------------ C-1 / M-6: who spends a budget
 
     /// C-1 (fails on dc0035f: any staked proposer reserved any project's budget): a staked proposer the owner
@@ -94,7 +83,7 @@ contract RoundAttacksTest is World {
     /// the seat of the smallest stake; the displaced Sybil can neither reveal nor stays bound.
     function test_C1_sybilSolversCannotHoldTheSeats() public {
         uint256 taskId = _propose();
-        address[] memory sybils = _sybils("sybilSolver", 16, Role.Solver, 50e18);
+        address[] memory sybils = _stakedAccounts("sybilSolver", 16, Role.Solver, 50e18);
         for (uint256 i; i < 16; ++i) {
             _commit(taskId, sybils[i]);
         }
@@ -119,7 +108,9 @@ contract RoundAttacksTest is World {
         // The displaced Sybil's commitment is void.
         _revealGt(taskId);
         vm.prank(sybils[0]);
-        vm.expectRevert(abi.encodeWithSelector(ITaskManager.TaskManagerNoCommitment.selector, taskId, sybils[0]));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskManager.TaskManagerNoCommitment.selector, taskId, sybils[0])
+        );
         tasks.revealSolution(taskId, _delta(sybils[0]), 1000, _solSalt(sybils[0]));
         _revealSolution(taskId, solvers[0]);
     }
@@ -137,7 +128,7 @@ contract RoundAttacksTest is World {
         _revealGt(taskId);
         _revealAll(taskId);
         // 16 Sybils of 500 ATN (8,000) take every seat first and score their own solver 2 alone.
-        address[] memory sybils = _sybils("sybilCoord", 16, Role.Coordinator, 500e18);
+        address[] memory sybils = _stakedAccounts("sybilCoord", 16, Role.Coordinator, 500e18);
         uint16[] memory sybilRow = _scores3(0, 0, 65535);
         for (uint256 i; i < 16; ++i) {
             _commitVote(taskId, sybils[i], sybilRow);
@@ -173,7 +164,7 @@ contract RoundAttacksTest is World {
         _commitAll(taskId);
         _revealGt(taskId);
         _revealAll(taskId);
-        address[] memory sybils = _sybils("sybilCoord", 2, Role.Coordinator, 500e18);
+        address[] memory sybils = _stakedAccounts("sybilCoord", 2, Role.Coordinator, 500e18);
         uint16[] memory sybilRow = _scores3(0, 0, 65535);
         for (uint256 i; i < 2; ++i) {
             _commitVote(taskId, sybils[i], sybilRow);
@@ -239,9 +230,7 @@ contract RoundAttacksTest is World {
         uint256 end = _deadlines(taskId).voteRevealEnd;
         _commitAll(taskId);
         vm.prank(solvers[2]);
-        vm.expectRevert(
-            abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, solvers[2], end)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, solvers[2], end));
         staking.requestUnbond(100e18);
         // The proposer and the coordinators are bound as well.
         vm.prank(proposer);
@@ -310,7 +299,7 @@ contract RoundAttacksTest is World {
     /// the seat could have earned: committing many and revealing the best no longer pays.
     function test_M7_droppedCandidatesCostTheirSeatShare() public {
         uint256 taskId = _propose();
-        address[] memory candidates = _sybils("candidate", 4, Role.Solver, 500e18);
+        address[] memory candidates = _stakedAccounts("candidate", 4, Role.Solver, 500e18);
         for (uint256 i; i < 4; ++i) {
             _commit(taskId, candidates[i]);
         }
@@ -377,7 +366,9 @@ contract RoundAttacksTest is World {
         uint256 open = _propose(); // still running on the old manager
         TaskManager old = tasks;
 
-        vm.expectRevert(abi.encodeWithSelector(ITaskManager.TaskManagerPredecessorActive.selector, address(old)));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskManager.TaskManagerPredecessorActive.selector, address(old))
+        );
         new TaskManager(address(timelock), staking, project, rewards, old);
 
         vm.prank(address(timelock));

@@ -120,6 +120,18 @@ abstract contract World is Test {
         require(token.transfer(owner, 1_000_000e18));
     }
 
+    /// @dev `n` fresh accounts named `tag0`, `tag1`, …, each staking `amount` in `role`.
+    function _stakedAccounts(string memory tag, uint256 n, Role role, uint256 amount)
+        internal
+        returns (address[] memory out)
+    {
+        out = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            out[i] = makeAddr(string.concat(tag, vm.toString(i)));
+            _stake(out[i], role, amount);
+        }
+    }
+
     function _stake(address who, Role role, uint256 amount) internal {
         require(token.transfer(who, amount));
         vm.startPrank(who);

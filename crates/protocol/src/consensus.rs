@@ -165,6 +165,30 @@ impl ConsensusParams {
     pub fn alpha(&self) -> U256 {
         self.alpha
     }
+
+    /// The parameters `Rewards` hands the consensus of one task (`Rewards._effectiveKappa`): a
+    /// value needs more than κ of **all** coordinator stake behind it, so κ over all
+    /// `coordinator_stake` is expressed over the voters' `stakes` as
+    /// `⌈κ · max(coordinator_stake, Σ stakes) / Σ stakes⌉`, at most 1e18; α unchanged.
+    /// `coordinator_stake` is the total the task's vote commits saw, as `TaskManager` passes it
+    /// (whole tokens rounded up, times 1e18). With no voting stake the parameters are unchanged.
+    pub fn for_task(
+        &self,
+        stakes: &[U256],
+        coordinator_stake: U256,
+    ) -> Result<Self, ConsensusError> {
+        let voting = sum(stakes, "voting stake")?;
+        if voting.is_zero() {
+            return Ok(*self);
+        }
+        let all = coordinator_stake.max(voting);
+        let product = mul(self.kappa, all, "effective kappa")?;
+        let kappa = add(product, voting - U256::from(1u64), "effective kappa")? / voting;
+        Ok(Self {
+            kappa: kappa.min(WAD),
+            alpha: self.alpha,
+        })
+    }
 }
 
 impl Default for ConsensusParams {

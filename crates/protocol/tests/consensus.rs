@@ -163,6 +163,38 @@ fn zero_total_stake_gives_nothing() {
     assert_eq!(r.incentive, us(&[0, 0]));
 }
 
+/// κ over all coordinator stake (`Rewards._effectiveKappa`): three honest voters of 1,000 and
+/// thirteen coalition voters of 600 hold the seats, but 20,800 is staked in all (honest stake
+/// spread over more accounts than seats). The coalition's 7,800 is the voters' majority but
+/// not more than half of all stake, so its value for its own solver is not the consensus.
+#[test]
+fn kappa_over_all_coordinator_stake_stops_a_minority_that_holds_the_seats() {
+    let e18 = u(E18);
+    let mut stakes = vec![u(1000) * e18; 3];
+    stakes.extend(vec![u(600) * e18; 13]);
+    let mut scores = vec![vec![65535u16, 0]; 3];
+    scores.extend(vec![vec![0u16, 65535]; 13]);
+    let prev = zeros(16, 2);
+    let plain = consensus::compute(&stakes, &scores, &prev, ConsensusParams::default()).unwrap();
+    assert_eq!(
+        plain.consensus[1],
+        u(E18),
+        "over the voters alone the coalition wins"
+    );
+    let params = ConsensusParams::default()
+        .for_task(&stakes, u(20_800) * e18)
+        .unwrap();
+    // ⌈0.5 · 20,800 / 10,800⌉ in 1e18 units.
+    assert_eq!(params.kappa(), u(962_962_962_962_962_963));
+    let r = consensus::compute(&stakes, &scores, &prev, params).unwrap();
+    assert_eq!(r.consensus, us(&[0, 0]));
+    // Every coordinator staked and voting: κ is unchanged.
+    let same = ConsensusParams::default()
+        .for_task(&stakes, u(10_800) * e18)
+        .unwrap();
+    assert_eq!(same, ConsensusParams::default());
+}
+
 /// κ = 0.95 takes the column minimum here, κ = 1 nothing (no value has more than all the stake
 /// behind it), κ = 0 the maximum.
 #[test]
