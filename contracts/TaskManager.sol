@@ -568,13 +568,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             if (_pos(slot) != 0) continue;
             if (amount == type(uint256).max) amount = _missedSolverSlash(t, n);
             address solver = address(uint160(slot));
-            uint256 slashed;
-            if (amount != 0) {
-                try _staking.slash(solver, amount, REASON_SOLVER) returns (uint256 s) {
-                    slashed = s;
-                } catch {}
-            }
-            emit MissedRevealSlashed(taskId, solver, slashed, REASON_SOLVER);
+            emit MissedRevealSlashed(taskId, solver, _slashAmount(solver, amount, REASON_SOLVER), REASON_SOLVER);
         }
     }
 
@@ -582,9 +576,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     function _missedSolverSlash(Task storage t, uint256 seats) private view returns (uint256 amount) {
         uint16 bps = _solverSlashBps;
         if (bps == 0) return 0;
-        try _staking.minStake(Role.Solver) returns (uint256 min) {
-            amount = min * bps / BPS;
-        } catch {}
+        amount = _minStakeShare(Role.Solver, bps);
         try _projects.config(t.projectId) returns (IProject.Config memory cfg) {
             uint256 perSeat = uint256(t.reward) * cfg.split.solverBps / BPS / seats; // seats ≥ 1 here
             if (perSeat > amount) amount = perSeat;
@@ -607,24 +599,25 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         emit MissedRevealSlashed(taskId, account, amount, reason);
     }
 
-    /// @dev Never reverts: a failing staking call slashes nothing.
-    function _slash(address account, Role role, uint16 bps, bytes32 reason)
-        private
-        returns (uint256 slashed)
-    {
+    /// @dev `bps` of the role's minimum stake. Never reverts: a failing staking call slashes nothing.
+    function _slash(address account, Role role, uint16 bps, bytes32 reason) private returns (uint256) {
+        return _slashAmount(account, _minStakeShare(role, bps), reason);
+    }
+
+    /// @dev `bps` of the role's minimum stake; 0 when `bps` is 0 or the staking call fails.
+    function _minStakeShare(Role role, uint16 bps) private view returns (uint256 amount) {
         if (bps == 0) return 0;
-        uint256 amount;
         try _staking.minStake(role) returns (uint256 min) {
             amount = min * bps / BPS;
-        } catch {
-            return 0;
-        }
+        } catch {}
+    }
+
+    /// @dev Never reverts: a failing staking call slashes nothing.
+    function _slashAmount(address account, uint256 amount, bytes32 reason) private returns (uint256 slashed) {
         if (amount == 0) return 0;
         try _staking.slash(account, amount, reason) returns (uint256 s) {
             slashed = s;
-        } catch {
-            slashed = 0;
-        }
+        } catch {}
     }
 
     function _task(uint256 taskId) private view returns (Task storage t) {
