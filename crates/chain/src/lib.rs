@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod discovery;
+pub mod foundry;
 pub mod provider;
 pub mod store;
 pub mod tx;
@@ -17,6 +18,7 @@ pub mod watcher;
 
 pub use autonet_bindings as bindings;
 pub use discovery::{DiscoveryError, discover_contracts};
+pub use foundry::foundry_tool_path;
 pub use provider::{ChainProvider, ProviderConfig, ProviderError, check_chain_id, connect};
 pub use store::{CursorStore, StoreError, StoredCursor};
 pub use tx::{Confirmed, TxError, TxOptions, send_and_confirm};

@@ -150,17 +150,18 @@ impl Network {
     /// the others are ready).
     pub async fn launch(opts: NetworkOptions) -> Result<Self, NetworkError> {
         std::fs::create_dir_all(&opts.dir).map_err(other)?;
-        let bin = opts.repo.join("node_modules/.bin");
-        if !bin.join("anvil").exists() {
+        // The native binary: SIGKILLing npm's launcher would leave anvil running (foundry_tool_path).
+        let anvil_bin = autonet_chain::foundry_tool_path(&opts.repo, "anvil");
+        if !anvil_bin.exists() {
             return Err(NetworkError::Other(format!(
                 "{} not found: run `make setup` in the repository first",
-                bin.join("anvil").display()
+                anvil_bin.display()
             )));
         }
         let port = free_port()?;
         let rpc_url = format!("http://127.0.0.1:{port}");
         let log = File::create(opts.dir.join("anvil.log")).map_err(other)?;
-        let anvil = Command::new(bin.join("anvil"))
+        let anvil = Command::new(&anvil_bin)
             .args([
                 "--host",
                 "127.0.0.1",

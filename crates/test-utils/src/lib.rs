@@ -52,9 +52,10 @@ pub fn repo_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
-/// The path of a Foundry binary from `node_modules/.bin`, or [`TestChainError::MissingTool`].
+/// The path of a Foundry binary installed from npm (the native one, see
+/// [`autonet_chain::foundry_tool_path`]), or [`TestChainError::MissingTool`].
 pub fn foundry_tool(name: &str) -> Result<PathBuf, TestChainError> {
-    let path = repo_root().join("node_modules/.bin").join(name);
+    let path = autonet_chain::foundry_tool_path(&repo_root(), name);
     if path.exists() {
         Ok(path)
     } else {
