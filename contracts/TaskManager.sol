@@ -39,9 +39,9 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         // slot 1
         uint128 reward;
         uint64 commitEnd;
-        uint64 gtRevealEnd;
-        // slot 2
         uint64 solRevealEnd;
+        // slot 2
+        uint64 gtRevealEnd;
         uint64 voteCommitEnd;
         uint64 voteRevealEnd;
         uint8 maxSolvers;
@@ -123,7 +123,6 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         ) {
             revert TaskManagerInvalidInput();
         }
-        // Only proposers the project's owner approved spend its budget, each up to its own cap per task.
         // Only proposers the project's owner approved spend its budget, each holding at most its cap reserved in
         // its open tasks at once.
         uint256 cap = _projects.proposerCap(projectId, msg.sender);
@@ -133,9 +132,9 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         IProject.Config memory cfg = _projects.config(projectId);
         Deadlines memory d;
         d.commitEnd = uint64(block.number) + cfg.windows.commit;
-        d.gtRevealEnd = d.commitEnd + cfg.windows.gtReveal;
-        d.solRevealEnd = d.gtRevealEnd + cfg.windows.solReveal;
-        d.voteCommitEnd = d.solRevealEnd + cfg.windows.voteCommit;
+        d.solRevealEnd = d.commitEnd + cfg.windows.solReveal;
+        d.gtRevealEnd = d.solRevealEnd + cfg.windows.gtReveal;
+        d.voteCommitEnd = d.gtRevealEnd + cfg.windows.voteCommit;
         d.voteRevealEnd = d.voteCommitEnd + cfg.windows.voteReveal;
         _bind(msg.sender, Role.Proposer, d.voteRevealEnd);
 
@@ -146,8 +145,8 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         t.state = TaskState.Open;
         t.reward = uint128(reward);
         t.commitEnd = d.commitEnd;
-        t.gtRevealEnd = d.gtRevealEnd;
         t.solRevealEnd = d.solRevealEnd;
+        t.gtRevealEnd = d.gtRevealEnd;
         t.voteCommitEnd = d.voteCommitEnd;
         t.voteRevealEnd = d.voteRevealEnd;
         t.maxSolvers = cfg.maxSolvers;
@@ -184,12 +183,33 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc ITaskManager
+    function revealSolution(uint256 taskId, bytes32 deltaRoot, bytes32 manifestHash, bytes32 salt) external {
+        Task storage t = _task(taskId);
+        _requireState(taskId, t.state, TaskState.Open);
+        _requireWindow(taskId, t.commitEnd, t.solRevealEnd);
+        bytes32 rec = _solverRecord[taskId][msg.sender];
+        uint256 tagByte = uint256(rec) & 0xff;
+        if (tagByte == 0) revert TaskManagerNoCommitment(taskId, msg.sender);
+        uint256 index = tagByte - 1;
+        uint256 slot = _solverList[taskId][index];
+        if (_pos(slot) != 0) revert TaskManagerNoCommitment(taskId, msg.sender); // already revealed
+        bytes32 expected = keccak256(abi.encode(taskId, msg.sender, deltaRoot, manifestHash, salt));
+        if (_tag(expected, index) != rec) revert TaskManagerCommitmentMismatch(taskId, msg.sender);
+
+        uint8 pos = t.numRevealed;
+        t.numRevealed = pos + 1;
+        // pos < 16, so pos + 1 fits the 8-bit field above the address.
+        _solverList[taskId][index] = slot | (uint256(pos) + 1) << POS_SHIFT;
+        emit SolutionRevealed(taskId, msg.sender, deltaRoot, manifestHash, pos);
+    }
+
+    /// @inheritdoc ITaskManager
     function revealGroundTruth(uint256 taskId, bytes32 evalSpecHash, bytes32 salt) external {
         Task storage t = _task(taskId);
         if (msg.sender != t.proposer) revert TaskManagerNotProposer(taskId, msg.sender);
         _requireState(taskId, t.state, TaskState.Open);
-        _requireWindow(taskId, t.commitEnd, t.gtRevealEnd);
-        if (t.numCommitted == 0) revert TaskManagerNoSolutions(taskId);
+        _requireWindow(taskId, t.solRevealEnd, t.gtRevealEnd);
+        if (t.numRevealed == 0) revert TaskManagerNoSolutions(taskId);
         if (keccak256(abi.encode(msg.sender, uint256(t.projectId), evalSpecHash, salt)) != t.gtCommit) {
             revert TaskManagerCommitmentMismatch(taskId, msg.sender);
         }
@@ -198,32 +218,10 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc ITaskManager
-    function revealSolution(uint256 taskId, bytes32 deltaRoot, uint256 numSamples, bytes32 salt) external {
-        Task storage t = _task(taskId);
-        _requireState(taskId, t.state, TaskState.GroundTruthRevealed);
-        _requireWindow(taskId, t.commitEnd, t.solRevealEnd);
-        bytes32 rec = _solverRecord[taskId][msg.sender];
-        uint256 tagByte = uint256(rec) & 0xff;
-        if (tagByte == 0) revert TaskManagerNoCommitment(taskId, msg.sender);
-        uint256 index = tagByte - 1;
-        uint256 slot = _solverList[taskId][index];
-        if (_pos(slot) != 0) revert TaskManagerNoCommitment(taskId, msg.sender); // already revealed
-        bytes32 expected = keccak256(abi.encode(taskId, msg.sender, deltaRoot, numSamples, salt));
-        if (_tag(expected, index) != rec) revert TaskManagerCommitmentMismatch(taskId, msg.sender);
-
-        uint8 pos = t.numRevealed;
-        t.numRevealed = pos + 1;
-        // pos < 16, so pos + 1 fits the 8-bit field above the address.
-        _solverList[taskId][index] = slot | (uint256(pos) + 1) << POS_SHIFT;
-        emit SolutionRevealed(taskId, msg.sender, deltaRoot, numSamples, pos);
-    }
-
-    /// @inheritdoc ITaskManager
     function commitVote(uint256 taskId, bytes32 commitment) external {
         Task storage t = _task(taskId);
         _requireState(taskId, t.state, TaskState.GroundTruthRevealed);
-        _requireWindow(taskId, t.solRevealEnd, t.voteCommitEnd);
-        if (t.numRevealed == 0) revert TaskManagerNoSolutions(taskId);
+        _requireWindow(taskId, t.gtRevealEnd, t.voteCommitEnd);
         if (commitment == bytes32(0)) revert TaskManagerInvalidInput();
         if (_coordRecord[taskId][msg.sender] != bytes32(0)) {
             revert TaskManagerAlreadyCommitted(taskId, msg.sender);
@@ -281,21 +279,15 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
                 if (block.number <= t.commitEnd) revert TaskManagerTooEarly(taskId, t.commitEnd);
                 return _close(t, taskId, projectId, reward, CloseReason.NoCommits);
             }
+            if (t.numRevealed == 0) {
+                if (block.number <= t.solRevealEnd) revert TaskManagerTooEarly(taskId, t.solRevealEnd);
+                _slashUnrevealedSolvers(t, taskId);
+                return _close(t, taskId, projectId, reward, CloseReason.NoRevealedSolutions);
+            }
             if (block.number <= t.gtRevealEnd) revert TaskManagerTooEarly(taskId, t.gtRevealEnd);
-            t.state = TaskState.Cancelled;
-            address proposer = t.proposer;
-            _held[projectId][proposer] -= reward;
-            uint256 slashed = _slash(proposer, Role.Proposer, _proposerSlashBps, REASON_PROPOSER);
-            emit TaskCancelled(taskId, projectId, proposer, reward, slashed);
-            _projects.release(projectId, reward);
-            return TaskState.Cancelled;
+            return _cancel(t, taskId, projectId, reward);
         }
         if (state != TaskState.GroundTruthRevealed) revert TaskManagerWrongState(taskId, state);
-        if (t.numRevealed == 0) {
-            if (block.number <= t.solRevealEnd) revert TaskManagerTooEarly(taskId, t.solRevealEnd);
-            _slashUnrevealedSolvers(t, taskId);
-            return _close(t, taskId, projectId, reward, CloseReason.NoRevealedSolutions);
-        }
         if (block.number <= t.voteRevealEnd) revert TaskManagerTooEarly(taskId, t.voteRevealEnd);
         uint256 coordinatorStake = uint256(t.coordinatorStakeAtVote) * 1e18;
         if (t.numVoteReveals < t.minVotes || !_hasStakeQuorum(taskId, t.numVoteCommits, coordinatorStake)) {
@@ -386,7 +378,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         v.state = t.state;
         v.reward = t.reward;
         v.gtCommit = t.gtCommit;
-        v.deadlines = Deadlines(t.commitEnd, t.gtRevealEnd, t.solRevealEnd, t.voteCommitEnd, t.voteRevealEnd);
+        v.deadlines = Deadlines(t.commitEnd, t.solRevealEnd, t.gtRevealEnd, t.voteCommitEnd, t.voteRevealEnd);
         v.maxSolvers = t.maxSolvers;
         v.minVotes = t.minVotes;
         v.numCommitted = t.numCommitted;
@@ -556,6 +548,21 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         return TaskState.Closed;
     }
 
+    /// @dev The solutions are public and the proposer withheld the eval spec: it loses the larger of
+    ///      `proposerSlashBps` of the minimum stake and the whole solver pool (at most its stake), so taking the
+    ///      revealed deltas without paying for them costs at least what paying would have.
+    function _cancel(Task storage t, uint256 taskId, uint256 projectId, uint256 reward) private returns (TaskState) {
+        t.state = TaskState.Cancelled;
+        address proposer = t.proposer;
+        _held[projectId][proposer] -= reward;
+        _slashUnrevealedSolvers(t, taskId);
+        uint256 slashed =
+            _slashAmount(proposer, _poolShareSlash(t, Role.Proposer, _proposerSlashBps, 1), REASON_PROPOSER);
+        emit TaskCancelled(taskId, projectId, proposer, reward, slashed);
+        _projects.release(projectId, reward);
+        return TaskState.Cancelled;
+    }
+
     /// @dev A solver that committed and never revealed loses the larger of `solverSlashBps` of the minimum stake
     ///      and its seat's share of the solver pool (reward × solverBps / committed seats): dropping a candidate
     ///      after seeing the ground truth then costs what the seat could have earned, so committing many and
@@ -566,17 +573,21 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         for (uint256 i; i < n; ++i) {
             uint256 slot = _solverList[taskId][i];
             if (_pos(slot) != 0) continue;
-            if (amount == type(uint256).max) amount = _missedSolverSlash(t, n);
+            if (amount == type(uint256).max) amount = _poolShareSlash(t, Role.Solver, _solverSlashBps, n);
             address solver = address(uint160(slot));
             emit MissedRevealSlashed(taskId, solver, _slashAmount(solver, amount, REASON_SOLVER), REASON_SOLVER);
         }
     }
 
-    /// @dev Never reverts; 0 when governance turned solver slashing off.
-    function _missedSolverSlash(Task storage t, uint256 seats) private view returns (uint256 amount) {
-        uint16 bps = _solverSlashBps;
+    /// @dev The larger of `bps` of the role's minimum stake and the solver pool divided by `seats` (≥ 1). Never
+    ///      reverts; 0 when governance turned the role's slashing off (`bps` 0).
+    function _poolShareSlash(Task storage t, Role role, uint16 bps, uint256 seats)
+        private
+        view
+        returns (uint256 amount)
+    {
         if (bps == 0) return 0;
-        amount = _minStakeShare(Role.Solver, bps);
+        amount = _minStakeShare(role, bps);
         try _projects.config(t.projectId) returns (IProject.Config memory cfg) {
             uint256 perSeat = uint256(t.reward) * cfg.split.solverBps / BPS / seats; // seats ≥ 1 here
             if (perSeat > amount) amount = perSeat;

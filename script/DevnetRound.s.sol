@@ -70,6 +70,10 @@ contract DevnetRound is Script {
         return keccak256(abi.encode("devnet delta", solver, taskId));
     }
 
+    function _manifest(address solver, uint256 taskId) internal pure returns (bytes32) {
+        return keccak256(abi.encode("devnet delta manifest", solver, taskId));
+    }
+
     function _scores() internal pure returns (uint16[] memory s) {
         s = new uint16[](3);
         (s[0], s[1], s[2]) = (30_000, 20_000, 15_535);
@@ -130,24 +134,30 @@ contract DevnetRound is Script {
         tasks.proposeTask(projectId, keccak256(abi.encode("devnet task spec", taskId)), gt, REWARD);
         for (uint256 i; i < 3; i++) {
             address s = _addr(_solver(i));
-            bytes32 c = keccak256(abi.encode(taskId, s, _delta(s, taskId), uint256(1000 + i), _salt(s, taskId)));
+            bytes32 c = keccak256(abi.encode(taskId, s, _delta(s, taskId), _manifest(s, taskId), _salt(s, taskId)));
             vm.broadcast(_key(_solver(i)));
             tasks.commitSolution(taskId, c);
         }
         console.log("task", taskId, "proposed and committed");
     }
 
-    /// @notice The proposer reveals the evaluation set; the solvers reveal their deltas.
-    function reveal() external {
+    /// @notice The solvers reveal their deltas (before anyone but the proposer knows the evaluation set).
+    function revealSolutions() external {
         _load();
-        (uint256 taskId, ITaskManager.TaskView memory t) = _task();
-        vm.broadcast(_key(1));
-        tasks.revealGroundTruth(taskId, EVAL_SPEC, _salt(_addr(1), taskId));
+        (uint256 taskId,) = _task();
         for (uint256 i; i < 3; i++) {
             address s = _addr(_solver(i));
             vm.broadcast(_key(_solver(i)));
-            tasks.revealSolution(taskId, _delta(s, taskId), 1000 + i, _salt(s, taskId));
+            tasks.revealSolution(taskId, _delta(s, taskId), _manifest(s, taskId), _salt(s, taskId));
         }
+    }
+
+    /// @notice The proposer reveals the evaluation set.
+    function revealGroundTruth() external {
+        _load();
+        (uint256 taskId,) = _task();
+        vm.broadcast(_key(1));
+        tasks.revealGroundTruth(taskId, EVAL_SPEC, _salt(_addr(1), taskId));
     }
 
     /// @notice Three coordinators commit their score vectors.

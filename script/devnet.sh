@@ -34,7 +34,7 @@ phase() {
 }
 
 # Mines past the deadline that closes the phase just run. getTask returns a static struct, so
-# its ABI encoding is flat words: 5 commitEnd, 6 gtRevealEnd, 7 solRevealEnd, 8 voteCommitEnd,
+# its ABI encoding is flat words: 5 commitEnd, 6 solRevealEnd, 7 gtRevealEnd, 8 voteCommitEnd,
 # 9 voteRevealEnd.
 mine_to_next() {
   local word="$1" tm task raw next now
@@ -51,7 +51,7 @@ phase setup >/dev/null
 for r in $(seq 1 "$rounds"); do
   total=0; txs=0
   printf '\nround %s\n' "$r"
-  for step in propose:5 reveal:7 voteCommit:8 voteReveal:9 finalizeAndPublish:; do
+  for step in propose:5 revealSolutions:6 revealGroundTruth:7 voteCommit:8 voteReveal:9 finalizeAndPublish:; do
     p="${step%%:*}"; deadline="${step#*:}"
     read -r name n gas < <(phase "$p")
     printf '  %-20s %2s tx  %9s gas\n' "$name" "$n" "$gas"

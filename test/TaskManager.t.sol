@@ -150,6 +150,7 @@ contract TaskManagerTest is World {
     function test_revealGroundTruth_movesState() public {
         uint256 taskId = _propose();
         _commit(taskId, solvers[0]);
+        _revealSolution(taskId, solvers[0]);
         _rollToGtReveal(taskId);
         vm.expectEmit(true, true, false, true, address(tasks));
         emit ITaskManager.GroundTruthRevealed(taskId, proposer, EVAL_SPEC);
@@ -158,22 +159,29 @@ contract TaskManagerTest is World {
         assertEq(uint8(tasks.taskState(taskId)), uint8(ITaskManager.TaskState.GroundTruthRevealed));
     }
 
-    function test_RevertWhen_groundTruthRevealedDuringCommit() public {
+    /// @dev M-7: the eval spec cannot come out while solvers may still reveal (on dc0035f it came first, right
+    ///      after the commit window, and every reveal followed it).
+    function test_RevertWhen_groundTruthRevealedBeforeTheSolutionsAreIn() public {
         uint256 taskId = _propose();
         _commit(taskId, solvers[0]);
-        uint256 end = _deadlines(taskId).commitEnd;
-        vm.prank(proposer);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                ITaskManager.TaskManagerOutsideWindow.selector, taskId, block.number, end, end + W_GT
-            )
-        );
-        tasks.revealGroundTruth(taskId, EVAL_SPEC, GT_SALT);
+        _revealSolution(taskId, solvers[0]);
+        ITaskManager.Deadlines memory d = _deadlines(taskId);
+        for (uint256 b = block.number; b <= d.solRevealEnd; b += 3) {
+            vm.roll(b);
+            vm.prank(proposer);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    ITaskManager.TaskManagerOutsideWindow.selector, taskId, b, d.solRevealEnd, d.gtRevealEnd
+                )
+            );
+            tasks.revealGroundTruth(taskId, EVAL_SPEC, GT_SALT);
+        }
     }
 
     function test_RevertWhen_groundTruthByOther() public {
         uint256 taskId = _propose();
         _commit(taskId, solvers[0]);
+        _revealSolution(taskId, solvers[0]);
         _rollToGtReveal(taskId);
         vm.prank(solvers[0]);
         vm.expectRevert(
@@ -185,6 +193,7 @@ contract TaskManagerTest is World {
     function test_RevertWhen_groundTruthMismatch() public {
         uint256 taskId = _propose();
         _commit(taskId, solvers[0]);
+        _revealSolution(taskId, solvers[0]);
         _rollToGtReveal(taskId);
         vm.prank(proposer);
         vm.expectRevert(
@@ -193,8 +202,9 @@ contract TaskManagerTest is World {
         tasks.revealGroundTruth(taskId, EVAL_SPEC, bytes32("wrong salt"));
     }
 
-    function test_RevertWhen_groundTruthWithoutCommits() public {
+    function test_RevertWhen_groundTruthWithoutRevealedSolutions() public {
         uint256 taskId = _propose();
+        _commit(taskId, solvers[0]); // committed, never revealed
         _rollToGtReveal(taskId);
         vm.prank(proposer);
         vm.expectRevert(abi.encodeWithSelector(ITaskManager.TaskManagerNoSolutions.selector, taskId));
@@ -204,6 +214,7 @@ contract TaskManagerTest is World {
     function test_RevertWhen_groundTruthRevealedTwice() public {
         uint256 taskId = _propose();
         _commit(taskId, solvers[0]);
+        _revealSolution(taskId, solvers[0]);
         _revealGt(taskId);
         vm.prank(proposer);
         vm.expectRevert(
@@ -221,9 +232,9 @@ contract TaskManagerTest is World {
     function test_revealSolution_ordersByReveal() public {
         uint256 taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
+        _rollToSolReveal(taskId);
         vm.expectEmit(true, true, false, true, address(tasks));
-        emit ITaskManager.SolutionRevealed(taskId, solvers[2], _delta(solvers[2]), 1000, 0);
+        emit ITaskManager.SolutionRevealed(taskId, solvers[2], _delta(solvers[2]), _manifest(solvers[2]), 0);
         _revealSolution(taskId, solvers[2]);
         _revealSolution(taskId, solvers[0]);
         address[] memory r = tasks.revealedSolvers(taskId);
@@ -232,16 +243,33 @@ contract TaskManagerTest is World {
         assertEq(r[1], solvers[0]);
     }
 
-    function test_RevertWhen_revealSolutionBeforeGroundTruth() public {
+    function test_RevertWhen_revealSolutionDuringCommit() public {
         uint256 taskId = _propose();
         _commit(taskId, solvers[0]);
+        ITaskManager.Deadlines memory d = _deadlines(taskId);
         vm.prank(solvers[0]);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ITaskManager.TaskManagerWrongState.selector, taskId, ITaskManager.TaskState.Open
+                ITaskManager.TaskManagerOutsideWindow.selector, taskId, block.number, d.commitEnd, d.solRevealEnd
             )
         );
-        tasks.revealSolution(taskId, _delta(solvers[0]), 1000, _solSalt(solvers[0]));
+        tasks.revealSolution(taskId, _delta(solvers[0]), _manifest(solvers[0]), _solSalt(solvers[0]));
+    }
+
+    /// @dev M-7: once the eval spec is public no solution can be revealed, so no solver chooses which candidate
+    ///      to reveal by how it will score (on dc0035f reveals were only possible after the ground truth).
+    function test_M7_noSolutionIsRevealedAfterTheGroundTruth() public {
+        uint256 taskId = _propose();
+        _commitAll(taskId);
+        _revealSolution(taskId, solvers[0]);
+        _revealGt(taskId);
+        vm.prank(solvers[1]);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITaskManager.TaskManagerWrongState.selector, taskId, ITaskManager.TaskState.GroundTruthRevealed
+            )
+        );
+        tasks.revealSolution(taskId, _delta(solvers[1]), _manifest(solvers[1]), _solSalt(solvers[1]));
     }
 
     function test_RevertWhen_copiedCommitmentRevealed() public {
@@ -250,36 +278,34 @@ contract TaskManagerTest is World {
         // solver 1 copies solver 0's commitment from the event and later its reveal from the mempool.
         vm.prank(solvers[1]);
         tasks.commitSolution(taskId, _solCommit(taskId, solvers[0]));
-        _revealGt(taskId);
         _revealSolution(taskId, solvers[0]);
         vm.prank(solvers[1]);
         vm.expectRevert(
             abi.encodeWithSelector(ITaskManager.TaskManagerCommitmentMismatch.selector, taskId, solvers[1])
         );
-        tasks.revealSolution(taskId, _delta(solvers[0]), 1000, _solSalt(solvers[0]));
+        tasks.revealSolution(taskId, _delta(solvers[0]), _manifest(solvers[0]), _solSalt(solvers[0]));
     }
 
     function test_RevertWhen_revealSolutionWithoutCommitOrTwice() public {
         uint256 taskId = _propose();
         _commit(taskId, solvers[0]);
-        _revealGt(taskId);
+        _rollToSolReveal(taskId);
         vm.prank(solvers[1]);
         vm.expectRevert(
             abi.encodeWithSelector(ITaskManager.TaskManagerNoCommitment.selector, taskId, solvers[1])
         );
-        tasks.revealSolution(taskId, bytes32(0), 0, bytes32(0));
+        tasks.revealSolution(taskId, bytes32(0), bytes32(0), bytes32(0));
         _revealSolution(taskId, solvers[0]);
         vm.prank(solvers[0]);
         vm.expectRevert(
             abi.encodeWithSelector(ITaskManager.TaskManagerNoCommitment.selector, taskId, solvers[0])
         );
-        tasks.revealSolution(taskId, _delta(solvers[0]), 1000, _solSalt(solvers[0]));
+        tasks.revealSolution(taskId, _delta(solvers[0]), _manifest(solvers[0]), _solSalt(solvers[0]));
     }
 
     function test_RevertWhen_revealSolutionAfterWindow() public {
         uint256 taskId = _propose();
         _commit(taskId, solvers[0]);
-        _revealGt(taskId);
         ITaskManager.Deadlines memory d = _deadlines(taskId);
         vm.roll(d.solRevealEnd + 1);
         vm.prank(solvers[0]);
@@ -292,21 +318,38 @@ contract TaskManagerTest is World {
                 d.solRevealEnd
             )
         );
-        tasks.revealSolution(taskId, _delta(solvers[0]), 1000, _solSalt(solvers[0]));
+        tasks.revealSolution(taskId, _delta(solvers[0]), _manifest(solvers[0]), _solSalt(solvers[0]));
     }
 
-    function testFuzz_revealSolution_rejectsWrongPreimage(bytes32 deltaRoot, uint256 numSamples, bytes32 salt)
+    /// @dev S-3: the commitment binds the manifest (shape, size, content hash) as well as the shard root, so a
+    ///      solver cannot reveal its committed root under another manifest (dc0035f committed `numSamples` and
+    ///      no manifest: any manifest for the root was as good as the committed one).
+    function testFuzz_revealSolution_rejectsWrongPreimage(bytes32 deltaRoot, bytes32 manifestHash, bytes32 salt)
         public
     {
-        vm.assume(deltaRoot != _delta(solvers[0]) || numSamples != 1000 || salt != _solSalt(solvers[0]));
+        vm.assume(
+            deltaRoot != _delta(solvers[0]) || manifestHash != _manifest(solvers[0]) || salt != _solSalt(solvers[0])
+        );
         uint256 taskId = _propose();
         _commit(taskId, solvers[0]);
-        _revealGt(taskId);
+        _rollToSolReveal(taskId);
         vm.prank(solvers[0]);
         vm.expectRevert(
             abi.encodeWithSelector(ITaskManager.TaskManagerCommitmentMismatch.selector, taskId, solvers[0])
         );
-        tasks.revealSolution(taskId, deltaRoot, numSamples, salt);
+        tasks.revealSolution(taskId, deltaRoot, manifestHash, salt);
+    }
+
+    function test_S3_sameRootUnderAnotherManifestIsRefused() public {
+        uint256 taskId = _propose();
+        _commit(taskId, solvers[0]);
+        _rollToSolReveal(taskId);
+        vm.prank(solvers[0]);
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskManager.TaskManagerCommitmentMismatch.selector, taskId, solvers[0])
+        );
+        tasks.revealSolution(taskId, _delta(solvers[0]), keccak256("other manifest"), _solSalt(solvers[0]));
+        _revealSolution(taskId, solvers[0]);
     }
 
     // ------------------------------------------------------------------ votes
@@ -314,8 +357,8 @@ contract TaskManagerTest is World {
     function _toVoting() internal returns (uint256 taskId) {
         taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealAll(taskId);
+        _revealGt(taskId);
     }
 
     function test_commitAndRevealVote_storesScores() public {
@@ -334,7 +377,7 @@ contract TaskManagerTest is World {
         assertEq(tasks.getTask(taskId).numVoteReveals, 1);
     }
 
-    function test_RevertWhen_commitVoteBeforeSolutionWindowEnds() public {
+    function test_RevertWhen_commitVoteBeforeGroundTruthWindowEnds() public {
         uint256 taskId = _toVoting();
         ITaskManager.Deadlines memory d = _deadlines(taskId);
         vm.prank(coords[0]);
@@ -343,7 +386,7 @@ contract TaskManagerTest is World {
                 ITaskManager.TaskManagerOutsideWindow.selector,
                 taskId,
                 block.number,
-                d.solRevealEnd,
+                d.gtRevealEnd,
                 d.voteCommitEnd
             )
         );
@@ -371,13 +414,15 @@ contract TaskManagerTest is World {
         vm.stopPrank();
     }
 
-    function test_RevertWhen_commitVoteWithNoSolutions() public {
+    function test_RevertWhen_commitVoteWithoutGroundTruth() public {
         uint256 taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
+        _revealAll(taskId);
         _rollToVoteCommit(taskId);
         vm.prank(coords[0]);
-        vm.expectRevert(abi.encodeWithSelector(ITaskManager.TaskManagerNoSolutions.selector, taskId));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskManager.TaskManagerWrongState.selector, taskId, ITaskManager.TaskState.Open)
+        );
         tasks.commitVote(taskId, bytes32("v"));
     }
 
@@ -457,18 +502,18 @@ contract TaskManagerTest is World {
         _commit(taskId, solvers[0]);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ITaskManager.TaskManagerTooEarly.selector, taskId, _deadlines(taskId).gtRevealEnd
-            )
-        );
-        tasks.finalize(taskId);
-        _revealGt(taskId);
-        vm.expectRevert(
-            abi.encodeWithSelector(
                 ITaskManager.TaskManagerTooEarly.selector, taskId, _deadlines(taskId).solRevealEnd
             )
         );
         tasks.finalize(taskId);
         _revealSolution(taskId, solvers[0]);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITaskManager.TaskManagerTooEarly.selector, taskId, _deadlines(taskId).gtRevealEnd
+            )
+        );
+        tasks.finalize(taskId);
+        _revealGt(taskId);
         vm.expectRevert(
             abi.encodeWithSelector(
                 ITaskManager.TaskManagerTooEarly.selector, taskId, _deadlines(taskId).voteRevealEnd
@@ -494,9 +539,9 @@ contract TaskManagerTest is World {
         // there (nothing), finalize succeeds.
         uint256 taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealSolution(taskId, solvers[0]);
         _revealSolution(taskId, solvers[1]);
+        _revealGt(taskId);
         vm.prank(address(shards));
         staking.slash(solvers[2], 100e18, "other");
         uint16[] memory r = new uint16[](2);

@@ -16,7 +16,8 @@ interface IProject {
     }
 
     /// @notice Length of each phase of a task, in blocks (each > 0).
-    /// @dev commit: solvers commit; gtReveal: proposer reveals the eval spec; solReveal: solvers reveal;
+    /// @dev Applied in the order commit → solReveal → gtReveal → voteCommit → voteReveal (TaskManager):
+    ///      commit: solvers commit; solReveal: solvers reveal; gtReveal: proposer reveals the eval spec;
     ///      voteCommit / voteReveal: coordinators commit / reveal score vectors; publish: time after finalize
     ///      during which the aggregator fee stays reserved for a model publication.
     struct Windows {

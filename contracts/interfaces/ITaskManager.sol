@@ -3,16 +3,17 @@ pragma solidity ^0.8.24;
 
 /// @title ITaskManager
 /// @notice One training round (PROTOCOL §3) with block windows, each phase ending at an inclusive deadline:
-///         propose → solvers commit (block ≤ commitEnd) → proposer reveals the eval spec
-///         (commitEnd < block ≤ gtRevealEnd) → solvers reveal (after the ground truth, block ≤ solRevealEnd) →
-///         coordinators commit votes (solRevealEnd < block ≤ voteCommitEnd) → reveal votes
+///         propose → solvers commit (block ≤ commitEnd) → solvers reveal (commitEnd < block ≤ solRevealEnd)
+///         → proposer reveals the eval spec (solRevealEnd < block ≤ gtRevealEnd), so every solution is fixed
+///         and public before anyone but the proposer knows how it will be judged → coordinators commit votes
+///         (gtRevealEnd < block ≤ voteCommitEnd) → reveal votes
 ///         (voteCommitEnd < block ≤ voteRevealEnd) → anyone finalizes. Every failure path is closable by
 ///         anyone through `finalize`, which always returns the unspent reservation to the project budget.
 ///         The stored state only moves forward.
 interface ITaskManager {
-    /// @notice Stored task state. Open → GroundTruthRevealed → Finalized; Open → Closed (no commits) or
-    ///         Cancelled (proposer never revealed); GroundTruthRevealed → Closed (no revealed solution or too
-    ///         few revealed votes).
+    /// @notice Stored task state. Open → GroundTruthRevealed → Finalized; Open → Closed (no commits, or no
+    ///         revealed solution) or Cancelled (solutions revealed, proposer never revealed);
+    ///         GroundTruthRevealed → Closed (too few revealed votes or no stake quorum).
     enum TaskState {
         None,
         Open,
@@ -33,8 +34,8 @@ interface ITaskManager {
     /// @notice Block numbers (inclusive) ending each phase.
     struct Deadlines {
         uint64 commitEnd;
-        uint64 gtRevealEnd;
         uint64 solRevealEnd;
+        uint64 gtRevealEnd;
         uint64 voteCommitEnd;
         uint64 voteRevealEnd;
     }
@@ -78,12 +79,13 @@ interface ITaskManager {
     event VoteQuorumUpdated(uint16 quorumBps);
     /// @notice The proposer revealed the evaluation spec: coordinators fetch it by hash.
     event GroundTruthRevealed(uint256 indexed taskId, address indexed proposer, bytes32 evalSpecHash);
-    /// @notice `solver` revealed its delta; `revealIndex` is its column in every score vector.
+    /// @notice `solver` revealed its delta: the shard root and the hash of the manifest (shape, size, content
+    ///         hash) it committed to; `revealIndex` is its column in every score vector.
     event SolutionRevealed(
         uint256 indexed taskId,
         address indexed solver,
         bytes32 deltaRoot,
-        uint256 numSamples,
+        bytes32 manifestHash,
         uint8 revealIndex
     );
     /// @notice `coordinator` committed a score vector.
@@ -100,7 +102,8 @@ interface ITaskManager {
     );
     /// @notice The task was closed without settlement; `released` went back to the budget.
     event TaskClosed(uint256 indexed taskId, uint256 indexed projectId, CloseReason reason, uint256 released);
-    /// @notice The proposer never revealed: task cancelled, reward released, proposer slashed.
+    /// @notice Solutions were revealed and the proposer never revealed the eval spec: task cancelled, reward
+    ///         released, proposer slashed (at least the solver pool, at most its stake).
     event TaskCancelled(
         uint256 indexed taskId,
         uint256 indexed projectId,
@@ -162,16 +165,17 @@ interface ITaskManager {
     /// @notice Active Solver, once, until commitEnd. The solver's bonded stake is bound until voteRevealEnd and
     ///         recorded with the seat. When maxSolvers seats are taken, the seat of the smallest
     ///         stake goes to a caller with strictly more stake (SolverDisplaced), else TaskManagerFull.
-    ///         `commitment = keccak256(abi.encode(taskId, solver, deltaRoot, numSamples, salt))`.
+    ///         `commitment = keccak256(abi.encode(taskId, solver, deltaRoot, manifestHash, salt))`.
     function commitSolution(uint256 taskId, bytes32 commitment) external;
 
-    /// @notice Proposer only, after commitEnd until gtRevealEnd.
+    /// @notice A committed solver, after commitEnd until solRevealEnd, before anyone but the proposer knows the
+    ///         eval spec: a solver cannot choose whether to reveal by how the evaluation will go.
+    function revealSolution(uint256 taskId, bytes32 deltaRoot, bytes32 manifestHash, bytes32 salt) external;
+
+    /// @notice Proposer only, after solRevealEnd until gtRevealEnd, once at least one solution was revealed.
     function revealGroundTruth(uint256 taskId, bytes32 evalSpecHash, bytes32 salt) external;
 
-    /// @notice A committed solver, after the ground truth was revealed, until solRevealEnd.
-    function revealSolution(uint256 taskId, bytes32 deltaRoot, uint256 numSamples, bytes32 salt) external;
-
-    /// @notice Active Coordinator, after solRevealEnd until voteCommitEnd. Its bonded stake is bound until
+    /// @notice Active Coordinator, after gtRevealEnd until voteCommitEnd. Its bonded stake is bound until
     ///         voteRevealEnd and recorded: that snapshot is its consensus weight. At most 16 seats; when full, the seat of the smallest stake
     ///         goes to a caller with strictly more stake (VoteDisplaced), else TaskManagerFull.
     ///         `commitment = keccak256(abi.encode(taskId, coordinator, scores, salt))` with `uint16[] scores`.
@@ -183,8 +187,12 @@ interface ITaskManager {
 
     /// @notice Anyone: finish the task as far as its windows allow.
     ///         - Open, no commits, after commitEnd: Closed(NoCommits), reward released.
-    ///         - Open with commits, after gtRevealEnd: Cancelled, reward released, proposer slashed.
-    ///         - GroundTruthRevealed, no revealed solution, after solRevealEnd: Closed(NoRevealedSolutions).
+    ///         - Open with commits and no revealed solution, after solRevealEnd: unrevealed solvers slashed,
+    ///           Closed(NoRevealedSolutions).
+    ///         - Open with revealed solutions, after gtRevealEnd: Cancelled, reward released, unrevealed solvers
+    ///           slashed, and the proposer slashed the larger of its slash bps of the minimum stake and the
+    ///           solver pool (at most its stake): withholding the eval spec once the solutions are public costs
+    ///           at least what paying for them would have.
     ///         - GroundTruthRevealed, after voteRevealEnd: unrevealed solvers/coordinators slashed (a solver
     ///           loses the larger of its slash bps of the minimum stake and its seat's share of the solver
     ///           pool, at most its stake); fewer than

@@ -198,8 +198,8 @@ contract ConsensusEngineTest is World {
         _setEngine(engine);
         uint256 taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealAll(taskId);
+        _revealGt(taskId);
         _voteAll(taskId, _deviatingRows());
         _rollToFinalize(taskId);
         vm.expectEmit(address(rewards));

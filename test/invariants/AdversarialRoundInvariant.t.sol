@@ -219,7 +219,7 @@ contract AdversarialRoundHandler is Test {
     }
 
     function _solCommit(uint256 id, address s) internal pure returns (bytes32) {
-        return keccak256(abi.encode(id, s, keccak256(abi.encode("delta", s)), uint256(7), bytes32("s")));
+        return keccak256(abi.encode(id, s, keccak256(abi.encode("delta", s)), keccak256(abi.encode("manifest", s)), bytes32("s")));
     }
 
     function _stakeMore(address who, uint256 amount) internal {
@@ -315,14 +315,16 @@ contract AdversarialRoundHandler is Test {
         (bool ok, uint256 id) = _task(seed);
         if (!ok || tasks.getTask(id).proposer != proposer) return; // the locker never reveals
         ITaskManager.Deadlines memory d = _deadlines(id);
-        if (block.number <= d.commitEnd) vm.roll(uint256(d.commitEnd) + 1);
+        if (block.number <= d.solRevealEnd) vm.roll(uint256(d.solRevealEnd) + 1);
         vm.prank(proposer);
         try tasks.revealGroundTruth(id, EVAL, SALT) {} catch {}
     }
 
     function _revealSolution(uint256 id, address s) internal {
+        ITaskManager.Deadlines memory d = _deadlines(id);
+        if (block.number <= d.commitEnd) vm.roll(uint256(d.commitEnd) + 1);
         vm.prank(s);
-        try tasks.revealSolution(id, keccak256(abi.encode("delta", s)), 7, bytes32("s")) {} catch {}
+        try tasks.revealSolution(id, keccak256(abi.encode("delta", s)), keccak256(abi.encode("manifest", s)), bytes32("s")) {} catch {}
     }
 
     /// @dev Honest solvers always reveal when asked; Sybils reveal selectively (the fuzzer decides).
@@ -360,7 +362,7 @@ contract AdversarialRoundHandler is Test {
         (bool ok, uint256 id) = _task(seed);
         if (!ok) return;
         ITaskManager.Deadlines memory d = _deadlines(id);
-        if (block.number <= d.solRevealEnd) vm.roll(uint256(d.solRevealEnd) + 1);
+        if (block.number <= d.gtRevealEnd) vm.roll(uint256(d.gtRevealEnd) + 1);
         _commitVote(id, sCoords[who % sCoords.length], _sybilRow(id));
     }
 
@@ -369,7 +371,7 @@ contract AdversarialRoundHandler is Test {
         (bool ok, uint256 id) = _task(seed);
         if (!ok) return;
         ITaskManager.Deadlines memory d = _deadlines(id);
-        if (block.number <= d.solRevealEnd) vm.roll(uint256(d.solRevealEnd) + 1);
+        if (block.number <= d.gtRevealEnd) vm.roll(uint256(d.gtRevealEnd) + 1);
         uint16[] memory row = _honestRow(id);
         for (uint256 i; i < hCoords.length; ++i) {
             _commitVote(id, hCoords[i], row);
@@ -502,13 +504,13 @@ contract AdversarialRoundHandler is Test {
         for (uint256 i; i < sSolvers.length; ++i) {
             if ((seed >> (9 + i)) & 1 == 1) _commitSolution(id, sSolvers[i]); // late Sybils
         }
-        revealGt(k);
         for (uint256 i; i < hSolvers.length; ++i) {
             _revealSolution(id, hSolvers[i]);
         }
         for (uint256 i; i < sSolvers.length; ++i) {
             if ((seed >> (12 + i)) & 1 == 1) _revealSolution(id, sSolvers[i]); // selective
         }
+        revealGt(k);
         for (uint256 i; i < sCoords.length; ++i) {
             if ((seed >> (15 + i)) & 3 != 0) sybilCommitVote(k, i); // first block of the window
         }

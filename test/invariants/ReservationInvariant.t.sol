@@ -140,12 +140,14 @@ contract ReservationHandler is Test {
 
     function _rollPast(TaskManager m, uint256 id, uint8 which) internal {
         ITaskManager.Deadlines memory d = m.getTask(id).deadlines;
-        uint256 opens = which == 0 ? d.commitEnd : which == 1 ? d.solRevealEnd : d.voteCommitEnd;
+        uint256 opens = which == 0
+            ? d.commitEnd
+            : which == 1 ? d.gtRevealEnd : which == 2 ? d.voteCommitEnd : d.solRevealEnd;
         if (block.number <= opens) vm.roll(opens + 1);
     }
 
     function _solCommit(uint256 id, address s) internal pure returns (bytes32) {
-        return keccak256(abi.encode(id, s, keccak256(abi.encode("delta", s)), uint256(7), bytes32("s")));
+        return keccak256(abi.encode(id, s, keccak256(abi.encode("delta", s)), keccak256(abi.encode("manifest", s)), bytes32("s")));
     }
 
     // ------------------------------------------------------------------ round actions
@@ -177,7 +179,7 @@ contract ReservationHandler is Test {
     function revealGt(uint256 seed) public {
         (bool ok,, TaskManager m, uint256 id) = _ref(seed);
         if (!ok) return;
-        _rollPast(m, id, 0);
+        _rollPast(m, id, 3);
         vm.prank(proposer);
         try m.revealGroundTruth(id, EVAL, SALT) {} catch {}
     }
@@ -185,9 +187,10 @@ contract ReservationHandler is Test {
     function revealSolution(uint256 seed, uint256 who) public {
         (bool ok,, TaskManager m, uint256 id) = _ref(seed);
         if (!ok) return;
+        _rollPast(m, id, 0);
         address s = solvers[who % solvers.length];
         vm.prank(s);
-        try m.revealSolution(id, keccak256(abi.encode("delta", s)), 7, bytes32("s")) {} catch {}
+        try m.revealSolution(id, keccak256(abi.encode("delta", s)), keccak256(abi.encode("manifest", s)), bytes32("s")) {} catch {}
     }
 
     function commitVote(uint256 seed, uint256 who, uint256 scoreSeed) public {
@@ -242,10 +245,10 @@ contract ReservationHandler is Test {
         for (uint256 i; i < nS; ++i) {
             commit(k, i);
         }
-        revealGt(k);
         for (uint256 i; i < nS; ++i) {
             if ((seed >> (8 + i)) & 3 != 0) revealSolution(k, i);
         }
+        revealGt(k);
         for (uint256 i; i < coords.length; ++i) {
             commitVote(k, i, seed >> i);
         }

@@ -96,7 +96,7 @@ contract RoundHandler is Test {
         address s = solvers[who % solvers.length];
         vm.prank(s);
         try tasks.commitSolution(
-            id, keccak256(abi.encode(id, s, keccak256(abi.encode(s)), uint256(7), bytes32("s")))
+            id, keccak256(abi.encode(id, s, keccak256(abi.encode(s)), keccak256(abi.encode("manifest", s)), bytes32("s")))
         ) {}
             catch {}
         _after();
@@ -107,13 +107,15 @@ contract RoundHandler is Test {
     function _rollPast(uint256 id, uint8 which) internal {
         if (id == 0) return;
         ITaskManager.Deadlines memory d = tasks.getTask(id).deadlines;
-        uint256 opens = which == 0 ? d.commitEnd : which == 1 ? d.solRevealEnd : d.voteCommitEnd;
+        uint256 opens = which == 0
+            ? d.commitEnd
+            : which == 1 ? d.gtRevealEnd : which == 2 ? d.voteCommitEnd : d.solRevealEnd;
         if (block.number <= opens) vm.roll(opens + 1);
     }
 
     function revealGt(uint256 seed) external {
         uint256 id = _task(seed);
-        _rollPast(id, 0);
+        _rollPast(id, 3);
         vm.prank(proposer);
         try tasks.revealGroundTruth(id, EVAL, SALT) {} catch {}
         _after();
@@ -121,9 +123,10 @@ contract RoundHandler is Test {
 
     function revealSolution(uint256 seed, uint256 who) external {
         uint256 id = _task(seed);
+        _rollPast(id, 0);
         address s = solvers[who % solvers.length];
         vm.prank(s);
-        try tasks.revealSolution(id, keccak256(abi.encode(s)), 7, bytes32("s")) {} catch {}
+        try tasks.revealSolution(id, keccak256(abi.encode(s)), keccak256(abi.encode("manifest", s)), bytes32("s")) {} catch {}
         _after();
     }
 
@@ -166,10 +169,10 @@ contract RoundHandler is Test {
         for (uint256 i; i < nS; ++i) {
             this.commit(taskIds.length - 1, i);
         }
-        this.revealGt(taskIds.length - 1);
         for (uint256 i; i < nS; ++i) {
             if ((seed >> (8 + i)) & 3 != 0) this.revealSolution(taskIds.length - 1, i);
         }
+        this.revealGt(taskIds.length - 1);
         for (uint256 i; i < coords.length; ++i) {
             this.commitVote(taskIds.length - 1, i, seed >> i);
         }

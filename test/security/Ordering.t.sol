@@ -61,15 +61,18 @@ contract OrderingTest is World {
             _commit(taskId, sybils[i]);
         }
         if (path != 2) _commitAll(taskId);
-        _revealGt(taskId);
 
-        // The ground truth is public: the attacker reveals only the subset `mask`.
+        // The attacker reveals only the subset `mask` (it can no longer wait for the ground truth: the eval spec
+        // comes after the solution reveals).
         uint256 dropped;
         for (uint256 i; i < k; ++i) {
             if ((mask >> i) & 1 == 1) _revealSolution(taskId, sybils[i]);
             else ++dropped;
         }
-        if (path != 2) _revealAll(taskId);
+        if (path != 2) {
+            _revealAll(taskId);
+            _revealGt(taskId);
+        }
 
         // Bound until the end, whether revealed or not.
         for (uint256 i; i < k; ++i) {
@@ -122,8 +125,8 @@ contract OrderingTest is World {
         uint256 taskId = _propose();
         _commit(taskId, sybil);
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealAll(taskId);
+        _revealGt(taskId);
         vm.warp(block.timestamp + staking.unbondingDelay(Role.Solver) + 1);
         _expectBound(sybil);
         vm.prank(sybil);
@@ -224,16 +227,17 @@ contract OrderingTest is World {
             assertEq(tasks.seatStake(taskId, sybils[i]), 0);
         }
         // Sybils that kept a seat reveal; honest coordinators score them 0.
-        _revealGt(taskId);
+        _rollToSolReveal(taskId);
         vm.prank(sybils[0]);
         vm.expectRevert(
             abi.encodeWithSelector(ITaskManager.TaskManagerNoCommitment.selector, taskId, sybils[0])
         );
-        tasks.revealSolution(taskId, _delta(sybils[0]), 1000, _solSalt(sybils[0]));
+        tasks.revealSolution(taskId, _delta(sybils[0]), _manifest(sybils[0]), _solSalt(sybils[0]));
         for (uint256 i = 3; i < 16; ++i) {
             _revealSolution(taskId, sybils[i]);
         }
         _revealAll(taskId);
+        _revealGt(taskId);
         address[] memory revealed = tasks.revealedSolvers(taskId);
         uint16[] memory row = new uint16[](revealed.length);
         for (uint256 j; j < revealed.length; ++j) {
@@ -301,9 +305,9 @@ contract OrderingTest is World {
         uint256 taskId = _propose();
         _commit(taskId, sybilSolver);
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealSolution(taskId, sybilSolver); // position 0
         _revealAll(taskId);
+        _revealGt(taskId);
         for (uint256 i; i < 3; ++i) {
             _stake(coords[i], Role.Coordinator, 2000e18); // 3,000 ATN each: 9,000 honest
         }
@@ -357,9 +361,9 @@ contract OrderingTest is World {
         uint256 taskId = _propose();
         _commitAll(taskId);
         _commit(taskId, sybilSolver);
-        _revealGt(taskId);
         _revealAll(taskId);
         _revealSolution(taskId, sybilSolver); // position 3
+        _revealGt(taskId);
         uint16[] memory honest = new uint16[](4);
         (honest[0], honest[1], honest[2]) = (500, 300, 200);
         uint16[] memory selfish = new uint16[](4);

@@ -106,12 +106,12 @@ contract RoundAttacksTest is World {
         tasks.commitSolution(taskId, _solCommit(taskId, late));
 
         // The displaced Sybil's commitment is void.
-        _revealGt(taskId);
+        _rollToSolReveal(taskId);
         vm.prank(sybils[0]);
         vm.expectRevert(
             abi.encodeWithSelector(ITaskManager.TaskManagerNoCommitment.selector, taskId, sybils[0])
         );
-        tasks.revealSolution(taskId, _delta(sybils[0]), 1000, _solSalt(sybils[0]));
+        tasks.revealSolution(taskId, _delta(sybils[0]), _manifest(sybils[0]), _solSalt(sybils[0]));
         _revealSolution(taskId, solvers[0]);
     }
 
@@ -125,8 +125,8 @@ contract RoundAttacksTest is World {
         }
         uint256 taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealAll(taskId);
+        _revealGt(taskId);
         // 16 Sybils of 500 ATN (8,000) take every seat first and score their own solver 2 alone.
         address[] memory sybils = _stakedAccounts("sybilCoord", 16, Role.Coordinator, 500e18);
         uint16[] memory sybilRow = _scores3(0, 0, 65535);
@@ -162,8 +162,8 @@ contract RoundAttacksTest is World {
         uint256 budget = project.budgetOf(projectId);
         uint256 taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealAll(taskId);
+        _revealGt(taskId);
         address[] memory sybils = _stakedAccounts("sybilCoord", 2, Role.Coordinator, 500e18);
         uint16[] memory sybilRow = _scores3(0, 0, 65535);
         for (uint256 i; i < 2; ++i) {
@@ -190,8 +190,8 @@ contract RoundAttacksTest is World {
         _stake(deviant, Role.Coordinator, 500e18);
         uint256 taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealAll(taskId);
+        _revealGt(taskId);
         uint16[] memory honest = _scores3(500, 300, 200);
         uint16[] memory selfish = _scores3(0, 0, 65535);
         for (uint256 i; i < 3; ++i) {
@@ -237,9 +237,9 @@ contract RoundAttacksTest is World {
         vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, proposer, end));
         staking.requestUnbond(1);
 
-        _revealGt(taskId);
         _revealSolution(taskId, solvers[0]);
         _revealSolution(taskId, solvers[1]);
+        _revealGt(taskId);
         uint16[] memory r = new uint16[](2);
         r[0] = 600;
         r[1] = 400;
@@ -267,9 +267,9 @@ contract RoundAttacksTest is World {
     function test_L2_unbondingAfterTheLastWindowStillPaysTheSlash() public {
         uint256 taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealSolution(taskId, solvers[0]);
         _revealSolution(taskId, solvers[1]);
+        _revealGt(taskId);
         uint16[] memory r = new uint16[](2);
         r[0] = 600;
         r[1] = 400;
@@ -294,17 +294,18 @@ contract RoundAttacksTest is World {
     // ------------------------------------------------------------------ M-7: selective reveal
 
     /// M-7 (fails on dc0035f, where a dropped candidate cost 1% of the minimum stake, 0.5 ATN): a solver that
-    /// commits several candidates under Sybil identities and reveals only the best after the ground truth loses,
-    /// for each dropped candidate, its seat's share of the solver pool (up to the whole stake), which is what
-    /// the seat could have earned: committing many and revealing the best no longer pays.
+    /// commits several candidates under Sybil identities and reveals only some (today it must choose before the
+    /// eval spec is public, see `test_M7_noSolutionIsRevealedAfterTheGroundTruth`) loses, for each dropped
+    /// candidate, its seat's share of the solver pool (up to the whole stake), which is what the seat could have
+    /// earned: committing many and revealing the best does not pay.
     function test_M7_droppedCandidatesCostTheirSeatShare() public {
         uint256 taskId = _propose();
         address[] memory candidates = _stakedAccounts("candidate", 4, Role.Solver, 500e18);
         for (uint256 i; i < 4; ++i) {
             _commit(taskId, candidates[i]);
         }
+        _revealSolution(taskId, candidates[0]); // the one it guesses is best
         _revealGt(taskId);
-        _revealSolution(taskId, candidates[0]); // the best one, picked after seeing the eval spec
         uint16[] memory r = new uint16[](1);
         r[0] = 1;
         for (uint256 i; i < 3; ++i) {
@@ -387,8 +388,8 @@ contract RoundAttacksTest is World {
 
         // The old manager's open task runs to the end and settles.
         _commitAll(open);
-        _revealGt(open);
         _revealAll(open);
+        _revealGt(open);
         _voteAll(open, _agreeingRows());
         _rollToFinalize(open);
         tasks.finalize(open);

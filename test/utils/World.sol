@@ -184,6 +184,10 @@ abstract contract World is Test {
         return keccak256(abi.encode("delta", s));
     }
 
+    function _manifest(address s) internal pure returns (bytes32) {
+        return keccak256(abi.encode("manifest", s));
+    }
+
     function _solSalt(address s) internal pure returns (bytes32) {
         return keccak256(abi.encode("sol-salt", s));
     }
@@ -193,7 +197,7 @@ abstract contract World is Test {
     }
 
     function _solCommit(uint256 taskId, address s) internal pure returns (bytes32) {
-        return keccak256(abi.encode(taskId, s, _delta(s), uint256(1000), _solSalt(s)));
+        return keccak256(abi.encode(taskId, s, _delta(s), _manifest(s), _solSalt(s)));
     }
 
     function _voteCommit(uint256 taskId, address c, uint16[] memory scores) internal pure returns (bytes32) {
@@ -220,12 +224,16 @@ abstract contract World is Test {
         if (block.number < blockNumber) vm.roll(blockNumber);
     }
 
-    function _rollToGtReveal(uint256 taskId) internal {
+    function _rollToSolReveal(uint256 taskId) internal {
         _rollTo(uint256(_deadlines(taskId).commitEnd) + 1);
     }
 
-    function _rollToVoteCommit(uint256 taskId) internal {
+    function _rollToGtReveal(uint256 taskId) internal {
         _rollTo(uint256(_deadlines(taskId).solRevealEnd) + 1);
+    }
+
+    function _rollToVoteCommit(uint256 taskId) internal {
+        _rollTo(uint256(_deadlines(taskId).gtRevealEnd) + 1);
     }
 
     function _rollToVoteReveal(uint256 taskId) internal {
@@ -254,13 +262,19 @@ abstract contract World is Test {
     }
 
     function _revealSolution(uint256 taskId, address s) internal {
+        _rollToSolReveal(taskId);
+        _revealSolutionNow(taskId, s);
+    }
+
+    function _revealSolutionNow(uint256 taskId, address s) internal {
         vm.prank(s);
-        tasks.revealSolution(taskId, _delta(s), 1000, _solSalt(s));
+        tasks.revealSolution(taskId, _delta(s), _manifest(s), _solSalt(s));
     }
 
     function _revealAll(uint256 taskId) internal {
+        _rollToSolReveal(taskId);
         for (uint256 i; i < solvers.length; ++i) {
-            _revealSolution(taskId, solvers[i]);
+            _revealSolutionNow(taskId, solvers[i]);
         }
     }
 
@@ -297,8 +311,8 @@ abstract contract World is Test {
     function _fullRound(uint16[][] memory rows) internal returns (uint256 taskId) {
         taskId = _propose();
         _commitAll(taskId);
-        _revealGt(taskId);
         _revealAll(taskId);
+        _revealGt(taskId);
         _voteAll(taskId, rows);
         _rollToFinalize(taskId);
         tasks.finalize(taskId);

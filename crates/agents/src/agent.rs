@@ -448,8 +448,14 @@ impl Agent {
         Ok(weights)
     }
 
-    /// Loads `solver`'s delta committed as `root`, from the local store or the solver's server.
-    pub async fn delta(&self, solver: Address, root: B256) -> Result<TensorSet, AgentError> {
+    /// Loads `solver`'s delta committed as `root` with the manifest hashing to `manifest_hash`,
+    /// from the local store or the solver's server (every shard and the manifest checked).
+    pub async fn delta(
+        &self,
+        solver: Address,
+        root: B256,
+        manifest_hash: B256,
+    ) -> Result<TensorSet, AgentError> {
         let bytes = if self.store.has(&root.0) {
             self.store
                 .get(&root.0)
@@ -467,7 +473,7 @@ impl Agent {
                 )));
             }
             self.client
-                .fetch_root(root.0, self.spec.shard_params()?, &[endpoint], &self.store)
+                .fetch(root.0, manifest_hash.0, &[endpoint], &self.store)
                 .await
                 .map_err(|e| AgentError::Storage(format!("fetching the delta of {solver}: {e}")))?
                 .bytes
@@ -508,7 +514,11 @@ impl Agent {
                 })?;
             let weight = u64::try_from(*incentive)
                 .map_err(|_| AgentError::Other(format!("incentive {incentive} out of range")))?;
-            deltas.push((self.delta(*solver, sol.delta_root).await?, weight));
+            deltas.push((
+                self.delta(*solver, sol.delta_root, sol.manifest_hash)
+                    .await?,
+                weight,
+            ));
         }
         let spec = self.spec.clone();
         let store = self.store.clone();

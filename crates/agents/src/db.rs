@@ -26,6 +26,13 @@ pub enum DbError {
     /// A stored value does not parse.
     #[error("agent database: corrupt value `{0}`")]
     Corrupt(String),
+    /// The file was written by an agent for an older TaskManager whose records this one cannot
+    /// read.
+    #[error(
+        "agent database: {0}; it belongs to a deployment with an older TaskManager: start this \
+         agent with a fresh --state-dir for the new deployment"
+    )]
+    Incompatible(String),
 }
 
 const SCHEMA: &str = "
@@ -43,7 +50,7 @@ CREATE TABLE IF NOT EXISTS vote_reveals (
     task_id INTEGER NOT NULL, coordinator TEXT NOT NULL, block INTEGER NOT NULL,
     tx TEXT NOT NULL, log_index INTEGER NOT NULL, PRIMARY KEY (task_id, coordinator));
 CREATE TABLE IF NOT EXISTS solutions (
-    task_id INTEGER NOT NULL, solver TEXT NOT NULL, delta_root TEXT NOT NULL, num_samples TEXT NOT NULL,
+    task_id INTEGER NOT NULL, solver TEXT NOT NULL, delta_root TEXT NOT NULL, manifest_hash TEXT NOT NULL,
     reveal_index INTEGER NOT NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL,
     PRIMARY KEY (task_id, solver));
 CREATE TABLE IF NOT EXISTS incentives (
@@ -110,8 +117,8 @@ pub struct SolutionRow {
     pub solver: Address,
     /// Merkle root of the delta.
     pub delta_root: B256,
-    /// Samples claimed.
-    pub num_samples: U256,
+    /// keccak256 of the delta's manifest, committed with the root.
+    pub manifest_hash: B256,
     /// Position in `revealedSolvers`.
     pub reveal_index: u8,
 }
@@ -203,12 +210,28 @@ fn parse<T: std::str::FromStr>(s: String) -> Result<T, DbError> {
     s.parse().map_err(|_| DbError::Corrupt(s))
 }
 
+/// Refuses a file whose tables predate the current schema (`CREATE TABLE IF NOT EXISTS` keeps
+/// old tables as they are).
+fn check_schema(conn: &Connection) -> Result<(), DbError> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('solutions')")?;
+    let columns = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if !columns.iter().any(|c| c == "manifest_hash") {
+        return Err(DbError::Incompatible(
+            "its solutions table has no manifest_hash column".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl AgentDb {
     /// Opens (creating) the database file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DbError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        check_schema(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -284,7 +307,7 @@ impl AgentDb {
                 task_id as i64,
                 hex(s.solver),
                 hex(s.delta_root),
-                s.num_samples.to_string(),
+                hex(s.manifest_hash),
                 i64::from(s.reveal_index),
                 hex(id.tx),
                 id.log_index as i64
@@ -523,7 +546,7 @@ impl AgentDb {
     pub fn solutions(&self, task_id: u64) -> Result<Vec<SolutionRow>, DbError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT solver, delta_root, num_samples, reveal_index FROM solutions WHERE task_id = ?1 \
+            "SELECT solver, delta_root, manifest_hash, reveal_index FROM solutions WHERE task_id = ?1 \
              ORDER BY reveal_index",
         )?;
         let rows = stmt
@@ -541,7 +564,7 @@ impl AgentDb {
                 Ok(SolutionRow {
                     solver: parse(s)?,
                     delta_root: parse(d)?,
-                    num_samples: parse(n)?,
+                    manifest_hash: parse(n)?,
                     reveal_index: i as u8,
                 })
             })
@@ -803,8 +826,8 @@ mod tests {
             gt_commit: B256::repeat_byte(gt),
             block: 10,
             commit_end: 15,
-            gt_reveal_end: 20,
-            sol_reveal_end: 25,
+            sol_reveal_end: 20,
+            gt_reveal_end: 25,
             vote_commit_end: 30,
             vote_reveal_end: 35,
         }
@@ -928,5 +951,26 @@ mod tests {
         assert_eq!(db.manifest_hash(m.root).unwrap(), Some(m.manifest_hash));
         db.insert_accepted(m.root, 1, 1, id(5)).unwrap();
         assert!(db.pending_models(1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_from_an_older_task_manager_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE solutions (task_id INTEGER NOT NULL, solver TEXT NOT NULL, \
+                 delta_root TEXT NOT NULL, num_samples TEXT NOT NULL, reveal_index INTEGER NOT \
+                 NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL, PRIMARY KEY (task_id, solver));",
+            )
+            .unwrap();
+        let err = AgentDb::open(&path)
+            .err()
+            .expect("an old schema is refused");
+        assert!(matches!(err, DbError::Incompatible(_)), "{err}");
+        assert!(err.to_string().contains("fresh --state-dir"), "{err}");
+        // A fresh file opens.
+        AgentDb::open(dir.path().join("new.sqlite")).unwrap();
     }
 }

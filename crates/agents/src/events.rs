@@ -78,7 +78,7 @@ impl Recorder {
                     &SolutionRow {
                         solver: e.solver,
                         delta_root: e.deltaRoot,
-                        num_samples: e.numSamples,
+                        manifest_hash: e.manifestHash,
                         reveal_index: e.revealIndex,
                     },
                     id,

@@ -81,8 +81,8 @@ pub async fn finalize_due(agent: &Agent, head: u64) -> Result<(), AgentError> {
         let view = task_view(agent, task.task_id).await?;
         let due = match view.state {
             OPEN if view.numCommitted == 0 => head > task.commit_end,
+            OPEN if view.numRevealed == 0 => head > task.sol_reveal_end,
             OPEN => head > task.gt_reveal_end,
-            GT_REVEALED if view.numRevealed == 0 => head > task.sol_reveal_end,
             GT_REVEALED => head > task.vote_reveal_end,
             _ => false,
         };
@@ -174,9 +174,10 @@ pub async fn proposer(agent: &Agent, head: u64) -> Result<(), AgentError> {
         }
     }
 
-    // 2. Reveal the ground truth of our tasks once their commit window closed.
+    // 2. Reveal the ground truth of our tasks once every solution had its chance to be revealed.
     for task in agent.db.open_tasks(agent.opts.project_id)? {
-        if task.proposer != agent.me || !open_window(head, task.commit_end, task.gt_reveal_end) {
+        if task.proposer != agent.me || !open_window(head, task.sol_reveal_end, task.gt_reveal_end)
+        {
             continue;
         }
         let Some(proposal) = find_proposal(agent, task.gt_commit)? else {
@@ -198,7 +199,7 @@ pub async fn proposer(agent: &Agent, head: u64) -> Result<(), AgentError> {
             agent.done(&reveal_key, None).ok();
             continue;
         }
-        if view.numCommitted == 0 {
+        if view.numRevealed == 0 {
             continue; // nothing to evaluate: finalize closes it
         }
         if agent.opts.faults.skip_gt_reveal {
@@ -326,7 +327,8 @@ async fn ready_for_next(agent: &Agent, head: u64) -> Result<bool, AgentError> {
 #[derive(Serialize, Deserialize)]
 struct Solution {
     delta_root: B256,
-    num_samples: u64,
+    /// keccak256 of the delta's canonical manifest: committed with the root.
+    manifest_hash: B256,
     salt: B256,
     train_loss: f32,
     train_secs: f32,
@@ -427,25 +429,24 @@ async fn train_delta(
         "training"
     );
     let started = std::time::Instant::now();
-    let (manifest, out_samples, loss) =
-        tokio::task::spawn_blocking(move || -> Result<_, AgentError> {
-            let cfg = spec.model_config()?;
-            let chunks = data.train_shard(index, count);
-            let out =
-                train(&cfg, &base, &chunks, &params).map_err(|e| AgentError::Ml(e.to_string()))?;
-            let bytes = autonet_ml::to_safetensors(&out.delta)
-                .map_err(|e| AgentError::Ml(e.to_string()))?;
-            let manifest = store
-                .put_with(&bytes, spec.shard_params()?)
-                .map_err(|e| AgentError::Storage(e.to_string()))?;
-            Ok((manifest, out.num_samples, out.train_loss))
-        })
-        .await
-        .map_err(|e| AgentError::Other(format!("training task: {e}")))??;
+    let (manifest, loss) = tokio::task::spawn_blocking(move || -> Result<_, AgentError> {
+        let cfg = spec.model_config()?;
+        let chunks = data.train_shard(index, count);
+        let out =
+            train(&cfg, &base, &chunks, &params).map_err(|e| AgentError::Ml(e.to_string()))?;
+        let bytes =
+            autonet_ml::to_safetensors(&out.delta).map_err(|e| AgentError::Ml(e.to_string()))?;
+        let manifest = store
+            .put_with(&bytes, spec.shard_params()?)
+            .map_err(|e| AgentError::Storage(e.to_string()))?;
+        Ok((manifest, out.train_loss))
+    })
+    .await
+    .map_err(|e| AgentError::Other(format!("training task: {e}")))??;
     info!(task = task.task_id, train_loss = loss, secs = started.elapsed().as_secs_f32(), delta = %B256::from(manifest.root), "trained");
     Ok(Solution {
         delta_root: B256::from(manifest.root),
-        num_samples: out_samples,
+        manifest_hash: B256::from(manifest.manifest_hash()),
         salt: random_b256(),
         train_loss: loss,
         train_secs: started.elapsed().as_secs_f32(),
@@ -459,13 +460,7 @@ async fn commit_solution(
     s: &Solution,
 ) -> Result<(), AgentError> {
     let id = U256::from(task.task_id);
-    let c = solution_commit(
-        id,
-        agent.me,
-        s.delta_root,
-        U256::from(s.num_samples),
-        s.salt,
-    );
+    let c = solution_commit(id, agent.me, s.delta_root, s.manifest_hash, s.salt);
     let confirmed = agent
         .send::<TaskManager::SolutionCommitted, _, _>(
             &format!("commit a solution to task {}", task.task_id),
@@ -489,10 +484,8 @@ async fn reveal_solution(
     {
         return Ok(());
     }
-    if !open_window(head, task.commit_end, task.sol_reveal_end)
-        || agent.db.eval_spec(task.task_id)?.is_none()
-    {
-        return Ok(()); // the proposer has not revealed (yet): nothing may be revealed before
+    if !open_window(head, task.commit_end, task.sol_reveal_end) {
+        return Ok(()); // solutions are revealed after the commit window, before the eval spec
     }
     if agent.opts.faults.skip_solution_reveal {
         return agent.skip(
@@ -537,7 +530,7 @@ async fn reveal_solution(
             &format!("reveal the solution of task {}", task.task_id),
             &agent
                 .tasks()
-                .revealSolution(id, s.delta_root, U256::from(s.num_samples), s.salt),
+                .revealSolution(id, s.delta_root, s.manifest_hash, s.salt),
         )
         .await?;
     agent.done(&key, Some(c.receipt.transaction_hash))
@@ -559,7 +552,7 @@ pub async fn coordinator(agent: &Agent, head: u64) -> Result<(), AgentError> {
         let key = format!("vote:{}", task.task_id);
         let id = U256::from(task.task_id);
         match agent.action::<Vote>(&key)? {
-            None if open_window(head, task.sol_reveal_end, task.vote_commit_end)
+            None if open_window(head, task.gt_reveal_end, task.vote_commit_end)
                 && agent.takes_new_work() =>
             {
                 let solutions = agent.db.solutions(task.task_id)?;
@@ -613,7 +606,7 @@ pub async fn coordinator(agent: &Agent, head: u64) -> Result<(), AgentError> {
                 .contains(&agent.me);
                 if committed {
                     agent.done(&key, None)?;
-                } else if open_window(head, task.sol_reveal_end, task.vote_commit_end) {
+                } else if open_window(head, task.gt_reveal_end, task.vote_commit_end) {
                     commit_vote(agent, task.task_id, &key, &a.data).await?;
                 } else {
                     agent
@@ -697,12 +690,12 @@ async fn score(
     let base = agent.model(agent.base_root(task).await?).await?;
     let mut deltas = Vec::with_capacity(revealed.len());
     for solver in revealed {
-        let root = solutions
+        let (root, manifest_hash) = solutions
             .iter()
             .find(|s| s.solver == *solver)
-            .map(|s| s.delta_root)
+            .map(|s| (s.delta_root, s.manifest_hash))
             .ok_or_else(|| AgentError::Other(format!("reveal of {solver} not recorded")))?;
-        match agent.delta(*solver, root).await {
+        match agent.delta(*solver, root, manifest_hash).await {
             Ok(d) => deltas.push(Some(d)),
             Err(e) => {
                 warn!(task = task.task_id, solver = %solver, error = %e, "delta unavailable: scored 0");
@@ -712,7 +705,9 @@ async fn score(
     }
     let spec = agent.spec.clone();
     let data = agent.data.clone();
-    let beacon = agent.block_hash(task.commit_end).await?;
+    // The block that closes the solution reveals: nobody knew it while solutions could be committed
+    // or revealed.
+    let beacon = agent.block_hash(task.sol_reveal_end).await?;
     let eval = spec.eval_spec(eval_hash, beacon);
     let (base_loss, losses) =
         tokio::task::spawn_blocking(move || -> Result<(f32, Vec<f32>), AgentError> {

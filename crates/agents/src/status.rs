@@ -110,8 +110,8 @@ pub struct SolverResult {
     pub address: String,
     /// Merkle root of its revealed delta.
     pub delta_root: Option<String>,
-    /// Samples it claimed.
-    pub num_samples: Option<String>,
+    /// keccak256 of the delta's manifest, committed with the root.
+    pub manifest_hash: Option<String>,
     /// Held-out loss of base + delta as scored by this node (coordinators only; `None` when the
     /// delta could not be evaluated).
     pub loss: Option<f64>,
@@ -460,7 +460,7 @@ fn read_round(
         .map(|s| SolverResult {
             address: s.solver.to_string(),
             delta_root: Some(s.delta_root.to_string()),
-            num_samples: Some(s.num_samples.to_string()),
+            manifest_hash: Some(s.manifest_hash.to_string()),
             loss: vote
                 .as_ref()
                 .and_then(|v| v.losses.get(usize::from(s.reveal_index)).copied().flatten()),
@@ -719,7 +719,7 @@ impl RoundSource for ReadOnlyDb {
 
     fn solutions(&self, task_id: u64) -> Result<Vec<SolutionRow>, StatusError> {
         let rows = self.rows(
-            "SELECT solver, delta_root, num_samples, reveal_index FROM solutions \
+            "SELECT solver, delta_root, manifest_hash, reveal_index FROM solutions \
              WHERE task_id = ?1 ORDER BY reveal_index",
             params![task_id as i64],
             |r| {
@@ -736,7 +736,7 @@ impl RoundSource for ReadOnlyDb {
                 Ok(SolutionRow {
                     solver: parse(s)?,
                     delta_root: parse(d)?,
-                    num_samples: parse(n)?,
+                    manifest_hash: parse(n)?,
                     reveal_index: i as u8,
                 })
             })
@@ -1339,8 +1339,8 @@ mod tests {
                     reward: atn(10),
                     deadlines: ITaskManager::Deadlines {
                         commitEnd: 1,
-                        gtRevealEnd: 2,
-                        solRevealEnd: 3,
+                        solRevealEnd: 2,
+                        gtRevealEnd: 3,
                         voteCommitEnd: 4,
                         voteRevealEnd: 5,
                     },
@@ -1356,7 +1356,7 @@ mod tests {
                     taskId: U256::from(task),
                     solver: solver(s),
                     deltaRoot: B256::repeat_byte(0x40 + s),
-                    numSamples: U256::from(64),
+                    manifestHash: B256::repeat_byte(0x4d),
                     revealIndex: s,
                 }
                 .encode_log_data(),
@@ -1866,7 +1866,7 @@ mod tests {
     /// The solver's `solve:<task>` action as roles.rs stores it, committed (`done`).
     fn commit_solution(db: &AgentDb, task: u64, s: u8) {
         let solution = serde_json::json!({
-            "delta_root": B256::repeat_byte(0x40 + s), "num_samples": 64,
+            "delta_root": B256::repeat_byte(0x40 + s), "manifest_hash": B256::repeat_byte(0x4d),
             "salt": B256::repeat_byte(0x5b), "train_loss": TRAIN_LOSS, "train_secs": 1.25,
         });
         db.put_action(

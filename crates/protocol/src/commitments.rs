@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! gtCommit       = keccak256(abi.encode(address proposer, uint256 projectId, bytes32 evalSpecHash, bytes32 salt))
-//! solutionCommit = keccak256(abi.encode(uint256 taskId, address solver, bytes32 deltaRoot, uint256 numSamples, bytes32 salt))
+//! solutionCommit = keccak256(abi.encode(uint256 taskId, address solver, bytes32 deltaRoot, bytes32 manifestHash, bytes32 salt))
 //! voteCommit     = keccak256(abi.encode(uint256 taskId, address coordinator, uint16[] scores, bytes32 salt))
 //! ```
 //!
@@ -22,16 +22,18 @@ pub fn gt_commit(proposer: Address, project_id: U256, eval_spec_hash: B256, salt
     keccak256((proposer, project_id, eval_spec_hash, salt).abi_encode_params())
 }
 
-/// `keccak256(abi.encode(taskId, solver, deltaRoot, numSamples, salt))`: a solver's solution
-/// commitment (`commitSolution` / `revealSolution`).
+/// `keccak256(abi.encode(taskId, solver, deltaRoot, manifestHash, salt))`: a solver's solution
+/// commitment (`commitSolution` / `revealSolution`). `manifestHash` is the keccak256 of the
+/// delta's canonical manifest (shape, size, content hash), so the revealed root cannot be served
+/// under any other manifest.
 pub fn solution_commit(
     task_id: U256,
     solver: Address,
     delta_root: B256,
-    num_samples: U256,
+    manifest_hash: B256,
     salt: B256,
 ) -> B256 {
-    keccak256((task_id, solver, delta_root, num_samples, salt).abi_encode_params())
+    keccak256((task_id, solver, delta_root, manifest_hash, salt).abi_encode_params())
 }
 
 /// The bytes hashed by [`vote_commit`]: `abi.encode(taskId, coordinator, uint16[] scores, salt)`.

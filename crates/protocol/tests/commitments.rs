@@ -41,9 +41,10 @@ fn gt_commit_matches_cast() {
     );
 }
 
-/// cast keccak $(cast abi-encode "f(uint256,address,bytes32,uint256,bytes32)" \
+/// cast keccak $(cast abi-encode "f(uint256,address,bytes32,bytes32,bytes32)" \
 ///   42 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC \
-///   0x0102030405060708091011121314151617181920212223242526272829303132 1000 \
+///   0x0102030405060708091011121314151617181920212223242526272829303132 \
+///   0xabababababababababababababababababababababababababababababababab \
 ///   0x00000000000000000000000000000000000000000000000000000000000000ff)
 #[test]
 fn solution_commit_matches_cast() {
@@ -51,12 +52,12 @@ fn solution_commit_matches_cast() {
         U256::from(42u64),
         addr("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
         b256("0x0102030405060708091011121314151617181920212223242526272829303132"),
-        U256::from(1000u64),
+        B256::repeat_byte(0xab),
         b256("0x00000000000000000000000000000000000000000000000000000000000000ff"),
     );
     assert_eq!(
         h,
-        b256("0x3b692c7268ea98e7cc0428b1ae568c9f5033c4873d586e16481e5a2207c7ba0b")
+        b256("0xa23596398867ee58342d53304f61bf428071d7a445d570e4a222d106d99c41c5")
     );
 }
 

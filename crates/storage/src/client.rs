@@ -33,7 +33,7 @@ use futures::StreamExt;
 use thiserror::Error;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::manifest::{Manifest, ShardParams, parse_hash32};
+use crate::manifest::{Manifest, parse_hash32};
 use crate::proof;
 use crate::server::{HEADER_SHARD_HASH, HEADER_SHARD_PROOF};
 use crate::shard::{self, ShardError};
@@ -226,31 +226,6 @@ pub enum ClientError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// What a fetched manifest must match besides its root.
-#[derive(Clone, Copy, Debug)]
-enum Expect {
-    /// The on-chain `manifestHash` (a published model).
-    ManifestHash(Hash32),
-    /// Fixed shard counts (a delta committed by root only).
-    Params(ShardParams),
-}
-
-impl Expect {
-    fn accepts_shape(&self, manifest: &Manifest) -> bool {
-        match self {
-            Expect::ManifestHash(_) => true,
-            Expect::Params(p) => manifest.k == p.k() && manifest.m == p.m(),
-        }
-    }
-
-    fn accepts(&self, manifest: &Manifest) -> bool {
-        match self {
-            Expect::ManifestHash(h) => manifest.manifest_hash() == *h,
-            Expect::Params(_) => self.accepts_shape(manifest),
-        }
-    }
-}
-
 /// A fetched, verified and stored blob.
 #[derive(Clone, Debug)]
 pub struct Fetched {
@@ -295,23 +270,7 @@ impl ShardClient {
         store: &Store,
     ) -> Result<Fetched, ClientError> {
         let span = info_span!("fetch", root = %merkle::to_hex(&root));
-        self.fetch_inner(root, Expect::ManifestHash(manifest_hash), peers, store)
-            .instrument(span)
-            .await
-    }
-
-    /// Fetches a blob committed on chain by its Merkle `root` alone (a solver's delta): the
-    /// manifest must carry `root` and exactly the shard counts in `params`, which the protocol
-    /// fixes, so a server cannot reinterpret the committed shards. Otherwise as [`Self::fetch`].
-    pub async fn fetch_root(
-        &self,
-        root: Hash32,
-        params: ShardParams,
-        peers: &[String],
-        store: &Store,
-    ) -> Result<Fetched, ClientError> {
-        let span = info_span!("fetch", root = %merkle::to_hex(&root));
-        self.fetch_inner(root, Expect::Params(params), peers, store)
+        self.fetch_inner(root, manifest_hash, peers, store)
             .instrument(span)
             .await
     }
@@ -319,7 +278,7 @@ impl ShardClient {
     async fn fetch_inner(
         &self,
         root: Hash32,
-        expect: Expect,
+        manifest_hash: Hash32,
         peers: &[String],
         store: &Store,
     ) -> Result<Fetched, ClientError> {
@@ -328,7 +287,7 @@ impl ShardClient {
             tokio::task::spawn_blocking(move || {
                 let manifest = store.manifest(&root).ok()?;
                 let bytes = store.get(&root).ok()?;
-                expect.accepts(&manifest).then_some(Fetched {
+                (manifest.manifest_hash() == manifest_hash).then_some(Fetched {
                     manifest,
                     bytes,
                     failures: Vec::new(),
@@ -343,7 +302,7 @@ impl ShardClient {
 
         let mut failures = Vec::new();
         let manifest = self
-            .fetch_manifest_inner(root, expect, peers, &mut failures)
+            .fetch_manifest_inner(root, manifest_hash, peers, &mut failures)
             .await?;
         let (slots, have) = self.fetch_shards(&manifest, peers, &mut failures).await;
         let need = usize::from(manifest.k);
@@ -383,19 +342,14 @@ impl ShardClient {
         peers: &[String],
     ) -> Result<Manifest, ClientError> {
         let mut failures = Vec::new();
-        self.fetch_manifest_inner(
-            root,
-            Expect::ManifestHash(manifest_hash),
-            peers,
-            &mut failures,
-        )
-        .await
+        self.fetch_manifest_inner(root, manifest_hash, peers, &mut failures)
+            .await
     }
 
     async fn fetch_manifest_inner(
         &self,
         root: Hash32,
-        expect: Expect,
+        manifest_hash: Hash32,
         peers: &[String],
         failures: &mut Vec<PeerFailure>,
     ) -> Result<Manifest, ClientError> {
@@ -403,7 +357,7 @@ impl ShardClient {
             return Err(ClientError::NoPeers);
         }
         for peer in peers {
-            match self.manifest_from(peer, &root, expect).await {
+            match self.manifest_from(peer, &root, manifest_hash).await {
                 Ok(manifest) => return Ok(manifest),
                 Err(reason) => {
                     warn!(peer = %peer, error = %reason, "manifest rejected");
@@ -425,25 +379,17 @@ impl ShardClient {
         &self,
         peer: &str,
         root: &Hash32,
-        expect: Expect,
+        manifest_hash: Hash32,
     ) -> Result<Manifest, FailureReason> {
         let url = format!("{}/shards/{}/manifest", base(peer), merkle::to_hex(root));
         let response = self.get(&url).await?;
         let body = read_limited(response, MAX_MANIFEST_BYTES).await?;
-        if let Expect::ManifestHash(manifest_hash) = expect {
-            let found = merkle::keccak256(&body);
-            if found != manifest_hash {
-                return Err(FailureReason::ManifestHashMismatch(merkle::to_hex(&found)));
-            }
+        let found = merkle::keccak256(&body);
+        if found != manifest_hash {
+            return Err(FailureReason::ManifestHashMismatch(merkle::to_hex(&found)));
         }
         let manifest = Manifest::from_json(&body)
             .map_err(|e| FailureReason::InvalidManifest(e.to_string()))?;
-        if !expect.accepts_shape(&manifest) {
-            return Err(FailureReason::InvalidManifest(format!(
-                "shard counts k={} m={} are not the protocol's",
-                manifest.k, manifest.m
-            )));
-        }
         if &manifest.root != root {
             return Err(FailureReason::ManifestRootMismatch(merkle::to_hex(
                 &manifest.root,

@@ -1053,8 +1053,8 @@ mod tests {
             gt_commit: B256::repeat_byte(3),
             block: 10,
             commit_end: 20,
-            gt_reveal_end: 30,
-            sol_reveal_end: 40,
+            sol_reveal_end: 30,
+            gt_reveal_end: 40,
             vote_commit_end: 50,
             vote_reveal_end: 100,
         };
@@ -1063,7 +1063,7 @@ mod tests {
             let s = SolutionRow {
                 solver: Address::repeat_byte(0x10 + i),
                 delta_root: B256::repeat_byte(0x40 + i),
-                num_samples: U256::from(64),
+                manifest_hash: B256::repeat_byte(0x4d),
                 reveal_index: i,
             };
             db.insert_solution(5, &s, id(2 + u64::from(i))).unwrap();

@@ -131,8 +131,8 @@ pub async fn status(ctx: &Context) -> Result<Report, CommandError> {
         let d = &t.deadlines;
         let phases = [
             ("commit", d.commitEnd),
-            ("gt_reveal", d.gtRevealEnd),
             ("sol_reveal", d.solRevealEnd),
+            ("gt_reveal", d.gtRevealEnd),
             ("vote_commit", d.voteCommitEnd),
             ("vote_reveal", d.voteRevealEnd),
         ];
