@@ -306,7 +306,7 @@ contract RoundAttacksTest is World {
         _revealGt(taskId);
         _revealSolution(taskId, candidates[0]); // the best one, picked after seeing the eval spec
         uint16[] memory r = new uint16[](1);
-        r[0] = 1;
+        r[0] = 65_535; // the best candidate reached the target: the whole pool is earned
         for (uint256 i; i < 3; ++i) {
             _commitVote(taskId, coords[i], r);
         }
