@@ -31,6 +31,8 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
     uint256 public constant MAX_ENGINE_RESULT = 16_384;
     uint256 private constant WAD = 1e18;
     uint256 private constant BPS = 10_000;
+    /// @dev The score of a solver that reached the task's target improvement (honest scores are absolute).
+    uint256 private constant FULL_SCORE = type(uint16).max;
 
     IERC20 private immutable _token;
     IProject private immutable _projects;
@@ -94,28 +96,33 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
         if (_fees[st.taskId].projectId != 0) revert RewardsAlreadySettled(st.taskId);
         IProject.Config memory cfg = _projects.config(st.projectId);
 
-        YumaConsensus.Result memory res = _consensus(st);
-
         Payout memory p;
         p.solverPool = st.reward * cfg.split.solverBps / BPS;
         p.coordinatorPool = st.reward * cfg.split.coordinatorBps / BPS;
         p.proposerFee = st.reward * cfg.split.proposerBps / BPS;
         p.aggregatorFee = st.reward * cfg.split.aggregatorBps / BPS;
         p.deadline = uint64(block.number + cfg.windows.publish);
+        // Scales p.solverPool to the share earned by absolute improvement (S-1, see _consensus).
+        uint256[][] memory prevBonds = _loadBonds(st);
+        YumaConsensus.Result memory res = _consensus(st, p, prevBonds);
 
         // Effects: fee record (also marks the task settled), bonds, credits.
         _fees[st.taskId] = PendingFee({
             projectId: uint64(st.projectId), deadline: p.deadline, amount: uint128(p.aggregatorFee)
         });
-        _storeBonds(st, res.bonds);
+        _storeBonds(st, res.bonds, prevBonds);
         uint256[] memory solverAmounts = _creditSolvers(st, res, p);
         _creditCoordinators(st, res, p);
-        if (p.proposerFee != 0) _credit(st.proposer, p.proposerFee);
+        if (p.proposerFee != 0) _claimable[st.proposer] += p.proposerFee;
         emit ProposerRewarded(st.taskId, st.proposer, p.proposerFee);
 
         p.spent = p.solversPaid + p.coordinatorsPaid + p.proposerFee;
-        // Each share is a floor of reward * bps / 10000 (scaled by weights ≤ 1e18 that sum to ≤ 1e18) and the
-        // bps sum to 10000, so spent + aggregatorFee ≤ reward; the checked subtraction proves it at runtime.
+        // Every account credited above (solvers, coordinators, proposer) added its amount to `_claimable` only; the
+        // total is the sum of those credits, written once.
+        _totalClaimable += p.spent;
+        // Each share is a floor of reward * bps / 10000 (the solver pool further scaled by top / FULL_SCORE ≤ 1, each
+        // pool by weights ≤ 1e18 that sum to ≤ 1e18) and the bps sum to 10000, so spent + aggregatorFee ≤ reward;
+        // the checked subtraction proves it at runtime. The unearned part of the solver pool is in `released`.
         p.released = st.reward - p.spent - p.aggregatorFee;
         emit AggregatorFeePending(st.taskId, st.projectId, p.aggregatorFee, p.deadline);
         emit TaskSettled(
@@ -283,14 +290,18 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
         }
     }
 
-    function _storeBonds(Settlement calldata st, uint256[][] memory b) private {
+    /// @dev Writes the bonds that changed: `prev` is what _loadBonds read (stored bonds are ≤ 1e18, so its clamp
+    ///      never altered a value), compared in memory instead of reading every slot again.
+    function _storeBonds(Settlement calldata st, uint256[][] memory b, uint256[][] memory prev) private {
         uint256 n = st.coordinators.length;
         uint256 m = st.solvers.length;
         for (uint256 i; i < n; ++i) {
             mapping(address => uint256) storage row = _bonds[st.projectId][st.coordinators[i]];
+            uint256[] memory bi = b[i];
+            uint256[] memory pi = prev[i];
             for (uint256 j; j < m; ++j) {
-                address solver = st.solvers[j];
-                if (row[solver] != b[i][j]) row[solver] = b[i][j];
+                uint256 v = bi[j];
+                if (v != pi[j]) row[st.solvers[j]] = v;
             }
         }
     }
@@ -299,10 +310,18 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
     ///      right shape, else (no engine, a revert, malformed data, wrong lengths) from the library here, so a
     ///      broken engine never blocks settlement (weights summing over 1e18 count as the wrong shape; payout
     ///      conservation is also enforced by the checked arithmetic in settleTask).
-    function _consensus(Settlement calldata st) private returns (YumaConsensus.Result memory) {
+    ///      Also scales `p.solverPool` to what absolute improvement earned (review finding S-1), whoever computes
+    ///      the consensus: a score is the solver's improvement as a share of the task's target (FULL_SCORE = target
+    ///      reached), so `top / FULL_SCORE` of the pool is earned, `top` being the highest score backed by more than
+    ///      κ of all coordinator stake on one solver (see {_topScore}). The earned pool is split by incentive; the
+    ///      rest is released by settleTask.
+    function _consensus(Settlement calldata st, Payout memory p, uint256[][] memory bonds)
+        private
+        returns (YumaConsensus.Result memory)
+    {
         uint16[][] memory scores = _toMemory(st.scores);
-        uint256[][] memory bonds = _loadBonds(st);
-        uint256 kappa = _effectiveKappa(st);
+        (uint256 kappa, uint256 bar) = _effectiveKappa(st);
+        p.solverPool = p.solverPool * _topScore(st.stakes, scores, bar) / FULL_SCORE;
         address engine = _consensusEngine;
         if (engine != address(0)) {
             (bool ok, bytes memory out) = _callEngine(
@@ -323,20 +342,60 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
         return YumaConsensus.compute(st.stakes, scores, bonds, kappa, _alpha);
     }
 
+    /// @dev The highest score any solver is backed at: the maximum over solvers j of the largest raw score
+    ///      `scores[i][j]` of a coordinator with stake such that the coordinators scoring j at least that much hold
+    ///      more than κ of all coordinator stake (`support > bar`, i.e. `support * 1e18 > κ' * voting`: the rule of
+    ///      YumaConsensus._consensus applied to raw scores instead of row-normalized weights). 0 when nothing is
+    ///      backed. One running maximum over all columns: a score not above it cannot change the result and is
+    ///      skipped unchecked. Assembly for gas (the round target); `support` cannot overflow, it is at most the
+    ///      voting stake whose sum _effectiveKappa computed with checked arithmetic.
+    function _topScore(uint256[] calldata stakes, uint16[][] memory scores, uint256 bar)
+        private
+        pure
+        returns (uint256 top)
+    {
+        assembly ("memory-safe") {
+            let n := mload(scores)
+            let rows := add(scores, 0x20)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                if calldataload(add(stakes.offset, shl(5, i))) {
+                    let row := mload(add(rows, shl(5, i)))
+                    let end := add(row, shl(5, mload(row)))
+                    for { let at := add(row, 0x20) } iszero(gt(at, end)) { at := add(at, 0x20) } {
+                        let v := mload(at)
+                        if gt(v, top) {
+                            let col := sub(at, row) // byte offset of this solver's entry in every row
+                            let support := 0
+                            for { let k := 0 } lt(k, n) { k := add(k, 1) } {
+                                if iszero(lt(mload(add(mload(add(rows, shl(5, k))), col)), v)) {
+                                    support := add(support, calldataload(add(stakes.offset, shl(5, k))))
+                                }
+                            }
+                            if gt(support, bar) { top := v }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// @dev κ over the voters' stake that means κ over all coordinator stake: a value needs more than
     ///      κ × coordinatorStake behind it, i.e. more than ⌈κ × coordinatorStake / voting⌉ of the voting stake
     ///      (rounded up, so never less), at most 1e18 (then nothing can be backed: every consensus is 0). Voters
     ///      who together hold less than κ of all coordinator stake can then never set a value, however few of
     ///      the others took a seat.
-    function _effectiveKappa(Settlement calldata st) private view returns (uint256) {
+    ///      Also returns `bar = ⌊κ' × voting / 1e18⌋`: a value is backed when the raw stake behind it exceeds `bar`
+    ///      (for integers, `support > ⌊x / 1e18⌋` iff `support * 1e18 > x`, the library's test).
+    function _effectiveKappa(Settlement calldata st) private view returns (uint256 k, uint256 bar) {
         uint256 voting;
         for (uint256 i; i < st.stakes.length; ++i) {
             voting += st.stakes[i];
         }
         uint256 all = st.coordinatorStake > voting ? st.coordinatorStake : voting;
-        if (voting == 0) return _kappa;
-        uint256 k = Math.mulDiv(_kappa, all, voting, Math.Rounding.Ceil);
-        return k > WAD ? WAD : k;
+        if (voting == 0) return (_kappa, 0);
+        k = Math.mulDiv(_kappa, all, voting, Math.Rounding.Ceil);
+        if (k > WAD) k = WAD;
+        bar = k * voting / WAD;
     }
 
     /// @dev A static call with at most ENGINE_GAS gas that copies at most MAX_ENGINE_RESULT bytes back, so that an
@@ -402,7 +461,7 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
             uint256 amount = p.solverPool * res.incentive[j] / WAD;
             amounts[j] = amount;
             p.solversPaid += amount;
-            if (amount != 0) _credit(st.solvers[j], amount);
+            if (amount != 0) _claimable[st.solvers[j]] += amount;
             emit SolverRewarded(st.taskId, st.solvers[j], res.consensus[j], res.incentive[j], amount);
         }
     }
@@ -430,7 +489,7 @@ contract Rewards is IRewards, AccessControl, ReentrancyGuard {
                 : (stakeSum == 0 || !_silent(st.scores[i]) ? 0 : st.stakes[i] * WAD / stakeSum);
             uint256 amount = p.coordinatorPool * weight / WAD;
             p.coordinatorsPaid += amount;
-            if (amount != 0) _credit(st.coordinators[i], amount);
+            if (amount != 0) _claimable[st.coordinators[i]] += amount;
             emit CoordinatorRewarded(st.taskId, st.coordinators[i], weight, amount);
         }
     }

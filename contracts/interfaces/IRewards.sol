@@ -7,10 +7,13 @@ pragma solidity ^0.8.24;
 ///         coordinator and proposer shares out of the project's reservation into itself, credits pull-based
 ///         `claimable` balances, records solver rewards as contributor shares in the InferenceMarket, keeps the
 ///         aggregator fee reserved until the project's publish window ends, and releases everything unspent
-///         (unpaid shares, rounding dust) back to the project budget. It never pays more than the task reserved.
+///         (the part of the solver pool no absolute improvement earned, unpaid shares, rounding dust) back to the
+///         project budget. It never pays more than the task reserved.
 interface IRewards {
     /// @notice What TaskManager hands over when a task is finalized.
-    /// @dev `scores[i]` is coordinator i's revealed row over `solvers` (same order, same length).
+    /// @dev `scores[i]` is coordinator i's revealed row over `solvers` (same order, same length). Scores are absolute:
+    ///      65535 means the solver reached the task's target improvement; the solver pool is paid in proportion to
+    ///      the highest score backed by more than κ of all coordinator stake (docs/consensus.md, Payouts).
     ///      `stakes[i]` is coordinator i's bonded stake at finalization. Lengths are capped at 16.
     struct Settlement {
         uint256 taskId;

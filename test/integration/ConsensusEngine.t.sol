@@ -158,11 +158,12 @@ contract ConsensusEngineTest is World {
         out[out.length - 1] = rewards.claimable(proposer);
     }
 
+    /// @dev Two honest rows (solver 0 at the target, so the whole pool is earned) and one favouring solver 2.
     function _deviatingRows() internal pure returns (uint16[][] memory rows) {
         rows = new uint16[][](3);
-        rows[0] = _scores3(500, 300, 200);
-        rows[1] = _scores3(500, 300, 200);
-        rows[2] = _scores3(0, 0, 1000);
+        rows[0] = _scores3(65_535, 39_321, 26_214);
+        rows[1] = _scores3(65_535, 39_321, 26_214);
+        rows[2] = _scores3(0, 0, 65_535);
     }
 
     /// @dev Two rounds (the second uses the first's bonds) with `engine`, then the same without.

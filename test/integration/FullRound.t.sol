@@ -62,7 +62,7 @@ contract FullRoundTest is World {
         // Aggregator fee credited: 10% of the reward.
         assertEq(rewards.claimable(aggregator), REWARD * 1000 / 10_000);
         assertEq(rewards.pendingFee(taskId).amount, 0);
-        // Agreeing scores 5/3/2 ⇒ solver pool split 50/30/20.
+        // Agreeing scores with solver 0 at the target ⇒ the whole solver pool is earned, split 50/30/20.
         uint256 pool = REWARD * 7000 / 10_000;
         // 1e18-fixed-point floors lose at most a few hundred wei.
         assertApproxEqAbs(rewards.claimable(solvers[0]), pool * 5 / 10, 1e3);
@@ -143,7 +143,7 @@ contract FullRoundTest is World {
         }
         _rollToGtReveal(taskId);
         _tx(proposer, address(tasks), abi.encodeCall(tasks.revealGroundTruth, (taskId, EVAL_SPEC, GT_SALT)));
-        uint16[] memory row = _scores3(500, 300, 200);
+        uint16[] memory row = _scores3(65_535, 39_321, 26_214); // solver 0 at the target: the whole pool is paid
         _rollToVoteCommit(taskId);
         for (uint256 i; i < 3; ++i) {
             _tx(
@@ -189,9 +189,9 @@ contract FullRoundTest is World {
 
     function test_fullRound_deviatingCoordinatorEarnsLess() public {
         uint16[][] memory rows = new uint16[][](3);
-        rows[0] = _scores3(500, 300, 200);
-        rows[1] = _scores3(500, 300, 200);
-        rows[2] = _scores3(0, 0, 1000); // favours solver 2 against the majority
+        rows[0] = _scores3(65_535, 39_321, 26_214); // solver 0 reached the target: the whole pool is earned
+        rows[1] = _scores3(65_535, 39_321, 26_214);
+        rows[2] = _scores3(0, 0, 65_535); // favours solver 2 against the majority
         uint256 taskId = _fullRound(rows);
         assertEq(uint8(tasks.taskState(taskId)), uint8(ITaskManager.TaskState.Finalized));
         uint256 honest = rewards.claimable(coords[0]);
@@ -220,8 +220,8 @@ contract FullRoundTest is World {
         _revealGt(taskId);
         uint16[][] memory rows = new uint16[][](2);
         uint16[] memory r = new uint16[](2);
-        r[0] = 600;
-        r[1] = 400;
+        r[0] = 65_535; // at the target: the whole pool is earned, split 60/40
+        r[1] = 43_690;
         rows[0] = r;
         rows[1] = r;
         _voteAll(taskId, rows);

@@ -83,6 +83,9 @@ contract AdversarialRoundHandler is Test {
     bool public ghostSybilOverBound;
     uint256 public ghostSybilEarned;
     uint256 public ghostSybilBound;
+    bool public ghostSolverPoolOverHonestTop;
+    uint256 public ghostSolversPaid;
+    uint256 public ghostSolverPoolNominal;
     // ghosts: (b)
     bool public ghostPayoutMismatch;
     bool public ghostOutcomeMismatch;
@@ -614,11 +617,41 @@ contract AdversarialRoundHandler is Test {
         return true;
     }
 
+    /// @dev S-1: the highest raw score backed on one solver, straight from docs/consensus.md (for each column the
+    ///      largest score of a voter with stake that more than κ' of the voting stake scored at least as high; the
+    ///      maximum over the columns), written independently of Rewards' single-pass assembly.
+    function _topScore(Round memory r) internal view returns (uint256 top) {
+        (uint256 kappa,) = rewards.consensusParams();
+        uint256 k = _effectiveKappa(r, kappa);
+        uint256 voting;
+        for (uint256 i; i < r.stakes.length; ++i) {
+            voting += r.stakes[i];
+        }
+        for (uint256 j; j < r.solvers.length; ++j) {
+            uint256 best;
+            for (uint256 i; i < r.voters.length; ++i) {
+                if (r.stakes[i] == 0) continue;
+                uint256 v = r.scores[i][j];
+                uint256 support;
+                for (uint256 q; q < r.voters.length; ++q) {
+                    if (r.scores[q][j] >= v) support += r.stakes[q];
+                }
+                if (support * WAD > k * voting && v > best) best = v;
+            }
+            if (best > top) top = best;
+        }
+    }
+
+    /// @dev The solver pool a settlement earns: reward × solverBps / 10000 scaled by the top backed score.
+    function _earnedSolverPool(Round memory r) internal view returns (uint256) {
+        return r.reward * project.config(pid).split.solverBps / BPS * _topScore(r) / 65_535;
+    }
+
     /// @dev Rewards' documented split (docs/consensus.md, Payouts).
     function _expectedPayouts(Round memory r, uint256[] memory expected) internal view {
         YumaConsensus.Result memory res = _replay(r);
         IProject.RewardSplit memory split = project.config(pid).split;
-        uint256 pool = r.reward * split.solverBps / BPS;
+        uint256 pool = _earnedSolverPool(r);
         for (uint256 j; j < r.solvers.length; ++j) {
             expected[_actorIndexPlusOne[r.solvers[j]] - 1] += pool * res.incentive[j] / WAD;
         }
@@ -661,8 +694,10 @@ contract AdversarialRoundHandler is Test {
 
     /// @dev (a) on a settled task: with honest coordinators holding more than half of the voting stake, every Sybil
     ///      solver's consensus is clipped to the largest value an honest coordinator gave it (H_j), so its rank is
-    ///      at most ΣS · H_j and its payout at most solverPool · ΣS · H_j / ΣR (its clipped share); H_j = 0 (every
-    ///      honest coordinator scored it 0) means it earns nothing.
+    ///      at most ΣS · H_j and its payout at most earnedPool · ΣS · H_j / ΣR (its clipped share); H_j = 0 (every
+    ///      honest coordinator scored it 0) means it earns nothing. S-1: a backed score has more than κ ≥ half of the
+    ///      voting stake behind it, so an honest coordinator gave at least that much: all solvers together earn at
+    ///      most solverPool · (the best honest score) / 65535, whatever the Sybil coordinators score.
     struct Weights {
         uint256[] s; // normalized stakes
         uint256[][] w; // row-normalized scores
@@ -689,10 +724,29 @@ contract AdversarialRoundHandler is Test {
         }
         Weights memory x = _weights(r, totalStake);
         x.sumR = _rankSum(r, x.s, x.w);
-        x.solverPool = r.reward * project.config(pid).split.solverBps / BPS;
+        x.solverPool = _earnedSolverPool(r);
         for (uint256 j; j < r.solvers.length; ++j) {
             if (isSybilSolver[r.solvers[j]]) _checkSybilColumn(r, x, j, delta);
         }
+        _checkSolverPoolBound(r, delta);
+    }
+
+    function _checkSolverPoolBound(Round memory r, uint256[] memory delta) internal {
+        uint256 honestTop;
+        for (uint256 i; i < r.voters.length; ++i) {
+            if (!isHonestCoord[r.voters[i]]) continue;
+            for (uint256 j; j < r.solvers.length; ++j) {
+                if (r.scores[i][j] > honestTop) honestTop = r.scores[i][j];
+            }
+        }
+        uint256 paid;
+        for (uint256 j; j < r.solvers.length; ++j) {
+            paid += delta[_actorIndexPlusOne[r.solvers[j]] - 1];
+        }
+        uint256 nominal = r.reward * project.config(pid).split.solverBps / BPS;
+        ghostSolversPaid += paid;
+        ghostSolverPoolNominal += nominal;
+        if (paid > nominal * honestTop / 65_535) ghostSolverPoolOverHonestTop = true;
     }
 
     /// @dev Normalized stakes and row weights, as the library computes them.
@@ -761,7 +815,8 @@ contract AdversarialRoundHandler is Test {
 ///         (a) actors that fund nothing and do no honest work extract nothing beyond honest work's worth: the foreign
 ///             proposer never opens a task (reserves nothing, binds nothing, earns nothing); the budget locker never
 ///             reserves more than its cap per task; a Sybil solver the honest majority scored 0 earns 0, and Sybil
-///             solvers never earn more than their clipped share (C-1, M-6);
+///             solvers never earn more than their clipped share (C-1, M-6); all solvers together never earn more of
+///             the pool than the best honest score (S-1);
 ///         (b) weights are the stakes bound at commit: every credit of every settled task equals the oracle's,
 ///             computed from the stakes seen at commit, whatever was topped up afterwards (M-1);
 ///         (c) no bound stake is unbonded before its task ends, and every account's open obligations equal the
@@ -803,6 +858,9 @@ contract AdversarialRoundInvariantTest is World {
             "settled with Sybil votes", handler.ghostSettledWithSybilVotes(), "closed", handler.ghostClosed()
         );
         console2.log("Sybil solvers earned", handler.ghostSybilEarned(), "bound", handler.ghostSybilBound());
+        console2.log(
+            "solvers paid", handler.ghostSolversPaid(), "of nominal pools", handler.ghostSolverPoolNominal()
+        );
         console2.log("top-ups while bound", handler.ghostTopUpsWhileBound());
         console2.log("bound unbonds refused", handler.ghostBoundUnbondRefused());
     }
@@ -829,6 +887,10 @@ contract AdversarialRoundInvariantTest is World {
             handler.ghostSybilEarned(),
             handler.ghostSybilBound(),
             "(a) Sybil solvers above their clipped share"
+        );
+        assertFalse(
+            handler.ghostSolverPoolOverHonestTop(),
+            "(a) S-1: solvers earned more of the pool than the best honest score"
         );
     }
 

@@ -241,9 +241,9 @@ contract OrderingTest is World {
         address[] memory revealed = tasks.revealedSolvers(taskId);
         uint16[] memory row = new uint16[](revealed.length);
         for (uint256 j; j < revealed.length; ++j) {
-            if (revealed[j] == solvers[0]) row[j] = 500;
-            if (revealed[j] == solvers[1]) row[j] = 300;
-            if (revealed[j] == solvers[2]) row[j] = 200;
+            if (revealed[j] == solvers[0]) row[j] = 65_535; // reached the target: the whole pool is earned
+            if (revealed[j] == solvers[1]) row[j] = 39_321;
+            if (revealed[j] == solvers[2]) row[j] = 26_214;
         }
         _voteAll(taskId, _rows(3, row));
         _rollToFinalize(taskId);

@@ -318,10 +318,13 @@ abstract contract World is Test {
         tasks.finalize(taskId);
     }
 
+    /// @dev Three honest coordinators agreeing on absolute scores (65535 = the task's target improvement): solver 0
+    ///      reached the target, solvers 1 and 2 got 60% and 40% of it. The whole solver pool is earned and split
+    ///      5/3/2 (row weights exactly 0.5, 0.3, 0.2).
     function _agreeingRows() internal pure returns (uint16[][] memory rows) {
         rows = new uint16[][](3);
-        rows[0] = _scores3(500, 300, 200);
-        rows[1] = _scores3(500, 300, 200);
-        rows[2] = _scores3(500, 300, 200);
+        rows[0] = _scores3(65_535, 39_321, 26_214);
+        rows[1] = _scores3(65_535, 39_321, 26_214);
+        rows[2] = _scores3(65_535, 39_321, 26_214);
     }
 }

@@ -728,7 +728,7 @@ async fn score(
         })
         .await
         .map_err(|e| AgentError::Other(format!("evaluation task: {e}")))??;
-    let scores = scores_from_losses(base_loss, &losses);
+    let scores = scores_from_losses(base_loss, &losses, agent.spec.scoring_target());
     info!(task = task.task_id, base_loss, ?losses, ?scores, "scored");
     Ok(Vote {
         scores,

@@ -25,6 +25,17 @@ pub const SPEC_URI_PREFIX: &str = "data:application/json,";
 /// Version of [`TrainingSpec`].
 pub const SPEC_VERSION: u32 = 1;
 
+/// [`TrainingSpec::target_gain`] of a spec that does not state one: a solver whose delta lowers
+/// the task's evaluation loss by 1 % of the base loss earns the whole solver pool.
+pub const DEFAULT_TARGET_GAIN: f64 = 0.01;
+
+/// Protocol floor of the target honest coordinators score against
+/// ([`TrainingSpec::scoring_target`]): a relative improvement of 10⁻⁴ (0.01 %). A spec with a
+/// smaller target is scored as if it said this, so that evaluation noise (a few 10⁻⁵ of relative
+/// loss between machines whose libtorch kernels round differently) cannot earn a meaningful share
+/// of the pool, however the project's creator set its target.
+pub const MIN_TARGET_GAIN: f64 = 1e-4;
+
 /// Errors of the specification layer.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -84,6 +95,17 @@ pub struct TrainingSpec {
     pub data_shards: u8,
     /// Reed–Solomon parity shards.
     pub parity_shards: u8,
+    /// Relative loss improvement `(base − loss) / base` that earns a solver the full score
+    /// (65535), i.e. the whole solver pool (review finding S-1): a smaller improvement earns the
+    /// proportional share and the rest of the pool returns to the project's budget. In (0, 1];
+    /// coordinators score against at least [`MIN_TARGET_GAIN`]. Specs written before this field
+    /// existed parse with [`DEFAULT_TARGET_GAIN`].
+    #[serde(default = "default_target_gain")]
+    pub target_gain: f64,
+}
+
+fn default_target_gain() -> f64 {
+    DEFAULT_TARGET_GAIN
 }
 
 impl TrainingSpec {
@@ -103,6 +125,7 @@ impl TrainingSpec {
             eval_windows: if small { 32 } else { 16 },
             data_shards: autonet_storage::manifest::DEFAULT_DATA_SHARDS,
             parity_shards: autonet_storage::manifest::DEFAULT_PARITY_SHARDS,
+            target_gain: DEFAULT_TARGET_GAIN,
         })
     }
 
@@ -161,8 +184,20 @@ impl TrainingSpec {
                 "eval_permille must be in 1..1000".into(),
             ));
         }
+        if !(self.target_gain.is_finite() && self.target_gain > 0.0 && self.target_gain <= 1.0) {
+            return Err(SpecError::Invalid(format!(
+                "target_gain must be a relative loss improvement in (0, 1], got {}",
+                self.target_gain
+            )));
+        }
         self.shard_params()?;
         Ok(())
+    }
+
+    /// The target honest coordinators score against: [`Self::target_gain`], at least
+    /// [`MIN_TARGET_GAIN`].
+    pub fn scoring_target(&self) -> f64 {
+        self.target_gain.max(MIN_TARGET_GAIN)
     }
 
     /// The model architecture.
@@ -290,7 +325,7 @@ pub fn task_spec_hash(project_id: U256, base_root: B256) -> B256 {
 }
 
 /// The seed of a task's evaluation windows: `seed_of(keccak256(abi.encode(evalSpecHash,
-/// beacon)))`, with `beacon` the hash of the task's `commitEnd` block.
+/// beacon)))`, with `beacon` the hash of the task's `solRevealEnd` block.
 pub fn eval_seed(eval_spec_hash: B256, beacon: B256) -> u64 {
     seed_of(keccak256((eval_spec_hash, beacon).abi_encode()))
 }
@@ -300,23 +335,27 @@ pub fn seed_of(hash: B256) -> u64 {
     u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"))
 }
 
-/// Scores of a coordinator from the evaluation losses: each solver's improvement over the base,
-/// `max(0, base − loss)`, scaled so the best gets `u16::MAX` (all zero when nobody improved).
-pub fn scores_from_losses(base_loss: f32, losses: &[f32]) -> Vec<u16> {
-    let gains: Vec<f64> = losses
-        .iter()
-        .map(|&l| {
-            let g = f64::from(base_loss) - f64::from(l);
-            if g.is_finite() && g > 0.0 { g } else { 0.0 }
-        })
-        .collect();
-    let best = gains.iter().copied().fold(0.0, f64::max);
-    if best <= 0.0 {
+/// Absolute scores of a coordinator from the evaluation losses (review finding S-1): each
+/// solver's relative improvement `gain = (base − loss) / base` against `target` (the spec's
+/// [`TrainingSpec::scoring_target`]), `round(65535 · min(1, gain / target))`. A loss that is not
+/// finite or not below the base scores 0, and so does every solver when the base loss is not a
+/// finite positive number (there is no improvement to measure against it). `Rewards` pays the
+/// solver pool in proportion to the highest score the coordinators back, so a solver that
+/// reaches the target earns the whole pool and a small improvement a small share.
+pub fn scores_from_losses(base_loss: f32, losses: &[f32], target: f64) -> Vec<u16> {
+    let base = f64::from(base_loss);
+    if !(base.is_finite() && base > 0.0 && target.is_finite() && target > 0.0) {
         return vec![0; losses.len()];
     }
-    gains
+    losses
         .iter()
-        .map(|g| ((g / best) * f64::from(u16::MAX)).round() as u16)
+        .map(|&l| {
+            let gain = (base - f64::from(l)) / base;
+            if !(gain.is_finite() && gain > 0.0) {
+                return 0;
+            }
+            ((gain / target).min(1.0) * f64::from(u16::MAX)).round() as u16
+        })
         .collect()
 }
 
@@ -368,13 +407,61 @@ mod tests {
     }
 
     #[test]
-    fn scores_reward_improvement_only() {
+    fn scores_are_absolute_improvement_against_the_target() {
+        // Exact binary fractions: base 4, target 1/64 (≈ 1.6 %).
+        let t = 1.0 / 64.0;
+        // 4 → 3.96875 is 1/128 better: half the target, half the score.
+        assert_eq!(scores_from_losses(4.0, &[3.968_75], t), vec![32768]);
+        // At and far above the target: both get the full score (before S-1 the first, at 1/64,
+        // would have scored 65535 / 16 against the second).
         assert_eq!(
-            scores_from_losses(5.0, &[4.0, 4.5, 5.5]),
-            vec![65535, 32768, 0]
+            scores_from_losses(4.0, &[3.9375, 3.0], t),
+            vec![65535, 65535]
         );
-        assert_eq!(scores_from_losses(5.0, &[5.0, 6.0]), vec![0, 0]);
-        assert_eq!(scores_from_losses(5.0, &[f32::NAN, 4.0]), vec![0, 65535]);
+        // A quarter of the target, alone: a quarter of the score (relative scoring gave 65535).
+        assert_eq!(scores_from_losses(4.0, &[3.984_375], t), vec![16384]);
+        // No improvement, a worse loss, a diverged or missing delta: 0.
+        assert_eq!(
+            scores_from_losses(4.0, &[4.0, 4.5, f32::NAN, f32::INFINITY], t),
+            vec![0, 0, 0, 0]
+        );
+        // Scoring is per solver: the others' results do not change a solver's score.
+        assert_eq!(
+            scores_from_losses(4.0, &[f32::NAN, 3.968_75, 3.0], t),
+            vec![0, 32768, 65535]
+        );
+        // No measurable base: nothing scores.
+        for base in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert_eq!(scores_from_losses(base, &[0.5], t), vec![0], "{base}");
+        }
+    }
+
+    #[test]
+    fn target_gain_is_validated_defaulted_and_floored() {
+        let spec = TrainingSpec::for_preset("tiny").unwrap();
+        assert_eq!(spec.target_gain, DEFAULT_TARGET_GAIN);
+        for bad in [0.0, -0.01, 1.5, f64::NAN, f64::INFINITY] {
+            let mut s = spec.clone();
+            s.target_gain = bad;
+            assert!(
+                matches!(s.validate(), Err(SpecError::Invalid(m)) if m.contains("target_gain")),
+                "{bad}"
+            );
+        }
+        let mut s = spec.clone();
+        s.target_gain = 1e-9;
+        s.validate().unwrap();
+        assert_eq!(s.scoring_target(), MIN_TARGET_GAIN, "the floor applies");
+        s.target_gain = 0.05;
+        assert_eq!(s.scoring_target(), 0.05);
+        // A spec published before the field existed parses with the default.
+        let json = spec.canonical_json().replace(",\"target_gain\":0.01", "");
+        assert!(!json.contains("target_gain"));
+        let old: TrainingSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(old.target_gain, DEFAULT_TARGET_GAIN);
+        let uri = format!("{SPEC_URI_PREFIX}{json}");
+        let parsed = TrainingSpec::from_chain(&uri, keccak256(json.as_bytes())).unwrap();
+        assert_eq!(parsed, spec);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! computes them.
 //!
 //! This module owns the Rust twin of `contracts/libraries/YumaConsensus.sol` ([`compute`]) and of
-//! the arithmetic of `Rewards.settleTask` ([`payouts`], [`settle`]), so that agents can predict
-//! exactly what a settlement will pay and what bonds it will store. `docs/consensus.md` is the
+//! the arithmetic of `Rewards.settleTask` ([`top_score`], [`payouts`], [`settle`]), so that agents
+//! can predict exactly what a settlement will pay and what bonds it will store. `docs/consensus.md` is the
 //! normative description; where it and the Solidity differ, the Solidity (the code that pays)
 //! wins. The shared vectors `test/vectors/consensus/*.json` are checked for exact equality by
 //! `tests/vectors.rs`.
@@ -29,6 +29,9 @@ use thiserror::Error;
 pub const WAD: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
 /// Basis points in 100 % (the denominator of a [`RewardSplit`]).
 pub const BPS: u64 = 10_000;
+/// `Rewards.FULL_SCORE`: the score of a solver that reached the task's target improvement (honest
+/// scores are absolute; the solver pool is paid in proportion to [`top_score`] / `FULL_SCORE`).
+pub const FULL_SCORE: u16 = u16::MAX;
 /// `Rewards.MAX_SOLVERS_PER_TASK`: most solver columns in one settlement.
 pub const MAX_SOLVERS_PER_TASK: usize = 16;
 /// `Rewards.MAX_COORDINATORS_PER_TASK`: most coordinator rows in one settlement.
@@ -509,8 +512,14 @@ impl RewardSplit {
 /// What `Rewards.settleTask` credits, reserves and releases for one task.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Payouts {
-    /// `reward * solverBps / 10000`.
+    /// `reward * solverBps / 10000`: the most the solvers can earn.
     pub solver_pool: U256,
+    /// The highest score backed on one solver ([`top_score`]); `FULL_SCORE` means the task's
+    /// target improvement was reached.
+    pub top_score: u16,
+    /// `solver_pool * top_score / FULL_SCORE`: the part of the pool absolute improvement earned
+    /// (review finding S-1); the rest is released.
+    pub solver_pool_earned: U256,
     /// `reward * coordinatorBps / 10000`.
     pub coordinator_pool: U256,
     /// `reward * proposerBps / 10000`, credited to the proposer.
@@ -518,8 +527,8 @@ pub struct Payouts {
     /// `reward * aggregatorBps / 10000`, kept reserved in the project until publication (paid to
     /// the aggregator, or released after the publish window).
     pub aggregator_fee: U256,
-    /// Per solver (reveal order): `solverPool * I[j] / 1e18` (`SolverRewarded.amount`, also
-    /// recorded as contributor shares in the InferenceMarket).
+    /// Per solver (reveal order): `solver_pool_earned * I[j] / 1e18` (`SolverRewarded.amount`,
+    /// also recorded as contributor shares in the InferenceMarket).
     pub solver_amounts: Vec<U256>,
     /// Per coordinator: the weight its pay was computed from (`CoordinatorRewarded.dividend`):
     /// `D[i]`, or `stake[i] * 1e18 / Σ stake` when every dividend is zero.
@@ -532,24 +541,68 @@ pub struct Payouts {
     pub coordinators_paid: U256,
     /// `solvers_paid + coordinators_paid + proposer_fee`: pulled from the project into Rewards.
     pub spent: U256,
-    /// `reward − spent − aggregator_fee`: rounding dust and unearned shares, released back to the
-    /// project budget.
+    /// `reward − spent − aggregator_fee`: the unearned part of the solver pool, rounding dust and
+    /// unearned shares, released back to the project budget.
     pub released: U256,
 }
 
+/// `Rewards._topScore`: the highest score any solver is backed at — the maximum over solvers j of
+/// the largest raw `scores[i][j]` of a coordinator with stake such that the coordinators scoring j
+/// at least that much hold more than κ of the voting stake (`support > ⌊κ · Σ stake / 1e18⌋`,
+/// which for integers is `support · 1e18 > κ · Σ stake`: the consensus rule of [`compute`]
+/// applied to raw scores instead of row-normalized weights). 0 when nothing is backed or no
+/// coordinator has stake. `params` are the task's ([`ConsensusParams::for_task`]), as for
+/// [`compute`].
+pub fn top_score<S: AsRef<[u16]>>(
+    stakes: &[U256],
+    scores: &[S],
+    params: ConsensusParams,
+) -> Result<u16, ConsensusError> {
+    let voting = sum(stakes, "voting stake")?;
+    if voting.is_zero() {
+        return Ok(0);
+    }
+    let bar = mul(params.kappa, voting, "top score threshold")? / WAD;
+    let mut top = 0u16;
+    for (&stake, row) in stakes.iter().zip(scores) {
+        if stake.is_zero() {
+            continue;
+        }
+        for (j, &v) in row.as_ref().iter().enumerate() {
+            if v <= top {
+                continue;
+            }
+            let mut support = U256::ZERO;
+            for (&s, other) in stakes.iter().zip(scores) {
+                if other.as_ref().get(j).is_some_and(|&x| x >= v) {
+                    support = add(support, s, "top score support")?;
+                }
+            }
+            if support > bar {
+                top = v;
+            }
+        }
+    }
+    Ok(top)
+}
+
 /// The payout arithmetic of `Rewards.settleTask` for a task with the given `reward`, project
-/// `split`, coordinator `stakes` and `scores` (as given to the consensus) and consensus `result`.
+/// `split`, coordinator `stakes` and `scores` (as given to the consensus), the task's consensus
+/// `params` ([`ConsensusParams::for_task`], as given to [`compute`]) and consensus `result`.
 ///
 /// Checks what the chain guarantees: `reward ≤ type(uint128).max`, a split summing to 10 000 and
-/// one stake per dividend. `spent + aggregator_fee + released == reward` always holds. When no
-/// coordinator earned a dividend, the coordinator pool goes by stake to the coordinators whose
-/// scores are all zero (they agreed that nothing improved); coordinators that scored something
-/// nobody backed are paid nothing.
+/// one stake per dividend. `spent + aggregator_fee + released == reward` always holds. The solver
+/// pool is scaled by [`top_score`] / `FULL_SCORE` (scores are absolute, `FULL_SCORE` = the task's
+/// target reached) and split by incentive; the rest is released. When no coordinator earned a
+/// dividend, the coordinator pool goes by stake to the coordinators whose scores are all zero
+/// (they agreed that nothing improved); coordinators that scored something nobody backed are paid
+/// nothing.
 pub fn payouts<S: AsRef<[u16]>>(
     reward: U256,
     split: RewardSplit,
     stakes: &[U256],
     scores: &[S],
+    params: ConsensusParams,
     result: &ConsensusResult,
 ) -> Result<Payouts, ConsensusError> {
     if reward > U256::from(u128::MAX) {
@@ -572,12 +625,19 @@ pub fn payouts<S: AsRef<[u16]>>(
         coordinator_pool: share(split.coordinator_bps)?,
         proposer_fee: share(split.proposer_bps)?,
         aggregator_fee: share(split.aggregator_bps)?,
+        top_score: top_score(stakes, scores, params)?,
         ..Payouts::default()
     };
+    p.solver_pool_earned = mul_div(
+        p.solver_pool,
+        U256::from(p.top_score),
+        U256::from(FULL_SCORE),
+        "earned solver pool",
+    )?;
 
     // _creditSolvers
     for &inc in &result.incentive {
-        let amount = mul_div(p.solver_pool, inc, WAD, "solver payout")?;
+        let amount = mul_div(p.solver_pool_earned, inc, WAD, "solver payout")?;
         p.solvers_paid = add(p.solvers_paid, amount, "solver payout")?;
         p.solver_amounts.push(amount);
     }
@@ -652,6 +712,6 @@ where
         return Err(ConsensusError::RewardTooLarge { reward });
     }
     let result = compute(stakes, scores, prev_bonds, params)?;
-    let payouts = payouts(reward, split, stakes, scores, &result)?;
+    let payouts = payouts(reward, split, stakes, scores, params, &result)?;
     Ok(Settled { result, payouts })
 }

@@ -224,30 +224,31 @@ fn split(s: u16, c: u16, p: u16, a: u16) -> RewardSplit {
     }
 }
 
-/// The majority case with reward 1,000,000 and split 60/30/5/5:
-/// pools 600000 / 300000 / 50000 / 50000; solvers ⌊600000·3/7⌋ = 257142, ⌊600000·4/7⌋ = 342857;
-/// coordinators ⌊300000·D⌋ = 171428, 85714, 42857; spent = 599999 + 299999 + 50000 = 949998;
-/// released = 1000000 − 949998 − 50000 = 2 (dust back to the project).
+const FULL: u16 = consensus::FULL_SCORE;
+
+/// The majority case with reward 1,000,000 and split 60/30/5/5 (rows weighted as the hand case
+/// [1, 1], [1, 1], [0, 2]; the majority scores both solvers at the target, so the whole pool is
+/// earned): pools 600000 / 300000 / 50000 / 50000; solvers ⌊600000·3/7⌋ = 257142,
+/// ⌊600000·4/7⌋ = 342857; coordinators ⌊300000·D⌋ = 171428, 85714, 42857;
+/// spent = 599999 + 299999 + 50000 = 949998; released = 1000000 − 949998 − 50000 = 2 (dust back to
+/// the project).
 #[test]
 fn payouts_majority_case() {
     let stakes = us(&[2, 1, 1]);
-    let r = consensus::compute(
-        &stakes,
-        &[vec![1u16, 1], vec![1, 1], vec![0, 2]],
-        &zeros(3, 2),
-        ConsensusParams::default(),
-    )
-    .unwrap();
-    let scores = [vec![1u16, 1], vec![1, 1], vec![0, 2]];
+    let scores = [vec![FULL, FULL], vec![FULL, FULL], vec![0, FULL]];
+    let r = consensus::compute(&stakes, &scores, &zeros(3, 2), ConsensusParams::default()).unwrap();
     let p = consensus::payouts(
         u(1_000_000),
         split(6000, 3000, 500, 500),
         &stakes,
         &scores,
+        ConsensusParams::default(),
         &r,
     )
     .unwrap();
+    assert_eq!(p.top_score, FULL);
     assert_eq!(p.solver_pool, u(600_000));
+    assert_eq!(p.solver_pool_earned, u(600_000));
     assert_eq!(p.coordinator_pool, u(300_000));
     assert_eq!(p.proposer_fee, u(50_000));
     assert_eq!(p.aggregator_fee, u(50_000));
@@ -279,9 +280,12 @@ fn payouts_all_zero_scores_pay_coordinators_by_stake() {
         split(6000, 3000, 500, 500),
         &stakes,
         &scores,
+        ConsensusParams::default(),
         &r,
     )
     .unwrap();
+    assert_eq!(p.top_score, 0);
+    assert_eq!(p.solver_pool_earned, U256::ZERO);
     assert_eq!(p.solver_amounts, us(&[0, 0]));
     assert_eq!(
         p.coordinator_weights,
@@ -305,9 +309,11 @@ fn payouts_unbacked_scores_earn_nothing() {
         split(6000, 3000, 500, 500),
         &stakes,
         &scores,
+        ConsensusParams::default(),
         &r,
     )
     .unwrap();
+    assert_eq!(p.top_score, 0, "exactly half is not more than κ");
     assert_eq!(p.coordinator_amounts, us(&[0, 0]));
     assert_eq!(p.solver_amounts, us(&[0, 0]));
     assert_eq!(p.released, u(900_000));
@@ -325,8 +331,16 @@ fn payouts_zero_stake_release_all_but_fees() {
     )
     .unwrap();
     let scores = [vec![1u16, 2], vec![2, 1]];
-    let p =
-        consensus::payouts(u(10_000), split(7000, 2000, 600, 400), &stakes, &scores, &r).unwrap();
+    let p = consensus::payouts(
+        u(10_000),
+        split(7000, 2000, 600, 400),
+        &stakes,
+        &scores,
+        ConsensusParams::default(),
+        &r,
+    )
+    .unwrap();
+    assert_eq!(p.top_score, 0);
     assert_eq!(p.coordinator_amounts, us(&[0, 0]));
     assert_eq!(p.spent, u(600));
     assert_eq!(p.aggregator_fee, u(400));
@@ -339,13 +353,78 @@ fn settle_runs_both() {
         u(1_000_000),
         split(6000, 3000, 500, 500),
         &us(&[2, 1, 1]),
-        &[vec![1u16, 1], vec![1, 1], vec![0, 2]],
+        &[vec![FULL, FULL], vec![FULL, FULL], vec![0, FULL]],
         &zeros(3, 2),
         ConsensusParams::default(),
     )
     .unwrap();
     assert_eq!(s.payouts.released, u(2));
     assert_eq!(s.result.consensus, us(&[E18 / 2, E18 / 2]));
+}
+
+// ------------------------------------------------------------------ S-1: absolute improvement
+
+/// `test_S1_smallImprovementPaysAFractionOfThePoolAndReleasesTheRest` of test/Rewards.t.sol:
+/// three equal coordinators score solver 0 at 10% of the target (6554) and solver 1 at 5%; reward
+/// 1000 ATN, split 70/15/5/10: ⌊700e18 · 6554 / 65535⌋ = 70005340657663843747 is earned, split
+/// 2:1, and the rest of the solver pool is released.
+#[test]
+fn payouts_small_improvement_earn_a_fraction_of_the_pool() {
+    let e18 = u(E18);
+    let stakes = vec![u(1000) * e18; 3];
+    let scores = vec![vec![6554u16, 3277, 0]; 3];
+    let s = consensus::settle(
+        u(1000) * e18,
+        split(7000, 1500, 500, 1000),
+        &stakes,
+        &scores,
+        &zeros(3, 3),
+        ConsensusParams::default(),
+    )
+    .unwrap();
+    let p = &s.payouts;
+    assert_eq!(p.top_score, 6554);
+    assert_eq!(p.solver_pool, u(700) * e18);
+    assert_eq!(p.solver_pool_earned, u(70_005_340_657_663_843_747));
+    assert!(p.solvers_paid <= p.solver_pool_earned);
+    assert!(p.solver_pool_earned - p.solvers_paid < u(1000));
+    assert_eq!(
+        p.released,
+        u(1000) * e18 - p.solvers_paid - p.coordinators_paid - p.proposer_fee - p.aggregator_fee
+    );
+    assert!(p.released >= p.solver_pool - p.solver_pool_earned);
+}
+
+/// The top score is the highest value with more than κ of the voting stake behind it on one
+/// solver: a minority's generous score does not count, a majority's does, ties at exactly κ do
+/// not, zero-stake rows never propose a value, and κ over all coordinator stake
+/// ([`ConsensusParams::for_task`]) can leave nothing backed.
+#[test]
+fn top_score_is_the_best_backed_score() {
+    let p = ConsensusParams::default();
+    let top = |stakes: &[u128], scores: &[Vec<u16>]| {
+        consensus::top_score(&us(stakes), scores, p).expect("valid input")
+    };
+    // Majority 6554 on solver 0, minority 65535 on solver 2.
+    let rows = [vec![6554u16, 0, 0], vec![6554, 0, 0], vec![0, 0, FULL]];
+    assert_eq!(top(&[1, 1, 1], &rows), 6554);
+    // The same minority with more than half of the stake sets it.
+    assert_eq!(top(&[1, 1, 3], &rows), FULL);
+    // Exactly half is not more than κ = 0.5: with the stake split evenly, neither side is backed.
+    assert_eq!(top(&[1, 1, 2], &rows), 0);
+    assert_eq!(top(&[1, 1], &[vec![100u16], vec![0]]), 0);
+    // Different values on one solver: the κ-quantile (300 has 2 of 3 behind it; 500 only 1).
+    assert_eq!(top(&[1, 1, 1], &[vec![500u16], vec![300], vec![100]]), 300);
+    // A zero-stake row counts for nothing and proposes nothing.
+    assert_eq!(top(&[0, 1], &[vec![FULL], vec![10]]), 10);
+    assert_eq!(top(&[0, 0], &[vec![FULL], vec![FULL]]), 0);
+    // Voters holding a third of all coordinator stake back nothing under κ over all of it.
+    let stakes = us(&[1, 1]);
+    let wide = p.for_task(&stakes, u(6)).unwrap();
+    assert_eq!(
+        consensus::top_score(&stakes, &[vec![FULL], vec![FULL]], wide).unwrap(),
+        0
+    );
 }
 
 // ------------------------------------------------------------------ input checks
@@ -463,17 +542,25 @@ fn payouts_reject_what_the_chain_rejects() {
         ConsensusParams::default(),
     )
     .unwrap();
+    let p = ConsensusParams::default();
     assert_eq!(
-        consensus::payouts(u(1), split(5000, 5000, 0, 1), &stakes, &[[1u16]], &r),
+        consensus::payouts(u(1), split(5000, 5000, 0, 1), &stakes, &[[1u16]], p, &r),
         Err(ConsensusError::InvalidSplit { sum_bps: 10_001 })
     );
     let big = U256::from(u128::MAX) + u(1);
     assert_eq!(
-        consensus::payouts(big, split(5000, 5000, 0, 0), &stakes, &[[1u16]], &r),
+        consensus::payouts(big, split(5000, 5000, 0, 0), &stakes, &[[1u16]], p, &r),
         Err(ConsensusError::RewardTooLarge { reward: big })
     );
     assert_eq!(
-        consensus::payouts(u(1), split(5000, 5000, 0, 0), &us(&[1, 2]), &[[1u16]], &r),
+        consensus::payouts(
+            u(1),
+            split(5000, 5000, 0, 0),
+            &us(&[1, 2]),
+            &[[1u16]],
+            p,
+            &r
+        ),
         Err(ConsensusError::PayoutLengthMismatch {
             stakes: 2,
             dividends: 1
@@ -715,6 +802,37 @@ proptest! {
         prop_assert_eq!(r1.dividends, r2.dividends);
     }
 
+    /// S-1: the top score equals a per-column re-derivation of `docs/consensus.md` (the κ-quantile
+    /// of each solver's raw scores, then the maximum), and the solvers get the earned pool less at
+    /// most the flooring of the m incentive shares.
+    #[test]
+    fn top_score_matches_reference_and_bounds_what_solvers_get(c in case(), reward in any::<u128>()) {
+        let params = ConsensusParams::new(c.kappa, c.alpha).unwrap();
+        let top = consensus::top_score(&c.stakes, &c.scores, params).unwrap();
+        let total: U256 = c.stakes.iter().copied().sum();
+        let m = c.scores[0].len();
+        let mut want = 0u16;
+        for j in 0..m {
+            for (i, row) in c.scores.iter().enumerate() {
+                let v = row[j];
+                if c.stakes[i].is_zero() { continue; }
+                let support: U256 = c.scores.iter().zip(&c.stakes)
+                    .filter(|(r, _)| r[j] >= v).map(|(_, &s)| s).sum();
+                if support * WAD > c.kappa * total { want = want.max(v); }
+            }
+        }
+        prop_assert_eq!(top, want);
+        let r = compute(&c);
+        let p = consensus::payouts(U256::from(reward), split(7000, 1500, 500, 1000), &c.stakes, &c.scores, params, &r)
+            .expect("valid payout input");
+        prop_assert_eq!(p.top_score, top);
+        let slack = p.solver_pool_earned * u(m as u128) / WAD + u(m as u128);
+        // Σ I ≥ 1e18 − m whenever it is not zero, and each of the m payouts floors once.
+        if !sum(&r.incentive).is_zero() {
+            prop_assert!(p.solver_pool_earned - p.solvers_paid <= slack);
+        }
+    }
+
     #[test]
     fn matches_independent_reference(c in case()) {
         let r = compute(&c);
@@ -725,10 +843,13 @@ proptest! {
     fn payouts_never_exceed_the_reward(c in case(), reward in any::<u128>(), sp in split_strategy()) {
         let r = compute(&c);
         let reward = U256::from(reward);
-        let p = consensus::payouts(reward, sp, &c.stakes, &c.scores, &r).expect("valid payout input");
+        let params = ConsensusParams::new(c.kappa, c.alpha).unwrap();
+        let p = consensus::payouts(reward, sp, &c.stakes, &c.scores, params, &r)
+            .expect("valid payout input");
         prop_assert!(p.spent + p.aggregator_fee <= reward);
         prop_assert_eq!(p.spent + p.aggregator_fee + p.released, reward);
-        prop_assert!(p.solvers_paid <= p.solver_pool);
+        prop_assert!(p.solver_pool_earned <= p.solver_pool);
+        prop_assert!(p.solvers_paid <= p.solver_pool_earned);
         prop_assert!(p.coordinators_paid <= p.coordinator_pool);
         prop_assert_eq!(p.solvers_paid, sum(&p.solver_amounts));
         prop_assert_eq!(p.coordinators_paid, sum(&p.coordinator_amounts));

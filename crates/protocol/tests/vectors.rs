@@ -136,7 +136,7 @@ fn payouts_balance_on_every_vector() {
             U256::from(10u64).pow(U256::from(21u64)),
             U256::from(u128::MAX),
         ] {
-            let p = consensus::payouts(reward, split, &v.stakes, &v.scores, &v.expected)
+            let p = consensus::payouts(reward, split, &v.stakes, &v.scores, v.params, &v.expected)
                 .unwrap_or_else(|e| panic!("{}: {e}", v.name));
             assert_eq!(
                 p.spent + p.aggregator_fee + p.released,
@@ -144,7 +144,8 @@ fn payouts_balance_on_every_vector() {
                 "{}",
                 v.name
             );
-            assert!(p.solvers_paid <= p.solver_pool, "{}", v.name);
+            assert!(p.solver_pool_earned <= p.solver_pool, "{}", v.name);
+            assert!(p.solvers_paid <= p.solver_pool_earned, "{}", v.name);
             assert!(p.coordinators_paid <= p.coordinator_pool, "{}", v.name);
         }
     }

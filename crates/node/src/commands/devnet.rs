@@ -31,6 +31,11 @@ pub struct DevnetArgs {
     /// Local optimizer steps per round (default: the preset's)
     #[arg(long)]
     pub steps: Option<u32>,
+    /// Relative loss improvement that earns a solver the whole solver pool (the project spec's
+    /// `target_gain`); smaller improvements earn a proportional share and the rest returns to the
+    /// budget. Coordinators score against at least 0.0001
+    #[arg(long, default_value_t = autonet_agents::spec::DEFAULT_TARGET_GAIN, value_name = "FRACTION")]
+    pub target_gain: f64,
     /// Solver agents
     #[arg(long, default_value_t = 3)]
     pub solvers: usize,
@@ -152,6 +157,9 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     if let Some(steps) = args.steps {
         spec.steps = steps;
     }
+    spec.target_gain = args.target_gain;
+    spec.validate()
+        .map_err(|e| CommandError::Invalid(format!("--target-gain: {e}")))?;
     let repo = std::fs::canonicalize(&args.repo)
         .map_err(|e| CommandError::Invalid(format!("--repo {}: {e}", args.repo.display())))?;
     let dir = if args.dir.is_absolute() {
@@ -177,8 +185,8 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         start_agents: true,
     };
     println!(
-        "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round)",
-        opts.solvers, opts.coordinators, opts.spec.preset, opts.spec.steps
+        "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round, {} relative improvement earns the whole solver pool)",
+        opts.solvers, opts.coordinators, opts.spec.preset, opts.spec.steps, opts.spec.target_gain
     );
     let started = Instant::now();
     let mut net = Network::launch(opts).await.map_err(net_err)?;
