@@ -7,12 +7,15 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IParticipantStaking, Role} from "./interfaces/IParticipantStaking.sol";
 import {IStakeObserver} from "./interfaces/IStakeObserver.sol";
+import {IStakeLocker} from "./interfaces/IStakeLocker.sol";
 
 /// @title ParticipantStaking
-/// @notice One role per address, minimum stakes, a bounded unbonding queue and slashing to the treasury.
+/// @notice One role per address, minimum stakes, a bounded unbonding queue, stake locks and slashing to the
+///         treasury.
 /// @dev Every change of an account's bonded stake or role is reported to the stake observer, when one is set
 ///      (the BlsSignerRegistry, which keeps the BLS aggregate key and signer stake), after the state change
-///      and before any token moves.
+///      and before any token moves. `requestUnbond` asks the registered stake lockers (ShardProviders) how much
+///      must stay bonded, before any state change; slashing never asks them.
 contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaking {
     using SafeERC20 for IERC20;
 
@@ -27,8 +30,15 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     uint256 public constant MAX_PENDING_UNBONDS = 8;
     /// @notice Maximum unbonding delay governance may set.
     uint64 public constant MAX_UNBONDING_DELAY = 365 days;
+    /// @notice Most registered stake lockers (each one is asked on every unbond request).
+    uint256 public constant MAX_LOCKERS = 4;
+    /// @notice Gas given to each locker's `lockedStake` call (a few storage reads need about 10k).
+    uint256 public constant LOCKER_GAS = 50_000;
     /// @dev Number of values of `Role` (None included).
     uint256 private constant ROLE_COUNT = 5;
+    /// @dev Gas that must be left before a locker call so that the locker gets all of LOCKER_GAS (EIP-150 keeps
+    ///      1/64 back) after the call's own cost (a cold account access, 2,600, and a few operations).
+    uint256 private constant LOCKER_CALL_RESERVE = LOCKER_GAS + LOCKER_GAS / 63 + 5_000;
 
     IERC20 private immutable _token;
     address private _treasury;
@@ -46,6 +56,7 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     uint256[ROLE_COUNT] private _minStake;
     uint64[ROLE_COUNT] private _delay;
     IStakeObserver private _observer;
+    IStakeLocker[] private _lockers;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE
     /// @param token_ the staked token (ATN)
@@ -96,12 +107,18 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         if (amount > type(uint128).max) revert StakingAmountTooLarge(amount);
         Unbond[] storage queue = _pending[msg.sender];
         if (queue.length >= MAX_PENDING_UNBONDS) revert StakingTooManyUnbonds();
-
         Role role = _accounts[msg.sender].role;
-        uint64 maturesAt = uint64(block.timestamp) + _delay[uint256(role)];
-        // unchecked: amount <= bonded (checked above) and totalStake[role] >= bonded of every holder of role.
+        // unchecked: amount <= bonded (checked above).
+        uint256 remaining;
         unchecked {
-            _bonded[msg.sender] = bonded - amount;
+            remaining = bonded - amount;
+        }
+        _checkLocks(msg.sender, role, remaining);
+
+        uint64 maturesAt = uint64(block.timestamp) + _delay[uint256(role)];
+        _bonded[msg.sender] = remaining;
+        // unchecked: totalStake[role] >= bonded of every holder of role >= amount.
+        unchecked {
             _totalStake[uint256(role)] -= amount;
         }
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -227,6 +244,32 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     }
 
     /// @inheritdoc IParticipantStaking
+    function addStakeLocker(IStakeLocker locker) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (address(locker).code.length == 0) revert StakingLockerNotContract(address(locker));
+        uint256 n = _lockers.length; // <= MAX_LOCKERS
+        for (uint256 i; i < n; ++i) {
+            if (_lockers[i] == locker) revert StakingLockerAlreadyAdded(address(locker));
+        }
+        if (n >= MAX_LOCKERS) revert StakingTooManyLockers(MAX_LOCKERS);
+        _lockers.push(locker);
+        emit StakeLockerAdded(address(locker));
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function removeStakeLocker(IStakeLocker locker) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        uint256 n = _lockers.length; // <= MAX_LOCKERS
+        for (uint256 i; i < n; ++i) {
+            if (_lockers[i] == locker) {
+                _lockers[i] = _lockers[n - 1];
+                _lockers.pop();
+                emit StakeLockerRemoved(address(locker));
+                return;
+            }
+        }
+        revert StakingLockerUnknown(address(locker));
+    }
+
+    /// @inheritdoc IParticipantStaking
     function setTreasury(address treasury_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (treasury_ == address(0)) revert StakingZeroAddress();
         _treasury = treasury_;
@@ -285,6 +328,22 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     }
 
     /// @inheritdoc IParticipantStaking
+    function stakeLockers() external view returns (IStakeLocker[] memory) {
+        return _lockers;
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function lockedStake(address account) external view returns (uint256 locked, IStakeLocker locker) {
+        Role role = _accounts[account].role;
+        uint256 n = _lockers.length; // <= MAX_LOCKERS
+        for (uint256 i; i < n; ++i) {
+            IStakeLocker l = _lockers[i];
+            (bool ok, uint256 amount) = _askLocker(l, account, role);
+            if (ok && amount > locked) (locked, locker) = (amount, l);
+        }
+    }
+
+    /// @inheritdoc IParticipantStaking
     function treasury() external view returns (address) {
         return _treasury;
     }
@@ -308,6 +367,45 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
                 emit RoleCleared(account, previous);
                 return true;
             }
+        }
+    }
+
+    /// @dev Reverts StakingLocked when `remaining` is below the largest lock of the registered lockers. A locker
+    ///      that fails counts as 0 (fail-open) and is reported with StakeLockerFailed: lockers are protocol
+    ///      contracts registered by governance, and one broken locker must not freeze every staker's exit until
+    ///      governance removes it; the locked stake stays slashable through the unbonding delay meanwhile. To
+    ///      keep a caller from making a locker fail on purpose by sending too little gas, each call needs enough
+    ///      gas left to give the locker all of LOCKER_GAS.
+    function _checkLocks(address account, Role role, uint256 remaining) private {
+        uint256 n = _lockers.length; // <= MAX_LOCKERS
+        uint256 locked;
+        IStakeLocker by;
+        for (uint256 i; i < n; ++i) {
+            IStakeLocker l = _lockers[i];
+            if (gasleft() < LOCKER_CALL_RESERVE) revert StakingInsufficientGas();
+            (bool ok, uint256 amount) = _askLocker(l, account, role);
+            if (!ok) emit StakeLockerFailed(address(l), account);
+            else if (amount > locked) (locked, by) = (amount, l);
+        }
+        if (remaining < locked) revert StakingLocked(account, address(by), locked, remaining);
+    }
+
+    /// @dev `locker.lockedStake(account, role)` by staticcall with LOCKER_GAS; `ok` is false when it reverted,
+    ///      ran out of gas or returned less than one word. At most one word of return data is copied.
+    function _askLocker(IStakeLocker locker, address account, Role role)
+        private
+        view
+        returns (bool ok, uint256 amount)
+    {
+        bytes4 selector = IStakeLocker.lockedStake.selector;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), account)
+            mstore(add(ptr, 0x24), role)
+            ok := staticcall(LOCKER_GAS, locker, ptr, 0x44, ptr, 0x20)
+            ok := and(ok, gt(returndatasize(), 0x1f))
+            if ok { amount := mload(ptr) }
         }
     }
 

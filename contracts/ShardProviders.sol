@@ -9,7 +9,8 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 
 import {IShardProviders, ChallengeStatus} from "./interfaces/IShardProviders.sol";
 import {IModelShardRegistry} from "./interfaces/IModelShardRegistry.sol";
-import {IParticipantStaking} from "./interfaces/IParticipantStaking.sol";
+import {IParticipantStaking, Role} from "./interfaces/IParticipantStaking.sol";
+import {IStakeLocker} from "./interfaces/IStakeLocker.sol";
 
 /// @title ShardProviders
 /// @notice Storage providers, their shard announcements, per-shard availability and liveness challenges.
@@ -19,7 +20,10 @@ import {IParticipantStaking} from "./interfaces/IParticipantStaking.sol";
 ///      Providers and challengers must hold bonded stake of at least `challengeSlash` (what a failed challenge
 ///      takes); a challenger also escrows `challengeBond` ATN here, paid to the provider when it proves its shard
 ///      and returned when it does not. The token balance is always the open bonds plus the unclaimed credits.
-contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransient {
+///      As a stake locker registered in `ParticipantStaking`, it keeps `minProviderStake()` of a provider bonded
+///      while the provider announces any shard (an open challenge always concerns an announced root, whose
+///      shards cannot be withdrawn or evicted until it closes).
+contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Most shards (k + m) of one model; also the width of an announcement bitmap.
@@ -320,6 +324,14 @@ contract ShardProviders is IShardProviders, AccessControl, ReentrancyGuardTransi
     function minProviderStake() public view returns (uint256) {
         uint256 slash = _challengeSlash;
         return slash == 0 ? 1 : slash;
+    }
+
+    /// @inheritdoc IStakeLocker
+    /// @dev Providers stake in any role, so the role is not looked at. `rootsHeld != 0` covers open challenges:
+    ///      a challenge needs announced shards of its root, and while it is open they can be neither withdrawn
+    ///      nor evicted; `expireChallenge` removes them only after closing it.
+    function lockedStake(address account, Role) external view returns (uint256) {
+        return _providers[account].rootsHeld != 0 ? minProviderStake() : 0;
     }
 
     // ------------------------------------------------------------------ admin

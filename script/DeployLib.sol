@@ -26,6 +26,7 @@ import {IRewards} from "../contracts/interfaces/IRewards.sol";
 import {IInferenceMarket} from "../contracts/interfaces/IInferenceMarket.sol";
 import {IBlsSignerRegistry} from "../contracts/interfaces/IBlsSignerRegistry.sol";
 import {IModelShardRegistry} from "../contracts/interfaces/IModelShardRegistry.sol";
+import {IStakeLocker} from "../contracts/interfaces/IStakeLocker.sol";
 
 /// @title DeployLib
 /// @notice Deploys and wires every Autonet contract, registers their addresses in the Registry
@@ -152,6 +153,8 @@ library DeployLib {
         d.staking.grantRole(d.staking.BINDER_ROLE(), address(d.taskManager));
         d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.shardRegistry));
         d.staking.grantRole(d.staking.SLASHER_ROLE(), address(d.shardProviders));
+        // A provider announcing shards keeps minProviderStake() bonded (no unbond below it; docs/storage.md).
+        d.staking.addStakeLocker(IStakeLocker(address(d.shardProviders)));
         // Stake changes keep the BLS aggregate key and signer stake current (docs/bls.md).
         d.staking.setStakeObserver(d.blsSigners);
         d.project.grantRole(d.project.SPENDER_ROLE(), address(d.taskManager));

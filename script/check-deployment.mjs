@@ -2,7 +2,8 @@
 // Checks a deployments/<chainId>.json against a live chain: every address holds code, answers a
 // view call that proves it is the contract named, and the Registry maps `contract.<Name>` to it;
 // wiring that is not a role (ParticipantStaking's stake observer is the BlsSignerRegistry, the model
-// registry checks aggregates there, the shard providers read models from the model registry) holds.
+// registry checks aggregates there, the shard providers read models from the model registry and lock
+// provider stake in staking) holds.
 // With a deployer address it also checks the hand-over: the deployer holds no admin role and the
 // Timelock holds it everywhere.
 // Usage: node script/check-deployment.mjs deployments/<chainId>.json <rpcUrl> [deployer]
@@ -71,6 +72,13 @@ for (const [name, sig, want] of wiring) {
   const ok = lower(v) === lower(d.contracts[want]);
   const view = `${name}.${sig.split("(")[0]}`;
   console.log(`${ok ? "ok  " : "FAIL"} ${view.padEnd(20)} ${v}${ok ? "" : `  expected ${want} ${d.contracts[want]}`}`);
+  failures += ok ? 0 : 1;
+}
+// Stake lockers: ShardProviders keeps the stake of providers announcing shards bonded (docs/storage.md).
+if (d.contracts.ParticipantStaking && d.contracts.ShardProviders) {
+  const v = call(d.contracts.ParticipantStaking, "stakeLockers()(address[])");
+  const ok = lower(v).includes(lower(d.contracts.ShardProviders));
+  console.log(`${ok ? "ok  " : "FAIL"} ${"ParticipantStaking.stakeLockers".padEnd(20)} ${v}${ok ? "" : `  expected to include ShardProviders ${d.contracts.ShardProviders}`}`);
   failures += ok ? 0 : 1;
 }
 if (!Number.isInteger(d.deployBlock) && !/^\d+$/.test(String(d.deployBlock))) {

@@ -62,6 +62,10 @@ contract DeployTest is World {
         );
         assertEq(address(shards.blsSigners()), address(blsSigners));
         assertEq(address(shardProviders.models()), address(shards));
+        assertEq(staking.stakeLockers().length, 1, "one stake locker");
+        assertEq(
+            address(staking.stakeLockers()[0]), address(shardProviders), "shard providers lock their stake"
+        );
         assertEq(blsSigners.staking(), address(staking));
         // Nothing else may spend project budgets or slash.
         assertFalse(project.hasRole(project.SPENDER_ROLE(), address(shards)));

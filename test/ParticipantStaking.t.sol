@@ -7,6 +7,56 @@ import {ATNToken} from "../contracts/ATNToken.sol";
 import {ParticipantStaking} from "../contracts/ParticipantStaking.sol";
 import {IParticipantStaking, Role} from "../contracts/interfaces/IParticipantStaking.sol";
 import {IStakeObserver} from "../contracts/interfaces/IStakeObserver.sol";
+import {IStakeLocker} from "../contracts/interfaces/IStakeLocker.sol";
+
+/// @dev A stake locker that locks a set amount per account for one role, or misbehaves on demand.
+contract MockLocker is IStakeLocker {
+    enum Mode {
+        Normal,
+        Reverts,
+        BurnsGas,
+        ShortAnswer,
+        LongAnswer
+    }
+
+    Mode public mode;
+    Role public lockedRole = Role.Solver;
+    mapping(address account => uint256) public locks;
+
+    function setLock(address account, uint256 amount) external {
+        locks[account] = amount;
+    }
+
+    function setMode(Mode m) external {
+        mode = m;
+    }
+
+    function setRole(Role r) external {
+        lockedRole = r;
+    }
+
+    function lockedStake(address account, Role role) external view returns (uint256 locked) {
+        Mode m = mode;
+        if (m == Mode.Reverts) revert("locker down");
+        if (m == Mode.BurnsGas) {
+            while (true) {}
+        }
+        locked = role == lockedRole ? locks[account] : 0;
+        if (m == Mode.ShortAnswer) {
+            assembly ("memory-safe") {
+                mstore(0, locked)
+                return(0, 31)
+            }
+        }
+        if (m == Mode.LongAnswer) {
+            // 16 KiB of return data; staking reads the first word only
+            assembly ("memory-safe") {
+                mstore(0, locked)
+                return(0, 0x4000)
+            }
+        }
+    }
+}
 
 /// @dev Records every report; reverts on demand.
 contract RecordingObserver is IStakeObserver {
@@ -478,5 +528,226 @@ contract ParticipantStakingTest is Test {
         vm.prank(admin);
         staking.setMinStake(Role.Aggregator, stakeAmt + 1);
         assertFalse(staking.isActive(alice, Role.Aggregator));
+    }
+
+    // ------------------------------------------------------------------ stake lockers (review dc0035f: M-4)
+
+    function _locker() internal returns (MockLocker locker) {
+        locker = new MockLocker();
+        vm.prank(admin);
+        staking.addStakeLocker(locker);
+    }
+
+    function test_addStakeLocker_registersAtMostTheBoundAndRemoves() public {
+        assertEq(staking.MAX_LOCKERS(), 4);
+        MockLocker[5] memory l;
+        for (uint256 i; i < 5; ++i) {
+            l[i] = new MockLocker();
+        }
+        vm.startPrank(admin);
+        for (uint256 i; i < 4; ++i) {
+            vm.expectEmit(address(staking));
+            emit IParticipantStaking.StakeLockerAdded(address(l[i]));
+            staking.addStakeLocker(l[i]);
+        }
+        assertEq(staking.stakeLockers().length, 4);
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingLockerAlreadyAdded.selector, address(l[2]))
+        );
+        staking.addStakeLocker(l[2]);
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingTooManyLockers.selector, 4));
+        staking.addStakeLocker(l[4]);
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingLockerNotContract.selector, bob));
+        staking.addStakeLocker(IStakeLocker(bob));
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingLockerNotContract.selector, address(0))
+        );
+        staking.addStakeLocker(IStakeLocker(address(0)));
+
+        vm.expectEmit(address(staking));
+        emit IParticipantStaking.StakeLockerRemoved(address(l[1]));
+        staking.removeStakeLocker(l[1]);
+        IStakeLocker[] memory left = staking.stakeLockers();
+        assertEq(left.length, 3);
+        for (uint256 i; i < 3; ++i) {
+            assertTrue(address(left[i]) != address(l[1]), "removed locker still listed");
+        }
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingLockerUnknown.selector, address(l[1]))
+        );
+        staking.removeStakeLocker(l[1]);
+        staking.addStakeLocker(l[4]); // room again
+        assertEq(staking.stakeLockers().length, 4);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_stakeLockerAdminByStranger() public {
+        MockLocker locker = _locker();
+        MockLocker other = new MockLocker();
+        bytes memory err = abi.encodeWithSelector(
+            IAccessControl.AccessControlUnauthorizedAccount.selector, bob, staking.DEFAULT_ADMIN_ROLE()
+        );
+        vm.startPrank(bob);
+        vm.expectRevert(err);
+        staking.addStakeLocker(other);
+        vm.expectRevert(err);
+        staking.removeStakeLocker(locker);
+        vm.stopPrank();
+        // a locker cannot remove itself either
+        bytes32 adminRole = staking.DEFAULT_ADMIN_ROLE();
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, address(locker), adminRole
+            )
+        );
+        vm.prank(address(locker));
+        staking.removeStakeLocker(locker);
+    }
+
+    /// @dev M-4. Fails on dc0035f: `requestUnbond` left any amount bonded. Now the largest lock (not the sum: the
+    ///      same stake backs every obligation) must stay bonded, and the error names account, locker, lock and
+    ///      what would have remained.
+    function test_requestUnbond_keepsTheLargestLockBonded() public {
+        MockLocker small = _locker();
+        MockLocker large = _locker();
+        _stake(alice, Role.Solver, 100e18);
+        small.setLock(alice, 30e18);
+        large.setLock(alice, 70e18);
+        (uint256 locked, IStakeLocker by) = staking.lockedStake(alice);
+        assertEq(locked, 70e18);
+        assertEq(address(by), address(large));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantStaking.StakingLocked.selector, alice, address(large), 70e18, 69e18
+            )
+        );
+        vm.prank(alice);
+        staking.requestUnbond(31e18);
+        vm.prank(alice);
+        staking.requestUnbond(30e18); // 70 left: each lock holds, though they add up to 100
+        assertEq(staking.stakeOf(alice), 70e18);
+        // Removing the locker ends its lock.
+        vm.prank(admin);
+        staking.removeStakeLocker(large);
+        vm.prank(alice);
+        staking.requestUnbond(40e18);
+        assertEq(staking.stakeOf(alice), 30e18);
+    }
+
+    function test_requestUnbond_asksForTheAccountsRole() public {
+        MockLocker locker = _locker();
+        locker.setRole(Role.Coordinator);
+        locker.setLock(alice, 600e18);
+        locker.setLock(bob, 600e18);
+        _stake(alice, Role.Solver, 100e18);
+        _stake(bob, Role.Coordinator, 600e18);
+        vm.prank(alice);
+        staking.requestUnbond(100e18); // a solver: not locked
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantStaking.StakingLocked.selector, bob, address(locker), 600e18, 0
+            )
+        );
+        vm.prank(bob);
+        staking.requestUnbond(600e18);
+    }
+
+    /// @dev M-4. Does not compile on dc0035f (no lockers). Slashing must not be blocked by a lock: a slash takes
+    ///      locked stake as any other, and the account is then simply unable to unbond until the lock falls.
+    function test_M4_lockDoesNotBlockSlashing() public {
+        MockLocker locker = _locker();
+        _stake(alice, Role.Solver, 100e18);
+        locker.setLock(alice, 100e18);
+        vm.prank(slasher);
+        assertEq(staking.slash(alice, 60e18, "x"), 60e18);
+        assertEq(staking.stakeOf(alice), 40e18);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantStaking.StakingLocked.selector, alice, address(locker), 100e18, 39e18
+            )
+        );
+        vm.prank(alice);
+        staking.requestUnbond(1e18);
+        vm.prank(slasher);
+        assertEq(staking.slash(alice, 100e18, "x"), 40e18, "a slash of everything locked goes through");
+        assertEq(uint8(staking.roleOf(alice)), uint8(Role.None));
+    }
+
+    /// @dev M-4. Does not compile on dc0035f (no lockers). A registered locker that reverts, burns all its gas,
+    ///      answers less than a word or more than one, must not freeze everyone's unbonding: a failure counts as
+    ///      no lock (fail-open), is reported with StakeLockerFailed, and the other lockers still apply.
+    function test_M4_misbehavingLockerCannotBrickUnbonding() public {
+        MockLocker broken = _locker();
+        MockLocker sound = _locker();
+        _stake(alice, Role.Solver, 10_000e18);
+        broken.setLock(alice, 10_000e18);
+        sound.setLock(alice, 100e18);
+        MockLocker.Mode[3] memory failing =
+            [MockLocker.Mode.Reverts, MockLocker.Mode.BurnsGas, MockLocker.Mode.ShortAnswer];
+        for (uint256 i; i < failing.length; ++i) {
+            broken.setMode(failing[i]);
+            (uint256 locked, IStakeLocker by) = staking.lockedStake(alice);
+            assertEq(locked, 100e18, "a failing locker counts as 0");
+            assertEq(address(by), address(sound));
+            uint256 left = staking.stakeOf(alice);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    IParticipantStaking.StakingLocked.selector, alice, address(sound), 100e18, 100e18 - 1
+                )
+            );
+            vm.prank(alice);
+            staking.requestUnbond(left - 100e18 + 1);
+            vm.expectEmit(address(staking));
+            emit IParticipantStaking.StakeLockerFailed(address(broken), alice);
+            uint256 gasBefore = gasleft();
+            vm.prank(alice);
+            staking.requestUnbond(1e18);
+            assertLt(gasBefore - gasleft(), 200_000, "a gas-burning locker costs at most LOCKER_GAS");
+        }
+        // A longer answer than one word is read by its first word (ABI-style), without copying the rest.
+        broken.setMode(MockLocker.Mode.LongAnswer);
+        (uint256 lockedLong, IStakeLocker byLong) = staking.lockedStake(alice);
+        assertEq(lockedLong, 10_000e18);
+        assertEq(address(byLong), address(broken));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantStaking.StakingLocked.selector,
+                alice,
+                address(broken),
+                10_000e18,
+                10_000e18 - 4e18
+            )
+        );
+        vm.prank(alice);
+        staking.requestUnbond(1e18);
+    }
+
+    /// @dev M-4. A caller must not make a locker fail on purpose by sending just too little gas for it (EIP-150
+    ///      forwards at most 63/64): at no gas limit does an unbond past a lock go through.
+    function test_requestUnbond_starvedOfGasNeverSkipsALock() public {
+        MockLocker locker = _locker();
+        _stake(alice, Role.Solver, 100e18);
+        locker.setLock(alice, 100e18);
+        bytes memory call = abi.encodeCall(IParticipantStaking.requestUnbond, (50e18));
+        uint256 tooLittle;
+        for (uint256 g = 20_000; g < 140_000; g += 1_000) {
+            vm.prank(alice);
+            (bool ok, bytes memory ret) = address(staking).call{gas: g}(call);
+            assertFalse(ok, "unbonded past the lock");
+            if (ret.length >= 4) {
+                bytes4 sel = bytes4(ret);
+                if (sel == IParticipantStaking.StakingInsufficientGas.selector) ++tooLittle;
+                else assertEq(sel, IParticipantStaking.StakingLocked.selector, "unexpected error");
+            }
+        }
+        assertGt(tooLittle, 0, "some limits stop before the locker call");
+        // With enough gas the lock answers for itself.
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantStaking.StakingLocked.selector, alice, address(locker), 100e18, 50e18
+            )
+        );
+        staking.requestUnbond(50e18);
     }
 }

@@ -5,9 +5,10 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {ShardProviders} from "../contracts/ShardProviders.sol";
-import {Role} from "../contracts/interfaces/IParticipantStaking.sol";
+import {IParticipantStaking, Role} from "../contracts/interfaces/IParticipantStaking.sol";
 import {IModelShardRegistry} from "../contracts/interfaces/IModelShardRegistry.sol";
 import {IShardProviders, ChallengeStatus} from "../contracts/interfaces/IShardProviders.sol";
+import {IStakeLocker} from "../contracts/interfaces/IStakeLocker.sol";
 import {ShardFixture, ShardMerkle} from "./utils/ShardFixture.sol";
 
 /// @notice Storage providers, shard announcements, availability and challenges.
@@ -557,9 +558,10 @@ contract ShardProvidersTest is ShardFixture {
         _register(p1);
         _announce(p1, root14, 0x1);
         uint256 id = _openChallenge(p1);
-        // the provider unbonds everything and the registry loses its slasher role: still closes
+        // the provider unbonds all it may (the stake lock keeps 10 bonded) and the registry loses its slasher
+        // role: still closes
         vm.prank(p1);
-        staking.requestUnbond(50e18);
+        staking.requestUnbond(40e18);
         vm.startPrank(admin);
         staking.revokeRole(staking.SLASHER_ROLE(), address(prov));
         vm.stopPrank();
@@ -653,7 +655,9 @@ contract ShardProvidersTest is ShardFixture {
     }
 
     /// @dev M-4. Fails on dc0035f: a provider that announced and then unbonded kept its place in the holder lists
-    ///      with nothing left to slash. Now anyone evicts it, freeing the place for a provider with stake.
+    ///      with nothing left to slash. Now it cannot unbond below `minProviderStake()` while it holds shards
+    ///      (stake lock), and when its stake is short anyway (here governance raised the minimum) anyone evicts it,
+    ///      freeing the place for a provider with stake.
     function test_M4_providerWhoseStakeLeftIsEvicted() public {
         _publish14();
         for (uint256 i; i < 16; ++i) {
@@ -672,9 +676,18 @@ contract ShardProvidersTest is ShardFixture {
         prov.evictUnbacked(root14, gone);
 
         vm.prank(gone);
-        staking.requestUnbond(45e18); // 5 left, below the 10 a failed challenge takes
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantStaking.StakingLocked.selector, gone, address(prov), 10e18, 5e18
+            )
+        );
+        staking.requestUnbond(45e18); // would leave 5, below the 10 a failed challenge takes
+        vm.prank(gone);
+        staking.requestUnbond(40e18); // 10 left: allowed
+        vm.prank(admin);
+        prov.setChallengeSlash(20e18); // the minimum rises above what it kept
         vm.expectEmit(address(prov));
-        emit IShardProviders.ProviderEvicted(root14, gone, 5e18);
+        emit IShardProviders.ProviderEvicted(root14, gone, 10e18);
         vm.prank(stranger);
         prov.evictUnbacked(root14, gone);
         assertEq(prov.shardsOf(root14, gone), 0);
@@ -693,13 +706,16 @@ contract ShardProvidersTest is ShardFixture {
         _announce(p1, root14, 1);
         uint256 id = _openChallenge(p1);
         vm.prank(p1);
-        staking.requestUnbond(50e18);
+        staking.requestUnbond(40e18); // down to the locked 10
+        vm.prank(admin);
+        prov.setChallengeSlash(30e18); // now short of the minimum, but challenged
         vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersChallengeOpen.selector, id));
         prov.evictUnbacked(root14, p1);
-        // the challenge still takes its slash from the pending unbond
+        // the challenge takes its slash from the bonded 10, then 20 from the pending unbond
         vm.roll(block.number + 101);
         prov.expireChallenge(id);
-        assertEq(staking.pendingUnbondTotal(p1), 40e18);
+        assertEq(staking.stakeOf(p1), 0);
+        assertEq(staking.pendingUnbondTotal(p1), 20e18);
     }
 
     /// @dev M-4. Fails on dc0035f: a challenge was free, so a 1-wei staker could re-challenge an honest provider
@@ -763,5 +779,112 @@ contract ShardProvidersTest is ShardFixture {
         vm.prank(c3);
         uint256 id = prov.challenge(root14, p1);
         assertEq(prov.getChallenge(id).bond, 0);
+    }
+
+    // ------------------------------------------------------------------ review dc0035f: M-4, the stake lock
+
+    /// @dev M-4. Fails on dc0035f and before the stake lock: `requestUnbond` consulted nobody, so a provider kept
+    ///      announcing shards (and its places in the holder lists) with 1 wei bonded until someone evicted it.
+    ///      Now `ShardProviders` locks `minProviderStake()` while the provider announces shards.
+    function test_M4_providerCannotUnbondBelowMinimumWhileHoldingShards() public {
+        _publish14();
+        _register(p1);
+        assertEq(prov.lockedStake(p1, Role.Solver), 0, "registered, nothing announced: nothing locked");
+        _announce(p1, root14, 0x3);
+        assertEq(prov.lockedStake(p1, Role.Solver), 10e18);
+        assertEq(prov.lockedStake(p1, Role.Coordinator), 10e18, "providers stake in any role");
+        (uint256 locked, IStakeLocker by) = staking.lockedStake(p1);
+        assertEq(locked, 10e18);
+        assertEq(address(by), address(prov));
+
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantStaking.StakingLocked.selector, p1, address(prov), 10e18, 10e18 - 1
+            )
+        );
+        vm.prank(p1);
+        staking.requestUnbond(40e18 + 1);
+        vm.prank(p1);
+        staking.requestUnbond(40e18); // exactly the minimum stays bonded
+        assertEq(staking.stakeOf(p1), 10e18);
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingLocked.selector, p1, address(prov), 10e18, 9e18)
+        );
+        vm.prank(p1);
+        staking.requestUnbond(1e18);
+
+        // An open challenge keeps the lock: its shards can be neither withdrawn nor evicted until it closes.
+        uint256 id = _openChallenge(p1);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersChallengeOpen.selector, id));
+        vm.prank(p1);
+        prov.withdrawShards(root14, 0x3);
+        vm.expectRevert(
+            abi.encodeWithSelector(IParticipantStaking.StakingLocked.selector, p1, address(prov), 10e18, 0)
+        );
+        vm.prank(p1);
+        staking.requestUnbond(10e18);
+        // ... and the stake it kept pays the failed challenge.
+        vm.roll(block.number + 101);
+        prov.expireChallenge(id);
+        assertEq(staking.stakeOf(p1), 0);
+        assertEq(staking.pendingUnbondTotal(p1), 40e18, "the pending unbond was not needed");
+    }
+
+    /// @dev M-4, the other half of the lock. Does not compile on dc0035f (no `lockedStake`: nothing was ever
+    ///      locked). The lock must end with the obligation so that an honest provider is never trapped: once it
+    ///      withdraws its shards (after answering its challenge), or loses them to a failed challenge, it
+    ///      unbonds everything.
+    function test_M4_providerUnbondsAfterDroppingShards() public {
+        _publish14();
+        _register(p1);
+        _register(p2);
+        _announce(p1, root14, 0x3);
+        _announce(p2, root14, 0x1);
+
+        uint256 id = _openChallenge(p1);
+        uint256 index = prov.getChallenge(id).index;
+        vm.prank(p1);
+        prov.respondChallenge(id, hashes[index], ShardMerkle.proof(hashes, index));
+        assertEq(prov.lockedStake(p1, Role.Solver), 10e18, "still announcing");
+        vm.prank(p1);
+        prov.withdrawShards(root14, 0x1);
+        assertEq(prov.lockedStake(p1, Role.Solver), 10e18, "one shard left");
+        vm.prank(p1);
+        prov.withdrawShards(root14, 0x2);
+        assertEq(prov.lockedStake(p1, Role.Solver), 0);
+        vm.prank(p1);
+        staking.requestUnbond(50e18);
+        assertEq(staking.stakeOf(p1), 0);
+        // Deactivating is not needed for the lock, and stays possible.
+        vm.prank(p1);
+        prov.deactivateProvider();
+
+        // A failed challenge removes the announcement, which ends the lock on what is left.
+        uint256 id2 = _openChallenge(p2);
+        vm.roll(block.number + 101);
+        prov.expireChallenge(id2);
+        assertEq(prov.lockedStake(p2, Role.Solver), 0);
+        vm.prank(p2);
+        staking.requestUnbond(40e18);
+        assertEq(staking.stakeOf(p2), 0);
+    }
+
+    /// @dev M-4. Does not compile on dc0035f (no `lockedStake`). Guards the lock against over-reach: with all of
+    ///      the provider's stake locked, the failed challenge still slashes all of it (locks only stop the
+    ///      holder's own unbond requests; `slash` never asks the lockers).
+    function test_M4_lockDoesNotBlockSlashing() public {
+        _publish14();
+        _register(p1);
+        _announce(p1, root14, 0x1);
+        vm.prank(admin);
+        prov.setChallengeSlash(50e18); // the whole stake is locked and a failed challenge takes all of it
+        assertEq(prov.lockedStake(p1, Role.Solver), 50e18);
+        uint256 id = _openChallenge(p1);
+        vm.roll(block.number + 101);
+        vm.expectEmit(address(prov));
+        emit IShardProviders.ChallengeFailed(id, p1, root14, 50e18);
+        prov.expireChallenge(id);
+        assertEq(staking.stakeOf(p1), 0);
+        assertEq(uint8(staking.roleOf(p1)), uint8(Role.None));
     }
 }

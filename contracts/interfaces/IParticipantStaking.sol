@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IStakeObserver} from "./IStakeObserver.sol";
+import {IStakeLocker} from "./IStakeLocker.sol";
 
 /// @notice The four staked roles of Autonet (`None` = not staked). One role per address.
 enum Role {
@@ -41,6 +42,13 @@ interface IParticipantStaking {
     event TreasuryUpdated(address treasury);
     /// @notice The contract told of every stake change is now `observer` (zero: none).
     event StakeObserverUpdated(address observer);
+    /// @notice `locker` was registered: `requestUnbond` now keeps what it reports bonded.
+    event StakeLockerAdded(address indexed locker);
+    /// @notice `locker` was removed from the registered lockers.
+    event StakeLockerRemoved(address indexed locker);
+    /// @notice `locker` reverted, ran out of `LOCKER_GAS` or answered malformed data while `account` unbonded;
+    ///         its lock counted as 0 (fail-open, see `requestUnbond`).
+    event StakeLockerFailed(address indexed locker, address indexed account);
 
     /// @notice `Role.None` was given where a real role is required.
     error StakingInvalidRole();
@@ -67,6 +75,20 @@ interface IParticipantStaking {
     /// @notice The account's stake backs a task (a proposal, a commitment, a vote) until block `until`: unbonding
     ///         waits for it.
     error StakingBound(address account, uint256 until);
+    /// @notice `locker` requires `account` to keep `locked` bonded (the largest lock of all registered lockers);
+    ///         the unbond would leave only `remaining`. End the obligation there first (for `ShardProviders`:
+    ///         withdraw every announced shard and let open challenges close), or unbond less.
+    error StakingLocked(address account, address locker, uint256 locked, uint256 remaining);
+    /// @notice Already MAX_LOCKERS lockers are registered.
+    error StakingTooManyLockers(uint256 max);
+    /// @notice `locker` is already registered.
+    error StakingLockerAlreadyAdded(address locker);
+    /// @notice `locker` is not registered.
+    error StakingLockerUnknown(address locker);
+    /// @notice `locker` has no code (the zero address included).
+    error StakingLockerNotContract(address locker);
+    /// @notice Too little gas was left to give a locker its full LOCKER_GAS; retry with more gas.
+    error StakingInsufficientGas();
 
     /// @notice Stake `amount` in `role` (pulls tokens with transferFrom). The first stake sets the role and
     ///         must reach `minStake(role)`; later stakes must name the same role.
@@ -75,9 +97,14 @@ interface IParticipantStaking {
     function stake(Role role, uint256 amount) external;
 
     /// @notice Move `amount` of bonded stake to a pending unbond that matures after `unbondingDelay(role)`.
-    ///         The remaining bonded stake may be 0 or anything; `isActive` reflects whether it still meets
-    ///         the minimum. At most MAX_PENDING_UNBONDS entries per account. Reverts StakingBound while the
-    ///         caller's stake is bound to a task (see `bindStake`).
+    ///         The remaining bonded stake may be anything down to the locked stake (0 when nothing is locked);
+    ///         `isActive` reflects whether it still meets the role minimum. At most MAX_PENDING_UNBONDS entries
+    ///         per account. Reverts StakingBound while the caller's stake is bound to a task (see `bindStake`)
+    ///         and StakingLocked when less than `lockedStake(caller)` would stay bonded: the largest
+    ///         `IStakeLocker.lockedStake` of the registered lockers (the same stake backs every obligation, so
+    ///         locks do not add up). A locker that reverts, exceeds LOCKER_GAS or answers malformed data counts
+    ///         as 0 and `StakeLockerFailed` is emitted; a call left with too little gas to give each locker its
+    ///         full LOCKER_GAS reverts StakingInsufficientGas, so a caller cannot starve a locker into failing.
     /// @param amount tokens to unbond (> 0, <= bonded)
     function requestUnbond(uint256 amount) external;
 
@@ -86,7 +113,8 @@ interface IParticipantStaking {
     function withdrawUnbonded() external returns (uint256 amount);
 
     /// @notice Slash up to `amount` of `account`'s stake: bonded first, then pending entries newest first.
-    ///         Never reverts for amount > available or zero stake (returns what was taken). SLASHER_ROLE.
+    ///         Never reverts for amount > available or zero stake (returns what was taken). Locks do not apply
+    ///         (lockers are not called). SLASHER_ROLE.
     /// @param account the staker
     /// @param amount the amount to take at most
     /// @param reason a free-form reason tag emitted with the event
@@ -110,6 +138,27 @@ interface IParticipantStaking {
     ///         makes those calls revert; zero disables the reports. The deployment sets the BlsSignerRegistry.
     /// @param observer the observer, or the zero address for none
     function setStakeObserver(IStakeObserver observer) external;
+
+    /// @notice Admin: register `locker` (a protocol contract implementing `IStakeLocker`; at most
+    ///         MAX_LOCKERS). From then on `requestUnbond` keeps at least its `lockedStake` bonded.
+    function addStakeLocker(IStakeLocker locker) external;
+
+    /// @notice Admin: remove a registered `locker`; its locks no longer apply.
+    function removeStakeLocker(IStakeLocker locker) external;
+
+    /// @notice The registered lockers (at most MAX_LOCKERS), in no particular order.
+    function stakeLockers() external view returns (IStakeLocker[] memory);
+
+    /// @notice The bonded stake `account` must keep (the largest lock of the registered lockers, asked for the
+    ///         account's current role) and the locker asking for it (zero address when nothing is locked). A
+    ///         failing locker counts as 0, as in `requestUnbond`.
+    function lockedStake(address account) external view returns (uint256 locked, IStakeLocker locker);
+
+    /// @notice Most registered stake lockers.
+    function MAX_LOCKERS() external view returns (uint256);
+
+    /// @notice Gas given to each locker's `lockedStake` call in `requestUnbond`.
+    function LOCKER_GAS() external view returns (uint256);
 
     /// @notice True when `account` has role `role` and bonded stake >= `minStake(role)`.
     function isActive(address account, Role role) external view returns (bool);

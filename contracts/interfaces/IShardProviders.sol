@@ -16,7 +16,9 @@ enum ChallengeStatus {
 /// @dev A shard is proven with `keccak256(abi.encode(uint256 index, bytes32 shardHash))` as leaf under the model
 ///      root, pairs hashed sorted (OpenZeppelin `MerkleProof`). Providers and challengers need bonded stake of at
 ///      least `minProviderStake()` (= `challengeSlash`, what a failed challenge takes) when they register,
-///      announce or challenge; a provider whose stake later falls below it can be evicted by anyone. A challenger
+///      announce or challenge. While a provider announces shards, `ShardProviders` (an `IStakeLocker` registered
+///      in `ParticipantStaking`) keeps `minProviderStake()` of its stake from being unbonded; a provider whose
+///      stake still falls below it (slashed, or the minimum raised) can be evicted by anyone. A challenger
 ///      escrows `challengeBond` ATN, paid to the provider when the proof holds and returned when the challenge
 ///      expires unanswered (pull payments, `claim`). See docs/storage.md.
 interface IShardProviders {
@@ -167,9 +169,10 @@ interface IShardProviders {
     ///         of the caller for `root` is open).
     function withdrawShards(bytes32 root, uint256 bitmap) external;
 
-    /// @notice Remove every announced shard of `root` of `provider` (anyone) when its bonded stake fell below
-    ///         `minProviderStake()` (it unbonded or was slashed): stake that cannot be slashed any more does not
-    ///         hold a place in the holder lists. Not while a challenge of it for `root` is open.
+    /// @notice Remove every announced shard of `root` of `provider` (anyone) when its bonded stake is below
+    ///         `minProviderStake()`: the stake lock keeps a provider from unbonding below it, but a slash or a
+    ///         raised `challengeSlash` can still leave it short, and stake that does not cover a failed challenge
+    ///         does not hold a place in the holder lists. Not while a challenge of it for `root` is open.
     function evictUnbacked(bytes32 root, address provider) external;
 
     /// @notice Number of shard indices of `root` with at least one holder, and whether that is >= k.

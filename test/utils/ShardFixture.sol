@@ -147,6 +147,7 @@ abstract contract ShardFixture is Test {
         staking.grantRole(staking.SLASHER_ROLE(), address(reg));
         staking.grantRole(staking.SLASHER_ROLE(), address(prov));
         staking.setStakeObserver(signers);
+        staking.addStakeLocker(prov); // as DeployLib wires it
         project.grantRole(project.MODEL_PUBLISHER_ROLE(), address(reg));
         vm.stopPrank();
         pid = _createProject(GENESIS);

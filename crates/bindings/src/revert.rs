@@ -152,6 +152,28 @@ mod tests {
     }
 
     #[test]
+    fn decodes_the_stake_lock_with_account_locker_and_amounts() {
+        let account = alloy::primitives::Address::repeat_byte(0x11);
+        let locker = alloy::primitives::Address::repeat_byte(0x22);
+        let data = ParticipantStaking::StakingLocked {
+            account,
+            locker,
+            locked: U256::from(10),
+            remaining: U256::from(9),
+        }
+        .abi_encode();
+        let d = decode_revert(&data, Some("ParticipantStaking")).unwrap();
+        assert_eq!(d.contract, Some("ParticipantStaking"));
+        assert_eq!(d.name, "StakingLocked");
+        assert_eq!(
+            d.display,
+            format!(
+                "StakingLocked {{ account: {account}, locker: {locker}, locked: 10, remaining: 9 }}"
+            )
+        );
+    }
+
+    #[test]
     fn decodes_revert_strings_and_rejects_garbage() {
         let data = Revert::from("boom").abi_encode();
         let d = decode_revert(&data, None).unwrap();

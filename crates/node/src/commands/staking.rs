@@ -168,6 +168,27 @@ pub async fn stake(ctx: &Context, role_arg: RoleArg, amount: U256) -> Result<Rep
     })
 }
 
+/// Advice for `StakingLocked`: how much stays locked, by which contract, and what ends the lock.
+async fn locked_hint(ctx: &Context, me: Address) -> Option<String> {
+    let staking = ParticipantStaking::new(ctx.contracts.staking, &ctx.provider);
+    let lock = staking.lockedStake(me).call().await.ok()?;
+    let bonded = staking.stakeOf(me).call().await.unwrap_or_default();
+    let by = if lock.locker == ctx.contracts.shard_providers {
+        "ShardProviders, while this account announces shards or has an open storage challenge; \
+         withdraw every announced shard (`ShardProviders.withdrawShards`, possible once no challenge \
+         of it is open) to end the lock"
+            .to_owned()
+    } else {
+        format!("the stake locker {}", lock.locker)
+    };
+    Some(format!(
+        "{} must stay bonded (locked by {by}); {me} has {} bonded, so at most {} can be unstaked now",
+        atn(lock.locked),
+        atn(bonded),
+        atn(bonded.saturating_sub(lock.locked)),
+    ))
+}
+
 /// `autonet unstake`: requests an unbond of `amount`.
 pub async fn unstake(ctx: &Context, amount: U256) -> Result<Report, CommandError> {
     let me = ctx.me()?;
@@ -189,6 +210,11 @@ pub async fn unstake(ctx: &Context, amount: U256) -> Result<Report, CommandError
                 Some("StakingTooManyUnbonds") => {
                     Some("withdraw matured unbonds first (`autonet withdraw`)".into())
                 }
+                Some("StakingLocked") => locked_hint(ctx, me).await,
+                Some("StakingInsufficientGas") => Some(
+                    "the transaction had too little gas to ask the stake lockers; retry with a higher gas limit"
+                        .into(),
+                ),
                 _ => None,
             };
             return Err(CommandError::tx_with_hint(action, source, hint));
