@@ -965,9 +965,9 @@ mod tests {
                  NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL, PRIMARY KEY (task_id, solver));",
             )
             .unwrap();
-        let err = AgentDb::open(&path)
-            .err()
-            .expect("an old schema is refused");
+        let Err(err) = AgentDb::open(&path) else {
+            panic!("an old schema must be refused");
+        };
         assert!(matches!(err, DbError::Incompatible(_)), "{err}");
         assert!(err.to_string().contains("fresh --state-dir"), "{err}");
         // A fresh file opens.
