@@ -10,8 +10,9 @@ import {IRewards} from "./interfaces/IRewards.sol";
 
 /// @title TaskManager
 /// @notice Commit-reveal training rounds. See {ITaskManager}.
-/// @dev Storage is laid out for the PROTOCOL §10 gas target: a task is 4 slots; a solver or a coordinator costs
-///      one list slot (address | reveal flags) and one record slot (commitment, later its packed scores).
+/// @dev Storage is laid out for the round gas target (docs/protocol.md §10): a task is 4 slots; a solver or a
+///      coordinator costs one list slot (address | reveal flags) and one record slot (commitment, later its packed
+///      scores).
 contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
     /// @notice Cap on solvers per task.
     uint256 public constant MAX_SOLVERS_PER_TASK = 16;

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 /// @title ITaskManager
-/// @notice One training round (PROTOCOL §3) with block windows, each phase ending at an inclusive deadline:
+/// @notice One training round (docs/protocol.md §3) with block windows, each phase ending at an inclusive deadline:
 ///         propose → solvers commit (block ≤ commitEnd) → solvers reveal (commitEnd < block ≤ solRevealEnd)
 ///         → proposer reveals the eval spec (solRevealEnd < block ≤ gtRevealEnd), so every solution is fixed
 ///         and public before anyone but the proposer knows how it will be judged → coordinators commit votes

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 /// @title YumaConsensus
-/// @notice The pure Yuma-style consensus of one task (PROTOCOL §4, Bittensor "Yuma 2" bonds), in 1e18 fixed
+/// @notice The pure Yuma-style consensus of one task (docs/protocol.md §4, Bittensor "Yuma 2" bonds), in 1e18 fixed
 ///         point with floor division everywhere. docs/consensus.md is the normative description: the Rust
 ///         agents and the Stylus contract re-implement it bit for bit against test/vectors/consensus/*.json.
 /// @dev n coordinators (rows), m solvers (columns); callers cap n, m at 16, so every loop is bounded by

@@ -183,7 +183,7 @@ contract FullRoundTest is World {
         console2.log("cold-storage execution gas of the full round:", _coldGas);
         console2.log("transactions:", _coldTxs);
         console2.log("with 21000 intrinsic gas per transaction:", _coldGas + 21_000 * _coldTxs);
-        // PROTOCOL §10 target: <= 2,340,000 for this round; the committed snapshot tracks it.
+        // docs/protocol.md §10 target: <= 2,340,000 for this round; the committed snapshot tracks it.
         vm.snapshotValue("fullRoundColdWithIntrinsic", _coldGas + 21_000 * _coldTxs);
     }
 

@@ -1,4 +1,4 @@
-//! The fail-closed code-integrity check (PROTOCOL §8).
+//! The fail-closed code-integrity check (`docs/protocol.md` §8.2).
 //!
 //! A staked role may only run code the DAO approved: the node's build-time fingerprint (see
 //! `autonet-integrity`) must equal the `bytes32` that governance stored in the Registry under

@@ -1,4 +1,4 @@
-//! Autonet paid inference (`autonet serve`, PROTOCOL.md §7).
+//! Autonet paid inference (`autonet serve`, `docs/protocol.md` §7).
 //!
 //! The node loads the project's current model — the genesis model, or a published one fetched
 //! from its shard providers with every shard verified against the chain — and serves text

@@ -1,7 +1,8 @@
 //! The code fingerprint of an Autonet node.
 //!
 //! A node is allowed to take a staked role only when the fingerprint of its protocol-critical
-//! sources equals the `node.code.hash.<version>` the DAO published in the Registry (PROTOCOL §8).
+//! sources equals the `node.code.hash.<version>` the DAO published in the Registry
+//! (`docs/protocol.md` §8.2).
 //! This crate owns the one definition of that fingerprint:
 //!
 //! - the list of sources lives in one file (`crates/node/integrity-sources.txt`): one

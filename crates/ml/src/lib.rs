@@ -1,4 +1,4 @@
-//! Autonet ML: the reference task family of the protocol (PROTOCOL.md §6).
+//! Autonet ML: the reference task family of the protocol (`docs/protocol.md` §6).
 //!
 //! This crate owns everything a solver, coordinator or aggregator needs to *compute* on models:
 //!

@@ -291,7 +291,7 @@ impl Network {
             * U256::from(10).pow(U256::from(18));
         fund(&ctx, U256::from(self.project_id), budget).await?;
 
-        // Governance approves the node's code before any agent starts (PROTOCOL §8).
+        // Governance approves the node's code before any agent starts (`docs/protocol.md` §8).
         let (passed, _) = crate::commands::gov::pass(
             &ctx,
             &crate::commands::gov::GovAction::CodeHash {

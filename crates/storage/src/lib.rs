@@ -1,5 +1,5 @@
 //! Autonet storage: how a model or delta is cut into erasure-coded shards, committed on chain,
-//! served and fetched back (PROTOCOL.md §5).
+//! served and fetched back (`docs/protocol.md` §5).
 //!
 //! - [`manifest`]: the manifest a publisher commits to, its canonical JSON and hash, validation.
 //! - [`shard`]: Reed–Solomon encoding into `k + m` shards and reconstruction from any `k`.

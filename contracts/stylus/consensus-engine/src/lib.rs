@@ -1,7 +1,7 @@
 //! Autonet's consensus engine: `YumaConsensus.compute` as an Arbitrum Stylus contract.
 //!
 //! The contract is stateless and exposes one pure method, `compute`, with exactly the inputs and
-//! outputs of the Solidity library function `YumaConsensus.compute` (PROTOCOL §4,
+//! outputs of the Solidity library function `YumaConsensus.compute` (`docs/protocol.md` §4,
 //! `docs/consensus.md`):
 //!
 //! ```solidity
