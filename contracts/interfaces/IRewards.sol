@@ -14,7 +14,8 @@ interface IRewards {
     /// @dev `scores[i]` is coordinator i's revealed row over `solvers` (same order, same length). Scores are absolute:
     ///      65535 means the solver reached the task's target improvement; the solver pool is paid in proportion to
     ///      the highest score backed by more than κ of all coordinator stake (docs/consensus.md, Payouts).
-    ///      `stakes[i]` is coordinator i's bonded stake at finalization. Lengths are capped at 16.
+    ///      `stakes[i]` is coordinator i's bonded stake when it committed its vote (`TaskManager.seatStake`).
+    ///      Lengths are capped at 16.
     struct Settlement {
         uint256 taskId;
         uint256 projectId;
@@ -24,8 +25,9 @@ interface IRewards {
         address[] coordinators;
         uint256[] stakes;
         uint16[][] scores;
-        /// @dev Total coordinator stake at finalize: a consensus value needs more than κ of it (not only of the
-        ///      voters' stake) behind it.
+        /// @dev Total coordinator stake as the task's vote commits saw it (the largest total seen, in whole tokens
+        ///      rounded up, times 1e18): a consensus value needs more than κ of it (not only of the voters' stake)
+        ///      behind it.
         uint256 coordinatorStake;
     }
 

@@ -237,9 +237,9 @@ impl TrainingSpec {
     }
 
     /// The evaluation windows of a task, seeded by its revealed `evalSpecHash` mixed with the hash
-    /// of the task's `commitEnd` block (`beacon`): the proposer commits to the spec before that
+    /// of the task's `solRevealEnd` block (`beacon`): the proposer commits to the spec before that
     /// block exists, so it cannot choose or tell anyone the windows before every solution is
-    /// committed (review finding M-7).
+    /// revealed (review finding M-7).
     pub fn eval_spec(&self, eval_spec_hash: B256, beacon: B256) -> EvalSpec {
         EvalSpec {
             seed: eval_seed(eval_spec_hash, beacon),
