@@ -165,7 +165,7 @@ contract DevnetRound is Script {
     /// @notice Three coordinators commit their score vectors.
     function voteCommit() external {
         _load();
-        (uint256 taskId, ITaskManager.TaskView memory t) = _task();
+        (uint256 taskId,) = _task();
         for (uint256 i; i < 3; i++) {
             address c = _addr(_coordinator(i));
             vm.broadcast(_key(_coordinator(i)));
@@ -176,7 +176,7 @@ contract DevnetRound is Script {
     /// @notice Three coordinators reveal their score vectors.
     function voteReveal() external {
         _load();
-        (uint256 taskId, ITaskManager.TaskView memory t) = _task();
+        (uint256 taskId,) = _task();
         for (uint256 i; i < 3; i++) {
             address c = _addr(_coordinator(i));
             vm.broadcast(_key(_coordinator(i)));

@@ -26,18 +26,86 @@ pub enum DbError {
     /// A stored value does not parse.
     #[error("agent database: corrupt value `{0}`")]
     Corrupt(String),
-    /// The file was written by an agent for an older TaskManager whose records this one cannot
-    /// read.
+    /// The file was written by a newer build of the agent, with a schema this build does not
+    /// know.
     #[error(
-        "agent database: {0}; it belongs to a deployment with an older TaskManager: start this \
-         agent with a fresh --state-dir for the new deployment"
+        "agent database: schema version {found} is newer than this build's {known}: run the \
+         autonet that wrote it (or a newer one); the file is left untouched"
     )]
-    Incompatible(String),
+    TooNew {
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// The newest version this build knows ([`SCHEMA_VERSION`]).
+        known: i64,
+    },
 }
 
+/// The schema version this build writes (`PRAGMA user_version`). Version 0 is a file written
+/// before versions existed. Every step of [`MIGRATIONS`] moves a file one version up, inside one
+/// transaction, and keeps every stored action (its secrets: salts, unrevealed scores).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `MIGRATIONS[v]` moves a file from version `v` to `v + 1`. Each runs after [`SCHEMA`] created
+/// any missing table, so a step only alters tables that existed in the older version.
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [migrate_0_to_1];
+
+/// One schema step, run inside the opening transaction.
+type Migration = fn(&Connection) -> Result<(), DbError>;
+
+/// 0 → 1: solution reveals record the delta's manifest hash instead of the self-reported sample
+/// count (the TaskManager's solution commitment binds `manifestHash`). Reveals recorded before
+/// keep a zero hash: no delta is served under it, so such a solution scores 0.
+fn migrate_0_to_1(conn: &Connection) -> Result<(), DbError> {
+    let columns = table_columns(conn, "solutions")?;
+    if !columns.iter().any(|c| c == "manifest_hash") {
+        conn.execute_batch(&format!(
+            "ALTER TABLE solutions ADD COLUMN manifest_hash TEXT NOT NULL DEFAULT '{}';",
+            B256::ZERO
+        ))?;
+    }
+    if columns.iter().any(|c| c == "num_samples") {
+        conn.execute_batch("ALTER TABLE solutions DROP COLUMN num_samples;")?;
+    }
+    Ok(())
+}
+
+fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>, DbError> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    let columns = stmt
+        .query_map([table], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(columns)
+}
+
+/// Creates missing tables and migrates the file to [`SCHEMA_VERSION`], all in one transaction
+/// (a failure leaves the file as it was). Refuses a file from a newer build.
+fn prepare_schema(conn: &mut Connection) -> Result<(), DbError> {
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(DbError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    let fresh = table_columns(&tx, "actions")?.is_empty();
+    tx.execute_batch(SCHEMA)?;
+    if !fresh {
+        for step in &MIGRATIONS[found as usize..] {
+            step(&tx)?;
+        }
+    }
+    if found != SCHEMA_VERSION {
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The tables of [`SCHEMA_VERSION`]; `IF NOT EXISTS` leaves existing (older) tables to
+/// [`MIGRATIONS`].
 const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;
 CREATE TABLE IF NOT EXISTS tasks (
     task_id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, proposer TEXT NOT NULL,
     spec_hash TEXT NOT NULL, gt_commit TEXT NOT NULL, reward TEXT NOT NULL, block INTEGER NOT NULL,
@@ -210,28 +278,12 @@ fn parse<T: std::str::FromStr>(s: String) -> Result<T, DbError> {
     s.parse().map_err(|_| DbError::Corrupt(s))
 }
 
-/// Refuses a file whose tables predate the current schema (`CREATE TABLE IF NOT EXISTS` keeps
-/// old tables as they are).
-fn check_schema(conn: &Connection) -> Result<(), DbError> {
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('solutions')")?;
-    let columns = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    if !columns.iter().any(|c| c == "manifest_hash") {
-        return Err(DbError::Incompatible(
-            "its solutions table has no manifest_hash column".into(),
-        ));
-    }
-    Ok(())
-}
-
 impl AgentDb {
     /// Opens (creating) the database file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DbError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
-        check_schema(&conn)?;
+        prepare_schema(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -253,8 +305,8 @@ impl AgentDb {
 
     /// An in-memory database (tests).
     pub fn open_in_memory() -> Result<Self, DbError> {
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch(SCHEMA)?;
+        let mut conn = Connection::open_in_memory()?;
+        prepare_schema(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -269,7 +321,7 @@ impl AgentDb {
     /// Records a proposal.
     pub fn insert_task(&self, t: &TaskRow, reward: U256, id: LogId) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO tasks VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+            "INSERT OR REPLACE INTO tasks (task_id, project_id, proposer, spec_hash, gt_commit, reward, block, commit_end, gt_reveal_end, sol_reveal_end, vote_commit_end, vote_reveal_end, tx, log_index) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
             params![
                 t.task_id as i64,
                 t.project_id as i64,
@@ -293,7 +345,7 @@ impl AgentDb {
     /// Records a ground-truth reveal.
     pub fn insert_eval_spec(&self, task_id: u64, eval: B256, id: LogId) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO eval_specs VALUES (?1,?2,?3,?4)",
+            "INSERT OR REPLACE INTO eval_specs (task_id, eval_spec_hash, tx, log_index) VALUES (?1,?2,?3,?4)",
             params![task_id as i64, hex(eval), hex(id.tx), id.log_index as i64],
         )?;
         Ok(())
@@ -302,7 +354,7 @@ impl AgentDb {
     /// Records a revealed solution.
     pub fn insert_solution(&self, task_id: u64, s: &SolutionRow, id: LogId) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO solutions VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            "INSERT OR REPLACE INTO solutions (task_id, solver, delta_root, manifest_hash, reveal_index, tx, log_index) VALUES (?1,?2,?3,?4,?5,?6,?7)",
             params![
                 task_id as i64,
                 hex(s.solver),
@@ -325,7 +377,7 @@ impl AgentDb {
         id: LogId,
     ) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO vote_reveals VALUES (?1,?2,?3,?4,?5)",
+            "INSERT OR REPLACE INTO vote_reveals (task_id, coordinator, block, tx, log_index) VALUES (?1,?2,?3,?4,?5)",
             params![
                 task_id as i64,
                 hex(coordinator),
@@ -348,7 +400,7 @@ impl AgentDb {
         id: LogId,
     ) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO incentives VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            "INSERT OR REPLACE INTO incentives (task_id, solver, consensus, incentive, amount, tx, log_index) VALUES (?1,?2,?3,?4,?5,?6,?7)",
             params![
                 task_id as i64,
                 hex(solver),
@@ -365,7 +417,7 @@ impl AgentDb {
     /// Records how a task ended (`finalized`, `closed`, `cancelled`).
     pub fn insert_outcome(&self, task_id: u64, outcome: &str, id: LogId) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO outcomes VALUES (?1,?2,?3,?4,?5)",
+            "INSERT OR REPLACE INTO outcomes (task_id, outcome, block, tx, log_index) VALUES (?1,?2,?3,?4,?5)",
             params![
                 task_id as i64,
                 outcome,
@@ -380,7 +432,7 @@ impl AgentDb {
     /// Records a published model.
     pub fn insert_model(&self, m: &ModelRow, id: LogId) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO models VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+            "INSERT OR REPLACE INTO models (root, project_id, parent_root, manifest_hash, task_ids, publisher, block, tx, log_index) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
             params![
                 hex(m.root),
                 m.project_id as i64,
@@ -405,7 +457,7 @@ impl AgentDb {
         id: LogId,
     ) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO accepted VALUES (?1,?2,?3,?4,?5,?6)",
+            "INSERT OR REPLACE INTO accepted (root, project_id, version, block, tx, log_index) VALUES (?1,?2,?3,?4,?5,?6)",
             params![
                 hex(root),
                 project_id as i64,
@@ -718,7 +770,7 @@ impl AgentDb {
         tx_hash: Option<B256>,
     ) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO actions VALUES (?1,?2,?3,?4,?5,?6)",
+            "INSERT OR REPLACE INTO actions (key, task_id, state, data, block, tx_hash) VALUES (?1,?2,?3,?4,?5,?6)",
             params![
                 key,
                 task_id.map(|t| t as i64),
@@ -953,24 +1005,114 @@ mod tests {
         assert!(db.pending_models(1).unwrap().is_empty());
     }
 
+    /// The agent database as written before schema versions existed, with a stored secret and a
+    /// recorded reveal in it.
+    fn version_0_file(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(include_str!("../tests/fixtures/agent_db_v0.sql"))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO actions (key, task_id, state, data, block, tx_hash) \
+             VALUES ('vote:7', 7, 'prepared', ?1, 40, NULL)",
+            params![r#"{"scores":[65535,0],"salt":"0x5a17000000000000000000000000000000000000000000000000000000000001","base_loss":5.0,"losses":[4.0,5.5]}"#],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO solutions (task_id, solver, delta_root, num_samples, reveal_index, tx, \
+             log_index) VALUES (7, ?1, ?2, '64', 0, ?3, 3)",
+            params![
+                Address::repeat_byte(0x11).to_string(),
+                B256::repeat_byte(0x40).to_string(),
+                B256::repeat_byte(0x77).to_string()
+            ],
+        )
+        .unwrap();
+    }
+
     #[test]
-    fn a_file_from_an_older_task_manager_is_refused_with_what_to_do() {
+    fn an_upgrade_from_version_0_keeps_every_secret_and_record() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.sqlite");
+        version_0_file(&path);
+
+        let db = AgentDb::open(&path).unwrap();
+        // The unrevealed vote (its salt and scores) reads back exactly.
+        let vote = db.action::<serde_json::Value>("vote:7").unwrap().unwrap();
+        assert_eq!(vote.state, ActionState::Prepared);
+        assert_eq!(
+            vote.data["salt"],
+            "0x5a17000000000000000000000000000000000000000000000000000000000001"
+        );
+        assert_eq!(vote.data["scores"], serde_json::json!([65535, 0]));
+        // The reveal recorded before keeps its root, with a zero manifest hash.
+        let sols = db.solutions(7).unwrap();
+        assert_eq!(sols.len(), 1);
+        assert_eq!(sols[0].delta_root, B256::repeat_byte(0x40));
+        assert_eq!(sols[0].manifest_hash, B256::ZERO);
+        // New reveals are recorded with their manifest hash.
+        let row = SolutionRow {
+            solver: Address::repeat_byte(0x12),
+            delta_root: B256::repeat_byte(0x41),
+            manifest_hash: B256::repeat_byte(0x4d),
+            reveal_index: 1,
+        };
+        db.insert_solution(7, &row, id(9)).unwrap();
+        assert_eq!(
+            db.solutions(7).unwrap()[1].manifest_hash,
+            B256::repeat_byte(0x4d)
+        );
+        drop(db);
+
+        // The file now says version 1, and opening it again changes nothing.
+        let conn = Connection::open(&path).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        drop(conn);
+        let db = AgentDb::open(&path).unwrap();
+        assert_eq!(db.solutions(7).unwrap().len(), 2);
+        assert!(db.action::<serde_json::Value>("vote:7").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_file_from_a_newer_build_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sqlite");
+        drop(AgentDb::open(&path).unwrap());
         Connection::open(&path)
             .unwrap()
-            .execute_batch(
-                "CREATE TABLE solutions (task_id INTEGER NOT NULL, solver TEXT NOT NULL, \
-                 delta_root TEXT NOT NULL, num_samples TEXT NOT NULL, reveal_index INTEGER NOT \
-                 NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL, PRIMARY KEY (task_id, solver));",
-            )
+            .execute_batch(&format!("PRAGMA user_version = {};", SCHEMA_VERSION + 1))
             .unwrap();
         let Err(err) = AgentDb::open(&path) else {
-            panic!("an old schema must be refused");
+            panic!("a newer schema must be refused");
         };
-        assert!(matches!(err, DbError::Incompatible(_)), "{err}");
-        assert!(err.to_string().contains("fresh --state-dir"), "{err}");
-        // A fresh file opens.
-        AgentDb::open(dir.path().join("new.sqlite")).unwrap();
+        assert!(
+            matches!(err, DbError::TooNew { found, known } if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer than this build"), "{err}");
+        let v: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION + 1);
+    }
+
+    #[test]
+    fn a_fresh_file_starts_at_the_current_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sqlite");
+        drop(AgentDb::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        assert!(
+            table_columns(&conn, "solutions")
+                .unwrap()
+                .contains(&"manifest_hash".to_string())
+        );
     }
 }

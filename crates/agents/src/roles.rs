@@ -327,7 +327,9 @@ async fn ready_for_next(agent: &Agent, head: u64) -> Result<bool, AgentError> {
 #[derive(Serialize, Deserialize)]
 struct Solution {
     delta_root: B256,
-    /// keccak256 of the delta's canonical manifest: committed with the root.
+    /// keccak256 of the delta's canonical manifest: committed with the root. Absent (zero) in a
+    /// solution stored before commitments bound it.
+    #[serde(default)]
     manifest_hash: B256,
     salt: B256,
     train_loss: f32,

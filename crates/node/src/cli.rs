@@ -181,7 +181,8 @@ pub enum Cmd {
     /// Loads the project's current model (every shard verified against the chain), follows new
     /// publications without downtime and answers POST /v1/generate. Without a PAYMENT-SIGNATURE
     /// the route answers 402 with the x402 requirement (the project's price in ATN, payable to
-    /// the InferenceMarket); a valid EIP-3009 authorization is verified, the output produced and
+    /// this node's own receiver for the project, InferenceMarket.paymentAddress); a valid EIP-3009
+    /// authorization is verified, the output produced and
     /// the payment settled through InferenceMarket.settle, which credits this account as the
     /// provider. Also serves the status page (/), /api/status and /metrics.
     #[command(after_help = "Example:
@@ -351,8 +352,9 @@ pub enum ProjectCmd {
         #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
         amount: U256,
     },
-    /// Owner only: let a staked proposer spend this project's budget, up to a reward per task
-    /// (`--max-reward 0` revokes it). Only approved proposers can propose tasks on a project.
+    /// Owner only: let a staked proposer spend this project's budget, holding at most a cap reserved
+    /// across its open tasks (`--max-reward 0` revokes it). Only approved proposers can propose
+    /// tasks on a project.
     #[command(
         after_help = "Example: autonet project approve-proposer 1 0xabc…def --max-reward 100"
     )]
@@ -361,7 +363,8 @@ pub enum ProjectCmd {
         id: U256,
         /// The proposer's address
         proposer: Address,
-        /// Largest reward of one task this proposer may reserve, in ATN (0 revokes the approval)
+        /// Most this proposer may hold reserved across its open tasks at once (so also the
+        /// largest reward of one task), in ATN (0 revokes the approval)
         #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
         max_reward: U256,
     },
