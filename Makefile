@@ -80,6 +80,19 @@ gas-snapshot: build-contracts ## rewrite the committed gas snapshots (snapshots/
 build-rust: libtorch ## build the Rust workspace
 	cargo build --release --workspace --all-targets
 
+PREFIX ?= $(HOME)/.local
+.PHONY: install check-install
+install: libtorch ## build `autonet` and install it as $(PREFIX)/bin/autonet (finds libtorch by its rpath: runs from any directory, no environment needed)
+	cargo build --release -p autonet-node --bin autonet
+	install -D -m 0755 target/release/autonet $(PREFIX)/bin/autonet
+	@echo "installed $(PREFIX)/bin/autonet (add $(PREFIX)/bin to PATH)"
+
+check-install: ## install into a scratch prefix, then run `autonet --help` from / with an empty environment (part of make test)
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	$(MAKE) --no-print-directory install PREFIX="$$tmp" >/dev/null; \
+	(cd / && env -i "$$tmp/bin/autonet" --help >/dev/null); \
+	echo "check-install: $$tmp/bin/autonet --help runs from / with no LD_LIBRARY_PATH"
+
 test-rust: libtorch setup-node setup-browser ## run the Rust tests (CPU only; the x402 interop and status-page tests use node and Chromium)
 	cargo test --release --workspace
 
@@ -144,5 +157,5 @@ slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cac
 .PHONY: test-stylus
 test-stylus: stylus-test check-stylus-abi stylus-wasm ## the Stylus consensus engine: native tests, exported ABI up to date, wasm builds and passes the activation checks
 
-test: setup check-abis check-sizes test-contracts check-deploy-local check-devnet rehearse-testnet lint-rust test-rust test-stylus ## run every test
+test: setup check-abis check-sizes test-contracts check-deploy-local check-devnet rehearse-testnet lint-rust test-rust check-install test-stylus ## run every test
 	@echo "make test: all suites passed"

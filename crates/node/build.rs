@@ -1,4 +1,5 @@
-//! Embeds the node's code fingerprint (see `autonet-integrity` and `integrity-sources.txt`).
+//! Embeds the node's code fingerprint (see `autonet-integrity` and `integrity-sources.txt`), and
+//! records where libtorch was found so the installed `autonet` runs without `LD_LIBRARY_PATH`.
 
 use std::path::Path;
 
@@ -23,4 +24,16 @@ fn main() {
     }
     println!("cargo:rustc-env=AUTONET_CODE_FINGERPRINT={fingerprint}");
     println!("cargo:rustc-env=AUTONET_CODE_FILES={}", files.len());
+
+    // torch-sys links libtorch from `$LIBTORCH/lib` (`make` exports it). An RPATH (not RUNPATH:
+    // `--disable-new-dtags`, so libtorch's own dependencies resolve through it too) lets the
+    // binary start from any directory with a bare environment (`make install`).
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    if let Ok(libtorch) = std::env::var("LIBTORCH") {
+        let lib = Path::new(&libtorch).join("lib");
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--disable-new-dtags,-rpath,{}",
+            lib.display()
+        );
+    }
 }
