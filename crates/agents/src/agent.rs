@@ -268,13 +268,22 @@ impl Agent {
         BlsSignerRegistry::new(self.contracts.bls_signers, self.provider.clone())
     }
 
-    /// The `ModelStatus` of `root` in `ModelShardRegistry` (0 none, 1 pending, …).
-    pub async fn model_status(&self, root: B256) -> Result<u8, AgentError> {
-        self.shards()
+    /// The `ModelStatus` of `root` in `ModelShardRegistry`.
+    pub async fn model_status(
+        &self,
+        root: B256,
+    ) -> Result<autonet_bindings::enums::ModelStatus, AgentError> {
+        let raw = self
+            .shards()
             .modelStatus(root)
             .call()
             .await
-            .map_err(AgentError::read("model status"))
+            .map_err(AgentError::read("model status"))?;
+        autonet_bindings::enums::ModelStatus::from_u8(raw).ok_or_else(|| {
+            AgentError::Other(format!(
+                "ModelShardRegistry returned model status {raw} for {root}, unknown to this build"
+            ))
+        })
     }
 
     /// Whether the agent may start new work (propose, commit, vote, publish, attest).

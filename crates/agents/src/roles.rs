@@ -17,14 +17,10 @@ use crate::agent::{Agent, AgentError};
 use crate::db::{ActionState, TaskRow};
 use crate::spec::{scores_from_losses, task_spec_hash};
 
-/// `ITaskManager.TaskState` values.
-const OPEN: u8 = 1;
-const GT_REVEALED: u8 = 2;
-/// `ModelStatus` values.
-const MODEL_NONE: u8 = 0;
-const MODEL_PENDING: u8 = 1;
-const MODEL_SUPERSEDED: u8 = 3;
-const MODEL_EXPIRED: u8 = 4;
+use autonet_bindings::enums::{ModelStatus, TaskState};
+
+const OPEN: Option<TaskState> = Some(TaskState::Open);
+const GT_REVEALED: Option<TaskState> = Some(TaskState::GroundTruthRevealed);
 
 fn open_window(head: u64, opens: u64, closes: u64) -> bool {
     opens < head && head < closes
@@ -79,7 +75,7 @@ pub async fn finalize_due(agent: &Agent, head: u64) -> Result<(), AgentError> {
             continue;
         }
         let view = task_view(agent, task.task_id).await?;
-        let due = match view.state {
+        let due = match TaskState::from_u8(view.state) {
             OPEN if view.numCommitted == 0 => head > task.commit_end,
             OPEN if view.numRevealed == 0 => head > task.sol_reveal_end,
             OPEN => head > task.gt_reveal_end,
@@ -102,11 +98,11 @@ pub async fn finalize_due(agent: &Agent, head: u64) -> Result<(), AgentError> {
             {
                 continue; // another agent's finalize is already on its way
             }
-            let state = task_view(agent, task.task_id).await?.state;
+            let state = TaskState::from_u8(task_view(agent, task.task_id).await?.state);
             if state == OPEN || state == GT_REVEALED {
                 return Err(e);
             }
-            info!(task = task.task_id, state, "task ended");
+            info!(task = task.task_id, state = ?state, "task ended");
         }
     }
     Ok(())
@@ -195,7 +191,7 @@ pub async fn proposer(agent: &Agent, head: u64) -> Result<(), AgentError> {
             continue;
         }
         let view = task_view(agent, task.task_id).await?;
-        if view.state != OPEN {
+        if TaskState::from_u8(view.state) != OPEN {
             agent.done(&reveal_key, None).ok();
             continue;
         }
@@ -345,7 +341,7 @@ pub async fn solver(agent: &Agent, head: u64) -> Result<(), AgentError> {
         match action {
             None if head < task.commit_end && agent.takes_new_work() => {
                 let view = task_view(agent, task.task_id).await?;
-                if view.state != OPEN {
+                if TaskState::from_u8(view.state) != OPEN {
                     continue;
                 }
                 let committed = agent
@@ -784,7 +780,7 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
             .call()
             .await
             .map_err(AgentError::read(format!("model {}", model.root)))?;
-        if record.status != MODEL_PENDING
+        if ModelStatus::from_u8(record.status) != Some(ModelStatus::Pending)
             || record.publishedBlock != model.block
             || head > record.expiresAt
         {
@@ -862,8 +858,7 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
             Ok(c) => agent.done(&key, Some(c.receipt.transaction_hash))?,
             Err(e) => {
                 // Accepted by the others' attestations in the meantime: nothing left to do.
-                let status = agent.model_status(root).await?;
-                if status == MODEL_PENDING {
+                if agent.model_status(root).await? == ModelStatus::Pending {
                     return Err(e);
                 }
                 agent.done(&key, None)?;
@@ -893,7 +888,9 @@ async fn attest_bls(agent: &Agent, head: u64, current: B256) -> Result<(), Agent
             .call()
             .await
             .map_err(AgentError::read(format!("model {}", model.root)))?;
-        if record.status != MODEL_PENDING || head > record.expiresAt {
+        if ModelStatus::from_u8(record.status) != Some(ModelStatus::Pending)
+            || head > record.expiresAt
+        {
             agent.bls_collector.forget(message);
             continue;
         }
@@ -928,8 +925,7 @@ async fn attest_bls(agent: &Agent, head: u64, current: B256) -> Result<(), Agent
             }
             Err(e) => {
                 agent.bls_collector.forget(message);
-                let status = agent.model_status(model.root).await?;
-                if status == MODEL_PENDING {
+                if agent.model_status(model.root).await? == ModelStatus::Pending {
                     return Err(e);
                 }
                 agent.done(&key, None)?;
@@ -992,15 +988,15 @@ pub async fn aggregator(agent: &Agent, head: u64) -> Result<(), AgentError> {
             .call()
             .await
             .map_err(AgentError::read(format!("model {root}")))?;
-        let status = record.status;
+        let status = ModelStatus::from_u8(record.status);
         let publish = match status {
-            MODEL_NONE | MODEL_EXPIRED | MODEL_SUPERSEDED => true,
+            Some(ModelStatus::None | ModelStatus::Expired | ModelStatus::Superseded) => true,
             // Another record of this root is pending: ours, or one that copied the same model (its
             // publisher earns the fee; the network got the model), or a squatter's with another
             // manifest, which blocks the root until its window ends (then publishing again expires
             // it and slashes its publisher).
-            MODEL_PENDING if head > record.expiresAt => true,
-            MODEL_PENDING if record.manifest.manifestHash != manifest_hash => {
+            Some(ModelStatus::Pending) if head > record.expiresAt => true,
+            Some(ModelStatus::Pending) if record.manifest.manifestHash != manifest_hash => {
                 warn!(
                     model = %root,
                     publisher = %record.publisher,

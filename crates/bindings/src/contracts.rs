@@ -52,18 +52,19 @@ pub mod staking {
 
     /// The variant names of `enum Role` (declared in `contracts/interfaces/IParticipantStaking.sol`).
     /// A JSON ABI carries enums as `uint8` without their names, so `sol!` generates a value type;
-    /// these constants restore the names. The order is part of the contracts' interface.
+    /// these constants restore the names, numbered by [`crate::enums::Role`] (whose test checks
+    /// the order against the Solidity source).
     impl IParticipantStaking::Role {
         /// No role (not staked).
-        pub const NONE: Self = Self::from_underlying(0);
+        pub const NONE: Self = Self::from_underlying(crate::enums::Role::None as u8);
         /// Proposes tasks.
-        pub const PROPOSER: Self = Self::from_underlying(1);
+        pub const PROPOSER: Self = Self::from_underlying(crate::enums::Role::Proposer as u8);
         /// Trains and submits solutions.
-        pub const SOLVER: Self = Self::from_underlying(2);
+        pub const SOLVER: Self = Self::from_underlying(crate::enums::Role::Solver as u8);
         /// Scores solutions and attests models.
-        pub const COORDINATOR: Self = Self::from_underlying(3);
+        pub const COORDINATOR: Self = Self::from_underlying(crate::enums::Role::Coordinator as u8);
         /// Aggregates deltas into published models.
-        pub const AGGREGATOR: Self = Self::from_underlying(4);
+        pub const AGGREGATOR: Self = Self::from_underlying(crate::enums::Role::Aggregator as u8);
     }
 }
 

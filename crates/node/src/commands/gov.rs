@@ -12,6 +12,7 @@ use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::{SolCall, SolEvent};
+use autonet_bindings::enums::ProposalState;
 use autonet_bindings::{ATNToken, AutonetGovernor, Deployment, TimelockController};
 use autonet_chain::{ChainProvider, send_and_confirm};
 use serde_json::json;
@@ -339,21 +340,6 @@ pub struct Proposal {
 impl Proposal {
     fn description_hash(&self) -> B256 {
         keccak256(self.description.as_bytes())
-    }
-}
-
-/// The plain-words name of a Governor `ProposalState`.
-pub fn state_name(state: u8) -> &'static str {
-    match state {
-        0 => "Pending",
-        1 => "Active",
-        2 => "Canceled",
-        3 => "Defeated",
-        4 => "Succeeded",
-        5 => "Queued",
-        6 => "Expired",
-        7 => "Executed",
-        _ => "Unknown",
     }
 }
 
@@ -770,7 +756,7 @@ pub async fn status(
         p.description,
         p.proposer,
         p.block,
-        state_name(s.state),
+        ProposalState::label_of(s.state),
         atn(s.for_votes),
         atn(s.against),
         atn(s.abstain),
@@ -789,7 +775,7 @@ pub async fn status(
             "id": format!("{id:#x}"),
             "description": p.description,
             "proposer": p.proposer.to_string(),
-            "state": state_name(s.state),
+            "state": ProposalState::label_of(s.state),
             "next": next,
             "votes": { "for": s.for_votes.to_string(), "against": s.against.to_string(), "abstain": s.abstain.to_string() },
             "quorum": s.quorum.to_string(),
@@ -816,10 +802,10 @@ pub async fn list(ctx: &Context, from_block: Option<u64>) -> Result<Report, Comm
         text.push_str(&format!(
             "{:#x}  {:<9}  block {:<8}  {first_line}\n",
             p.id,
-            state_name(state),
+            ProposalState::label_of(state),
             p.block
         ));
-        rows.push(json!({ "id": format!("{:#x}", p.id), "state": state_name(state), "block": p.block, "description": p.description }));
+        rows.push(json!({ "id": format!("{:#x}", p.id), "state": ProposalState::label_of(state), "block": p.block, "description": p.description }));
     }
     if all.is_empty() {
         text.push_str("no proposals yet");
@@ -917,7 +903,7 @@ pub async fn pass(
         let (b, now) = ctx.head().await?;
         return Err(CommandError::Invalid(format!(
             "proposal {id:#x} did not pass: {} — {} (votes for {}, quorum {})",
-            state_name(s.state),
+            ProposalState::label_of(s.state),
             next_step(id, &s, b, now),
             atn(s.for_votes),
             atn(s.quorum)
@@ -971,7 +957,7 @@ mod tests {
 
     #[test]
     fn every_state_has_a_name() {
-        let names: Vec<_> = (0..=7).map(state_name).collect();
+        let names: Vec<_> = (0..=7).map(ProposalState::label_of).collect();
         assert_eq!(
             names,
             [
@@ -985,7 +971,7 @@ mod tests {
                 "Executed"
             ]
         );
-        assert_eq!(state_name(8), "Unknown");
+        assert_eq!(ProposalState::label_of(8), "unknown");
     }
 
     #[test]

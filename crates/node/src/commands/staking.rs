@@ -6,6 +6,7 @@
 //! matures). It must not decide when to stake: that is the operator's (or a role agent's) choice.
 
 use alloy::primitives::{Address, U256};
+use autonet_bindings::enums::Role as RoleName;
 use autonet_bindings::staking::IParticipantStaking::Role;
 use autonet_bindings::{ATNToken, ParticipantStaking};
 use autonet_chain::{TxError, send_and_confirm};
@@ -41,18 +42,6 @@ impl RoleArg {
     }
 }
 
-/// The lowercase name of a `Role` value (`none` when unstaked).
-pub fn role_name(role: u8) -> &'static str {
-    match role {
-        0 => "none",
-        1 => "proposer",
-        2 => "solver",
-        3 => "coordinator",
-        4 => "aggregator",
-        _ => "unknown",
-    }
-}
-
 /// Advice for the staking errors an operator can fix.
 async fn stake_hint(
     ctx: &Context,
@@ -68,7 +57,7 @@ async fn stake_hint(
             let bonded = staking.stakeOf(me).call().await.unwrap_or_default();
             Some(format!(
                 "the minimum stake for a {} is {}; this account has {} bonded, so stake at least {}",
-                role_name(role),
+                RoleName::label_of(role),
                 atn(min),
                 atn(bonded),
                 atn(min.saturating_sub(bonded)),
@@ -78,7 +67,7 @@ async fn stake_hint(
             let current = staking.roleOf(me).call().await.ok()?;
             Some(format!(
                 "{me} is already staked as a {}; an address holds one role — unstake and withdraw everything first, or use another key",
-                role_name(current)
+                RoleName::label_of(current)
             ))
         }
         "ERC20InsufficientBalance" => {
@@ -102,7 +91,7 @@ pub async fn stake(ctx: &Context, role_arg: RoleArg, amount: U256) -> Result<Rep
     let c = &ctx.contracts;
     let staking = ParticipantStaking::new(c.staking, &ctx.provider);
     let token = ATNToken::new(c.atn_token, &ctx.provider);
-    let action = format!("staking {} as {}", atn(amount), role_name(role));
+    let action = format!("staking {} as {}", atn(amount), RoleName::label_of(role));
 
     let allowance = token
         .allowance(me, c.staking)
@@ -154,13 +143,13 @@ pub async fn stake(ctx: &Context, role_arg: RoleArg, amount: U256) -> Result<Rep
         text: format!(
             "staked {} as {} from {me}\nstake now {} (role {})\ntx {tx}",
             atn(amount),
-            role_name(role),
+            RoleName::label_of(role),
             atn(bonded),
-            role_name(role),
+            RoleName::label_of(role),
         ),
         json: json!({
             "account": me.to_string(),
-            "role": role_name(role),
+            "role": RoleName::label_of(role),
             "amount": format_atn(amount),
             "stake": format_atn(bonded),
             "tx": tx,
@@ -232,7 +221,7 @@ pub async fn unstake(ctx: &Context, amount: U256) -> Result<Report, CommandError
         text: format!(
             "unbonding {} (role {})\nwithdrawable from {} — run `autonet withdraw` then\nstake still bonded {}\ntx {tx}",
             atn(requested.event.amount),
-            role_name(requested.event.role),
+            RoleName::label_of(requested.event.role),
             when(matures, now),
             atn(remaining),
         ),

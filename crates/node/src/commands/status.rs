@@ -8,23 +8,10 @@ use alloy::primitives::U256;
 use autonet_bindings::{ATNToken, ParticipantStaking, Rewards, TaskManager};
 use serde_json::{Value, json};
 
-use super::staking::role_name;
 use super::{CommandError, Context, Report};
 use crate::amount::{atn, format_atn};
 use crate::format::{block_deadline, when};
-
-/// The name of a `TaskManager.TaskState` value.
-pub fn task_state_name(state: u8) -> &'static str {
-    match state {
-        0 => "None",
-        1 => "Open",
-        2 => "GroundTruthRevealed",
-        3 => "Finalized",
-        4 => "Closed",
-        5 => "Cancelled",
-        _ => "Unknown",
-    }
-}
+use autonet_bindings::enums::{Role, TaskState};
 
 /// `autonet status`.
 pub async fn status(ctx: &Context) -> Result<Report, CommandError> {
@@ -78,7 +65,7 @@ pub async fn status(ctx: &Context) -> Result<Report, CommandError> {
             text.push_str(&format!(
                 "account {me}\n  balance    {}\n  role       {}\n  stake      {}\n",
                 atn(balance),
-                role_name(role),
+                Role::label_of(role),
                 atn(stake)
             ));
             if unbonds.is_empty() {
@@ -100,7 +87,7 @@ pub async fn status(ctx: &Context) -> Result<Report, CommandError> {
             json!({
                 "address": me.to_string(),
                 "balance": format_atn(balance),
-                "role": role_name(role),
+                "role": Role::label_of(role),
                 "stake": format_atn(stake),
                 "unbonds": unbonds.iter().map(|u| json!({
                     "amount": format_atn(U256::from(u.amount)),
@@ -127,7 +114,7 @@ pub async fn status(ctx: &Context) -> Result<Report, CommandError> {
             .call()
             .await
             .map_err(|e| CommandError::read(format!("task {count}"), e))?;
-        let state = task_state_name(t.state);
+        let state = TaskState::label_of(t.state);
         let d = &t.deadlines;
         let phases = [
             ("commit", d.commitEnd),
