@@ -268,6 +268,19 @@ impl Agent {
         BlsSignerRegistry::new(self.contracts.bls_signers, self.provider.clone())
     }
 
+    /// The record of `root` in `ModelShardRegistry` (its current publication: manifest, publisher,
+    /// status, publication block, expiry).
+    pub async fn model_record(
+        &self,
+        root: B256,
+    ) -> Result<autonet_bindings::shards::IModelShardRegistry::Model, AgentError> {
+        self.shards()
+            .getModel(root)
+            .call()
+            .await
+            .map_err(AgentError::read(format!("model {root}")))
+    }
+
     /// The `ModelStatus` of `root` in `ModelShardRegistry`.
     pub async fn model_status(
         &self,
@@ -427,15 +440,7 @@ impl Agent {
         } else {
             let manifest_hash = match self.db.manifest_hash(root)? {
                 Some(h) => h,
-                None => {
-                    self.shards()
-                        .getModel(root)
-                        .call()
-                        .await
-                        .map_err(AgentError::read(format!("model {root}")))?
-                        .manifest
-                        .manifestHash
-                }
+                None => self.model_record(root).await?.manifest.manifestHash,
             };
             let peers = self.peers_of(root).await?;
             let fetched = self

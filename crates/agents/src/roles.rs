@@ -774,12 +774,7 @@ async fn attest_pending(agent: &Agent, head: u64) -> Result<(), AgentError> {
         if agent.db.outcome(task_id)?.is_none() {
             continue; // the finalization has not been delivered yet
         }
-        let record = agent
-            .shards()
-            .getModel(model.root)
-            .call()
-            .await
-            .map_err(AgentError::read(format!("model {}", model.root)))?;
+        let record = agent.model_record(model.root).await?;
         if ModelStatus::from_u8(record.status) != Some(ModelStatus::Pending)
             || record.publishedBlock != model.block
             || head > record.expiresAt
@@ -882,12 +877,7 @@ async fn attest_bls(agent: &Agent, head: u64, current: B256) -> Result<(), Agent
             continue;
         }
         let message = crate::bls::attestation_message(agent, &model).await?;
-        let record = agent
-            .shards()
-            .getModel(model.root)
-            .call()
-            .await
-            .map_err(AgentError::read(format!("model {}", model.root)))?;
+        let record = agent.model_record(model.root).await?;
         if ModelStatus::from_u8(record.status) != Some(ModelStatus::Pending)
             || head > record.expiresAt
         {
@@ -982,12 +972,7 @@ pub async fn aggregator(agent: &Agent, head: u64) -> Result<(), AgentError> {
         let root = B256::from(manifest.root);
         let manifest_hash = B256::from(manifest.manifest_hash());
         agent.prepare(&key, Some(task_id), &root, head)?;
-        let record = agent
-            .shards()
-            .getModel(root)
-            .call()
-            .await
-            .map_err(AgentError::read(format!("model {root}")))?;
+        let record = agent.model_record(root).await?;
         let status = ModelStatus::from_u8(record.status);
         let publish = match status {
             Some(ModelStatus::None | ModelStatus::Expired | ModelStatus::Superseded) => true,
