@@ -18,11 +18,9 @@ use autonet_chain::{ChainProvider, Confirmed, TxError, TxOptions, send_and_confi
 use autonet_ml::aggregate::{Contribution, Rule, aggregate};
 use autonet_ml::{TensorSet, from_safetensors};
 use autonet_storage::{Manifest, ShardClient, Store};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
-use crate::db::{Action, ActionState, AgentDb, DbError, TaskRow};
+use crate::db::{AgentDb, DbError, TaskRow};
 use crate::spec::{Dataset, TrainingSpec};
 
 /// The role an agent plays (its stake's role on chain).
@@ -198,6 +196,8 @@ pub struct Agent {
     /// Whether the last integrity check allowed new work (reveals of earlier commitments go on
     /// regardless: skipping them would only get this account slashed).
     accepting: AtomicBool,
+    /// What the agent said once about why it cannot take new work.
+    pub notices: crate::roles::Notices,
     models: Mutex<HashMap<B256, Arc<TensorSet>>>,
     bases: Mutex<HashMap<u64, B256>>,
 }
@@ -233,6 +233,7 @@ impl Agent {
             bls: None,
             bls_collector: crate::bls::Collector::default(),
             accepting: AtomicBool::new(true),
+            notices: crate::roles::Notices::default(),
             models: Mutex::new(HashMap::new()),
             bases: Mutex::new(HashMap::new()),
         })
@@ -324,46 +325,7 @@ impl Agent {
         Ok(block.header.hash)
     }
 
-    // ------------------------------------------------------------------ actions
-
-    /// A stored action.
-    pub fn action<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Action<T>>, AgentError> {
-        Ok(self.db.action(key)?)
-    }
-
-    /// Stores `data` for `key` as prepared (durably, before anything is sent).
-    pub fn prepare<T: Serialize>(
-        &self,
-        key: &str,
-        task: Option<u64>,
-        data: &T,
-        head: u64,
-    ) -> Result<(), AgentError> {
-        self.db
-            .put_action(key, task, ActionState::Prepared, data, head, None)?;
-        Ok(())
-    }
-
-    /// Marks `key` done.
-    pub fn done(&self, key: &str, tx: Option<B256>) -> Result<(), AgentError> {
-        self.db.set_action_state(key, ActionState::Done, tx)?;
-        Ok(())
-    }
-
-    /// Marks `key` skipped (never retried), with the reason logged.
-    pub fn skip<T: Serialize>(
-        &self,
-        key: &str,
-        task: Option<u64>,
-        data: &T,
-        head: u64,
-        why: &str,
-    ) -> Result<(), AgentError> {
-        warn!(key, why, "skipping");
-        self.db
-            .put_action(key, task, ActionState::Skipped, data, head, None)?;
-        Ok(())
-    }
+    // ------------------------------------------------------------------ transactions
 
     /// Sends `call` and waits for event `E`; `what` names the action in logs and errors.
     pub async fn send<E, P, D>(

@@ -43,11 +43,11 @@ pub enum DbError {
 /// The schema version this build writes (`PRAGMA user_version`). Version 0 is a file written
 /// before versions existed. Every step of [`MIGRATIONS`] moves a file one version up, inside one
 /// transaction, and keeps every stored action (its secrets: salts, unrevealed scores).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `MIGRATIONS[v]` moves a file from version `v` to `v + 1`. Each runs after [`SCHEMA`] created
 /// any missing table, so a step only alters tables that existed in the older version.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [migrate_0_to_1];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [migrate_0_to_1, migrate_1_to_2];
 
 /// One schema step, run inside the opening transaction.
 type Migration = fn(&Connection) -> Result<(), DbError>;
@@ -66,6 +66,13 @@ fn migrate_0_to_1(conn: &Connection) -> Result<(), DbError> {
     if columns.iter().any(|c| c == "num_samples") {
         conn.execute_batch("ALTER TABLE solutions DROP COLUMN num_samples;")?;
     }
+    Ok(())
+}
+
+/// 1 → 2: actions gain the state `sent` (landed, not yet `confirmations` deep). No table
+/// changes: the version only keeps an older build, which cannot read that state, from opening
+/// the file.
+fn migrate_1_to_2(_conn: &Connection) -> Result<(), DbError> {
     Ok(())
 }
 
@@ -226,7 +233,10 @@ pub struct LogId {
 pub enum ActionState {
     /// Secrets stored; the transaction may or may not have been sent.
     Prepared,
-    /// Confirmed on chain (or found there).
+    /// Landed on chain at the action's block, not yet `confirmations` deep: a reorg may still
+    /// remove it (then it is sent again with the same secrets).
+    Sent,
+    /// Landed and `confirmations` deep (or found there).
     Done,
     /// Given up (window missed, or decided not to act); never retried.
     Skipped,
@@ -236,6 +246,7 @@ impl ActionState {
     fn as_str(self) -> &'static str {
         match self {
             Self::Prepared => "prepared",
+            Self::Sent => "sent",
             Self::Done => "done",
             Self::Skipped => "skipped",
         }
@@ -244,6 +255,7 @@ impl ActionState {
     fn parse(s: &str) -> Result<Self, DbError> {
         Ok(match s {
             "prepared" => Self::Prepared,
+            "sent" => Self::Sent,
             "done" => Self::Done,
             "skipped" => Self::Skipped,
             other => return Err(DbError::Corrupt(other.into())),
@@ -258,10 +270,12 @@ pub struct Action<T> {
     pub state: ActionState,
     /// Its data (salts, roots, ...).
     pub data: T,
-    /// Block at which it was last written.
+    /// Block at which it was prepared, or at which its transaction landed once sent.
     pub block: u64,
     /// Transaction hash once confirmed.
     pub tx_hash: Option<B256>,
+    /// The task it belongs to (a proposal's: once its receipt named it).
+    pub task_id: Option<u64>,
 }
 
 /// The agent database (one connection behind a mutex; every statement is short).
@@ -736,7 +750,7 @@ impl AgentDb {
         let raw = self
             .conn()
             .query_row(
-                "SELECT state, data, block, tx_hash FROM actions WHERE key = ?1",
+                "SELECT state, data, block, tx_hash, task_id FROM actions WHERE key = ?1",
                 params![key],
                 |r| {
                     Ok((
@@ -744,16 +758,18 @@ impl AgentDb {
                         r.get::<_, String>(1)?,
                         r.get::<_, i64>(2)?,
                         r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
                     ))
                 },
             )
             .optional()?;
-        raw.map(|(state, data, block, tx)| {
+        raw.map(|(state, data, block, tx, task)| {
             Ok(Action {
                 state: ActionState::parse(&state)?,
                 data: serde_json::from_str(&data)?,
                 block: block as u64,
                 tx_hash: tx.map(parse).transpose()?,
+                task_id: task.map(|t| t as u64),
             })
         })
         .transpose()
@@ -797,6 +813,64 @@ impl AgentDb {
         Ok(())
     }
 
+    /// Moves an action to `state`, keeping its data; `block` (when given) becomes its block (where
+    /// its transaction landed), `tx_hash` (when given) its transaction.
+    pub fn update_action(
+        &self,
+        key: &str,
+        state: ActionState,
+        block: Option<u64>,
+        tx_hash: Option<B256>,
+    ) -> Result<(), DbError> {
+        self.conn().execute(
+            "UPDATE actions SET state = ?2, block = COALESCE(?3, block), \
+             tx_hash = COALESCE(?4, tx_hash) WHERE key = ?1",
+            params![
+                key,
+                state.as_str(),
+                block.map(|b| b as i64),
+                tx_hash.map(hex)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records the task an action belongs to (a proposal's, once its receipt named it).
+    pub fn set_action_task(&self, key: &str, task_id: u64) -> Result<(), DbError> {
+        self.conn().execute(
+            "UPDATE actions SET task_id = ?2 WHERE key = ?1",
+            params![key, task_id as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Every action whose key starts with `prefix` and whose state is one of `states`, by key.
+    pub fn actions_in<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+        states: &[ActionState],
+    ) -> Result<Vec<(String, Action<T>)>, DbError> {
+        let mut out = Vec::new();
+        for key in self.keys_with_prefix(prefix)? {
+            if let Some(a) = self.action::<T>(&key)?
+                && states.contains(&a.state)
+            {
+                out.push((key, a));
+            }
+        }
+        Ok(out)
+    }
+
+    fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, DbError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT key FROM actions WHERE key LIKE ?1 || '%' ORDER BY key")?;
+        let rows = stmt
+            .query_map(params![prefix], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Number of actions whose key starts with `prefix` and are in `state`.
     pub fn count_actions(&self, prefix: &str, state: ActionState) -> Result<u64, DbError> {
         let n: i64 = self.conn().query_row(
@@ -815,8 +889,8 @@ impl AgentDb {
     ) -> Result<Vec<(String, Action<serde_json::Value>)>, DbError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT key, state, data, block, tx_hash FROM actions WHERE key LIKE ?1 || '%' \
-             ORDER BY key",
+            "SELECT key, state, data, block, tx_hash, task_id FROM actions \
+             WHERE key LIKE ?1 || '%' ORDER BY key",
         )?;
         let rows = stmt
             .query_map(params![prefix], |r| {
@@ -826,11 +900,12 @@ impl AgentDb {
                     r.get::<_, String>(2)?,
                     r.get::<_, i64>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(key, state, data, block, tx)| {
+            .map(|(key, state, data, block, tx, task)| {
                 Ok((
                     key,
                     Action {
@@ -838,6 +913,7 @@ impl AgentDb {
                         data: serde_json::from_str(&data)?,
                         block: block as u64,
                         tx_hash: tx.map(parse).transpose()?,
+                        task_id: task.map(|t| t as u64),
                     },
                 ))
             })

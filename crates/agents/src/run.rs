@@ -255,12 +255,7 @@ async fn tick<H: autonet_chain::watcher::LogHandler>(
         .map_err(|e| AgentError::Other(format!("event watcher: {e}")))?
     {}
     let head = agent.head().await?;
-    match agent.opts.role {
-        Role::Proposer => roles::proposer(agent, head).await,
-        Role::Solver => roles::solver(agent, head).await,
-        Role::Coordinator => roles::coordinator(agent, head).await,
-        Role::Aggregator => roles::aggregator(agent, head).await,
-    }
+    roles::tick(agent, head).await
 }
 
 /// Registers this node in the ERC-8004 identity registry (or refreshes its endpoints there).

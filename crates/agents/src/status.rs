@@ -52,6 +52,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{AgentDb, DbError, SolutionRow};
+use crate::roles::ActionKey;
 
 /// The status page, served as is.
 pub const STATUS_HTML: &str = include_str!("../assets/status.html");
@@ -449,9 +450,9 @@ fn read_round(
             Ok(None)
         }
     };
-    let vote = own(format!("vote:{task_id}"), may.evaluation)?
+    let vote = own(ActionKey::Vote(task_id).to_string(), may.evaluation)?
         .and_then(|v| serde_json::from_value::<VoteLosses>(v).ok());
-    let train_loss = own(format!("solve:{task_id}"), may.training)?
+    let train_loss = own(ActionKey::Solve(task_id).to_string(), may.training)?
         .and_then(|v| serde_json::from_value::<SolveLoss>(v).ok())
         .map(|s| s.train_loss);
     let incentives = src.incentives(task_id)?;
@@ -1471,7 +1472,7 @@ mod tests {
                 "losses": losses.iter().map(|l| l.is_finite().then_some(*l)).collect::<Vec<_>>(),
             });
             db.put_action(
-                &format!("vote:{task}"),
+                &crate::roles::ActionKey::Vote(task).to_string(),
                 Some(task),
                 ActionState::Done,
                 &vote,
@@ -1853,7 +1854,7 @@ mod tests {
             "losses": LOSSES,
         });
         db.put_action(
-            &format!("vote:{task}"),
+            &crate::roles::ActionKey::Vote(task).to_string(),
             Some(task),
             ActionState::Done,
             &vote,
@@ -1870,7 +1871,7 @@ mod tests {
             "salt": B256::repeat_byte(0x5b), "train_loss": TRAIN_LOSS, "train_secs": 1.25,
         });
         db.put_action(
-            &format!("solve:{task}"),
+            &crate::roles::ActionKey::Solve(task).to_string(),
             Some(task),
             ActionState::Done,
             &solution,

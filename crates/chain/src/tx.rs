@@ -91,6 +91,8 @@ pub enum TxError {
         tx_hash: TxHash,
         /// The decoded error of the replay, if any.
         revert: Option<DecodedRevert>,
+        /// The raw revert data of the replay (`None` when the replay did not revert).
+        data: Option<Bytes>,
     },
     /// The receipt does not contain the expected event from the expected contract.
     #[error("transaction {tx_hash} succeeded but {emitter} did not emit {event}")]
@@ -160,6 +162,23 @@ impl TxError {
             } => Some(&revert.name),
             _ => None,
         }
+    }
+
+    /// The raw revert data, when this is a revert that returned some (before sending, or from
+    /// the replay of a transaction that reverted on chain).
+    pub fn revert_data(&self) -> Option<&Bytes> {
+        match self {
+            Self::Reverted { data, .. } | Self::RevertedUnknown { data, .. } => Some(data),
+            Self::RevertedOnChain { data, .. } => data.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The revert decoded as the generated error type `E` (`TaskManager::TaskManagerWrongState`),
+    /// when this is a revert with `E`'s selector. Matching on the type, not on a name, keeps the
+    /// check honest when an error is renamed or gains arguments.
+    pub fn reverted_with<E: alloy::sol_types::SolError>(&self) -> Option<E> {
+        E::abi_decode(self.revert_data()?).ok()
     }
 }
 
@@ -250,16 +269,19 @@ where
 
     if !receipt.status() {
         // Replay on the parent block to recover a reason; best effort.
-        let revert = match receipt.block_number {
+        let data = match receipt.block_number {
             Some(n) if n > 0 => match call.clone().block(BlockId::number(n - 1)).call_raw().await {
-                Err(err) => err
-                    .as_revert_data()
-                    .and_then(|data| decode_revert(&data, None)),
+                Err(err) => err.as_revert_data(),
                 Ok(_) => None,
             },
             _ => None,
         };
-        return Err(TxError::RevertedOnChain { tx_hash, revert });
+        let revert = data.as_ref().and_then(|d| decode_revert(d, None));
+        return Err(TxError::RevertedOnChain {
+            tx_hash,
+            revert,
+            data,
+        });
     }
 
     // 4. Find the expected event from the expected contract.

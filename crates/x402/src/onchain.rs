@@ -187,7 +187,7 @@ impl<P: Provider + Clone> PendingSettlement<P> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         if !receipt.status() {
-            let revert = match receipt.block_number {
+            let data = match receipt.block_number {
                 Some(n) if n > 0 => match self
                     .call
                     .clone()
@@ -195,14 +195,20 @@ impl<P: Provider + Clone> PendingSettlement<P> {
                     .call_raw()
                     .await
                 {
-                    Err(err) => err
-                        .as_revert_data()
-                        .and_then(|data| decode_revert(&data, Some("InferenceMarket"))),
+                    Err(err) => err.as_revert_data(),
                     Ok(_) => None,
                 },
                 _ => None,
             };
-            return Err(TxError::RevertedOnChain { tx_hash, revert }.into());
+            let revert = data
+                .as_ref()
+                .and_then(|d| decode_revert(d, Some("InferenceMarket")));
+            return Err(TxError::RevertedOnChain {
+                tx_hash,
+                revert,
+                data,
+            }
+            .into());
         }
         let emitter = options.emitter.unwrap_or(self.market);
         let signature = InferenceMarket::Settled::SIGNATURE;

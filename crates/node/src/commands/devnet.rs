@@ -413,7 +413,9 @@ async fn follow_rounds(net: &mut Network) -> Result<(Vec<RoundSummary>, f32), Ne
                 let db =
                     autonet_agents::db::AgentDb::open(a.state_dir.join("agent.sqlite")).ok()?;
                 let action = db
-                    .action::<serde_json::Value>(&format!("solve:{task_id}"))
+                    .action::<serde_json::Value>(
+                        &autonet_agents::roles::ActionKey::Solve(task_id).to_string(),
+                    )
                     .ok()??;
                 action.data.get("train_secs")?.as_f64()
             })

@@ -1,0 +1,189 @@
+//! What each role does on every tick, decided from the chain's state and the agent's database.
+//!
+//! - [`ports`]: the two seams a role sees, [`Chain`] (reads at the tick's block, transactions) and
+//!   [`Node`] (training, scoring, aggregation, BLS). The running agent implements them in
+//!   `live`; the unit tests in memory.
+//! - [`journal`]: every on-chain action has one typed [`ActionKey`] and follows one rule: its
+//!   secrets are stored before it is sent; it counts as done only once it is `confirmations`
+//!   deep; one that a crash or a reorg lost is sent again with the same secrets while its window
+//!   is open.
+//! - one module per role: `proposer`, `solver`, `coordinator`, `aggregator` (and `finalize`,
+//!   which anyone may do).
+//!
+//! Windows are block based: an action is sent when `opens < head < closes`, so that the
+//! transaction, mined at `head + 1` or later, still falls inside.
+
+mod aggregator;
+mod coordinator;
+mod finalize;
+pub mod journal;
+mod live;
+pub mod ports;
+mod proposer;
+mod solver;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Mutex;
+
+use alloy::primitives::{Address, B256, U256};
+use tracing::error;
+
+pub use journal::ActionKey;
+pub use ports::{Chain, Node, Proposal, Solution, Vote};
+
+use crate::agent::{Agent, AgentError, Faults, Role};
+use crate::db::AgentDb;
+
+/// What a role's decisions depend on besides the chain and the database.
+#[derive(Clone, Debug)]
+pub struct RoleConfig {
+    /// This agent's account.
+    pub me: Address,
+    /// The project worked on.
+    pub project_id: u64,
+    /// Proposer: stop after this many tasks.
+    pub max_tasks: Option<u64>,
+    /// Proposer: each task's reward.
+    pub reward: U256,
+    /// Blocks an action must be deep before it counts as done (the reorg depth the operator
+    /// expects).
+    pub confirmations: u64,
+    /// Fault injection (tests).
+    pub faults: Faults,
+    /// Coordinator: blocks after a publication during which the BLS aggregate is awaited.
+    pub bls_grace_blocks: u64,
+    /// Whether the integrity check allows new work now.
+    pub takes_new_work: bool,
+}
+
+impl RoleConfig {
+    /// The configuration of `agent` now.
+    pub fn of(agent: &Agent) -> Self {
+        Self {
+            me: agent.me,
+            project_id: agent.opts.project_id,
+            max_tasks: agent.opts.max_tasks,
+            reward: agent.opts.reward,
+            confirmations: agent.opts.confirmations,
+            faults: agent.opts.faults.clone(),
+            bls_grace_blocks: agent.opts.bls_grace_blocks,
+            takes_new_work: agent.takes_new_work(),
+        }
+    }
+
+    /// The project id as a U256.
+    pub fn project(&self) -> U256 {
+        U256::from(self.project_id)
+    }
+}
+
+/// Says once why the agent cannot take new work (and again when the reason changes), instead of
+/// a warning on every tick.
+#[derive(Debug, Default)]
+pub struct Notices {
+    blocked: Mutex<Option<String>>,
+}
+
+impl Notices {
+    /// Records that new work is blocked for `reason`; logs it when it is new.
+    pub fn blocked(&self, reason: &str) -> bool {
+        let mut last = self.blocked.lock().expect("notices lock");
+        if last.as_deref() == Some(reason) {
+            return false;
+        }
+        error!("cannot take new work: {reason}");
+        *last = Some(reason.to_string());
+        true
+    }
+
+    /// Records that new work is possible again.
+    pub fn unblocked(&self) {
+        let mut last = self.blocked.lock().expect("notices lock");
+        if last.take().is_some() {
+            tracing::info!("taking new work again");
+        }
+    }
+
+    /// The reason new work is blocked, if it is.
+    pub fn reason(&self) -> Option<String> {
+        self.blocked.lock().expect("notices lock").clone()
+    }
+}
+
+/// Everything one tick of a role reads and writes.
+pub struct Ctx<'a, C, N> {
+    /// The chain at the tick's block.
+    pub chain: &'a C,
+    /// The local work.
+    pub node: &'a N,
+    /// The journal and the events recorded by the watcher.
+    pub db: &'a AgentDb,
+    /// The role's settings.
+    pub cfg: &'a RoleConfig,
+    /// Notices shown once.
+    pub notices: &'a Notices,
+}
+
+impl<C: Chain, N: Node> Ctx<'_, C, N> {
+    /// The tick's block.
+    pub fn head(&self) -> u64 {
+        self.chain.head()
+    }
+
+    /// Whether the tick's block is strictly inside `(opens, closes)`.
+    pub fn inside(&self, opens: u64, closes: u64) -> bool {
+        open_window(self.head(), opens, closes)
+    }
+
+    /// Whether new work may start now: the integrity check allows it and the chain says this
+    /// account can act (said once, with what to do, when it cannot).
+    pub async fn may_start(&self) -> Result<bool, AgentError> {
+        if !self.cfg.takes_new_work {
+            return Ok(false);
+        }
+        match self.chain.standing().await? {
+            Some(reason) => {
+                self.notices.blocked(&reason);
+                Ok(false)
+            }
+            None => {
+                self.notices.unblocked();
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Whether `head` is strictly inside `(opens, closes)`.
+pub fn open_window(head: u64, opens: u64, closes: u64) -> bool {
+    opens < head && head < closes
+}
+
+/// A fresh random secret.
+pub(crate) fn random_b256() -> B256 {
+    B256::from(rand::random::<[u8; 32]>())
+}
+
+/// Runs one tick of `agent`'s role with the chain read at `head`.
+pub async fn tick(agent: &Agent, head: u64) -> Result<(), AgentError> {
+    let chain = live::LiveChain::new(agent, head);
+    let node = live::LiveNode(agent);
+    let cfg = RoleConfig::of(agent);
+    let ctx = Ctx {
+        chain: &chain,
+        node: &node,
+        db: &agent.db,
+        cfg: &cfg,
+        notices: &agent.notices,
+    };
+    match agent.opts.role {
+        Role::Proposer => proposer::tick(&ctx).await,
+        Role::Solver => solver::tick(&ctx).await,
+        Role::Coordinator => coordinator::tick(&ctx).await,
+        Role::Aggregator => aggregator::tick(&ctx).await,
+    }
+}

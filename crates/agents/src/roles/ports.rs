@@ -1,0 +1,340 @@
+//! The two seams of the role layer: [`Chain`] (reads at the tick's block and the transactions of
+//! every action) and [`Node`] (the local work: training, scoring, aggregation, BLS signing). The
+//! running agent implements both over alloy and libtorch (`super::live`); the unit tests implement
+//! them in memory (`super::fake`), so that every decision of a role is tested in milliseconds.
+
+use std::future::Future;
+
+use alloy::primitives::{Address, B256, U256};
+use autonet_bindings::enums::{ModelStatus, TaskState};
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentError;
+use crate::bls::Collection;
+use crate::db::{ModelRow, SolutionRow, TaskRow};
+
+/// A task as the chain holds it at the tick's block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// Its state (`None` for a value this build does not know).
+    pub state: Option<TaskState>,
+    /// Who proposed it.
+    pub proposer: Address,
+    /// The proposer's ground-truth commitment.
+    pub gt_commit: B256,
+    /// Solver commitments holding a seat.
+    pub num_committed: u8,
+    /// Solutions revealed.
+    pub num_revealed: u8,
+}
+
+/// A model's record in `ModelShardRegistry` (its current publication).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Status (`None` for a value this build does not know).
+    pub status: Option<ModelStatus>,
+    /// Who published the current record.
+    pub publisher: Address,
+    /// keccak256 of the published manifest.
+    pub manifest_hash: B256,
+    /// Block of the current publication.
+    pub published_block: u64,
+    /// Last block at which it can still be accepted.
+    pub expires_at: u64,
+}
+
+/// A model manifest as published in `ModelShardRegistry.publishModel`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aggregate {
+    /// Merkle root of the model.
+    pub root: B256,
+    /// keccak256 of its manifest.
+    pub manifest_hash: B256,
+    /// The base it was built on.
+    pub parent_root: B256,
+    /// Bytes of the encoded model.
+    pub total_size: u64,
+    /// Bytes per shard.
+    pub shard_size: u32,
+    /// Data shards.
+    pub k: u8,
+    /// Parity shards.
+    pub m: u8,
+}
+
+impl Aggregate {
+    /// Shards of the model (data and parity).
+    pub fn shard_count(&self) -> usize {
+        usize::from(self.k) + usize::from(self.m)
+    }
+}
+
+/// The transaction of an action, built from its stored secrets. Sending the same `Tx` twice is
+/// how an action dropped by a reorg is re-sent "with the same secrets".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tx {
+    /// `TaskManager.proposeTask`.
+    Propose {
+        /// `task_spec_hash(project, base root)`.
+        spec_hash: B256,
+        /// `gt_commit(proposer, project, eval spec hash, salt)`.
+        gt_commit: B256,
+        /// The task's reward.
+        reward: U256,
+    },
+    /// `TaskManager.commitSolution`.
+    CommitSolution {
+        /// Task.
+        task: u64,
+        /// `solution_commit(..)`.
+        commitment: B256,
+    },
+    /// `TaskManager.revealSolution`.
+    RevealSolution {
+        /// Task.
+        task: u64,
+        /// Root of the delta.
+        delta_root: B256,
+        /// Its manifest hash.
+        manifest_hash: B256,
+        /// The commitment's salt.
+        salt: B256,
+    },
+    /// `TaskManager.revealGroundTruth`.
+    RevealGroundTruth {
+        /// Task.
+        task: u64,
+        /// The eval spec hash.
+        eval_spec_hash: B256,
+        /// The commitment's salt.
+        salt: B256,
+    },
+    /// `TaskManager.commitVote`.
+    CommitVote {
+        /// Task.
+        task: u64,
+        /// `vote_commit(..)`.
+        commitment: B256,
+    },
+    /// `TaskManager.revealVote`.
+    RevealVote {
+        /// Task.
+        task: u64,
+        /// Scores in reveal order.
+        scores: Vec<u16>,
+        /// The commitment's salt.
+        salt: B256,
+    },
+    /// `TaskManager.finalize` (anyone).
+    Finalize {
+        /// Task.
+        task: u64,
+    },
+    /// `ModelShardRegistry.publishModel` of one task's aggregate.
+    Publish {
+        /// The aggregated task.
+        task: u64,
+        /// The model.
+        model: Aggregate,
+    },
+    /// `ModelShardRegistry.attestModel` (alone).
+    Attest {
+        /// The model.
+        root: B256,
+        /// Its manifest hash.
+        manifest_hash: B256,
+        /// The publisher of the record attested.
+        publisher: Address,
+    },
+    /// `ModelShardRegistry.attestModelBls` (one aggregate of the coordinators' signatures).
+    AttestBls {
+        /// The model.
+        root: B256,
+        /// Signer bitmap.
+        bitmap: U256,
+        /// Number of signers (for logs).
+        signers: usize,
+        /// Aggregate key on G2.
+        apk_g2: [U256; 4],
+        /// Aggregate signature.
+        sigma: [U256; 2],
+    },
+}
+
+impl Tx {
+    /// What the transaction does, for logs and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            Tx::Propose { .. } => "propose a task".into(),
+            Tx::CommitSolution { task, .. } => format!("commit a solution to task {task}"),
+            Tx::RevealSolution { task, .. } => format!("reveal the solution of task {task}"),
+            Tx::RevealGroundTruth { task, .. } => {
+                format!("reveal the ground truth of task {task}")
+            }
+            Tx::CommitVote { task, .. } => format!("commit a vote on task {task}"),
+            Tx::RevealVote { task, .. } => format!("reveal the vote on task {task}"),
+            Tx::Finalize { task } => format!("finalize task {task}"),
+            Tx::Publish { task, .. } => format!("publish the aggregate of task {task}"),
+            Tx::Attest { root, .. } => format!("attest model {root}"),
+            Tx::AttestBls { root, signers, .. } => {
+                format!("attest model {root} with one BLS aggregate of {signers}")
+            }
+        }
+    }
+}
+
+/// A transaction that landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// Its hash.
+    pub tx_hash: B256,
+    /// The block it landed in.
+    pub block: u64,
+    /// `Propose`: the new task's id.
+    pub task_id: Option<u64>,
+}
+
+/// A proposal's secrets (journal data of `propose:`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The eval spec hash (seed of the held-out windows).
+    pub eval_spec_hash: B256,
+    /// The commitment's salt.
+    pub salt: B256,
+    /// `gt_commit(..)` of the two.
+    pub gt_commit: B256,
+    /// The task's spec hash.
+    pub spec_hash: B256,
+    /// The task once proposed.
+    pub task_id: Option<u64>,
+}
+
+/// A trained solution's secrets (journal data of `solve:`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Solution {
+    /// Root of the delta.
+    pub delta_root: B256,
+    /// keccak256 of the delta's canonical manifest: committed with the root. Absent (zero) in a
+    /// solution stored before commitments bound it.
+    #[serde(default)]
+    pub manifest_hash: B256,
+    /// The commitment's salt.
+    pub salt: B256,
+    /// Training loss (logs, status page).
+    pub train_loss: f32,
+    /// Seconds of training (logs, status page).
+    pub train_secs: f32,
+}
+
+/// A coordinator's scores and their secrets (journal data of `vote:`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Vote {
+    /// Scores in reveal order.
+    pub scores: Vec<u16>,
+    /// The commitment's salt.
+    pub salt: B256,
+    /// Loss of the base model on the held-out windows.
+    pub base_loss: f32,
+    /// Loss of base + each delta.
+    pub losses: Vec<f32>,
+}
+
+/// Reads of the chain at one block (the tick's), and the transactions of the actions. Every read
+/// of one tick sees the same block, so that no decision mixes two states of the chain.
+pub trait Chain: Sync {
+    /// The block every read of this tick is made at.
+    fn head(&self) -> u64;
+    /// The chain's newest block now (after long local work: did a window close meanwhile?).
+    fn latest(&self) -> impl Future<Output = Result<u64, AgentError>> + Send;
+    /// A task.
+    fn task(&self, task: u64) -> impl Future<Output = Result<TaskInfo, AgentError>> + Send;
+    /// Solvers holding a seat of `task`, in commit order.
+    fn committed_solvers(
+        &self,
+        task: u64,
+    ) -> impl Future<Output = Result<Vec<Address>, AgentError>> + Send;
+    /// Solvers that revealed, in reveal order.
+    fn revealed_solvers(
+        &self,
+        task: u64,
+    ) -> impl Future<Output = Result<Vec<Address>, AgentError>> + Send;
+    /// Coordinators holding a vote seat.
+    fn vote_committers(
+        &self,
+        task: u64,
+    ) -> impl Future<Output = Result<Vec<Address>, AgentError>> + Send;
+    /// The revealed scores of `coordinator` (empty before its reveal).
+    fn scores_of(
+        &self,
+        task: u64,
+        coordinator: Address,
+    ) -> impl Future<Output = Result<Vec<u16>, AgentError>> + Send;
+    /// The project's current model root.
+    fn model_root(&self) -> impl Future<Output = Result<B256, AgentError>> + Send;
+    /// The model a task trains from (the project's root at its proposal block).
+    fn base_root(&self, task: &TaskRow) -> impl Future<Output = Result<B256, AgentError>> + Send;
+    /// The project's publish window (blocks after a finalization during which its aggregate may
+    /// be published).
+    fn publish_window(&self) -> impl Future<Output = Result<u64, AgentError>> + Send;
+    /// The record of `root`.
+    fn model(&self, root: B256) -> impl Future<Output = Result<ModelInfo, AgentError>> + Send;
+    /// Whether `who` attested the current record of `root`.
+    fn has_attested(
+        &self,
+        root: B256,
+        who: Address,
+    ) -> impl Future<Output = Result<bool, AgentError>> + Send;
+    /// Why this account cannot take new work now (stake below its role's minimum, the project's
+    /// budget below the task reward, ...), with what to do; `None` when it can.
+    fn standing(&self) -> impl Future<Output = Result<Option<String>, AgentError>> + Send;
+    /// Sends `tx` and waits for its receipt.
+    fn send(&self, tx: &Tx) -> impl Future<Output = Result<Sent, AgentError>> + Send;
+    /// Announces every shard of `root` held here (idempotent).
+    fn announce(
+        &self,
+        root: B256,
+        shard_count: usize,
+    ) -> impl Future<Output = Result<(), AgentError>> + Send;
+}
+
+/// The local work of the roles.
+pub trait Node: Sync {
+    /// Trains a delta for `task` from `base_root` and stores it.
+    fn train(
+        &self,
+        task: &TaskRow,
+        base_root: B256,
+    ) -> impl Future<Output = Result<Solution, AgentError>> + Send;
+    /// Scores the revealed deltas of `task` on its held-out windows.
+    fn score(
+        &self,
+        task: &TaskRow,
+        eval_spec_hash: B256,
+        revealed: &[Address],
+        solutions: &[SolutionRow],
+    ) -> impl Future<Output = Result<Vote, AgentError>> + Send;
+    /// The aggregate of a finalized task (`None`: no solver earned incentive).
+    fn aggregate(
+        &self,
+        task: &TaskRow,
+    ) -> impl Future<Output = Result<Option<Aggregate>, AgentError>> + Send;
+    /// Whether this node signs attestations with a BLS key.
+    fn has_bls(&self) -> bool;
+    /// The message a coordinator signs for the publication `model`.
+    fn attestation_message(
+        &self,
+        model: &ModelRow,
+    ) -> impl Future<Output = Result<B256, AgentError>> + Send;
+    /// Whether this node already signed `message` for `root`.
+    fn bls_signed(&self, root: B256, message: B256) -> bool;
+    /// Signs `message` for `root` (served to the aggregator).
+    fn bls_sign(&self, root: B256, message: B256);
+    /// Aggregator: collects the coordinators' signatures on `message`.
+    fn bls_collect(
+        &self,
+        root: B256,
+        message: B256,
+    ) -> impl Future<Output = Result<Collection, AgentError>> + Send;
+    /// Aggregator: drops the signatures collected on `message`.
+    fn bls_forget(&self, message: B256);
+}
