@@ -277,7 +277,11 @@ fn mul_div(a: U256, b: U256, d: U256, step: &'static str) -> Result<U256, Consen
 }
 
 fn sum(v: &[U256], step: &'static str) -> Result<U256, ConsensusError> {
-    v.iter().try_fold(U256::ZERO, |acc, &x| add(acc, x, step))
+    let mut total = U256::ZERO;
+    for &x in v {
+        total = add(total, x, step)?;
+    }
+    Ok(total)
 }
 
 /// Runs the consensus of one task: `YumaConsensus.compute(stakes, scores, prevBonds, κ, α)`.
@@ -396,10 +400,14 @@ where
 /// `_normalize`: `v[k] * 1e18 / Σ v` (floor), all zero when `Σ v = 0`.
 fn normalize(v: &[U256], step: &'static str) -> Result<Vec<U256>, ConsensusError> {
     let total = sum(v, step)?;
+    let mut out = vec![U256::ZERO; v.len()];
     if total.is_zero() {
-        return Ok(vec![U256::ZERO; v.len()]);
+        return Ok(out);
     }
-    v.iter().map(|&x| mul_div(x, WAD, total, step)).collect()
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = mul_div(x, WAD, total, step)?;
+    }
+    Ok(out)
 }
 
 /// `_rowNormalize`: `W[i][j] = score[i][j] * 1e18 / Σ_j score[i][j]` (floor); a zero row stays
@@ -435,8 +443,8 @@ fn consensus(
     // Support is counted in raw stake, not in the floored S: rounding must not shift the threshold.
     let total = sum(stakes, "consensus stake total")?;
     let need = mul(kappa, total, "consensus threshold")?;
-    let mut c = Vec::with_capacity(m);
-    for j in 0..m {
+    let mut c = vec![U256::ZERO; m];
+    for (j, cj) in c.iter_mut().enumerate() {
         let mut best = U256::ZERO;
         for (&raw, wi) in stakes.iter().zip(w) {
             if raw.is_zero() {
@@ -457,20 +465,20 @@ fn consensus(
                 best = v;
             }
         }
-        c.push(best);
+        *cj = best;
     }
     Ok(c)
 }
 
 /// `_incentive`: `R[j] = (Σ_i S[i] * W̄[i][j]) / 1e18` (one floor), `I = normalize(R)`.
 fn incentive(s: &[U256], wc: &[Vec<U256>], m: usize) -> Result<Vec<U256>, ConsensusError> {
-    let mut rank = Vec::with_capacity(m);
-    for j in 0..m {
+    let mut rank = vec![U256::ZERO; m];
+    for (j, rj) in rank.iter_mut().enumerate() {
         let mut acc = U256::ZERO;
-        for (si, row) in s.iter().zip(wc) {
-            acc = add(acc, mul(*si, row[j], "rank")?, "rank")?;
+        for (&si, row) in s.iter().zip(wc) {
+            acc = add(acc, mul(si, row[j], "rank")?, "rank")?;
         }
-        rank.push(acc / WAD);
+        *rj = acc / WAD;
     }
     normalize(&rank, "incentive normalization")
 }
@@ -524,13 +532,13 @@ fn bonds<P: AsRef<[U256]>>(
 
 /// `_dividends`: `Draw[i] = (Σ_j B'[i][j] * I[j]) / 1e18` (one floor), `D = normalize(Draw)`.
 fn dividends(b: &[Vec<U256>], inc: &[U256]) -> Result<Vec<U256>, ConsensusError> {
-    let mut raw = Vec::with_capacity(b.len());
-    for row in b {
+    let mut raw = vec![U256::ZERO; b.len()];
+    for (r, row) in raw.iter_mut().zip(b) {
         let mut acc = U256::ZERO;
         for (&bij, &ij) in row.iter().zip(inc) {
             acc = add(acc, mul(bij, ij, "dividends")?, "dividends")?;
         }
-        raw.push(acc / WAD);
+        *r = acc / WAD;
     }
     normalize(&raw, "dividend normalization")
 }
