@@ -6,13 +6,15 @@
 //! - [`commitments`]: the commit-reveal hashes `TaskManager` checks (ground truth, solution,
 //!   vote).
 //! - [`consensus`]: the Yuma consensus of one task and the payout split of its settlement, as
-//!   `YumaConsensus.sol` and `Rewards.settleTask` compute them.
+//!   `YumaConsensus.sol` and `Rewards.settleTask` compute them: the `autonet-consensus` crate
+//!   (`crates/consensus`, shared with the Stylus consensus engine), re-exported.
 //! - [`units`]: ATN amounts as exact decimal strings.
 #![warn(missing_docs)]
 
 pub mod commitments;
-pub mod consensus;
 pub mod merkle;
 pub mod units;
+
+pub use autonet_consensus as consensus;
 
 pub use alloy_primitives::{Address, B256, U256};

@@ -10,8 +10,9 @@
 //! ```
 //!
 //! so a Solidity contract can `staticcall` it with `abi.encodeCall(IConsensusEngine.compute, (...))`
-//! and `abi.decode(ret, (YumaConsensus.Result))` the answer. The arithmetic lives in [`math`]
-//! (no SDK dependency) and is bit-identical to the Solidity on the shared vectors.
+//! and `abi.decode(ret, (YumaConsensus.Result))` the answer. The arithmetic is the `autonet-consensus`
+//! crate (`crates/consensus`, no SDK dependency), called through [`math`]; it is bit-identical to the
+//! Solidity on the shared vectors.
 //!
 //! Reverts: the input checks of `Rewards` as custom errors (`ConsensusEngine*`, see
 //! [`ConsensusEngineError`]); an arithmetic overflow as the Solidity does, `Panic(0x11)`.
@@ -94,6 +95,12 @@ fn u(x: usize) -> U256 {
 }
 
 impl From<ConsensusError> for ConsensusEngineError {
+    /// The revert for an error of [`math::compute`].
+    ///
+    /// # Panics
+    ///
+    /// On the payout errors of `autonet-consensus` (`InvalidSplit`, `RewardTooLarge`,
+    /// `PayoutLengthMismatch`), which only its `payouts` and `settle` return, never `compute`.
     fn from(e: ConsensusError) -> Self {
         match e {
             ConsensusError::NoCoordinators => {
@@ -141,7 +148,12 @@ impl From<ConsensusError> for ConsensusEngineError {
             ConsensusError::InvalidParams { kappa, alpha } => {
                 Self::InvalidParams(ConsensusEngineInvalidParams { kappa, alpha })
             }
-            ConsensusError::Overflow => Self::Overflow,
+            ConsensusError::Overflow { .. } => Self::Overflow,
+            ConsensusError::InvalidSplit { .. }
+            | ConsensusError::RewardTooLarge { .. }
+            | ConsensusError::PayoutLengthMismatch { .. } => {
+                unreachable!("compute returns no payout error")
+            }
         }
     }
 }

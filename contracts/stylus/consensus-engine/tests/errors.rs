@@ -221,19 +221,21 @@ fn overflow_reverts_with_the_solidity_panic() {
         stakes: vec![U256::MAX, U256::from(1)],
         ..valid(2, 2)
     };
-    expect_revert(&input, ConsensusError::Overflow, panic.clone());
+    let step = "stake normalization";
+    expect_revert(&input, ConsensusError::Overflow { step }, panic.clone());
 
     // stake * 1e18 overflows (Σ stake ≥ 2^256 / 1e18).
     let input = Input {
         stakes: vec![U256::MAX / u(4), U256::MAX / u(4)],
         ..valid(2, 2)
     };
-    expect_revert(&input, ConsensusError::Overflow, panic.clone());
+    expect_revert(&input, ConsensusError::Overflow { step }, panic.clone());
 
     // A previous bond times 1e18 overflows.
     let mut input = valid(2, 2);
     input.prev_bonds[0][1] = U256::MAX / u(2);
-    expect_revert(&input, ConsensusError::Overflow, panic.clone());
+    let step = "previous bond normalization";
+    expect_revert(&input, ConsensusError::Overflow { step }, panic.clone());
 
     // Just below: previous bonds up to ~2^256 / 1e18 / n still compute.
     let mut input = valid(2, 2);

@@ -1,5 +1,5 @@
 //! The shared consensus vectors (`test/vectors/consensus/*.json`, also checked by
-//! `test/YumaConsensus.t.sol` against the Solidity and by `crates/protocol/tests/vectors.rs`):
+//! `test/YumaConsensus.t.sol` against the Solidity and by `crates/consensus/tests/vectors.rs`):
 //! every one must come out exactly, through the math module, through the contract method and
 //! through the contract's ABI router on a `TestVM` (calldata and return data as Solidity has them).
 

@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use autonet_protocol::U256;
-use autonet_protocol::consensus::{self, ConsensusParams, ConsensusResult, RewardSplit};
+use autonet_consensus::{self as consensus, ConsensusParams, ConsensusResult, RewardSplit, U256};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -1,12 +1,18 @@
 //! The Yuma consensus of one task and the payout split of its settlement, bit for bit as the chain
-//! computes them.
+//! computes them: the one Rust home of the algorithm.
 //!
-//! This module owns the Rust twin of `contracts/libraries/YumaConsensus.sol` ([`compute`]) and of
-//! the arithmetic of `Rewards.settleTask` ([`top_score`], [`payouts`], [`settle`]), so that agents
-//! can predict exactly what a settlement will pay and what bonds it will store. `docs/consensus.md` is the
-//! normative description; where it and the Solidity differ, the Solidity (the code that pays)
-//! wins. The shared vectors `test/vectors/consensus/*.json` are checked for exact equality by
-//! `tests/vectors.rs`.
+//! This crate owns the Rust twin of `contracts/libraries/YumaConsensus.sol` ([`compute`]) and of
+//! the arithmetic of `Rewards.settleTask` ([`top_score`], [`payouts`], [`settle`]). It has two
+//! users: `autonet-protocol` re-exports it as `autonet_protocol::consensus`, so that agents can
+//! predict exactly what a settlement will pay and what bonds it will store, and the Stylus
+//! consensus engine (`contracts/stylus/consensus-engine`) runs [`compute`] on chain. It is
+//! `no_std` with `alloc`, and depends on nothing but `alloy-primitives` (for `U256`, without
+//! default features), so the same code builds natively and for the engine's wasm.
+//!
+//! `docs/consensus.md` is the normative description; where it and the Solidity differ, the
+//! Solidity (the code that pays) wins. The shared vectors `test/vectors/consensus/*.json` are
+//! checked for exact equality by `tests/vectors.rs` (and by the Stylus engine's own tests, through
+//! its ABI).
 //!
 //! It must not do I/O, read the chain or take randomness, and it must not "improve" the
 //! arithmetic: every value is a `uint256` (`U256`) formed by the same operations in the same
@@ -17,15 +23,26 @@
 //!
 //! The library itself is only ever called by `Rewards.settleTask`, which first rejects
 //! malformed settlements (`RewardsInvalidSettlement`), and its parameters always satisfy
-//! `Rewards.setConsensusParams`. [`compute`] rejects the same inputs the chain can never run:
-//! no coordinator or solver, more than 16 of either, score rows whose count or length differs
-//! from the stakes / the first row, previous bonds that are not `n × m`, and (through
-//! [`ConsensusParams::new`]) `κ > 1e18`, `α = 0` or `α > 1e18`.
+//! `Rewards.setConsensusParams`. [`compute`] rejects the same inputs the chain can never run
+//! ([`check_shape`], in this order): no coordinator, more than 16 coordinators, a number of score
+//! rows other than the number of stakes, no solver or more than 16 (the first row's length), score
+//! rows of another length than the first, previous bonds that are not `n × m`; and (through
+//! [`ConsensusParams::new`]) `κ > 1e18`, `α = 0` or `α > 1e18`. A Stylus contract can be called by
+//! anyone, so the engine applies these checks to its calldata: the shape first, then κ and α.
 
-use alloy_primitives::U256;
-use thiserror::Error;
+#![no_std]
+#![warn(missing_docs)]
 
-/// 1.0 in 1e18 fixed point.
+extern crate alloc;
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// The `uint256` every stake, weight, bond and amount is (`alloy_primitives::U256`).
+pub use alloy_primitives::U256;
+
+/// 1.0 in 1e18 fixed point (`YumaConsensus.WAD`).
 pub const WAD: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
 /// Basis points in 100 % (the denominator of a [`RewardSplit`]).
 pub const BPS: u64 = 10_000;
@@ -42,16 +59,13 @@ pub const DEFAULT_KAPPA: U256 = U256::from_limbs([500_000_000_000_000_000, 0, 0,
 pub const DEFAULT_ALPHA: U256 = U256::from_limbs([100_000_000_000_000_000, 0, 0, 0]);
 
 /// Malformed consensus or payout input; each variant is one the chain rejects (or panics on).
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConsensusError {
     /// No coordinator revealed (`RewardsInvalidSettlement`: `n == 0`).
-    #[error("no coordinators")]
     NoCoordinators,
     /// No solver column (`RewardsInvalidSettlement`: `m == 0`).
-    #[error("no solvers")]
     NoSolvers,
     /// More coordinators than `MAX_COORDINATORS_PER_TASK`.
-    #[error("{got} coordinators exceed the cap of {max}")]
     TooManyCoordinators {
         /// Rows given.
         got: usize,
@@ -59,7 +73,6 @@ pub enum ConsensusError {
         max: usize,
     },
     /// More solvers than `MAX_SOLVERS_PER_TASK`.
-    #[error("{got} solvers exceed the cap of {max}")]
     TooManySolvers {
         /// Columns given.
         got: usize,
@@ -67,7 +80,6 @@ pub enum ConsensusError {
         max: usize,
     },
     /// The number of score rows differs from the number of stakes.
-    #[error("{scores} score rows for {stakes} stakes")]
     ScoreRowCount {
         /// Stakes given (n).
         stakes: usize,
@@ -75,7 +87,6 @@ pub enum ConsensusError {
         scores: usize,
     },
     /// A score row's length differs from the first row's (the solver count m).
-    #[error("score row {row} has {got} entries, expected {expected}")]
     RaggedScores {
         /// Index of the offending row.
         row: usize,
@@ -85,7 +96,6 @@ pub enum ConsensusError {
         expected: usize,
     },
     /// The number of previous-bond rows differs from the number of stakes.
-    #[error("{got} previous-bond rows, expected {expected}")]
     PrevBondsRowCount {
         /// Rows given.
         got: usize,
@@ -93,7 +103,6 @@ pub enum ConsensusError {
         expected: usize,
     },
     /// A previous-bond row's length differs from the solver count.
-    #[error("previous-bond row {row} has {got} entries, expected {expected}")]
     RaggedPrevBonds {
         /// Index of the offending row.
         row: usize,
@@ -103,9 +112,6 @@ pub enum ConsensusError {
         expected: usize,
     },
     /// Parameters `Rewards.setConsensusParams` rejects (`RewardsInvalidParams`).
-    #[error(
-        "invalid consensus parameters: kappa {kappa}, alpha {alpha} (need kappa <= 1e18, 0 < alpha <= 1e18)"
-    )]
     InvalidParams {
         /// κ given.
         kappa: U256,
@@ -113,19 +119,16 @@ pub enum ConsensusError {
         alpha: U256,
     },
     /// A split whose basis points do not sum to 10 000 (`ProjectInvalidSplit`).
-    #[error("reward split sums to {sum_bps} bps, expected 10000")]
     InvalidSplit {
         /// The sum of the four shares.
         sum_bps: u32,
     },
     /// A reward above `type(uint128).max` (`RewardsInvalidSettlement`).
-    #[error("reward {reward} exceeds uint128")]
     RewardTooLarge {
         /// The reward given.
         reward: U256,
     },
     /// Payout inputs of different lengths (stakes vs. dividends of the consensus result).
-    #[error("{stakes} stakes for {dividends} dividends")]
     PayoutLengthMismatch {
         /// Stakes given.
         stakes: usize,
@@ -134,12 +137,51 @@ pub enum ConsensusError {
     },
     /// A checked operation overflowed or underflowed: the Solidity reverts with `Panic(0x11)` at
     /// the same step (only reachable with stakes or previous bonds near `2^256 / 1e18`).
-    #[error("arithmetic overflow in {step}")]
     Overflow {
         /// Where it happened.
         step: &'static str,
     },
 }
+
+impl fmt::Display for ConsensusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCoordinators => f.write_str("no coordinators"),
+            Self::NoSolvers => f.write_str("no solvers"),
+            Self::TooManyCoordinators { got, max } => {
+                write!(f, "{got} coordinators exceed the cap of {max}")
+            }
+            Self::TooManySolvers { got, max } => write!(f, "{got} solvers exceed the cap of {max}"),
+            Self::ScoreRowCount { stakes, scores } => {
+                write!(f, "{scores} score rows for {stakes} stakes")
+            }
+            Self::RaggedScores { row, got, expected } => {
+                write!(f, "score row {row} has {got} entries, expected {expected}")
+            }
+            Self::PrevBondsRowCount { got, expected } => {
+                write!(f, "{got} previous-bond rows, expected {expected}")
+            }
+            Self::RaggedPrevBonds { row, got, expected } => write!(
+                f,
+                "previous-bond row {row} has {got} entries, expected {expected}"
+            ),
+            Self::InvalidParams { kappa, alpha } => write!(
+                f,
+                "invalid consensus parameters: kappa {kappa}, alpha {alpha} (need kappa <= 1e18, 0 < alpha <= 1e18)"
+            ),
+            Self::InvalidSplit { sum_bps } => {
+                write!(f, "reward split sums to {sum_bps} bps, expected 10000")
+            }
+            Self::RewardTooLarge { reward } => write!(f, "reward {reward} exceeds uint128"),
+            Self::PayoutLengthMismatch { stakes, dividends } => {
+                write!(f, "{stakes} stakes for {dividends} dividends")
+            }
+            Self::Overflow { step } => write!(f, "arithmetic overflow in {step}"),
+        }
+    }
+}
+
+impl core::error::Error for ConsensusError {}
 
 /// κ and α as stored in `Rewards` (1e18 fixed point), valid by construction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,7 +277,11 @@ fn mul_div(a: U256, b: U256, d: U256, step: &'static str) -> Result<U256, Consen
 }
 
 fn sum(v: &[U256], step: &'static str) -> Result<U256, ConsensusError> {
-    v.iter().try_fold(U256::ZERO, |acc, &x| add(acc, x, step))
+    let mut total = U256::ZERO;
+    for &x in v {
+        total = add(total, x, step)?;
+    }
+    Ok(total)
 }
 
 /// Runs the consensus of one task: `YumaConsensus.compute(stakes, scores, prevBonds, κ, α)`.
@@ -244,7 +290,8 @@ fn sum(v: &[U256], step: &'static str) -> Result<U256, ConsensusError> {
 /// rows of the same length m), `prev_bonds[i][j]` the stored bond of coordinator i on solver j
 /// (0 when none). Rows are in the coordinators' vote-commit order, columns in the solvers'
 /// reveal order; the result does not depend on the row order (up to permuting `dividends` and
-/// `bonds` alike).
+/// `bonds` alike). Malformed input is rejected first ([`check_shape`]); an overflow is
+/// [`ConsensusError::Overflow`], at the step where the Solidity panics.
 pub fn compute<S, P>(
     stakes: &[U256],
     scores: &[S],
@@ -280,8 +327,11 @@ where
 }
 
 /// The checks `Rewards._checkSettlement` applies to the rows (plus the n × m shape of the
-/// previous bonds, which the chain loads from storage). Returns `(n, m)`.
-fn check_shape<S, P>(
+/// previous bonds, which the chain loads from storage), in the order listed in the crate
+/// documentation. Returns `(n, m)`. [`compute`] and [`settle`] run it first; it is public for
+/// callers that must report a malformed shape before anything else (the Stylus engine checks its
+/// raw κ and α only after it).
+pub fn check_shape<S, P>(
     stakes: &[U256],
     scores: &[S],
     prev_bonds: &[P],
@@ -350,32 +400,40 @@ where
 /// `_normalize`: `v[k] * 1e18 / Σ v` (floor), all zero when `Σ v = 0`.
 fn normalize(v: &[U256], step: &'static str) -> Result<Vec<U256>, ConsensusError> {
     let total = sum(v, step)?;
+    let mut out = vec![U256::ZERO; v.len()];
     if total.is_zero() {
-        return Ok(vec![U256::ZERO; v.len()]);
+        return Ok(out);
     }
-    v.iter().map(|&x| mul_div(x, WAD, total, step)).collect()
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = mul_div(x, WAD, total, step)?;
+    }
+    Ok(out)
 }
 
 /// `_rowNormalize`: `W[i][j] = score[i][j] * 1e18 / Σ_j score[i][j]` (floor); a zero row stays
-/// zero. Cannot overflow (scores are 16-bit, m ≤ 16).
+/// zero. Exact in `u128` (`65535 * 1e18 < 2^77`, `Σ ≤ 16 * 65535`), hence the same floor as the
+/// Solidity's `uint256` arithmetic, and cannot overflow.
 fn row_normalize<S: AsRef<[u16]>>(scores: &[S], m: usize) -> Vec<Vec<U256>> {
+    const WAD_U128: u128 = 1_000_000_000_000_000_000;
     scores
         .iter()
         .map(|row| {
             let row = row.as_ref();
-            let total: u64 = row.iter().map(|&x| u64::from(x)).sum();
+            let total: u128 = row.iter().map(|&x| u128::from(x)).sum();
             if total == 0 {
                 return vec![U256::ZERO; m];
             }
-            let total = U256::from(total);
-            row.iter().map(|&x| U256::from(x) * WAD / total).collect()
+            row.iter()
+                .map(|&x| U256::from(u128::from(x) * WAD_U128 / total))
+                .collect()
         })
         .collect()
 }
 
 /// `_consensus`: for each column, the largest `W[i][j]` among rows with `S[i] > 0` whose
-/// supporting stake (rows with `S > 0` and `W ≥` it) satisfies `stake * 1e18 ≥ κ * Σ S`;
-/// 0 if no row has stake. Same candidate order and tie rule as the Solidity loop.
+/// supporting stake (rows with `S > 0` and `W ≥` it) satisfies `stake * 1e18 > κ * Σ S` (strict:
+/// exactly κ sets nothing); 0 if there is none. Same candidate order and tie rule as the Solidity
+/// loop.
 fn consensus(
     stakes: &[U256],
     w: &[Vec<U256>],
@@ -385,8 +443,8 @@ fn consensus(
     // Support is counted in raw stake, not in the floored S: rounding must not shift the threshold.
     let total = sum(stakes, "consensus stake total")?;
     let need = mul(kappa, total, "consensus threshold")?;
-    let mut c = Vec::with_capacity(m);
-    for j in 0..m {
+    let mut c = vec![U256::ZERO; m];
+    for (j, cj) in c.iter_mut().enumerate() {
         let mut best = U256::ZERO;
         for (&raw, wi) in stakes.iter().zip(w) {
             if raw.is_zero() {
@@ -407,20 +465,20 @@ fn consensus(
                 best = v;
             }
         }
-        c.push(best);
+        *cj = best;
     }
     Ok(c)
 }
 
 /// `_incentive`: `R[j] = (Σ_i S[i] * W̄[i][j]) / 1e18` (one floor), `I = normalize(R)`.
 fn incentive(s: &[U256], wc: &[Vec<U256>], m: usize) -> Result<Vec<U256>, ConsensusError> {
-    let mut rank = Vec::with_capacity(m);
-    for j in 0..m {
+    let mut rank = vec![U256::ZERO; m];
+    for (j, rj) in rank.iter_mut().enumerate() {
         let mut acc = U256::ZERO;
-        for (si, row) in s.iter().zip(wc) {
-            acc = add(acc, mul(*si, row[j], "rank")?, "rank")?;
+        for (&si, row) in s.iter().zip(wc) {
+            acc = add(acc, mul(si, row[j], "rank")?, "rank")?;
         }
-        rank.push(acc / WAD);
+        *rj = acc / WAD;
     }
     normalize(&rank, "incentive normalization")
 }
@@ -474,13 +532,13 @@ fn bonds<P: AsRef<[U256]>>(
 
 /// `_dividends`: `Draw[i] = (Σ_j B'[i][j] * I[j]) / 1e18` (one floor), `D = normalize(Draw)`.
 fn dividends(b: &[Vec<U256>], inc: &[U256]) -> Result<Vec<U256>, ConsensusError> {
-    let mut raw = Vec::with_capacity(b.len());
-    for row in b {
+    let mut raw = vec![U256::ZERO; b.len()];
+    for (r, row) in raw.iter_mut().zip(b) {
         let mut acc = U256::ZERO;
         for (&bij, &ij) in row.iter().zip(inc) {
             acc = add(acc, mul(bij, ij, "dividends")?, "dividends")?;
         }
-        raw.push(acc / WAD);
+        *r = acc / WAD;
     }
     normalize(&raw, "dividend normalization")
 }
