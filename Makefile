@@ -104,18 +104,24 @@ lint-rust: libtorch ## rustfmt check + clippy -D warnings
 
 ROUNDS ?= 3
 PRESET ?= small
-AUTONET := cargo run --release --quiet -p autonet-node --bin autonet --
+AUTONET := $(or $(CARGO_TARGET_DIR),target)/release/autonet
+
+# Built with cargo's progress visible: the first build compiles a few hundred crates.
+.PHONY: build-autonet
+build-autonet: libtorch
+	@test -x $(AUTONET) || echo "build-autonet: compiling autonet (release); a first build takes 10-15 minutes on 2 cores"
+	cargo build --release -p autonet-node --bin autonet
 
 .PHONY: devnet
-devnet: setup build-contracts ## local network doing real training rounds with agent processes (ROUNDS=3 PRESET=small KEEP_RUNNING=1)
+devnet: setup build-contracts build-autonet ## local network doing real training rounds with agent processes (ROUNDS=3 PRESET=small KEEP_RUNNING=1)
 	$(AUTONET) devnet --rounds $(ROUNDS) --preset $(PRESET) $(if $(filter 1,$(KEEP_RUNNING)),--keep-running)
 
 .PHONY: check-devnet
-check-devnet: setup setup-browser build-contracts ## two rounds of the tiny model through `autonet devnet`, then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
-	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --check-payments --check-status-page --check-no-leaks
+check-devnet: setup setup-browser build-contracts build-autonet ## two rounds of the tiny model through `autonet devnet` (the second survives an anvil_reorg of its ground-truth reveal), then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
+	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --check-payments --check-status-page --check-no-leaks --check-reorg
 
 .PHONY: bench-inference
-bench-inference: setup build-contracts ## one round of the small model, then requests/s and latency of paid / unpaid, cached / uncached inference
+bench-inference: setup build-contracts build-autonet ## one round of the small model, then requests/s and latency of paid / unpaid, cached / uncached inference
 	$(AUTONET) devnet --rounds 1 --preset small --chain-id 31991 --dir .devnet/bench --bench-inference $(or $(N),30)
 
 .PHONY: rehearse-testnet

@@ -65,13 +65,16 @@ fi
 mkdir -p "$PREFIX"
 echo "installing torch==$TORCH_VERSION ($FLAVOR) into $PREFIX (one-time download)" >&2
 "$PYTHON" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --progress-bar off)
+# Quiet, and no resolver warnings: the CPU install leaves torch's CUDA dependencies out on
+# purpose, which pip would otherwise report as an alarming (and harmless) ERROR block.
+PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --progress-bar off --no-warn-conflicts)
 
 if [ "$FLAVOR" = "cpu" ]; then
   # numpy is not needed by libtorch; the benchmark's python side imports torch only.
   "${PIP[@]}" --no-deps "torch==$TORCH_VERSION" \
     nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85 >&2
   # Pure-python deps torch needs at import time (bench/pytorch_small.py); tiny.
+  echo "installing torch's pure-python dependencies" >&2
   "${PIP[@]}" filelock typing-extensions sympy networkx jinja2 fsspec >&2
   LIB="$(site_packages)/torch/lib"
   mkdir -p "$PREFIX/cuda-libs-removed"

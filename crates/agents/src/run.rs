@@ -75,6 +75,28 @@ pub async fn run(
         )));
     }
 
+    // Windows against the reorg depth: an action dropped by a reorg is sent again while its
+    // window is open, so a window no longer than the depth may close first.
+    let config = autonet_bindings::Project::new(contracts.project, provider.clone())
+        .config(U256::from(opts.project_id))
+        .call()
+        .await
+        .map_err(AgentError::read(format!(
+            "project {}'s config",
+            opts.project_id
+        )))?;
+    for (name, blocks) in short_windows(&config.windows, opts.confirmations) {
+        warn!(
+            window = name,
+            blocks,
+            confirmations = opts.confirmations,
+            "project {}'s {name} window is not longer than --confirmations: an action that a reorg \
+             of that depth drops near the window's end cannot be sent again in time (lower \
+             --confirmations, or lengthen the window by governance)",
+            opts.project_id
+        );
+    }
+
     // Project, spec, dataset, genesis.
     let project = autonet_bindings::Project::new(contracts.project, provider.clone())
         .getProject(U256::from(opts.project_id))
@@ -325,7 +347,53 @@ async fn register_provider(
     Ok(())
 }
 
+/// The action windows (not the publish window) that are no longer than `confirmations` blocks.
+fn short_windows(
+    w: &autonet_bindings::project::IProject::Windows,
+    confirmations: u64,
+) -> Vec<(&'static str, u32)> {
+    [
+        ("commit", w.commit),
+        ("solution reveal", w.solReveal),
+        ("ground-truth reveal", w.gtReveal),
+        ("vote commit", w.voteCommit),
+        ("vote reveal", w.voteReveal),
+    ]
+    .into_iter()
+    .filter(|(_, blocks)| u64::from(*blocks) <= confirmations)
+    .collect()
+}
+
 /// Bind address helper for CLI defaults.
 pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_no_longer_than_the_reorg_depth_are_named() {
+        let w = autonet_bindings::project::IProject::Windows {
+            commit: 40,
+            gtReveal: 6,
+            solReveal: 6,
+            voteCommit: 15,
+            voteReveal: 6,
+            publish: 2,
+        };
+        assert!(
+            short_windows(&w, 5).is_empty(),
+            "the publish window is not an action window"
+        );
+        assert_eq!(
+            short_windows(&w, 6),
+            vec![
+                ("solution reveal", 6),
+                ("ground-truth reveal", 6),
+                ("vote reveal", 6)
+            ]
+        );
+    }
 }

@@ -94,6 +94,15 @@ pub enum TxError {
         /// The raw revert data of the replay (`None` when the replay did not revert).
         data: Option<Bytes>,
     },
+    /// The transaction was neither mined nor pending any more (a reorg dropped it, or the node
+    /// forgot it): nothing of it is on chain, and the same call may be sent again.
+    #[error(
+        "transaction {tx_hash} was dropped: neither mined nor pending (a reorg, or the node forgot it)"
+    )]
+    Dropped {
+        /// The transaction.
+        tx_hash: TxHash,
+    },
     /// The receipt does not contain the expected event from the expected contract.
     #[error("transaction {tx_hash} succeeded but {emitter} did not emit {event}")]
     MissingEvent {
@@ -180,6 +189,12 @@ impl TxError {
     pub fn reverted_with<E: alloy::sol_types::SolError>(&self) -> Option<E> {
         E::abi_decode(self.revert_data()?).ok()
     }
+
+    /// The revert decoded as one of a contract's generated errors
+    /// (`ParticipantStaking::ParticipantStakingErrors`), to `match` on its variants.
+    pub fn reverted_as<I: alloy::sol_types::SolInterface>(&self) -> Option<I> {
+        I::abi_decode(self.revert_data()?).ok()
+    }
 }
 
 fn revert_error(to: Address, data: Bytes) -> TxError {
@@ -189,6 +204,10 @@ fn revert_error(to: Address, data: Bytes) -> TxError {
     }
 }
 
+/// Receipt polls (200 ms apart) in a row that find the transaction neither mined nor pending
+/// before it counts as dropped.
+const DROPPED_AFTER_POLLS: u32 = 10;
+
 async fn wait_receipt<P: Provider>(
     provider: &P,
     tx_hash: TxHash,
@@ -196,14 +215,25 @@ async fn wait_receipt<P: Provider>(
 ) -> Result<TransactionReceipt, TxError> {
     let deadline = tokio::time::Instant::now() + options.timeout;
     let confirmations = options.confirmations.max(1);
+    let mut unknown = 0u32;
     loop {
         if let Ok(Some(receipt)) = provider.get_transaction_receipt(tx_hash).await
             && let Some(mined) = receipt.block_number
         {
+            unknown = 0;
             let head = provider.get_block_number().await.unwrap_or(mined);
             if head + 1 >= mined + confirmations {
                 return Ok(receipt);
             }
+        } else if let Ok(None) = provider.get_transaction_by_hash(tx_hash).await {
+            // Neither mined nor pending: a reorg dropped it (or the node forgot it). Waiting for
+            // the timeout would only let the caller's window close.
+            unknown += 1;
+            if unknown >= DROPPED_AFTER_POLLS {
+                return Err(TxError::Dropped { tx_hash });
+            }
+        } else {
+            unknown = 0;
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(TxError::Timeout {

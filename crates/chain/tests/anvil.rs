@@ -170,6 +170,15 @@ async fn a_revert_surfaces_the_decoded_custom_error() -> Result<()> {
         }
         other => bail!("expected a decoded revert, got {other:?}"),
     }
+    // Matched as the generated error type, with its arguments.
+    let typed = err
+        .reverted_with::<ParticipantStaking::StakingBelowMinimum>()
+        .context("the revert decodes as StakingBelowMinimum")?;
+    assert_eq!((typed.have, typed.need), (below, min));
+    assert!(
+        err.reverted_with::<ParticipantStaking::StakingZeroAmount>()
+            .is_none()
+    );
     // Nothing was sent: the nonce did not move.
     assert_eq!(p.get_transaction_count(chain.address(0)).await?, nonce);
 
@@ -182,6 +191,55 @@ async fn a_revert_surfaces_the_decoded_custom_error() -> Result<()> {
     .unwrap_err();
     assert_eq!(err.revert_name(), Some("StakingZeroAmount"), "{err}");
     Ok(())
+}
+
+#[tokio::test]
+async fn a_transaction_dropped_before_it_is_mined_fails_fast_as_dropped() -> Result<()> {
+    let chain = TestChain::start()?;
+    let p = provider_for(&chain, 0).await?;
+    let c = chain.deployment.contracts;
+    let min = min_solver_stake(&chain, &p).await?;
+    fund_and_approve(&chain, 0, min).await?;
+    p.anvil_set_auto_mine(false).await?;
+    let staking = ParticipantStaking::new(c.staking, p.clone());
+    let options = TxOptions::default().with_timeout(Duration::from_secs(60));
+    let started = std::time::Instant::now();
+    let send = tokio::spawn(async move {
+        send_and_confirm::<ParticipantStaking::Staked, _, _>(&staking.stake(SOLVER, min), &options)
+            .await
+    });
+    let me = chain.address(0);
+    wait_for_async("the stake to be pending", || async {
+        let pending = p.get_transaction_count(me).pending().await.unwrap_or(0);
+        let mined = p.get_transaction_count(me).await.unwrap_or(0);
+        pending > mined
+    })
+    .await?;
+    p.anvil_drop_all_transactions().await?;
+    let err = send
+        .await?
+        .expect_err("a dropped transaction cannot be confirmed");
+    assert!(matches!(err, TxError::Dropped { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the drop is noticed long before the 60 s timeout: {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+async fn wait_for_async<F, Fut>(what: &str, mut done: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if done().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("timed out waiting for {what}")
 }
 
 /// Records `Staked` logs and rollbacks; can be told to fail once.

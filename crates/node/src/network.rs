@@ -357,8 +357,6 @@ impl Network {
                 self.project_id.to_string(),
                 "--state-dir".into(),
                 state_dir.display().to_string(),
-                "--confirmations".into(),
-                "1".into(),
                 "--poll-ms".into(),
                 "500".into(),
             ];
@@ -377,7 +375,11 @@ impl Network {
                     self.opts.reward_atn.to_string(),
                 ]);
             }
-            if let Some(extra) = self.opts.extra_args.get(&name) {
+            let extra = self.opts.extra_args.get(&name);
+            if !extra.is_some_and(|e| e.iter().any(|a| a == "--confirmations")) {
+                args.extend(["--confirmations".into(), "1".into()]);
+            }
+            if let Some(extra) = extra {
                 args.extend(extra.iter().cloned());
             }
             self.agents.insert(

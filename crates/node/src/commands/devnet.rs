@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use autonet_agents::TrainingSpec;
 use autonet_bindings::{BlsSignerRegistry, ModelShardRegistry, Rewards, TaskManager};
@@ -74,6 +74,11 @@ pub struct DevnetArgs {
     /// `commands/leakcheck.rs`)
     #[arg(long)]
     pub check_no_leaks: bool,
+    /// In the last round, drop the proposer's ground-truth reveal with an `anvil_reorg` right
+    /// after it lands, and check that the proposer sends it again with the same secrets and the
+    /// task settles (the proposer runs with `--confirmations 3` for this)
+    #[arg(long)]
+    pub check_reorg: bool,
 }
 
 /// What one round did.
@@ -174,13 +179,27 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         spec,
         solvers: args.solvers,
         coordinators: args.coordinators,
-        windows: windows_for(&args.preset),
+        windows: {
+            let mut w = windows_for(&args.preset);
+            if args.check_reorg {
+                // Room to send the dropped reveal again after the reorg, on a loaded machine.
+                w[1] = w[1].max(8);
+            }
+            w
+        },
         min_votes: 2.min(args.coordinators as u8).max(1),
         rounds: args.rounds,
         block_time: args.block_time,
         chain_id: args.chain_id,
         reward_atn: 100,
-        extra_args: BTreeMap::new(),
+        extra_args: if args.check_reorg {
+            BTreeMap::from([(
+                "proposer".to_string(),
+                vec!["--confirmations".into(), REORG_CONFIRMATIONS.to_string()],
+            )])
+        } else {
+            BTreeMap::new()
+        },
         code_hash: None,
         start_agents: true,
     };
@@ -220,7 +239,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         .check_no_leaks
         .then(|| super::leakcheck::LeakCheck::start(&net));
     let rounds = tokio::select! {
-        r = follow_rounds(&mut net) => r,
+        r = follow_rounds(&mut net, args.check_reorg) => r,
         _ = super::agent::shutdown_signal() => Err(NetworkError::Other("interrupted: stopping every agent and anvil".into())),
     };
     let result = match rounds {
@@ -318,7 +337,92 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     result
 }
 
-async fn follow_rounds(net: &mut Network) -> Result<(Vec<RoundSummary>, f32), NetworkError> {
+/// The proposer's confirmation depth under `--check-reorg`: deeper than the reorg the check
+/// makes, so that the dropped reveal still counts as not yet done.
+const REORG_CONFIRMATIONS: u64 = 3;
+
+/// Waits for the ground-truth reveal of `task_id`, drops it with an `anvil_reorg` of the blocks
+/// from its own on, and waits for the proposer to reveal it again. Returns the line for the
+/// report.
+async fn drop_ground_truth_reveal(
+    net: &mut Network,
+    task_id: u64,
+    timeout: Duration,
+) -> Result<String, NetworkError> {
+    let started = Instant::now();
+    let id = U256::from(task_id);
+    async fn reveal(net: &Network, id: U256) -> Result<Option<(u64, B256)>, NetworkError> {
+        Ok(net
+            .logs::<TaskManager::GroundTruthRevealed>(net.contracts.task_manager)
+            .await?
+            .into_iter()
+            .find(|(_, e)| e.taskId == id)
+            .and_then(|(l, _)| Some((l.block_number?, l.transaction_hash?))))
+    }
+    let (block, first_tx) = loop {
+        net.check_alive()?;
+        if let Some(found) = reveal(net, id).await? {
+            break found;
+        }
+        if started.elapsed() > timeout {
+            return Err(NetworkError::Other(format!(
+                "reorg check: task {task_id}'s ground truth was never revealed"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let head = net
+        .provider
+        .get_block_number()
+        .await
+        .map_err(|e| NetworkError::Other(e.to_string()))?;
+    let depth = head + 1 - block;
+    if depth >= REORG_CONFIRMATIONS {
+        return Err(NetworkError::Other(format!(
+            "reorg check: the reveal of task {task_id} (block {block}) was already {depth} blocks deep when seen; \
+             the check needs it shallower than the proposer's {REORG_CONFIRMATIONS} confirmations"
+        )));
+    }
+    net.provider
+        .raw_request::<_, serde_json::Value>(
+            "anvil_reorg".into(),
+            (depth, Vec::<serde_json::Value>::new()),
+        )
+        .await
+        .map_err(|e| NetworkError::Other(format!("anvil_reorg: {e}")))?;
+    if reveal(net, id).await?.is_some() {
+        return Err(NetworkError::Other(format!(
+            "reorg check: the reveal of task {task_id} survived a {depth}-block reorg"
+        )));
+    }
+    loop {
+        net.check_alive()?;
+        if let Some((again, tx)) = reveal(net, id).await? {
+            return Ok(format!(
+                "reorg check: a {depth}-block anvil_reorg dropped the ground-truth reveal of task {task_id} \
+                 (block {block}, tx {first_tx}); the proposer revealed it again in block {again} (tx {tx}{})\n",
+                if tx == first_tx {
+                    ", the same transaction re-mined"
+                } else {
+                    ", a new transaction with the same secrets"
+                }
+            ));
+        }
+        if started.elapsed() > timeout {
+            return Err(NetworkError::Other(format!(
+                "reorg check: the proposer did not reveal task {task_id}'s ground truth again after the reorg \
+                 (see {})",
+                net.opts.dir.join("proposer/agent.log").display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn follow_rounds(
+    net: &mut Network,
+    check_reorg: bool,
+) -> Result<(Vec<RoundSummary>, f32), NetworkError> {
     let data = net.dataset()?;
     let initial = net.eval_loss(&data, &net.load_model(net.genesis_root)?)?;
     println!("round 0: global eval loss {initial:.4} (genesis model)");
@@ -332,6 +436,10 @@ async fn follow_rounds(net: &mut Network) -> Result<(Vec<RoundSummary>, f32), Ne
     for round in 1..=net.opts.rounds {
         let proposed = wait_proposal(net, round, timeout).await?;
         let task_id = round;
+        if check_reorg && round == net.opts.rounds {
+            let line = drop_ground_truth_reveal(net, task_id, timeout).await?;
+            print!("{line}");
+        }
         let outcome = net.wait_task_end(task_id, timeout).await?;
         if outcome != "finalized" {
             return Err(NetworkError::Other(format!(

@@ -457,12 +457,13 @@ pub async fn submit(
     )
     .await
     .map_err(|e| {
-        let hint = match e.revert_name() {
-            Some("GovernorUnexpectedProposalState") => Some(
+        use AutonetGovernor::AutonetGovernorErrors as G;
+        let hint = match e.reverted_as::<G>() {
+            Some(G::GovernorUnexpectedProposalState(_)) => Some(
                 "a proposal with exactly these calls and description already exists: change --description"
                     .to_string(),
             ),
-            Some("GovernorInsufficientProposerVotes") => Some(
+            Some(G::GovernorInsufficientProposerVotes(_)) => Some(
                 "this account's delegated votes (as of the previous block) are below the proposal threshold: \
                  `autonet gov delegate`, or ask holders to delegate to you; votes delegated in the latest block \
                  count from the next one"
@@ -532,11 +533,12 @@ pub async fn vote(
     )
     .await
     .map_err(|e| {
-        let hint = match e.revert_name() {
-            Some("GovernorUnexpectedProposalState") => Some(format!(
+        use AutonetGovernor::AutonetGovernorErrors as G;
+        let hint = match e.reverted_as::<G>() {
+            Some(G::GovernorUnexpectedProposalState(_)) => Some(format!(
                 "the proposal is not in its voting period: `autonet gov status {id:#x}`"
             )),
-            Some("GovernorAlreadyCastVote") => Some("this account already voted".to_string()),
+            Some(G::GovernorAlreadyCastVote(_)) => Some("this account already voted".to_string()),
             _ => None,
         };
         CommandError::tx_with_hint(format!("voting {support:?} on {id:#x}"), e, hint)
@@ -576,9 +578,12 @@ pub async fn queue(
     )
     .await
     .map_err(|e| {
-        let hint = (e.revert_name() == Some("GovernorUnexpectedProposalState")).then(|| {
-            format!("only a Succeeded proposal can be queued: `autonet gov status {id:#x}`")
-        });
+        let hint = e
+            .reverted_with::<AutonetGovernor::GovernorUnexpectedProposalState>()
+            .is_some()
+            .then(|| {
+                format!("only a Succeeded proposal can be queued: `autonet gov status {id:#x}`")
+            });
         CommandError::tx_with_hint(format!("queueing {id:#x}"), e, hint)
     })?;
     let eta = u64::try_from(c.event.etaSeconds).unwrap_or(u64::MAX);
@@ -614,14 +619,22 @@ pub async fn execute(
     )
     .await
     .map_err(|e| {
-        let hint = match e.revert_name() {
-            Some("TimelockUnexpectedOperationState") => Some(format!(
+        let hint = if e
+            .reverted_with::<TimelockController::TimelockUnexpectedOperationState>()
+            .is_some()
+        {
+            Some(format!(
                 "the timelock delay has not passed yet: `autonet gov status {id:#x}` shows the ETA"
-            )),
-            Some("GovernorUnexpectedProposalState") => Some(format!(
+            ))
+        } else if e
+            .reverted_with::<AutonetGovernor::GovernorUnexpectedProposalState>()
+            .is_some()
+        {
+            Some(format!(
                 "only a Queued proposal can be executed: `autonet gov status {id:#x}`"
-            )),
-            _ => None,
+            ))
+        } else {
+            None
         };
         CommandError::tx_with_hint(format!("executing {id:#x}"), e, hint)
     })?;

@@ -170,7 +170,9 @@ pub async fn fund(ctx: &Context, id: U256, amount: U256) -> Result<Report, Comma
         send_and_confirm::<Project::ProjectFunded, _, _>(&project.fund(id, amount), &ctx.tx)
             .await
             .map_err(|e| {
-                let hint = (e.revert_name() == Some("ERC20InsufficientBalance"))
+                let hint = e
+                    .reverted_with::<ATNToken::ERC20InsufficientBalance>()
+                    .is_some()
                     .then(|| format!("{me} does not hold {}", atn(amount)));
                 CommandError::tx_with_hint(
                     format!("funding project {id} with {}", atn(amount)),
@@ -209,11 +211,11 @@ pub async fn approve_proposer(
     )
     .await
     .map_err(|e| {
-        let hint = match e.revert_name() {
-            Some("ProjectNotOwner") => Some(format!(
+        let hint = match e.reverted_as::<Project::ProjectErrors>() {
+            Some(Project::ProjectErrors::ProjectNotOwner(_)) => Some(format!(
                 "only the project's owner can approve proposers; {me} is not the owner of project {id} (`autonet project status {id}` shows it)"
             )),
-            Some("ProjectUnknown") => Some(format!("project {id} does not exist")),
+            Some(Project::ProjectErrors::ProjectUnknown(_)) => Some(format!("project {id} does not exist")),
             _ => None,
         };
         CommandError::tx_with_hint(format!("approving proposer {proposer} on project {id}"), e, hint)

@@ -51,8 +51,21 @@ async fn stake_hint(
     amount: U256,
 ) -> Option<String> {
     let staking = ParticipantStaking::new(ctx.contracts.staking, &ctx.provider);
-    match err.revert_name()? {
-        "StakingBelowMinimum" => {
+    use ParticipantStaking::ParticipantStakingErrors as E;
+    if err
+        .reverted_with::<ATNToken::ERC20InsufficientBalance>()
+        .is_some()
+    {
+        let token = ATNToken::new(ctx.contracts.atn_token, &ctx.provider);
+        let balance = token.balanceOf(me).call().await.ok()?;
+        return Some(format!(
+            "{me} holds {}, less than the {} to stake",
+            atn(balance),
+            atn(amount)
+        ));
+    }
+    match err.reverted_as::<E>()? {
+        E::StakingBelowMinimum(_) => {
             let min = staking.minStake(role).call().await.ok()?;
             let bonded = staking.stakeOf(me).call().await.unwrap_or_default();
             Some(format!(
@@ -63,23 +76,14 @@ async fn stake_hint(
                 atn(min.saturating_sub(bonded)),
             ))
         }
-        "StakingRoleMismatch" => {
+        E::StakingRoleMismatch(_) => {
             let current = staking.roleOf(me).call().await.ok()?;
             Some(format!(
                 "{me} is already staked as a {}; an address holds one role — unstake and withdraw everything first, or use another key",
                 RoleName::label_of(current)
             ))
         }
-        "ERC20InsufficientBalance" => {
-            let token = ATNToken::new(ctx.contracts.atn_token, &ctx.provider);
-            let balance = token.balanceOf(me).call().await.ok()?;
-            Some(format!(
-                "{me} holds {}, less than the {} to stake",
-                atn(balance),
-                atn(amount)
-            ))
-        }
-        "StakingZeroAmount" => Some("give a positive --amount".into()),
+        E::StakingZeroAmount(_) => Some("give a positive --amount".into()),
         _ => None,
     }
 }
@@ -103,10 +107,9 @@ pub async fn stake(ctx: &Context, role_arg: RoleArg, amount: U256) -> Result<Rep
         // stake that can never succeed does not leave an approval behind.
         let call = staking.stake(role, amount);
         if let Err(err) = call.call().await
-            && let Some(revert) = err
-                .as_revert_data()
-                .and_then(|d| autonet_bindings::decode_revert(&d, Some("ParticipantStaking")))
-            && revert.name.starts_with("Staking")
+            && let Some(data) = err.as_revert_data()
+            && <ParticipantStaking::ParticipantStakingErrors as alloy::sol_types::SolInterface>::abi_decode(&data).is_ok()
+            && let Some(revert) = autonet_bindings::decode_revert(&data, Some("ParticipantStaking"))
         {
             let source = TxError::Reverted {
                 to: c.staking,
@@ -191,16 +194,17 @@ pub async fn unstake(ctx: &Context, amount: U256) -> Result<Report, CommandError
     {
         Ok(r) => r,
         Err(source) => {
-            let hint = match source.revert_name() {
-                Some("StakingInsufficientStake") => {
+            use ParticipantStaking::ParticipantStakingErrors as E;
+            let hint = match source.reverted_as::<E>() {
+                Some(E::StakingInsufficientStake(_)) => {
                     let bonded = staking.stakeOf(me).call().await.unwrap_or_default();
                     Some(format!("{me} has {} bonded", atn(bonded)))
                 }
-                Some("StakingTooManyUnbonds") => {
+                Some(E::StakingTooManyUnbonds(_)) => {
                     Some("withdraw matured unbonds first (`autonet withdraw`)".into())
                 }
-                Some("StakingLocked") => locked_hint(ctx, me).await,
-                Some("StakingInsufficientGas") => Some(
+                Some(E::StakingLocked(_)) => locked_hint(ctx, me).await,
+                Some(E::StakingInsufficientGas(_)) => Some(
                     "the transaction had too little gas to ask the stake lockers; retry with a higher gas limit"
                         .into(),
                 ),
@@ -248,7 +252,10 @@ pub async fn withdraw(ctx: &Context) -> Result<Report, CommandError> {
         Ok(w) => w,
         Err(source) => {
             let mut hint = None;
-            if source.revert_name() == Some("StakingNothingToWithdraw") {
+            if source
+                .reverted_with::<ParticipantStaking::StakingNothingToWithdraw>()
+                .is_some()
+            {
                 let pending = staking.pendingUnbonds(me).call().await.unwrap_or_default();
                 let (_, now) = ctx.head().await?;
                 hint = Some(match pending.iter().map(|u| u.maturesAt).min() {
