@@ -720,12 +720,9 @@ async fn a_reorg_that_drops_the_vote_reveal_resends_the_same_scores_and_salt() {
     assert_eq!(reveals[0], reveals[1]);
 }
 
-/// A published model of task 1 (finalized), parent = the project's model.
-fn publish_world(aggregate_matches: bool) -> (World, Aggregate, ModelRow) {
-    let w = coordinator_world();
-    w.db.insert_outcome(1, "finalized", log(70)).unwrap();
-    let parent = w.chain.s().model_root;
-    let agg = Aggregate {
+/// The aggregate of task 1 built on `parent`.
+fn model_on(parent: B256) -> Aggregate {
+    Aggregate {
         root: B256::repeat_byte(0x77),
         manifest_hash: B256::repeat_byte(0x78),
         parent_root: parent,
@@ -733,7 +730,15 @@ fn publish_world(aggregate_matches: bool) -> (World, Aggregate, ModelRow) {
         shard_size: 256,
         k: 4,
         m: 2,
-    };
+    }
+}
+
+/// A published model of task 1 (finalized), parent = the project's model.
+fn publish_world(aggregate_matches: bool) -> (World, Aggregate, ModelRow) {
+    let w = coordinator_world();
+    w.db.insert_outcome(1, "finalized", log(70)).unwrap();
+    let parent = w.chain.s().model_root;
+    let agg = model_on(parent);
     let published = if aggregate_matches {
         agg.clone()
     } else {
@@ -819,15 +824,7 @@ async fn a_bls_coordinator_signs_first_and_attests_alone_only_after_the_grace() 
 async fn an_aggregator_publishes_a_finalized_task_once() {
     let w = coordinator_world();
     w.db.insert_outcome(1, "finalized", log(70)).unwrap();
-    let agg = Aggregate {
-        root: B256::repeat_byte(0x77),
-        manifest_hash: B256::repeat_byte(0x78),
-        parent_root: w.chain.s().model_root,
-        total_size: 1000,
-        shard_size: 256,
-        k: 4,
-        m: 2,
-    };
+    let agg = model_on(w.chain.s().model_root);
     *w.node.aggregate.lock().unwrap() = Some(agg.clone());
     w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 1).await;
     assert_eq!(
@@ -847,15 +844,7 @@ async fn an_aggregator_publishes_a_finalized_task_once() {
 async fn a_reorg_that_drops_the_publication_publishes_the_same_model_again() {
     let w = coordinator_world();
     w.db.insert_outcome(1, "finalized", log(70)).unwrap();
-    let agg = Aggregate {
-        root: B256::repeat_byte(0x77),
-        manifest_hash: B256::repeat_byte(0x78),
-        parent_root: w.chain.s().model_root,
-        total_size: 1000,
-        shard_size: 256,
-        k: 4,
-        m: 2,
-    };
+    let agg = model_on(w.chain.s().model_root);
     *w.node.aggregate.lock().unwrap() = Some(agg.clone());
     w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 1).await;
     // The model the node would build now differs (it must not matter: the journal holds it).
@@ -873,15 +862,7 @@ async fn an_aggregator_skips_a_task_whose_base_the_project_moved_past() {
     let w = coordinator_world();
     w.db.insert_outcome(1, "finalized", log(70)).unwrap();
     w.chain.s().base_roots.insert(1, B256::repeat_byte(0x01));
-    *w.node.aggregate.lock().unwrap() = Some(Aggregate {
-        root: B256::repeat_byte(0x77),
-        manifest_hash: B256::repeat_byte(0x78),
-        parent_root: B256::repeat_byte(0x01),
-        total_size: 1,
-        shard_size: 1,
-        k: 1,
-        m: 0,
-    });
+    *w.node.aggregate.lock().unwrap() = Some(model_on(B256::repeat_byte(0x01)));
     w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 1).await;
     assert!(w.sent_of(is_publish).is_empty());
     assert_eq!(w.state(ActionKey::Publish(1)), Some(ActionState::Skipped));
