@@ -208,7 +208,9 @@ fn revert_error(to: Address, data: Bytes) -> TxError {
 /// before it counts as dropped.
 const DROPPED_AFTER_POLLS: u32 = 10;
 
-async fn wait_receipt<P: Provider>(
+/// Polls the receipt of `tx_hash` until it is `options.confirmations` deep; fails after
+/// `options.timeout`, or as soon as the transaction is neither mined nor pending any more.
+pub async fn wait_receipt<P: Provider>(
     provider: &P,
     tx_hash: TxHash,
     options: &TxOptions,
@@ -296,7 +298,24 @@ where
     // 3. Wait for the receipt by polling it: robust to blocks mined before a block watcher
     //    could have seen them (interval-mined chains, slow RPCs).
     let receipt = wait_receipt(pending.provider(), tx_hash, options).await?;
+    confirm_receipt(call, receipt, options.emitter.unwrap_or(to), None).await
+}
 
+/// Checks a mined `receipt` of `call`: a reverted one is replayed on its parent block to decode
+/// the reason (against `contract`'s errors first, when named); a successful one must hold event
+/// `E` emitted by `emitter`.
+pub async fn confirm_receipt<E, P, D>(
+    call: &CallBuilder<P, D>,
+    receipt: TransactionReceipt,
+    emitter: Address,
+    contract: Option<&str>,
+) -> Result<Confirmed<E>, TxError>
+where
+    E: SolEvent,
+    P: Provider + Clone,
+    D: CallDecoder + Clone,
+{
+    let tx_hash = receipt.transaction_hash;
     if !receipt.status() {
         // Replay on the parent block to recover a reason; best effort.
         let data = match receipt.block_number {
@@ -306,7 +325,7 @@ where
             },
             _ => None,
         };
-        let revert = data.as_ref().and_then(|d| decode_revert(d, None));
+        let revert = data.as_ref().and_then(|d| decode_revert(d, contract));
         return Err(TxError::RevertedOnChain {
             tx_hash,
             revert,
@@ -314,8 +333,7 @@ where
         });
     }
 
-    // 4. Find the expected event from the expected contract.
-    let emitter = options.emitter.unwrap_or(to);
+    // Find the expected event from the expected contract.
     let log = receipt
         .inner
         .logs()

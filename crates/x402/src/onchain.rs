@@ -16,15 +16,13 @@
 //!
 //! The provider should be the project's nonce-safe provider (`autonet_chain::connect`).
 
-use std::time::Duration;
-
 use alloy::contract::SolCallBuilder;
 use alloy::primitives::{Address, Bytes, TxHash, U256};
 use alloy::providers::Provider;
-use alloy::sol_types::SolEvent;
 use autonet_bindings::market::InferenceMarket;
 use autonet_bindings::token::ATNToken;
 use autonet_bindings::{DecodedRevert, decode_revert};
+use autonet_chain::tx::{confirm_receipt, wait_receipt};
 use autonet_chain::{Confirmed, TxError, TxOptions, send_and_confirm};
 
 use crate::verify::{PaymentError, VerifiedPayment, codes};
@@ -166,79 +164,16 @@ impl<P: Provider + Clone> PendingSettlement<P> {
         options: &TxOptions,
     ) -> Result<Confirmed<InferenceMarket::Settled>, SettleError> {
         let tx_hash = self.tx_hash;
-        let deadline = tokio::time::Instant::now() + options.timeout;
-        let confirmations = options.confirmations.max(1);
-        let receipt = loop {
-            if let Ok(Some(receipt)) = self.provider.get_transaction_receipt(tx_hash).await
-                && let Some(mined) = receipt.block_number
-            {
-                let head = self.provider.get_block_number().await.unwrap_or(mined);
-                if head + 1 >= mined + confirmations {
-                    break receipt;
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(TxError::Timeout {
-                    tx_hash,
-                    timeout: options.timeout,
-                }
-                .into());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        if !receipt.status() {
-            let data = match receipt.block_number {
-                Some(n) if n > 0 => match self
-                    .call
-                    .clone()
-                    .block(alloy::eips::BlockId::number(n - 1))
-                    .call_raw()
-                    .await
-                {
-                    Err(err) => err.as_revert_data(),
-                    Ok(_) => None,
-                },
-                _ => None,
-            };
-            let revert = data
-                .as_ref()
-                .and_then(|d| decode_revert(d, Some("InferenceMarket")));
-            return Err(TxError::RevertedOnChain {
-                tx_hash,
-                revert,
-                data,
-            }
-            .into());
-        }
-        let emitter = options.emitter.unwrap_or(self.market);
-        let signature = InferenceMarket::Settled::SIGNATURE;
-        let log = receipt
-            .inner
-            .logs()
-            .iter()
-            .find(|log| {
-                log.address() == emitter
-                    && log.topic0() == Some(&InferenceMarket::Settled::SIGNATURE_HASH)
-            })
-            .cloned()
-            .ok_or(TxError::MissingEvent {
-                tx_hash,
-                event: signature,
-                emitter,
-            })?;
-        let event = InferenceMarket::Settled::decode_log_data(log.data()).map_err(|source| {
-            TxError::BadEvent {
-                tx_hash,
-                event: signature,
-                source,
-            }
-        })?;
-        tracing::debug!(%tx_hash, "x402 settlement confirmed");
-        Ok(Confirmed {
+        let receipt = wait_receipt(&self.provider, tx_hash, options).await?;
+        let confirmed = confirm_receipt::<InferenceMarket::Settled, _, _>(
+            &self.call,
             receipt,
-            event,
-            log,
-        })
+            options.emitter.unwrap_or(self.market),
+            Some("InferenceMarket"),
+        )
+        .await?;
+        tracing::debug!(%tx_hash, "x402 settlement confirmed");
+        Ok(confirmed)
     }
 }
 
@@ -309,6 +244,7 @@ pub async fn send_settle<P: Provider + Clone>(
 mod tests {
     use super::*;
     use alloy::sol_types::SolError;
+    use std::time::Duration;
 
     fn reverted(data: Vec<u8>) -> SettleError {
         TxError::Reverted {
