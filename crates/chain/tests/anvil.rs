@@ -242,6 +242,37 @@ where
     bail!("timed out waiting for {what}")
 }
 
+#[tokio::test]
+async fn chunked_log_scans_find_the_same_logs_as_one_request() -> Result<()> {
+    let chain = TestChain::start()?;
+    let p = provider_for(&chain, 0).await?;
+    let c = chain.deployment.contracts;
+    let min = min_solver_stake(&chain, &p).await?;
+    for account in 1..=3 {
+        fund_and_approve(&chain, account, min).await?;
+        stake(&chain, account, min).await?;
+    }
+    let head = p.get_block_number().await?;
+    let filter = alloy::rpc::types::Filter::new()
+        .address(c.staking)
+        .event_signature(ParticipantStaking::Staked::SIGNATURE_HASH);
+    let whole = p
+        .get_logs(&filter.clone().from_block(0).to_block(head))
+        .await?;
+    assert_eq!(whole.len(), 3);
+    for chunk in [1, 2, 7] {
+        let scanned = autonet_chain::logs::scan_logs_by(&p, &filter, 0, head, chunk).await?;
+        assert_eq!(scanned, whole, "chunks of {chunk} blocks");
+    }
+    assert_eq!(autonet_chain::scan_logs(&p, &filter, 0, head).await?, whole);
+    assert!(
+        autonet_chain::scan_logs(&p, &filter, head + 1, head)
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
 /// Records `Staked` logs and rollbacks; can be told to fail once.
 #[derive(Clone, Default)]
 struct Recorder {

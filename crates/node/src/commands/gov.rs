@@ -24,9 +24,6 @@ use crate::amount::{atn, atn_arg};
 use crate::config::ContractsSource;
 use crate::format::{block_deadline, when};
 
-/// How many blocks one `eth_getLogs` request covers when looking for proposals.
-const LOG_CHUNK: u64 = 50_000;
-
 /// A change operators make through governance.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum GovAction {
@@ -365,38 +362,29 @@ fn scan_start(ctx: &Context, from_block: Option<u64>) -> u64 {
 /// Every proposal since `from_block`, oldest first.
 pub async fn proposals(ctx: &Context, from_block: u64) -> Result<Vec<Proposal>, CommandError> {
     let head = ctx.head().await?.0;
+    let filter = Filter::new()
+        .address(ctx.contracts.governor)
+        .event_signature(AutonetGovernor::ProposalCreated::SIGNATURE_HASH);
+    let logs = autonet_chain::scan_logs(&ctx.provider, &filter, from_block, head)
+        .await
+        .map_err(|source| CommandError::Rpc {
+            what: "ProposalCreated events",
+            source,
+        })?;
     let mut out = Vec::new();
-    let mut start = from_block;
-    while start <= head {
-        let end = (start + LOG_CHUNK - 1).min(head);
-        let filter = Filter::new()
-            .address(ctx.contracts.governor)
-            .event_signature(AutonetGovernor::ProposalCreated::SIGNATURE_HASH)
-            .from_block(start)
-            .to_block(end);
-        let logs = ctx
-            .provider
-            .get_logs(&filter)
-            .await
-            .map_err(|source| CommandError::Rpc {
-                what: "ProposalCreated events",
-                source,
-            })?;
-        for log in logs {
-            let e = AutonetGovernor::ProposalCreated::decode_log(&log.inner)
-                .map_err(|e| CommandError::Invalid(format!("undecodable ProposalCreated: {e}")))?
-                .data;
-            out.push(Proposal {
-                id: e.proposalId,
-                proposer: e.proposer,
-                targets: e.targets,
-                values: e.values,
-                calldatas: e.calldatas,
-                description: e.description,
-                block: log.block_number.unwrap_or_default(),
-            });
-        }
-        start = end + 1;
+    for log in logs {
+        let e = AutonetGovernor::ProposalCreated::decode_log(&log.inner)
+            .map_err(|e| CommandError::Invalid(format!("undecodable ProposalCreated: {e}")))?
+            .data;
+        out.push(Proposal {
+            id: e.proposalId,
+            proposer: e.proposer,
+            targets: e.targets,
+            values: e.values,
+            calldatas: e.calldatas,
+            description: e.description,
+            block: log.block_number.unwrap_or_default(),
+        });
     }
     Ok(out)
 }
