@@ -209,42 +209,17 @@ impl Network {
     }
 
     fn deploy(&mut self) -> Result<(), NetworkError> {
-        // One forge build directory per checkout (shared with the test chain), one forge at a time.
-        static FORGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = FORGE.lock().unwrap_or_else(|p| p.into_inner());
         let o = &self.opts;
-        let out = o.repo.join("target/forge-test");
-        let output = Command::new(o.repo.join("node_modules/.bin/forge"))
-            .current_dir(&o.repo)
-            .env("AUTONET_PROFILE", "devnet")
-            .env(
-                "GIT_COMMIT",
-                std::env::var("GIT_COMMIT").unwrap_or_else(|_| "devnet".into()),
-            )
-            .args([
-                "script",
-                "script/Deploy.s.sol:Deploy",
-                "--broadcast",
-                "--slow",
-                "--timeout",
-                "120",
-            ])
-            .args(["--rpc-url", &self.rpc_url, "--private-key", DEPLOYER_KEY])
-            .arg("--out")
-            .arg(out.join("out"))
-            .arg("--cache-path")
-            .arg(out.join("cache"))
-            .output()
-            .map_err(|e| NetworkError::Other(format!("running forge: {e}")))?;
-        if !output.status.success() {
-            return Err(NetworkError::Other(format!(
-                "deploying with forge failed:\n{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )));
-        }
+        let git_commit = std::env::var("GIT_COMMIT").unwrap_or_else(|_| "devnet".into());
+        let deployment = autonet_chain::foundry::forge_deploy(
+            &o.repo,
+            &self.rpc_url,
+            DEPLOYER_KEY,
+            o.chain_id,
+            &git_commit,
+        )
+        .map_err(|e| NetworkError::Other(format!("deploying with forge failed: {e}")))?;
         let path = Deployment::path_for_chain(o.repo.join("deployments"), o.chain_id);
-        let deployment = Deployment::load(&path).map_err(other)?;
         // Keep the network's file beside its state, out of the repository's deployments/.
         let _ = std::fs::copy(&path, o.dir.join("deployment.json"));
         if o.chain_id != 31337 {

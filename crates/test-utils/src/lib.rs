@@ -10,14 +10,13 @@
 #![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy::node_bindings::{Anvil, AnvilInstance, NodeError};
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use autonet_bindings::{Deployment, DeploymentError};
+use autonet_chain::foundry::DeployError;
 
 pub use alloy::rpc::types::anvil::{ReorgOptions, TransactionData};
 
@@ -67,8 +66,6 @@ pub fn foundry_tool(name: &str) -> Result<PathBuf, TestChainError> {
 pub const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 static NEXT_CHAIN: AtomicU64 = AtomicU64::new(0);
-/// forge scripts share the compilation cache; one deploy at a time per process.
-static FORGE: Mutex<()> = Mutex::new(());
 
 /// A running anvil with every Autonet contract deployed by `script/Deploy.s.sol`.
 pub struct TestChain {
@@ -92,7 +89,7 @@ impl TestChain {
     /// devnet parameters.
     pub fn start() -> Result<Self, TestChainError> {
         let anvil_bin = foundry_tool("anvil")?;
-        let forge_bin = foundry_tool("forge")?;
+        foundry_tool("forge")?;
         let root = repo_root();
         // Distinct per process and per test, away from 31337 (the developer's devnet file).
         let chain_id = 31_338
@@ -106,38 +103,13 @@ impl TestChain {
             .args(["--max-persisted-states", "0"])
             .try_spawn()?;
 
-        let guard = FORGE.lock().unwrap_or_else(|p| p.into_inner());
-        let output = Command::new(forge_bin)
-            .current_dir(&root)
-            .env("GIT_COMMIT", "test")
-            .env("AUTONET_PROFILE", "devnet")
-            .args(["script", "script/Deploy.s.sol:Deploy", "--rpc-url"])
-            .arg(anvil.endpoint())
-            .args(["--broadcast", "--private-key", DEPLOYER_KEY])
-            // One transaction at a time, each after the previous receipt: on a loaded machine
-            // batched sends could reach anvil out of nonce order and leave forge waiting forever.
-            .args(["--slow", "--timeout", "120"])
-            // Our own build directories: parallel `forge build`s elsewhere do not race us.
-            .args([
-                "--out",
-                "target/forge-test/out",
-                "--cache-path",
-                "target/forge-test/cache",
-            ])
-            .output()?;
-        drop(guard);
-        if !output.status.success() {
-            cleanup(&root, chain_id);
-            return Err(TestChainError::Deploy {
-                status: output.status,
-                output: format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                ),
-            });
-        }
-        match Deployment::load_for_chain(root.join("deployments"), chain_id) {
+        match autonet_chain::foundry::forge_deploy(
+            &root,
+            &anvil.endpoint(),
+            DEPLOYER_KEY,
+            chain_id,
+            "test",
+        ) {
             Ok(deployment) => Ok(Self {
                 anvil,
                 deployment,
@@ -145,7 +117,13 @@ impl TestChain {
             }),
             Err(e) => {
                 cleanup(&root, chain_id);
-                Err(e.into())
+                Err(match e {
+                    DeployError::Spawn { source, .. } => TestChainError::Io(source),
+                    DeployError::Failed { status, output } => {
+                        TestChainError::Deploy { status, output }
+                    }
+                    DeployError::Deployment(e) => TestChainError::Deployment(e),
+                })
             }
         }
     }
