@@ -15,7 +15,7 @@ fn main() {
         .unwrap_or_else(|e| panic!("{LIST}: {e}"));
     let (fingerprint, files) = autonet_integrity::fingerprint_from_list(&root, LIST)
         .unwrap_or_else(|e| panic!("computing the code fingerprint: {e}"));
-    for entry in &entries {
+    for entry in entries.iter().filter(|e| !e.starts_with('!')) {
         // A directory makes cargo rerun on any change below it, added files included.
         println!(
             "cargo:rerun-if-changed={}",

@@ -97,7 +97,9 @@ impl fmt::Display for IntegrityError {
 
 impl std::error::Error for IntegrityError {}
 
-/// The entries of a sources list (comments and blank lines dropped).
+/// The entries of a sources list (comments and blank lines dropped). An entry starting with `!`
+/// excludes a file or directory that an earlier entry includes (code that is not production
+/// code, such as the development network's harness).
 pub fn parse_list(text: &str) -> Result<Vec<String>, IntegrityError> {
     let mut out = Vec::new();
     for line in text.lines() {
@@ -105,7 +107,11 @@ pub fn parse_list(text: &str) -> Result<Vec<String>, IntegrityError> {
         if entry.is_empty() {
             continue;
         }
-        if entry.starts_with('/') || entry.split('/').any(|c| c == ".." || c == ".") {
+        let path = entry.strip_prefix('!').unwrap_or(entry);
+        if path.is_empty()
+            || path.starts_with('/')
+            || path.split('/').any(|c| c == ".." || c == ".")
+        {
             return Err(IntegrityError::BadPath(entry.to_string()));
         }
         out.push(entry.to_string());
@@ -116,7 +122,15 @@ pub fn parse_list(text: &str) -> Result<Vec<String>, IntegrityError> {
 /// Every file the entries stand for, as sorted, deduplicated repository-relative paths.
 pub fn expand(root: &Path, entries: &[String]) -> Result<Vec<String>, IntegrityError> {
     let mut files = Vec::new();
+    let mut excluded = Vec::new();
     for entry in entries {
+        if let Some(ex) = entry.strip_prefix('!') {
+            if fs::metadata(root.join(ex.trim_end_matches('/'))).is_err() {
+                return Err(IntegrityError::Missing(entry.clone()));
+            }
+            excluded.push(ex.trim_end_matches('/').to_string());
+            continue;
+        }
         let path = root.join(entry.trim_end_matches('/'));
         let meta = fs::metadata(&path).map_err(|_| IntegrityError::Missing(entry.clone()))?;
         if meta.is_dir() {
@@ -125,6 +139,13 @@ pub fn expand(root: &Path, entries: &[String]) -> Result<Vec<String>, IntegrityE
             files.push(entry.trim_end_matches('/').to_string());
         }
     }
+    files.retain(|f| {
+        !excluded.iter().any(|ex| {
+            f == ex
+                || f.strip_prefix(ex.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+    });
     files.sort();
     files.dedup();
     if files.is_empty() {
@@ -283,5 +304,33 @@ mod tests {
         assert_eq!(Fingerprint::from_hex(&fp.to_hex()).unwrap(), fp);
         assert!(Fingerprint::from_hex("0x12").is_err());
         assert!(Fingerprint::from_hex(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn an_excluded_path_leaves_the_fingerprint() {
+        let dir = repo();
+        fs::create_dir_all(dir.path().join("src/harness")).unwrap();
+        fs::write(dir.path().join("src/harness/net.rs"), b"fn net() {}").unwrap();
+        fs::write(dir.path().join("src/harness.rs"), b"fn h() {}").unwrap();
+        let with = expand(dir.path(), &parse_list("src/\n").unwrap()).unwrap();
+        assert!(with.contains(&"src/harness/net.rs".to_string()));
+        let without = expand(
+            dir.path(),
+            &parse_list("src/\n!src/harness/  # not production code\n").unwrap(),
+        )
+        .unwrap();
+        assert!(!without.iter().any(|f| f.starts_with("src/harness/")));
+        // A sibling whose name only starts like the excluded directory stays.
+        assert!(without.contains(&"src/harness.rs".to_string()));
+        assert!(without.contains(&"src/a.rs".to_string()));
+        assert!(matches!(
+            expand(dir.path(), &parse_list("src/\n!src/nothing/\n").unwrap()),
+            Err(IntegrityError::Missing(_))
+        ));
+        assert!(matches!(
+            parse_list("!/etc\n"),
+            Err(IntegrityError::BadPath(_))
+        ));
+        assert!(matches!(parse_list("!\n"), Err(IntegrityError::BadPath(_))));
     }
 }
