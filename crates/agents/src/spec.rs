@@ -7,17 +7,21 @@
 //! reference corpus and the genesis model locally and checks them against `datasetRoot` and
 //! `initialModelRoot`. Per task, the `specHash` binds the base model
 //! ([`task_spec_hash`]); the revealed `evalSpecHash` seeds the evaluation windows
-//! ([`TrainingSpec::eval_spec`]).
+//! ([`TrainingSpec::eval_spec`]). Those per-task rules are pure functions of hashes and live in
+//! `autonet-protocol` ([`autonet_protocol::task`], [`autonet_protocol::scores`]); they are
+//! re-exported here.
 
 use std::path::{Path, PathBuf};
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use alloy::sol_types::SolValue;
 use autonet_ml::corpus::{self, Chunk, Corpus, CorpusOptions};
 use autonet_ml::train::{EvalSpec, TrainParams};
 use autonet_ml::{ModelConfig, TensorSet, init_weights, to_safetensors};
 use autonet_storage::{Manifest, ShardParams, Store};
 use serde::{Deserialize, Serialize};
+
+pub use autonet_protocol::scores::{MIN_TARGET_GAIN, scores_from_losses};
+pub use autonet_protocol::task::{eval_seed, seed_of, task_spec_hash, train_seed};
 
 /// The `modelURI` prefix under which the spec is carried.
 pub const SPEC_URI_PREFIX: &str = "data:application/json,";
@@ -28,13 +32,6 @@ pub const SPEC_VERSION: u32 = 1;
 /// [`TrainingSpec::target_gain`] of a spec that does not state one: a solver whose delta lowers
 /// the task's evaluation loss by 1 % of the base loss earns the whole solver pool.
 pub const DEFAULT_TARGET_GAIN: f64 = 0.01;
-
-/// Protocol floor of the target honest coordinators score against
-/// ([`TrainingSpec::scoring_target`]): a relative improvement of 10⁻⁴ (0.01 %). A spec with a
-/// smaller target is scored as if it said this, so that evaluation noise (a few 10⁻⁵ of relative
-/// loss between machines whose libtorch kernels round differently) cannot earn a meaningful share
-/// of the pool, however the project's creator set its target.
-pub const MIN_TARGET_GAIN: f64 = 1e-4;
 
 /// Errors of the specification layer.
 #[derive(Debug, thiserror::Error)]
@@ -195,9 +192,9 @@ impl TrainingSpec {
     }
 
     /// The target honest coordinators score against: [`Self::target_gain`], at least
-    /// [`MIN_TARGET_GAIN`].
+    /// [`MIN_TARGET_GAIN`] ([`autonet_protocol::scores::scoring_target`]).
     pub fn scoring_target(&self) -> f64 {
-        self.target_gain.max(MIN_TARGET_GAIN)
+        autonet_protocol::scores::scoring_target(self.target_gain)
     }
 
     /// The model architecture.
@@ -263,7 +260,7 @@ impl TrainingSpec {
             batch: self.batch as usize,
             lr: self.lr,
             warmup_steps: (self.steps as usize / 10).clamp(1, 5),
-            seed: seed_of(keccak256((task_id, solver).abi_encode())),
+            seed: train_seed(task_id, solver),
             device: tch::Device::Cpu,
             ..TrainParams::default()
         }
@@ -319,64 +316,9 @@ pub fn default_workspace() -> PathBuf {
     corpus::default_workspace_root()
 }
 
-/// `specHash` of a task training from `base_root` in `project_id`.
-pub fn task_spec_hash(project_id: U256, base_root: B256) -> B256 {
-    keccak256((keccak256(b"autonet.task.v1"), project_id, base_root).abi_encode())
-}
-
-/// The seed of a task's evaluation windows: `seed_of(keccak256(abi.encode(evalSpecHash,
-/// beacon)))`, with `beacon` the hash of the task's `solRevealEnd` block.
-pub fn eval_seed(eval_spec_hash: B256, beacon: B256) -> u64 {
-    seed_of(keccak256((eval_spec_hash, beacon).abi_encode()))
-}
-
-/// A u64 seed from a hash (its first 8 bytes, big-endian).
-pub fn seed_of(hash: B256) -> u64 {
-    u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"))
-}
-
-/// Absolute scores of a coordinator from the evaluation losses (review finding S-1): each
-/// solver's relative improvement `gain = (base − loss) / base` against `target` (the spec's
-/// [`TrainingSpec::scoring_target`]), `round(65535 · min(1, gain / target))`. A loss that is not
-/// finite or not below the base scores 0, and so does every solver when the base loss is not a
-/// finite positive number (there is no improvement to measure against it). `Rewards` pays the
-/// solver pool in proportion to the highest score the coordinators back, so a solver that
-/// reaches the target earns the whole pool and a small improvement a small share.
-pub fn scores_from_losses(base_loss: f32, losses: &[f32], target: f64) -> Vec<u16> {
-    let base = f64::from(base_loss);
-    if !(base.is_finite() && base > 0.0 && target.is_finite() && target > 0.0) {
-        return vec![0; losses.len()];
-    }
-    losses
-        .iter()
-        .map(|&l| {
-            let gain = (base - f64::from(l)) / base;
-            if !(gain.is_finite() && gain > 0.0) {
-                return 0;
-            }
-            ((gain / target).min(1.0) * f64::from(u16::MAX)).round() as u16
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn eval_seed_depends_on_the_spec_and_the_beacon() {
-        let spec = B256::repeat_byte(1);
-        let beacon = B256::repeat_byte(2);
-        let seed = eval_seed(spec, beacon);
-        assert_eq!(seed, eval_seed(spec, beacon));
-        assert_ne!(seed, eval_seed(spec, B256::repeat_byte(3)));
-        assert_ne!(seed, eval_seed(B256::repeat_byte(4), beacon));
-        assert_ne!(
-            seed,
-            seed_of(spec),
-            "the proposer's hash alone must not give the seed"
-        );
-    }
 
     #[test]
     fn spec_round_trips_through_the_model_uri_and_checks_the_hash() {
@@ -407,36 +349,6 @@ mod tests {
     }
 
     #[test]
-    fn scores_are_absolute_improvement_against_the_target() {
-        // Exact binary fractions: base 4, target 1/64 (≈ 1.6 %).
-        let t = 1.0 / 64.0;
-        // 4 → 3.96875 is 1/128 better: half the target, half the score.
-        assert_eq!(scores_from_losses(4.0, &[3.968_75], t), vec![32768]);
-        // At and far above the target: both get the full score (before S-1 the first, at 1/64,
-        // would have scored 65535 / 16 against the second).
-        assert_eq!(
-            scores_from_losses(4.0, &[3.9375, 3.0], t),
-            vec![65535, 65535]
-        );
-        // A quarter of the target, alone: a quarter of the score (relative scoring gave 65535).
-        assert_eq!(scores_from_losses(4.0, &[3.984_375], t), vec![16384]);
-        // No improvement, a worse loss, a diverged or missing delta: 0.
-        assert_eq!(
-            scores_from_losses(4.0, &[4.0, 4.5, f32::NAN, f32::INFINITY], t),
-            vec![0, 0, 0, 0]
-        );
-        // Scoring is per solver: the others' results do not change a solver's score.
-        assert_eq!(
-            scores_from_losses(4.0, &[f32::NAN, 3.968_75, 3.0], t),
-            vec![0, 32768, 65535]
-        );
-        // No measurable base: nothing scores.
-        for base in [0.0, -1.0, f32::NAN, f32::INFINITY] {
-            assert_eq!(scores_from_losses(base, &[0.5], t), vec![0], "{base}");
-        }
-    }
-
-    #[test]
     fn target_gain_is_validated_defaulted_and_floored() {
         let spec = TrainingSpec::for_preset("tiny").unwrap();
         assert_eq!(spec.target_gain, DEFAULT_TARGET_GAIN);
@@ -462,12 +374,5 @@ mod tests {
         let uri = format!("{SPEC_URI_PREFIX}{json}");
         let parsed = TrainingSpec::from_chain(&uri, keccak256(json.as_bytes())).unwrap();
         assert_eq!(parsed, spec);
-    }
-
-    #[test]
-    fn task_spec_binds_project_and_base() {
-        let a = task_spec_hash(U256::from(1), B256::repeat_byte(1));
-        assert_ne!(a, task_spec_hash(U256::from(2), B256::repeat_byte(1)));
-        assert_ne!(a, task_spec_hash(U256::from(1), B256::repeat_byte(2)));
     }
 }
