@@ -17,8 +17,9 @@ use autonet_bindings::{
 use autonet_chain::{ChainProvider, Confirmed, TxError, TxOptions, send_and_confirm};
 use autonet_ml::aggregate::{Contribution, Rule, aggregate};
 use autonet_ml::{TensorSet, from_safetensors};
+use autonet_spec::{ModelError, ModelSources, model_peers};
 use autonet_storage::{Manifest, ShardClient, Store};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::db::{AgentDb, DbError, TaskRow};
 use crate::spec::{Dataset, TrainingSpec};
@@ -153,6 +154,18 @@ pub enum AgentError {
     /// Anything else, with what to do.
     #[error("{0}")]
     Other(String),
+}
+
+impl From<ModelError> for AgentError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Read { what, source } => AgentError::Read { what, source },
+            ModelError::NoPeers(_) => AgentError::Storage(e.to_string()),
+            ModelError::Storage(m) => AgentError::Storage(m),
+            ModelError::Spec(e) => AgentError::Spec(e),
+            ModelError::Decode(m) => AgentError::Ml(m),
+        }
+    }
 }
 
 impl AgentError {
@@ -380,43 +393,30 @@ impl Agent {
 
     /// The shard servers that announced shards of `root`.
     pub async fn peers_of(&self, root: B256) -> Result<Vec<String>, AgentError> {
-        model_peers(&self.shards(), &self.providers(), root).await
+        Ok(model_peers(&self.shards(), &self.providers(), root).await?)
     }
 
-    /// Loads the model `root`: from memory, the local store, the genesis rule or its providers
-    /// (every shard verified against the chain).
+    /// Where the project's models come from (this agent's store, the genesis rule, the chain).
+    pub fn sources(&self) -> ModelSources<'_, ChainProvider> {
+        ModelSources {
+            spec: &self.spec,
+            genesis_root: self.genesis_root,
+            store: &self.store,
+            client: &self.client,
+            shards: self.shards(),
+            providers: self.providers(),
+        }
+    }
+
+    /// Loads the model `root`: from memory, else through [`Self::sources`] (the local store, the
+    /// genesis rule or its providers, every shard verified against the chain; the manifest hash
+    /// recorded from the chain's events when known).
     pub async fn model(&self, root: B256) -> Result<Arc<TensorSet>, AgentError> {
         if let Some(m) = self.models.lock().expect("models lock").get(&root) {
             return Ok(m.clone());
         }
-        let bytes = if self.store.has(&root.0) {
-            self.store
-                .get(&root.0)
-                .map_err(|e| AgentError::Storage(e.to_string()))?
-        } else if root == self.genesis_root {
-            let weights = self.spec.genesis()?;
-            self.spec.store_weights(&self.store, &weights)?;
-            self.store
-                .get(&root.0)
-                .map_err(|e| AgentError::Storage(e.to_string()))?
-        } else {
-            let manifest_hash = match self.db.manifest_hash(root)? {
-                Some(h) => h,
-                None => self.model_record(root).await?.manifest.manifestHash,
-            };
-            let peers = self.peers_of(root).await?;
-            let fetched = self
-                .client
-                .fetch(root.0, manifest_hash.0, &peers, &self.store)
-                .await
-                .map_err(|e| AgentError::Storage(format!("fetching model {root}: {e}")))?;
-            for f in &fetched.failures {
-                warn!(model = %root, failure = %f, "a peer failed while fetching the model");
-            }
-            fetched.bytes
-        };
-        let weights =
-            Arc::new(from_safetensors(&bytes).map_err(|e| AgentError::Ml(e.to_string()))?);
+        let manifest_hash = self.db.manifest_hash(root)?;
+        let weights = Arc::new(self.sources().weights(root, manifest_hash).await?);
         self.models
             .lock()
             .expect("models lock")
@@ -537,46 +537,4 @@ impl Agent {
         .await?;
         Ok(())
     }
-}
-
-/// The shard servers (base URLs) that announced shards of model `root` (published in
-/// `ModelShardRegistry`) in `ShardProviders`.
-pub async fn model_peers<P: Provider + Clone>(
-    shards: &ModelShardRegistry::ModelShardRegistryInstance<P>,
-    providers: &ShardProviders::ShardProvidersInstance<P>,
-    root: B256,
-) -> Result<Vec<String>, AgentError> {
-    let model = shards
-        .getModel(root)
-        .call()
-        .await
-        .map_err(AgentError::read(format!("model {root}")))?;
-    let count = usize::from(model.manifest.dataShards) + usize::from(model.manifest.parityShards);
-    let mut holders_seen: Vec<Address> = Vec::new();
-    for i in 0..count {
-        let holders = providers
-            .providersOf(root, U256::from(i))
-            .call()
-            .await
-            .map_err(AgentError::read(format!(
-                "providers of shard {i} of {root}"
-            )))?;
-        for h in holders {
-            if !holders_seen.contains(&h) {
-                holders_seen.push(h);
-            }
-        }
-    }
-    let mut peers = Vec::new();
-    for p in holders_seen {
-        let endpoint = providers
-            .endpointOf(p)
-            .call()
-            .await
-            .map_err(AgentError::read(format!("endpoint of {p}")))?;
-        if !endpoint.is_empty() && !peers.contains(&endpoint) {
-            peers.push(endpoint);
-        }
-    }
-    Ok(peers)
 }

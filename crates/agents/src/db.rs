@@ -217,6 +217,19 @@ pub struct ModelRow {
     pub block: u64,
 }
 
+/// A solver's consensus result of a finalized task, as `Rewards.SolverRewarded` reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SolverReward {
+    /// Solver.
+    pub solver: Address,
+    /// Its consensus score (1e18 fixed point).
+    pub consensus: U256,
+    /// Its incentive share (1e18 fixed point).
+    pub incentive: U256,
+    /// The reward paid, in ATN base units.
+    pub amount: U256,
+}
+
 /// Where a log came from (its identity for idempotence and rollback).
 #[derive(Clone, Copy, Debug)]
 pub struct LogId {
@@ -303,9 +316,9 @@ impl AgentDb {
         })
     }
 
-    /// Opens an existing database file read-only, for another process inspecting a running
-    /// agent's state (`autonet devnet --check-no-leaks`): the schema is left alone and nothing
-    /// can be written.
+    /// Opens an existing database file read-only, for a reader beside the running agent (its
+    /// status page) or another process inspecting its state (`autonet devnet
+    /// --check-no-leaks`): the schema is left alone and nothing can be written.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, DbError> {
         let conn = Connection::open_with_flags(
             path,
@@ -637,17 +650,23 @@ impl AgentDb {
             .collect()
     }
 
-    /// Whether `coordinator`'s `VoteRevealed` on `task_id` is recorded.
+    /// Whether `coordinator`'s `VoteRevealed` on `task_id` is recorded. A file written before
+    /// reveals were recorded and opened [read-only](Self::open_read_only) (so not migrated) has
+    /// no such table: nothing counts as revealed.
     pub fn vote_revealed(&self, task_id: u64, coordinator: Address) -> Result<bool, DbError> {
-        Ok(self
+        match self
             .conn()
             .query_row(
                 "SELECT 1 FROM vote_reveals WHERE task_id = ?1 AND coordinator = ?2",
                 params![task_id as i64, hex(coordinator)],
                 |_| Ok(()),
             )
-            .optional()?
-            .is_some())
+            .optional()
+        {
+            Ok(found) => Ok(found.is_some()),
+            Err(e) if e.to_string().contains("no such table") => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// `(solver, incentive, amount)` of a finalized task.
@@ -741,6 +760,106 @@ impl AgentDb {
             .optional()?
             .map(parse)
             .transpose()
+    }
+
+    /// Task ids of `project_id`, ascending.
+    pub fn task_ids(&self, project_id: u64) -> Result<Vec<u64>, DbError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT task_id FROM tasks WHERE project_id = ?1 ORDER BY task_id")?;
+        let ids = stmt
+            .query_map(params![project_id as i64], |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids.into_iter().map(|v| v as u64).collect())
+    }
+
+    /// The reward a task reserved at its proposal (`TaskProposed.reward`).
+    pub fn task_reward(&self, task_id: u64) -> Result<Option<U256>, DbError> {
+        self.conn()
+            .query_row(
+                "SELECT reward FROM tasks WHERE task_id = ?1",
+                params![task_id as i64],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(parse)
+            .transpose()
+    }
+
+    /// What `Rewards` recorded for each solver of a finalized task (`SolverRewarded`), by
+    /// solver.
+    pub fn solver_rewards(&self, task_id: u64) -> Result<Vec<SolverReward>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT solver, consensus, incentive, amount FROM incentives WHERE task_id = ?1 \
+             ORDER BY solver",
+        )?;
+        let rows = stmt
+            .query_map(params![task_id as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(s, c, i, a)| {
+                Ok(SolverReward {
+                    solver: parse(s)?,
+                    consensus: parse(c)?,
+                    incentive: parse(i)?,
+                    amount: parse(a)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every published model of a project, oldest publication first, each with the version
+    /// under which it was accepted (`None`: not accepted).
+    pub fn published_models(
+        &self,
+        project_id: u64,
+    ) -> Result<Vec<(ModelRow, Option<u64>)>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT m.root, m.project_id, m.parent_root, m.manifest_hash, m.task_ids, m.publisher, \
+             m.block, a.version FROM models m LEFT JOIN accepted a ON a.root = m.root \
+             WHERE m.project_id = ?1 ORDER BY m.block",
+        )?;
+        let rows = stmt
+            .query_map(params![project_id as i64], |r| {
+                Ok((
+                    (
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ),
+                    r.get::<_, Option<i64>>(7)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|((root, p, parent, mh, ids, publisher, block), version)| {
+                Ok((
+                    ModelRow {
+                        root: parse(root)?,
+                        project_id: p as u64,
+                        parent_root: parse(parent)?,
+                        manifest_hash: parse(mh)?,
+                        task_ids: serde_json::from_str(&ids)?,
+                        publisher: parse(publisher)?,
+                        block: block as u64,
+                    },
+                    version.map(|v| v as u64),
+                ))
+            })
+            .collect()
     }
 
     // ------------------------------------------------------------------ actions
@@ -1079,6 +1198,84 @@ mod tests {
         assert_eq!(db.manifest_hash(m.root).unwrap(), Some(m.manifest_hash));
         db.insert_accepted(m.root, 1, 1, id(5)).unwrap();
         assert!(db.pending_models(1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_status_accessors_read_rewards_and_accepted_versions() {
+        let db = AgentDb::open_in_memory().unwrap();
+        let mut other = task(2, 8);
+        other.project_id = 2;
+        db.insert_task(&task(3, 9), U256::from(7), id(1)).unwrap();
+        db.insert_task(&other, U256::from(5), id(2)).unwrap();
+        db.insert_task(&task(1, 7), U256::from(5), id(3)).unwrap();
+        assert_eq!(db.task_ids(1).unwrap(), [1, 3]);
+        assert_eq!(db.task_ids(2).unwrap(), [2]);
+        assert!(db.task_ids(9).unwrap().is_empty());
+        assert_eq!(db.task_reward(3).unwrap(), Some(U256::from(7)));
+        assert_eq!(db.task_reward(4).unwrap(), None);
+
+        let (a, b) = (Address::repeat_byte(0xb), Address::repeat_byte(0xa));
+        db.insert_incentive(1, a, U256::from(3), U256::from(2), U256::from(9), id(4))
+            .unwrap();
+        db.insert_incentive(1, b, U256::from(4), U256::from(1), U256::from(8), id(5))
+            .unwrap();
+        let reward = |solver, c: u64, i: u64, amount: u64| SolverReward {
+            solver,
+            consensus: U256::from(c),
+            incentive: U256::from(i),
+            amount: U256::from(amount),
+        };
+        assert_eq!(
+            db.solver_rewards(1).unwrap(),
+            [reward(b, 4, 1, 8), reward(a, 3, 2, 9)],
+            "by solver"
+        );
+        assert_eq!(
+            db.incentives(1).unwrap(),
+            [
+                (b, U256::from(1), U256::from(8)),
+                (a, U256::from(2), U256::from(9))
+            ]
+        );
+        assert!(db.solver_rewards(3).unwrap().is_empty());
+
+        let model = |root: u8, block: u64| ModelRow {
+            root: B256::repeat_byte(root),
+            project_id: 1,
+            parent_root: B256::ZERO,
+            manifest_hash: B256::repeat_byte(root + 1),
+            task_ids: vec![1, 3],
+            publisher: Address::repeat_byte(6),
+            block,
+        };
+        db.insert_model(&model(0x20, 50), id(6)).unwrap();
+        db.insert_model(&model(0x10, 40), id(7)).unwrap();
+        db.insert_accepted(B256::repeat_byte(0x10), 1, 4, id(8))
+            .unwrap();
+        assert_eq!(
+            db.published_models(1).unwrap(),
+            [(model(0x10, 40), Some(4)), (model(0x20, 50), None)]
+        );
+        assert!(db.published_models(2).unwrap().is_empty());
+        // A reorg of the acceptance leaves the publication, not accepted.
+        db.rollback(id(8).tx, 8).unwrap();
+        assert_eq!(db.published_models(1).unwrap()[0].1, None);
+    }
+
+    #[test]
+    fn a_read_only_file_without_reveals_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE tasks (task_id INTEGER PRIMARY KEY);")
+            .unwrap();
+        let db = AgentDb::open_read_only(&path).unwrap();
+        assert!(!db.vote_revealed(1, Address::repeat_byte(1)).unwrap());
+        assert!(
+            db.solutions(1).is_err(),
+            "only the missing reveals table reads as empty"
+        );
     }
 
     /// The agent database as written before schema versions existed, with a stored secret and a

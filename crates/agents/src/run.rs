@@ -19,6 +19,7 @@ use crate::events::{Recorder, watched};
 use crate::integrity::{IntegrityPolicy, check_code};
 use crate::roles;
 use crate::spec::{Dataset, TrainingSpec};
+use crate::status::AgentRounds;
 
 /// File written into the state directory once the agent is ready (tests and `autonet devnet`
 /// wait for it); holds the shard endpoint.

@@ -1,560 +1,29 @@
-//! The node's status page and Prometheus metrics: `GET /` (one self-contained HTML page),
-//! `GET /api/status` (a JSON [`StatusSnapshot`]) and `GET /metrics` (text exposition).
+//! The status page of a role agent: the routes, snapshot and metrics of `autonet-status`,
+//! re-exported, with the rounds read from the agent's database ([`AgentDb`] as a
+//! [`RoundSource`], through its public accessors only). The node's own commitments are its
+//! actions ([`ActionKey::Vote`], [`ActionKey::Solve`]); [`disclosure`] decides what of them shows.
 //!
-//! A snapshot is read from the agent's database — the rounds the event recorder stored (tasks,
-//! reveals, consensus results, published and accepted models) and this node's own actions (the
-//! coordinator's evaluation losses, the solver's training loss) — and completed with what the
-//! database does not hold: stakes (read from the chain by the caller) and inference payments
-//! (pushed by the inference server through a [`Payments`] handle). [`Metrics`] is a cloneable
-//! handle on one Prometheus registry that any module may increment.
-//!
-//! This module only reads: it never writes the database, sends transactions or decides anything.
-//!
-//! # What the routes disclose
-//!
-//! Every route is public, so nothing a node committed to and has not revealed on chain may reach
-//! a snapshot: a coordinator that showed its per-solver losses during the vote-commit window would
-//! let anyone commit the same vote without evaluating anything. One rule, [`disclosure`], decides
-//! per task what this node's own results may show, from facts its database recorded from the
-//! chain ([`Revealed`]); `read_round` applies it while gathering, so a withheld value is never
-//! even read into a [`Round`], and the page, the JSON and the metrics are all derived from that
-//! one snapshot:
-//!
-//! - the coordinator's base loss and per-solver losses of a task: once its own `VoteRevealed` for
-//!   the task is recorded, or the task ended (finalized, closed, cancelled);
-//! - the solver's training loss of a task: once its own `SolutionRevealed` is recorded, or the
-//!   task ended;
-//! - solvers' delta roots and sample counts: only from `SolutionRevealed` events, so always
-//!   revealed;
-//! - salts, score vectors and unrevealed delta roots: never read at all.
-//!
-//! A withheld round has [`Round::sealed`] set.
+//! A running agent serves [`AgentRounds::from_db_file`]: every snapshot opens the file read-only
+//! ([`AgentDb::open_read_only`]) beside the agent that writes it.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
-use alloy::primitives::{Address, B256, U256};
-pub use autonet_protocol::units::format_atn;
-use autonet_protocol::units::parse_atn;
-use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
-};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
+use alloy::primitives::Address;
+pub use autonet_status::*;
 
-use crate::db::{AgentDb, DbError, SolutionRow};
+use crate::db::{AgentDb, DbError};
 use crate::roles::ActionKey;
 
-/// The status page, served as is.
-pub const STATUS_HTML: &str = include_str!("../assets/status.html");
-
-/// Rounds a snapshot details (the newest ones); counts cover all rounds.
-pub const MAX_ROUNDS: usize = 500;
-
-/// Payments a [`Payments`] handle keeps for display (totals cover all of them).
-pub const MAX_PAYMENTS: usize = 200;
-
-/// Errors of the status module.
-#[derive(Debug, thiserror::Error)]
-pub enum StatusError {
-    /// The agent database failed.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// The read-only view of the agent database failed.
-    #[error("status: reading {path}: {source}")]
-    ReadOnly {
-        /// The database file.
-        path: PathBuf,
-        /// What SQLite said.
-        source: rusqlite::Error,
-    },
-    /// A stored value does not parse.
-    #[error("status: corrupt value `{0}` in the agent database")]
-    Corrupt(String),
-    /// The metrics registry refused a metric or failed to encode.
-    #[error("metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
-}
-
-// ---------------------------------------------------------------------- snapshot types
-
-/// Who this node is.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct NodeInfo {
-    /// Role name (`solver`, `coordinator`, ..., or `inference`).
-    pub role: String,
-    /// The node's account.
-    pub address: String,
-    /// Chain id.
-    pub chain_id: u64,
-    /// Project followed.
-    pub project_id: u64,
-    /// Software version.
-    pub version: String,
-    /// Code fingerprint checked against the registry, if known.
-    pub code_hash: Option<String>,
-}
-
-/// One solver's part in a round.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SolverResult {
-    /// Solver account.
-    pub address: String,
-    /// Merkle root of its revealed delta.
-    pub delta_root: Option<String>,
-    /// keccak256 of the delta's manifest, committed with the root.
-    pub manifest_hash: Option<String>,
-    /// Held-out loss of base + delta as scored by this node (coordinators only; `None` when the
-    /// delta could not be evaluated).
-    pub loss: Option<f64>,
-    /// Consensus score from the settlement (0..1).
-    pub consensus: Option<f64>,
-    /// Incentive share from the settlement (0..1).
-    pub incentive: Option<f64>,
-    /// Reward paid, in ATN.
-    pub reward_atn: Option<String>,
-}
-
-/// One training round (a task).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Round {
-    /// Task id.
-    pub task_id: u64,
-    /// Proposer account.
-    pub proposer: String,
-    /// Block of the proposal.
-    pub proposed_block: u64,
-    /// Reward reserved for the task, in ATN (`None` where the source does not expose it).
-    pub reward_atn: Option<String>,
-    /// `open`, `finalized`, `closed` or `cancelled`.
-    pub status: String,
-    /// Block of the outcome.
-    pub ended_block: Option<u64>,
-    /// Held-out loss of the round's base model as evaluated by this node (coordinators).
-    pub base_loss: Option<f64>,
-    /// This node's training loss in the round (solvers).
-    pub train_loss: Option<f64>,
-    /// Root of the model published from this round.
-    pub published_root: Option<String>,
-    /// Version of that model once accepted.
-    pub model_version: Option<u64>,
-    /// Solvers by reveal order.
-    pub solvers: Vec<SolverResult>,
-    /// This node holds results for the round that it committed to and has not revealed yet:
-    /// they are withheld (see [`disclosure`]).
-    #[serde(default)]
-    pub sealed: bool,
-}
-
-/// A stake on chain.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Stake {
-    /// Staker.
-    pub address: String,
-    /// Role staked for.
-    pub role: String,
-    /// Amount in ATN.
-    pub stake_atn: String,
-}
-
-impl Stake {
-    /// A stake of `amount` base units.
-    pub fn new(address: Address, role: &str, amount: U256) -> Self {
-        Self {
-            address: address.to_string(),
-            role: role.to_string(),
-            stake_atn: format_atn(amount),
-        }
+impl From<DbError> for StatusError {
+    fn from(e: DbError) -> Self {
+        StatusError::Source(Box::new(e))
     }
 }
 
-/// Solver rewards of one account over the rounds in the snapshot.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RewardTotal {
-    /// Account.
-    pub address: String,
-    /// Rounds in which it was rewarded.
-    pub rounds: u64,
-    /// Sum in ATN.
-    pub total_atn: String,
-}
-
-/// An inference payment received.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Payment {
-    /// Paying account.
-    pub payer: String,
-    /// Amount in ATN.
-    pub value_atn: String,
-    /// Settlement transaction.
-    pub tx: String,
-    /// Unix seconds when it was recorded.
-    pub at: u64,
-}
-
-/// One point of the loss chart.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LossPoint {
-    /// Round (task id).
-    pub round: u64,
-    /// Loss.
-    pub loss: f64,
-}
-
-/// Which loss `loss_per_round` plots.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LossKind {
-    /// Held-out loss of each round's base model (this node evaluated as coordinator).
-    Eval,
-    /// This node's training loss (solver); used only when no evaluation loss is known.
-    Train,
-    /// No loss known.
-    #[default]
-    None,
-}
-
-/// Everything the status page shows.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StatusSnapshot {
-    /// Unix seconds when it was taken.
-    pub generated_at: u64,
-    /// This node.
-    pub node: NodeInfo,
-    /// Rounds of the project known to the database.
-    pub rounds_total: u64,
-    /// Of which finalized.
-    pub tasks_finalized: u64,
-    /// The newest rounds (at most [`MAX_ROUNDS`]), oldest first.
-    pub rounds: Vec<Round>,
-    /// Stakes, as last set by the caller.
-    pub stakes: Vec<Stake>,
-    /// Solver rewards per account over `rounds`.
-    pub rewards: Vec<RewardTotal>,
-    /// Sum of `rewards`, in ATN.
-    pub rewards_total_atn: String,
-    /// Rewards of this node's account, in ATN.
-    pub node_rewards_atn: String,
-    /// The latest inference payments (at most [`MAX_PAYMENTS`]), oldest first.
-    pub payments: Vec<Payment>,
-    /// Payments recorded since start.
-    pub payments_count: u64,
-    /// Their sum, in ATN.
-    pub payments_total_atn: String,
-    /// What `loss_per_round` plots.
-    pub loss_kind: LossKind,
-    /// The loss chart's points, by round.
-    pub loss_per_round: Vec<LossPoint>,
-}
-
-impl StatusSnapshot {
-    /// A snapshot of `rounds` (oldest first) completed with stakes and payments; derives the
-    /// reward totals and the loss series.
-    pub fn assemble(
-        node: NodeInfo,
-        rounds: Vec<Round>,
-        stakes: Vec<Stake>,
-        payments: &Payments,
-    ) -> Self {
-        let mut per_account: BTreeMap<String, (u64, U256)> = BTreeMap::new();
-        for s in rounds.iter().flat_map(|r| &r.solvers) {
-            if let Some(wei) = s.reward_atn.as_deref().and_then(|t| parse_atn(t).ok()) {
-                let e = per_account.entry(s.address.clone()).or_default();
-                e.0 += 1;
-                e.1 += wei;
-            }
-        }
-        let total: U256 = per_account.values().map(|(_, v)| *v).sum();
-        let mine = per_account
-            .iter()
-            .find(|(a, _)| a.eq_ignore_ascii_case(&node.address))
-            .map(|(_, (_, v))| *v)
-            .unwrap_or_default();
-        let eval: Vec<LossPoint> = rounds
-            .iter()
-            .filter_map(|r| finite_point(r.task_id, r.base_loss))
-            .collect();
-        let train: Vec<LossPoint> = rounds
-            .iter()
-            .filter_map(|r| finite_point(r.task_id, r.train_loss))
-            .collect();
-        let (loss_kind, loss_per_round) = if !eval.is_empty() {
-            (LossKind::Eval, eval)
-        } else if !train.is_empty() {
-            (LossKind::Train, train)
-        } else {
-            (LossKind::None, Vec::new())
-        };
-        let (recent, count, paid) = payments.summary();
-        Self {
-            generated_at: unix_now(),
-            node,
-            rounds_total: rounds.len() as u64,
-            tasks_finalized: rounds.iter().filter(|r| r.status == "finalized").count() as u64,
-            rounds,
-            stakes,
-            rewards: per_account
-                .into_iter()
-                .map(|(address, (n, v))| RewardTotal {
-                    address,
-                    rounds: n,
-                    total_atn: format_atn(v),
-                })
-                .collect(),
-            rewards_total_atn: format_atn(total),
-            node_rewards_atn: format_atn(mine),
-            payments: recent,
-            payments_count: count,
-            payments_total_atn: format_atn(paid),
-            loss_kind,
-            loss_per_round,
-        }
-    }
-}
-
-fn finite_point(round: u64, loss: Option<f64>) -> Option<LossPoint> {
-    loss.filter(|l| l.is_finite())
-        .map(|loss| LossPoint { round, loss })
-}
-
-/// The snapshot of `node`'s project from the agent database (no stakes, no payments).
-///
-/// Uses only [`AgentDb`]'s public queries, which do not expose a task's reward, a solver's
-/// consensus score or models already accepted: those fields stay `None` (see
-/// [`snapshot_from_file`] for the complete view).
-pub fn snapshot_from_db(db: &AgentDb, node: NodeInfo) -> Result<StatusSnapshot, StatusError> {
-    snapshot_from_source(db, node, Vec::new(), &Payments::default())
-}
-
-/// The complete snapshot of `node`'s project, read through a read-only SQLite connection on the
-/// agent database file (`<state_dir>/agent.sqlite`) while the agent keeps writing it.
-pub fn snapshot_from_file(path: &Path, node: NodeInfo) -> Result<StatusSnapshot, StatusError> {
-    let ro = ReadOnlyDb::open(path)?;
-    snapshot_from_source(&ro, node, Vec::new(), &Payments::default())
-}
-
-fn snapshot_from_source(
-    src: &dyn RoundSource,
-    node: NodeInfo,
-    stakes: Vec<Stake>,
-    payments: &Payments,
-) -> Result<StatusSnapshot, StatusError> {
-    let ids = src.task_ids(node.project_id)?;
-    let finalized = src.finalized_count(node.project_id)?;
-    let models = src.models(node.project_id)?;
-    let newest = &ids[ids.len().saturating_sub(MAX_ROUNDS)..];
-    // An address that does not parse has revealed nothing: everything of its own stays sealed.
-    let me = node.address.parse::<Address>().ok();
-    let rounds = newest
-        .iter()
-        .map(|&id| read_round(src, me, id, &models))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut s = StatusSnapshot::assemble(node, rounds, stakes, payments);
-    s.rounds_total = ids.len() as u64;
-    s.tasks_finalized = finalized;
-    Ok(s)
-}
-
-// ---------------------------------------------------------------------- disclosure
-
-/// What the chain has made public about one task, as this node's database recorded it: the
-/// facts [`disclosure`] decides on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Revealed {
-    /// The task ended: finalized, closed or cancelled.
-    pub ended: bool,
-    /// This node's `VoteRevealed` on the task.
-    pub own_vote: bool,
-    /// This node's `SolutionRevealed` on the task.
-    pub own_solution: bool,
-}
-
-/// Which of this node's own results for a task its routes may show now.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Disclosure {
-    /// The coordinator's evaluation: base loss and per-solver losses.
-    pub evaluation: bool,
-    /// The solver's training metrics (training loss).
-    pub training: bool,
-}
-
-/// The one disclosure rule of every route (`/`, `/api/status`, `/metrics`): a node's evaluation
-/// of a task is shown only once its vote on the task is revealed on chain, its training results
-/// only once its solution is, and both once the task ended. Salts, score vectors and delta roots
-/// not yet revealed are never shown at all (they are not part of a [`Round`]).
-///
-/// Reveal windows that passed without a reveal are not enough on their own: the task's end
-/// (`finalize` is due right after them) opens it, so the rule needs no clock.
-pub fn disclosure(r: Revealed) -> Disclosure {
-    Disclosure {
-        evaluation: r.ended || r.own_vote,
-        training: r.ended || r.own_solution,
-    }
-}
-
-/// The parts of the coordinator's `vote:<task>` action this page shows.
-#[derive(Deserialize)]
-struct VoteLosses {
-    base_loss: f64,
-    losses: Vec<Option<f64>>,
-}
-
-/// The part of the solver's `solve:<task>` action this page shows.
-#[derive(Deserialize)]
-struct SolveLoss {
-    train_loss: f64,
-}
-
-/// One round as this node may show it now: gathers the task's public facts, and this node's own
-/// results only where [`disclosure`] allows (a withheld action's data is not even parsed).
-fn read_round(
-    src: &dyn RoundSource,
-    me: Option<Address>,
-    task_id: u64,
-    models: &[ModelFacts],
-) -> Result<Option<Round>, StatusError> {
-    let Some(task) = src.task(task_id)? else {
-        return Ok(None);
-    };
-    let outcome = src.outcome(task_id)?;
-    // Only revealed solutions are recorded (`SolutionRevealed`): roots and counts are public.
-    let revealed_solutions = src.solutions(task_id)?;
-    let revealed = Revealed {
-        ended: outcome.is_some(),
-        own_vote: match me {
-            Some(me) => src.vote_revealed(task_id, me)?,
-            None => false,
-        },
-        own_solution: me.is_some_and(|me| revealed_solutions.iter().any(|s| s.solver == me)),
-    };
-    let may = disclosure(revealed);
-    let mut sealed = false;
-    let mut own = |key: String, allowed: bool| -> Result<Option<serde_json::Value>, StatusError> {
-        let data = src.action_json(&key)?;
-        if allowed {
-            Ok(data)
-        } else {
-            sealed |= data.is_some();
-            Ok(None)
-        }
-    };
-    let vote = own(ActionKey::Vote(task_id).to_string(), may.evaluation)?
-        .and_then(|v| serde_json::from_value::<VoteLosses>(v).ok());
-    let train_loss = own(ActionKey::Solve(task_id).to_string(), may.training)?
-        .and_then(|v| serde_json::from_value::<SolveLoss>(v).ok())
-        .map(|s| s.train_loss);
-    let incentives = src.incentives(task_id)?;
-    let mut solvers: Vec<SolverResult> = revealed_solutions
-        .into_iter()
-        .map(|s| SolverResult {
-            address: s.solver.to_string(),
-            delta_root: Some(s.delta_root.to_string()),
-            manifest_hash: Some(s.manifest_hash.to_string()),
-            loss: vote
-                .as_ref()
-                .and_then(|v| v.losses.get(usize::from(s.reveal_index)).copied().flatten()),
-            ..SolverResult::default()
-        })
-        .collect();
-    for inc in incentives {
-        let address = inc.solver.to_string();
-        let i = match solvers.iter().position(|s| s.address == address) {
-            Some(i) => i,
-            None => {
-                solvers.push(SolverResult {
-                    address,
-                    ..SolverResult::default()
-                });
-                solvers.len() - 1
-            }
-        };
-        solvers[i].consensus = inc.consensus.map(fixed18);
-        solvers[i].incentive = Some(fixed18(inc.incentive));
-        solvers[i].reward_atn = Some(format_atn(inc.amount));
-    }
-    let model = models.iter().find(|m| m.task_ids.contains(&task_id));
-    Ok(Some(Round {
-        task_id,
-        proposer: task.proposer.to_string(),
-        proposed_block: task.block,
-        reward_atn: task.reward.map(format_atn),
-        status: outcome
-            .as_ref()
-            .map_or_else(|| "open".to_string(), |(o, _)| o.clone()),
-        ended_block: outcome.map(|(_, b)| b),
-        base_loss: vote.map(|v| v.base_loss),
-        train_loss,
-        published_root: model.map(|m| m.root.to_string()),
-        model_version: model.and_then(|m| m.version),
-        solvers,
-        sealed,
-    }))
-}
-
-// ---------------------------------------------------------------------- sources
-
-struct TaskFacts {
-    proposer: Address,
-    block: u64,
-    reward: Option<U256>,
-}
-
-struct IncentiveFacts {
-    solver: Address,
-    consensus: Option<U256>,
-    incentive: U256,
-    amount: U256,
-}
-
-struct ModelFacts {
-    root: B256,
-    task_ids: Vec<u64>,
-    version: Option<u64>,
-}
-
-/// What a snapshot reads from an agent database.
-trait RoundSource {
-    /// Task ids of the project, ascending.
-    fn task_ids(&self, project_id: u64) -> Result<Vec<u64>, StatusError>;
-    fn finalized_count(&self, project_id: u64) -> Result<u64, StatusError>;
-    fn task(&self, task_id: u64) -> Result<Option<TaskFacts>, StatusError>;
-    fn outcome(&self, task_id: u64) -> Result<Option<(String, u64)>, StatusError>;
-    fn solutions(&self, task_id: u64) -> Result<Vec<SolutionRow>, StatusError>;
-    /// Whether `coordinator`'s `VoteRevealed` on the task is recorded.
-    fn vote_revealed(&self, task_id: u64, coordinator: Address) -> Result<bool, StatusError>;
-    fn incentives(&self, task_id: u64) -> Result<Vec<IncentiveFacts>, StatusError>;
-    /// Published models of the project (with their accepted version).
-    fn models(&self, project_id: u64) -> Result<Vec<ModelFacts>, StatusError>;
-    /// The data of this node's action `key`.
-    fn action_json(&self, key: &str) -> Result<Option<serde_json::Value>, StatusError>;
-}
-
-/// Through `AgentDb`'s public queries only.
 impl RoundSource for AgentDb {
     fn task_ids(&self, project_id: u64) -> Result<Vec<u64>, StatusError> {
-        // Task ids are global (across projects) and dense: walk them up to the newest.
-        let Some(latest) = self.latest_task(project_id)? else {
-            return Ok(Vec::new());
-        };
-        let mut ids = Vec::new();
-        for id in 0..=latest.task_id {
-            if self.task(id)?.is_some_and(|t| t.project_id == project_id) {
-                ids.push(id);
-            }
-        }
-        Ok(ids)
+        Ok(AgentDb::task_ids(self, project_id)?)
     }
 
     fn finalized_count(&self, project_id: u64) -> Result<u64, StatusError> {
@@ -562,10 +31,13 @@ impl RoundSource for AgentDb {
     }
 
     fn task(&self, task_id: u64) -> Result<Option<TaskFacts>, StatusError> {
-        Ok(AgentDb::task(self, task_id)?.map(|t| TaskFacts {
+        let Some(t) = AgentDb::task(self, task_id)? else {
+            return Ok(None);
+        };
+        Ok(Some(TaskFacts {
             proposer: t.proposer,
             block: t.block,
-            reward: None,
+            reward: self.task_reward(task_id)?,
         }))
     }
 
@@ -573,8 +45,16 @@ impl RoundSource for AgentDb {
         Ok(AgentDb::outcome(self, task_id)?)
     }
 
-    fn solutions(&self, task_id: u64) -> Result<Vec<SolutionRow>, StatusError> {
-        Ok(AgentDb::solutions(self, task_id)?)
+    fn solutions(&self, task_id: u64) -> Result<Vec<RevealedSolution>, StatusError> {
+        Ok(AgentDb::solutions(self, task_id)?
+            .into_iter()
+            .map(|s| RevealedSolution {
+                solver: s.solver,
+                delta_root: s.delta_root,
+                manifest_hash: s.manifest_hash,
+                reveal_index: s.reveal_index,
+            })
+            .collect())
     }
 
     fn vote_revealed(&self, task_id: u64, coordinator: Address) -> Result<bool, StatusError> {
@@ -582,716 +62,91 @@ impl RoundSource for AgentDb {
     }
 
     fn incentives(&self, task_id: u64) -> Result<Vec<IncentiveFacts>, StatusError> {
-        Ok(AgentDb::incentives(self, task_id)?
+        Ok(self
+            .solver_rewards(task_id)?
             .into_iter()
-            .map(|(solver, incentive, amount)| IncentiveFacts {
-                solver,
-                consensus: None,
-                incentive,
-                amount,
+            .map(|r| IncentiveFacts {
+                solver: r.solver,
+                consensus: Some(r.consensus),
+                incentive: r.incentive,
+                amount: r.amount,
             })
             .collect())
     }
 
     fn models(&self, project_id: u64) -> Result<Vec<ModelFacts>, StatusError> {
-        // Accepted models are not exposed: only the ones still pending are found.
         Ok(self
-            .pending_models(project_id)?
+            .published_models(project_id)?
             .into_iter()
-            .map(|m| ModelFacts {
+            .map(|(m, version)| ModelFacts {
                 root: m.root,
                 task_ids: m.task_ids,
-                version: None,
+                version,
             })
             .collect())
     }
 
-    fn action_json(&self, key: &str) -> Result<Option<serde_json::Value>, StatusError> {
-        Ok(self.action::<serde_json::Value>(key)?.map(|a| a.data))
+    fn own_vote(&self, task_id: u64) -> Result<Option<serde_json::Value>, StatusError> {
+        let key = ActionKey::Vote(task_id).to_string();
+        Ok(self.action::<serde_json::Value>(&key)?.map(|a| a.data))
+    }
+
+    fn own_solution(&self, task_id: u64) -> Result<Option<serde_json::Value>, StatusError> {
+        let key = ActionKey::Solve(task_id).to_string();
+        Ok(self.action::<serde_json::Value>(&key)?.map(|a| a.data))
     }
 }
 
-/// A read-only connection on the agent database file (the tables of `crate::db`).
-struct ReadOnlyDb {
-    conn: Connection,
-    path: PathBuf,
+/// The snapshot of `node`'s project from the agent database (no stakes, no payments).
+pub fn snapshot_from_db(db: &AgentDb, node: NodeInfo) -> Result<StatusSnapshot, StatusError> {
+    snapshot_from_source(db, node, Vec::new(), &Payments::default())
 }
 
-impl ReadOnlyDb {
-    fn open(path: &Path) -> Result<Self, StatusError> {
-        let err = |source| StatusError::ReadOnly {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
-        Ok(Self {
-            conn,
-            path: path.to_path_buf(),
-        })
-    }
-
-    fn err(&self, source: rusqlite::Error) -> StatusError {
-        StatusError::ReadOnly {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    fn rows<T>(
-        &self,
-        sql: &str,
-        args: impl rusqlite::Params,
-        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, StatusError> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(args, f).map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-    }
+/// The snapshot of `node`'s project, read through a read-only view of the agent database file
+/// (`<state_dir>/agent.sqlite`) while the agent keeps writing it.
+pub fn snapshot_from_file(path: &Path, node: NodeInfo) -> Result<StatusSnapshot, StatusError> {
+    snapshot_from_db(&open_file(path)?, node)
 }
 
-fn parse<T: std::str::FromStr>(s: String) -> Result<T, StatusError> {
-    s.parse().map_err(|_| StatusError::Corrupt(s))
+fn open_file(path: &Path) -> Result<AgentDb, StatusError> {
+    AgentDb::open_read_only(path).map_err(|e| StatusError::Open {
+        path: path.to_path_buf(),
+        error: Box::new(e),
+    })
 }
 
-impl RoundSource for ReadOnlyDb {
-    fn task_ids(&self, project_id: u64) -> Result<Vec<u64>, StatusError> {
-        let ids = self.rows(
-            "SELECT task_id FROM tasks WHERE project_id = ?1 ORDER BY task_id",
-            params![project_id as i64],
-            |r| r.get::<_, i64>(0),
-        )?;
-        Ok(ids.into_iter().map(|v| v as u64).collect())
-    }
-
-    fn finalized_count(&self, project_id: u64) -> Result<u64, StatusError> {
-        let n: i64 = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM outcomes o JOIN tasks t ON t.task_id = o.task_id \
-                 WHERE t.project_id = ?1 AND o.outcome = 'finalized'",
-                params![project_id as i64],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(n as u64)
-    }
-
-    fn task(&self, task_id: u64) -> Result<Option<TaskFacts>, StatusError> {
-        let raw = self
-            .conn
-            .query_row(
-                "SELECT proposer, block, reward FROM tasks WHERE task_id = ?1",
-                params![task_id as i64],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        raw.map(|(proposer, block, reward)| {
-            Ok(TaskFacts {
-                proposer: parse(proposer)?,
-                block: block as u64,
-                reward: Some(parse(reward)?),
-            })
-        })
-        .transpose()
-    }
-
-    fn outcome(&self, task_id: u64) -> Result<Option<(String, u64)>, StatusError> {
-        self.conn
-            .query_row(
-                "SELECT outcome, block FROM outcomes WHERE task_id = ?1",
-                params![task_id as i64],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
-    fn solutions(&self, task_id: u64) -> Result<Vec<SolutionRow>, StatusError> {
-        let rows = self.rows(
-            "SELECT solver, delta_root, manifest_hash, reveal_index FROM solutions \
-             WHERE task_id = ?1 ORDER BY reveal_index",
-            params![task_id as i64],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            },
-        )?;
-        rows.into_iter()
-            .map(|(s, d, n, i)| {
-                Ok(SolutionRow {
-                    solver: parse(s)?,
-                    delta_root: parse(d)?,
-                    manifest_hash: parse(n)?,
-                    reveal_index: i as u8,
-                })
-            })
-            .collect()
-    }
-
-    fn vote_revealed(&self, task_id: u64, coordinator: Address) -> Result<bool, StatusError> {
-        // Stored as `AgentDb` writes addresses (checksummed). A database written before reveals
-        // were recorded has no such table until its agent reopens it: nothing counts as revealed.
-        match self
-            .conn
-            .query_row(
-                "SELECT 1 FROM vote_reveals WHERE task_id = ?1 AND coordinator = ?2",
-                params![task_id as i64, coordinator.to_string()],
-                |_| Ok(()),
-            )
-            .optional()
-        {
-            Ok(found) => Ok(found.is_some()),
-            Err(e) if e.to_string().contains("no such table") => Ok(false),
-            Err(e) => Err(self.err(e)),
-        }
-    }
-
-    fn incentives(&self, task_id: u64) -> Result<Vec<IncentiveFacts>, StatusError> {
-        let rows = self.rows(
-            "SELECT solver, consensus, incentive, amount FROM incentives WHERE task_id = ?1 \
-             ORDER BY solver",
-            params![task_id as i64],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            },
-        )?;
-        rows.into_iter()
-            .map(|(s, c, i, a)| {
-                Ok(IncentiveFacts {
-                    solver: parse(s)?,
-                    consensus: Some(parse(c)?),
-                    incentive: parse(i)?,
-                    amount: parse(a)?,
-                })
-            })
-            .collect()
-    }
-
-    fn models(&self, project_id: u64) -> Result<Vec<ModelFacts>, StatusError> {
-        let rows = self.rows(
-            "SELECT m.root, m.task_ids, a.version FROM models m LEFT JOIN accepted a \
-             ON a.root = m.root WHERE m.project_id = ?1 ORDER BY m.block",
-            params![project_id as i64],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                ))
-            },
-        )?;
-        rows.into_iter()
-            .map(|(root, ids, version)| {
-                Ok(ModelFacts {
-                    root: parse(root)?,
-                    task_ids: serde_json::from_str(&ids)
-                        .map_err(|_| StatusError::Corrupt(ids.clone()))?,
-                    version: version.map(|v| v as u64),
-                })
-            })
-            .collect()
-    }
-
-    fn action_json(&self, key: &str) -> Result<Option<serde_json::Value>, StatusError> {
-        let data = self
-            .conn
-            .query_row(
-                "SELECT data FROM actions WHERE key = ?1",
-                params![key],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        data.map(|d| serde_json::from_str(&d).map_err(|_| StatusError::Corrupt(d)))
-            .transpose()
-    }
-}
-
-// ---------------------------------------------------------------------- payments
-
-#[derive(Debug, Default)]
-struct PaymentLog {
-    recent: VecDeque<Payment>,
-    count: u64,
-    total: U256,
-}
-
-/// A cloneable handle on the payments this node received (the inference server records them).
-#[derive(Clone, Debug, Default)]
-pub struct Payments {
-    inner: Arc<Mutex<PaymentLog>>,
-}
-
-impl Payments {
-    /// An empty log.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Records a settled payment of `value` base units from `payer` in transaction `tx`.
-    pub fn record(&self, payer: Address, value: U256, tx: B256) {
-        let mut log = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        log.count += 1;
-        log.total = log.total.saturating_add(value);
-        if log.recent.len() == MAX_PAYMENTS {
-            log.recent.pop_front();
-        }
-        log.recent.push_back(Payment {
-            payer: payer.to_string(),
-            value_atn: format_atn(value),
-            tx: tx.to_string(),
-            at: unix_now(),
-        });
-    }
-
-    /// Payments recorded since start.
-    pub fn count(&self) -> u64 {
-        self.summary().1
-    }
-
-    /// Their sum in base units.
-    pub fn total(&self) -> U256 {
-        self.summary().2
-    }
-
-    fn summary(&self) -> (Vec<Payment>, u64, U256) {
-        let log = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        (log.recent.iter().cloned().collect(), log.count, log.total)
-    }
-}
-
-// ---------------------------------------------------------------------- metrics
-
-const LATENCY_BUCKETS: [f64; 13] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
-
-#[derive(Debug)]
-struct MetricsInner {
-    registry: Registry,
-    rounds_seen: IntGauge,
-    tasks_finalized: IntGauge,
-    last_eval_loss: Gauge,
-    stake: GaugeVec,
-    rewards: Gauge,
-    http_requests: IntCounterVec,
-    inference_requests: IntCounterVec,
-    payments_settled: IntCounter,
-    payment_failures: IntCounterVec,
-    inference_latency: Histogram,
-}
-
-/// A cloneable handle on the node's Prometheus registry (every metric is prefixed `autonet_`).
-#[derive(Clone, Debug)]
-pub struct Metrics {
-    inner: Arc<MetricsInner>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Metrics {
-    /// A fresh registry with every metric of the node at zero.
-    pub fn new() -> Self {
-        Self::try_new().expect("static metric definitions are valid and distinct")
-    }
-
-    fn try_new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new_custom(Some("autonet".into()), None)?;
-        fn reg<M: prometheus::core::Collector + Clone + 'static>(
-            r: &Registry,
-            m: M,
-        ) -> Result<M, prometheus::Error> {
-            r.register(Box::new(m.clone()))?;
-            Ok(m)
-        }
-        let r = &registry;
-        let inner = MetricsInner {
-            rounds_seen: reg(
-                r,
-                IntGauge::new(
-                    "rounds_seen",
-                    "Rounds (tasks) of the project in the database",
-                )?,
-            )?,
-            tasks_finalized: reg(
-                r,
-                IntGauge::new("tasks_finalized", "Rounds of the project that finalized")?,
-            )?,
-            last_eval_loss: reg(
-                r,
-                Gauge::new(
-                    "last_eval_loss",
-                    "Held-out loss of the newest evaluated round's base model (NaN: none)",
-                )?,
-            )?,
-            stake: reg(
-                r,
-                GaugeVec::new(
-                    Opts::new("stake_atn", "This node's stake in ATN, by role"),
-                    &["role"],
-                )?,
-            )?,
-            rewards: reg(
-                r,
-                Gauge::new(
-                    "rewards_earned_atn",
-                    "Solver rewards paid to this node's account in ATN",
-                )?,
-            )?,
-            http_requests: reg(
-                r,
-                IntCounterVec::new(
-                    Opts::new("http_requests_total", "HTTP requests served"),
-                    &["route", "status"],
-                )?,
-            )?,
-            inference_requests: reg(
-                r,
-                IntCounterVec::new(
-                    Opts::new("inference_requests_total", "Inference requests"),
-                    &["paid", "cached"],
-                )?,
-            )?,
-            payments_settled: reg(
-                r,
-                IntCounter::new("payments_settled_total", "Inference payments settled")?,
-            )?,
-            payment_failures: reg(
-                r,
-                IntCounterVec::new(
-                    Opts::new("payment_failures_total", "Inference payments that failed"),
-                    &["reason"],
-                )?,
-            )?,
-            inference_latency: reg(
-                r,
-                Histogram::with_opts(
-                    HistogramOpts::new(
-                        "inference_latency_seconds",
-                        "Time to answer an inference request",
-                    )
-                    .buckets(LATENCY_BUCKETS.to_vec()),
-                )?,
-            )?,
-            registry,
-        };
-        inner.last_eval_loss.set(f64::NAN);
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
-    }
-
-    /// The registry (to register more collectors; they get the `autonet_` prefix).
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
-    }
-
-    /// Counts an HTTP request answered with `status` on `route` (the route pattern, not the
-    /// path, to keep the label set small).
-    pub fn http_request(&self, route: &str, status: u16) {
-        self.inner
-            .http_requests
-            .with_label_values(&[route, status.to_string().as_str()])
-            .inc();
-    }
-
-    /// Counts an inference request.
-    pub fn inference_request(&self, paid: bool, cached: bool) {
-        let b = |v: bool| if v { "true" } else { "false" };
-        self.inner
-            .inference_requests
-            .with_label_values(&[b(paid), b(cached)])
-            .inc();
-    }
-
-    /// Records how long an inference request took.
-    pub fn inference_latency(&self, elapsed: Duration) {
-        self.inner.inference_latency.observe(elapsed.as_secs_f64());
-    }
-
-    /// Counts a settled payment.
-    pub fn payment_settled(&self) {
-        self.inner.payments_settled.inc();
-    }
-
-    /// Counts a failed payment (`reason`: a short fixed word such as `signature`, `expired`,
-    /// `insufficient`, `rpc`).
-    pub fn payment_failed(&self, reason: &str) {
-        self.inner
-            .payment_failures
-            .with_label_values(&[reason])
-            .inc();
-    }
-
-    /// Sets the gauges derived from a snapshot (rounds, loss, stake, rewards). The snapshot is
-    /// already disclosed (see [`disclosure`]): no gauge is set from anything else, so `/metrics`
-    /// shows no secret that `/api/status` withholds.
-    pub fn observe_snapshot(&self, s: &StatusSnapshot) {
-        let m = &self.inner;
-        m.rounds_seen.set(s.rounds_total as i64);
-        m.tasks_finalized.set(s.tasks_finalized as i64);
-        let last_eval = match s.loss_kind {
-            LossKind::Eval => s.loss_per_round.last().map(|p| p.loss),
-            _ => None,
-        };
-        m.last_eval_loss.set(last_eval.unwrap_or(f64::NAN));
-        m.stake.reset();
-        for st in s
-            .stakes
-            .iter()
-            .filter(|st| st.address.eq_ignore_ascii_case(&s.node.address))
-        {
-            m.stake
-                .with_label_values(&[st.role.as_str()])
-                .set(atn_f64(&st.stake_atn));
-        }
-        m.rewards.set(atn_f64(&s.node_rewards_atn));
-    }
-
-    /// The text exposition of every metric.
-    pub fn render(&self) -> Result<String, StatusError> {
-        let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.inner.registry.gather(), &mut buf)?;
-        Ok(String::from_utf8_lossy(&buf).into_owned())
-    }
-}
-
-/// Wraps every route of `router` so that [`Metrics::http_request`] counts its requests by
-/// route pattern and status (apply before merging routers, so no request is counted twice).
-pub fn track_requests<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    metrics: Metrics,
-) -> Router<S> {
-    router.layer(middleware::from_fn_with_state(metrics, count_request))
-}
-
-async fn count_request(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let response = next.run(req).await;
-    metrics.http_request(&route, response.status().as_u16());
-    response
-}
-
-// ---------------------------------------------------------------------- HTTP
-
-enum Rounds {
-    Db(Arc<AgentDb>),
-    File(PathBuf),
-    Fixed(Vec<Round>),
-}
-
-/// What the status routes serve: where rounds come from, this node, the stakes, the payments
-/// and the metrics (cheap to clone; every handle is shared).
-#[derive(Clone)]
-pub struct StatusState {
-    node: NodeInfo,
-    rounds: Arc<Rounds>,
-    stakes: Arc<Mutex<Vec<Stake>>>,
-    payments: Payments,
-    metrics: Metrics,
-}
-
-impl StatusState {
-    fn with(node: NodeInfo, rounds: Rounds) -> Self {
-        Self {
-            node,
-            rounds: Arc::new(rounds),
-            stakes: Arc::default(),
-            payments: Payments::new(),
-            metrics: Metrics::new(),
-        }
-    }
-
-    /// Rounds from the agent's database through its public API (see [`snapshot_from_db`]).
-    pub fn from_db(node: NodeInfo, db: Arc<AgentDb>) -> Self {
-        Self::with(node, Rounds::Db(db))
-    }
-
-    /// Rounds from the agent's database file, read-only and complete (see
+/// Status states whose rounds come from an agent database.
+pub trait AgentRounds {
+    /// Rounds from the agent's database handle.
+    fn from_db(node: NodeInfo, db: Arc<AgentDb>) -> Self;
+    /// Rounds from the agent's database file, opened read-only for every snapshot (see
     /// [`snapshot_from_file`]).
-    pub fn from_db_file(node: NodeInfo, path: impl Into<PathBuf>) -> Self {
-        Self::with(node, Rounds::File(path.into()))
-    }
-
-    /// Fixed rounds (nodes without an agent database, tests).
-    pub fn fixed(node: NodeInfo, rounds: Vec<Round>) -> Self {
-        Self::with(node, Rounds::Fixed(rounds))
-    }
-
-    /// Uses `metrics` (shared with other modules) instead of a fresh registry.
-    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = metrics;
-        self
-    }
-
-    /// Uses `payments` (shared with the inference server) instead of a fresh log.
-    pub fn with_payments(mut self, payments: Payments) -> Self {
-        self.payments = payments;
-        self
-    }
-
-    /// The metrics handle.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// The payments handle.
-    pub fn payments(&self) -> &Payments {
-        &self.payments
-    }
-
-    /// Replaces the stakes shown (the caller reads them from the chain).
-    pub fn set_stakes(&self, stakes: Vec<Stake>) {
-        *self.stakes.lock().unwrap_or_else(|p| p.into_inner()) = stakes;
-    }
-
-    /// The current snapshot (blocking: reads SQLite), with the metrics' gauges updated.
-    pub fn snapshot(&self) -> Result<StatusSnapshot, StatusError> {
-        let stakes = self
-            .stakes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let node = self.node.clone();
-        let s = match &*self.rounds {
-            Rounds::Db(db) => snapshot_from_source(db.as_ref(), node, stakes, &self.payments)?,
-            Rounds::File(path) => {
-                snapshot_from_source(&ReadOnlyDb::open(path)?, node, stakes, &self.payments)?
-            }
-            Rounds::Fixed(rounds) => {
-                StatusSnapshot::assemble(node, rounds.clone(), stakes, &self.payments)
-            }
-        };
-        self.metrics.observe_snapshot(&s);
-        Ok(s)
-    }
+    fn from_db_file(node: NodeInfo, path: impl Into<PathBuf>) -> Self;
 }
 
-/// `GET /` (the page), `GET /api/status` (JSON) and `GET /metrics` (Prometheus text), with
-/// their requests counted in the state's metrics.
-pub fn router(state: StatusState) -> Router {
-    let metrics = state.metrics.clone();
-    let routes = Router::new()
-        .route("/", get(page))
-        .route("/api/status", get(api_status))
-        .route("/metrics", get(metrics_text))
-        .with_state(state);
-    track_requests(routes, metrics)
-}
-
-async fn page() -> Html<&'static str> {
-    Html(STATUS_HTML)
-}
-
-async fn blocking_snapshot(state: StatusState) -> Result<StatusSnapshot, String> {
-    tokio::task::spawn_blocking(move || state.snapshot())
-        .await
-        .map_err(|e| format!("status task: {e}"))?
-        .map_err(|e| e.to_string())
-}
-
-async fn api_status(State(state): State<StatusState>) -> Response {
-    let started = Instant::now();
-    match blocking_snapshot(state).await {
-        Ok(s) => match serde_json::to_string(&s) {
-            Ok(body) => {
-                tracing::debug!(
-                    rounds = s.rounds.len(),
-                    ms = started.elapsed().as_millis(),
-                    "status snapshot"
-                );
-                (
-                    [
-                        (header::CONTENT_TYPE, "application/json"),
-                        (header::CACHE_CONTROL, "no-store"),
-                    ],
-                    body,
-                )
-                    .into_response()
-            }
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "status snapshot failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, e).into_response()
-        }
+impl AgentRounds for StatusState {
+    fn from_db(node: NodeInfo, db: Arc<AgentDb>) -> Self {
+        StatusState::from_source(node, move || Ok(db.clone()))
     }
-}
 
-async fn metrics_text(State(state): State<StatusState>) -> Response {
-    let metrics = state.metrics.clone();
-    // Refresh the gauges; counters are served even when the database cannot be read.
-    if let Err(e) = blocking_snapshot(state).await {
-        tracing::warn!(error = %e, "metrics: status snapshot failed, gauges are stale");
+    fn from_db_file(node: NodeInfo, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        StatusState::from_source(node, move || open_file(&path))
     }
-    match metrics.render() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-// ---------------------------------------------------------------------- amounts
-
-fn atn_f64(text: &str) -> f64 {
-    text.parse().unwrap_or(f64::NAN)
-}
-
-/// A 1e18 fixed-point value as a float.
-fn fixed18(v: U256) -> f64 {
-    v.to_string().parse::<f64>().unwrap_or(f64::NAN) / 1e18
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::LogData;
+    use alloy::primitives::{B256, LogData, U256};
     use alloy::rpc::types::Log;
     use alloy::sol_types::SolEvent;
     use autonet_bindings::shards::ModelShardRegistry;
     use autonet_bindings::training::{ITaskManager, Rewards, TaskManager};
     use autonet_chain::watcher::LogHandler;
+    use axum::Router;
     use axum::body::{Body, to_bytes};
+    use axum::http::{StatusCode, header};
     use tower::ServiceExt;
 
     use crate::db::ActionState;
@@ -1547,19 +402,12 @@ mod tests {
             ]
         );
 
-        // Through AgentDb's public API: the same rounds, without what it does not expose.
-        let partial = snapshot_from_db(&db, node(me)).unwrap();
-        assert_eq!((partial.rounds_total, partial.tasks_finalized), (3, 2));
-        assert_eq!(partial.loss_per_round, full.loss_per_round);
-        assert_eq!(partial.rewards, full.rewards);
-        let p1 = &partial.rounds[0];
-        assert_eq!(
-            (p1.reward_atn.as_ref(), p1.solvers[0].consensus),
-            (None, None)
-        );
-        assert_eq!(p1.published_root, None, "accepted models are not exposed");
-        assert_eq!(partial.rounds[1].published_root, r3.published_root);
-        assert_eq!(partial.rounds[0].solvers[0].incentive, Some(0.5));
+        // Through the agent's own handle: the same snapshot.
+        let shared = snapshot_from_db(&db, node(me)).unwrap();
+        assert_eq!((shared.rounds_total, shared.tasks_finalized), (3, 2));
+        assert_eq!(shared.rounds, full.rounds);
+        assert_eq!(shared.rewards, full.rewards);
+        assert_eq!(shared.loss_per_round, full.loss_per_round);
     }
 
     #[test]
@@ -1573,160 +421,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn solver_nodes_plot_their_training_loss() {
-        let rounds = vec![
-            Round {
-                task_id: 1,
-                train_loss: Some(4.0),
-                ..Round::default()
-            },
-            Round {
-                task_id: 2,
-                train_loss: Some(f64::NAN),
-                ..Round::default()
-            },
-            Round {
-                task_id: 3,
-                train_loss: Some(3.5),
-                ..Round::default()
-            },
-        ];
-        let s = StatusSnapshot::assemble(NodeInfo::default(), rounds, vec![], &Payments::new());
-        assert_eq!(s.loss_kind, LossKind::Train);
-        assert_eq!(
-            s.loss_per_round.iter().map(|p| p.round).collect::<Vec<_>>(),
-            [1, 3]
-        );
-    }
-
-    #[test]
-    fn payments_keep_totals_beyond_the_displayed_window() {
-        let p = Payments::new();
-        for i in 0..(MAX_PAYMENTS as u64 + 5) {
-            p.record(
-                Address::repeat_byte(7),
-                U256::from(E18 / 2),
-                B256::with_last_byte(i as u8),
-            );
-        }
-        let s = StatusSnapshot::assemble(NodeInfo::default(), vec![], vec![], &p);
-        assert_eq!(s.payments.len(), MAX_PAYMENTS);
-        assert_eq!(s.payments_count, MAX_PAYMENTS as u64 + 5);
-        assert_eq!(s.payments_total_atn, "102.5");
-        assert_eq!(s.payments[0].value_atn, "0.5");
-    }
-
-    #[test]
-    fn atn_amounts_round_trip() {
-        for (wei, text) in [
-            (U256::ZERO, "0"),
-            (atn(50), "50"),
-            (atn(50) + U256::from(E18 / 2), "50.5"),
-            (U256::from(1), "0.000000000000000001"),
-        ] {
-            assert_eq!(format_atn(wei), text);
-            assert_eq!(parse_atn(text).ok(), Some(wei));
-        }
-        assert_eq!(parse_atn("1.2.3").ok(), None);
-        assert_eq!(parse_atn("-1").ok(), None);
-    }
-
     /// The value of the sample `name` (with its labels, as written) in a text exposition.
     fn sample(text: &str, name: &str) -> Option<f64> {
         text.lines()
             .filter(|l| !l.starts_with('#'))
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-    }
-
-    #[test]
-    fn the_metrics_text_has_every_metric_and_the_values_set() {
-        let m = Metrics::new();
-        let clone = m.clone();
-        clone.http_request("/api/status", 200);
-        clone.http_request("/api/status", 200);
-        m.inference_request(true, false);
-        m.inference_latency(Duration::from_millis(30));
-        m.inference_latency(Duration::from_millis(300));
-        m.payment_settled();
-        m.payment_failed("expired");
-        let mut s = StatusSnapshot::assemble(
-            node(solver(0)),
-            vec![Round {
-                task_id: 7,
-                status: "finalized".into(),
-                base_loss: Some(4.25),
-                solvers: vec![SolverResult {
-                    address: solver(0).to_string(),
-                    reward_atn: Some("1.5".into()),
-                    ..SolverResult::default()
-                }],
-                ..Round::default()
-            }],
-            vec![
-                Stake::new(solver(0), "coordinator", atn(100)),
-                Stake::new(solver(1), "solver", atn(5)),
-            ],
-            &Payments::new(),
-        );
-        s.rounds_total = 12;
-        m.observe_snapshot(&s);
-        let text = m.render().unwrap();
-        for name in [
-            "rounds_seen",
-            "tasks_finalized",
-            "last_eval_loss",
-            "stake_atn",
-            "rewards_earned_atn",
-            "http_requests_total",
-            "inference_requests_total",
-            "payments_settled_total",
-            "payment_failures_total",
-            "inference_latency_seconds",
-        ] {
-            assert!(
-                text.contains(&format!("# HELP autonet_{name} ")),
-                "HELP {name}\n{text}"
-            );
-            assert!(
-                text.contains(&format!("# TYPE autonet_{name} ")),
-                "TYPE {name}\n{text}"
-            );
-        }
-        assert!(text.contains("# TYPE autonet_inference_latency_seconds histogram"));
-        assert!(text.contains("# TYPE autonet_http_requests_total counter"));
-        let v = |n: &str| sample(&text, n).unwrap_or_else(|| panic!("no sample {n}\n{text}"));
-        assert_eq!(v("autonet_rounds_seen"), 12.0);
-        assert_eq!(v("autonet_tasks_finalized"), 1.0);
-        assert_eq!(v("autonet_last_eval_loss"), 4.25);
-        assert_eq!(v("autonet_stake_atn{role=\"coordinator\"}"), 100.0);
-        assert_eq!(v("autonet_rewards_earned_atn"), 1.5);
-        assert_eq!(
-            v("autonet_http_requests_total{route=\"/api/status\",status=\"200\"}"),
-            2.0
-        );
-        assert_eq!(
-            v("autonet_inference_requests_total{cached=\"false\",paid=\"true\"}"),
-            1.0
-        );
-        assert_eq!(v("autonet_payments_settled_total"), 1.0);
-        assert_eq!(v("autonet_payment_failures_total{reason=\"expired\"}"), 1.0);
-        assert_eq!(v("autonet_inference_latency_seconds_count"), 2.0);
-        assert_eq!(
-            v("autonet_inference_latency_seconds_bucket{le=\"0.05\"}"),
-            1.0
-        );
-        assert_eq!(
-            v("autonet_inference_latency_seconds_bucket{le=\"+Inf\"}"),
-            2.0
-        );
-        // Two registries do not share values.
-        assert!(
-            !Metrics::new()
-                .render()
-                .unwrap()
-                .contains("route=\"/api/status\"")
-        );
     }
 
     async fn get(app: &Router, uri: &str) -> (StatusCode, String, String) {
@@ -1912,7 +611,7 @@ mod tests {
         v.as_f64().is_some_and(|x| (x - want).abs() < 1e-6)
     }
 
-    /// Both ways a node reads its database (the agent's read-only file view, the public API).
+    /// Both ways a node reads its database (a read-only view of the file, the agent's handle).
     fn states(path: &Path, db: &Arc<AgentDb>, me: Address) -> [(&'static str, Router); 2] {
         [
             (
@@ -1921,26 +620,6 @@ mod tests {
             ),
             ("db", router(StatusState::from_db(node(me), db.clone()))),
         ]
-    }
-
-    #[test]
-    fn the_rule_opens_each_secret_only_with_its_own_reveal_or_the_end() {
-        let r = |ended, own_vote, own_solution| {
-            disclosure(Revealed {
-                ended,
-                own_vote,
-                own_solution,
-            })
-        };
-        let d = |evaluation, training| Disclosure {
-            evaluation,
-            training,
-        };
-        assert_eq!(r(false, false, false), d(false, false));
-        assert_eq!(r(false, true, false), d(true, false));
-        assert_eq!(r(false, false, true), d(false, true));
-        assert_eq!(r(true, false, false), d(true, true));
-        assert_eq!(r(true, true, true), d(true, true));
     }
 
     #[tokio::test]

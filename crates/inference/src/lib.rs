@@ -25,10 +25,10 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
-use autonet_agents::identity::{self, AutonetInfo, Registration, endpoints};
-use autonet_agents::status::{self, Metrics, NodeInfo, Payments, StatusState};
 use autonet_bindings::{ATNToken, Contracts, Project};
 use autonet_chain::{ChainProvider, TxOptions};
+use autonet_identity::{self as identity, AutonetInfo, Registration, endpoints};
+use autonet_status::{self as status, Metrics, NodeInfo, Payments, StatusState};
 use autonet_x402::{NonceStore, unix_now};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};

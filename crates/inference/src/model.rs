@@ -5,14 +5,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{B256, U256};
-use autonet_agents::TrainingSpec;
-use autonet_agents::agent::model_peers;
 use autonet_bindings::{Contracts, ModelShardRegistry, Project, ShardProviders};
 use autonet_chain::ChainProvider;
 use autonet_ml::generate::{GenerateParams, generate_stream};
-use autonet_ml::{Lm, ModelConfig, from_safetensors};
+use autonet_ml::{Lm, ModelConfig};
+use autonet_spec::{ModelError, ModelSources, TrainingSpec};
 use autonet_storage::{ShardClient, Store};
-use tracing::warn;
 
 use crate::InferenceError;
 
@@ -148,44 +146,25 @@ impl ModelSource {
         &self.spec.preset
     }
 
-    /// Loads model `root`: the local store, else the genesis rule, else its providers (the
-    /// manifest hash read from chain, every shard checked against the Merkle root).
+    /// Loads model `root` through [`ModelSources`]: the local store, else the genesis rule, else
+    /// its providers (the manifest hash read from chain, every shard checked against the Merkle
+    /// root).
     pub async fn load(&self, root: B256) -> Result<LoadedModel, InferenceError> {
-        let bytes = if self.store.has(&root.0) {
-            self.store
-                .get(&root.0)
-                .map_err(|e| InferenceError::Storage(e.to_string()))?
-        } else {
-            let shards =
-                ModelShardRegistry::new(self.contracts.shard_registry, self.provider.clone());
-            let manifest_hash = shards
-                .getModel(root)
-                .call()
-                .await
-                .map_err(|e| InferenceError::Chain(format!("reading model {root}: {e}")))?
-                .manifest
-                .manifestHash;
-            let providers =
-                ShardProviders::new(self.contracts.shard_providers, self.provider.clone());
-            let peers = model_peers(&shards, &providers, root)
-                .await
-                .map_err(|e| InferenceError::Chain(e.to_string()))?;
-            if peers.is_empty() {
-                return Err(InferenceError::Storage(format!(
-                    "no provider announced the shards of model {root}"
-                )));
-            }
-            let fetched = self
-                .client
-                .fetch(root.0, manifest_hash.0, &peers, &self.store)
-                .await
-                .map_err(|e| InferenceError::Storage(format!("fetching model {root}: {e}")))?;
-            for f in &fetched.failures {
-                warn!(model = %root, failure = %f, "a peer failed while fetching the model");
-            }
-            fetched.bytes
+        let sources = ModelSources {
+            spec: &self.spec,
+            genesis_root: self.genesis_root,
+            store: &self.store,
+            client: &self.client,
+            shards: ModelShardRegistry::new(self.contracts.shard_registry, self.provider.clone()),
+            providers: ShardProviders::new(self.contracts.shard_providers, self.provider.clone()),
         };
-        let weights = from_safetensors(&bytes).map_err(|e| InferenceError::Model(e.to_string()))?;
+        let weights = sources.weights(root, None).await.map_err(|e| match e {
+            ModelError::Read { .. } => InferenceError::Chain(e.to_string()),
+            ModelError::NoPeers(_) | ModelError::Storage(_) => {
+                InferenceError::Storage(e.to_string())
+            }
+            ModelError::Spec(_) | ModelError::Decode(_) => InferenceError::Model(e.to_string()),
+        })?;
         let lm = Lm::new(&self.config, &weights, tch::Device::Cpu)
             .map_err(|e| InferenceError::Model(format!("model {root}: {e}")))?;
         Ok(LoadedModel::new(root, lm))

@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
-use autonet_agents::status::{Metrics, Payments};
 use autonet_chain::{ChainProvider, TxOptions};
 use autonet_ml::generate::GenerateParams;
+use autonet_status::{Metrics, Payments};
 use autonet_x402::{
     ClaimOutcome, NonceStore, PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER,
     PAYMENT_SIGNATURE_HEADER, PaymentError, PaymentRequired, PaymentRequirements, ResourceInfo,

@@ -8,11 +8,15 @@
 //! - [`consensus`]: the Yuma consensus of one task and the payout split of its settlement, as
 //!   `YumaConsensus.sol` and `Rewards.settleTask` compute them: the `autonet-consensus` crate
 //!   (`crates/consensus`, shared with the Stylus consensus engine), re-exported.
+//! - [`task`]: a task's `specHash` and the seeds of its training and evaluation windows.
+//! - [`scores`]: a coordinator's scores of a task's solvers from its evaluation losses.
 //! - [`units`]: ATN amounts as exact decimal strings.
 #![warn(missing_docs)]
 
 pub mod commitments;
 pub mod merkle;
+pub mod scores;
+pub mod task;
 pub mod units;
 
 pub use autonet_consensus as consensus;

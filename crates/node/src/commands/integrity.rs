@@ -96,7 +96,13 @@ mod tests {
         let (fp, files) = autonet_integrity::fingerprint_from_list(&root, SOURCES_LIST).unwrap();
         assert_eq!(B256::from(fp.0), this_build().fingerprint);
         assert_eq!(files.len().to_string(), env!("AUTONET_CODE_FILES"));
-        assert!(files.iter().any(|f| f == "crates/agents/src/roles.rs"));
+        for file in [
+            "crates/agents/src/roles/mod.rs",
+            "crates/spec/src/models.rs",
+            "crates/status/src/lib.rs",
+        ] {
+            assert!(files.iter().any(|f| f == file), "{file}");
+        }
         assert!(files.iter().any(|f| f == "Cargo.lock"));
     }
 

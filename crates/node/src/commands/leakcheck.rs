@@ -870,7 +870,7 @@ mod tests {
 
     use alloy::primitives::U256;
     use autonet_agents::db::{ActionState, AgentDb, LogId, SolutionRow, TaskRow};
-    use autonet_agents::status::{NodeInfo, Round, SolverResult, StatusState, router};
+    use autonet_agents::status::{AgentRounds, NodeInfo, Round, SolverResult, StatusState, router};
     use tokio_util::sync::CancellationToken;
 
     use super::*;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use autonet_agents::status::{NodeInfo, Round, STATUS_HTML, SolverResult, StatusState, router};
+use autonet_status::{NodeInfo, Round, STATUS_HTML, SolverResult, StatusState, router};
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;

@@ -17,6 +17,10 @@
 //!
 //! An agent's id is found from the registry's `Registered` events (the owner is indexed) and its
 //! current URI from `tokenURI`, so a node that moves re-announces with `setAgentURI`.
+//!
+//! The role agents (`autonet-agents`) and the inference node (`autonet-inference`) register
+//! through [`ensure_registered`]; coordinators' BLS signatures are found with [`find_endpoint`].
+#![warn(missing_docs)]
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;

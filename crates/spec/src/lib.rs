@@ -1,0 +1,387 @@
+//! What every node of a project agrees on without talking: the training specification, the
+//! genesis model, the dataset, the training and evaluation parameters of a task, and where the
+//! project's models come from.
+//!
+//! A project's `modelURI` carries its [`TrainingSpec`] inline as
+//! `data:application/json,<canonical JSON>` and its `modelSpecHash` is `keccak256` of that JSON, so
+//! a node needs only the project id: it reads both from chain, checks the hash, rebuilds the
+//! reference corpus and the genesis model locally and checks them against `datasetRoot` and
+//! `initialModelRoot`. The revealed `evalSpecHash` of a task seeds its evaluation windows
+//! ([`TrainingSpec::eval_spec`]). The per-task rules themselves (the task's `specHash`, the
+//! seeds, the scores) are pure functions of hashes and numbers and live in `autonet-protocol`
+//! ([`autonet_protocol::task`], [`autonet_protocol::scores`]).
+//!
+//! [`models`] loads a model by its Merkle root: from the local store, by the genesis rule, or
+//! from the shard servers that announced its shards on chain, every shard verified. The role
+//! agents (`autonet-agents`) and the inference node (`autonet-inference`) both load through it.
+#![warn(missing_docs)]
+
+pub mod models;
+
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use autonet_ml::corpus::{self, Chunk, Corpus, CorpusOptions};
+use autonet_ml::train::{EvalSpec, TrainParams};
+use autonet_ml::{ModelConfig, TensorSet, init_weights, to_safetensors};
+use autonet_storage::{Manifest, ShardParams, Store};
+use serde::{Deserialize, Serialize};
+
+pub use autonet_protocol::scores::MIN_TARGET_GAIN;
+use autonet_protocol::task::{eval_seed, train_seed};
+
+pub use models::{ModelError, ModelSources, model_peers};
+
+/// The `modelURI` prefix under which the spec is carried.
+pub const SPEC_URI_PREFIX: &str = "data:application/json,";
+
+/// Version of [`TrainingSpec`].
+pub const SPEC_VERSION: u32 = 1;
+
+/// [`TrainingSpec::target_gain`] of a spec that does not state one: a solver whose delta lowers
+/// the task's evaluation loss by 1 % of the base loss earns the whole solver pool.
+pub const DEFAULT_TARGET_GAIN: f64 = 0.01;
+
+/// Errors of the specification layer.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The modelURI does not carry a spec.
+    #[error(
+        "the project's modelURI does not carry an Autonet training spec (expected it to start with `{SPEC_URI_PREFIX}`): {0}"
+    )]
+    NotASpecUri(String),
+    /// The JSON is not a valid spec.
+    #[error("the project's training spec is not valid JSON for this node: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The spec names a preset this node lacks.
+    #[error("unknown model preset `{0}` (this node knows tiny and small)")]
+    UnknownPreset(String),
+    /// The spec hash on chain does not match.
+    #[error("the project's modelSpecHash {on_chain} is not keccak256 of its spec ({computed})")]
+    HashMismatch {
+        /// From chain.
+        on_chain: B256,
+        /// Computed here.
+        computed: B256,
+    },
+    /// The spec is unsupported or inconsistent.
+    #[error("invalid training spec: {0}")]
+    Invalid(String),
+    /// Building the corpus failed.
+    #[error("building the reference corpus: {0}")]
+    Corpus(#[from] autonet_ml::CorpusError),
+    /// Building the genesis model failed.
+    #[error("building the genesis model: {0}")]
+    Model(String),
+}
+
+/// A project's training specification (canonical JSON = serde field order, no whitespace).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSpec {
+    /// [`SPEC_VERSION`].
+    pub version: u32,
+    /// Model preset (`tiny`, `small`).
+    pub preset: String,
+    /// Seed of the genesis weights.
+    pub init_seed: u64,
+    /// Optimizer steps per local round.
+    pub steps: u32,
+    /// Windows per step.
+    pub batch: u32,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Size cap of the reference corpus (bytes of `.rs` sources of the locked packages).
+    pub corpus_max_bytes: u64,
+    /// Share of chunks held out for evaluation, per mille.
+    pub eval_permille: u32,
+    /// Windows per evaluation.
+    pub eval_windows: u32,
+    /// Reed–Solomon data shards of models and deltas.
+    pub data_shards: u8,
+    /// Reed–Solomon parity shards.
+    pub parity_shards: u8,
+    /// Relative loss improvement `(base − loss) / base` that earns a solver the full score
+    /// (65535), i.e. the whole solver pool (review finding S-1): a smaller improvement earns the
+    /// proportional share and the rest of the pool returns to the project's budget. In (0, 1];
+    /// coordinators score against at least [`MIN_TARGET_GAIN`]. Specs written before this field
+    /// existed parse with [`DEFAULT_TARGET_GAIN`].
+    #[serde(default = "default_target_gain")]
+    pub target_gain: f64,
+}
+
+fn default_target_gain() -> f64 {
+    DEFAULT_TARGET_GAIN
+}
+
+impl TrainingSpec {
+    /// The spec for `preset` with the defaults of the network (tests shrink `steps` and the corpus).
+    pub fn for_preset(preset: &str) -> Result<Self, SpecError> {
+        ModelConfig::preset(preset).ok_or_else(|| SpecError::UnknownPreset(preset.into()))?;
+        let small = preset == "small";
+        Ok(Self {
+            version: SPEC_VERSION,
+            preset: preset.into(),
+            init_seed: 1,
+            steps: if small { 60 } else { 12 },
+            batch: if small { 16 } else { 8 },
+            lr: 3e-3,
+            corpus_max_bytes: if small { 4 << 20 } else { 1 << 20 },
+            eval_permille: 100,
+            eval_windows: if small { 32 } else { 16 },
+            data_shards: autonet_storage::manifest::DEFAULT_DATA_SHARDS,
+            parity_shards: autonet_storage::manifest::DEFAULT_PARITY_SHARDS,
+            target_gain: DEFAULT_TARGET_GAIN,
+        })
+    }
+
+    /// Canonical JSON.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).expect("spec serialization is infallible")
+    }
+
+    /// `keccak256(canonical_json)`: the project's `modelSpecHash`.
+    pub fn spec_hash(&self) -> B256 {
+        keccak256(self.canonical_json().as_bytes())
+    }
+
+    /// The project's `modelURI`.
+    pub fn model_uri(&self) -> String {
+        format!("{SPEC_URI_PREFIX}{}", self.canonical_json())
+    }
+
+    /// Parses a `modelURI` and checks it against the on-chain `modelSpecHash`.
+    pub fn from_chain(model_uri: &str, spec_hash: B256) -> Result<Self, SpecError> {
+        let json = model_uri
+            .strip_prefix(SPEC_URI_PREFIX)
+            .ok_or_else(|| SpecError::NotASpecUri(model_uri.chars().take(80).collect()))?;
+        let computed = keccak256(json.as_bytes());
+        if computed != spec_hash {
+            return Err(SpecError::HashMismatch {
+                on_chain: spec_hash,
+                computed,
+            });
+        }
+        let spec: Self = serde_json::from_str(json)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks the version, the preset and the ranges.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.version != SPEC_VERSION {
+            return Err(SpecError::Invalid(format!(
+                "version {} (this node speaks {SPEC_VERSION})",
+                self.version
+            )));
+        }
+        self.model_config()?;
+        if self.steps == 0
+            || self.batch == 0
+            || self.lr.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+            || self.eval_windows == 0
+        {
+            return Err(SpecError::Invalid(
+                "steps, batch, lr and eval_windows must be > 0".into(),
+            ));
+        }
+        if self.eval_permille == 0 || self.eval_permille >= 1000 {
+            return Err(SpecError::Invalid(
+                "eval_permille must be in 1..1000".into(),
+            ));
+        }
+        if !(self.target_gain.is_finite() && self.target_gain > 0.0 && self.target_gain <= 1.0) {
+            return Err(SpecError::Invalid(format!(
+                "target_gain must be a relative loss improvement in (0, 1], got {}",
+                self.target_gain
+            )));
+        }
+        self.shard_params()?;
+        Ok(())
+    }
+
+    /// The target honest coordinators score against: [`Self::target_gain`], at least
+    /// [`MIN_TARGET_GAIN`] ([`autonet_protocol::scores::scoring_target`]).
+    pub fn scoring_target(&self) -> f64 {
+        autonet_protocol::scores::scoring_target(self.target_gain)
+    }
+
+    /// The model architecture.
+    pub fn model_config(&self) -> Result<ModelConfig, SpecError> {
+        ModelConfig::preset(&self.preset)
+            .ok_or_else(|| SpecError::UnknownPreset(self.preset.clone()))
+    }
+
+    /// The erasure-coding parameters of models and deltas.
+    pub fn shard_params(&self) -> Result<ShardParams, SpecError> {
+        ShardParams::new(self.data_shards, self.parity_shards)
+            .map_err(|e| SpecError::Invalid(e.to_string()))
+    }
+
+    /// Builds the reference corpus (the `.rs` sources of the packages in `workspace`'s
+    /// `Cargo.lock`, capped at `corpus_max_bytes`).
+    pub fn corpus(&self, workspace: &Path) -> Result<Corpus, SpecError> {
+        let opts = CorpusOptions {
+            max_bytes: usize::try_from(self.corpus_max_bytes).unwrap_or(usize::MAX),
+            ..CorpusOptions::default()
+        };
+        Ok(Corpus::from_cargo_lock(workspace, &opts)?)
+    }
+
+    /// The genesis weights.
+    pub fn genesis(&self) -> Result<TensorSet, SpecError> {
+        init_weights(&self.model_config()?, self.init_seed)
+            .map_err(|e| SpecError::Model(e.to_string()))
+    }
+
+    /// Encodes `weights` into `store`; returns the manifest (its root is the model root).
+    pub fn store_weights(&self, store: &Store, weights: &TensorSet) -> Result<Manifest, SpecError> {
+        let bytes = to_safetensors(weights).map_err(|e| SpecError::Model(e.to_string()))?;
+        store
+            .put_with(&bytes, self.shard_params()?)
+            .map_err(|e| SpecError::Model(e.to_string()))
+    }
+
+    /// The evaluation windows of a task, seeded by its revealed `evalSpecHash` mixed with the hash
+    /// of the task's `solRevealEnd` block (`beacon`): the proposer commits to the spec before that
+    /// block exists, so it cannot choose or tell anyone the windows before every solution is
+    /// revealed (review finding M-7).
+    pub fn eval_spec(&self, eval_spec_hash: B256, beacon: B256) -> EvalSpec {
+        EvalSpec {
+            seed: eval_seed(eval_spec_hash, beacon),
+            windows: self.eval_windows as usize,
+            batch: 16,
+        }
+    }
+
+    /// The fixed evaluation used to report the global loss of a model (not any task's).
+    pub fn global_eval_spec(&self) -> EvalSpec {
+        EvalSpec {
+            windows: (self.eval_windows as usize).max(64),
+            ..EvalSpec::default()
+        }
+    }
+
+    /// Local training hyperparameters of `solver` on `task_id`.
+    pub fn train_params(&self, task_id: U256, solver: Address) -> TrainParams {
+        TrainParams {
+            steps: self.steps as usize,
+            batch: self.batch as usize,
+            lr: self.lr,
+            warmup_steps: (self.steps as usize / 10).clamp(1, 5),
+            seed: train_seed(task_id, solver),
+            device: tch::Device::Cpu,
+            ..TrainParams::default()
+        }
+    }
+}
+
+/// The dataset an agent works on: the corpus split into training and held-out chunks.
+pub struct Dataset {
+    corpus: Corpus,
+    eval_permille: u32,
+}
+
+impl Dataset {
+    /// Builds the corpus of `spec` from `workspace` and checks its root against `dataset_root`.
+    pub fn load(
+        spec: &TrainingSpec,
+        workspace: &Path,
+        dataset_root: B256,
+    ) -> Result<Self, SpecError> {
+        let corpus = spec.corpus(workspace)?;
+        let root = B256::from(corpus.root());
+        if root != dataset_root {
+            return Err(SpecError::Invalid(format!(
+                "the corpus built here has root {root} but the project's datasetRoot is {dataset_root}; \
+                 build from the same Cargo.lock and cargo registry as the project creator"
+            )));
+        }
+        Ok(Self {
+            corpus,
+            eval_permille: spec.eval_permille,
+        })
+    }
+
+    /// The corpus root.
+    pub fn root(&self) -> B256 {
+        B256::from(self.corpus.root())
+    }
+
+    /// The training chunks of data shard `index` of `count` (everything when `count` is 1).
+    pub fn train_shard(&self, index: usize, count: usize) -> Vec<&Chunk> {
+        let (train, _) = corpus::split(&self.corpus.chunks, self.eval_permille);
+        corpus::shard(&train, count.max(1), index)
+    }
+
+    /// The held-out chunks.
+    pub fn eval_chunks(&self) -> Vec<&Chunk> {
+        corpus::split(&self.corpus.chunks, self.eval_permille).1
+    }
+}
+
+/// The default workspace whose `Cargo.lock` names the reference corpus.
+pub fn default_workspace() -> PathBuf {
+    corpus::default_workspace_root()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips_through_the_model_uri_and_checks_the_hash() {
+        let spec = TrainingSpec::for_preset("tiny").unwrap();
+        let uri = spec.model_uri();
+        assert_eq!(
+            TrainingSpec::from_chain(&uri, spec.spec_hash()).unwrap(),
+            spec
+        );
+        let err = TrainingSpec::from_chain(&uri, B256::ZERO).unwrap_err();
+        assert!(matches!(err, SpecError::HashMismatch { .. }), "{err}");
+        let err = TrainingSpec::from_chain("ipfs://x", B256::ZERO).unwrap_err();
+        assert!(matches!(err, SpecError::NotASpecUri(_)), "{err}");
+    }
+
+    #[test]
+    fn invalid_specs_are_rejected_with_the_reason() {
+        let mut spec = TrainingSpec::for_preset("tiny").unwrap();
+        spec.preset = "huge".into();
+        assert!(matches!(spec.validate(), Err(SpecError::UnknownPreset(p)) if p == "huge"));
+        let mut spec = TrainingSpec::for_preset("tiny").unwrap();
+        spec.eval_permille = 1000;
+        assert!(spec.validate().is_err());
+        let mut spec = TrainingSpec::for_preset("tiny").unwrap();
+        spec.data_shards = 0;
+        assert!(spec.validate().is_err());
+        assert!(TrainingSpec::for_preset("nope").is_err());
+    }
+
+    #[test]
+    fn target_gain_is_validated_defaulted_and_floored() {
+        let spec = TrainingSpec::for_preset("tiny").unwrap();
+        assert_eq!(spec.target_gain, DEFAULT_TARGET_GAIN);
+        for bad in [0.0, -0.01, 1.5, f64::NAN, f64::INFINITY] {
+            let mut s = spec.clone();
+            s.target_gain = bad;
+            assert!(
+                matches!(s.validate(), Err(SpecError::Invalid(m)) if m.contains("target_gain")),
+                "{bad}"
+            );
+        }
+        let mut s = spec.clone();
+        s.target_gain = 1e-9;
+        s.validate().unwrap();
+        assert_eq!(s.scoring_target(), MIN_TARGET_GAIN, "the floor applies");
+        s.target_gain = 0.05;
+        assert_eq!(s.scoring_target(), 0.05);
+        // A spec published before the field existed parses with the default.
+        let json = spec.canonical_json().replace(",\"target_gain\":0.01", "");
+        assert!(!json.contains("target_gain"));
+        let old: TrainingSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(old.target_gain, DEFAULT_TARGET_GAIN);
+        let uri = format!("{SPEC_URI_PREFIX}{json}");
+        let parsed = TrainingSpec::from_chain(&uri, keccak256(json.as_bytes())).unwrap();
+        assert_eq!(parsed, spec);
+    }
+}
