@@ -36,8 +36,6 @@ use tracing::info;
 pub const REGISTRATION_TYPE: &str = "https://eips.ethereum.org/EIPS/eip-8004#registration-v1";
 /// The prefix of the data URIs this crate writes.
 const DATA_PREFIX: &str = "data:application/json;base64,";
-/// Blocks per `eth_getLogs` request when scanning for registrations.
-const LOG_CHUNK: u64 = 50_000;
 
 /// Endpoint names used across the network.
 pub mod endpoints {
@@ -190,27 +188,18 @@ pub async fn agent_of<P: Provider + Clone>(
         .get_block_number()
         .await
         .map_err(|e| chain(format!("reading the head: {e}")))?;
-    let mut found = None;
-    let mut from = from_block;
-    while from <= head {
-        let to = (from + LOG_CHUNK - 1).min(head);
-        let filter = Filter::new()
-            .address(registry)
-            .event_signature(AgentIdentity::Registered::SIGNATURE_HASH)
-            .topic2(owner.into_word())
-            .from_block(from)
-            .to_block(to);
-        let logs = provider
-            .get_logs(&filter)
-            .await
-            .map_err(|e| chain(format!("scanning agent registrations: {e}")))?;
-        for log in logs {
-            if let Ok(e) = log.log_decode::<AgentIdentity::Registered>() {
-                found = Some(e.inner.data.agentId);
-            }
-        }
-        from = to + 1;
-    }
+    let filter = Filter::new()
+        .address(registry)
+        .event_signature(AgentIdentity::Registered::SIGNATURE_HASH)
+        .topic2(owner.into_word());
+    let logs = autonet_chain::scan_logs(provider, &filter, from_block, head)
+        .await
+        .map_err(|e| chain(format!("scanning agent registrations: {e}")))?;
+    let found = logs
+        .iter()
+        .filter_map(|log| log.log_decode::<AgentIdentity::Registered>().ok())
+        .map(|e| e.inner.data.agentId)
+        .next_back();
     let Some(id) = found else { return Ok(None) };
     let identity = AgentIdentity::new(registry, provider.clone());
     let holder = identity
