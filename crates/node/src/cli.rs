@@ -11,16 +11,15 @@ use serde_json::json;
 
 use crate::amount::atn_arg;
 use crate::commands::agent::RunArgs;
-use crate::commands::devnet::DevnetArgs;
 use crate::commands::gov::{GovAction, Support};
 use crate::commands::market::{InferArgs, ServeArgs};
 use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, DEFAULT_WINDOWS};
 use crate::commands::staking::RoleArg;
 use crate::commands::{
-    CommandError, Context, Report, agent, deploy, devnet, gov, integrity, market, project, staking,
-    status,
+    CommandError, Context, Report, agent, deploy, gov, integrity, market, project, staking, status,
 };
 use crate::config::{EffectiveConfig, GlobalArgs};
+use crate::devnet::DevnetArgs;
 
 const LONG_ABOUT: &str = "\
 The Autonet operator's command line: deploy the contracts, stake for a role, fund training \
@@ -383,7 +382,7 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
             json: json!(config),
         }),
         Cmd::Deploy { repo, forge_args } => deploy::deploy(&config, &repo, &forge_args).await,
-        Cmd::Devnet(args) => devnet::devnet(&args).await,
+        Cmd::Devnet(args) => crate::devnet::devnet(&args).await,
         Cmd::Integrity(IntegrityCmd::Show { repo }) => integrity::show(repo.as_deref()),
         command => {
             let ctx = Context::connect(config).await?;

@@ -3,8 +3,9 @@
 //! This crate owns the operator's command line over the chain — configuration
 //! ([`config`]: flag > environment > TOML > default, secrets from the environment only), ATN
 //! amounts ([`amount`]), plain-words times ([`format`]), the clap definitions ([`cli`]) and the
-//! commands themselves ([`commands`]: deploy, stake, unstake, withdraw, project, status, run, devnet)
-//! and a whole local network of agent processes ([`network`]). It must
+//! commands themselves ([`commands`]: deploy, stake, unstake, withdraw, project, status, run)
+//! and the development network ([`devnet`]: a whole local network of agent processes, the paid
+//! inference check and the leak check; not production code, outside the code fingerprint). It must
 //! not hold protocol rules (those live in `autonet-protocol` and the contracts) or raw chain
 //! plumbing (that is `autonet-chain`).
 
@@ -14,5 +15,5 @@ pub mod amount;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod devnet;
 pub mod format;
-pub mod network;

@@ -13,7 +13,7 @@ use autonet_bindings::shards::IModelShardRegistry::ModelManifest;
 use autonet_bindings::{BlsSignerRegistry, ModelShardRegistry};
 use autonet_bls::{PublicKey, SecretKey, Signature, g1_words, g2_words};
 use autonet_chain::{ChainProvider, ProviderConfig, TxError, TxOptions, connect, send_and_confirm};
-use autonet_node::network::{Network, NetworkOptions};
+use autonet_node::devnet::network::{Network, NetworkOptions};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, U256};
 use autonet_agents::TrainingSpec;
 use autonet_bindings::{Rewards, TaskManager};
-use autonet_node::network::{Network, NetworkOptions, tail};
+use autonet_node::devnet::network::{Network, NetworkOptions, tail};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -299,7 +299,7 @@ async fn a_node_whose_code_is_not_approved_refuses_to_start_until_governance_app
     opts.code_hash = Some(other_release);
     opts.start_agents = false;
     let mut net = Network::launch(opts).await.unwrap();
-    let deployer = autonet_node::network::DEPLOYER_KEY;
+    let deployer = autonet_node::devnet::network::DEPLOYER_KEY;
 
     net.start("solver-1").unwrap();
     assert!(
@@ -380,7 +380,7 @@ async fn governance_changes_reach_running_agents() {
         );
     }
     let mut net = Network::launch(opts).await.unwrap();
-    let deployer = autonet_node::network::DEPLOYER_KEY;
+    let deployer = autonet_node::devnet::network::DEPLOYER_KEY;
     assert_eq!(
         net.wait_task_end(1, ROUND).await.unwrap(),
         "finalized",

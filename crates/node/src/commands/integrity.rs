@@ -104,6 +104,15 @@ mod tests {
             assert!(files.iter().any(|f| f == file), "{file}");
         }
         assert!(files.iter().any(|f| f == "Cargo.lock"));
+        // The development network's harness is not production code: outside the fingerprint,
+        // while the rest of the node's sources are in it.
+        assert!(files.iter().any(|f| f == "crates/node/src/cli.rs"));
+        assert!(
+            !files
+                .iter()
+                .any(|f| f.starts_with("crates/node/src/devnet/")),
+            "{files:?}"
+        );
     }
 
     #[test]

@@ -8,13 +8,10 @@
 
 pub mod agent;
 pub mod deploy;
-pub mod devnet;
 pub mod gov;
 pub mod integrity;
-pub mod leakcheck;
 pub mod market;
 pub mod project;
-pub mod sale;
 pub mod staking;
 pub mod status;
 

@@ -16,9 +16,9 @@ use autonet_x402::{
 };
 use serde_json::{Value, json};
 
-use super::CommandError;
+use super::network::{Network, NetworkError};
 use crate::amount::format_atn;
-use crate::network::{Network, NetworkError};
+use crate::commands::CommandError;
 
 fn err(e: impl std::fmt::Display) -> CommandError {
     CommandError::Invalid(e.to_string())
@@ -517,10 +517,10 @@ async fn claims(net: &Network) -> Result<String, CommandError> {
             .map_err(err)?;
         let reward = rewards.claimable(me).call().await.map_err(err)?;
         let before = token.balanceOf(me).call().await.map_err(err)?;
-        let ctx = crate::network::context(&net.rpc_url, net.contracts.registry, &key)
+        let ctx = super::network::context(&net.rpc_url, net.contracts.registry, &key)
             .await
             .map_err(net_err)?;
-        super::market::claim(&ctx, net.project_id).await?;
+        crate::commands::market::claim(&ctx, net.project_id).await?;
         let after = token.balanceOf(me).call().await.map_err(err)?;
         let want = provider_share + contributor + reward;
         if after - before != want {

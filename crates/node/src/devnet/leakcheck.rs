@@ -44,8 +44,8 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{CommandError, Report};
-use crate::network::Network;
+use super::network::Network;
+use crate::commands::{CommandError, Report};
 
 /// Pause between two polls of every route.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(750);

@@ -3,7 +3,11 @@
 //! This module owns the devnet's defaults (window lengths per preset), following the rounds and
 //! printing what happened in each: the global evaluation loss, every solver's consensus and
 //! incentive, what each agent earned, the gas and the time spent training. Starting the network
-//! is [`crate::network`]'s.
+//! is [`network`]'s.
+
+pub mod leakcheck;
+pub mod network;
+pub mod sale;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,9 +19,9 @@ use autonet_agents::TrainingSpec;
 use autonet_bindings::{BlsSignerRegistry, ModelShardRegistry, Rewards, TaskManager};
 use serde_json::json;
 
-use super::{CommandError, Report};
 use crate::amount::format_atn;
-use crate::network::{Network, NetworkError, NetworkOptions};
+use crate::commands::{CommandError, Report};
+use network::{Network, NetworkError, NetworkOptions};
 
 /// `autonet devnet` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -71,7 +75,7 @@ pub struct DevnetArgs {
     pub bench_inference: usize,
     /// Throughout the rounds, poll every HTTP route of every agent and fail if any response
     /// shows a vote, loss, delta root or salt not yet revealed on chain (see
-    /// `commands/leakcheck.rs`)
+    /// `devnet/leakcheck.rs`)
     #[arg(long)]
     pub check_no_leaks: bool,
     /// In the last round, drop the proposer's ground-truth reveal with an `anvil_reorg` right
@@ -209,7 +213,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     );
     let started = Instant::now();
     let mut net = Network::launch(opts).await.map_err(net_err)?;
-    let id = super::integrity::this_build();
+    let id = crate::commands::integrity::this_build();
     for passed in &net.governance {
         println!(
             "devnet: governance approved this node's code before any agent started — {} = {}\n  {}",
@@ -237,10 +241,10 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     );
     let leaks = args
         .check_no_leaks
-        .then(|| super::leakcheck::LeakCheck::start(&net));
+        .then(|| leakcheck::LeakCheck::start(&net));
     let rounds = tokio::select! {
         r = follow_rounds(&mut net, args.check_reorg) => r,
-        _ = super::agent::shutdown_signal() => Err(NetworkError::Other("interrupted: stopping every agent and anvil".into())),
+        _ = crate::commands::agent::shutdown_signal() => Err(NetworkError::Other("interrupted: stopping every agent and anvil".into())),
     };
     let result = match rounds {
         Ok((summaries, initial)) => {
@@ -283,39 +287,37 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     };
     // The trained model earns: the inference node serves it and one generation is bought.
     let result = match result {
-        Ok(mut r) => {
-            match super::sale::sell(&mut net, args.check_payments, args.bench_inference).await {
-                Ok(sale) => {
-                    r.text.push_str(&sale.text);
-                    r.json["inference"] = sale.json;
-                    if args.check_status_page {
-                        match super::sale::check_status_page(&net, args.rounds).await {
-                            Ok(line) => {
-                                r.text.push_str(&line);
-                                Ok(r)
-                            }
-                            Err(e) => {
-                                println!("{}", r.text);
-                                Err(e)
-                            }
+        Ok(mut r) => match sale::sell(&mut net, args.check_payments, args.bench_inference).await {
+            Ok(sale) => {
+                r.text.push_str(&sale.text);
+                r.json["inference"] = sale.json;
+                if args.check_status_page {
+                    match sale::check_status_page(&net, args.rounds).await {
+                        Ok(line) => {
+                            r.text.push_str(&line);
+                            Ok(r)
                         }
-                    } else {
-                        Ok(r)
+                        Err(e) => {
+                            println!("{}", r.text);
+                            Err(e)
+                        }
                     }
-                }
-                Err(e) => {
-                    println!("{}", r.text);
-                    Err(CommandError::Invalid(format!(
-                        "inference: {e} (the inference node's log: {})",
-                        net.opts.dir.join("inference/agent.log").display()
-                    )))
+                } else {
+                    Ok(r)
                 }
             }
-        }
+            Err(e) => {
+                println!("{}", r.text);
+                Err(CommandError::Invalid(format!(
+                    "inference: {e} (the inference node's log: {})",
+                    net.opts.dir.join("inference/agent.log").display()
+                )))
+            }
+        },
         Err(e) => Err(e),
     };
     let result = match leaks {
-        Some(check) => super::leakcheck::conclude(check, result).await,
+        Some(check) => leakcheck::conclude(check, result).await,
         None => result,
     };
     if args.keep_running && result.is_ok() {
@@ -326,7 +328,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
             "devnet: network left running at {} (Ctrl-C to stop)",
             net.rpc_url
         );
-        super::agent::shutdown_signal().await;
+        crate::commands::agent::shutdown_signal().await;
         net.shutdown();
         return Ok(Report {
             text: "devnet: stopped".into(),
