@@ -1,8 +1,8 @@
 //! The Autonet node: the `autonet` binary's library.
 //!
 //! This crate owns the operator's command line over the chain — configuration
-//! ([`config`]: flag > environment > TOML > default, secrets from the environment only), ATN
-//! amounts ([`amount`]), plain-words times ([`format`]), the clap definitions ([`cli`]) and the
+//! ([`config`]: flag > environment > TOML > default, secrets from the environment or an
+//! encrypted keystore), encrypted key files ([`keystore`]), ATN amounts ([`amount`]), plain-words times ([`format`]), the clap definitions ([`cli`]) and the
 //! commands themselves ([`commands`]: deploy, stake, unstake, withdraw, project, status, run, devnet)
 //! and a whole local network of agent processes ([`network`]). It must
 //! not hold protocol rules (those live in `autonet-protocol` and the contracts) or raw chain
@@ -15,4 +15,5 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod format;
+pub mod keystore;
 pub mod network;

@@ -11,6 +11,7 @@ pub mod deploy;
 pub mod devnet;
 pub mod gov;
 pub mod integrity;
+pub mod key;
 pub mod leakcheck;
 pub mod market;
 pub mod project;
@@ -42,6 +43,9 @@ pub enum CommandError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A keystore could not be created, read or unlocked.
+    #[error(transparent)]
+    Keystore(#[from] crate::keystore::KeystoreError),
     /// The node could not be reached or serves another chain.
     #[error(transparent)]
     Provider(#[from] ProviderError),
@@ -220,7 +224,7 @@ impl Context {
         })
     }
 
-    /// The operator's address (requires `AUTONET_PRIVATE_KEY`).
+    /// The operator's address (requires `--account` or `AUTONET_PRIVATE_KEY`).
     pub fn me(&self) -> Result<Address, CommandError> {
         Ok(self.config.require_signer()?.address())
     }
