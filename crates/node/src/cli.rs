@@ -230,11 +230,16 @@ pub enum Cmd {
 
 impl Cmd {
     /// Whether the command may sign or show the operator's account, so that a `--account`
-    /// keystore is unlocked before it runs.
+    /// keystore is unlocked (and its password asked for) before it runs; read-only commands
+    /// never ask.
     pub fn uses_key(&self) -> bool {
         !matches!(
             self,
-            Cmd::Key(_) | Cmd::Devnet(_) | Cmd::Integrity(IntegrityCmd::Show { .. })
+            Cmd::Key(_)
+                | Cmd::Devnet(_)
+                | Cmd::Integrity(_)
+                | Cmd::Project(ProjectCmd::Status { .. })
+                | Cmd::Gov(GovCmd::Status { .. } | GovCmd::List { .. } | GovCmd::Advance { .. })
         )
     }
 }
@@ -539,6 +544,35 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn only_commands_that_sign_or_show_the_account_unlock_it() {
+        let uses = |args: &[&str]| {
+            let mut all = vec!["autonet"];
+            all.extend(args);
+            Cli::try_parse_from(all).unwrap().command.uses_key()
+        };
+        for signs in [
+            &["stake", "--role", "solver", "--amount", "1"][..],
+            &["withdraw"],
+            &["status"],
+            &["config"],
+            &["gov", "vote", "1"],
+            &["project", "fund", "1", "--amount", "1"],
+        ] {
+            assert!(uses(signs), "{signs:?}");
+        }
+        for reads in [
+            &["key", "list"][..],
+            &["key", "new"],
+            &["integrity", "check"],
+            &["project", "status", "1"],
+            &["gov", "list"],
+            &["devnet"],
+        ] {
+            assert!(!uses(reads), "{reads:?}");
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub enum KeystoreError {
     NoDirectory,
     /// The name cannot be a keystore file name.
     #[error(
-        "`{0}` is not a usable account name: use letters, digits, `.`, `_` and `-` (not starting with `.`)"
+        "`{0}` is not a usable account name: a file name in the keystore directory (no `/`, not starting with `.`)"
     )]
     BadName(String),
     /// No keystore of that name.
@@ -149,9 +149,9 @@ pub fn resolve_dir(given: Option<&Path>) -> Result<PathBuf, KeystoreError> {
 pub fn check_name(name: &str) -> Result<(), KeystoreError> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
-        && name
+        && !name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            .any(|c| matches!(c, '/' | '\\') || c.is_control());
     if ok {
         Ok(())
     } else {
@@ -511,11 +511,12 @@ mod tests {
             "operator",
             "solver-1",
             "a.b_c",
+            "my key",
             "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
         ] {
             check_name(good).unwrap();
         }
-        for bad in ["", ".hidden", "../x", "a/b", "a b", "é"] {
+        for bad in ["", ".hidden", "..", "../x", "a/b", "a\\b", "a\nb"] {
             assert!(
                 matches!(check_name(bad), Err(KeystoreError::BadName(_))),
                 "{bad}"
