@@ -71,7 +71,7 @@ Environment:
   AUTONET_PRIVATE_KEY        hex private key of the operator's account, instead of --account
                              (never logged)
   AUTONET_RPC_URL, AUTONET_REGISTRY, AUTONET_DEPLOYMENT, AUTONET_CONFIG   as the flags
-  RUST_LOG              log filter (overrides -v)";
+  RUST_LOG                   log filter (overrides -v)";
 
 /// The `autonet` command line.
 #[derive(Debug, Parser)]
