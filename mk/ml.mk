@@ -3,7 +3,8 @@
 #
 # libtorch comes from the PyPI torch==2.13.0 wheel installed once per user by
 # script/setup-libtorch.sh (CPU-trimmed by default, AUTONET_TORCH=cuda for the full CUDA build).
-# The variables below are exported so every cargo command run by make finds it.
+# The variables below are exported so every cargo command run by make finds it; `make setup` also
+# writes them to the git-ignored .cargo/config.toml for plain cargo (script/write-cargo-config.sh).
 
 ML_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 AUTONET_TORCH ?= cpu
@@ -22,9 +23,11 @@ ML_PROFILE ?= --release
 
 .PHONY: libtorch build-ml test-ml lint-ml experiment-learning bench-ml bench-pytorch
 
-## libtorch: install torch==2.13.0 into ~/.cache/autonet once (idempotent)
+## libtorch: install torch==2.13.0 into ~/.cache/autonet once (idempotent), and write the
+## git-ignored .cargo/config.toml through which plain cargo finds it too
 libtorch:
 	@$(ML_ROOT)/script/setup-libtorch.sh >/dev/null
+	@$(ML_ROOT)/script/write-cargo-config.sh "$(LIBTORCH)"
 
 build-ml: libtorch
 	cd $(ML_ROOT) && $(ML_CARGO) build $(ML_PROFILE) -p autonet-ml --all-targets

@@ -16,7 +16,8 @@ use crate::commands::market::{InferArgs, ServeArgs};
 use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, DEFAULT_WINDOWS};
 use crate::commands::staking::RoleArg;
 use crate::commands::{
-    CommandError, Context, Report, agent, deploy, gov, integrity, market, project, staking, status,
+    CommandError, Context, Report, agent, deploy, gov, integrity, key, market, project, staking,
+    status,
 };
 use crate::config::{EffectiveConfig, GlobalArgs};
 use crate::devnet::DevnetArgs;
@@ -31,8 +32,11 @@ Contract addresses are discovered from the Registry (--registry) or a deployment
 Every setting is taken from, in order: the command-line flag, its environment variable, the \
 --config TOML file (keys rpc_url, registry, deployment), the default.
 
-Commands that send transactions sign with the key in AUTONET_PRIVATE_KEY (hex). The key is read \
-from the environment only — never from a flag or a config file — and is never printed.";
+Commands that send transactions sign with an encrypted keystore named by --account (made by \
+`autonet key new` or `autonet key import`, or by `cast wallet`; its password comes from \
+AUTONET_KEYSTORE_PASSWORD, --password-file or a prompt) or with the hex key in \
+AUTONET_PRIVATE_KEY, never both. A raw key is read from the environment only — never from a flag \
+or a config file — and no key is ever printed.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -41,6 +45,10 @@ Examples:
 
   # Point later commands at that deployment
   export AUTONET_REGISTRY=0x…   # printed by `autonet deploy`
+
+  # Keep the operator's key encrypted (asks for a password; ~/.foundry/keystores, shared with cast)
+  autonet key new --name operator
+  export AUTONET_ACCOUNT=operator   # or --account operator on each command
 
   # Stake 50 ATN as a solver, see the result
   autonet stake --role solver --amount 50
@@ -57,9 +65,13 @@ Examples:
   autonet withdraw
 
 Environment:
-  AUTONET_PRIVATE_KEY   hex private key of the operator's account (never logged)
+  AUTONET_ACCOUNT            keystore account to sign with (as --account)
+  AUTONET_KEYSTORE_PASSWORD  its password (else --password-file, else a prompt)
+  AUTONET_KEYSTORE_DIR       keystore directory (as --keystore-dir)
+  AUTONET_PRIVATE_KEY        hex private key of the operator's account, instead of --account
+                             (never logged)
   AUTONET_RPC_URL, AUTONET_REGISTRY, AUTONET_DEPLOYMENT, AUTONET_CONFIG   as the flags
-  RUST_LOG              log filter (overrides -v)";
+  RUST_LOG                   log filter (overrides -v)";
 
 /// The `autonet` command line.
 #[derive(Debug, Parser)]
@@ -120,10 +132,11 @@ pub enum Cmd {
     /// Deploy every contract with script/Deploy.s.sol (forge from node_modules/.bin) and print
     /// the addresses
     ///
-    /// Runs `forge script script/Deploy.s.sol:Deploy --broadcast` in the repository with the key
-    /// from AUTONET_PRIVATE_KEY; the script writes deployments/<chainId>.json. Parameters such as
-    /// AUTONET_PROFILE=devnet|network and INITIAL_SUPPLY are read by the script from the
-    /// environment (see script/Deploy.s.sol). Arguments after `--` go to forge unchanged.
+    /// Runs `forge script script/Deploy.s.sol:Deploy --broadcast` in the repository with the
+    /// operator's key (--account or AUTONET_PRIVATE_KEY); the script writes
+    /// deployments/<chainId>.json. Parameters such as AUTONET_PROFILE=devnet|network and
+    /// INITIAL_SUPPLY are read by the script from the environment (see script/Deploy.s.sol).
+    /// Arguments after `--` go to forge unchanged.
     #[command(after_help = "Example: autonet deploy --repo ~/autonet -- --slow")]
     Deploy {
         /// The repository checkout holding script/Deploy.s.sol and node_modules/.bin/forge
@@ -145,7 +158,7 @@ pub enum Cmd {
     /// it, so it can be stopped or killed at any moment and restarted with the same --state-dir.
     /// The project's training spec, dataset and genesis model are read from chain and checked.
     #[command(after_help = "Examples:
-  AUTONET_PRIVATE_KEY=0x… autonet run --role solver --project 1 --state-dir ./solver-1 --data-shard 0/3
+  autonet run --account solver-1 --role solver --project 1 --state-dir ./solver-1 --data-shard 0/3
   AUTONET_PRIVATE_KEY=0x… autonet run --role coordinator --project 1 --state-dir ./coord-1 --listen 0.0.0.0:7001 \\
       --public-url http://my-host:7001")]
     Run(Box<RunArgs>),
@@ -185,12 +198,12 @@ pub enum Cmd {
     /// the payment settled through InferenceMarket.settle, which credits this account as the
     /// provider. Also serves the status page (/), /api/status and /metrics.
     #[command(after_help = "Example:
-  AUTONET_PRIVATE_KEY=0x… autonet serve --project 1 --state-dir ./inference --listen 0.0.0.0:8080 \\
+  autonet serve --account operator --project 1 --state-dir ./inference --listen 0.0.0.0:8080 \\
       --public-url http://my-host:8080")]
     Serve(Box<ServeArgs>),
 
-    /// Ask a node for a generation, paying with x402 (EIP-3009, signed with AUTONET_PRIVATE_KEY)
-    /// when it asks; prints the output and the settlement
+    /// Ask a node for a generation, paying with x402 (EIP-3009, signed with the operator's key:
+    /// --account or AUTONET_PRIVATE_KEY) when it asks; prints the output and the settlement
     #[command(after_help = "Example:
   AUTONET_PRIVATE_KEY=0x… autonet infer --url http://127.0.0.1:8080/v1/generate --prompt 'fn main' --max-price 0.1")]
     Infer(Box<InferArgs>),
@@ -202,6 +215,61 @@ pub enum Cmd {
         #[arg(long, env = "AUTONET_PROJECT", default_value_t = 1)]
         project: u64,
     },
+
+    /// Encrypted keystores for the operator's keys: make one, import one, list them
+    ///
+    /// A keystore is a Web3 Secret Storage v3 file (scrypt, AES-128-CTR) named after its account,
+    /// in ~/.foundry/keystores unless --keystore-dir / AUTONET_KEYSTORE_DIR says otherwise: the
+    /// directory and format of `cast wallet new/import`, so cast and autonet share accounts.
+    /// Every signing command then takes --account <NAME> (or AUTONET_ACCOUNT) instead of
+    /// AUTONET_PRIVATE_KEY. Passwords come from --password-file, AUTONET_KEYSTORE_PASSWORD, or a
+    /// prompt without echo.
+    #[command(subcommand)]
+    Key(KeyCmd),
+}
+
+impl Cmd {
+    /// Whether the command may sign or show the operator's account, so that a `--account`
+    /// keystore is unlocked (and its password asked for) before it runs; read-only commands
+    /// never ask.
+    pub fn uses_key(&self) -> bool {
+        !matches!(
+            self,
+            Cmd::Key(_)
+                | Cmd::Devnet(_)
+                | Cmd::Integrity(_)
+                | Cmd::Project(ProjectCmd::Status { .. })
+                | Cmd::Gov(GovCmd::Status { .. } | GovCmd::List { .. } | GovCmd::Advance { .. })
+        )
+    }
+}
+
+/// `autonet key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Generate a new key and write it encrypted; prints its address and file
+    #[command(after_help = "Examples:
+  autonet key new --name operator        # asks for the password twice
+  AUTONET_KEYSTORE_PASSWORD=… autonet key new --name solver-1 --keystore-dir /etc/autonet/keys")]
+    New {
+        /// The account's name: its file name, what --account takes [default: its address]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// Encrypt an existing hex private key into a keystore; prints its address and file
+    #[command(after_help = "Examples:
+  autonet key import --name operator     # asks for the key (not shown), then the password twice
+  autonet key import --name operator --private-key-env OLD_KEY --password-file ./pw")]
+    Import {
+        /// The account's name: its file name, what --account takes [default: its address]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Read the key from this environment variable [default: standard input, not echoed]
+        #[arg(long, value_name = "VAR")]
+        private_key_env: Option<String>,
+    },
+    /// Every keystore in the directory: name, address (when the file records it) and file
+    List,
 }
 
 /// `autonet gov …`.
@@ -384,6 +452,12 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
         Cmd::Deploy { repo, forge_args } => deploy::deploy(&config, &repo, &forge_args).await,
         Cmd::Devnet(args) => crate::devnet::devnet(&args).await,
         Cmd::Integrity(IntegrityCmd::Show { repo }) => integrity::show(repo.as_deref()),
+        Cmd::Key(KeyCmd::New { name }) => key::new(&config, name.as_deref()),
+        Cmd::Key(KeyCmd::Import {
+            name,
+            private_key_env,
+        }) => key::import(&config, name.as_deref(), private_key_env.as_deref()),
+        Cmd::Key(KeyCmd::List) => key::list(&config),
         command => {
             let ctx = Context::connect(config).await?;
             match command {
@@ -455,6 +529,7 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
                 Cmd::Config
                 | Cmd::Deploy { .. }
                 | Cmd::Devnet(_)
+                | Cmd::Key(_)
                 | Cmd::Integrity(IntegrityCmd::Show { .. }) => unreachable!("handled above"),
             }
         }
@@ -469,6 +544,35 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn only_commands_that_sign_or_show_the_account_unlock_it() {
+        let uses = |args: &[&str]| {
+            let mut all = vec!["autonet"];
+            all.extend(args);
+            Cli::try_parse_from(all).unwrap().command.uses_key()
+        };
+        for signs in [
+            &["stake", "--role", "solver", "--amount", "1"][..],
+            &["withdraw"],
+            &["status"],
+            &["config"],
+            &["gov", "vote", "1"],
+            &["project", "fund", "1", "--amount", "1"],
+        ] {
+            assert!(uses(signs), "{signs:?}");
+        }
+        for reads in [
+            &["key", "list"][..],
+            &["key", "new"],
+            &["integrity", "check"],
+            &["project", "status", "1"],
+            &["gov", "list"],
+            &["devnet"],
+        ] {
+            assert!(!uses(reads), "{reads:?}");
+        }
     }
 
     #[test]

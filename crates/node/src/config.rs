@@ -2,15 +2,18 @@
 //!
 //! This module owns where every setting comes from — command-line flag, then environment variable
 //! (both through clap's `#[arg(long, env)]`), then the TOML file named by `--config`, then the
-//! built-in default — and the redacted view of the result that is logged. Secrets (the private
-//! key) come only from the environment (`AUTONET_PRIVATE_KEY`); a config file that carries one is
-//! rejected. It must not open connections: `context` turns the configuration into a provider.
+//! built-in default — and the redacted view of the result that is logged. The signing key comes
+//! either from the environment (`AUTONET_PRIVATE_KEY`) or from an encrypted keystore named by
+//! `--account` ([`crate::keystore`]), never both; a config file that carries a secret is rejected.
+//! It must not open connections: `context` turns the configuration into a provider.
 
 use std::path::{Path, PathBuf};
 
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use serde::{Deserialize, Serialize};
+
+use crate::keystore::{self, KeystoreError, PasswordSource};
 
 /// Default JSON-RPC endpoint (a local anvil).
 pub const DEFAULT_RPC_URL: &str = "http://127.0.0.1:8545";
@@ -38,7 +41,7 @@ pub enum ConfigError {
     },
     /// The config file carries a secret.
     #[error(
-        "config file {path} contains `{key}`: secrets are never read from files; set {PRIVATE_KEY_ENV} in the environment instead"
+        "config file {path} contains `{key}`: secrets are never read from files; use --account <NAME> (an encrypted keystore) or set {PRIVATE_KEY_ENV} in the environment instead"
     )]
     SecretInFile {
         /// The file.
@@ -51,9 +54,17 @@ pub enum ConfigError {
     BadPrivateKey,
     /// A transaction needs a key and none was given.
     #[error(
-        "this command signs transactions: set {PRIVATE_KEY_ENV} to the account's hex private key"
+        "this command signs transactions: pass --account <NAME> (a keystore made by `autonet key new` or `autonet key import`) or set {PRIVATE_KEY_ENV} to the account's hex private key"
     )]
     MissingPrivateKey,
+    /// Both a raw key and a keystore account were given.
+    #[error(
+        "both {PRIVATE_KEY_ENV} and a keystore account (--account or AUTONET_ACCOUNT: `{0}`) are set: use one of them"
+    )]
+    TwoKeys(String),
+    /// The keystore account could not be unlocked.
+    #[error(transparent)]
+    Keystore(#[from] KeystoreError),
 }
 
 /// Settings shared by every subcommand (flag > environment > `--config` file > default).
@@ -76,6 +87,21 @@ pub struct GlobalArgs {
     /// TOML file with defaults for the keys rpc_url, registry and deployment (never secrets)
     #[arg(long, env = "AUTONET_CONFIG", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Sign with this encrypted keystore (a file in the keystore directory, as `cast wallet
+    /// --account`) instead of AUTONET_PRIVATE_KEY; unlocked with AUTONET_KEYSTORE_PASSWORD,
+    /// --password-file or a prompt
+    #[arg(long, env = "AUTONET_ACCOUNT", global = true, value_name = "NAME")]
+    pub account: Option<String>,
+
+    /// Directory of the encrypted keystores [default: ~/.foundry/keystores, shared with cast]
+    #[arg(long, env = "AUTONET_KEYSTORE_DIR", global = true, value_name = "DIR")]
+    pub keystore_dir: Option<PathBuf>,
+
+    /// File whose first line is the keystore password (instead of AUTONET_KEYSTORE_PASSWORD or
+    /// a prompt)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout instead of text
     #[arg(long, global = true)]
@@ -164,9 +190,17 @@ pub struct EffectiveConfig {
     pub config_file: Option<PathBuf>,
     /// Machine-readable output.
     pub json: bool,
-    /// The operator's key (from the environment only); serialized as its address.
+    /// The operator's key (from the environment, or the keystore once unlocked); serialized as
+    /// its address.
     #[serde(serialize_with = "redacted_signer")]
     pub signer: Option<PrivateKeySigner>,
+    /// The keystore account to sign with (`--account`), if one was named.
+    pub account: Option<String>,
+    /// The keystore directory (`--keystore-dir`, else `~/.foundry/keystores`; none without
+    /// `HOME`).
+    pub keystore_dir: Option<PathBuf>,
+    /// The file holding the keystore password (`--password-file`).
+    pub password_file: Option<PathBuf>,
 }
 
 fn redacted_signer<S: serde::Serializer>(
@@ -201,13 +235,17 @@ impl std::fmt::Debug for EffectiveConfig {
                     .as_ref()
                     .map(|k| format!("{} (private key <redacted>)", k.address())),
             )
+            .field("account", &self.account)
+            .field("keystore_dir", &self.keystore_dir)
+            .field("password_file", &self.password_file)
             .finish()
     }
 }
 
 impl EffectiveConfig {
     /// Merges flag/environment values (`args`, already combined by clap) over the config file
-    /// over the defaults. `private_key` is the raw value of [`PRIVATE_KEY_ENV`], if set.
+    /// over the defaults. `private_key` is the raw value of [`PRIVATE_KEY_ENV`], if set. A
+    /// keystore account is only recorded here; [`Self::unlock_account`] decrypts it.
     pub fn resolve(
         args: &GlobalArgs,
         file: Option<FileConfig>,
@@ -237,16 +275,53 @@ impl EffectiveConfig {
             ),
             None => None,
         };
+        let account = args.account.clone().filter(|a| !a.is_empty());
+        if let (Some(account), Some(_)) = (&account, &signer) {
+            return Err(ConfigError::TwoKeys(account.clone()));
+        }
         Ok(Self {
             rpc_url,
             contracts,
             config_file: args.config.clone(),
             json: args.json,
             signer,
+            account,
+            keystore_dir: keystore::resolve_dir(args.keystore_dir.as_deref()).ok(),
+            password_file: args.password_file.clone(),
         })
     }
 
-    /// Reads the `--config` file (if any) and the key from the environment, then resolves.
+    /// The keystore directory, or [`KeystoreError::NoDirectory`].
+    pub fn require_keystore_dir(&self) -> Result<&Path, KeystoreError> {
+        self.keystore_dir
+            .as_deref()
+            .ok_or(KeystoreError::NoDirectory)
+    }
+
+    /// Where keystore passwords come from.
+    pub fn passwords(&self) -> PasswordSource {
+        PasswordSource {
+            file: self.password_file.clone(),
+        }
+    }
+
+    /// Decrypts the `--account` keystore into [`Self::signer`] (asking for its password as
+    /// [`PasswordSource`] says); nothing to do without an account or once unlocked.
+    pub fn unlock_account(&mut self) -> Result<(), ConfigError> {
+        if self.signer.is_some() {
+            return Ok(());
+        }
+        if let Some(account) = &self.account {
+            let dir = self.require_keystore_dir()?;
+            let signer = keystore::unlock(dir, account, &self.passwords())?;
+            tracing::debug!(account, address = %signer.address(), "keystore unlocked");
+            self.signer = Some(signer);
+        }
+        Ok(())
+    }
+
+    /// Reads the `--config` file (if any) and the key from the environment, then resolves (a
+    /// keystore account stays locked: see [`Self::unlock_account`]).
     pub fn from_env(args: &GlobalArgs) -> Result<Self, ConfigError> {
         let file = args.config.as_deref().map(FileConfig::load).transpose()?;
         let key = std::env::var(PRIVATE_KEY_ENV).ok();
@@ -356,5 +431,22 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(err, ConfigError::BadPrivateKey));
+    }
+
+    #[test]
+    fn a_raw_key_and_an_account_together_are_refused() {
+        let args = GlobalArgs {
+            account: Some("operator".into()),
+            keystore_dir: Some("/keys".into()),
+            ..Default::default()
+        };
+        let err = EffectiveConfig::resolve(&args, None, Some(KEY)).unwrap_err();
+        assert!(matches!(err, ConfigError::TwoKeys(_)), "{err}");
+        assert!(err.to_string().contains("`operator`"), "{err}");
+        assert!(!err.to_string().contains(&KEY[2..]), "{err}");
+        let c = EffectiveConfig::resolve(&args, None, None).unwrap();
+        assert_eq!(c.account.as_deref(), Some("operator"));
+        assert_eq!(c.keystore_dir.as_deref(), Some(Path::new("/keys")));
+        assert!(c.signer.is_none());
     }
 }

@@ -26,7 +26,10 @@ fn init_logging(verbose: u8) {
 }
 
 async fn main_inner(cli: Cli) -> anyhow::Result<()> {
-    let config = EffectiveConfig::from_env(&cli.global).context("loading the configuration")?;
+    let mut config = EffectiveConfig::from_env(&cli.global).context("loading the configuration")?;
+    if cli.command.uses_key() {
+        config.unlock_account()?;
+    }
     tracing::debug!(?config, "effective configuration");
     let json = config.json;
     let report = run(cli.command, config).await?;

@@ -10,12 +10,15 @@ use autonet_bindings::Contracts;
 use autonet_test_utils::{TestChain, foundry_tool, repo_root};
 use serde_json::Value;
 
-const ENV: [&str; 6] = [
+const ENV: [&str; 9] = [
     "AUTONET_RPC_URL",
     "AUTONET_REGISTRY",
     "AUTONET_DEPLOYMENT",
     "AUTONET_CONFIG",
     "AUTONET_PRIVATE_KEY",
+    "AUTONET_ACCOUNT",
+    "AUTONET_KEYSTORE_DIR",
+    "AUTONET_KEYSTORE_PASSWORD",
     "RUST_LOG",
 ];
 
@@ -375,6 +378,8 @@ fn help_documents_every_command() -> Result<()> {
         "--config",
         "--json",
         "AUTONET_PRIVATE_KEY",
+        "--account",
+        "key",
         "Examples:",
     ] {
         assert!(help.contains(word), "{word} missing from --help:\n{help}");

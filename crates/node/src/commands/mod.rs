@@ -10,6 +10,7 @@ pub mod agent;
 pub mod deploy;
 pub mod gov;
 pub mod integrity;
+pub mod key;
 pub mod market;
 pub mod project;
 pub mod staking;
@@ -39,6 +40,9 @@ pub enum CommandError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A keystore could not be created, read or unlocked.
+    #[error(transparent)]
+    Keystore(#[from] crate::keystore::KeystoreError),
     /// The node could not be reached or serves another chain.
     #[error(transparent)]
     Provider(#[from] ProviderError),
@@ -217,7 +221,7 @@ impl Context {
         })
     }
 
-    /// The operator's address (requires `AUTONET_PRIVATE_KEY`).
+    /// The operator's address (requires `--account` or `AUTONET_PRIVATE_KEY`).
     pub fn me(&self) -> Result<Address, CommandError> {
         Ok(self.config.require_signer()?.address())
     }

@@ -32,7 +32,7 @@ pub async fn status(ctx: &Context) -> Result<Report, CommandError> {
     let account = match ctx.config.signer.as_ref().map(|s| s.address()) {
         None => {
             text.push_str(
-                "account: none (set AUTONET_PRIVATE_KEY to see balance, stake and rewards)\n",
+                "account: none (pass --account or set AUTONET_PRIVATE_KEY to see balance, stake and rewards)\n",
             );
             Value::Null
         }

@@ -140,6 +140,9 @@ pub(crate) async fn context(
         config_file: None,
         json: false,
         signer: Some(key.clone()),
+        account: None,
+        keystore_dir: None,
+        password_file: None,
     })
     .await?)
 }
@@ -419,6 +422,9 @@ impl Network {
         let child = Command::new(bin)
             .args(&agent.args)
             .env("AUTONET_PRIVATE_KEY", agent.key.to_bytes().to_string())
+            // Each agent signs with its own key only: no operator account or password leaks in.
+            .env_remove(crate::keystore::ACCOUNT_ENV)
+            .env_remove(crate::keystore::PASSWORD_ENV)
             .env(
                 "RUST_LOG",
                 std::env::var("AUTONET_AGENT_LOG").unwrap_or_else(|_| {
