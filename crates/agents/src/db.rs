@@ -291,6 +291,19 @@ pub struct Action<T> {
     pub task_id: Option<u64>,
 }
 
+impl Action<serde_json::Value> {
+    /// The same action with its data read as a `T`.
+    pub fn typed<T: DeserializeOwned>(self) -> Result<Action<T>, serde_json::Error> {
+        Ok(Action {
+            state: self.state,
+            data: serde_json::from_value(self.data)?,
+            block: self.block,
+            tx_hash: self.tx_hash,
+            task_id: self.task_id,
+        })
+    }
+}
+
 /// The agent database (one connection behind a mutex; every statement is short).
 #[derive(Debug)]
 pub struct AgentDb {
@@ -969,25 +982,11 @@ impl AgentDb {
         prefix: &str,
         states: &[ActionState],
     ) -> Result<Vec<(String, Action<T>)>, DbError> {
-        let mut out = Vec::new();
-        for key in self.keys_with_prefix(prefix)? {
-            if let Some(a) = self.action::<T>(&key)?
-                && states.contains(&a.state)
-            {
-                out.push((key, a));
-            }
-        }
-        Ok(out)
-    }
-
-    fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, DbError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT key FROM actions WHERE key LIKE ?1 || '%' ORDER BY key")?;
-        let rows = stmt
-            .query_map(params![prefix], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        self.actions(prefix)?
+            .into_iter()
+            .filter(|(_, a)| states.contains(&a.state))
+            .map(|(key, a)| Ok((key, a.typed()?)))
+            .collect()
     }
 
     /// Number of actions whose key starts with `prefix` and are in `state`.
@@ -1037,18 +1036,6 @@ impl AgentDb {
                 ))
             })
             .collect()
-    }
-
-    /// Keys of actions starting with `prefix` in `state`.
-    pub fn action_keys(&self, prefix: &str, state: ActionState) -> Result<Vec<String>, DbError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT key FROM actions WHERE key LIKE ?1 || '%' AND state = ?2 ORDER BY key",
-        )?;
-        let rows = stmt
-            .query_map(params![prefix, state.as_str()], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
     }
 }
 

@@ -166,21 +166,13 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
         let Some(raw) = self.db.action::<serde_json::Value>(&key.to_string())? else {
             return Ok(Entry::Fresh);
         };
-        let typed = |raw: Action<serde_json::Value>| -> Result<Action<T>, serde_json::Error> {
-            Ok(Action {
-                state: raw.state,
-                data: serde_json::from_value(raw.data)?,
-                block: raw.block,
-                tx_hash: raw.tx_hash,
-                task_id: raw.task_id,
-            })
-        };
         Ok(match raw.state {
             // Pending actions always hold their secrets: unreadable ones are an error.
-            ActionState::Prepared | ActionState::Sent => {
-                Entry::Pending(typed(raw).map_err(|e| AgentError::Db(crate::db::DbError::Json(e)))?)
-            }
-            ActionState::Done | ActionState::Skipped => Entry::Finished(typed(raw).ok()),
+            ActionState::Prepared | ActionState::Sent => Entry::Pending(
+                raw.typed()
+                    .map_err(|e| AgentError::Db(crate::db::DbError::Json(e)))?,
+            ),
+            ActionState::Done | ActionState::Skipped => Entry::Finished(raw.typed().ok()),
         })
     }
 

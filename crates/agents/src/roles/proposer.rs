@@ -32,16 +32,6 @@ fn proposal_tx(ctx: &Ctx<'_, impl Chain, impl Node>, p: &Proposal) -> Tx {
     }
 }
 
-/// Every proposal of this account that landed (sent or done), by key.
-fn landed_proposals<C: Chain, N: Node>(
-    ctx: &Ctx<'_, C, N>,
-) -> Result<Vec<(String, Action<Proposal>)>, AgentError> {
-    Ok(ctx.db.actions_in::<Proposal>(
-        ActionKey::PROPOSE_PREFIX,
-        &[ActionState::Sent, ActionState::Done],
-    )?)
-}
-
 /// Drives the pending proposals; once none is pending, makes the next one.
 async fn propose<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentError> {
     let all = ctx.db.actions_in::<Proposal>(
@@ -85,7 +75,7 @@ async fn propose<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentErro
         .filter(|(_, a)| a.state == ActionState::Done)
         .count() as u64;
     if ctx.cfg.max_tasks.is_some_and(|max| made >= max)
-        || !ready_for_next(ctx).await?
+        || !ready_for_next(ctx, last_proposed(&all)).await?
         || !ctx.may_start().await?
     {
         return Ok(());
@@ -114,6 +104,15 @@ async fn propose<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentErro
     Ok(())
 }
 
+/// The task of this account's newest proposal that landed.
+fn last_proposed(proposals: &[(String, Action<Proposal>)]) -> Option<u64> {
+    proposals
+        .iter()
+        .filter(|(_, a)| matches!(a.state, ActionState::Sent | ActionState::Done))
+        .filter_map(|(_, a)| a.task_id)
+        .max()
+}
+
 /// The proposal whose ground-truth commitment is `gt`.
 fn find_proposal<C: Chain, N: Node>(
     ctx: &Ctx<'_, C, N>,
@@ -132,12 +131,11 @@ fn find_proposal<C: Chain, N: Node>(
 
 /// Whether the project's previous round is over: its task ended and, when finalized, the model
 /// moved on (or nobody can publish any more).
-async fn ready_for_next<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<bool, AgentError> {
+async fn ready_for_next<C: Chain, N: Node>(
+    ctx: &Ctx<'_, C, N>,
+    mine: Option<u64>,
+) -> Result<bool, AgentError> {
     // Our own last proposal counts even before the watcher delivered it.
-    let mine = landed_proposals(ctx)?
-        .into_iter()
-        .filter_map(|(_, a)| a.task_id)
-        .max();
     let latest = ctx.db.latest_task(ctx.cfg.project_id)?.map(|t| t.task_id);
     let Some(last_id) = latest.max(mine) else {
         return Ok(true);
