@@ -95,7 +95,8 @@ pub struct AgentOptions {
     pub max_tasks: Option<u64>,
     /// Proposer: reward of each task (wei ATN).
     pub reward: U256,
-    /// Blocks behind the head that the event watcher leaves alone.
+    /// Blocks an action of this agent must be deep before it counts as done (the reorg depth the
+    /// operator expects).
     pub confirmations: u64,
     /// First block scanned on a fresh database.
     pub from_block: u64,

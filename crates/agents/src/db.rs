@@ -10,7 +10,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use autonet_chain::sqlite::{Schema, SchemaError, table_columns};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -20,42 +21,35 @@ pub enum DbError {
     /// SQLite failed.
     #[error("agent database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The file's schema is from a newer build, or could not be migrated (the file is left as
+    /// it was).
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
     /// A stored JSON value does not parse.
     #[error("agent database: stored action data: {0}")]
     Json(#[from] serde_json::Error),
     /// A stored value does not parse.
     #[error("agent database: corrupt value `{0}`")]
     Corrupt(String),
-    /// The file was written by a newer build of the agent, with a schema this build does not
-    /// know.
-    #[error(
-        "agent database: schema version {found} is newer than this build's {known}: run the \
-         autonet that wrote it (or a newer one); the file is left untouched"
-    )]
-    TooNew {
-        /// `PRAGMA user_version` of the file.
-        found: i64,
-        /// The newest version this build knows ([`SCHEMA_VERSION`]).
-        known: i64,
-    },
 }
 
-/// The schema version this build writes (`PRAGMA user_version`). Version 0 is a file written
-/// before versions existed. Every step of [`MIGRATIONS`] moves a file one version up, inside one
-/// transaction, and keeps every stored action (its secrets: salts, unrevealed scores).
-pub const SCHEMA_VERSION: i64 = 2;
+/// The agent database's schema (conventions in [`autonet_chain::sqlite`]). Version 0 is a file
+/// written before versions existed; every migration keeps every stored action (its secrets:
+/// salts, unrevealed scores).
+pub const SCHEMA: Schema = Schema {
+    store: "agent database",
+    tables: TABLES,
+    probe: "actions",
+    migrations: &[migrate_0_to_1, migrate_1_to_2, migrate_2_to_3],
+};
 
-/// `MIGRATIONS[v]` moves a file from version `v` to `v + 1`. Each runs after [`SCHEMA`] created
-/// any missing table, so a step only alters tables that existed in the older version.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [migrate_0_to_1, migrate_1_to_2];
-
-/// One schema step, run inside the opening transaction.
-type Migration = fn(&Connection) -> Result<(), DbError>;
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = SCHEMA.migrations.len() as i64;
 
 /// 0 → 1: solution reveals record the delta's manifest hash instead of the self-reported sample
 /// count (the TaskManager's solution commitment binds `manifestHash`). Reveals recorded before
 /// keep a zero hash: no delta is served under it, so such a solution scores 0.
-fn migrate_0_to_1(conn: &Connection) -> Result<(), DbError> {
+fn migrate_0_to_1(conn: &Transaction<'_>) -> rusqlite::Result<()> {
     let columns = table_columns(conn, "solutions")?;
     if !columns.iter().any(|c| c == "manifest_hash") {
         conn.execute_batch(&format!(
@@ -72,47 +66,32 @@ fn migrate_0_to_1(conn: &Connection) -> Result<(), DbError> {
 /// 1 → 2: actions gain the state `sent` (landed, not yet `confirmations` deep). No table
 /// changes: the version only keeps an older build, which cannot read that state, from opening
 /// the file.
-fn migrate_1_to_2(_conn: &Connection) -> Result<(), DbError> {
+fn migrate_1_to_2(_conn: &Transaction<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>, DbError> {
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
-    let columns = stmt
-        .query_map([table], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(columns)
+/// 2 → 3: addresses are stored in lowercase hex like every other value of every store (they were
+/// EIP-55 checksummed), so that equality in SQL is equality of the address.
+fn migrate_2_to_3(conn: &Transaction<'_>) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "UPDATE tasks SET proposer = lower(proposer);
+         UPDATE solutions SET solver = lower(solver);
+         UPDATE vote_reveals SET coordinator = lower(coordinator);
+         UPDATE incentives SET solver = lower(solver);
+         UPDATE models SET publisher = lower(publisher);",
+    )
 }
 
-/// Creates missing tables and migrates the file to [`SCHEMA_VERSION`], all in one transaction
-/// (a failure leaves the file as it was). Refuses a file from a newer build.
-fn prepare_schema(conn: &mut Connection) -> Result<(), DbError> {
+/// Sets the journal mode and brings the file to [`SCHEMA_VERSION`].
+fn prepare(conn: &mut Connection) -> Result<(), DbError> {
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(DbError::TooNew {
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
-    let fresh = table_columns(&tx, "actions")?.is_empty();
-    tx.execute_batch(SCHEMA)?;
-    if !fresh {
-        for step in &MIGRATIONS[found as usize..] {
-            step(&tx)?;
-        }
-    }
-    if found != SCHEMA_VERSION {
-        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
-    }
-    tx.commit()?;
+    SCHEMA.prepare(conn)?;
     Ok(())
 }
 
-/// The tables of [`SCHEMA_VERSION`]; `IF NOT EXISTS` leaves existing (older) tables to
-/// [`MIGRATIONS`].
-const SCHEMA: &str = "
+/// The tables of [`SCHEMA_VERSION`]; `IF NOT EXISTS` leaves existing (older) tables to the
+/// migrations.
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
     task_id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, proposer TEXT NOT NULL,
     spec_hash TEXT NOT NULL, gt_commit TEXT NOT NULL, reward TEXT NOT NULL, block INTEGER NOT NULL,
@@ -310,8 +289,8 @@ pub struct AgentDb {
     conn: Mutex<Connection>,
 }
 
-fn hex<T: std::fmt::Display>(v: T) -> String {
-    v.to_string()
+fn hex<T: std::fmt::LowerHex>(v: T) -> String {
+    autonet_chain::sqlite::hex(&v)
 }
 
 fn parse<T: std::str::FromStr>(s: String) -> Result<T, DbError> {
@@ -323,7 +302,7 @@ impl AgentDb {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DbError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        prepare_schema(&mut conn)?;
+        prepare(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -346,7 +325,7 @@ impl AgentDb {
     /// An in-memory database (tests).
     pub fn open_in_memory() -> Result<Self, DbError> {
         let mut conn = Connection::open_in_memory()?;
-        prepare_schema(&mut conn)?;
+        prepare(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -1281,9 +1260,19 @@ mod tests {
             "INSERT INTO solutions (task_id, solver, delta_root, num_samples, reveal_index, tx, \
              log_index) VALUES (7, ?1, ?2, '64', 0, ?3, 3)",
             params![
-                Address::repeat_byte(0x11).to_string(),
+                Address::repeat_byte(0xab).to_string(),
                 B256::repeat_byte(0x40).to_string(),
                 B256::repeat_byte(0x77).to_string()
+            ],
+        )
+        .unwrap();
+        // Before version 3 addresses were stored EIP-55 checksummed.
+        conn.execute(
+            "INSERT INTO vote_reveals (task_id, coordinator, block, tx, log_index) \
+             VALUES (7, ?1, 41, ?2, 0)",
+            params![
+                Address::repeat_byte(0xcd).to_checksum(None),
+                B256::repeat_byte(0x78).to_string()
             ],
         )
         .unwrap();
@@ -1309,6 +1298,9 @@ mod tests {
         assert_eq!(sols.len(), 1);
         assert_eq!(sols[0].delta_root, B256::repeat_byte(0x40));
         assert_eq!(sols[0].manifest_hash, B256::ZERO);
+        assert_eq!(sols[0].solver, Address::repeat_byte(0xab));
+        // A checksummed address stored before version 3 is found by the address.
+        assert!(db.vote_revealed(7, Address::repeat_byte(0xcd)).unwrap());
         // New reveals are recorded with their manifest hash.
         let row = SolutionRow {
             solver: Address::repeat_byte(0x12),
@@ -1323,8 +1315,13 @@ mod tests {
         );
         drop(db);
 
-        // The file now says version 1, and opening it again changes nothing.
+        // The file now says the current version, holds addresses in lowercase, and opening it
+        // again changes nothing.
         let conn = Connection::open(&path).unwrap();
+        let stored: String = conn
+            .query_row("SELECT coordinator FROM vote_reveals", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, format!("0x{}", "cd".repeat(20)));
         let v: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
@@ -1348,7 +1345,7 @@ mod tests {
             panic!("a newer schema must be refused");
         };
         assert!(
-            matches!(err, DbError::TooNew { found, known } if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION),
+            matches!(err, DbError::Schema(SchemaError::TooNew { found, known, .. }) if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION),
             "{err}"
         );
         assert!(err.to_string().contains("newer than this build"), "{err}");

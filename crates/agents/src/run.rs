@@ -198,7 +198,11 @@ pub async fn run(
         watched(&contracts),
         opts.from_block,
     );
-    config.confirmations = opts.confirmations;
+    // The database follows the chain's newest block (the watcher undoes what a reorg removes),
+    // so that a tick's reads and the database describe one block. Reorg safety for this agent's
+    // own transactions is the journal's: an action counts as done only once it is
+    // `--confirmations` deep, and one a reorg removed is sent again.
+    config.confirmations = 0;
     config.poll_interval = opts.poll;
     let mut watcher = EventWatcher::new(provider.clone(), cursor, config, Recorder::new(db));
 
@@ -277,8 +281,21 @@ async fn tick<H: autonet_chain::watcher::LogHandler>(
         .await
         .map_err(|e| AgentError::Other(format!("event watcher: {e}")))?
     {}
-    let head = agent.head().await?;
-    roles::tick(agent, head).await
+    // Every read of the tick is made at the block the database was recorded up to.
+    let view = match watcher
+        .cursor()
+        .map_err(|e| AgentError::Other(format!("event watcher: {e}")))?
+    {
+        Some(cursor) => roles::View {
+            number: cursor.number,
+            hash: Some(cursor.hash),
+        },
+        None => roles::View {
+            number: agent.head().await?,
+            hash: None,
+        },
+    };
+    roles::tick(agent, view).await
 }
 
 /// Registers this node in the ERC-8004 identity registry (or refreshes its endpoints there).

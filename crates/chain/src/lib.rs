@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod foundry;
 pub mod logs;
 pub mod provider;
+pub mod sqlite;
 pub mod store;
 pub mod tx;
 pub mod watcher;

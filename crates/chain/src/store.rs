@@ -3,15 +3,18 @@
 //! This module owns three tables: the cursor of each watcher (last fully handled block and its
 //! hash), recent checkpoints (block number → hash the watcher saw, the ancestry walked back on a
 //! reorg) and the "seen" set of handled logs keyed by `(tx_hash, log_index)` with their block, so
-//! a rewind can find, report and delete the logs it rolls back. It must not talk to a chain or
-//! decide anything about reorgs: the watcher does.
+//! a rewind can find, report and delete the logs it rolls back. The file follows the conventions
+//! of [`crate::sqlite`] (hashes as `0x` lowercase hex, a versioned schema). It must not talk to a
+//! chain or decide anything about reorgs: the watcher does.
 
 use std::path::Path;
 use std::sync::Mutex;
 
 use alloy::primitives::{B256, TxHash};
 use alloy::rpc::types::Log;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::sqlite::{self, Schema, SchemaError, hex};
 
 /// Errors of the cursor store.
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +25,12 @@ pub enum StoreError {
     /// A stored log could not be (de)serialized.
     #[error("stored log: {0}")]
     Json(#[from] serde_json::Error),
-    /// A stored value is malformed (wrong hash length, negative number).
+    /// A stored value is malformed (not a 32-byte hex hash, a negative number).
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// The file's schema is unusable (from a newer build) or could not be migrated.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
     /// A log handed to the store lacks its position (pending logs are never stored).
     #[error("log without transaction hash, index or block")]
     IncompleteLog,
@@ -45,21 +51,22 @@ pub struct CursorStore {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA: &str = "
+/// The tables of the newest version (see [`crate::sqlite`] for the conventions).
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS watcher_cursor (
     watcher      TEXT PRIMARY KEY,
     block_number INTEGER NOT NULL,
-    block_hash   BLOB NOT NULL
+    block_hash   TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS watcher_checkpoint (
     watcher      TEXT NOT NULL,
     block_number INTEGER NOT NULL,
-    block_hash   BLOB NOT NULL,
+    block_hash   TEXT NOT NULL,
     PRIMARY KEY (watcher, block_number)
 );
 CREATE TABLE IF NOT EXISTS watcher_seen (
     watcher      TEXT NOT NULL,
-    tx_hash      BLOB NOT NULL,
+    tx_hash      TEXT NOT NULL,
     log_index    INTEGER NOT NULL,
     block_number INTEGER NOT NULL,
     log_json     TEXT NOT NULL,
@@ -67,6 +74,44 @@ CREATE TABLE IF NOT EXISTS watcher_seen (
 );
 CREATE INDEX IF NOT EXISTS watcher_seen_block ON watcher_seen (watcher, block_number);
 ";
+
+/// The cursor store's schema: version 1 stores hashes as `0x` lowercase hex TEXT (version 0, from
+/// before versions existed, stored them as 32-byte BLOBs).
+pub const SCHEMA: Schema = Schema {
+    store: "watcher store",
+    tables: TABLES,
+    probe: "watcher_cursor",
+    migrations: &[migrate_0_to_1],
+};
+
+/// 0 → 1: every hash column from a BLOB to `0x` lowercase hex TEXT; the tables are rebuilt with
+/// TEXT columns and every row is kept.
+fn migrate_0_to_1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let hex = |column: &str| {
+        format!(
+            "CASE WHEN typeof({column}) = 'blob' THEN '0x' || lower(hex({column})) ELSE {column} END"
+        )
+    };
+    tx.execute_batch(&format!(
+        "ALTER TABLE watcher_cursor RENAME TO watcher_cursor_v0;
+         ALTER TABLE watcher_checkpoint RENAME TO watcher_checkpoint_v0;
+         ALTER TABLE watcher_seen RENAME TO watcher_seen_v0;
+         DROP INDEX IF EXISTS watcher_seen_block;
+         {TABLES}
+         INSERT INTO watcher_cursor (watcher, block_number, block_hash)
+             SELECT watcher, block_number, {} FROM watcher_cursor_v0;
+         INSERT INTO watcher_checkpoint (watcher, block_number, block_hash)
+             SELECT watcher, block_number, {} FROM watcher_checkpoint_v0;
+         INSERT INTO watcher_seen (watcher, tx_hash, log_index, block_number, log_json)
+             SELECT watcher, {}, log_index, block_number, log_json FROM watcher_seen_v0;
+         DROP TABLE watcher_cursor_v0;
+         DROP TABLE watcher_checkpoint_v0;
+         DROP TABLE watcher_seen_v0;",
+        hex("block_hash"),
+        hex("block_hash"),
+        hex("tx_hash"),
+    ))
+}
 
 fn to_i64(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("block number {n} too large")))
@@ -76,13 +121,12 @@ fn to_u64(n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative block number {n}")))
 }
 
-fn to_b256(bytes: Vec<u8>) -> Result<B256, StoreError> {
-    B256::try_from(bytes.as_slice())
-        .map_err(|_| StoreError::Corrupt(format!("hash of {} bytes", bytes.len())))
+fn to_b256(stored: String) -> Result<B256, StoreError> {
+    sqlite::parse(&stored).ok_or_else(|| StoreError::Corrupt(format!("hash `{stored}`")))
 }
 
 /// A cursor from its stored `(block_number, block_hash)` columns.
-fn to_cursor((n, h): (i64, Vec<u8>)) -> Result<StoredCursor, StoreError> {
+fn to_cursor((n, h): (i64, String)) -> Result<StoredCursor, StoreError> {
     Ok(StoredCursor {
         number: to_u64(n)?,
         hash: to_b256(h)?,
@@ -100,10 +144,10 @@ impl CursorStore {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        SCHEMA.prepare(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -127,7 +171,7 @@ impl CursorStore {
                 .query_row(
                     "SELECT block_number, block_hash FROM watcher_cursor WHERE watcher = ?1",
                     params![watcher],
-                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
                 )
                 .optional()?;
             row.map(to_cursor).transpose()
@@ -149,12 +193,12 @@ impl CursorStore {
             tx.execute(
                 "INSERT INTO watcher_cursor (watcher, block_number, block_hash) VALUES (?1, ?2, ?3)
                  ON CONFLICT (watcher) DO UPDATE SET block_number = ?2, block_hash = ?3",
-                params![watcher, n, cursor.hash.as_slice()],
+                params![watcher, n, hex(&cursor.hash)],
             )?;
             tx.execute(
                 "INSERT OR REPLACE INTO watcher_checkpoint (watcher, block_number, block_hash)
                  VALUES (?1, ?2, ?3)",
-                params![watcher, n, cursor.hash.as_slice()],
+                params![watcher, n, hex(&cursor.hash)],
             )?;
             let oldest_kept: Option<i64> = tx
                 .query_row(
@@ -185,7 +229,7 @@ impl CursorStore {
             c.execute(
                 "INSERT OR REPLACE INTO watcher_checkpoint (watcher, block_number, block_hash)
                  VALUES (?1, ?2, ?3)",
-                params![watcher, to_i64(cursor.number)?, cursor.hash.as_slice()],
+                params![watcher, to_i64(cursor.number)?, hex(&cursor.hash)],
             )?;
             Ok(())
         })
@@ -199,7 +243,7 @@ impl CursorStore {
                  ORDER BY block_number DESC",
             )?;
             let rows = stmt.query_map(params![watcher], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
             })?;
             rows.map(|row| to_cursor(row?)).collect()
         })
@@ -215,7 +259,7 @@ impl CursorStore {
         self.with(|c| {
             Ok(c.query_row(
                 "SELECT 1 FROM watcher_seen WHERE watcher = ?1 AND tx_hash = ?2 AND log_index = ?3",
-                params![watcher, tx_hash.as_slice(), to_i64(log_index)?],
+                params![watcher, hex(&tx_hash), to_i64(log_index)?],
                 |_| Ok(()),
             )
             .optional()?
@@ -239,12 +283,12 @@ impl CursorStore {
             tx.execute(
                 "INSERT OR REPLACE INTO watcher_seen (watcher, tx_hash, log_index, block_number, log_json)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![watcher, tx_hash.as_slice(), to_i64(index)?, to_i64(number)?, json],
+                params![watcher, hex(&tx_hash), to_i64(index)?, to_i64(number)?, json],
             )?;
             tx.execute(
                 "INSERT OR REPLACE INTO watcher_checkpoint (watcher, block_number, block_hash)
                  VALUES (?1, ?2, ?3)",
-                params![watcher, to_i64(number)?, hash.as_slice()],
+                params![watcher, to_i64(number)?, hex(&hash)],
             )?;
             tx.commit()?;
             Ok(())
@@ -275,7 +319,7 @@ impl CursorStore {
         self.with(|c| {
             c.execute(
                 "DELETE FROM watcher_seen WHERE watcher = ?1 AND tx_hash = ?2 AND log_index = ?3",
-                params![watcher, tx_hash.as_slice(), to_i64(log_index)?],
+                params![watcher, hex(&tx_hash), to_i64(log_index)?],
             )?;
             Ok(())
         })
@@ -291,7 +335,7 @@ impl CursorStore {
                     tx.execute(
                         "INSERT INTO watcher_cursor (watcher, block_number, block_hash) VALUES (?1, ?2, ?3)
                          ON CONFLICT (watcher) DO UPDATE SET block_number = ?2, block_hash = ?3",
-                        params![watcher, to_i64(cur.number)?, cur.hash.as_slice()],
+                        params![watcher, to_i64(cur.number)?, hex(&cur.hash)],
                     )?;
                     to_i64(cur.number)?
                 }
@@ -376,6 +420,69 @@ mod tests {
         assert_eq!(s.cursor("a").unwrap(), Some(cur(5)));
         assert!(!s.is_seen("a", B256::with_last_byte(2), 3).unwrap());
         assert!(s.is_seen("a", B256::with_last_byte(1), 0).unwrap());
+    }
+
+    /// A store written before versions existed: hashes as 32-byte BLOBs, `user_version` 0.
+    #[test]
+    fn an_upgrade_from_version_0_keeps_cursors_checkpoints_and_seen_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite");
+        let seen = log(7, 3, 2);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE watcher_cursor (watcher TEXT PRIMARY KEY, block_number INTEGER NOT NULL,
+                     block_hash BLOB NOT NULL);
+                 CREATE TABLE watcher_checkpoint (watcher TEXT NOT NULL, block_number INTEGER NOT NULL,
+                     block_hash BLOB NOT NULL, PRIMARY KEY (watcher, block_number));
+                 CREATE TABLE watcher_seen (watcher TEXT NOT NULL, tx_hash BLOB NOT NULL,
+                     log_index INTEGER NOT NULL, block_number INTEGER NOT NULL, log_json TEXT NOT NULL,
+                     PRIMARY KEY (watcher, tx_hash, log_index));
+                 CREATE INDEX watcher_seen_block ON watcher_seen (watcher, block_number);",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO watcher_cursor (watcher, block_number, block_hash) VALUES ('a', 8, ?1)",
+                [cur(8).hash.as_slice()],
+            )
+            .unwrap();
+            for n in [7u64, 8] {
+                conn.execute(
+                    "INSERT INTO watcher_checkpoint (watcher, block_number, block_hash) VALUES ('a', ?1, ?2)",
+                    params![n as i64, cur(n).hash.as_slice()],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO watcher_seen (watcher, tx_hash, log_index, block_number, log_json)
+                 VALUES ('a', ?1, 3, 7, ?2)",
+                params![
+                    seen.transaction_hash.unwrap().as_slice(),
+                    serde_json::to_string(&seen).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        let s = CursorStore::open(&path).unwrap();
+        assert_eq!(s.cursor("a").unwrap(), Some(cur(8)));
+        assert_eq!(s.checkpoints("a").unwrap(), vec![cur(8), cur(7)]);
+        assert!(s.is_seen("a", B256::with_last_byte(2), 3).unwrap());
+        assert_eq!(s.seen_from("a", 0).unwrap(), vec![seen]);
+        // The same hashes, now in their text form; the version is recorded.
+        let conn = Connection::open(&path).unwrap();
+        let (hash, kind): (String, String) = conn
+            .query_row(
+                "SELECT block_hash, typeof(block_hash) FROM watcher_cursor",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((hash, kind.as_str()), (hex(&cur(8).hash), "text"));
+        assert_eq!(sqlite::user_version(&conn).unwrap(), SCHEMA.version());
+        // New logs keep working after the upgrade, and a rewind still finds the old one.
+        s.mark_seen("a", &log(9, 0, 4)).unwrap();
+        s.rewind("a", Some(cur(6))).unwrap();
+        assert!(!s.is_seen("a", B256::with_last_byte(2), 3).unwrap());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! anyway (as tempo-x402 does). It must not talk to the chain: whether a nonce is used on chain
 //! is [`crate::onchain`]'s question.
 //!
-//! Calls are short synchronous SQLite statements behind a mutex (WAL, `synchronous = FULL`).
+//! Calls are short synchronous SQLite statements behind a mutex (WAL, `synchronous = FULL`); the
+//! file follows the conventions of `autonet_chain::sqlite` (lowercase hex, a versioned schema).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,6 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, TxHash, U256};
+use autonet_chain::sqlite::{Schema, SchemaError, hex};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::verify::VerifiedPayment;
@@ -27,6 +29,9 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("x402 nonce store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The file's schema is from a newer build, or could not be migrated.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
     /// A stored value does not parse.
     #[error("x402 nonce store: corrupt value `{0}`")]
     Corrupt(String),
@@ -124,9 +129,8 @@ pub enum ClaimOutcome {
     AlreadyUsed(Box<PaymentRecord>),
 }
 
-const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;
+/// The table of the newest version (see `autonet_chain::sqlite` for the conventions).
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS x402_payments (
     chain_id INTEGER NOT NULL, asset TEXT NOT NULL, payer TEXT NOT NULL, nonce TEXT NOT NULL,
     value TEXT NOT NULL, valid_before TEXT NOT NULL,
@@ -136,15 +140,28 @@ CREATE TABLE IF NOT EXISTS x402_payments (
 CREATE INDEX IF NOT EXISTS x402_payments_state ON x402_payments (state);
 ";
 
+/// The nonce store's schema. Version 1 is the layout written before versions existed (version
+/// 0), which already followed the conventions: only the number is new.
+pub const SCHEMA: Schema = Schema {
+    store: "x402 nonce store",
+    tables: TABLES,
+    probe: "x402_payments",
+    migrations: &[numbered],
+};
+
+/// 0 → 1: no change to the table.
+fn numbered(_tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    Ok(())
+}
+
+/// Sets the journal mode and brings the file to the current version.
+fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    SCHEMA.prepare(conn)?;
+    Ok(())
+}
+
 const COLUMNS: &str = "chain_id, asset, payer, nonce, value, valid_before, state, tx_hash, reason, claimed_at, updated_at";
-
-fn hex_address(a: &Address) -> String {
-    format!("{a:#x}")
-}
-
-fn hex_b256(b: &B256) -> String {
-    format!("{b:#x}")
-}
 
 fn parse<T: FromStr>(s: &str) -> Result<T, StoreError> {
     s.parse().map_err(|_| StoreError::Corrupt(s.to_owned()))
@@ -159,9 +176,9 @@ pub struct NonceStore {
 impl NonceStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
+        prepare(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -169,8 +186,8 @@ impl NonceStore {
 
     /// An in-memory store (tests; forgets everything when dropped).
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch(SCHEMA)?;
+        let mut conn = Connection::open_in_memory()?;
+        prepare(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -197,9 +214,9 @@ impl NonceStore {
              ON CONFLICT (chain_id, asset, payer, nonce) DO NOTHING",
             params![
                 key.chain_id as i64,
-                hex_address(&key.asset),
-                hex_address(&key.payer),
-                hex_b256(&key.nonce),
+                hex(&key.asset),
+                hex(&key.payer),
+                hex(&key.nonce),
                 value.to_string(),
                 valid_before.to_string(),
                 now as i64,
@@ -230,10 +247,10 @@ impl NonceStore {
         let (tx_hash, reason) = match state {
             PaymentState::Claimed => (None, None),
             PaymentState::Submitted { tx_hash } | PaymentState::Settled { tx_hash } => {
-                (Some(tx_hash.to_string()), None)
+                (Some(hex(tx_hash)), None)
             }
             PaymentState::Failed { reason, tx_hash } => {
-                (tx_hash.map(|t| t.to_string()), Some(reason.clone()))
+                (tx_hash.as_ref().map(hex), Some(reason.clone()))
             }
         };
         let conn = self.conn();
@@ -244,9 +261,9 @@ impl NonceStore {
                AND state IN ('claimed', 'submitted')",
             params![
                 key.chain_id as i64,
-                hex_address(&key.asset),
-                hex_address(&key.payer),
-                hex_b256(&key.nonce),
+                hex(&key.asset),
+                hex(&key.payer),
+                hex(&key.nonce),
                 state.name(),
                 tx_hash,
                 reason,
@@ -322,9 +339,9 @@ impl NonceStore {
                 ),
                 params![
                     key.chain_id as i64,
-                    hex_address(&key.asset),
-                    hex_address(&key.payer),
-                    hex_b256(&key.nonce),
+                    hex(&key.asset),
+                    hex(&key.payer),
+                    hex(&key.nonce),
                 ],
                 Self::raw_row,
             )
@@ -524,6 +541,48 @@ mod tests {
                 .unwrap(),
             ClaimOutcome::AlreadyUsed(_)
         ));
+    }
+
+    /// A store written before versions existed (the same table, `user_version` 0) opens with
+    /// every claim, and is numbered.
+    #[test]
+    fn a_store_from_before_versions_keeps_its_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x402.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(TABLES).unwrap();
+            conn.execute(
+                "INSERT INTO x402_payments (chain_id, asset, payer, nonce, value, valid_before, state, tx_hash, claimed_at, updated_at)
+                 VALUES (31337, ?1, ?2, ?3, '5', '100', 'submitted', ?4, 10, 11)",
+                params![
+                    hex(&key(1).asset),
+                    hex(&key(1).payer),
+                    hex(&key(1).nonce),
+                    hex(&TxHash::repeat_byte(0x77))
+                ],
+            )
+            .unwrap();
+        }
+        let store = NonceStore::open(&path).unwrap();
+        let record = store.get(&key(1)).unwrap().unwrap();
+        assert_eq!(
+            record.state,
+            PaymentState::Submitted {
+                tx_hash: TxHash::repeat_byte(0x77)
+            }
+        );
+        assert_eq!(store.unfinished().unwrap().len(), 1);
+        assert!(matches!(
+            store.claim(&key(1), U256::from(5), U256::from(100), 12),
+            Ok(ClaimOutcome::AlreadyUsed(_))
+        ));
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(
+            autonet_chain::sqlite::user_version(&conn).unwrap(),
+            SCHEMA.version()
+        );
     }
 
     #[test]

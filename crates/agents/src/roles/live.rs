@@ -17,19 +17,34 @@ use crate::bls::Collection;
 use crate::db::{ModelRow, SolutionRow, TaskRow};
 use crate::spec::scores_from_losses;
 
-/// The chain as the agent's provider sees it at block `head`.
+/// The chain as the agent's provider sees it at one block: the block the event watcher has
+/// recorded the database up to, named by its hash, so that every read of a tick and every row
+/// of the database describe the same chain (a read after a reorg replaced that block fails, and
+/// the tick is retried once the watcher has rewound).
 pub(crate) struct LiveChain<'a> {
     agent: &'a Agent,
-    head: u64,
+    view: View,
+}
+
+/// The block a tick reads at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct View {
+    /// Its number (the tick's "now" for windows).
+    pub number: u64,
+    /// Its hash, when known (`None`: read by number, before the watcher recorded a block).
+    pub hash: Option<B256>,
 }
 
 impl<'a> LiveChain<'a> {
-    pub(crate) fn new(agent: &'a Agent, head: u64) -> Self {
-        Self { agent, head }
+    pub(crate) fn new(agent: &'a Agent, view: View) -> Self {
+        Self { agent, view }
     }
 
     fn at(&self) -> BlockId {
-        BlockId::number(self.head)
+        match self.view.hash {
+            Some(hash) => BlockId::hash(hash),
+            None => BlockId::number(self.view.number),
+        }
     }
 }
 
@@ -39,7 +54,7 @@ fn sent(c: &alloy::rpc::types::TransactionReceipt) -> (B256, u64) {
 
 impl Chain for LiveChain<'_> {
     fn head(&self) -> u64 {
-        self.head
+        self.view.number
     }
 
     async fn latest(&self) -> Result<u64, AgentError> {

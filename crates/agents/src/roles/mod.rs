@@ -33,6 +33,7 @@ use alloy::primitives::{Address, B256, U256};
 use tracing::error;
 
 pub use journal::ActionKey;
+pub use live::View;
 pub use ports::{Chain, Node, Proposal, Solution, Vote};
 
 use crate::agent::{Agent, AgentError, Faults, Role};
@@ -168,9 +169,9 @@ pub(crate) fn random_b256() -> B256 {
     B256::from(rand::random::<[u8; 32]>())
 }
 
-/// Runs one tick of `agent`'s role with the chain read at `head`.
-pub async fn tick(agent: &Agent, head: u64) -> Result<(), AgentError> {
-    let chain = live::LiveChain::new(agent, head);
+/// Runs one tick of `agent`'s role with the chain read at `view`.
+pub async fn tick(agent: &Agent, view: View) -> Result<(), AgentError> {
+    let chain = live::LiveChain::new(agent, view);
     let node = live::LiveNode(agent);
     let cfg = RoleConfig::of(agent);
     let ctx = Ctx {
