@@ -1,7 +1,8 @@
 //! `autonet run --role …`: runs one staked role agent until Ctrl-C / SIGTERM.
 //!
-//! This module owns turning the command line into [`autonet_agents::AgentOptions`] and the
-//! process's signal handling; the agent's behaviour lives in `autonet-agents`.
+//! This module owns the command's arguments ([`RunArgs`]) and `run`: turning the command line
+//! into [`autonet_agents::AgentOptions`] and the process's signal handling; the agent's behaviour
+//! lives in `autonet-agents`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::staking::RoleArg;
 use super::{CommandError, Context, Report};
 use crate::amount::atn_arg;
+use crate::config::EffectiveConfig;
 
 /// Faults the end-to-end tests inject (hidden from `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,6 +31,10 @@ pub enum FaultArg {
 
 /// `autonet run` arguments.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:
+  autonet run --account solver-1 --role solver --project 1 --state-dir ./solver-1 --data-shard 0/3
+  AUTONET_PRIVATE_KEY=0x… autonet run --role coordinator --project 1 --state-dir ./coord-1 --listen 0.0.0.0:7001 \\
+      --public-url http://my-host:7001")]
 pub struct RunArgs {
     /// The role to play (this account must hold an active stake for it)
     #[arg(long, value_enum)]
@@ -54,7 +60,8 @@ pub struct RunArgs {
     /// Proposer: reward of each task in ATN
     #[arg(long, value_parser = atn_arg, default_value = "100", value_name = "ATN")]
     pub reward: U256,
-    /// Blocks behind the head that events must be before the agent acts on them
+    /// Blocks deep this agent's transactions must be before they count as done (the reorg depth
+    /// expected; one that a reorg removes is sent again while its window is open)
     #[arg(long, default_value_t = 2)]
     pub confirmations: u64,
     /// First block to scan for events on a fresh state directory (the deployment block)
@@ -117,52 +124,60 @@ pub fn agent_role(role: RoleArg) -> Role {
     }
 }
 
-/// `autonet run`.
-pub async fn run(ctx: &Context, args: &RunArgs) -> Result<Report, CommandError> {
-    let me = ctx.me()?;
-    let opts = AgentOptions {
-        role: agent_role(args.role),
-        project_id: args.project,
-        state_dir: args.state_dir.clone(),
-        listen: args.listen,
-        public_url: args.public_url.clone(),
-        data_shard: args.data_shard,
-        max_tasks: args.max_tasks,
-        reward: args.reward,
-        confirmations: args.confirmations,
-        from_block: args.from_block,
-        poll: Duration::from_millis(args.poll_ms.max(50)),
-        workspace: args
-            .workspace
-            .clone()
-            .unwrap_or_else(autonet_agents::spec::default_workspace),
-        threads: args.threads,
-        faults: Faults {
-            skip_gt_reveal: args.faults.contains(&FaultArg::SkipGtReveal),
-            skip_solution_reveal: args.faults.contains(&FaultArg::SkipSolutionReveal),
-            corrupt_shards: args.faults.contains(&FaultArg::CorruptShards),
-        },
-        integrity: IntegrityPolicy {
-            identity: super::integrity::this_build(),
-            enforce: !args.dev_skip_integrity,
-            recheck: Duration::from_secs(args.integrity_recheck_secs.max(1)),
-        },
-        bls_grace_blocks: args.bls_grace_blocks,
-    };
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("signal received: stopping");
-        on_signal.cancel();
-    });
-    autonet_agents::run(opts, ctx.provider.clone(), ctx.contracts, me, cancel)
-        .await
-        .map_err(|e| CommandError::Invalid(e.to_string()))?;
-    Ok(Report {
-        text: format!("{} agent {me} stopped", agent_role(args.role).name()),
-        json: json!({ "role": agent_role(args.role).name(), "address": me.to_string(), "stopped": true }),
-    })
+impl RunArgs {
+    /// Whether the command unlocks the operator's key: yes, the agent signs with it.
+    pub fn uses_key(&self) -> bool {
+        true
+    }
+
+    /// Runs `autonet run`: connects, then runs the agent until a signal stops it.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        let me = ctx.me()?;
+        let opts = AgentOptions {
+            role: agent_role(self.role),
+            project_id: self.project,
+            state_dir: self.state_dir.clone(),
+            listen: self.listen,
+            public_url: self.public_url.clone(),
+            data_shard: self.data_shard,
+            max_tasks: self.max_tasks,
+            reward: self.reward,
+            confirmations: self.confirmations,
+            from_block: self.from_block,
+            poll: Duration::from_millis(self.poll_ms.max(50)),
+            workspace: self
+                .workspace
+                .clone()
+                .unwrap_or_else(autonet_agents::spec::default_workspace),
+            threads: self.threads,
+            faults: Faults {
+                skip_gt_reveal: self.faults.contains(&FaultArg::SkipGtReveal),
+                skip_solution_reveal: self.faults.contains(&FaultArg::SkipSolutionReveal),
+                corrupt_shards: self.faults.contains(&FaultArg::CorruptShards),
+            },
+            integrity: IntegrityPolicy {
+                identity: super::integrity::this_build(),
+                enforce: !self.dev_skip_integrity,
+                recheck: Duration::from_secs(self.integrity_recheck_secs.max(1)),
+            },
+            bls_grace_blocks: self.bls_grace_blocks,
+        };
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("signal received: stopping");
+            on_signal.cancel();
+        });
+        autonet_agents::run(opts, ctx.provider.clone(), ctx.contracts, me, cancel)
+            .await
+            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        Ok(Report {
+            text: format!("{} agent {me} stopped", agent_role(self.role).name()),
+            json: json!({ "role": agent_role(self.role).name(), "address": me.to_string(), "stopped": true }),
+        })
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,10 +1,11 @@
 //! `autonet deploy`: deploys every contract with the repository's own forge script.
 //!
-//! This module owns running `forge script script/Deploy.s.sol:Deploy --broadcast` from the
-//! repository root (forge from `node_modules/.bin`, installed by `make setup`) with the operator's
-//! key from the environment, then summarising the `deployments/<chainId>.json` the script wrote.
-//! It must not deploy contracts any other way: the script is the single deployment path, shared
-//! with `make deploy` and the test chain.
+//! This module owns the command's arguments ([`DeployArgs`]) and `run`: running `forge script
+//! script/Deploy.s.sol:Deploy --broadcast` from the repository root (forge from
+//! `node_modules/.bin`, installed by `make setup`) with the operator's key from the environment,
+//! then summarising the `deployments/<chainId>.json` the script wrote. It must not deploy
+//! contracts any other way: the script is the single deployment path, shared with `make deploy`
+//! and the test chain.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +18,30 @@ use serde_json::json;
 
 use super::{CommandError, Report};
 use crate::config::EffectiveConfig;
+
+/// `autonet deploy` arguments.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Example: autonet deploy --repo ~/autonet -- --slow")]
+pub struct DeployArgs {
+    /// The repository checkout holding script/Deploy.s.sol and node_modules/.bin/forge
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub repo: PathBuf,
+    /// Extra arguments for `forge script` (after `--`)
+    #[arg(last = true, value_name = "FORGE_ARGS")]
+    pub forge_args: Vec<String>,
+}
+
+impl DeployArgs {
+    /// Whether the command unlocks the operator's key: yes, forge deploys with it.
+    pub fn uses_key(&self) -> bool {
+        true
+    }
+
+    /// Runs `autonet deploy`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        deploy(&config, &self.repo, &self.forge_args).await
+    }
+}
 
 /// The forge binary inside a repository checkout.
 pub fn forge_path(repo: &Path) -> PathBuf {

@@ -1,12 +1,13 @@
 //! `autonet gov …`: governance through the Governor and the Timelock.
 //!
-//! This module owns turning an operator's change (a Registry parameter, a minimum stake, a
-//! project's reward split or windows, the code hash of a version, a treasury grant, a slash
-//! appeal, or raw calldata) into a Governor proposal, and driving a proposal through its
-//! lifecycle — delegate, propose, vote, queue, execute — with its state, votes, quorum and ETA in
-//! plain words. Proposals are found again from their `ProposalCreated` event, so nothing is
-//! stored locally. On a development chain (anvil) [`pass`] runs the whole lifecycle in one
-//! command by advancing blocks and time. The rules themselves are the contracts'.
+//! This module owns the governance commands ([`GovCmd`]: their arguments and `run`) and turning
+//! an operator's change (a Registry parameter, a minimum stake, a project's reward split or
+//! windows, the code hash of a version, a treasury grant, a slash appeal, or raw calldata) into a
+//! Governor proposal, and driving a proposal through its lifecycle — delegate, propose, vote,
+//! queue, execute — with its state, votes, quorum and ETA in plain words. Proposals are found
+//! again from their `ProposalCreated` event, so nothing is stored locally. On a development chain
+//! (anvil) [`pass`] runs the whole lifecycle in one command by advancing blocks and time. The
+//! rules themselves are the contracts'.
 
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::providers::Provider;
@@ -21,8 +22,133 @@ use super::project::{parse_split, parse_windows};
 use super::staking::RoleArg;
 use super::{CommandError, Context, Report};
 use crate::amount::{atn, atn_arg};
-use crate::config::ContractsSource;
+use crate::config::{ContractsSource, EffectiveConfig};
 use crate::format::{block_deadline, when};
+
+/// `autonet gov …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum GovCmd {
+    /// Delegate this account's votes (to itself by default); needed before voting power counts
+    Delegate {
+        /// Delegatee (default: this account)
+        #[arg(long)]
+        to: Option<Address>,
+    },
+    /// Propose a change; prints the proposal id
+    #[command(after_help = "Examples:
+  autonet gov propose code-hash                          # approve this build (autonet integrity show)
+  autonet gov propose min-stake --role solver --amount 75
+  autonet gov propose windows --project 1 --windows 10,4,4,6,4,20
+  autonet gov propose set-uint --key rewards.kappa --value 32768
+  autonet gov propose --description \"Grant to the docs team\" grant --to 0x… --amount 1000
+  autonet gov propose raw --target 0x… --calldata 0x…")]
+    Propose {
+        /// The proposal's description (default: a summary of the change)
+        #[arg(long)]
+        description: Option<String>,
+        /// The change
+        #[command(subcommand)]
+        action: GovAction,
+    },
+    /// Vote on an active proposal
+    Vote {
+        /// Proposal id (hex or decimal)
+        id: U256,
+        /// For, against or abstain
+        #[arg(long, value_enum, default_value = "for")]
+        support: Support,
+        /// Reason recorded on chain
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Queue a succeeded proposal in the Timelock
+    Queue {
+        /// Proposal id
+        id: U256,
+        /// First block to look for the proposal (default: the deployment's block)
+        #[arg(long)]
+        from_block: Option<u64>,
+    },
+    /// Execute a queued proposal once its timelock delay passed
+    Execute {
+        /// Proposal id
+        id: U256,
+        /// First block to look for the proposal (default: the deployment's block)
+        #[arg(long)]
+        from_block: Option<u64>,
+    },
+    /// A proposal's state, votes, quorum and ETA in plain words
+    Status {
+        /// Proposal id
+        id: U256,
+        /// First block to look for the proposal (default: the deployment's block)
+        #[arg(long)]
+        from_block: Option<u64>,
+    },
+    /// Every proposal with its state
+    List {
+        /// First block to look for proposals (default: the deployment's block)
+        #[arg(long)]
+        from_block: Option<u64>,
+    },
+    /// Development chains only: propose, vote for, queue and execute in one go, advancing
+    /// anvil's blocks and time in between (the signer needs enough delegated votes for quorum)
+    #[command(after_help = "Example: autonet gov pass code-hash")]
+    Pass {
+        /// The proposal's description (default: a summary of the change)
+        #[arg(long)]
+        description: Option<String>,
+        /// The change
+        #[command(subcommand)]
+        action: GovAction,
+    },
+    /// Development chains only: mine blocks and move time forward
+    Advance {
+        /// Blocks to mine
+        #[arg(long, default_value_t = 1)]
+        blocks: u64,
+        /// Seconds to move the clock forward first
+        #[arg(long, default_value_t = 0)]
+        seconds: u64,
+    },
+}
+
+impl GovCmd {
+    /// Whether the command may sign, so that a `--account` keystore is unlocked first: all but
+    /// `status` and `list`, which only read, and `advance`, which only asks anvil to move on.
+    pub fn uses_key(&self) -> bool {
+        !matches!(
+            self,
+            GovCmd::Status { .. } | GovCmd::List { .. } | GovCmd::Advance { .. }
+        )
+    }
+
+    /// Runs `autonet gov …`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        match self {
+            GovCmd::Delegate { to } => delegate(&ctx, to).await,
+            GovCmd::Propose {
+                description,
+                action,
+            } => propose(&ctx, &action, description).await,
+            GovCmd::Vote {
+                id,
+                support,
+                reason,
+            } => vote(&ctx, id, support, reason).await,
+            GovCmd::Queue { id, from_block } => queue(&ctx, id, from_block).await,
+            GovCmd::Execute { id, from_block } => execute(&ctx, id, from_block).await,
+            GovCmd::Status { id, from_block } => status(&ctx, id, from_block).await,
+            GovCmd::List { from_block } => list(&ctx, from_block).await,
+            GovCmd::Pass {
+                description,
+                action,
+            } => pass(&ctx, &action, description).await.map(|(r, _)| r),
+            GovCmd::Advance { blocks, seconds } => advance(&ctx, blocks, seconds).await,
+        }
+    }
+}
 
 /// A change operators make through governance.
 #[derive(Debug, Clone, clap::Subcommand)]

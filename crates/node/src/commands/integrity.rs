@@ -2,16 +2,47 @@
 //! hash governance approved.
 //!
 //! This module owns the node's [`this_build`] identity (the fingerprint `build.rs` embedded from
-//! `crates/node/integrity-sources.txt`) and the two commands; the comparison with the Registry is
-//! `autonet_agents::integrity`, the fingerprint algorithm `autonet-integrity`.
+//! `crates/node/integrity-sources.txt`) and the two commands ([`IntegrityCmd`]: their arguments
+//! and `run`); the comparison with the Registry is `autonet_agents::integrity`, the fingerprint
+//! algorithm `autonet-integrity`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use alloy::primitives::B256;
 use autonet_agents::{CodeIdentity, check_code};
 use serde_json::json;
 
 use super::{CommandError, Context, Report};
+use crate::config::EffectiveConfig;
+
+/// `autonet integrity …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum IntegrityCmd {
+    /// Print this build's code fingerprint and the Registry key governance approves it under
+    Show {
+        /// Also recompute the fingerprint from this checkout and compare
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+    },
+    /// Compare this build's fingerprint with `node.code.hash.<version>` in the Registry; exits
+    /// non-zero unless they are equal
+    Check,
+}
+
+impl IntegrityCmd {
+    /// Whether the command unlocks the operator's key: never, both only read.
+    pub fn uses_key(&self) -> bool {
+        false
+    }
+
+    /// Runs `autonet integrity …` (only `check` connects to the chain).
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        match self {
+            IntegrityCmd::Show { repo } => show(repo.as_deref()),
+            IntegrityCmd::Check => check(&Context::connect(config).await?).await,
+        }
+    }
+}
 
 /// The sources list, relative to the repository root.
 pub const SOURCES_LIST: &str = "crates/node/integrity-sources.txt";

@@ -1,8 +1,9 @@
 //! `autonet key …`: the operator's encrypted keystores.
 //!
-//! This module owns the three key commands — make a new key, encrypt an existing one, list what
-//! the keystore directory holds — and what they print. The file format, the directory and the
-//! password sources belong to [`crate::keystore`]; these commands never talk to the chain.
+//! This module owns the three key commands ([`KeyCmd`]: their arguments and `run`) — make a new
+//! key, encrypt an existing one, list what the keystore directory holds — and what they print.
+//! The file format, the directory and the password sources belong to [`crate::keystore`]; these
+//! commands never talk to the chain.
 
 use std::path::Path;
 
@@ -12,6 +13,54 @@ use serde_json::json;
 use super::{CommandError, Report};
 use crate::config::EffectiveConfig;
 use crate::keystore::{self, KeystoreError};
+
+/// `autonet key …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeyCmd {
+    /// Generate a new key and write it encrypted; prints its address and file
+    #[command(after_help = "Examples:
+  autonet key new --name operator        # asks for the password twice
+  AUTONET_KEYSTORE_PASSWORD=… autonet key new --name solver-1 --keystore-dir /etc/autonet/keys")]
+    New {
+        /// The account's name: its file name, what --account takes [default: its address]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// Encrypt an existing hex private key into a keystore; prints its address and file
+    #[command(after_help = "Examples:
+  autonet key import --name operator     # asks for the key (not shown), then the password twice
+  autonet key import --name operator --private-key-env OLD_KEY --password-file ./pw")]
+    Import {
+        /// The account's name: its file name, what --account takes [default: its address]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Read the key from this environment variable [default: standard input, not echoed]
+        #[arg(long, value_name = "VAR")]
+        private_key_env: Option<String>,
+    },
+    /// Every keystore in the directory: name, address (when the file records it) and file
+    List,
+}
+
+impl KeyCmd {
+    /// Whether the command unlocks the operator's `--account` first: never, these commands make,
+    /// encrypt or list keystores and ask for the passwords they need themselves.
+    pub fn uses_key(&self) -> bool {
+        false
+    }
+
+    /// Runs `autonet key …`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        match self {
+            KeyCmd::New { name } => new(&config, name.as_deref()),
+            KeyCmd::Import {
+                name,
+                private_key_env,
+            } => import(&config, name.as_deref(), private_key_env.as_deref()),
+            KeyCmd::List => list(&config),
+        }
+    }
+}
 
 /// What `key list` shows for a keystore that does not record its address.
 const LOCKED: &str = "locked (needs the password)";

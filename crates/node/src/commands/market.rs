@@ -1,5 +1,8 @@
 //! Paid inference from the command line: `autonet serve` (the inference node), `autonet infer`
 //! (a paying x402 client) and `autonet claim` (rewards, provider revenue, contributor revenue).
+//!
+//! This module owns the three commands' arguments ([`ServeArgs`], [`InferArgs`], [`ClaimArgs`])
+//! and their `run`; the inference node and the x402 client live in `autonet-inference`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,9 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CommandError, Context, Report};
 use crate::amount::{atn_arg, format_atn};
+use crate::config::EffectiveConfig;
 
 /// `autonet serve` arguments.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Example:
+  autonet serve --account operator --project 1 --state-dir ./inference --listen 0.0.0.0:8080 \\
+      --public-url http://my-host:8080")]
 pub struct ServeArgs {
     /// The project whose latest model is served (its price applies)
     #[arg(long, env = "AUTONET_PROJECT", default_value_t = 1)]
@@ -50,6 +57,19 @@ pub struct ServeArgs {
     /// Do not register in the ERC-8004 identity registry
     #[arg(long)]
     pub no_identity: bool,
+}
+
+impl ServeArgs {
+    /// Whether the command unlocks the operator's key: yes, the node registers and settles with it.
+    pub fn uses_key(&self) -> bool {
+        true
+    }
+
+    /// Runs `autonet serve`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        serve(&ctx, &self).await
+    }
 }
 
 /// `autonet serve`.
@@ -91,6 +111,8 @@ pub async fn serve(ctx: &Context, args: &ServeArgs) -> Result<Report, CommandErr
 
 /// `autonet infer` arguments.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Example:
+  AUTONET_PRIVATE_KEY=0x… autonet infer --url http://127.0.0.1:8080/v1/generate --prompt 'fn main' --max-price 0.1")]
 pub struct InferArgs {
     /// The node's generation route, e.g. http://host:8080/v1/generate
     #[arg(long, env = "AUTONET_INFER_URL", value_name = "URL")]
@@ -116,6 +138,19 @@ pub struct InferArgs {
     /// Refuse to pay more than this (ATN)
     #[arg(long, value_parser = atn_arg, default_value = "1", value_name = "ATN")]
     pub max_price: U256,
+}
+
+impl InferArgs {
+    /// Whether the command unlocks the operator's key: yes, it signs the payment.
+    pub fn uses_key(&self) -> bool {
+        true
+    }
+
+    /// Runs `autonet infer`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        infer(&ctx, &self).await
+    }
 }
 
 /// `autonet infer`: one request, paid with x402 when the node asks.
@@ -166,6 +201,27 @@ pub async fn infer(ctx: &Context, args: &InferArgs) -> Result<Report, CommandErr
             "settlement": a.settlement,
         }),
     })
+}
+
+/// `autonet claim` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClaimArgs {
+    /// The project whose contributor revenue is claimed
+    #[arg(long, env = "AUTONET_PROJECT", default_value_t = 1)]
+    pub project: u64,
+}
+
+impl ClaimArgs {
+    /// Whether the command unlocks the operator's key: yes, it signs the claims.
+    pub fn uses_key(&self) -> bool {
+        true
+    }
+
+    /// Runs `autonet claim`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        claim(&ctx, self.project).await
+    }
 }
 
 /// `autonet claim`: everything this account can claim — training rewards, inference revenue

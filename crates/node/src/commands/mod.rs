@@ -1,12 +1,17 @@
 //! The operator's commands and what they share.
 //!
-//! This module owns the [`Context`] every chain command runs in (provider, discovered contract
-//! addresses, the operator's address, transaction options), the [`CommandError`] they report and
-//! the [`Report`] they print (text or JSON). Each submodule owns one group of commands; none of
-//! them holds protocol decisions (those belong to the role agents) — they translate an operator's
-//! request into calls and explain the outcome.
+//! Each submodule owns one command or group of commands of `autonet`: its clap arguments (an
+//! `Args` struct, or a `Subcommand` enum for a group such as `project`, `gov`, `integrity` or
+//! `key`) with their help text and examples, whether it unlocks the operator's key (`uses_key`),
+//! and its `run(self, config)`, which connects with [`Context::connect`] when the command needs
+//! the chain; [`crate::cli`] only lists them and dispatches to `run`. This module owns what they
+//! share: the [`Context`] every chain command runs in (provider, discovered contract addresses,
+//! the operator's address, transaction options), the [`CommandError`] they report and the
+//! [`Report`] they print (text or JSON). None of them holds protocol decisions (those belong to
+//! the role agents) — they translate an operator's request into calls and explain the outcome.
 
 pub mod agent;
+pub mod config;
 pub mod deploy;
 pub mod gov;
 pub mod integrity;

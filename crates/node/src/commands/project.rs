@@ -1,9 +1,10 @@
-//! `autonet project create | fund | status`.
+//! `autonet project create | fund | approve-proposer | status`.
 //!
-//! This module owns the operator's side of the `Project` contract: creating a project with its
-//! reward split, phase windows and task limits, funding its budget (approve + fund, confirmed by
-//! `ProjectFunded`) and showing its accounts in ATN. It must not move a project's money any other
-//! way: reservations and payouts belong to TaskManager and Rewards.
+//! This module owns the project commands ([`ProjectCmd`]: their arguments and `run`) and the
+//! operator's side of the `Project` contract behind them: creating a project with its reward
+//! split, phase windows and task limits, funding its budget (approve + fund, confirmed by
+//! `ProjectFunded`), letting a proposer spend it and showing its accounts in ATN. It must not move
+//! a project's money any other way: reservations and payouts belong to TaskManager and Rewards.
 
 use alloy::primitives::{Address, B256, U256};
 use autonet_bindings::project::IProject::{CreateProjectParams, RewardSplit, Windows};
@@ -12,7 +13,8 @@ use autonet_chain::send_and_confirm;
 use serde_json::json;
 
 use super::{CommandError, Context, Report};
-use crate::amount::{atn, format_atn};
+use crate::amount::{atn, atn_arg, format_atn};
+use crate::config::EffectiveConfig;
 
 /// Default reward split in basis points: solvers, coordinators, proposer, aggregator (the values
 /// `script/DevnetRound.s.sol` uses).
@@ -22,26 +24,98 @@ pub const DEFAULT_SPLIT: [u16; 4] = [7_000, 1_500, 500, 1_000];
 /// network where blocks are faster or participants slower).
 pub const DEFAULT_WINDOWS: [u32; 6] = [8, 8, 8, 8, 8, 200];
 
+/// `autonet project …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ProjectCmd {
+    /// Create a training project owned by this account
+    #[command(after_help = "Example:
+  autonet project create --spec-hash 0x11…11 --model-uri ipfs://spec --dataset-root 0x22…22 \\
+      --initial-model-root 0x33…33 --price 0.01 --windows 8,8,8,8,8,200 --split 7000,1500,500,1000")]
+    Create(CreateArgs),
+    /// Add ATN to a project's budget (approves the Project contract first when needed)
+    #[command(after_help = "Example: autonet project fund 1 --amount 1000")]
+    Fund {
+        /// Project id (from `project create`)
+        id: U256,
+        /// ATN to add, as a decimal number
+        #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
+        amount: U256,
+    },
+    /// Owner only: let a staked proposer spend this project's budget, holding at most a cap reserved
+    /// across its open tasks (`--max-reward 0` revokes it). Only approved proposers can propose
+    /// tasks on a project.
+    #[command(
+        after_help = "Example: autonet project approve-proposer 1 0xabc…def --max-reward 100"
+    )]
+    ApproveProposer {
+        /// Project id
+        id: U256,
+        /// The proposer's address
+        proposer: Address,
+        /// Most this proposer may hold reserved across its open tasks at once (so also the
+        /// largest reward of one task), in ATN (0 revokes the approval)
+        #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
+        max_reward: U256,
+    },
+    /// Show a project's owner, accounts in ATN, model root, price, split and windows
+    Status {
+        /// Project id
+        id: U256,
+    },
+}
+
+impl ProjectCmd {
+    /// Whether the command may sign, so that a `--account` keystore is unlocked first: all but
+    /// `status`, which only reads.
+    pub fn uses_key(&self) -> bool {
+        !matches!(self, ProjectCmd::Status { .. })
+    }
+
+    /// Runs `autonet project …`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        match self {
+            ProjectCmd::Create(args) => create(&ctx, &args).await,
+            ProjectCmd::Fund { id, amount } => fund(&ctx, id, amount).await,
+            ProjectCmd::ApproveProposer {
+                id,
+                proposer,
+                max_reward,
+            } => approve_proposer(&ctx, id, proposer, max_reward).await,
+            ProjectCmd::Status { id } => status(&ctx, id).await,
+        }
+    }
+}
+
 /// The inputs of `project create`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct CreateArgs {
-    /// Hash of the model specification.
+    /// keccak256 of the model specification (32-byte hex)
+    #[arg(long, value_name = "HASH")]
     pub spec_hash: B256,
-    /// Where the model specification is published.
+    /// Where the model specification can be fetched
+    #[arg(long, value_name = "URI")]
     pub model_uri: String,
-    /// Merkle root of the dataset manifest.
+    /// Merkle root of the dataset manifest (32-byte hex)
+    #[arg(long, value_name = "HASH")]
     pub dataset_root: B256,
-    /// Root of the initial global model.
+    /// Merkle root of the initial global model (32-byte hex)
+    #[arg(long, value_name = "HASH")]
     pub initial_model_root: B256,
-    /// Inference price in base units.
+    /// Inference price in ATN per request (decimal)
+    #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
     pub price: U256,
-    /// commit, gtReveal, solReveal, voteCommit, voteReveal, publish (blocks).
+    /// Phase lengths in blocks: commit,gt-reveal,sol-reveal,vote-commit,vote-reveal,publish
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = DEFAULT_WINDOWS, value_name = "BLOCKS")]
     pub windows: Vec<u32>,
-    /// solver, coordinator, proposer, aggregator (basis points).
+    /// Reward split in basis points summing to 10000: solver,coordinator,proposer,aggregator
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = DEFAULT_SPLIT, value_name = "BPS")]
     pub split: Vec<u16>,
-    /// Solvers per task.
+    /// Most solvers per task (1..=16)
+    #[arg(long, default_value_t = 16)]
     pub max_solvers: u8,
-    /// Revealed votes a task needs.
+    /// Revealed coordinator votes a task needs to settle (1..=16)
+    #[arg(long, default_value_t = 2)]
     pub min_votes: u8,
 }
 

@@ -1,9 +1,11 @@
 //! `autonet stake`, `autonet unstake` and `autonet withdraw`.
 //!
-//! This module owns the operator's side of `ParticipantStaking`: approving and staking for a
-//! role, requesting an unbond and withdrawing matured unbonds, each confirmed by its event, and
-//! turning the contract's custom errors into advice (the minimum for the role, when an unbond
-//! matures). It must not decide when to stake: that is the operator's (or a role agent's) choice.
+//! This module owns the three commands' arguments ([`StakeArgs`], [`UnstakeArgs`],
+//! [`WithdrawArgs`]) and their `run`, and the operator's side of `ParticipantStaking` behind them:
+//! approving and staking for a role, requesting an unbond and withdrawing matured unbonds, each
+//! confirmed by its event, and turning the contract's custom errors into advice (the minimum for
+//! the role, when an unbond matures). It must not decide when to stake: that is the operator's (or
+//! a role agent's) choice.
 
 use alloy::primitives::{Address, U256};
 use autonet_bindings::enums::Role as RoleName;
@@ -13,8 +15,73 @@ use autonet_chain::{TxError, send_and_confirm};
 use serde_json::json;
 
 use super::{CommandError, Context, Report};
-use crate::amount::{atn, format_atn};
+use crate::amount::{atn, atn_arg, format_atn};
+use crate::config::EffectiveConfig;
 use crate::format::when;
+
+/// `autonet stake` arguments.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Example: autonet stake --role solver --amount 50")]
+pub struct StakeArgs {
+    /// The role to stake for
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// ATN to stake, as a decimal number (e.g. 50 or 50.5; at most 18 decimals)
+    #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
+    pub amount: U256,
+}
+
+impl StakeArgs {
+    /// Whether the command unlocks the operator's key: yes, it signs the stake.
+    pub fn uses_key(&self) -> bool {
+        true
+    }
+
+    /// Runs `autonet stake`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        stake(&ctx, self.role, self.amount).await
+    }
+}
+
+/// `autonet unstake` arguments.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Example: autonet unstake --amount 10")]
+pub struct UnstakeArgs {
+    /// ATN to unbond, as a decimal number
+    #[arg(long, value_parser = atn_arg, value_name = "ATN", allow_hyphen_values = true)]
+    pub amount: U256,
+}
+
+impl UnstakeArgs {
+    /// Whether the command unlocks the operator's key: yes, it signs the unbond request.
+    pub fn uses_key(&self) -> bool {
+        true
+    }
+
+    /// Runs `autonet unstake`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        unstake(&ctx, self.amount).await
+    }
+}
+
+/// `autonet withdraw` arguments (it takes none of its own).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WithdrawArgs {}
+
+impl WithdrawArgs {
+    /// Whether the command unlocks the operator's key: yes, it signs the withdrawal.
+    pub fn uses_key(&self) -> bool {
+        true
+    }
+
+    /// Runs `autonet withdraw`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        withdraw(&ctx).await
+    }
+}
 
 /// A staked role, as typed on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

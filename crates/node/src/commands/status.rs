@@ -1,8 +1,9 @@
 //! `autonet status`: what the chain says about this node and its operator.
 //!
-//! This module owns the one-screen overview: chain id and head, every contract address as the
-//! Registry lists it, the operator's balance, role, stake, pending unbonds and claimable rewards,
-//! and the latest task with its deadlines relative to the current block. It only reads.
+//! This module owns the command's arguments ([`StatusArgs`]) and `run`, and the one-screen
+//! overview it prints: chain id and head, every contract address as the Registry lists it, the
+//! operator's balance, role, stake, pending unbonds and claimable rewards, and the latest task
+//! with its deadlines relative to the current block. It only reads.
 
 use alloy::primitives::U256;
 use autonet_bindings::{ATNToken, ParticipantStaking, Rewards, TaskManager};
@@ -10,8 +11,27 @@ use serde_json::{Value, json};
 
 use super::{CommandError, Context, Report};
 use crate::amount::{atn, format_atn};
+use crate::config::EffectiveConfig;
 use crate::format::{block_deadline, when};
 use autonet_bindings::enums::{Role, TaskState};
+
+/// `autonet status` arguments (it takes none of its own).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {}
+
+impl StatusArgs {
+    /// Whether the command unlocks the operator's key: yes, to show its balance, role, stake and
+    /// rewards.
+    pub fn uses_key(&self) -> bool {
+        true
+    }
+
+    /// Runs `autonet status`.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        let ctx = Context::connect(config).await?;
+        status(&ctx).await
+    }
+}
 
 /// `autonet status`.
 pub async fn status(ctx: &Context) -> Result<Report, CommandError> {

@@ -21,10 +21,15 @@ use serde_json::json;
 
 use crate::amount::format_atn;
 use crate::commands::{CommandError, Report};
+use crate::config::EffectiveConfig;
 use network::{Network, NetworkError, NetworkOptions};
 
 /// `autonet devnet` arguments.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:
+  autonet devnet                         # 3 rounds of the small model
+  autonet devnet --preset tiny --rounds 5
+  autonet devnet --keep-running          # leave the network up afterwards")]
 pub struct DevnetArgs {
     /// Training rounds to run
     #[arg(long, default_value_t = 3)]
@@ -83,6 +88,19 @@ pub struct DevnetArgs {
     /// task settles (the proposer runs with `--confirmations 3` for this)
     #[arg(long)]
     pub check_reorg: bool,
+}
+
+impl DevnetArgs {
+    /// Whether the command unlocks the operator's key: never, the network makes and funds its
+    /// own keys.
+    pub fn uses_key(&self) -> bool {
+        false
+    }
+
+    /// Runs `autonet devnet` (its chain and keys are its own, so the configuration is unused).
+    pub async fn run(self, _config: EffectiveConfig) -> Result<Report, CommandError> {
+        devnet(&self).await
+    }
 }
 
 /// What one round did.
