@@ -5,6 +5,7 @@
 //! incentive, what each agent earned, the gas and the time spent training. Starting the network
 //! is [`network`]'s.
 
+pub mod chart;
 pub mod leakcheck;
 pub mod network;
 pub mod sale;
@@ -22,7 +23,7 @@ use serde_json::json;
 use crate::amount::format_atn;
 use crate::commands::{CommandError, Report};
 use crate::config::EffectiveConfig;
-use network::{Network, NetworkError, NetworkOptions};
+use network::{CallGas, Network, NetworkError, NetworkOptions};
 
 /// `autonet devnet` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -118,10 +119,17 @@ pub struct RoundSummary {
     pub wall_secs: u64,
     /// Longest local training of a solver in this round (seconds).
     pub train_secs: f32,
+    /// The solvers' utilization: their mean training time ÷ the round's wall time.
+    pub utilization: f32,
+    /// Wall seconds of the round not spent training by its slowest solver (the protocol's
+    /// overhead: windows, reveals, scoring, aggregation, attestation).
+    pub overhead_secs: f32,
     /// Gas of the agents' transactions in the round.
     pub gas: u64,
     /// Number of those transactions.
     pub txs: usize,
+    /// The same gas by the function called (`Contract.function`).
+    pub gas_by_call: BTreeMap<String, CallGas>,
     /// Solver → (consensus, incentive) in 1e18 fixed point.
     pub consensus: BTreeMap<String, (String, String)>,
     /// Agent → ATN earned in this round (wei).
@@ -493,7 +501,7 @@ async fn follow_rounds(
             }
         };
         let wall_secs = ts(accepted_block).await.saturating_sub(ts(proposed).await);
-        let (gas, txs) = net.agent_gas(proposed, accepted_block).await?;
+        let gas = net.agent_gas(proposed, accepted_block).await?;
         let mut consensus = BTreeMap::new();
         let mut earned: BTreeMap<String, U256> = BTreeMap::new();
         let id = U256::from(task_id);
@@ -533,7 +541,7 @@ async fn follow_rounds(
                 *earned.entry(name_of(&e.aggregator)).or_default() += e.amount;
             }
         }
-        let train_secs = net
+        let trained: Vec<f64> = net
             .agents
             .values()
             .filter(|a| a.name.starts_with("solver"))
@@ -547,7 +555,8 @@ async fn follow_rounds(
                     .ok()??;
                 action.data.get("train_secs")?.as_f64()
             })
-            .fold(0.0f64, f64::max) as f32;
+            .collect();
+        let (train_secs, utilization, overhead_secs) = training_share(&trained, wall_secs);
         let mut bls_signers = None;
         let mut bls_gas = None;
         for (l, e) in net
@@ -576,8 +585,11 @@ async fn follow_rounds(
             eval_loss: loss,
             wall_secs,
             train_secs,
-            gas,
-            txs,
+            utilization,
+            overhead_secs,
+            gas: gas.total,
+            txs: gas.txs,
+            gas_by_call: gas.by_call,
             consensus,
             earned: earned
                 .into_iter()
@@ -626,11 +638,43 @@ fn wad(v: &str) -> String {
         .unwrap_or_else(|_| v.to_string())
 }
 
+/// The slowest solver's training seconds, the solvers' utilization (mean training ÷ wall) and
+/// the protocol's overhead (wall − slowest training), from each solver's training seconds.
+fn training_share(trained: &[f64], wall_secs: u64) -> (f32, f32, f32) {
+    let slowest = trained.iter().copied().fold(0.0f64, f64::max);
+    let mean = if trained.is_empty() {
+        0.0
+    } else {
+        trained.iter().sum::<f64>() / trained.len() as f64
+    };
+    let wall = wall_secs as f64;
+    let utilization = if wall > 0.0 { mean / wall } else { 0.0 };
+    (
+        slowest as f32,
+        utilization as f32,
+        (wall - slowest).max(0.0) as f32,
+    )
+}
+
 fn print_round(s: &RoundSummary) {
     println!(
-        "round {}: task {} {} — global eval loss {:.4}; {} s wall, {:.1} s training (slowest solver); {} gas in {} tx",
-        s.round, s.task_id, s.outcome, s.eval_loss, s.wall_secs, s.train_secs, s.gas, s.txs
+        "round {}: task {} {} — global eval loss {:.4}; {} s wall, {:.1} s training (slowest solver), solver utilization {:.0}%, protocol overhead {:.1} s; {} gas in {} tx",
+        s.round,
+        s.task_id,
+        s.outcome,
+        s.eval_loss,
+        s.wall_secs,
+        s.train_secs,
+        s.utilization * 100.0,
+        s.overhead_secs,
+        s.gas,
+        s.txs
     );
+    let mut kinds: Vec<_> = s.gas_by_call.iter().collect();
+    kinds.sort_by(|a, b| b.1.gas.cmp(&a.1.gas).then(a.0.cmp(b.0)));
+    for (call, g) in kinds {
+        println!("  gas  {call:<40} {:>3} tx {:>9}", g.txs, g.gas);
+    }
     match (s.bls_signers, s.bls_gas) {
         (Some(n), gas) => println!(
             "  model accepted by one BLS aggregate attestation of {n} coordinators ({} gas)",
@@ -677,14 +721,35 @@ fn report(
     elapsed: Duration,
     paid: Option<&CommandError>,
 ) -> Report {
-    let mut text =
-        String::from("\ndevnet summary\n  round  eval loss   wall s  train s        gas\n");
+    let mut text = String::from(
+        "\ndevnet summary\n  round  eval loss   wall s  train s   util  overhead s        gas\n",
+    );
     text.push_str(&format!("  {:>5}  {initial:>9.4}\n", 0));
     for r in rounds {
         text.push_str(&format!(
-            "  {:>5}  {:>9.4}  {:>7}  {:>7.1}  {:>9}\n",
-            r.round, r.eval_loss, r.wall_secs, r.train_secs, r.gas
+            "  {:>5}  {:>9.4}  {:>7}  {:>7.1}  {:>4.0}%  {:>10.1}  {:>9}\n",
+            r.round,
+            r.eval_loss,
+            r.wall_secs,
+            r.train_secs,
+            r.utilization * 100.0,
+            r.overhead_secs,
+            r.gas
         ));
+    }
+    let mut points = vec![(0.0, f64::from(initial))];
+    let mut clock = 0.0;
+    for r in rounds {
+        clock += r.wall_secs as f64;
+        points.push((clock, f64::from(r.eval_loss)));
+    }
+    let chart = net.opts.dir.join("loss.svg");
+    match std::fs::write(&chart, chart::loss_svg(&points)) {
+        Ok(()) => text.push_str(&format!(
+            "  loss against wall-clock time: {}\n",
+            chart.display()
+        )),
+        Err(e) => text.push_str(&format!("  could not write {}: {e}\n", chart.display())),
     }
     text.push_str(&match paid {
         None => "  every agent's claimable balance equals what the contracts paid it\n".to_string(),
@@ -698,5 +763,20 @@ fn report(
     Report {
         text,
         json: json!({ "initial_eval_loss": initial, "rounds": rounds }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::training_share;
+
+    #[test]
+    fn utilization_is_mean_training_over_wall_and_overhead_the_rest() {
+        let (slowest, util, overhead) = training_share(&[10.0, 20.0, 30.0], 40);
+        assert_eq!(slowest, 30.0);
+        assert!((util - 0.5).abs() < 1e-6, "{util}");
+        assert_eq!(overhead, 10.0);
+        assert_eq!(training_share(&[], 40), (0.0, 0.0, 40.0));
+        assert_eq!(training_share(&[5.0], 0), (5.0, 0.0, 0.0));
     }
 }

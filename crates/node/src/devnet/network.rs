@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use alloy::consensus::Transaction as _;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
@@ -647,9 +648,9 @@ impl Network {
             .map_err(other)
     }
 
-    /// Gas used by the agents' transactions in blocks `from..=to`, leaving out each agent's
-    /// one-time setup (BLS key, identity and shard-provider registrations).
-    pub async fn agent_gas(&self, from: u64, to: u64) -> Result<(u64, usize), NetworkError> {
+    /// The gas of the agents' round transactions in blocks `from..=to` (one-time registrations
+    /// left out), in total and by the function called.
+    pub async fn agent_gas(&self, from: u64, to: u64) -> Result<RoundGas, NetworkError> {
         let agents: Vec<Address> = self.agents.values().map(|a| a.address()).collect();
         let setup = [
             autonet_bindings::BlsSignerRegistry::BlsKeyRegistered::SIGNATURE_HASH,
@@ -658,7 +659,7 @@ impl Network {
             autonet_bindings::AgentIdentity::Registered::SIGNATURE_HASH,
             autonet_bindings::AgentIdentity::URIUpdated::SIGNATURE_HASH,
         ];
-        let (mut gas, mut txs) = (0u64, 0usize);
+        let mut gas = RoundGas::default();
         for b in from..=to {
             let receipts = self
                 .provider
@@ -672,13 +673,21 @@ impl Network {
                     .logs()
                     .iter()
                     .any(|l| l.topics().first().is_some_and(|t| setup.contains(t)));
-                if agents.contains(&r.from) && !one_time {
-                    gas += r.gas_used;
-                    txs += 1;
+                if !agents.contains(&r.from) || one_time {
+                    continue;
                 }
+                let input = self
+                    .provider
+                    .get_transaction_by_hash(r.transaction_hash)
+                    .await
+                    .map_err(other)?
+                    .map(|t| t.input().clone())
+                    .unwrap_or_default();
+                let call = call_name(&self.contracts, r.to.unwrap_or_default(), &input);
+                gas.add(call, r.gas_used);
             }
         }
-        Ok((gas, txs))
+        Ok(gas)
     }
 
     /// Adds and starts the inference node (`autonet serve`, with the unpaid comparison route)
@@ -808,4 +817,139 @@ pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The gas of one round's transactions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RoundGas {
+    /// All of it.
+    pub total: u64,
+    /// Number of transactions.
+    pub txs: usize,
+    /// By function called (`Contract.function`): transactions and gas.
+    pub by_call: BTreeMap<String, CallGas>,
+}
+
+/// The transactions of one kind in a round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallGas {
+    /// How many.
+    pub txs: usize,
+    /// Their gas.
+    pub gas: u64,
+}
+
+impl RoundGas {
+    /// Counts one transaction calling `call`.
+    pub fn add(&mut self, call: String, gas: u64) {
+        self.total += gas;
+        self.txs += 1;
+        let entry = self.by_call.entry(call).or_default();
+        entry.txs += 1;
+        entry.gas += gas;
+    }
+}
+
+/// `Contract.function` of a transaction to `to` with calldata `input`, from the bindings'
+/// selectors (`Contract.?` for an unknown selector, `other` for an unknown contract).
+pub fn call_name(contracts: &Contracts, to: Address, input: &[u8]) -> String {
+    use autonet_bindings::{AgentIdentity, BlsSignerRegistry, ParticipantStaking, ShardProviders};
+    let Some(selector) = input.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()) else {
+        return "transfer".into();
+    };
+    let (contract, name) = if to == contracts.task_manager {
+        (
+            "TaskManager",
+            TaskManager::TaskManagerCalls::name_by_selector(selector),
+        )
+    } else if to == contracts.shard_registry {
+        (
+            "ModelShardRegistry",
+            ModelShardRegistry::ModelShardRegistryCalls::name_by_selector(selector),
+        )
+    } else if to == contracts.shard_providers {
+        (
+            "ShardProviders",
+            ShardProviders::ShardProvidersCalls::name_by_selector(selector),
+        )
+    } else if to == contracts.rewards {
+        ("Rewards", Rewards::RewardsCalls::name_by_selector(selector))
+    } else if to == contracts.staking {
+        (
+            "ParticipantStaking",
+            ParticipantStaking::ParticipantStakingCalls::name_by_selector(selector),
+        )
+    } else if to == contracts.bls_signers {
+        (
+            "BlsSignerRegistry",
+            BlsSignerRegistry::BlsSignerRegistryCalls::name_by_selector(selector),
+        )
+    } else if to == contracts.identity {
+        (
+            "AgentIdentity",
+            AgentIdentity::AgentIdentityCalls::name_by_selector(selector),
+        )
+    } else if to == contracts.atn_token {
+        (
+            "ATNToken",
+            ATNToken::ATNTokenCalls::name_by_selector(selector),
+        )
+    } else {
+        return "other".into();
+    };
+    format!("{contract}.{}", name.unwrap_or("?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::sol_types::SolCall;
+
+    fn contracts() -> Contracts {
+        let a = Address::repeat_byte;
+        Contracts {
+            atn_token: a(1),
+            registry: a(2),
+            timelock: a(3),
+            governor: a(4),
+            staking: a(5),
+            identity: a(6),
+            project: a(7),
+            market: a(8),
+            rewards: a(9),
+            task_manager: a(10),
+            bls_signers: a(11),
+            shard_registry: a(12),
+            shard_providers: a(13),
+        }
+    }
+
+    #[test]
+    fn calls_are_named_by_contract_and_selector() {
+        let c = contracts();
+        let commit = TaskManager::commitSolutionCall::SELECTOR;
+        assert_eq!(
+            call_name(&c, c.task_manager, &[&commit[..], &[0u8; 64][..]].concat()),
+            "TaskManager.commitSolution"
+        );
+        assert_eq!(
+            call_name(&c, c.task_manager, &[0xde, 0xad, 0xbe, 0xef]),
+            "TaskManager.?"
+        );
+        assert_eq!(call_name(&c, c.task_manager, &[]), "transfer");
+        assert_eq!(call_name(&c, Address::repeat_byte(0x99), &commit), "other");
+    }
+
+    #[test]
+    fn round_gas_adds_up_by_kind() {
+        let mut g = RoundGas::default();
+        g.add("TaskManager.commitSolution".into(), 100);
+        g.add("TaskManager.commitSolution".into(), 120);
+        g.add("TaskManager.finalize".into(), 700);
+        assert_eq!((g.total, g.txs), (920, 3));
+        assert_eq!(
+            g.by_call["TaskManager.commitSolution"],
+            CallGas { txs: 2, gas: 220 }
+        );
+    }
 }
