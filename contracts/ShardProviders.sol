@@ -15,8 +15,12 @@ import {IStakeLocker} from "./interfaces/IStakeLocker.sol";
 /// @title ShardProviders
 /// @notice Storage providers, their shard announcements, per-shard availability and liveness challenges.
 /// @dev The shape of a model (k, m) is read from `ModelShardRegistry`; a provider's announcement of a root is a
-///      bitmap of shard indices (< k + m <= MAX_SHARDS), mirrored in per-index holder lists of at most
-///      MAX_HOLDERS_PER_SHARD providers, and `_available[root]` counts the indices with at least one holder.
+///      bitmap of shard indices (< k + m <= MAX_SHARDS). Per root the contract keeps the holder count of every
+///      index (8 bits each, 32 indices per slot, at most MAX_HOLDERS_PER_SHARD), the list of providers holding
+///      any of its shards (with each one's position, for O(1) removal), and `_available[root]`, the number of
+///      indices with at least one holder. An announcement thus writes a few slots whatever the number of shards
+///      (a list of holders per index cost two slots per announced shard); `providersOf` filters the root's
+///      holders by their bitmaps.
 ///      Providers and challengers must hold bonded stake of at least `challengeSlash` (what a failed challenge
 ///      takes); a challenger also escrows `challengeBond` ATN here, paid to the provider when it proves its shard
 ///      and returned when it does not. The token balance is always the open bonds plus the unclaimed credits.
@@ -45,7 +49,11 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
 
     mapping(address provider => Provider) private _providers;
     mapping(bytes32 root => mapping(address provider => uint256 bitmap)) private _held;
-    mapping(bytes32 root => mapping(uint256 index => address[])) private _holders;
+    /// @dev Holder counts of shard indices 32w..32w+31 of a root, 8 bits per index (index 32w + j at bit 8j).
+    mapping(bytes32 root => mapping(uint256 word => uint256 counts)) private _holderCounts;
+    /// @dev Providers holding at least one shard of a root, and each one's position in that list plus one.
+    mapping(bytes32 root => address[]) private _rootHolders;
+    mapping(bytes32 root => mapping(address provider => uint256 positionPlusOne)) private _rootHolderPosition;
     mapping(bytes32 root => uint256) private _available;
 
     mapping(uint256 challengeId => Challenge) private _challenges;
@@ -122,16 +130,25 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
         if (held == 0) {
             // rootsHeld counts distinct roots; a provider cannot announce 2^32 roots in any realistic gas budget
             p.rootsHeld += 1;
+            address[] storage holders = _rootHolders[root];
+            holders.push(msg.sender);
+            _rootHolderPosition[root][msg.sender] = holders.length;
         }
 
         uint256 newlyAvailable;
-        for (uint256 i; i < count; ++i) {
-            if ((added >> i) & 1 == 0) continue;
-            address[] storage holders = _holders[root][i];
-            uint256 len = holders.length;
-            if (len >= MAX_HOLDERS_PER_SHARD) revert ShardProvidersShardHoldersFull(i);
-            if (len == 0) ++newlyAvailable;
-            holders.push(msg.sender);
+        // `added` has no bit at or above `count` (checked above), so the words end with its highest bit.
+        for (uint256 w; w < MAX_SHARDS / 32 && (added >> (w * 32)) != 0; ++w) {
+            uint256 bits = (added >> (w * 32)) & 0xffffffff;
+            if (bits == 0) continue;
+            uint256 counts = _holderCounts[root][w];
+            for (uint256 j; j < 32 && (bits >> j) != 0; ++j) {
+                if ((bits >> j) & 1 == 0) continue;
+                uint256 c = (counts >> (8 * j)) & 0xff;
+                if (c >= MAX_HOLDERS_PER_SHARD) revert ShardProvidersShardHoldersFull(w * 32 + j);
+                if (c == 0) ++newlyAvailable;
+                counts += uint256(1) << (8 * j);
+            }
+            _holderCounts[root][w] = counts;
         }
         if (newlyAvailable != 0) _available[root] += newlyAvailable;
         emit ShardsAnnounced(root, msg.sender, added, newHeld);
@@ -171,8 +188,23 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     }
 
     /// @inheritdoc IShardProviders
-    function providersOf(bytes32 root, uint256 index) external view returns (address[] memory) {
-        return _holders[root][index];
+    function providersOf(bytes32 root, uint256 index) external view returns (address[] memory providers) {
+        address[] storage holders = _rootHolders[root];
+        uint256 n = holders.length;
+        providers = new address[](n);
+        uint256 found;
+        for (uint256 i; i < n; ++i) {
+            address h = holders[i];
+            if (index < MAX_SHARDS && (_held[root][h] >> index) & 1 == 1) providers[found++] = h;
+        }
+        assembly ("memory-safe") {
+            mstore(providers, found) // shrink to the providers found (found <= n)
+        }
+    }
+
+    /// @inheritdoc IShardProviders
+    function holdersOf(bytes32 root) external view returns (address[] memory) {
+        return _rootHolders[root];
     }
 
     /// @inheritdoc IShardProviders
@@ -404,22 +436,28 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
         uint256 newHeld = held & ~bits;
         _held[root][provider] = newHeld;
         if (newHeld == 0) {
-            // held != 0 before, so the root was counted in rootsHeld (>= 1)
+            // held != 0 before, so the root was counted in rootsHeld (>= 1) and the provider is listed
             _providers[provider].rootsHeld -= 1;
+            address[] storage holders = _rootHolders[root];
+            uint256 position = _rootHolderPosition[root][provider];
+            address last = holders[holders.length - 1];
+            holders[position - 1] = last;
+            _rootHolderPosition[root][last] = position;
+            holders.pop();
+            delete _rootHolderPosition[root][provider];
         }
         uint256 lost;
-        for (uint256 i; i < MAX_SHARDS && (bits >> i) != 0; ++i) {
-            if ((bits >> i) & 1 == 0) continue;
-            address[] storage holders = _holders[root][i];
-            uint256 len = holders.length; // <= MAX_HOLDERS_PER_SHARD, and >= 1 since provider is listed
-            for (uint256 h; h < len; ++h) {
-                if (holders[h] == provider) {
-                    holders[h] = holders[len - 1];
-                    holders.pop();
-                    break;
-                }
+        for (uint256 w; w < MAX_SHARDS / 32 && (bits >> (w * 32)) != 0; ++w) {
+            uint256 chunk = (bits >> (w * 32)) & 0xffffffff;
+            if (chunk == 0) continue;
+            uint256 counts = _holderCounts[root][w];
+            for (uint256 j; j < 32 && (chunk >> j) != 0; ++j) {
+                if ((chunk >> j) & 1 == 0) continue;
+                // >= 1: `provider` held this index, so it was counted
+                if ((counts >> (8 * j)) & 0xff == 1) ++lost;
+                counts -= uint256(1) << (8 * j);
             }
-            if (len == 1) ++lost;
+            _holderCounts[root][w] = counts;
         }
         if (lost != 0) _available[root] -= lost;
         emit ShardsWithdrawn(root, provider, bits, newHeld);

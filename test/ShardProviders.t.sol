@@ -281,6 +281,50 @@ contract ShardProvidersTest is ShardFixture {
         assertEq(prov.shardsOf(root14, p1), 0x1ff);
     }
 
+    /// @notice The root's holder list follows providers joining and leaving in any order (swap-and-pop keeps the
+    ///         moved provider's position right, so it can leave later too).
+    function test_holdersOf_followsJoinsAndLeaves() public {
+        _publish14();
+        address p3 = makeAddr("provider3");
+        _stake(p3, Role.Solver, 50e18);
+        _register(p1);
+        _register(p2);
+        _register(p3);
+        _announce(p1, root14, 0x1);
+        _announce(p2, root14, 0x3);
+        _announce(p3, root14, 0x2);
+        assertEq(prov.holdersOf(root14).length, 3);
+
+        vm.prank(p1);
+        prov.withdrawShards(root14, 0x1); // the first leaves: the last takes its place
+        address[] memory h = prov.holdersOf(root14);
+        assertEq(h.length, 2);
+        assertEq(h[0], p3);
+        assertEq(h[1], p2);
+        (uint256 avail,) = prov.availability(root14);
+        assertEq(avail, 2);
+
+        vm.prank(p3);
+        prov.withdrawShards(root14, 0x2); // the moved one leaves from its new place
+        h = prov.holdersOf(root14);
+        assertEq(h.length, 1);
+        assertEq(h[0], p2);
+        assertEq(prov.providersOf(root14, 1).length, 1);
+        assertEq(prov.providersOf(root14, 300).length, 0);
+
+        _announce(p1, root14, 0x4); // and one can come back
+        h = prov.holdersOf(root14);
+        assertEq(h.length, 2);
+        assertEq(h[1], p1);
+        vm.prank(p2);
+        prov.withdrawShards(root14, 0x3);
+        h = prov.holdersOf(root14);
+        assertEq(h.length, 1);
+        assertEq(h[0], p1);
+        (avail,) = prov.availability(root14);
+        assertEq(avail, 1);
+    }
+
     function test_RevertWhen_announceInvalidBitmap() public {
         _publish14();
         _register(p1);

@@ -181,6 +181,9 @@ interface IShardProviders {
     /// @notice Providers announcing shard `index` of `root` (at most MAX_HOLDERS_PER_SHARD).
     function providersOf(bytes32 root, uint256 index) external view returns (address[] memory);
 
+    /// @notice Providers announcing any shard of `root` (each once; order changes when one leaves).
+    function holdersOf(bytes32 root) external view returns (address[] memory);
+
     /// @notice Bitmap of the shards of `root` announced by `provider`.
     function shardsOf(bytes32 root, address provider) external view returns (uint256);
 

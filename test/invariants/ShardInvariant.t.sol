@@ -273,7 +273,7 @@ contract ShardInvariantTest is ShardFixture {
         targetContract(address(handler));
     }
 
-    /// @notice availability == number of indices with >= 1 holder; holder lists and bitmaps agree.
+    /// @notice availability == number of indices with >= 1 holder; holder lists, holder counts and bitmaps agree.
     function invariant_availabilityMatchesHolders() public view {
         uint256 nRoots = handler.rootCount();
         uint256 nProviders = handler.providerCount();
@@ -293,6 +293,19 @@ contract ShardInvariantTest is ShardFixture {
                     assertEq((prov.shardsOf(root, holders[h]) >> i) & 1, 1, "listed holder without bit");
                 }
             }
+            // The root's holder list names exactly the providers with a bit set, each once.
+            address[] memory listed = prov.holdersOf(root);
+            uint256 withBits;
+            for (uint256 p; p < nProviders; ++p) {
+                address who = handler.providers(p);
+                uint256 seen;
+                for (uint256 h; h < listed.length; ++h) {
+                    if (listed[h] == who) ++seen;
+                }
+                assertEq(seen, prov.shardsOf(root, who) != 0 ? 1 : 0, "root holder list != bitmaps");
+                if (seen != 0) ++withBits;
+            }
+            assertEq(listed.length, withBits, "root holder list names a stranger");
             (uint256 avail, bool ok) = prov.availability(root);
             assertEq(avail, withHolder, "availability count");
             assertEq(ok, avail >= reg.getModel(root).manifest.dataShards, "recoverable flag");

@@ -394,7 +394,7 @@ impl Agent {
 
     /// The shard servers that announced shards of `root`.
     pub async fn peers_of(&self, root: B256) -> Result<Vec<String>, AgentError> {
-        Ok(model_peers(&self.shards(), &self.providers(), root).await?)
+        Ok(model_peers(&self.providers(), root).await?)
     }
 
     /// Where the project's models come from (this agent's store, the genesis rule, the chain).

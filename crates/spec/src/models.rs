@@ -5,7 +5,7 @@
 //! The role agents and the inference node load models only through [`ModelSources`]; what they
 //! do with the weights (cache them, evaluate, serve) is theirs.
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::B256;
 use alloy::providers::Provider;
 use autonet_bindings::{ModelShardRegistry, ShardProviders};
 use autonet_ml::{TensorSet, from_safetensors};
@@ -102,7 +102,7 @@ impl<P: Provider + Clone> ModelSources<'_, P> {
                     .manifestHash
             }
         };
-        let peers = model_peers(&self.shards, &self.providers, root).await?;
+        let peers = model_peers(&self.providers, root).await?;
         if peers.is_empty() {
             return Err(ModelError::NoPeers(root));
         }
@@ -131,31 +131,14 @@ impl<P: Provider + Clone> ModelSources<'_, P> {
 /// The shard servers (base URLs) that announced shards of model `root` (published in
 /// `ModelShardRegistry`) in `ShardProviders`.
 pub async fn model_peers<P: Provider + Clone>(
-    shards: &ModelShardRegistry::ModelShardRegistryInstance<P>,
     providers: &ShardProviders::ShardProvidersInstance<P>,
     root: B256,
 ) -> Result<Vec<String>, ModelError> {
-    let model = shards
-        .getModel(root)
+    let holders_seen = providers
+        .holdersOf(root)
         .call()
         .await
-        .map_err(ModelError::read(format!("model {root}")))?;
-    let count = usize::from(model.manifest.dataShards) + usize::from(model.manifest.parityShards);
-    let mut holders_seen: Vec<Address> = Vec::new();
-    for i in 0..count {
-        let holders = providers
-            .providersOf(root, U256::from(i))
-            .call()
-            .await
-            .map_err(ModelError::read(format!(
-                "providers of shard {i} of {root}"
-            )))?;
-        for h in holders {
-            if !holders_seen.contains(&h) {
-                holders_seen.push(h);
-            }
-        }
-    }
+        .map_err(ModelError::read(format!("shard holders of {root}")))?;
     let mut peers = Vec::new();
     for p in holders_seen {
         let endpoint = providers
@@ -172,6 +155,7 @@ pub async fn model_peers<P: Provider + Clone>(
 
 #[cfg(test)]
 mod tests {
+    use alloy::primitives::Address;
     use alloy::providers::{DynProvider, ProviderBuilder};
 
     use super::*;
