@@ -135,21 +135,7 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
             _rootHolderPosition[root][msg.sender] = holders.length;
         }
 
-        uint256 newlyAvailable;
-        // `added` has no bit at or above `count` (checked above), so the words end with its highest bit.
-        for (uint256 w; w < MAX_SHARDS / 32 && (added >> (w * 32)) != 0; ++w) {
-            uint256 bits = (added >> (w * 32)) & 0xffffffff;
-            if (bits == 0) continue;
-            uint256 counts = _holderCounts[root][w];
-            for (uint256 j; j < 32 && (bits >> j) != 0; ++j) {
-                if ((bits >> j) & 1 == 0) continue;
-                uint256 c = (counts >> (8 * j)) & 0xff;
-                if (c >= MAX_HOLDERS_PER_SHARD) revert ShardProvidersShardHoldersFull(w * 32 + j);
-                if (c == 0) ++newlyAvailable;
-                counts += uint256(1) << (8 * j);
-            }
-            _holderCounts[root][w] = counts;
-        }
+        uint256 newlyAvailable = _countHolders(root, added, true);
         if (newlyAvailable != 0) _available[root] += newlyAvailable;
         emit ShardsAnnounced(root, msg.sender, added, newHeld);
     }
@@ -446,21 +432,34 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
             holders.pop();
             delete _rootHolderPosition[root][provider];
         }
-        uint256 lost;
+        uint256 lost = _countHolders(root, bits, false);
+        if (lost != 0) _available[root] -= lost;
+        emit ShardsWithdrawn(root, provider, bits, newHeld);
+    }
+
+    /// @dev Adds one holder to (`joining`) or removes one from every index set in `bits`, and returns how many of
+    ///      those indices went from no holder to one (joining) or from one to none (leaving). Joining reverts when
+    ///      an index already has MAX_HOLDERS_PER_SHARD holders; leaving is only asked for indices the provider
+    ///      holds, whose counts are therefore >= 1. One slot holds the counts of 32 indices.
+    function _countHolders(bytes32 root, uint256 bits, bool joining) private returns (uint256 flipped) {
         for (uint256 w; w < MAX_SHARDS / 32 && (bits >> (w * 32)) != 0; ++w) {
             uint256 chunk = (bits >> (w * 32)) & 0xffffffff;
             if (chunk == 0) continue;
             uint256 counts = _holderCounts[root][w];
             for (uint256 j; j < 32 && (chunk >> j) != 0; ++j) {
                 if ((chunk >> j) & 1 == 0) continue;
-                // >= 1: `provider` held this index, so it was counted
-                if ((counts >> (8 * j)) & 0xff == 1) ++lost;
-                counts -= uint256(1) << (8 * j);
+                uint256 c = (counts >> (8 * j)) & 0xff;
+                if (joining) {
+                    if (c >= MAX_HOLDERS_PER_SHARD) revert ShardProvidersShardHoldersFull(w * 32 + j);
+                    if (c == 0) ++flipped;
+                    counts += uint256(1) << (8 * j);
+                } else {
+                    if (c == 1) ++flipped;
+                    counts -= uint256(1) << (8 * j);
+                }
             }
             _holderCounts[root][w] = counts;
         }
-        if (lost != 0) _available[root] -= lost;
-        emit ShardsWithdrawn(root, provider, bits, newHeld);
     }
 
     function _popcount(uint256 x) private pure returns (uint256 c) {
