@@ -833,13 +833,13 @@ pub async fn read_status(ctx: &Context, id: U256) -> Result<ProposalStatus, Comm
 /// What happens next, in words.
 fn next_step(id: U256, s: &ProposalStatus, block: u64, now: u64) -> String {
     let reached = s.for_votes + s.abstain >= s.quorum;
-    match s.state {
-        0 => format!(
+    match ProposalState::from_u8(s.state) {
+        Some(ProposalState::Pending) => format!(
             "voting opens after block {} ({})",
             s.snapshot,
             block_deadline(s.snapshot + 1, block)
         ),
-        1 => format!(
+        Some(ProposalState::Active) => format!(
             "voting until block {} ({}); quorum {}",
             s.deadline,
             block_deadline(s.deadline, block),
@@ -849,22 +849,22 @@ fn next_step(id: U256, s: &ProposalStatus, block: u64, now: u64) -> String {
                 "not reached yet"
             }
         ),
-        2 => "canceled".into(),
-        3 => {
+        Some(ProposalState::Canceled) => "canceled".into(),
+        Some(ProposalState::Defeated) => {
             if !reached {
                 "defeated: quorum not reached".into()
             } else {
                 "defeated: not more votes for than against".into()
             }
         }
-        4 => format!("passed; next: `autonet gov queue {id:#x}`"),
-        5 => format!(
+        Some(ProposalState::Succeeded) => format!("passed; next: `autonet gov queue {id:#x}`"),
+        Some(ProposalState::Queued) => format!(
             "queued; executable {}; then `autonet gov execute {id:#x}`",
             when(s.eta, now)
         ),
-        6 => "expired".into(),
-        7 => "executed".into(),
-        _ => "unknown state".into(),
+        Some(ProposalState::Expired) => "expired".into(),
+        Some(ProposalState::Executed) => "executed".into(),
+        None => "unknown state".into(),
     }
 }
 
@@ -1026,7 +1026,7 @@ pub async fn pass(
     let head = ctx.head().await?.0;
     advance(ctx, s.deadline.saturating_sub(head) + 1, 0).await?;
     let s = read_status(ctx, id).await?;
-    if s.state != 4 {
+    if ProposalState::from_u8(s.state) != Some(ProposalState::Succeeded) {
         let (b, now) = ctx.head().await?;
         return Err(CommandError::Invalid(format!(
             "proposal {id:#x} did not pass: {} — {} (votes for {}, quorum {})",
@@ -1104,7 +1104,7 @@ mod tests {
     #[test]
     fn defeat_is_explained() {
         let mut s = ProposalStatus {
-            state: 3,
+            state: ProposalState::Defeated as u8,
             against: U256::ZERO,
             for_votes: U256::from(1),
             abstain: U256::ZERO,
@@ -1117,7 +1117,7 @@ mod tests {
         s.for_votes = U256::from(10);
         s.against = U256::from(20);
         assert!(next_step(U256::from(1), &s, 30, 0).contains("not more votes for"));
-        s.state = 4;
+        s.state = ProposalState::Succeeded as u8;
         assert!(next_step(U256::from(1), &s, 30, 0).contains("autonet gov queue 0x1"));
     }
 }
