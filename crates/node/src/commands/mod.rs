@@ -163,17 +163,30 @@ pub struct Report {
 }
 
 impl Report {
-    /// Prints the report on stdout in the chosen form.
+    /// Prints the report on stdout in the chosen form. A reader that stops early (`autonet status
+    /// | head`) is not an error: the rest is dropped quietly, as other command-line tools do.
     pub fn print(&self, json: bool) {
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&self.json).expect("a Value always serializes")
-            );
+        let body = if json {
+            serde_json::to_string_pretty(&self.json).expect("a Value always serializes")
         } else {
-            println!("{}", self.text.trim_end());
+            self.text.trim_end().to_owned()
+        };
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = write_report(&mut out, &body)
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            eprintln!("error: printing the report: {e}");
         }
     }
+}
+
+/// Writes `body` and a newline in one write, then flushes.
+fn write_report(out: &mut impl std::io::Write, body: &str) -> std::io::Result<()> {
+    let mut all = String::with_capacity(body.len() + 1);
+    all.push_str(body);
+    all.push('\n');
+    out.write_all(all.as_bytes())?;
+    out.flush()
 }
 
 /// A connected provider and the deployment it talks to.
@@ -243,5 +256,36 @@ impl Context {
             })?
             .ok_or_else(|| CommandError::Invalid("the node returned no latest block".into()))?;
         Ok((block.header.number, block.header.timestamp))
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::write_report;
+
+    /// A writer whose reader has gone away after the first write.
+    struct ClosedAfterOne(usize);
+
+    impl std::io::Write for ClosedAfterOne {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += 1;
+            if self.0 > 1 {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_report_is_one_write_with_its_newline() {
+        let mut out = ClosedAfterOne(0);
+        write_report(&mut out, "line 1\nline 2").unwrap();
+        assert_eq!(out.0, 1);
+        let mut buf = Vec::new();
+        write_report(&mut buf, "a\nb").unwrap();
+        assert_eq!(buf, b"a\nb\n");
     }
 }
