@@ -181,7 +181,8 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
         uint256 found;
         for (uint256 i; i < n; ++i) {
             address h = holders[i];
-            if (index < MAX_SHARDS && (_held[root][h] >> index) & 1 == 1) providers[found++] = h;
+            // a shift by 256 or more is 0: an index past MAX_SHARDS finds nobody
+            if ((_held[root][h] >> index) & 1 == 1) providers[found++] = h;
         }
         assembly ("memory-safe") {
             mstore(providers, found) // shrink to the providers found (found <= n)
