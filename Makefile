@@ -120,6 +120,15 @@ devnet: setup build-contracts build-autonet ## local network doing real training
 check-devnet: setup setup-browser build-contracts build-autonet ## two rounds of the tiny model through `autonet devnet` (the second survives an anvil_reorg of its ground-truth reveal), then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
 	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --check-payments --check-status-page --check-no-leaks --check-reorg
 
+.PHONY: check-devnet-netns
+check-devnet-netns: setup build-contracts build-autonet ## two rounds of the tiny model with every agent in its own network namespace and address (needs root; says so and does nothing otherwise; part of make test)
+	@if $(AUTONET) devnet --help >/dev/null && [ "$$(id -u)" = 0 ] && ip netns add autonet-make-probe 2>/dev/null; then \
+	  ip netns del autonet-make-probe; \
+	  $(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31991 --dir .devnet/netns --netns; \
+	else \
+	  echo "check-devnet-netns: NOT RUN: network namespaces need root and iproute2 (ip netns) on this machine"; \
+	fi
+
 .PHONY: bench-inference
 bench-inference: setup build-contracts build-autonet ## one round of the small model, then requests/s and latency of paid / unpaid, cached / uncached inference
 	$(AUTONET) devnet --rounds 1 --preset small --chain-id 31991 --dir .devnet/bench --bench-inference $(or $(N),30)
@@ -163,5 +172,5 @@ slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cac
 .PHONY: test-stylus
 test-stylus: stylus-test check-stylus-abi stylus-wasm ## the Stylus consensus engine: native tests, exported ABI up to date, wasm builds and passes the activation checks
 
-test: setup check-abis check-sizes test-contracts check-deploy-local check-devnet rehearse-testnet lint-rust test-rust check-install test-stylus ## run every test
+test: setup check-abis check-sizes test-contracts check-deploy-local check-devnet check-devnet-netns rehearse-testnet lint-rust test-rust check-install test-stylus ## run every test
 	@echo "make test: all suites passed"

@@ -43,17 +43,27 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     IERC20 private immutable _token;
     address private _treasury;
 
-    /// @dev Role and the block until which the stake is bound share one slot, so binding costs one slot write.
+    /// @dev Role, the block until which the stake is bound and whether the account is counted active share one
+    ///      slot, so binding costs one slot write.
     struct Account {
         Role role;
         uint64 boundUntil;
+        bool active;
     }
 
     mapping(address account => Account) private _accounts;
     mapping(address account => uint256) private _bonded;
     mapping(address account => Unbond[]) private _pending;
     uint256[ROLE_COUNT] private _totalStake;
-    uint256[ROLE_COUNT] private _minStake;
+    /// @dev Per role, in one slot (read once by `bindStake`): the minimum stake, and how many accounts are counted
+    ///      active (bonded stake > 0 and at least the minimum, as of the account's last stake change or
+    ///      `syncActive`): a phase of a task can close early once that many have acted in it.
+    struct RoleState {
+        uint128 minStake;
+        uint128 activeCount;
+    }
+
+    RoleState[ROLE_COUNT] private _roles;
     uint64[ROLE_COUNT] private _delay;
     IStakeObserver private _observer;
     IStakeLocker[] private _lockers;
@@ -66,10 +76,10 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _token = token_;
         _treasury = treasury_;
-        _minStake[uint256(Role.Proposer)] = 100e18;
-        _minStake[uint256(Role.Solver)] = 50e18;
-        _minStake[uint256(Role.Coordinator)] = 500e18;
-        _minStake[uint256(Role.Aggregator)] = 1000e18;
+        _roles[uint256(Role.Proposer)].minStake = 100e18;
+        _roles[uint256(Role.Solver)].minStake = 50e18;
+        _roles[uint256(Role.Coordinator)].minStake = 500e18;
+        _roles[uint256(Role.Aggregator)].minStake = 1000e18;
         _delay[uint256(Role.Proposer)] = 7 days;
         _delay[uint256(Role.Solver)] = 3 days;
         _delay[uint256(Role.Coordinator)] = 14 days;
@@ -85,13 +95,14 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         Role current = _accounts[msg.sender].role;
         if (current != Role.None && current != role) revert StakingRoleMismatch(current, role);
         uint256 bonded = _bonded[msg.sender] + amount;
-        uint256 need = _minStake[uint256(role)];
+        uint256 need = _roles[uint256(role)].minStake;
         if (bonded < need) revert StakingBelowMinimum(bonded, need);
 
         _accounts[msg.sender].role = role;
         _bonded[msg.sender] = bonded;
         _totalStake[uint256(role)] += amount;
         emit Staked(msg.sender, role, amount, bonded);
+        _syncActive(msg.sender, role, bonded);
 
         _notify(msg.sender);
         _token.safeTransferFrom(msg.sender, address(this), amount);
@@ -121,6 +132,7 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         unchecked {
             _totalStake[uint256(role)] -= amount;
         }
+        _syncActive(msg.sender, role, remaining);
         // forge-lint: disable-next-line(unsafe-typecast)
         queue.push(Unbond({amount: uint128(amount), maturesAt: maturesAt})); // amount <= uint128 max, checked
         emit UnbondRequested(msg.sender, role, amount, maturesAt);
@@ -173,6 +185,7 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
                 _bonded[account] = bonded - fromBonded;
                 _totalStake[uint256(role)] -= fromBonded;
             }
+            _syncActive(account, role, bonded - fromBonded);
         }
         slashed = fromBonded;
 
@@ -210,13 +223,25 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     function bindStake(address account, Role role, uint64 untilBlock)
         external
         onlyRole(BINDER_ROLE)
-        returns (uint256 stake_)
+        returns (uint256 stake_, uint256 activeInRole)
     {
+        if (role == Role.None) return (0, 0);
+        RoleState memory r = _roles[uint256(role)];
+        activeInRole = r.activeCount;
         Account storage a = _accounts[account];
-        if (role == Role.None || a.role != role) return 0;
+        if (a.role != role || !a.active) return (0, activeInRole);
         stake_ = _bonded[account];
-        if (stake_ < _minStake[uint256(role)]) return 0;
+        if (stake_ < r.minStake) return (0, activeInRole);
         if (untilBlock > a.boundUntil) a.boundUntil = untilBlock;
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function syncActive(address account) external {
+        Role role = _accounts[account].role;
+        if (role == Role.None) return;
+        bool changed = _syncActive(account, role, _bonded[account]);
+        bool cleared = _maybeClearRole(account);
+        if (changed || cleared) _notify(account);
     }
 
     // ------------------------------------------------------------------ admin
@@ -224,7 +249,8 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
     /// @inheritdoc IParticipantStaking
     function setMinStake(Role role, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (role == Role.None) revert StakingInvalidRole();
-        _minStake[uint256(role)] = amount;
+        if (amount > type(uint128).max) revert StakingAmountTooLarge(amount);
+        _roles[uint256(role)].minStake = uint128(amount);
         emit MinStakeUpdated(role, amount);
     }
 
@@ -280,7 +306,13 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
 
     /// @inheritdoc IParticipantStaking
     function isActive(address account, Role role) external view returns (bool) {
-        return role != Role.None && _accounts[account].role == role && _bonded[account] >= _minStake[uint256(role)];
+        Account storage a = _accounts[account];
+        return role != Role.None && a.role == role && a.active && _bonded[account] >= _roles[uint256(role)].minStake;
+    }
+
+    /// @inheritdoc IParticipantStaking
+    function activeCount(Role role) external view returns (uint256) {
+        return _roles[uint256(role)].activeCount;
     }
 
     /// @inheritdoc IParticipantStaking
@@ -305,7 +337,7 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
 
     /// @inheritdoc IParticipantStaking
     function minStake(Role role) external view returns (uint256) {
-        return _minStake[uint256(role)];
+        return _roles[uint256(role)].minStake;
     }
 
     /// @inheritdoc IParticipantStaking
@@ -358,9 +390,33 @@ contract ParticipantStaking is AccessControl, ReentrancyGuard, IParticipantStaki
         return _observer;
     }
 
-    /// @dev Resets the role of an account that holds nothing any more; true when it did.
+    /// @dev Counts `account` active in `role` when its bonded stake is positive and at least the role minimum, and
+    ///      uncounts it otherwise, but never while its stake is bound to a task: a phase closes early once as many
+    ///      accounts as are counted have acted in it, so an account that acted and then fell below the minimum (a
+    ///      slash, a raised minimum) stays counted until its binding ends, or the phase could close before someone
+    ///      who can still act. It cannot act meanwhile (`bindStake` checks the minimum), and is uncounted at its next
+    ///      stake change or `syncActive` after the binding. The count can therefore only be too high, which holds
+    ///      phases open to their deadlines. An account is only ever counted in its own role (the role cannot
+    ///      change while counted, see `_maybeClearRole`). Returns whether the count changed.
+    function _syncActive(address account, Role role, uint256 bonded) private returns (bool changed) {
+        Account storage a = _accounts[account];
+        RoleState storage r = _roles[uint256(role)];
+        bool active = bonded != 0 && bonded >= r.minStake;
+        if (active == a.active) return false;
+        if (!active && block.number <= a.boundUntil) return false;
+        a.active = active;
+        if (active) {
+            ++r.activeCount; // at most the number of accounts
+        } else {
+            --r.activeCount; // counted before, so the count is at least 1
+        }
+        emit ActiveChanged(account, role, active);
+        return true;
+    }
+
+    /// @dev Resets the role of an account that holds nothing any more and is not counted active; true when it did.
     function _maybeClearRole(address account) private returns (bool cleared) {
-        if (_bonded[account] == 0 && _pending[account].length == 0) {
+        if (_bonded[account] == 0 && _pending[account].length == 0 && !_accounts[account].active) {
             Role previous = _accounts[account].role;
             if (previous != Role.None) {
                 _accounts[account].role = Role.None;

@@ -167,7 +167,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (_solverRecord[taskId][msg.sender] != bytes32(0)) {
             revert TaskManagerAlreadyCommitted(taskId, msg.sender);
         }
-        uint256 stake = _bind(msg.sender, Role.Solver, t.voteRevealEnd);
+        (uint256 stake, uint256 activeSolvers) = _bind(msg.sender, Role.Solver, t.voteRevealEnd);
         uint256 index = t.numCommitted;
         if (index < t.maxSolvers) {
             t.numCommitted = uint8(index + 1); // index < maxSolvers <= 16
@@ -181,6 +181,8 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         _solverRecord[taskId][msg.sender] = _tag(commitment, index);
         // forge-lint: disable-next-line(unsafe-typecast)
         emit SolutionCommitted(taskId, msg.sender, commitment, uint8(index)); // index < 16
+        // Every active solver holds a seat (only possible with no more active solvers than seats).
+        if (t.numCommitted == activeSolvers) _closeEarly(t, taskId, Phase.Commit);
     }
 
     /// @inheritdoc ITaskManager
@@ -202,6 +204,8 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         // pos < 16, so pos + 1 fits the 8-bit field above the address.
         _solverList[taskId][index] = slot | (uint256(pos) + 1) << POS_SHIFT;
         emit SolutionRevealed(taskId, msg.sender, deltaRoot, manifestHash, pos);
+        // Commits ended (this window opens after them): the seat holders are final.
+        if (pos + 1 == t.numCommitted) _closeEarly(t, taskId, Phase.SolutionReveal);
     }
 
     /// @inheritdoc ITaskManager
@@ -216,6 +220,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         }
         t.state = TaskState.GroundTruthRevealed;
         emit GroundTruthRevealed(taskId, msg.sender, evalSpecHash);
+        _closeEarly(t, taskId, Phase.GroundTruthReveal);
     }
 
     /// @inheritdoc ITaskManager
@@ -227,7 +232,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (_coordRecord[taskId][msg.sender] != bytes32(0)) {
             revert TaskManagerAlreadyCommitted(taskId, msg.sender);
         }
-        uint256 stake = _bind(msg.sender, Role.Coordinator, t.voteRevealEnd);
+        (uint256 stake, uint256 activeCoordinators) = _bind(msg.sender, Role.Coordinator, t.voteRevealEnd);
         uint256 index = t.numVoteCommits;
         if (index < MAX_COORDINATORS_PER_TASK) {
             t.numVoteCommits = uint8(index + 1); // index < 16
@@ -241,6 +246,7 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         _coordList[taskId][index] = _seat(msg.sender, stake);
         _coordRecord[taskId][msg.sender] = _tag(commitment, index);
         emit VoteCommitted(taskId, msg.sender, commitment);
+        if (t.numVoteCommits == activeCoordinators) _closeEarly(t, taskId, Phase.VoteCommit);
     }
 
     /// @inheritdoc ITaskManager
@@ -263,10 +269,13 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
             packed |= uint256(scores[k]) << (16 * k); // k < 16: fits 256 bits
         }
         // numVoteReveals < numVoteCommits ≤ 16.
-        t.numVoteReveals += 1;
+        uint8 reveals = t.numVoteReveals + 1;
+        t.numVoteReveals = reveals;
         _coordList[taskId][index] = slot | (uint256(1) << POS_SHIFT);
         _coordRecord[taskId][msg.sender] = bytes32(packed);
         emit VoteRevealed(taskId, msg.sender, scores);
+        // Vote commits ended (this window opens after them): the committers are final.
+        if (reveals == t.numVoteCommits) _closeEarly(t, taskId, Phase.VoteReveal);
     }
 
     /// @inheritdoc ITaskManager
@@ -500,10 +509,10 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
         if (whole > t.coordinatorStakeAtVote) t.coordinatorStakeAtVote = uint32(whole); // capped above
     }
 
-    /// @dev Binds the stake of `account` in `role` until the task's last window and returns it; reverts when
-    ///      not active.
-    function _bind(address account, Role role, uint64 until) private returns (uint256 stake) {
-        stake = _staking.bindStake(account, role, until);
+    /// @dev Binds the stake of `account` in `role` until the task's last window and returns it with the number of
+    ///      accounts active in the role; reverts when not active.
+    function _bind(address account, Role role, uint64 until) private returns (uint256 stake, uint256 active) {
+        (stake, active) = _staking.bindStake(account, role, until);
         if (stake == 0) revert TaskManagerNotActive(account, uint8(role));
     }
 
@@ -536,6 +545,29 @@ contract TaskManager is ITaskManager, AccessControl, ReentrancyGuard {
 
     function _pos(uint256 slot) private pure returns (uint256) {
         return (slot >> POS_SHIFT) & 0xff;
+    }
+
+    /// @dev Ends `phase` at this block: its deadline and every later one move earlier by the blocks it had left, so
+    ///      each later phase keeps its full length. Nothing changes on the phase's last block. Stakes stay bound
+    ///      until the deadline they were bound to, which is never earlier than the new one.
+    function _closeEarly(Task storage t, uint256 taskId, Phase phase) private {
+        uint64 end = phase == Phase.Commit
+            ? t.commitEnd
+            : phase == Phase.SolutionReveal
+                ? t.solRevealEnd
+                : phase == Phase.GroundTruthReveal
+                    ? t.gtRevealEnd
+                    : phase == Phase.VoteCommit ? t.voteCommitEnd : t.voteRevealEnd;
+        // Callers act inside the phase, so block.number <= end.
+        uint64 left = end - uint64(block.number);
+        if (left == 0) return;
+        // Deadlines only decrease and every one is at least the current block, which is >= left.
+        if (phase == Phase.Commit) t.commitEnd = end - left;
+        if (phase <= Phase.SolutionReveal) t.solRevealEnd -= left;
+        if (phase <= Phase.GroundTruthReveal) t.gtRevealEnd -= left;
+        if (phase <= Phase.VoteCommit) t.voteCommitEnd -= left;
+        t.voteRevealEnd -= left;
+        emit PhaseClosedEarly(taskId, phase, left);
     }
 
     function _close(Task storage t, uint256 taskId, uint256 projectId, uint256 reward, CloseReason reason)

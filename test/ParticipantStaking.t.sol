@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Test} from "forge-std/Test.sol";
+import {Vm} from "forge-std/Vm.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ATNToken} from "../contracts/ATNToken.sol";
 import {ParticipantStaking} from "../contracts/ParticipantStaking.sol";
@@ -528,6 +529,292 @@ contract ParticipantStakingTest is Test {
         vm.prank(admin);
         staking.setMinStake(Role.Aggregator, stakeAmt + 1);
         assertFalse(staking.isActive(alice, Role.Aggregator));
+    }
+
+    // ------------------------------------------------------------------ active count (early phase closes)
+
+    address internal carol = makeAddr("carol");
+    address internal binder = makeAddr("binder");
+
+    function _fund(address who, uint256 amount) internal {
+        vm.prank(admin);
+        assertTrue(token.transfer(who, amount));
+        vm.prank(who);
+        token.approve(address(staking), type(uint256).max);
+    }
+
+    function _grantBinder() internal {
+        bytes32 role = staking.BINDER_ROLE();
+        vm.prank(admin);
+        staking.grantRole(role, binder);
+    }
+
+    function _setMin(Role role, uint256 amount) internal {
+        vm.prank(admin);
+        staking.setMinStake(role, amount);
+    }
+
+    /// @dev How many ActiveChanged events `logs` hold.
+    function _activeChanges(Vm.Log[] memory logs) internal view returns (uint256 n) {
+        for (uint256 i; i < logs.length; ++i) {
+            if (
+                logs[i].emitter == address(staking)
+                    && logs[i].topics[0] == IParticipantStaking.ActiveChanged.selector
+            ) {
+                ++n;
+            }
+        }
+    }
+
+    /// A stake that reaches the role minimum counts the account once, in its own role; top-ups change nothing.
+    function test_activeCount_countsAStakeReachingTheMinimumOnce() public {
+        assertEq(staking.activeCount(Role.Solver), 0);
+        vm.expectEmit(true, true, false, true, address(staking));
+        emit IParticipantStaking.ActiveChanged(alice, Role.Solver, true);
+        _stake(alice, Role.Solver, 50e18);
+        assertEq(staking.activeCount(Role.Solver), 1);
+        vm.recordLogs();
+        _stake(alice, Role.Solver, 30e18);
+        assertEq(_activeChanges(vm.getRecordedLogs()), 0, "a top-up changed the count");
+        assertEq(staking.activeCount(Role.Solver), 1);
+        _stake(bob, Role.Coordinator, 500e18);
+        assertEq(staking.activeCount(Role.Solver), 1);
+        assertEq(staking.activeCount(Role.Coordinator), 1);
+        assertEq(staking.activeCount(Role.Proposer), 0);
+    }
+
+    /// An unbond that leaves less than the minimum uncounts the account (dust included); a further unbond changes
+    /// nothing, and a stake back to the minimum counts it again.
+    function test_activeCount_unbondBelowTheMinimumUncounts() public {
+        _stake(alice, Role.Solver, 100e18);
+        _stake(bob, Role.Solver, 100e18);
+        vm.prank(alice);
+        staking.requestUnbond(50e18); // exactly the minimum left: still counted
+        assertEq(staking.activeCount(Role.Solver), 2);
+        vm.expectEmit(true, true, false, true, address(staking));
+        emit IParticipantStaking.ActiveChanged(alice, Role.Solver, false);
+        vm.prank(alice);
+        staking.requestUnbond(50e18 - 1); // 1 wei of dust left
+        assertEq(staking.activeCount(Role.Solver), 1);
+        assertFalse(staking.isActive(alice, Role.Solver));
+        vm.recordLogs();
+        vm.prank(alice);
+        staking.requestUnbond(1);
+        assertEq(_activeChanges(vm.getRecordedLogs()), 0);
+        assertEq(staking.activeCount(Role.Solver), 1);
+        _stake(alice, Role.Solver, 50e18); // role kept while the unbond is pending
+        assertEq(staking.activeCount(Role.Solver), 2);
+        assertTrue(staking.isActive(alice, Role.Solver));
+    }
+
+    /// A slash that leaves less than the minimum uncounts the account; one that leaves at least the minimum does
+    /// not.
+    function test_activeCount_slashBelowTheMinimumUncounts() public {
+        _stake(alice, Role.Coordinator, 600e18);
+        vm.prank(slasher);
+        staking.slash(alice, 100e18, "ok");
+        assertEq(staking.activeCount(Role.Coordinator), 1);
+        vm.expectEmit(true, true, false, true, address(staking));
+        emit IParticipantStaking.ActiveChanged(alice, Role.Coordinator, false);
+        vm.prank(slasher);
+        staking.slash(alice, 1, "dust");
+        assertEq(staking.activeCount(Role.Coordinator), 0);
+        assertFalse(staking.isActive(alice, Role.Coordinator));
+        uint256 left = staking.stakeOf(alice);
+        vm.prank(slasher);
+        staking.slash(alice, left, "all"); // nothing left: the role clears, the count stays
+        assertEq(uint8(staking.roleOf(alice)), uint8(Role.None));
+        assertEq(staking.activeCount(Role.Coordinator), 0);
+    }
+
+    /// A dust account can never be counted: it holds no phase open, however often it is recounted, and cannot
+    /// bind. Even with a zero minimum an account needs a positive stake to be counted.
+    function test_activeCount_neverCountsDust() public {
+        _grantBinder();
+        _stake(alice, Role.Solver, 50e18);
+        vm.prank(alice);
+        staking.requestUnbond(50e18 - 1);
+        staking.syncActive(alice);
+        assertEq(staking.activeCount(Role.Solver), 0);
+        vm.prank(binder);
+        {
+            (uint256 bound,) = staking.bindStake(alice, Role.Solver, 100);
+            assertEq(bound, 0);
+        }
+        assertEq(staking.boundUntil(alice), 0);
+
+        _setMin(Role.Solver, 0);
+        _stake(bob, Role.Solver, 1);
+        assertEq(staking.activeCount(Role.Solver), 1);
+        vm.prank(bob);
+        staking.requestUnbond(1);
+        staking.syncActive(bob);
+        assertEq(staking.activeCount(Role.Solver), 0, "an account with nothing bonded is counted");
+        assertFalse(staking.isActive(bob, Role.Solver));
+        staking.syncActive(alice); // 1 wei >= 0: counted again under the zero minimum
+        assertEq(staking.activeCount(Role.Solver), 1);
+    }
+
+    /// After governance lowers the minimum, an account between the two minimums is not counted and cannot bind
+    /// (`isActive` false) until anyone calls `syncActive`; then it is counted and binds.
+    function test_syncActive_countsAnAccountALoweredMinimumMadeEligible() public {
+        _grantBinder();
+        _stake(alice, Role.Solver, 50e18);
+        vm.prank(alice);
+        staking.requestUnbond(10e18); // 40 left
+        assertEq(staking.activeCount(Role.Solver), 0);
+        _setMin(Role.Solver, 30e18);
+        assertFalse(staking.isActive(alice, Role.Solver));
+        assertEq(staking.activeCount(Role.Solver), 0);
+        vm.prank(binder);
+        {
+            (uint256 bound,) = staking.bindStake(alice, Role.Solver, 100);
+            assertEq(bound, 0);
+        }
+        assertEq(staking.boundUntil(alice), 0);
+
+        vm.expectEmit(true, true, false, true, address(staking));
+        emit IParticipantStaking.ActiveChanged(alice, Role.Solver, true);
+        vm.prank(bob);
+        staking.syncActive(alice);
+        assertTrue(staking.isActive(alice, Role.Solver));
+        assertEq(staking.activeCount(Role.Solver), 1);
+        vm.prank(binder);
+        {
+            (uint256 bound,) = staking.bindStake(alice, Role.Solver, 100);
+            assertEq(bound, 40e18);
+        }
+        assertEq(staking.boundUntil(alice), 100);
+        staking.syncActive(alice); // already counted: nothing changes
+        assertEq(staking.activeCount(Role.Solver), 1);
+    }
+
+    /// After governance raises the minimum, an account below it can no longer bind but stays counted until
+    /// anyone calls `syncActive`, which uncounts it; a stake back above the new minimum counts it again.
+    function test_syncActive_uncountsAnAccountARaisedMinimumMadeIneligible() public {
+        _grantBinder();
+        _stake(alice, Role.Solver, 60e18);
+        _stake(bob, Role.Solver, 80e18);
+        _setMin(Role.Solver, 70e18);
+        assertFalse(staking.isActive(alice, Role.Solver));
+        assertEq(staking.activeCount(Role.Solver), 2, "counted until recounted");
+        vm.prank(binder);
+        {
+            (uint256 bound,) = staking.bindStake(alice, Role.Solver, 100);
+            assertEq(bound, 0);
+        }
+
+        vm.expectEmit(true, true, false, true, address(staking));
+        emit IParticipantStaking.ActiveChanged(alice, Role.Solver, false);
+        staking.syncActive(alice);
+        staking.syncActive(bob); // still eligible: nothing changes
+        assertEq(staking.activeCount(Role.Solver), 1);
+        assertTrue(staking.isActive(bob, Role.Solver));
+        _stake(alice, Role.Solver, 10e18);
+        assertEq(staking.activeCount(Role.Solver), 2);
+    }
+
+    /// `syncActive` on an account without a role (never staked, or cleared) changes nothing, even with a zero
+    /// minimum.
+    function test_syncActive_roleLessAccountIsANoOp() public {
+        _stake(alice, Role.Solver, 50e18);
+        vm.prank(alice);
+        staking.requestUnbond(50e18);
+        vm.warp(block.timestamp + 3 days);
+        vm.prank(alice);
+        staking.withdrawUnbonded();
+        assertEq(uint8(staking.roleOf(alice)), uint8(Role.None));
+        _setMin(Role.Solver, 0);
+        vm.recordLogs();
+        vm.record();
+        staking.syncActive(alice);
+        staking.syncActive(carol);
+        (, bytes32[] memory writes) = vm.accesses(address(staking));
+        assertEq(writes.length, 0, "a write");
+        assertEq(vm.getRecordedLogs().length, 0, "an event");
+        for (uint256 r; r < 5; ++r) {
+            assertEq(staking.activeCount(Role(r)), 0);
+        }
+    }
+
+    /// `bindStake` also returns the role's active count (TaskManager compares it with the accounts that acted),
+    /// whether or not the account can bind, and 0 for `Role.None`.
+    function test_bindStake_returnsTheRolesActiveCount() public {
+        _grantBinder();
+        _stake(alice, Role.Solver, 50e18);
+        _stake(bob, Role.Solver, 70e18);
+        _fund(carol, 1000e18);
+        _stake(carol, Role.Coordinator, 500e18);
+        vm.startPrank(binder);
+        (uint256 stake_, uint256 active) = staking.bindStake(alice, Role.Solver, 10);
+        assertEq(stake_, 50e18);
+        assertEq(active, 2);
+        (stake_, active) = staking.bindStake(carol, Role.Solver, 10); // another role: binds nothing
+        assertEq(stake_, 0);
+        assertEq(active, 2);
+        (stake_, active) = staking.bindStake(alice, Role.Coordinator, 10);
+        assertEq(stake_, 0);
+        assertEq(active, 1);
+        (stake_, active) = staking.bindStake(alice, Role.None, 10);
+        assertEq(stake_, 0);
+        assertEq(active, 0);
+        vm.stopPrank();
+        assertEq(staking.boundUntil(carol), 0);
+        assertEq(staking.boundUntil(alice), 10);
+    }
+
+    /// Whatever stakes, unbonds, slashes, minimum changes and recounts come in any order, the count is never
+    /// below the number of `isActive` accounts (an account that can act is always counted, so no phase closes
+    /// before it acted), and once every account is recounted it is exactly the number of accounts of the role
+    /// with a positive stake of at least the role minimum.
+    function testFuzz_activeCount_matchesTheEligibleAccountsOnceSynced(uint256 seed) public {
+        address[3] memory who = [alice, bob, carol];
+        _fund(carol, 100_000e18);
+        for (uint256 step; step < 16; ++step) {
+            uint256 r = uint256(keccak256(abi.encode(seed, step)));
+            address a = who[r % 3];
+            uint256 op = (r >> 8) % 5;
+            uint256 amount = ((r >> 16) % 120) * 1e18 + (r >> 32) % 2;
+            if (op == 0) {
+                uint256 bonded = staking.stakeOf(a);
+                uint256 need = staking.minStake(Role.Solver);
+                Role role = staking.roleOf(a);
+                if (role != Role.None && role != Role.Solver) continue; // one role per account
+                if (bonded + amount < need) amount = need - bonded;
+                if (amount == 0) amount = 1;
+                _stake(a, Role.Solver, amount);
+            } else if (op == 1) {
+                uint256 bonded = staking.stakeOf(a);
+                if (bonded == 0 || staking.pendingUnbonds(a).length >= staking.MAX_PENDING_UNBONDS()) {
+                    continue;
+                }
+                vm.prank(a);
+                staking.requestUnbond(amount % bonded + 1);
+            } else if (op == 2) {
+                vm.prank(slasher);
+                staking.slash(a, amount, "fuzz");
+            } else if (op == 3) {
+                _setMin(Role.Solver, ((r >> 40) % 100) * 1e18);
+            } else {
+                staking.syncActive(a);
+            }
+            uint256 active;
+            for (uint256 i; i < 3; ++i) {
+                if (staking.isActive(who[i], Role.Solver)) ++active;
+            }
+            // Equal until a minimum raise leaves an account counted that can no longer act (until recounted).
+            assertGe(staking.activeCount(Role.Solver), active, "an account that can act is not counted");
+        }
+        uint256 eligible;
+        for (uint256 i; i < 3; ++i) {
+            staking.syncActive(who[i]);
+            uint256 bonded = staking.stakeOf(who[i]);
+            bool counted = staking.roleOf(who[i]) == Role.Solver && bonded != 0
+                && bonded >= staking.minStake(Role.Solver);
+            assertEq(staking.isActive(who[i], Role.Solver), counted);
+            if (counted) ++eligible;
+        }
+        assertEq(staking.activeCount(Role.Solver), eligible);
     }
 
     // ------------------------------------------------------------------ stake lockers (review dc0035f: M-4)

@@ -34,6 +34,8 @@ interface IParticipantStaking {
     event Slashed(address indexed account, Role indexed role, uint256 amount, bytes32 reason);
     /// @notice `account` has no stake left; its role was reset from `previous` to `None`.
     event RoleCleared(address indexed account, Role previous);
+    /// @notice `account` is now counted (or no longer counted) in `activeCount(role)`.
+    event ActiveChanged(address indexed account, Role indexed role, bool active);
     /// @notice The minimum stake of `role` changed.
     event MinStakeUpdated(Role indexed role, uint256 minStake);
     /// @notice The unbonding delay of `role` changed.
@@ -160,8 +162,24 @@ interface IParticipantStaking {
     /// @notice Gas given to each locker's `lockedStake` call in `requestUnbond`.
     function LOCKER_GAS() external view returns (uint256);
 
-    /// @notice True when `account` has role `role` and bonded stake >= `minStake(role)`.
+    /// @notice True when `account` has role `role`, bonded stake >= `minStake(role)` and is counted in
+    ///         `activeCount(role)`.
     function isActive(address account, Role role) external view returns (bool);
+
+    /// @notice How many accounts are counted active in `role`: bonded stake positive and at least the role minimum
+    ///         as of the account's last stake change (stake, unbond, slash) or `syncActive`; an account that falls
+    ///         below the minimum while its stake is bound to a task stays counted until it is synced after the
+    ///         binding, so the count is never below the number of accounts that can act. A task phase closes
+    ///         early once every account that can act in it has (ITaskManager): an account that is not counted
+    ///         cannot act (`bindStake` returns 0), so the count never leaves out someone who could.
+    function activeCount(Role role) external view returns (uint256);
+
+    /// @notice Anyone: recount `account` against its role's current minimum. Needed only after governance changed
+    ///         a minimum: an account the change made eligible cannot act until it is recounted (by this call or
+    ///         its next stake), and one the change made ineligible holds phases open until it is recounted.
+    ///         Also clears the role of an account left with nothing, and tells the stake observer when either
+    ///         changed.
+    function syncActive(address account) external;
 
     /// @notice BINDER_ROLE (TaskManager): if `account` is active in `role`, bind its stake until block `untilBlock`
     ///         (the later of this and any earlier binding) and return its bonded stake, the weight snapshot of
@@ -169,7 +187,11 @@ interface IParticipantStaking {
     ///         request an unbond until the block has passed; after it, the unbonding delay (at least
     ///         MIN_UNBONDING_DELAY) keeps the stake slashable while the task is finalized. No event of its own:
     ///         the caller's events (TaskProposed, SolutionCommitted, VoteCommitted) carry the deadlines.
-    function bindStake(address account, Role role, uint64 untilBlock) external returns (uint256 stake);
+    ///         Also returns `activeCount(role)`, read from the same slot as the minimum, so that the caller can
+    ///         tell whether every active account of the role has acted without a second call.
+    function bindStake(address account, Role role, uint64 untilBlock)
+        external
+        returns (uint256 stake, uint256 activeInRole);
 
     /// @notice The block until which `account`'s stake is bound (0 = never bound).
     function boundUntil(address account) external view returns (uint64);

@@ -10,6 +10,15 @@ pragma solidity ^0.8.24;
 ///         (voteCommitEnd < block ≤ voteRevealEnd) → anyone finalizes. Every failure path is closable by
 ///         anyone through `finalize`, which always returns the unspent reservation to the project budget.
 ///         The stored state only moves forward.
+///
+///         A phase closes early once nobody who could still act in it is left (PhaseClosedEarly): the commit
+///         phase when every account counted active as a Solver (IParticipantStaking.activeCount) holds a seat
+///         with a commitment; the solution reveal phase when every seat holder revealed; the eval spec phase when
+///         the proposer revealed; the vote commit phase when every active Coordinator committed; the vote reveal
+///         phase when every vote committer revealed. The phase's deadline becomes the closing block and every
+///         later deadline moves earlier by the same number of blocks, so each later phase keeps its full length.
+///         With more active solvers than seats (or more than 16 active coordinators) the commit phase always runs
+///         to its deadline, so a seat can still go to more stake.
 interface ITaskManager {
     /// @notice Stored task state. Open → GroundTruthRevealed → Finalized; Open → Closed (no commits, or no
     ///         revealed solution) or Cancelled (solutions revealed, proposer never revealed);
@@ -29,6 +38,15 @@ interface ITaskManager {
         NoRevealedSolutions,
         TooFewVotes,
         NoStakeQuorum
+    }
+
+    /// @notice The phases of a task, in order.
+    enum Phase {
+        Commit,
+        SolutionReveal,
+        GroundTruthReveal,
+        VoteCommit,
+        VoteReveal
     }
 
     /// @notice Block numbers (inclusive) ending each phase.
@@ -73,6 +91,9 @@ interface ITaskManager {
     event SolverDisplaced(uint256 indexed taskId, address indexed displaced, address indexed by, uint256 index);
     /// @notice All coordinator seats were taken: `displaced` (the smallest stake) lost seat `index` to `by`.
     event VoteDisplaced(uint256 indexed taskId, address indexed displaced, address indexed by, uint256 index);
+    /// @notice Everyone who could act in `phase` has: it ended at this block, and the deadlines of it and of every
+    ///         later phase moved `blocksSaved` blocks earlier (getTask returns the new deadlines).
+    event PhaseClosedEarly(uint256 indexed taskId, Phase phase, uint64 blocksSaved);
     /// @notice Governance retired this manager after task `lastTaskId`: no new proposals; open tasks run to the end.
     event Retired(uint256 lastTaskId);
     /// @notice The share of total coordinator stake that revealed votes must exceed changed.

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {console2} from "forge-std/console2.sol";
+import {Vm} from "forge-std/Vm.sol";
 import {World} from "../utils/World.sol";
 import {BN254} from "../../contracts/libraries/BN254.sol";
 import {Role} from "../../contracts/interfaces/IParticipantStaking.sol";
@@ -285,6 +286,8 @@ contract BlsAttestationTest is World {
     function test_onStakeChanged_unbondBelowMinimumRemovesTheSigner() public {
         _registerAll();
         _publish(_fullRound(_agreeingRows()));
+        // The round's phases closed early: the vote stays bound until the deadline it was bound to.
+        _rollTo(uint256(staking.boundUntil(coords[1])) + 1);
         vm.expectEmit(address(blsSigners));
         emit IBlsSignerRegistry.BlsSignerUpdated(coords[1], 1, false, 0);
         vm.prank(coords[1]);
@@ -357,16 +360,24 @@ contract BlsAttestationTest is World {
 
     function test_onStakeChanged_roleClearedRemovesTheSigner() public {
         _registerAll();
-        // With a zero minimum, a Coordinator with nothing bonded is still active until its role is cleared.
+        // Even with a zero minimum, a Coordinator with nothing bonded is not active (an active account holds a
+        // positive stake, see IParticipantStaking.activeCount): the signer leaves the aggregate at the unbond,
+        // and the role clear at the withdrawal finds it gone and changes nothing.
         _setCoordinatorMinimum(0);
-        vm.prank(coords[1]);
-        staking.requestUnbond(1000e18);
-        _assertAggregate(1 + 2 + 3, 2000e18, 0x7);
-        vm.warp(block.timestamp + staking.unbondingDelay(Role.Coordinator));
         vm.expectEmit(address(blsSigners));
         emit IBlsSignerRegistry.BlsSignerUpdated(coords[1], 1, false, 0);
         vm.prank(coords[1]);
+        staking.requestUnbond(1000e18);
+        assertFalse(staking.isActive(coords[1], Role.Coordinator));
+        _assertAggregate(1 + 3, 2000e18, 0x5);
+        vm.warp(block.timestamp + staking.unbondingDelay(Role.Coordinator));
+        vm.recordLogs();
+        vm.prank(coords[1]);
         staking.withdrawUnbonded();
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertFalse(logs[i].emitter == address(blsSigners), "the role clear changed the aggregate again");
+        }
         assertEq(uint8(staking.roleOf(coords[1])), uint8(Role.None));
         _assertAggregate(1 + 3, 2000e18, 0x5);
         // Back in another role: still not counted.
@@ -577,6 +588,8 @@ contract BlsAttestationTest is World {
     function test_RevertWhen_aSignerIsNoLongerACoordinator() public {
         _registerAll();
         _publish(_fullRound(_agreeingRows()));
+        // The round's phases closed early: the vote stays bound until the deadline it was bound to.
+        _rollTo(uint256(staking.boundUntil(coords[1])) + 1);
         vm.prank(coords[1]);
         staking.requestUnbond(1000e18);
         (uint256[4] memory apk2, uint256[2] memory sigma) =

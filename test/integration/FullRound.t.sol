@@ -95,26 +95,8 @@ contract FullRoundTest is World {
     /// @dev One "transaction": every protocol contract's storage is cooled first (a forge test is a single EVM
     ///      transaction, so without this every slot touched earlier would be warm), then `data` is sent as `from`.
     function _tx(address from, address to, bytes memory data) internal {
-        address[9] memory all = [
-            address(token),
-            address(staking),
-            address(project),
-            address(market),
-            address(rewards),
-            address(tasks),
-            address(shards),
-            address(blsSigners),
-            address(shardProviders)
-        ];
-        for (uint256 i; i < all.length; ++i) {
-            vm.cool(all[i]);
-        }
-        vm.prank(from);
-        uint256 g = gasleft();
-        (bool ok,) = to.call(data);
-        _coldGas += g - gasleft();
+        _coldGas += _coldCall(from, to, data);
         ++_coldTxs;
-        assertTrue(ok, "round transaction failed");
     }
 
     function test_fullRound_gasWithColdStorage() public {
@@ -183,7 +165,8 @@ contract FullRoundTest is World {
         console2.log("cold-storage execution gas of the full round:", _coldGas);
         console2.log("transactions:", _coldTxs);
         console2.log("with 21000 intrinsic gas per transaction:", _coldGas + 21_000 * _coldTxs);
-        // docs/protocol.md §10 target: <= 2,340,000 for this round; the committed snapshot tracks it.
+        // docs/protocol.md §10 target: <= 2,340,000 for this round (missed since early phase closes, see
+        // docs/consensus.md "Gas"); the committed snapshot tracks it.
         vm.snapshotValue("fullRoundColdWithIntrinsic", _coldGas + 21_000 * _coldTxs);
     }
 

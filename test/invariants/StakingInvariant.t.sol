@@ -133,6 +133,21 @@ contract StakingInvariantTest is Test {
         assertEq(byRole[0], 0); // an account without a role holds nothing bonded
     }
 
+    /// activeCount(r) == number of accounts active in r (the minimums never change here, so every count is
+    /// current): a phase of a task closes early only once every account that can act in it has
+    function invariant_activeCountPerRole() public view {
+        uint256 n = handler.actorCount();
+        uint256[5] memory active;
+        for (uint256 i; i < n; ++i) {
+            address a = handler.actors(i);
+            Role role = staking.roleOf(a);
+            if (staking.isActive(a, role)) ++active[uint256(role)];
+        }
+        for (uint256 r = 1; r < 5; ++r) {
+            assertEq(staking.activeCount(Role(r)), active[r]);
+        }
+    }
+
     /// everything slashed reached the treasury
     function invariant_slashedEqualsTreasuryBalance() public view {
         assertEq(token.balanceOf(treasury), handler.ghostSlashed());

@@ -224,11 +224,14 @@ contract RoundAttacksTest is World {
 
     /// L-2 (fails on dc0035f: a committed solver unbonded and withdrew before finalize and its missed-reveal slash
     /// took nothing): stake that backs a commitment cannot be unbonded before the task's last window, so the
-    /// slash lands; afterwards the solver may leave.
+    /// slash lands; afterwards the solver may leave. Phases that close early move the task's last window earlier,
+    /// never a binding: each stays until the last window as it stood when the stake was bound (the proposal's
+    /// for the proposer and the solvers, the vote commit's for a coordinator), never earlier than the task's end.
     function test_L2_committedSolverCannotUnbondBeforeTheTaskEnds() public {
         uint256 taskId = _propose();
         uint256 end = _deadlines(taskId).voteRevealEnd;
         _commitAll(taskId);
+        assertLt(_deadlines(taskId).voteRevealEnd, end, "setup: the commit phase closed early");
         vm.prank(solvers[2]);
         vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, solvers[2], end));
         staking.requestUnbond(100e18);
@@ -243,29 +246,39 @@ contract RoundAttacksTest is World {
         uint16[] memory r = new uint16[](2);
         r[0] = 600;
         r[1] = 400;
+        uint256 voteEnd = _deadlines(taskId).voteRevealEnd; // the last window when the votes are committed
         for (uint256 i; i < 3; ++i) {
             _commitVote(taskId, coords[i], r);
         }
+        assertLt(_deadlines(taskId).voteRevealEnd, voteEnd, "setup: the vote commit phase closed early");
+        assertLe(voteEnd, end);
         vm.prank(coords[0]);
-        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, coords[0], end));
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, coords[0], voteEnd));
         staking.requestUnbond(1);
         for (uint256 i; i < 3; ++i) {
             _revealVote(taskId, coords[i], r);
         }
         _rollToFinalize(taskId);
+        // Still bound at the (shifted) end of the task.
+        vm.prank(solvers[2]);
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, solvers[2], end));
+        staking.requestUnbond(100e18);
         tasks.finalize(taskId);
         // The missed reveal costs the seat's share of the pool, capped by the stake: all 100 ATN.
         assertEq(staking.stakeOf(solvers[2]), 0);
         assertEq(staking.pendingUnbondTotal(solvers[2]), 0);
+        _rollTo(voteEnd + 1);
         vm.prank(coords[0]);
         staking.requestUnbond(1);
     }
 
     /// L-2, the other order: once the last window has passed a bound solver may start unbonding before anyone
     /// finalized, but the unbonding delay (at least MIN_UNBONDING_DELAY) keeps the stake slashable, so the
-    /// missed-reveal slash still lands.
+    /// missed-reveal slash still lands. The windows closed early here: the solver's binding is the task's last
+    /// window as proposed, after the shifted one, and the unbond goes through only once that has passed.
     function test_L2_unbondingAfterTheLastWindowStillPaysTheSlash() public {
         uint256 taskId = _propose();
+        uint256 end = _deadlines(taskId).voteRevealEnd;
         _commitAll(taskId);
         _revealSolution(taskId, solvers[0]);
         _revealSolution(taskId, solvers[1]);
@@ -280,6 +293,12 @@ contract RoundAttacksTest is World {
             _revealVote(taskId, coords[i], r);
         }
         _rollToFinalize(taskId);
+        assertEq(staking.boundUntil(solvers[2]), end);
+        vm.prank(solvers[2]);
+        vm.expectRevert(abi.encodeWithSelector(IParticipantStaking.StakingBound.selector, solvers[2], end));
+        staking.requestUnbond(100e18);
+        _rollTo(end + 1);
+        assertEq(uint8(tasks.taskState(taskId)), uint8(ITaskManager.TaskState.GroundTruthRevealed));
         vm.prank(solvers[2]);
         staking.requestUnbond(100e18);
         vm.warp(block.timestamp + staking.MIN_UNBONDING_DELAY() - 1);

@@ -220,6 +220,31 @@ abstract contract World is Test {
         return tasks.getTask(taskId).deadlines;
     }
 
+    /// @dev One "transaction" for gas measurements: every protocol contract's storage is cooled first (as a new
+    ///      transaction finds it), then `data` is sent as `from`; reverts the test when the call fails. Returns
+    ///      the call's execution gas (without the 21,000 intrinsic gas).
+    function _coldCall(address from, address to, bytes memory data) internal returns (uint256 gasUsed) {
+        address[9] memory all = [
+            address(token),
+            address(staking),
+            address(project),
+            address(market),
+            address(rewards),
+            address(tasks),
+            address(shards),
+            address(blsSigners),
+            address(shardProviders)
+        ];
+        for (uint256 i; i < all.length; ++i) {
+            vm.cool(all[i]);
+        }
+        vm.prank(from);
+        uint256 g = gasleft();
+        (bool ok,) = to.call(data);
+        gasUsed = g - gasleft();
+        assertTrue(ok, "round transaction failed");
+    }
+
     function _rollTo(uint256 blockNumber) internal {
         if (block.number < blockNumber) vm.roll(blockNumber);
     }

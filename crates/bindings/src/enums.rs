@@ -93,6 +93,22 @@ onchain_enum! {
 }
 
 onchain_enum! {
+    /// `ITaskManager.Phase`: the phases of a task, in order.
+    Phase ("Phase" in "contracts/interfaces/ITaskManager.sol") {
+        /// Solvers commit.
+        Commit = 0 => "commit",
+        /// Solvers reveal.
+        SolutionReveal = 1 => "solution reveal",
+        /// The proposer reveals the eval spec.
+        GroundTruthReveal = 2 => "eval spec reveal",
+        /// Coordinators commit votes.
+        VoteCommit = 3 => "vote commit",
+        /// Coordinators reveal votes.
+        VoteReveal = 4 => "vote reveal",
+    }
+}
+
+onchain_enum! {
     /// `ModelStatus` (ModelShardRegistry).
     ModelStatus ("ModelStatus" in "contracts/interfaces/IModelShardRegistry.sol") {
         /// Never published.
@@ -184,6 +200,7 @@ mod tests {
     fn every_enum_matches_its_solidity_declaration() {
         check(TaskState::ALL, TaskState::SOLIDITY);
         check(CloseReason::ALL, CloseReason::SOLIDITY);
+        check(Phase::ALL, Phase::SOLIDITY);
         check(ModelStatus::ALL, ModelStatus::SOLIDITY);
         check(Role::ALL, Role::SOLIDITY);
         check(ProposalState::ALL, ProposalState::SOLIDITY);

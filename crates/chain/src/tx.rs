@@ -268,8 +268,11 @@ where
         .and_then(|kind| kind.to().copied())
         .ok_or(TxError::NoRecipient)?;
 
-    // 1. Simulate: a revert here carries the data a mined revert would not.
-    if let Err(err) = call.call_raw().await {
+    // 1. Simulate on the pending block, where the transaction will run (block.number is the next
+    //    block's, as in gas estimation): a revert here carries the data a mined revert would not.
+    //    On `latest` an action allowed from the next block on (a phase that opens after the head)
+    //    would fail here although the transaction itself succeeds.
+    if let Err(err) = call.clone().block(BlockId::pending()).call_raw().await {
         let reverted_without_data = matches!(
             &err,
             alloy::contract::Error::TransportError(t)

@@ -64,6 +64,7 @@ async fn coordinators_register_bls_keys_and_one_aggregate_accepts_the_model() {
         extra_args: Default::default(),
         code_hash: None,
         start_agents: false,
+        netns: false,
     };
     let mut net = Network::launch(opts).await.expect("network");
     let chain_id = net.opts.chain_id;

@@ -41,6 +41,7 @@ fn options(
         extra_args: BTreeMap::new(),
         code_hash: None,
         start_agents: true,
+        netns: false,
     }
 }
 

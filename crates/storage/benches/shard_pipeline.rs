@@ -9,7 +9,8 @@
 //! Env: `AUTONET_BENCH_MB`, `AUTONET_BENCH_REPS`, `AUTONET_BENCH_K` (4), `AUTONET_BENCH_M` (2).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+
+use autonet_test_utils::bench::{median, mib_per_s};
 
 use autonet_storage::ShardParams;
 use autonet_storage::shard::{encode, reconstruct_all};
@@ -20,23 +21,6 @@ fn env_or(key: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// The median duration of `reps` runs of `f`.
-fn median(reps: usize, mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..reps.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn mib_per_s(bytes: usize, d: Duration) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
 }
 
 fn main() {

@@ -172,6 +172,29 @@ impl Drop for TestChain {
     }
 }
 
+/// Timing helpers of the `cargo bench` programs (harness-free benches print their own tables).
+pub mod bench {
+    use std::time::{Duration, Instant};
+
+    /// The median duration of `reps` (at least one) runs of `f`.
+    pub fn median(reps: usize, mut f: impl FnMut()) -> Duration {
+        let mut times: Vec<Duration> = (0..reps.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[times.len() / 2]
+    }
+
+    /// `bytes` processed in `d`, in MiB/s.
+    pub fn mib_per_s(bytes: usize, d: Duration) -> f64 {
+        bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use crate::db::{ModelRow, TaskRow};
 
 /// The coordinator's tick.
 pub(crate) async fn tick<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentError> {
-    for task in ctx.db.open_tasks(ctx.cfg.project_id)? {
+    for task in ctx.open_tasks().await? {
         let key = ActionKey::Vote(task.task_id);
         let open = ctx.inside(task.gt_reveal_end, task.vote_commit_end);
         match ctx.entry::<Vote>(key)? {

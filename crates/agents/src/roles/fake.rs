@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use alloy::primitives::{Address, B256, U256};
 use autonet_bindings::enums::{ModelStatus, TaskState};
 
-use super::ports::{Aggregate, Chain, ModelInfo, Node, Sent, Solution, TaskInfo, Tx, Vote};
+use super::ports::{
+    Aggregate, Chain, Deadlines, ModelInfo, Node, Sent, Solution, TaskInfo, Tx, Vote,
+};
 use crate::agent::AgentError;
 use crate::bls::Collection;
 use crate::db::{ModelRow, SolutionRow, TaskRow};
@@ -43,6 +45,8 @@ pub(crate) struct ChainState {
     pub standing: Option<String>,
     /// Model records expire this many blocks after publication.
     pub model_ttl: u64,
+    /// Phases closed early: (task, block, the task's deadlines from that block on).
+    pub closed_early: Vec<(u64, u64, Deadlines)>,
 }
 
 /// The fake chain; `me` sends every transaction.
@@ -68,6 +72,7 @@ impl FakeChain {
                 publish_window: 10,
                 standing: None,
                 model_ttl: 50,
+                closed_early: Vec::new(),
             }),
         }
     }
@@ -105,6 +110,14 @@ impl FakeChain {
             tx,
             task: None,
         });
+    }
+
+    /// Closes a phase of `task` early at the head: from this block on the chain holds
+    /// `deadlines` for it.
+    pub fn close_early(&self, task: u64, deadlines: Deadlines) {
+        let mut s = self.s();
+        let block = s.head;
+        s.closed_early.push((task, block, deadlines));
     }
 
     /// The transactions sent so far.
@@ -165,6 +178,7 @@ impl Chain for FakeChain {
                 gt_commit: B256::ZERO,
                 num_committed: 0,
                 num_revealed: 0,
+                deadlines: None,
             });
         };
         let has = |f: fn(&Tx) -> bool| effects.iter().any(|e| f(&e.tx));
@@ -182,6 +196,13 @@ impl Chain for FakeChain {
             gt_commit,
             num_committed: count(|t| matches!(t, Tx::CommitSolution { .. })),
             num_revealed: count(|t| matches!(t, Tx::RevealSolution { .. })),
+            deadlines: {
+                let s = self.s();
+                s.closed_early
+                    .iter()
+                    .rfind(|(t, block, _)| *t == task && *block <= s.head)
+                    .map(|(_, _, d)| *d)
+            },
         })
     }
 

@@ -1,4 +1,5 @@
-//! Finalization: anyone may close a task whose last window passed. Not journaled: when another
+//! Finalization: anyone may close a task whose last window passed (a transaction sent at the
+//! window's last block lands after it). Not journaled: when another
 //! agent finalized first, the task simply is no longer open.
 
 use autonet_bindings::TaskManager;
@@ -12,16 +13,16 @@ use crate::agent::AgentError;
 /// Finalizes every task of the project whose last window has passed.
 pub(crate) async fn due<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentError> {
     let head = ctx.head();
-    for task in ctx.db.open_tasks(ctx.cfg.project_id)? {
-        if head <= task.commit_end {
+    for task in ctx.open_tasks().await? {
+        if head < task.commit_end {
             continue;
         }
         let view = ctx.chain.task(task.task_id).await?;
         let due = match view.state {
             Some(TaskState::Open) if view.num_committed == 0 => true,
-            Some(TaskState::Open) if view.num_revealed == 0 => head > task.sol_reveal_end,
-            Some(TaskState::Open) => head > task.gt_reveal_end,
-            Some(TaskState::GroundTruthRevealed) => head > task.vote_reveal_end,
+            Some(TaskState::Open) if view.num_revealed == 0 => head >= task.sol_reveal_end,
+            Some(TaskState::Open) => head >= task.gt_reveal_end,
+            Some(TaskState::GroundTruthRevealed) => head >= task.vote_reveal_end,
             _ => false,
         };
         if !due {

@@ -10,7 +10,9 @@ use autonet_ml::train::{evaluate, train};
 use autonet_protocol::units::format_atn;
 use tracing::{info, warn};
 
-use super::ports::{Aggregate, Chain, ModelInfo, Node, Sent, Solution, TaskInfo, Tx, Vote};
+use super::ports::{
+    Aggregate, Chain, Deadlines, ModelInfo, Node, Sent, Solution, TaskInfo, Tx, Vote,
+};
 use super::random_b256;
 use crate::agent::{Agent, AgentError, Role};
 use crate::bls::Collection;
@@ -76,6 +78,13 @@ impl Chain for LiveChain<'_> {
             gt_commit: v.gtCommit,
             num_committed: v.numCommitted,
             num_revealed: v.numRevealed,
+            deadlines: (v.state != 0).then_some(Deadlines {
+                commit_end: v.deadlines.commitEnd,
+                sol_reveal_end: v.deadlines.solRevealEnd,
+                gt_reveal_end: v.deadlines.gtRevealEnd,
+                vote_commit_end: v.deadlines.voteCommitEnd,
+                vote_reveal_end: v.deadlines.voteRevealEnd,
+            }),
         })
     }
 

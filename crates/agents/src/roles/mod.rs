@@ -10,8 +10,11 @@
 //! - one module per role: `proposer`, `solver`, `coordinator`, `aggregator` (and `finalize`,
 //!   which anyone may do).
 //!
-//! Windows are block based: an action is sent when `opens < head < closes`, so that the
-//! transaction, mined at `head + 1` or later, still falls inside.
+//! Windows are block based: a phase accepts transactions in blocks `opens < block <= closes`, so
+//! an action is sent when `opens <= head < closes`: the transaction, mined at `head + 1`, falls
+//! inside. A phase that closed early (`PhaseClosedEarly`) is acted on at the block that closed it.
+//! Every tick reads each open task's deadlines from the chain at the tick's block, never from the
+//! proposal alone, since a phase closing early moves them.
 
 mod aggregator;
 mod coordinator;
@@ -37,7 +40,7 @@ pub use live::View;
 pub use ports::{Chain, Node, Proposal, Solution, Vote};
 
 use crate::agent::{Agent, AgentError, Faults, Role};
-use crate::db::AgentDb;
+use crate::db::{AgentDb, TaskRow};
 
 /// What a role's decisions depend on besides the chain and the database.
 #[derive(Clone, Debug)]
@@ -135,9 +138,22 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
         self.chain.head()
     }
 
-    /// Whether the tick's block is strictly inside `(opens, closes)`.
+    /// Whether a transaction sent now lands inside the phase `(opens, closes]`.
     pub fn inside(&self, opens: u64, closes: u64) -> bool {
         open_window(self.head(), opens, closes)
+    }
+
+    /// The project's tasks the database holds as open, each with its deadlines as the chain holds
+    /// them at the tick's block (earlier than proposed once a phase closed early).
+    pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, AgentError> {
+        let mut tasks = Vec::new();
+        for task in self.db.open_tasks(self.cfg.project_id)? {
+            tasks.push(match self.chain.task(task.task_id).await?.deadlines {
+                Some(d) => d.apply(task),
+                None => task,
+            });
+        }
+        Ok(tasks)
     }
 
     /// Whether new work may start now: the integrity check allows it and the chain says this
@@ -159,9 +175,10 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
     }
 }
 
-/// Whether `head` is strictly inside `(opens, closes)`.
+/// Whether a transaction sent at `head`, mined at `head + 1` or soon after, lands inside the
+/// phase that accepts blocks `opens < block <= closes`.
 pub fn open_window(head: u64, opens: u64, closes: u64) -> bool {
-    opens < head && head < closes
+    opens <= head && head < closes
 }
 
 /// A fresh random secret.

@@ -26,6 +26,49 @@ pub struct TaskInfo {
     pub num_committed: u8,
     /// Solutions revealed.
     pub num_revealed: u8,
+    /// The task's deadlines now: the proposal's, or earlier once a phase closed early
+    /// (`PhaseClosedEarly`). `None` when the chain does not know the task.
+    pub deadlines: Option<Deadlines>,
+}
+
+/// The last block of each phase of a task (inclusive), as the chain holds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Solvers commit until this block.
+    pub commit_end: u64,
+    /// Solvers reveal until this block.
+    pub sol_reveal_end: u64,
+    /// The proposer reveals the eval spec until this block.
+    pub gt_reveal_end: u64,
+    /// Coordinators commit votes until this block.
+    pub vote_commit_end: u64,
+    /// Coordinators reveal votes until this block.
+    pub vote_reveal_end: u64,
+}
+
+impl Deadlines {
+    /// The deadlines a task row was proposed with.
+    pub fn of(task: &TaskRow) -> Self {
+        Self {
+            commit_end: task.commit_end,
+            sol_reveal_end: task.sol_reveal_end,
+            gt_reveal_end: task.gt_reveal_end,
+            vote_commit_end: task.vote_commit_end,
+            vote_reveal_end: task.vote_reveal_end,
+        }
+    }
+
+    /// `task` with these deadlines.
+    pub fn apply(self, task: TaskRow) -> TaskRow {
+        TaskRow {
+            commit_end: self.commit_end,
+            sol_reveal_end: self.sol_reveal_end,
+            gt_reveal_end: self.gt_reveal_end,
+            vote_commit_end: self.vote_commit_end,
+            vote_reveal_end: self.vote_reveal_end,
+            ..task
+        }
+    }
 }
 
 /// A model's record in `ModelShardRegistry` (its current publication).

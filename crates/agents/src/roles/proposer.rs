@@ -93,6 +93,7 @@ async fn propose<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentErro
         task_id: None,
     };
     let tx = proposal_tx(ctx, &p);
+    tracing::debug!(view = ctx.head(), model = %root, "proposing a task on the project's model");
     journal::start(ctx, key, &p, ctx.head(), tx).await?;
     if let Some(task) = ctx
         .db
@@ -165,7 +166,7 @@ async fn ready_for_next<C: Chain, N: Node>(
 
 /// Reveals the ground truth of this account's tasks inside their window.
 async fn reveal_ground_truths<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentError> {
-    for task in ctx.db.open_tasks(ctx.cfg.project_id)? {
+    for task in ctx.open_tasks().await? {
         if task.proposer != ctx.cfg.me {
             continue;
         }

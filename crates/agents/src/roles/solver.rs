@@ -11,10 +11,11 @@ use super::ports::{Chain, Node, Solution, Tx};
 use crate::agent::AgentError;
 use crate::db::TaskRow;
 use crate::spec::task_spec_hash;
+use tracing::warn;
 
 /// The solver's tick.
 pub(crate) async fn tick<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentError> {
-    for task in ctx.db.open_tasks(ctx.cfg.project_id)? {
+    for task in ctx.open_tasks().await? {
         let key = ActionKey::Solve(task.task_id);
         let entry = ctx.entry::<Solution>(key)?;
         match &entry {
@@ -65,6 +66,13 @@ async fn commit_new<C: Chain, N: Node>(
     }
     let base_root = ctx.chain.base_root(task).await?;
     if task.spec_hash != task_spec_hash(U256::from(task.project_id), base_root) {
+        warn!(
+            task = task.task_id,
+            block = task.block,
+            model = %base_root,
+            spec_hash = %task.spec_hash,
+            "the task's specHash does not bind the project's model at its proposal block"
+        );
         return ctx.skip(
             key,
             &(),

@@ -9,7 +9,7 @@ use autonet_protocol::commitments::{gt_commit, solution_commit, vote_commit};
 
 use super::fake::{FakeChain, FakeNode};
 use super::journal::ActionKey;
-use super::ports::{Aggregate, Proposal, Solution, Tx, Vote};
+use super::ports::{Aggregate, Deadlines, Proposal, Solution, Tx, Vote};
 use super::{Ctx, Notices, RoleConfig, aggregator, coordinator, proposer, solver};
 use crate::agent::{AgentError, Faults, Role};
 use crate::bls::Collection;
@@ -304,12 +304,12 @@ async fn a_prepared_commitment_whose_window_closed_is_skipped_and_never_revealed
 #[tokio::test]
 async fn a_solver_reveals_its_stored_solution_inside_the_reveal_window_only() {
     let w = committed_solver().await;
-    w.tick_at(Role::Solver, COMMIT_END).await;
+    w.tick_at(Role::Solver, COMMIT_END - 1).await;
     assert!(
         w.sent_of(is_reveal).is_empty(),
-        "the window opens after commitEnd"
+        "a reveal sent now would land at commitEnd, inside the commit window"
     );
-    w.tick_at(Role::Solver, COMMIT_END + 1).await;
+    w.tick_at(Role::Solver, COMMIT_END).await;
     let s =
         w.db.action::<Solution>(&ActionKey::Solve(1).to_string())
             .unwrap()
@@ -544,9 +544,9 @@ async fn proposer_with_task() -> (World, Proposal) {
 #[tokio::test]
 async fn the_ground_truth_is_revealed_after_the_solution_reveals_and_only_then() {
     let (w, p) = proposer_with_task().await;
-    w.tick_at(Role::Proposer, SOL_REVEAL_END).await;
+    w.tick_at(Role::Proposer, SOL_REVEAL_END - 1).await;
     assert!(w.sent_of(is_gt).is_empty());
-    w.tick_at(Role::Proposer, SOL_REVEAL_END + 1).await;
+    w.tick_at(Role::Proposer, SOL_REVEAL_END).await;
     assert_eq!(
         w.sent_of(is_gt),
         vec![Tx::RevealGroundTruth {
@@ -640,9 +640,9 @@ fn coordinator_world() -> World {
 #[tokio::test]
 async fn a_coordinator_votes_inside_the_vote_window_with_its_stored_scores() {
     let w = coordinator_world();
-    w.tick_at(Role::Coordinator, GT_REVEAL_END).await;
+    w.tick_at(Role::Coordinator, GT_REVEAL_END - 1).await;
     assert!(w.sent_of(is_vote).is_empty(), "opens after gtRevealEnd");
-    w.tick_at(Role::Coordinator, GT_REVEAL_END + 1).await;
+    w.tick_at(Role::Coordinator, GT_REVEAL_END).await;
     let v =
         w.db.action::<Vote>(&ActionKey::Vote(1).to_string())
             .unwrap()
@@ -656,7 +656,9 @@ async fn a_coordinator_votes_inside_the_vote_window_with_its_stored_scores() {
             commitment: vote_commit(U256::from(1), ME, &v.scores, v.salt)
         }]
     );
-    w.tick_at(Role::Coordinator, VOTE_COMMIT_END + 1).await;
+    w.tick_at(Role::Coordinator, VOTE_COMMIT_END - 1).await;
+    assert!(w.sent_of(is_vote_reveal).is_empty());
+    w.tick_at(Role::Coordinator, VOTE_COMMIT_END).await;
     assert_eq!(
         w.sent_of(is_vote_reveal),
         vec![Tx::RevealVote {
@@ -910,9 +912,9 @@ async fn an_aggregator_submits_one_bls_aggregate_once_the_signatures_are_in() {
 async fn a_task_is_finalized_once_its_last_window_passed_and_not_before() {
     let w = coordinator_world();
     let fin = |t: &Tx| matches!(t, Tx::Finalize { .. });
-    w.tick_at(Role::Aggregator, VOTE_REVEAL_END).await;
+    w.tick_at(Role::Aggregator, VOTE_REVEAL_END - 1).await;
     assert!(w.sent_of(fin).is_empty());
-    w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 1).await;
+    w.tick_at(Role::Aggregator, VOTE_REVEAL_END).await;
     assert_eq!(w.sent_of(fin), vec![Tx::Finalize { task: 1 }]);
     w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 3).await;
     assert_eq!(w.sent_of(fin).len(), 1, "finalized on chain: not again");
@@ -923,10 +925,138 @@ async fn a_task_nobody_committed_to_is_finalized_right_after_its_commit_window()
     let w = World::new();
     w.add_task(1, OTHER, B256::repeat_byte(1));
     let fin = |t: &Tx| matches!(t, Tx::Finalize { .. });
-    w.tick_at(Role::Aggregator, COMMIT_END).await;
+    w.tick_at(Role::Aggregator, COMMIT_END - 1).await;
     assert!(w.sent_of(fin).is_empty());
-    w.tick_at(Role::Aggregator, COMMIT_END + 1).await;
+    w.tick_at(Role::Aggregator, COMMIT_END).await;
     assert_eq!(w.sent_of(fin), vec![Tx::Finalize { task: 1 }]);
+}
+
+// ---------------------------------------------------------------------- phases closed early
+
+/// The test task's deadlines once `phase` (0 commit .. 4 vote reveal) closed at `block`: that
+/// phase ends there and every later one moves earlier by the same number of blocks.
+fn closed_at(phase: usize, block: u64) -> Deadlines {
+    let ends = [
+        COMMIT_END,
+        SOL_REVEAL_END,
+        GT_REVEAL_END,
+        VOTE_COMMIT_END,
+        VOTE_REVEAL_END,
+    ];
+    let left = ends[phase] - block;
+    let end = |i: usize| if i >= phase { ends[i] - left } else { ends[i] };
+    Deadlines {
+        commit_end: end(0),
+        sol_reveal_end: end(1),
+        gt_reveal_end: end(2),
+        vote_commit_end: end(3),
+        vote_reveal_end: end(4),
+    }
+}
+
+#[tokio::test]
+async fn a_solver_reveals_at_the_block_that_closed_the_commit_phase_early() {
+    let w = committed_solver().await;
+    let close = B + 4;
+    w.tick_at(Role::Solver, close - 1).await;
+    assert!(w.sent_of(is_reveal).is_empty(), "the commit phase is open");
+    w.chain.at(close);
+    w.chain.close_early(1, closed_at(0, close));
+    w.tick(Role::Solver).await.unwrap();
+    assert_eq!(
+        w.sent_of(is_reveal).len(),
+        1,
+        "sent at the closing block, so it lands one block after it"
+    );
+}
+
+#[tokio::test]
+async fn a_proposer_reveals_the_eval_spec_at_the_block_that_closed_the_solution_reveals() {
+    let (w, p) = proposer_with_task().await;
+    let close = COMMIT_END + 1;
+    w.tick_at(Role::Proposer, close - 1).await;
+    assert!(w.sent_of(is_gt).is_empty());
+    w.chain.at(close);
+    w.chain.close_early(1, closed_at(1, close));
+    w.tick(Role::Proposer).await.unwrap();
+    assert_eq!(
+        w.sent_of(is_gt),
+        vec![Tx::RevealGroundTruth {
+            task: 1,
+            eval_spec_hash: p.eval_spec_hash,
+            salt: p.salt
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_coordinator_follows_every_early_close_within_one_block() {
+    let w = coordinator_world();
+    // The eval spec landed at `gt`, closing its phase: votes open the next block.
+    let gt = SOL_REVEAL_END + 1;
+    w.tick_at(Role::Coordinator, gt - 1).await;
+    assert!(w.sent_of(is_vote).is_empty());
+    w.chain.at(gt);
+    w.chain.close_early(1, closed_at(2, gt));
+    w.tick(Role::Coordinator).await.unwrap();
+    assert_eq!(w.sent_of(is_vote).len(), 1, "voted at the closing block");
+    // Every coordinator committed at `votes`: reveals open the next block.
+    let votes = gt + 2;
+    let d = closed_at(2, gt);
+    let left = d.vote_commit_end - votes;
+    w.chain.at(votes);
+    w.chain.close_early(
+        1,
+        Deadlines {
+            vote_commit_end: votes,
+            vote_reveal_end: d.vote_reveal_end - left,
+            ..d
+        },
+    );
+    w.tick(Role::Coordinator).await.unwrap();
+    assert_eq!(
+        w.sent_of(is_vote_reveal).len(),
+        1,
+        "revealed at the closing block"
+    );
+}
+
+#[tokio::test]
+async fn a_task_whose_vote_reveals_closed_early_is_finalized_at_the_closing_block() {
+    let w = coordinator_world();
+    let fin = |t: &Tx| matches!(t, Tx::Finalize { .. });
+    let close = VOTE_COMMIT_END + 2;
+    w.tick_at(Role::Aggregator, close - 1).await;
+    assert!(w.sent_of(fin).is_empty());
+    w.chain.at(close);
+    w.chain.close_early(1, closed_at(4, close));
+    w.tick(Role::Aggregator).await.unwrap();
+    assert_eq!(w.sent_of(fin), vec![Tx::Finalize { task: 1 }]);
+}
+
+#[tokio::test]
+async fn a_reveal_after_a_restart_uses_the_deadlines_the_chain_holds_not_the_proposal() {
+    // A solver restarted after the commit phase closed early: its database still holds the
+    // proposal's deadlines, and the chain's are what it acts on.
+    let w = committed_solver().await;
+    let close = B + 3;
+    w.chain.at(close);
+    w.chain.close_early(1, closed_at(0, close));
+    let row = w.db.open_tasks(PROJECT).unwrap().remove(0);
+    assert_eq!(
+        row.commit_end, COMMIT_END,
+        "the database keeps the proposal"
+    );
+    w.tick(Role::Solver).await.unwrap();
+    assert_eq!(w.sent_of(is_reveal).len(), 1);
+    // Past the shifted reveal deadline the solver sends nothing more, even though the proposal's
+    // deadline has not passed.
+    let w2 = committed_solver().await;
+    w2.chain.at(close);
+    w2.chain.close_early(1, closed_at(0, close));
+    w2.chain.at(closed_at(0, close).sol_reveal_end);
+    w2.tick(Role::Solver).await.unwrap();
+    assert!(w2.sent_of(is_reveal).is_empty(), "its reveal phase is over");
 }
 
 #[test]

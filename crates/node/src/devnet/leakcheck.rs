@@ -332,6 +332,14 @@ impl ChainFacts {
                         .insert(task(e.taskId), e.deadlines.voteRevealEnd);
                 }
             }
+            TaskManager::PhaseClosedEarly::SIGNATURE_HASH => {
+                // Every early close moves the last deadline earlier (logs are read in order).
+                if let Ok(e) = TaskManager::PhaseClosedEarly::decode_log(inner)
+                    && let Some(end) = self.vote_reveal_end.get_mut(&task(e.taskId))
+                {
+                    *end = end.saturating_sub(e.blocksSaved);
+                }
+            }
             TaskManager::GroundTruthRevealed::SIGNATURE_HASH => {
                 if let Ok(e) = TaskManager::GroundTruthRevealed::decode_log(inner) {
                     self.ground_truth.insert(task(e.taskId));

@@ -7,6 +7,7 @@
 
 pub mod chart;
 pub mod leakcheck;
+pub mod netns;
 pub mod network;
 pub mod sale;
 
@@ -67,6 +68,11 @@ pub struct DevnetArgs {
     /// Leave the network running after the rounds, until Ctrl-C
     #[arg(long)]
     pub keep_running: bool,
+    /// Run every agent in its own Linux network namespace with its own address (veth pairs on a
+    /// bridge made and removed by the devnet; anvil on the bridge), as agents on separate
+    /// machines: nothing may depend on 127.0.0.1. Needs root and iproute2
+    #[arg(long)]
+    pub netns: bool,
     /// After the rounds, also pay the inference node with the official x402 client (node and
     /// script/x402-pay.mjs from the repository) and check that bad payments are refused
     #[arg(long)]
@@ -195,6 +201,9 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     spec.target_gain = args.target_gain;
     spec.validate()
         .map_err(|e| CommandError::Invalid(format!("--target-gain: {e}")))?;
+    if args.netns {
+        netns::Netns::available().map_err(|e| CommandError::Invalid(format!("--netns: {e}")))?;
+    }
     let repo = std::fs::canonicalize(&args.repo)
         .map_err(|e| CommandError::Invalid(format!("--repo {}: {e}", args.repo.display())))?;
     let dir = if args.dir.is_absolute() {
@@ -232,6 +241,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         },
         code_hash: None,
         start_agents: true,
+        netns: args.netns,
     };
     println!(
         "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round, {} relative improvement earns the whole solver pool)",

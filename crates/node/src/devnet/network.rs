@@ -61,6 +61,9 @@ pub struct NetworkOptions {
     pub code_hash: Option<B256>,
     /// Start the agents at the end of [`Network::launch`] (otherwise [`Network::start`] them).
     pub start_agents: bool,
+    /// Run every agent in its own network namespace with its own address
+    /// ([`super::netns`]; needs root), anvil on the namespaces' bridge.
+    pub netns: bool,
 }
 
 /// Why the network could not start or run.
@@ -91,6 +94,8 @@ pub struct AgentProcess {
     pub state_dir: PathBuf,
     /// Its command-line arguments after `autonet`.
     pub args: Vec<String>,
+    /// The network namespace it runs in (`--netns`).
+    pub netns: Option<String>,
     /// The running process.
     pub child: Option<Child>,
 }
@@ -123,6 +128,8 @@ pub struct Network {
     pub genesis_root: B256,
     /// The governance proposals passed while setting up (the code hash), as reports.
     pub governance: Vec<Report>,
+    /// The agents' network namespaces (`--netns`); removed after the processes stopped.
+    netns: Option<super::netns::Netns>,
 }
 
 fn free_port() -> Result<u16, NetworkError> {
@@ -162,13 +169,21 @@ impl Network {
                 anvil_bin.display()
             )));
         }
+        let netns = if opts.netns {
+            Some(super::netns::Netns::create()?)
+        } else {
+            None
+        };
+        let host = netns
+            .as_ref()
+            .map_or_else(|| "127.0.0.1".to_string(), |n| n.host().to_string());
         let port = free_port()?;
-        let rpc_url = format!("http://127.0.0.1:{port}");
+        let rpc_url = format!("http://{host}:{port}");
         let log = File::create(opts.dir.join("anvil.log")).map_err(other)?;
         let anvil = Command::new(&anvil_bin)
             .args([
                 "--host",
-                "127.0.0.1",
+                &host,
                 "--port",
                 &port.to_string(),
                 "--chain-id",
@@ -206,6 +221,7 @@ impl Network {
             agents: BTreeMap::new(),
             genesis_root: B256::ZERO,
             governance: Vec::new(),
+            netns,
         };
         net.deploy()?;
         net.setup(&deployer).await?;
@@ -337,7 +353,7 @@ impl Network {
                 "--state-dir".into(),
                 state_dir.display().to_string(),
                 "--poll-ms".into(),
-                "500".into(),
+                "250".into(),
             ];
             if let RoleArg::Solver = role {
                 let i: usize = name.trim_start_matches("solver-").parse().unwrap_or(1);
@@ -361,6 +377,7 @@ impl Network {
             if let Some(extra) = extra {
                 args.extend(extra.iter().cloned());
             }
+            let netns = self.own_namespace(&name, &mut args)?;
             self.agents.insert(
                 name.clone(),
                 AgentProcess {
@@ -369,6 +386,7 @@ impl Network {
                     key,
                     state_dir,
                     args,
+                    netns,
                     child: None,
                 },
             );
@@ -406,6 +424,25 @@ impl Network {
         Ok(())
     }
 
+    /// With `--netns`, makes agent `name`'s namespace and has it listen on its own address
+    /// (replacing a `--listen` already in `args`); returns the namespace.
+    fn own_namespace(
+        &mut self,
+        name: &str,
+        args: &mut Vec<String>,
+    ) -> Result<Option<String>, NetworkError> {
+        let Some(netns) = self.netns.as_mut() else {
+            return Ok(None);
+        };
+        let (ns, addr) = netns.add(name)?;
+        let listen = format!("{addr}:0");
+        match args.iter().position(|a| a == "--listen") {
+            Some(i) if i + 1 < args.len() => args[i + 1] = listen,
+            _ => args.extend(["--listen".into(), listen]),
+        }
+        Ok(Some(ns))
+    }
+
     /// Starts (or restarts) agent `name`.
     pub fn start(&mut self, name: &str) -> Result<(), NetworkError> {
         let bin = self.opts.agent_bin.clone();
@@ -420,7 +457,11 @@ impl Network {
             .append(true)
             .open(agent.state_dir.join("agent.log"))
             .map_err(other)?;
-        let child = Command::new(bin)
+        let mut command = match &agent.netns {
+            Some(ns) => super::netns::Netns::command(ns, &bin),
+            None => Command::new(bin),
+        };
+        let child = command
             .args(&agent.args)
             .env("AUTONET_PRIVATE_KEY", agent.key.to_bytes().to_string())
             // Each agent signs with its own key only: no operator account or password leaks in.
@@ -709,7 +750,7 @@ impl Network {
                 .map_err(other)?;
             let state_dir = self.opts.dir.join(&name);
             let _ = std::fs::remove_dir_all(&state_dir);
-            let args = vec![
+            let mut args = vec![
                 "--rpc-url".to_string(),
                 self.rpc_url.clone(),
                 "--registry".into(),
@@ -725,6 +766,7 @@ impl Network {
                 "1".into(),
                 "--free-route".into(),
             ];
+            let netns = self.own_namespace(&name, &mut args)?;
             self.agents.insert(
                 name.clone(),
                 AgentProcess {
@@ -733,6 +775,7 @@ impl Network {
                     key,
                     state_dir,
                     args,
+                    netns,
                     child: None,
                 },
             );
