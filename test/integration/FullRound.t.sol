@@ -12,33 +12,16 @@ import {IModelShardRegistry, ModelStatus} from "../../contracts/interfaces/IMode
 contract FullRoundTest is World {
     bytes32 internal constant NEW_ROOT = keccak256("model-v1");
 
-    function _manifest(bytes32 root, bytes32 parent)
-        internal
-        view
-        returns (IModelShardRegistry.ModelManifest memory m)
-    {
-        m = IModelShardRegistry.ModelManifest({
-            projectId: projectId,
-            root: root,
-            manifestHash: keccak256(abi.encode("manifest", root)),
-            parentRoot: parent,
-            totalSize: 10_000,
-            shardSize: 1000,
-            dataShards: 10,
-            parityShards: 4
-        });
-    }
-
     function _publishAndAttest(uint256 taskId) internal returns (uint256 txs) {
         uint256[] memory ids = new uint256[](1);
         ids[0] = taskId;
         vm.prank(aggregator);
-        shards.publishModel(_manifest(NEW_ROOT, GENESIS_ROOT), ids);
+        shards.publishModel(_modelManifest(NEW_ROOT, GENESIS_ROOT), ids);
         txs = 1;
         for (uint256 i; i < coords.length; ++i) {
             if (shards.modelStatus(NEW_ROOT) != ModelStatus.Pending) break;
             vm.prank(coords[i]);
-            shards.attestModel(NEW_ROOT, _manifest(NEW_ROOT, GENESIS_ROOT).manifestHash, aggregator);
+            shards.attestModel(NEW_ROOT, _modelManifest(NEW_ROOT, GENESIS_ROOT).manifestHash, aggregator);
             ++txs;
         }
     }
@@ -149,14 +132,14 @@ contract FullRoundTest is World {
         _tx(
             aggregator,
             address(shards),
-            abi.encodeCall(shards.publishModel, (_manifest(NEW_ROOT, GENESIS_ROOT), ids))
+            abi.encodeCall(shards.publishModel, (_modelManifest(NEW_ROOT, GENESIS_ROOT), ids))
         );
         for (uint256 i; i < coords.length && shards.modelStatus(NEW_ROOT) == ModelStatus.Pending; ++i) {
             _tx(
                 coords[i],
                 address(shards),
                 abi.encodeCall(
-                    shards.attestModel, (NEW_ROOT, _manifest(NEW_ROOT, GENESIS_ROOT).manifestHash, aggregator)
+                    shards.attestModel, (NEW_ROOT, _modelManifest(NEW_ROOT, GENESIS_ROOT).manifestHash, aggregator)
                 )
             );
         }

@@ -244,23 +244,6 @@ contract RoundScalingTest is World {
         }
     }
 
-    function _modelManifest(bytes32 root, bytes32 parent)
-        internal
-        view
-        returns (IModelShardRegistry.ModelManifest memory m)
-    {
-        m = IModelShardRegistry.ModelManifest({
-            projectId: projectId,
-            root: root,
-            manifestHash: keccak256(abi.encode("manifest", root)),
-            parentRoot: parent,
-            totalSize: 10_000,
-            shardSize: 1000,
-            dataShards: 10,
-            parityShards: 4
-        });
-    }
-
     /// @dev One "transaction", as FullRound.t.sol's `_tx` (World's `_coldCall`: storage cooled first); its
     ///      execution gas is added to `kind`.
     function _tx(uint256 kind, address from, address to, bytes memory data) internal {

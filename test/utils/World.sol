@@ -245,6 +245,24 @@ abstract contract World is Test {
         assertTrue(ok, "round transaction failed");
     }
 
+    /// @dev The manifest of a test model `root` built on `parent` (10 data + 4 parity shards of 1,000 bytes).
+    function _modelManifest(bytes32 root, bytes32 parent)
+        internal
+        view
+        returns (IModelShardRegistry.ModelManifest memory m)
+    {
+        m = IModelShardRegistry.ModelManifest({
+            projectId: projectId,
+            root: root,
+            manifestHash: keccak256(abi.encode("manifest", root)),
+            parentRoot: parent,
+            totalSize: 10_000,
+            shardSize: 1000,
+            dataShards: 10,
+            parityShards: 4
+        });
+    }
+
     function _rollTo(uint256 blockNumber) internal {
         if (block.number < blockNumber) vm.roll(blockNumber);
     }
