@@ -23,7 +23,8 @@ pub(crate) async fn tick<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), A
             Entry::Fresh => {}
             Entry::Pending(a) => {
                 let tx = commit_tx(ctx, &task, &a.data);
-                journal::settle(ctx, key, &a, open, tx).await?;
+                let window = ctx.window(task.gt_reveal_end, task.vote_commit_end);
+                journal::settle(ctx, key, &a, window, tx).await?;
             }
             Entry::Finished(_) => {}
         }
@@ -85,7 +86,8 @@ async fn reveal<C: Chain, N: Node>(
     v: &Vote,
 ) -> Result<(), AgentError> {
     let key = ActionKey::RevealVote(task.task_id);
-    let open = ctx.inside(task.vote_commit_end, task.vote_reveal_end);
+    let window = ctx.window(task.vote_commit_end, task.vote_reveal_end);
+    let open = window == journal::Window::Open;
     let tx = Tx::RevealVote {
         task: task.task_id,
         scores: v.scores.clone(),
@@ -93,7 +95,7 @@ async fn reveal<C: Chain, N: Node>(
     };
     match ctx.entry::<()>(key)? {
         Entry::Finished(_) => Ok(()),
-        Entry::Pending(a) => journal::settle(ctx, key, &a, open, tx).await.map(drop),
+        Entry::Pending(a) => journal::settle(ctx, key, &a, window, tx).await.map(drop),
         Entry::Fresh if !open => Ok(()),
         Entry::Fresh => {
             if !ctx

@@ -262,16 +262,37 @@ pub(crate) async fn start<C: Chain, N: Node, T: Serialize>(
     send(ctx, key, &tx).await
 }
 
+/// Where an action's window stands at the tick's block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Window {
+    /// Not open yet: a reorg (or a phase closed early and then reorged away) moved it later.
+    NotYet,
+    /// A transaction sent now lands inside it.
+    Open,
+    /// Over: the action can no longer land.
+    Closed,
+}
+
+impl From<bool> for Window {
+    /// `true`: open; `false`: closed.
+    fn from(open: bool) -> Self {
+        if open { Window::Open } else { Window::Closed }
+    }
+}
+
 /// One step of a prepared or sent action: done once it is on chain and deep enough; sent again
-/// (the same `tx`, from the stored secrets) when it is not on chain and `open`; skipped when it
-/// is not on chain and its window closed.
+/// (the same `tx`, from the stored secrets) when it is not on chain and its window is open;
+/// waiting while the window is not open yet; skipped when it is not on chain and its window
+/// closed.
 pub(crate) async fn settle<C: Chain, N: Node, T>(
     ctx: &Ctx<'_, C, N>,
     key: ActionKey,
     entry: &Action<T>,
-    open: bool,
+    window: impl Into<Window>,
     tx: Tx,
 ) -> Result<Step, AgentError> {
+    let window = window.into();
+    let open = window == Window::Open;
     let head = ctx.chain.head();
     let landed = landed(ctx, &tx, proposed_task(&tx, entry)).await?;
     match (landed, entry.state) {
@@ -284,6 +305,8 @@ pub(crate) async fn settle<C: Chain, N: Node, T>(
         // Found on chain without a recorded receipt (a crash after sending): count its depth
         // from now.
         (true, _) => ctx.mark_sent(key, head, None),
+        // Not on chain and its window not open yet (it moved later): wait for it.
+        (false, _) if window == Window::NotYet => Ok(Step::Waiting),
         (false, state) if open => {
             if state == ActionState::Sent {
                 warn!(key = %key, landed_at = entry.block, "a reorg removed the action: sending it again with the same secrets");

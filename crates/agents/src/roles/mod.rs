@@ -143,6 +143,18 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
         open_window(self.head(), opens, closes)
     }
 
+    /// Where the phase `(opens, closes]` stands for a transaction sent now: not open yet, open,
+    /// or closed.
+    pub(crate) fn window(&self, opens: u64, closes: u64) -> journal::Window {
+        if self.head() >= closes {
+            journal::Window::Closed
+        } else if self.head() < opens {
+            journal::Window::NotYet
+        } else {
+            journal::Window::Open
+        }
+    }
+
     /// The project's tasks the database holds as open, each with its deadlines as the chain holds
     /// them at the tick's block (earlier than proposed once a phase closed early).
     pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, AgentError> {

@@ -171,7 +171,8 @@ async fn reveal_ground_truths<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<
             continue;
         }
         let key = ActionKey::RevealGroundTruth(task.task_id);
-        let open = ctx.inside(task.sol_reveal_end, task.gt_reveal_end);
+        let window = ctx.window(task.sol_reveal_end, task.gt_reveal_end);
+        let open = window == journal::Window::Open;
         let entry = ctx.entry::<()>(key)?;
         if matches!(entry, Entry::Finished(_)) || (matches!(entry, Entry::Fresh) && !open) {
             continue;
@@ -190,7 +191,7 @@ async fn reveal_ground_truths<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<
         };
         match entry {
             Entry::Pending(a) => {
-                journal::settle(ctx, key, &a, open, tx).await?;
+                journal::settle(ctx, key, &a, window, tx).await?;
             }
             Entry::Finished(_) => {}
             Entry::Fresh => {

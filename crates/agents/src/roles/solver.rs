@@ -96,7 +96,8 @@ async fn reveal<C: Chain, N: Node>(
     s: &Solution,
 ) -> Result<(), AgentError> {
     let key = ActionKey::RevealSolution(task.task_id);
-    let open = ctx.inside(task.commit_end, task.sol_reveal_end);
+    let window = ctx.window(task.commit_end, task.sol_reveal_end);
+    let open = window == journal::Window::Open;
     let tx = Tx::RevealSolution {
         task: task.task_id,
         delta_root: s.delta_root,
@@ -105,7 +106,7 @@ async fn reveal<C: Chain, N: Node>(
     };
     match ctx.entry::<()>(key)? {
         Entry::Finished(_) => Ok(()),
-        Entry::Pending(a) => journal::settle(ctx, key, &a, open, tx).await.map(drop),
+        Entry::Pending(a) => journal::settle(ctx, key, &a, window, tx).await.map(drop),
         Entry::Fresh if !open => Ok(()),
         Entry::Fresh => {
             if ctx.cfg.faults.skip_solution_reveal {

@@ -1022,6 +1022,36 @@ async fn a_coordinator_follows_every_early_close_within_one_block() {
 }
 
 #[tokio::test]
+async fn a_prepared_vote_whose_window_a_reorg_moved_later_waits_for_it_instead_of_giving_up() {
+    // The eval spec closed its phase early at `gt`; the coordinator prepared its vote there but
+    // the send failed. A reorg then dropped the eval spec and its early close: the vote window
+    // is back at the proposal's deadlines, not open yet.
+    let w = coordinator_world();
+    let gt = SOL_REVEAL_END + 1;
+    w.chain.at(gt);
+    w.chain.close_early(1, closed_at(2, gt));
+    w.chain.s().fail_sends = 1;
+    assert!(w.tick(Role::Coordinator).await.is_err());
+    assert_eq!(w.state(ActionKey::Vote(1)), Some(ActionState::Prepared));
+    w.chain.s().closed_early.clear();
+    w.tick_at(Role::Coordinator, gt + 1).await;
+    assert_eq!(
+        w.state(ActionKey::Vote(1)),
+        Some(ActionState::Prepared),
+        "waiting, not skipped"
+    );
+    assert_eq!(w.sent_of(is_vote).len(), 1, "only the failed send so far");
+    w.tick_at(Role::Coordinator, GT_REVEAL_END).await;
+    let votes = w.sent_of(is_vote);
+    assert_eq!(votes.len(), 2);
+    assert_eq!(
+        votes[0], votes[1],
+        "the same commitment, from the stored secrets"
+    );
+    assert_eq!(w.state(ActionKey::Vote(1)), Some(ActionState::Sent));
+}
+
+#[tokio::test]
 async fn a_task_whose_vote_reveals_closed_early_is_finalized_at_the_closing_block() {
     let w = coordinator_world();
     let fin = |t: &Tx| matches!(t, Tx::Finalize { .. });
