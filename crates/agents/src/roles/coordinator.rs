@@ -15,15 +15,14 @@ use crate::db::{ModelRow, TaskRow};
 
 /// The coordinator's tick.
 pub(crate) async fn tick<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentError> {
-    for task in ctx.open_tasks().await? {
+    for (task, _) in ctx.open_tasks().await? {
         let key = ActionKey::Vote(task.task_id);
-        let open = ctx.inside(task.gt_reveal_end, task.vote_commit_end);
+        let window = ctx.window(task.gt_reveal_end, task.vote_commit_end);
         match ctx.entry::<Vote>(key)? {
-            Entry::Fresh if open => vote(ctx, &task, key).await?,
+            Entry::Fresh if window == journal::Window::Open => vote(ctx, &task, key).await?,
             Entry::Fresh => {}
             Entry::Pending(a) => {
                 let tx = commit_tx(ctx, &task, &a.data);
-                let window = ctx.window(task.gt_reveal_end, task.vote_commit_end);
                 journal::settle(ctx, key, &a, window, tx).await?;
             }
             Entry::Finished(_) => {}

@@ -13,11 +13,10 @@ use crate::agent::AgentError;
 /// Finalizes every task of the project whose last window has passed.
 pub(crate) async fn due<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentError> {
     let head = ctx.head();
-    for task in ctx.open_tasks().await? {
+    for (task, view) in ctx.open_tasks().await? {
         if head < task.commit_end {
             continue;
         }
-        let view = ctx.chain.task(task.task_id).await?;
         let due = match view.state {
             Some(TaskState::Open) if view.num_committed == 0 => true,
             Some(TaskState::Open) if view.num_revealed == 0 => head >= task.sol_reveal_end,

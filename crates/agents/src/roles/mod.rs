@@ -140,11 +140,12 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
 
     /// Whether a transaction sent now lands inside the phase `(opens, closes]`.
     pub fn inside(&self, opens: u64, closes: u64) -> bool {
-        open_window(self.head(), opens, closes)
+        self.window(opens, closes) == journal::Window::Open
     }
 
-    /// Where the phase `(opens, closes]` stands for a transaction sent now: not open yet, open,
-    /// or closed.
+    /// Where the phase that accepts blocks `opens < block <= closes` stands for a transaction
+    /// sent now, mined at `head + 1`: open when `opens <= head < closes`, else not open yet or
+    /// closed.
     pub(crate) fn window(&self, opens: u64, closes: u64) -> journal::Window {
         if self.head() >= closes {
             journal::Window::Closed
@@ -156,14 +157,17 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
     }
 
     /// The project's tasks the database holds as open, each with its deadlines as the chain holds
-    /// them at the tick's block (earlier than proposed once a phase closed early).
-    pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, AgentError> {
+    /// them at the tick's block (earlier than proposed once a phase closed early), and the chain's
+    /// record of it read for that (one read per task and tick).
+    pub async fn open_tasks(&self) -> Result<Vec<(TaskRow, ports::TaskInfo)>, AgentError> {
         let mut tasks = Vec::new();
         for task in self.db.open_tasks(self.cfg.project_id)? {
-            tasks.push(match self.chain.task(task.task_id).await?.deadlines {
+            let info = self.chain.task(task.task_id).await?;
+            let task = match info.deadlines {
                 Some(d) => d.apply(task),
                 None => task,
-            });
+            };
+            tasks.push((task, info));
         }
         Ok(tasks)
     }
@@ -185,12 +189,6 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
             }
         }
     }
-}
-
-/// Whether a transaction sent at `head`, mined at `head + 1` or soon after, lands inside the
-/// phase that accepts blocks `opens < block <= closes`.
-pub fn open_window(head: u64, opens: u64, closes: u64) -> bool {
-    opens <= head && head < closes
 }
 
 /// A fresh random secret.

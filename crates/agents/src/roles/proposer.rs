@@ -166,7 +166,7 @@ async fn ready_for_next<C: Chain, N: Node>(
 
 /// Reveals the ground truth of this account's tasks inside their window.
 async fn reveal_ground_truths<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentError> {
-    for task in ctx.open_tasks().await? {
+    for (task, view) in ctx.open_tasks().await? {
         if task.proposer != ctx.cfg.me {
             continue;
         }
@@ -195,7 +195,6 @@ async fn reveal_ground_truths<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<
             }
             Entry::Finished(_) => {}
             Entry::Fresh => {
-                let view = ctx.chain.task(task.task_id).await?;
                 if view.state != Some(TaskState::Open) || view.num_revealed == 0 {
                     continue; // nothing to evaluate: finalize closes it
                 }

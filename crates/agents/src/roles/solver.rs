@@ -11,15 +11,14 @@ use super::ports::{Chain, Node, Solution, Tx};
 use crate::agent::AgentError;
 use crate::db::TaskRow;
 use crate::spec::task_spec_hash;
-use tracing::warn;
 
 /// The solver's tick.
 pub(crate) async fn tick<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentError> {
-    for task in ctx.open_tasks().await? {
+    for (task, info) in ctx.open_tasks().await? {
         let key = ActionKey::Solve(task.task_id);
         let entry = ctx.entry::<Solution>(key)?;
         match &entry {
-            Entry::Fresh => commit_new(ctx, &task, key).await?,
+            Entry::Fresh => commit_new(ctx, &task, info.state, key).await?,
             Entry::Pending(a) => {
                 let open = ctx.head() < task.commit_end;
                 let tx = commit_tx(ctx, &task, &a.data);
@@ -48,16 +47,18 @@ fn commit_tx<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>, task: &TaskRow, s: &Solutio
     }
 }
 
-/// Trains and commits a solution to `task`, when it is open and this solver may work.
+/// Trains and commits a solution to `task` (in `state` on chain), when it is open and this solver
+/// may work.
 async fn commit_new<C: Chain, N: Node>(
     ctx: &Ctx<'_, C, N>,
     task: &TaskRow,
+    state: Option<TaskState>,
     key: ActionKey,
 ) -> Result<(), AgentError> {
     if ctx.head() >= task.commit_end {
         return Ok(());
     }
-    if ctx.chain.task(task.task_id).await?.state != Some(TaskState::Open) {
+    if state != Some(TaskState::Open) {
         return Ok(());
     }
     let committed = ctx.chain.committed_solvers(task.task_id).await?;
@@ -66,17 +67,13 @@ async fn commit_new<C: Chain, N: Node>(
     }
     let base_root = ctx.chain.base_root(task).await?;
     if task.spec_hash != task_spec_hash(U256::from(task.project_id), base_root) {
-        warn!(
-            task = task.task_id,
-            block = task.block,
-            model = %base_root,
-            spec_hash = %task.spec_hash,
-            "the task's specHash does not bind the project's model at its proposal block"
-        );
         return ctx.skip(
             key,
             &(),
-            "the task's specHash does not bind the project's model",
+            &format!(
+                "the task's specHash {} does not bind the project's model {base_root} at its proposal block {}",
+                task.spec_hash, task.block
+            ),
         );
     }
     let solution = ctx.node.train(task, base_root).await?;
