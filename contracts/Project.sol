@@ -21,6 +21,8 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
     uint8 public constant MAX_SOLVERS_PER_TASK = 16;
     /// @notice Cap on the vote quorum (coordinators per task are capped at 16 too).
     uint8 public constant MAX_MIN_VOTES = 16;
+    /// @notice The most models newer than a task's base its aggregate may be applied to (bounded staleness).
+    uint8 public constant MAX_STALENESS = 1;
 
     /// @dev Money of one project, two slots. uint128 holds far more than any token supply.
     struct Accounts {
@@ -61,6 +63,7 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
         _checkSplit(p.split);
         _checkWindows(p.windows);
         _checkLimits(p.maxSolvers, p.minVotes);
+        _checkStaleness(p.maxStaleness);
         if (p.initialModelRoot == bytes32(0)) revert ProjectZeroRoot();
         projectId = ++_count;
         Data storage d = _projects[projectId];
@@ -68,6 +71,7 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
             owner: msg.sender,
             maxSolvers: p.maxSolvers,
             minVotes: p.minVotes,
+            maxStaleness: p.maxStaleness,
             split: p.split,
             windows: p.windows
         });
@@ -87,7 +91,8 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
             p.split,
             p.windows,
             p.maxSolvers,
-            p.minVotes
+            p.minVotes,
+            p.maxStaleness
         );
     }
 
@@ -211,6 +216,14 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
         emit TaskLimitsUpdated(projectId, maxSolvers, minVotes);
     }
 
+    /// @inheritdoc IProject
+    function setMaxStaleness(uint256 projectId, uint8 maxStaleness) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _requireExists(projectId);
+        _checkStaleness(maxStaleness);
+        _projects[projectId].config.maxStaleness = maxStaleness;
+        emit MaxStalenessUpdated(projectId, maxStaleness);
+    }
+
     // ------------------------------------------------------------------ views
 
     /// @inheritdoc IProject
@@ -248,6 +261,7 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
         v.owner = c.owner;
         v.maxSolvers = c.maxSolvers;
         v.minVotes = c.minVotes;
+        v.maxStaleness = c.maxStaleness;
         v.split = c.split;
         v.windows = c.windows;
         v.modelSpecHash = d.modelSpecHash;
@@ -307,6 +321,10 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
             w.commit == 0 || w.gtReveal == 0 || w.solReveal == 0 || w.voteCommit == 0 || w.voteReveal == 0
                 || w.publish == 0
         ) revert ProjectInvalidWindows();
+    }
+
+    function _checkStaleness(uint8 maxStaleness) private pure {
+        if (maxStaleness > MAX_STALENESS) revert ProjectStalenessTooHigh(maxStaleness, MAX_STALENESS);
     }
 
     function _checkLimits(uint8 maxSolvers, uint8 minVotes) private pure {

@@ -64,7 +64,8 @@ abstract contract MarketFixture is Test {
                 commit: 10, gtReveal: 10, solReveal: 10, voteCommit: 10, voteReveal: 10, publish: 10
             }),
             maxSolvers: 4,
-            minVotes: 1
+            minVotes: 1,
+            maxStaleness: 0
         });
         vm.prank(owner);
         id = project.createProject(p);

@@ -34,7 +34,8 @@ contract ProjectTest is World {
             p.split,
             p.windows,
             p.maxSolvers,
-            p.minVotes
+            p.minVotes,
+            p.maxStaleness
         );
         vm.prank(owner);
         uint256 id = project.createProject(p);
@@ -48,6 +49,7 @@ contract ProjectTest is World {
         assertEq(v.windows.publish, W_PUBLISH);
         assertEq(v.maxSolvers, 16);
         assertEq(v.minVotes, 2);
+        assertEq(v.maxStaleness, 0);
         assertEq(v.funded, 0);
         assertTrue(project.exists(id));
         assertFalse(project.exists(3));
@@ -296,6 +298,44 @@ contract ProjectTest is World {
         vm.prank(address(timelock));
         vm.expectRevert(abi.encodeWithSelector(IProject.ProjectInvalidTaskLimits.selector, 0, 3));
         project.setTaskLimits(projectId, 0, 3);
+    }
+
+    function test_createProject_pipelinedAndTheStalenessBound() public {
+        IProject.CreateProjectParams memory p = _defaultParams();
+        p.maxStaleness = 1;
+        vm.prank(owner);
+        uint256 id = project.createProject(p);
+        assertEq(project.config(id).maxStaleness, 1);
+        assertEq(project.getProject(id).maxStaleness, 1);
+        p.maxStaleness = 2;
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(IProject.ProjectStalenessTooHigh.selector, 2, 1));
+        project.createProject(p);
+        assertEq(project.projectCount(), id, "nothing created");
+    }
+
+    function test_setMaxStaleness_byGovernanceOnly() public {
+        bytes32 admin = project.DEFAULT_ADMIN_ROLE();
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, owner, admin));
+        project.setMaxStaleness(projectId, 1);
+        vm.expectEmit(true, false, false, true, address(project));
+        emit IProject.MaxStalenessUpdated(projectId, 1);
+        vm.prank(address(timelock));
+        project.setMaxStaleness(projectId, 1);
+        IProject.Config memory c = project.config(projectId);
+        assertEq(c.maxStaleness, 1);
+        // The fields sharing its slot are untouched.
+        assertEq(c.owner, owner);
+        assertEq(c.minVotes, 2);
+        assertEq(c.split.aggregatorBps, 1000);
+        vm.prank(address(timelock));
+        vm.expectRevert(abi.encodeWithSelector(IProject.ProjectStalenessTooHigh.selector, 255, 1));
+        project.setMaxStaleness(projectId, 255);
+        assertEq(project.config(projectId).maxStaleness, 1);
+        vm.prank(address(timelock));
+        vm.expectRevert(abi.encodeWithSelector(IProject.ProjectUnknown.selector, 42));
+        project.setMaxStaleness(42, 1);
     }
 
     function test_RevertWhen_viewUnknownProject() public {

@@ -40,13 +40,19 @@ interface IProject {
         Windows windows;
         uint8 maxSolvers;
         uint8 minVotes;
+        uint8 maxStaleness;
     }
 
     /// @notice The round configuration of a project, read by TaskManager and Rewards in one call.
+    /// @dev `maxStaleness` is how many models newer than a task's base its aggregate may be applied to (0 or 1):
+    ///      with 1, the next task is proposed while the previous one is still being revealed, scored and
+    ///      aggregated (pipelined rounds), and its aggregated delta is applied to the model that round produced.
+    ///      Coordinators enforce it when they recompute a published model before attesting it.
     struct Config {
         address owner;
         uint8 maxSolvers;
         uint8 minVotes;
+        uint8 maxStaleness;
         RewardSplit split;
         Windows windows;
     }
@@ -56,6 +62,7 @@ interface IProject {
         address owner;
         uint8 maxSolvers;
         uint8 minVotes;
+        uint8 maxStaleness;
         RewardSplit split;
         Windows windows;
         bytes32 modelSpecHash;
@@ -81,7 +88,8 @@ interface IProject {
         RewardSplit split,
         Windows windows,
         uint8 maxSolvers,
-        uint8 minVotes
+        uint8 minVotes,
+        uint8 maxStaleness
     );
     /// @notice `funder` added `amount` to the budget.
     event ProjectFunded(uint256 indexed projectId, address indexed funder, uint256 amount, uint256 budget);
@@ -105,6 +113,8 @@ interface IProject {
     event ProposerCapSet(uint256 indexed projectId, address indexed proposer, uint256 maxReward);
     /// @notice The per-task solver cap and vote quorum changed.
     event TaskLimitsUpdated(uint256 indexed projectId, uint8 maxSolvers, uint8 minVotes);
+    /// @notice Governance changed how stale a task's base may be when its aggregate is applied.
+    event MaxStalenessUpdated(uint256 indexed projectId, uint8 maxStaleness);
 
     /// @notice No project with this id.
     error ProjectUnknown(uint256 projectId);
@@ -116,6 +126,8 @@ interface IProject {
     error ProjectInvalidWindows();
     /// @notice maxSolvers must be in 1..16 and minVotes in 1..16.
     error ProjectInvalidTaskLimits(uint8 maxSolvers, uint8 minVotes);
+    /// @notice `maxStaleness` is above the most this protocol supports.
+    error ProjectStalenessTooHigh(uint8 maxStaleness, uint8 max);
     /// @notice A zero amount was given.
     error ProjectZeroAmount();
     /// @notice The zero address was given.
@@ -166,6 +178,10 @@ interface IProject {
 
     /// @notice DEFAULT_ADMIN_ROLE (governance): set the per-task solver cap and the minimum revealed votes.
     function setTaskLimits(uint256 projectId, uint8 maxSolvers, uint8 minVotes) external;
+
+    /// @notice DEFAULT_ADMIN_ROLE (governance): set how many models newer than a task's base its aggregate may be
+    ///         applied to (0: rounds in sequence; 1: pipelined rounds). Applies to publications from now on.
+    function setMaxStaleness(uint256 projectId, uint8 maxStaleness) external;
 
     /// @notice Whether the project exists.
     function exists(uint256 projectId) external view returns (bool);

@@ -304,7 +304,8 @@ contract MarketInvariantTest is Test {
                 commit: 1, gtReveal: 1, solReveal: 1, voteCommit: 1, voteReveal: 1, publish: 1
             }),
             maxSolvers: 1,
-            minVotes: 1
+            minVotes: 1,
+            maxStaleness: 0
         });
         return project.createProject(p);
     }

@@ -15,7 +15,7 @@ use autonet_bindings::{
     BlsSignerRegistry, Contracts, ModelShardRegistry, Project, ShardProviders, TaskManager,
 };
 use autonet_chain::{ChainProvider, Confirmed, TxError, TxOptions, send_and_confirm};
-use autonet_ml::aggregate::{Contribution, Rule, aggregate};
+use autonet_ml::aggregate::{Contribution, Rule, aggregate, apply_stale};
 use autonet_ml::{TensorSet, from_safetensors};
 use autonet_spec::{ModelError, ModelSources, model_peers};
 use autonet_storage::{Manifest, ShardClient, Store};
@@ -458,15 +458,17 @@ impl Agent {
         from_safetensors(&bytes).map_err(|e| AgentError::Ml(format!("delta of {solver}: {e}")))
     }
 
-    /// The next model of a finalized task: the base plus the robust aggregate of the accepted
-    /// deltas weighted by consensus incentive, encoded into the local store. `None` when no
-    /// solver earned incentive. Aggregator and coordinators compute it independently and get the
-    /// same bytes (the aggregation is deterministic).
+    /// The next model of a finalized task, with `onto` as its parent: the task's base plus the
+    /// robust aggregate of the accepted deltas weighted by consensus incentive or, with pipelined
+    /// rounds, that aggregate applied to `onto`, the model built on the task's base
+    /// (`autonet_ml::apply_stale`); encoded into the local store.
+    /// `None` when no solver earned incentive. Aggregator and coordinators compute it
+    /// independently and get the same bytes (the aggregation is deterministic).
     pub async fn build_aggregate(
         &self,
         task: &TaskRow,
+        onto: B256,
     ) -> Result<Option<(Manifest, B256)>, AgentError> {
-        let base_root = self.base_root(task).await?;
         let incentives: Vec<(Address, U256)> = self
             .db
             .incentives(task.task_id)?
@@ -478,7 +480,14 @@ impl Agent {
             return Ok(None);
         }
         let solutions = self.db.solutions(task.task_id)?;
+        let base_root = self.base_root(task).await?;
         let base = self.model(base_root).await?;
+        // Pipelined rounds: applied to the model the round before built on this task's base.
+        let newer = if onto == base_root {
+            None
+        } else {
+            Some(self.model(onto).await?)
+        };
         let mut deltas = Vec::with_capacity(incentives.len());
         for (solver, incentive) in &incentives {
             let sol = solutions
@@ -509,14 +518,16 @@ impl Agent {
                 .collect();
             let merged =
                 aggregate(Rule::default(), &inputs).map_err(|e| AgentError::Ml(e.to_string()))?;
-            let next = base
-                .add(&merged)
-                .map_err(|e| AgentError::Ml(e.to_string()))?;
+            let next = match &newer {
+                None => base.add(&merged),
+                Some(onto) => apply_stale(onto, &base, &merged),
+            }
+            .map_err(|e| AgentError::Ml(e.to_string()))?;
             Ok(spec.store_weights(&store, &next)?)
         })
         .await
         .map_err(|e| AgentError::Other(format!("aggregation task: {e}")))??;
-        Ok(Some((manifest, base_root)))
+        Ok(Some((manifest, onto)))
     }
 
     /// Announces every shard of `root` held here (registering first if needed).

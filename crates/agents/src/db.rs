@@ -754,6 +754,38 @@ impl AgentDb {
             .transpose()
     }
 
+    /// The parent a published model was built on (`ModelPublished.parentRoot` of its latest
+    /// publication); `None` for a model never published (the genesis model).
+    pub fn parent_of(&self, root: B256) -> Result<Option<B256>, DbError> {
+        self.conn()
+            .query_row(
+                "SELECT parent_root FROM models WHERE root = ?1",
+                params![hex(root)],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(parse)
+            .transpose()
+    }
+
+    /// Whether a model aggregating `task_id` was accepted.
+    pub fn task_model_accepted(&self, project_id: u64, task_id: u64) -> Result<bool, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT m.task_ids FROM models m JOIN accepted a ON a.root = m.root WHERE m.project_id = ?1",
+        )?;
+        let lists = stmt
+            .query_map(params![project_id as i64], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        for ids in lists {
+            let ids: Vec<u64> = serde_json::from_str(&ids)?;
+            if ids.contains(&task_id) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Task ids of `project_id`, ascending.
     pub fn task_ids(&self, project_id: u64) -> Result<Vec<u64>, DbError> {
         let conn = self.conn();

@@ -1,6 +1,7 @@
 //! Does the network learn? Centralized training vs federated rounds (4 solvers, trimmed mean of
-//! deltas) vs federated with one poisoned solver, on the reference corpus (Rust sources pinned
-//! by this workspace's Cargo.lock). Prints the eval loss per round and a markdown table.
+//! deltas), pipelined federated rounds (each delta trained one model behind the one it is applied
+//! to) and federated with one poisoned solver, on the reference corpus (Rust sources pinned by
+//! this workspace's Cargo.lock). Prints the eval loss per round and a markdown table.
 //!
 //! `cargo run --release -p autonet-ml --example learning -- [--preset small] [--rounds 4]
 //!  [--local-steps 30] [--batch 16] [--solvers 4] [--max-mib 8] [--eval-windows 128]`
@@ -124,11 +125,16 @@ fn main() -> Result<()> {
     let shards: Vec<_> = (0..args.solvers)
         .map(|i| corpus::shard(&train_chunks, args.solvers, i))
         .collect();
-    let federated = |label: &str, rule: Rule, poisoned: bool| -> Result<Vec<f32>> {
+    // `stale`: pipelined rounds (a project's maxStaleness 1): round r's solvers train from the
+    // model before round r − 1's update (they started while it was being aggregated), and their
+    // merged delta is applied to the newer model.
+    let federated = |label: &str, rule: Rule, poisoned: bool, stale: bool| -> Result<Vec<f32>> {
         let t = Instant::now();
         let mut global = init.clone();
+        let mut previous = init.clone();
         let mut curve = Vec::new();
         for round in 0..args.rounds {
+            let from = if stale { &previous } else { &global };
             let mut deltas = Vec::new();
             for (i, shard) in shards.iter().enumerate() {
                 let ts = Instant::now();
@@ -136,7 +142,7 @@ fn main() -> Result<()> {
                     seed: (round * 1000 + i) as u64,
                     ..base.clone()
                 };
-                let out = train(&cfg, &global, shard, &p)?;
+                let out = train(&cfg, from, shard, &p)?;
                 let delta = if poisoned && i == args.solvers - 1 {
                     out.delta.scale(-10.0)
                 } else {
@@ -155,7 +161,12 @@ fn main() -> Result<()> {
                 .map(|delta| Contribution { delta, weight: 1 })
                 .collect();
             let merged = aggregate(rule, &contributions)?;
-            global = global.add(&merged)?;
+            let next = match (stale, std::env::var("STALE_MODE").as_deref()) {
+                (true, Ok("midpoint")) => autonet_ml::apply_stale(&global, &previous, &merged)?,
+                (true, Ok("half")) => global.add(&merged.scale(0.5))?,
+                _ => global.add(&merged)?,
+            };
+            previous = std::mem::replace(&mut global, next);
             let loss = evaluate(&cfg, &global, &eval_chunks, &spec)?;
             println!("{label} round {}: eval {loss:.4}", round + 1);
             curve.push(loss);
@@ -163,22 +174,30 @@ fn main() -> Result<()> {
         println!("{label} took {:.1}s", t.elapsed().as_secs_f64());
         Ok(curve)
     };
-    let fed = federated("federated", Rule::default(), false)?;
-    let poisoned = federated("poisoned+trimmed", Rule::default(), true)?;
-    let poisoned_avg = federated("poisoned+fedavg", Rule::FedAvg, true)?;
+    let fed = federated("federated", Rule::default(), false, false)?;
+    let pipelined = federated("pipelined", Rule::default(), false, true)?;
+    if std::env::var("ONLY_PIPELINED").is_ok() {
+        println!("federated {fed:?}\npipelined {pipelined:?}");
+        return Ok(());
+    }
+    let poisoned = federated("poisoned+trimmed", Rule::default(), true, false)?;
+    let poisoned_avg = federated("poisoned+fedavg", Rule::FedAvg, true, false)?;
 
     println!(
-        "\n| round | centralized (S steps/round) | federated, trimmed mean | 1 of {} poisoned, trimmed mean | 1 of {} poisoned, FedAvg |",
+        "\n| round | centralized (S steps/round) | federated, trimmed mean | pipelined (staleness 1), trimmed mean | 1 of {} poisoned, trimmed mean | 1 of {} poisoned, FedAvg |",
         args.solvers, args.solvers
     );
-    println!("|---|---|---|---|---|");
-    println!("| 0 (init) | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| 0 (init) | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} |"
+    );
     for r in 0..args.rounds {
         println!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
             r + 1,
             central[r],
             fed[r],
+            pipelined[r],
             poisoned[r],
             poisoned_avg[r]
         );

@@ -291,6 +291,27 @@ fn coordinate_wise(
     TensorSet::new(tensors).expect("layout copied from a valid set")
 }
 
+/// The next model of a pipelined round (a project's `maxStaleness` 1): `merged` was trained
+/// from `base`, but `onto`, the model the round before built on `base`, is the project's model
+/// now. The result is the midpoint of `onto` and `base + merged`: per value, `c = base + merged`
+/// in f32, then `(onto + c) / 2` in f64 rounded once to f32. Every step is a correctly rounded
+/// IEEE operation, so every machine gets the same bytes.
+///
+/// Why not `onto + merged`: the two rounds' deltas were both trained from `base` and point the
+/// same way, so adding both overshoots (measured in `docs/learning.md`: the loss oscillates).
+/// The midpoint averages the model the round before produced with the one this round's solvers
+/// would have produced from the same base.
+pub fn apply_stale(
+    onto: &TensorSet,
+    base: &TensorSet,
+    merged: &Delta,
+) -> Result<TensorSet, TensorError> {
+    let candidate = base.add(merged)?;
+    onto.zip_with(&candidate, |o, c| {
+        ((f64::from(o) + f64::from(c)) * 0.5) as f32
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,5 +611,32 @@ mod tests {
         // FedAvg: (1 + 1.01 + 1.02 + 1.03 − 10) / 5 = −1.188 — pulled to the wrong sign.
         let avg = aggregate(Rule::FedAvg, &eq_weights(&all)).unwrap();
         assert!(avg.values().all(|v| v < 0.0), "{:?}", data(&avg));
+    }
+
+    #[test]
+    fn a_stale_delta_lands_midway_between_the_newer_model_and_its_own_candidate() {
+        let set = |v: [f32; 2]| {
+            TensorSet::new(vec![NamedTensor {
+                name: "w".into(),
+                shape: vec![2],
+                data: v.to_vec(),
+            }])
+            .unwrap()
+        };
+        let base = set([1.0, -2.0]);
+        let onto = set([3.0, 0.0]);
+        let merged = set([1.0, 4.0]);
+        let next = apply_stale(&onto, &base, &merged).unwrap();
+        assert_eq!(next.values().collect::<Vec<_>>(), vec![2.5, 1.0]);
+        let other = TensorSet::new(vec![NamedTensor {
+            name: "v".into(),
+            shape: vec![2],
+            data: vec![0.0, 0.0],
+        }])
+        .unwrap();
+        assert!(
+            apply_stale(&other, &base, &merged).is_err(),
+            "layouts must match"
+        );
     }
 }

@@ -28,7 +28,7 @@ pub mod rng;
 pub mod tensors;
 pub mod train;
 
-pub use aggregate::{AggregateError, Contribution, Rule, aggregate};
+pub use aggregate::{AggregateError, Contribution, Rule, aggregate, apply_stale};
 pub use codec::{CodecError, content_hash, from_safetensors, to_safetensors};
 pub use corpus::{Chunk, Corpus, CorpusError, CorpusOptions, Manifest};
 pub use generate::{

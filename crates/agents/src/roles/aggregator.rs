@@ -1,6 +1,7 @@
-//! The aggregator: finalizes what is due, publishes the aggregate of every finalized task whose
-//! base is still the project's model, serves its shards, and submits one BLS aggregate
-//! attestation once the coordinators' signatures carry 2/3 of the coordinator stake.
+//! The aggregator: finalizes what is due, publishes the aggregate of every finalized task onto
+//! the project's model (the task's base, or with pipelined rounds the model built on it), in task
+//! order, serves its shards, and submits one BLS aggregate attestation once the coordinators'
+//! signatures carry 2/3 of the coordinator stake.
 
 use alloy::primitives::B256;
 use autonet_bindings::enums::ModelStatus;
@@ -19,6 +20,14 @@ pub(crate) async fn tick<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), A
     let current = ctx.chain.model_root().await?;
     for task_id in ctx.db.finalized_tasks(ctx.cfg.project_id)? {
         publish(ctx, task_id, current).await?;
+        // In task order: a later task's aggregate waits for an earlier one still to be published
+        // (with pipelined rounds it is applied to the model that one produces).
+        if !matches!(
+            ctx.entry::<Published>(ActionKey::Publish(task_id))?,
+            Entry::Finished(_)
+        ) {
+            break;
+        }
     }
     attest_bls(ctx, current).await
 }
@@ -48,11 +57,10 @@ async fn publish<C: Chain, N: Node>(
     let Some(task) = ctx.db.task(task_id)? else {
         return Ok(());
     };
-    let base_is_current = ctx.chain.base_root(&task).await? == current;
     if let Entry::Pending(a) = &entry {
         let model = match &a.data {
             Published::Model(m) => m.clone(),
-            Published::Root(_) => match ctx.node.aggregate(&task).await? {
+            Published::Root(_) => match ctx.node.aggregate(&task, current).await? {
                 Some(m) => m,
                 None => return ctx.skip(key, &B256::ZERO, "no solver earned incentive"),
             },
@@ -61,19 +69,25 @@ async fn publish<C: Chain, N: Node>(
             task: task_id,
             model: model.clone(),
         };
-        if journal::settle(ctx, key, a, base_is_current, tx).await? == Step::Done {
+        // It can land only while its parent is the project's model.
+        let open = model.parent_root == current;
+        if journal::settle(ctx, key, a, open, tx).await? == Step::Done {
             ctx.chain.announce(model.root, model.shard_count()).await?;
         }
         return Ok(());
     }
-    if !base_is_current {
+    if !ctx.may_apply(&task, current).await? {
         return ctx.skip(
             key,
             &current,
-            "the project moved past this task's base model",
+            "the project moved past this task's base model (further than its maxStaleness allows)",
         );
     }
-    let Some(model) = ctx.node.aggregate(&task).await? else {
+    if let Some(sibling) = pending_sibling(ctx, task_id, current).await? {
+        tracing::debug!(task = task_id, %sibling, "waiting for an earlier task's model on the same parent");
+        return Ok(());
+    }
+    let Some(model) = ctx.node.aggregate(&task, current).await? else {
         return ctx.skip(
             key,
             &B256::ZERO,
@@ -111,6 +125,29 @@ async fn publish<C: Chain, N: Node>(
         ctx.found_on_chain(key)?;
     }
     ctx.chain.announce(model.root, model.shard_count()).await
+}
+
+/// A pending publication on `current` for an earlier task of the project: publishing a sibling
+/// next to it would leave one of the two superseded, so `task_id`'s aggregate waits for it to be
+/// accepted (it is then applied to that model) or to expire.
+async fn pending_sibling<C: Chain, N: Node>(
+    ctx: &Ctx<'_, C, N>,
+    task_id: u64,
+    current: B256,
+) -> Result<Option<B256>, AgentError> {
+    for m in ctx.db.pending_models(ctx.cfg.project_id)? {
+        if m.parent_root != current
+            || m.task_ids.is_empty()
+            || m.task_ids.iter().any(|&t| t >= task_id)
+        {
+            continue;
+        }
+        let record = ctx.chain.model(m.root).await?;
+        if record.status == Some(ModelStatus::Pending) && ctx.head() <= record.expires_at {
+            return Ok(Some(m.root));
+        }
+    }
+    Ok(None)
 }
 
 /// Collects the coordinators' BLS signatures on every pending model of the project and submits

@@ -192,9 +192,16 @@ async fn attest_new<C: Chain, N: Node>(
     if ctx.chain.has_attested(model.root, ctx.cfg.me).await? {
         return ctx.found_on_chain(key);
     }
+    if !ctx.may_apply(&task, model.parent_root).await? {
+        return ctx.skip(
+            key,
+            &(),
+            "published on a model further from the task's base than the project's maxStaleness allows",
+        );
+    }
     let message = ctx.node.attestation_message(model).await?;
     if !ctx.node.bls_signed(model.root, message) {
-        let Some(agg) = ctx.node.aggregate(&task).await? else {
+        let Some(agg) = ctx.node.aggregate(&task, model.parent_root).await? else {
             return ctx.skip(key, &(), "no solver earned incentive: nothing to attest");
         };
         if agg.root != model.root

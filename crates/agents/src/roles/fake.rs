@@ -47,6 +47,8 @@ pub(crate) struct ChainState {
     pub model_ttl: u64,
     /// Phases closed early: (task, block, the task's deadlines from that block on).
     pub closed_early: Vec<(u64, u64, Deadlines)>,
+    /// `Project.config.maxStaleness`.
+    pub max_staleness: u8,
 }
 
 /// The fake chain; `me` sends every transaction.
@@ -73,6 +75,7 @@ impl FakeChain {
                 standing: None,
                 model_ttl: 50,
                 closed_early: Vec::new(),
+                max_staleness: 0,
             }),
         }
     }
@@ -260,6 +263,10 @@ impl Chain for FakeChain {
         Ok(self.s().publish_window)
     }
 
+    async fn max_staleness(&self) -> Result<u8, AgentError> {
+        Ok(self.s().max_staleness)
+    }
+
     async fn model(&self, root: B256) -> Result<ModelInfo, AgentError> {
         let visible = self.visible();
         let ttl = self.s().model_ttl;
@@ -349,6 +356,10 @@ pub(crate) struct FakeNode {
     pub work_blocks: u64,
     pub clock: Option<std::sync::Arc<FakeChain>>,
     pub aggregate: Mutex<Option<Aggregate>>,
+    /// Per-task aggregates, in place of `aggregate`.
+    pub aggregate_of: Mutex<HashMap<u64, Aggregate>>,
+    /// Every aggregation asked for: (task, the model it was applied to).
+    pub aggregated: Mutex<Vec<(u64, B256)>>,
     pub bls: bool,
     pub signed: Mutex<Vec<B256>>,
     pub collection: Mutex<Option<Collection>>,
@@ -397,8 +408,20 @@ impl Node for FakeNode {
         })
     }
 
-    async fn aggregate(&self, _task: &TaskRow) -> Result<Option<Aggregate>, AgentError> {
-        Ok(self.aggregate.lock().unwrap().clone())
+    async fn aggregate(&self, task: &TaskRow, onto: B256) -> Result<Option<Aggregate>, AgentError> {
+        self.aggregated.lock().unwrap().push((task.task_id, onto));
+        let own = self
+            .aggregate_of
+            .lock()
+            .unwrap()
+            .get(&task.task_id)
+            .cloned();
+        Ok(own
+            .or_else(|| self.aggregate.lock().unwrap().clone())
+            .map(|a| Aggregate {
+                parent_root: onto,
+                ..a
+            }))
     }
 
     fn has_bls(&self) -> bool {

@@ -154,6 +154,18 @@ impl Chain for LiveChain<'_> {
         Ok(u64::from(cfg.windows.publish))
     }
 
+    async fn max_staleness(&self) -> Result<u8, AgentError> {
+        let cfg = self
+            .agent
+            .projects()
+            .config(self.agent.project())
+            .block(self.at())
+            .call()
+            .await
+            .map_err(AgentError::read("project config"))?;
+        Ok(cfg.maxStaleness)
+    }
+
     async fn model(&self, root: B256) -> Result<ModelInfo, AgentError> {
         let m = self
             .agent
@@ -247,6 +259,23 @@ impl Chain for LiveChain<'_> {
                     agent.me,
                     format_atn(cap),
                     format_atn(agent.opts.reward),
+                    agent.me,
+                )));
+            }
+            let held = agent
+                .tasks()
+                .heldBy(project, agent.me)
+                .block(self.at())
+                .call()
+                .await
+                .map_err(AgentError::read("the rewards the proposer holds"))?;
+            if held + agent.opts.reward > cap {
+                return Ok(Some(format!(
+                    "{} holds {} ATN of rewards in open tasks; one more task of {} ATN would pass its cap of {} ATN                      on project {project}: the next task waits for one to end (pipelined rounds need room for two:                      `autonet project approve-proposer {project} {} --max-reward <ATN>`)",
+                    agent.me,
+                    format_atn(held),
+                    format_atn(agent.opts.reward),
+                    format_atn(cap),
                     agent.me,
                 )));
             }
@@ -512,10 +541,10 @@ impl Node for LiveNode<'_> {
         })
     }
 
-    async fn aggregate(&self, task: &TaskRow) -> Result<Option<Aggregate>, AgentError> {
+    async fn aggregate(&self, task: &TaskRow, onto: B256) -> Result<Option<Aggregate>, AgentError> {
         Ok(self
             .0
-            .build_aggregate(task)
+            .build_aggregate(task, onto)
             .await?
             .map(|(manifest, parent_root)| Aggregate {
                 root: B256::from(manifest.root),

@@ -172,6 +172,18 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
         Ok(tasks)
     }
 
+    /// Whether the aggregate of `task` may be applied to the model `onto`: `onto` is the task's
+    /// base, or the project allows pipelined rounds (`maxStaleness` 1) and `onto` was built on
+    /// the task's base (one model newer). Coordinators refuse to attest anything else, so the
+    /// aggregator publishes nothing else.
+    pub async fn may_apply(&self, task: &TaskRow, onto: B256) -> Result<bool, AgentError> {
+        let base = self.chain.base_root(task).await?;
+        if onto == base {
+            return Ok(true);
+        }
+        Ok(self.chain.max_staleness().await? >= 1 && self.db.parent_of(onto)? == Some(base))
+    }
+
     /// Whether new work may start now: the integrity check allows it and the chain says this
     /// account can act (said once, with what to do, when it cannot).
     pub async fn may_start(&self) -> Result<bool, AgentError> {

@@ -319,6 +319,9 @@ pub trait Chain: Sync {
     /// The project's publish window (blocks after a finalization during which its aggregate may
     /// be published).
     fn publish_window(&self) -> impl Future<Output = Result<u64, AgentError>> + Send;
+    /// How many models newer than a task's base its aggregate may be applied to
+    /// (`Project.config.maxStaleness`: 0, rounds in sequence; 1, pipelined rounds).
+    fn max_staleness(&self) -> impl Future<Output = Result<u8, AgentError>> + Send;
     /// The record of `root`.
     fn model(&self, root: B256) -> impl Future<Output = Result<ModelInfo, AgentError>> + Send;
     /// Whether `who` attested the current record of `root`.
@@ -356,10 +359,12 @@ pub trait Node: Sync {
         revealed: &[Address],
         solutions: &[SolutionRow],
     ) -> impl Future<Output = Result<Vote, AgentError>> + Send;
-    /// The aggregate of a finalized task (`None`: no solver earned incentive).
+    /// The aggregate of a finalized task applied to the model `onto` (its base, or with pipelined
+    /// rounds the model built on its base); `None`: no solver earned incentive.
     fn aggregate(
         &self,
         task: &TaskRow,
+        onto: B256,
     ) -> impl Future<Output = Result<Option<Aggregate>, AgentError>> + Send;
     /// Whether this node signs attestations with a BLS key.
     fn has_bls(&self) -> bool;

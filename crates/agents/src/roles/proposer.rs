@@ -10,7 +10,7 @@ use super::journal::{self, ActionKey, Entry};
 use super::ports::{Chain, Node, Proposal, Tx};
 use super::{Ctx, finalize, random_b256};
 use crate::agent::AgentError;
-use crate::db::{Action, ActionState};
+use crate::db::{Action, ActionState, TaskRow};
 use crate::spec::task_spec_hash;
 
 /// Blocks a prepared proposal that no receipt recorded is given to show up in the confirmed
@@ -130,8 +130,13 @@ fn find_proposal<C: Chain, N: Node>(
         .find(|p| p.gt_commit == gt))
 }
 
-/// Whether the project's previous round is over: its task ended and, when finalized, the model
-/// moved on (or nobody can publish any more).
+/// Whether the next task may be proposed now.
+///
+/// In sequence (`maxStaleness` 0): once the last task's round is over. Pipelined (1): already
+/// once the last task's solvers are done (its commit phase closed) and the round before it is
+/// over, so that solvers train the next task while the last one is revealed, scored, aggregated
+/// and attested, and the next task's base is at most one model behind the model its aggregate is
+/// applied to.
 async fn ready_for_next<C: Chain, N: Node>(
     ctx: &Ctx<'_, C, N>,
     mine: Option<u64>,
@@ -144,7 +149,44 @@ async fn ready_for_next<C: Chain, N: Node>(
     let Some(last) = ctx.db.task(last_id)? else {
         return Ok(false); // proposed, not delivered yet
     };
-    let Some((outcome, block)) = ctx.db.outcome(last.task_id)? else {
+    if round_over(ctx, &last).await? {
+        return Ok(true);
+    }
+    if ctx.chain.max_staleness().await? == 0 {
+        return Ok(false);
+    }
+    let commit_end = ctx
+        .chain
+        .task(last_id)
+        .await?
+        .deadlines
+        .map_or(last.commit_end, |d| d.commit_end);
+    if ctx.head() < commit_end {
+        return Ok(false); // its solvers may still be training
+    }
+    let before = ctx
+        .db
+        .task_ids(ctx.cfg.project_id)?
+        .into_iter()
+        .filter(|&id| id < last_id)
+        .max();
+    match before {
+        None => Ok(true),
+        Some(id) => match ctx.db.task(id)? {
+            Some(task) => round_over(ctx, &task).await,
+            None => Ok(false),
+        },
+    }
+}
+
+/// Whether `task`'s round is over: it ended without a model to wait for (closed, nothing to
+/// aggregate), its model was accepted, the project's model moved further than its aggregate may
+/// be applied to, or its publish window passed.
+async fn round_over<C: Chain, N: Node>(
+    ctx: &Ctx<'_, C, N>,
+    task: &TaskRow,
+) -> Result<bool, AgentError> {
+    let Some((outcome, block)) = ctx.db.outcome(task.task_id)? else {
         return Ok(false);
     };
     if outcome != "finalized" {
@@ -152,13 +194,17 @@ async fn ready_for_next<C: Chain, N: Node>(
     }
     if ctx
         .db
-        .incentives(last.task_id)?
+        .incentives(task.task_id)?
         .iter()
         .all(|(_, inc, _)| inc.is_zero())
     {
         return Ok(true); // nothing to aggregate
     }
-    if ctx.chain.model_root().await? != ctx.chain.base_root(&last).await? {
+    if ctx
+        .db
+        .task_model_accepted(ctx.cfg.project_id, task.task_id)?
+        || !ctx.may_apply(task, ctx.chain.model_root().await?).await?
+    {
         return Ok(true);
     }
     Ok(ctx.head() > block + ctx.chain.publish_window().await?)

@@ -1101,3 +1101,284 @@ fn the_same_solution_always_commits_to_the_same_hash() {
         solution_commit(U256::from(3), OTHER, s.delta_root, s.manifest_hash, s.salt)
     );
 }
+
+// ---------------------------------------------------------------------- pipelined rounds
+
+/// The genesis model, the model task 1 produced on it, and the one task 2 produced on that.
+const M0: B256 = B256::repeat_byte(0x11);
+const M1: B256 = B256::repeat_byte(0x77);
+const M2: B256 = B256::repeat_byte(0x88);
+
+impl World {
+    /// The same chain and database with a fresh node and fresh notices: the agent restarted.
+    fn restart(self) -> World {
+        World {
+            node: FakeNode {
+                clock: Some(self.chain.clone()),
+                aggregate: std::sync::Mutex::new(self.node.aggregate.lock().unwrap().clone()),
+                aggregate_of: std::sync::Mutex::new(self.node.aggregate_of.lock().unwrap().clone()),
+                ..FakeNode::default()
+            },
+            notices: Notices::default(),
+            ..self
+        }
+    }
+
+    fn pipelined(self) -> World {
+        self.chain.s().max_staleness = 1;
+        self
+    }
+
+    /// Task `id` finalized with one solver earning incentive.
+    fn finalize(&self, id: u64) {
+        self.db
+            .insert_incentive(
+                id,
+                Address::repeat_byte(0xc1),
+                U256::from(1),
+                U256::from(1),
+                U256::from(1),
+                log(90 + id),
+            )
+            .unwrap();
+        let head = self.chain.s().head;
+        self.db
+            .insert_outcome(
+                id,
+                "finalized",
+                LogId {
+                    block: head,
+                    ..log(70 + id)
+                },
+            )
+            .unwrap();
+    }
+
+    /// `root` (task `task`'s model on `parent`) published at the head, as the watcher records it.
+    fn published(&self, task: u64, root: B256, parent: B256) -> ModelRow {
+        let row = ModelRow {
+            root,
+            project_id: PROJECT,
+            parent_root: parent,
+            manifest_hash: B256::repeat_byte(0x78),
+            task_ids: vec![task],
+            publisher: OTHER,
+            block: self.chain.s().head,
+        };
+        self.db.insert_model(&row, log(100 + task)).unwrap();
+        row
+    }
+
+    /// `root` accepted: the project's model from now on.
+    fn accept(&self, root: B256, version: u64) {
+        self.db
+            .insert_accepted(root, PROJECT, version, log(110 + version))
+            .unwrap();
+        self.chain.s().model_root = root;
+    }
+}
+
+/// The proposal of this account's `n`-th proposal.
+fn proposal(w: &World, n: u64) -> Proposal {
+    w.db.action::<Proposal>(&ActionKey::Propose(n).to_string())
+        .unwrap()
+        .unwrap()
+        .data
+}
+
+#[tokio::test]
+async fn a_pipelined_proposer_proposes_the_next_task_once_the_commit_phase_closes() {
+    for staleness in [0u8, 1] {
+        let w = World::new();
+        w.chain.s().max_staleness = staleness;
+        w.tick_at(Role::Proposer, B).await;
+        w.add_task(1, ME, proposal(&w, 1).gt_commit);
+        w.tick_at(Role::Proposer, COMMIT_END - 1).await;
+        assert_eq!(w.sent_of(is_propose).len(), 1, "solvers may still commit");
+        w.tick_at(Role::Proposer, COMMIT_END).await;
+        let expected = if staleness == 1 { 2 } else { 1 };
+        assert_eq!(
+            w.sent_of(is_propose).len(),
+            expected,
+            "maxStaleness {staleness}"
+        );
+    }
+    // A commit phase that closed early lets the next task start at once.
+    let w = World::new().pipelined();
+    w.tick_at(Role::Proposer, B).await;
+    w.add_task(1, ME, proposal(&w, 1).gt_commit);
+    w.tick_at(Role::Proposer, B + 3).await;
+    assert_eq!(w.sent_of(is_propose).len(), 1);
+    w.chain.close_early(1, closed_at(0, B + 3));
+    w.tick(Role::Proposer).await.unwrap();
+    assert_eq!(w.sent_of(is_propose).len(), 2);
+    // Task 2 trains on the model task 1 started from (the only accepted one).
+    assert_eq!(
+        proposal(&w, 2).spec_hash,
+        task_spec_hash(U256::from(PROJECT), M0)
+    );
+}
+
+#[tokio::test]
+async fn a_pipelined_proposer_keeps_two_tasks_in_flight_at_most_across_restarts() {
+    let w = World::new().pipelined();
+    w.tick_at(Role::Proposer, B).await;
+    w.add_task(1, ME, proposal(&w, 1).gt_commit);
+    w.tick_at(Role::Proposer, COMMIT_END - 1).await;
+    w.tick_at(Role::Proposer, COMMIT_END).await;
+    w.add_task(2, ME, proposal(&w, 2).gt_commit);
+    // Task 2's solvers are done and task 1 finalized, but its model is not accepted yet: a third
+    // task now would train on the genesis model and land two models behind.
+    w.finalize(1);
+    w.tick_at(Role::Proposer, COMMIT_END + 5).await;
+    let w = w.restart();
+    w.tick_at(Role::Proposer, COMMIT_END + 6).await;
+    assert_eq!(w.sent_of(is_propose).len(), 2);
+    // Published, still not accepted: the same.
+    w.published(1, M1, M0);
+    w.tick_at(Role::Proposer, COMMIT_END + 7).await;
+    assert_eq!(w.sent_of(is_propose).len(), 2);
+    // Accepted: task 3 trains on it, proposed once, also across a restart.
+    w.accept(M1, 1);
+    w.tick_at(Role::Proposer, COMMIT_END + 8).await;
+    let w = w.restart();
+    w.tick_at(Role::Proposer, COMMIT_END + 9).await;
+    assert_eq!(w.sent_of(is_propose).len(), 3);
+    assert_eq!(
+        proposal(&w, 3).spec_hash,
+        task_spec_hash(U256::from(PROJECT), M1)
+    );
+}
+
+/// Tasks 1 and 2 both trained on the genesis model M0 (pipelined) and finalized.
+fn two_finalized_tasks(staleness: u8) -> World {
+    let w = coordinator_world();
+    w.chain.s().max_staleness = staleness;
+    w.add_task(2, OTHER, B256::repeat_byte(2));
+    w.chain.s().base_roots.insert(1, M0);
+    w.chain.s().base_roots.insert(2, M0);
+    w.finalize(1);
+    w.finalize(2);
+    *w.node.aggregate.lock().unwrap() = Some(model_on(M0));
+    w.node.aggregate_of.lock().unwrap().insert(
+        2,
+        Aggregate {
+            root: M2,
+            ..model_on(M0)
+        },
+    );
+    w
+}
+
+#[tokio::test]
+async fn a_pipelined_aggregator_applies_the_later_task_onto_the_earlier_tasks_model() {
+    let w = two_finalized_tasks(1);
+    w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 1).await;
+    assert_eq!(
+        w.sent_of(is_publish),
+        vec![Tx::Publish {
+            task: 1,
+            model: model_on(M0)
+        }],
+        "in task order: task 2 waits for task 1's publication"
+    );
+    // Task 1's model is pending: a sibling on M0 would leave one of them superseded.
+    w.published(1, M1, M0);
+    w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 5).await;
+    let w = w.restart();
+    w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 6).await;
+    assert_eq!(w.sent_of(is_publish).len(), 1);
+    assert_eq!(w.state(ActionKey::Publish(2)), None, "still to do");
+    // Accepted: task 2's aggregate goes onto M1, once, also across a restart.
+    w.accept(M1, 1);
+    w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 7).await;
+    let w = w.restart();
+    w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 12).await;
+    let published = w.sent_of(is_publish);
+    assert_eq!(published.len(), 2);
+    let Tx::Publish { task: 2, model } = &published[1] else {
+        panic!("expected task 2's publication, got {:?}", published[1]);
+    };
+    assert_eq!(model.parent_root, M1);
+    assert_eq!(w.state(ActionKey::Publish(2)), Some(ActionState::Done));
+}
+
+#[tokio::test]
+async fn an_aggregator_in_sequence_skips_a_task_one_model_behind() {
+    let w = two_finalized_tasks(0);
+    w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 1).await;
+    w.published(1, M1, M0);
+    w.accept(M1, 1);
+    w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 5).await;
+    assert_eq!(w.sent_of(is_publish).len(), 1);
+    assert_eq!(w.state(ActionKey::Publish(2)), Some(ActionState::Skipped));
+    assert!(
+        !w.node
+            .aggregated
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(t, _)| *t == 2),
+        "nothing aggregated for it"
+    );
+}
+
+/// Task 2 (base M0) published by another aggregator on `parent`, after M1 (on M0) was accepted
+/// (and, when `parent` is M2, M2 on M1 too).
+fn stale_publication(staleness: u8, parent: B256) -> (World, ModelRow) {
+    let w = two_finalized_tasks(staleness);
+    w.chain.at(VOTE_REVEAL_END + 1);
+    w.published(1, M1, M0);
+    w.accept(M1, 1);
+    if parent == M2 {
+        w.published(3, M2, M1);
+        w.accept(M2, 2);
+    }
+    let root = B256::repeat_byte(0x99);
+    w.node.aggregate_of.lock().unwrap().insert(
+        2,
+        Aggregate {
+            root,
+            ..model_on(parent)
+        },
+    );
+    w.chain.land_from(
+        OTHER,
+        Tx::Publish {
+            task: 2,
+            model: Aggregate {
+                root,
+                ..model_on(parent)
+            },
+        },
+    );
+    let row = w.published(2, root, parent);
+    (w, row)
+}
+
+#[tokio::test]
+async fn a_coordinator_attests_a_model_one_round_stale_only_when_the_project_pipelines() {
+    let attested = |w: &World| w.sent_of(|t| matches!(t, Tx::Attest { .. })).len();
+    let (w, row) = stale_publication(1, M1);
+    w.tick_at(Role::Coordinator, row.block + 1).await;
+    assert_eq!(attested(&w), 1);
+    assert!(
+        w.node.aggregated.lock().unwrap().contains(&(2, M1)),
+        "recomputed on M1"
+    );
+
+    let (w, row) = stale_publication(0, M1);
+    w.tick_at(Role::Coordinator, row.block + 1).await;
+    assert_eq!(attested(&w), 0);
+    let key = ActionKey::Attest {
+        root: row.root,
+        block: row.block,
+    };
+    assert_eq!(w.state(key), Some(ActionState::Skipped));
+
+    // Two models newer than its base: never, whatever the setting.
+    let (w, row) = stale_publication(1, M2);
+    w.tick_at(Role::Coordinator, row.block + 1).await;
+    assert_eq!(attested(&w), 0);
+    assert!(w.node.aggregated.lock().unwrap().is_empty());
+}

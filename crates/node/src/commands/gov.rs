@@ -224,6 +224,16 @@ pub enum GovAction {
         #[arg(long, value_delimiter = ',', num_args = 1.., value_name = "BLOCKS")]
         windows: Vec<u32>,
     },
+    /// Pipeline a project's rounds or run them in sequence (Project.setMaxStaleness)
+    Staleness {
+        /// Project id
+        #[arg(long)]
+        project: U256,
+        /// 1: the next task trains while the last one is scored and aggregated, its delta
+        /// applied to the model that round produced; 0: rounds in sequence
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
+        max: u8,
+    },
     /// Pay ATN from the treasury (the Timelock) to an account
     Grant {
         /// Recipient
@@ -389,6 +399,22 @@ pub fn encode(ctx: &Context, action: &GovAction) -> Result<GovCall, CommandError
                 ),
             )
         }
+        GovAction::Staleness { project, max } => call(
+            c.project,
+            Project::setMaxStalenessCall {
+                projectId: *project,
+                maxStaleness: *max,
+            }
+            .abi_encode(),
+            format!(
+                "Set project {project}'s maxStaleness to {max} ({})",
+                if *max == 0 {
+                    "rounds in sequence"
+                } else {
+                    "pipelined rounds"
+                }
+            ),
+        ),
         GovAction::Grant { to, amount } => call(
             c.atn_token,
             ATNToken::transferCall {

@@ -117,6 +117,11 @@ pub struct CreateArgs {
     /// Revealed coordinator votes a task needs to settle (1..=16)
     #[arg(long, default_value_t = 2)]
     pub min_votes: u8,
+    /// Pipelined rounds: 1 proposes the next task while the last one is revealed, scored and
+    /// aggregated, and applies its delta to the model that round produced (bounded staleness 1);
+    /// 0 runs rounds in sequence
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub max_staleness: u8,
 }
 
 fn split_json(s: &RewardSplit) -> serde_json::Value {
@@ -151,6 +156,7 @@ pub fn build_params(args: &CreateArgs) -> Result<CreateProjectParams, CommandErr
         windows: parse_windows(&args.windows)?,
         maxSolvers: args.max_solvers,
         minVotes: args.min_votes,
+        maxStaleness: args.max_staleness,
     })
 }
 
@@ -379,6 +385,7 @@ pub async fn status(ctx: &Context, id: U256) -> Result<Report, CommandError> {
             "windows": windows_json(w),
             "max_solvers": p.maxSolvers,
             "min_votes": p.minVotes,
+            "max_staleness": p.maxStaleness,
         }),
     })
 }
@@ -398,6 +405,7 @@ mod tests {
             split: DEFAULT_SPLIT.to_vec(),
             max_solvers: 16,
             min_votes: 2,
+            max_staleness: 0,
         }
     }
 

@@ -53,6 +53,11 @@ pub struct DevnetArgs {
     /// Coordinator agents
     #[arg(long, default_value_t = 3)]
     pub coordinators: usize,
+    /// The project's maxStaleness: 1 pipelines rounds (solvers train the next task while the
+    /// last one is revealed, scored, aggregated and attested; its delta is applied to the model
+    /// that round produced), 0 runs them in sequence
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub max_staleness: u8,
     /// Seconds per block
     #[arg(long, default_value_t = 1)]
     pub block_time: u64,
@@ -121,7 +126,8 @@ pub struct RoundSummary {
     pub outcome: String,
     /// Global evaluation loss of the project's model after the round.
     pub eval_loss: f32,
-    /// Wall seconds from the proposal to the model's acceptance (block timestamps).
+    /// Wall seconds from the end of the round before (its model accepted; for round 1 the
+    /// proposal) to this model's acceptance (block timestamps).
     pub wall_secs: u64,
     /// Longest local training of a solver in this round (seconds).
     pub train_secs: f32,
@@ -227,6 +233,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
             w
         },
         min_votes: 2.min(args.coordinators as u8).max(1),
+        max_staleness: args.max_staleness,
         rounds: args.rounds,
         block_time: args.block_time,
         chain_id: args.chain_id,
@@ -471,8 +478,13 @@ async fn follow_rounds(
     let timeout = Duration::from_secs(round_blocks * net.opts.block_time.max(1) * 3 + 120);
     let mut out = Vec::new();
     let mut loss = initial;
+    // Each round runs from the end of the one before (its model accepted; the first proposal for
+    // round 1) to its own model's acceptance: with pipelined rounds the next task is proposed,
+    // and trains, before that, so the time and gas between two models is what a round costs.
+    let mut previous_end: Option<u64> = None;
     for round in 1..=net.opts.rounds {
         let proposed = wait_proposal(net, round, timeout).await?;
+        let started = previous_end.unwrap_or(proposed);
         let task_id = round;
         if check_reorg && round == net.opts.rounds {
             let line = drop_ground_truth_reveal(net, task_id, timeout).await?;
@@ -510,8 +522,11 @@ async fn follow_rounds(
                     .unwrap_or(0)
             }
         };
-        let wall_secs = ts(accepted_block).await.saturating_sub(ts(proposed).await);
-        let gas = net.agent_gas(proposed, accepted_block).await?;
+        let wall_secs = ts(accepted_block).await.saturating_sub(ts(started).await);
+        let gas = net
+            .agent_gas(previous_end.map_or(proposed, |b| b + 1), accepted_block)
+            .await?;
+        previous_end = Some(accepted_block);
         let mut consensus = BTreeMap::new();
         let mut earned: BTreeMap<String, U256> = BTreeMap::new();
         let id = U256::from(task_id);

@@ -46,6 +46,8 @@ pub struct NetworkOptions {
     pub windows: [u32; 6],
     /// Revealed votes a task needs.
     pub min_votes: u8,
+    /// The project's maxStaleness (1: pipelined rounds).
+    pub max_staleness: u8,
     /// Tasks the proposer proposes.
     pub rounds: u64,
     /// Seconds per block once the agents run.
@@ -275,6 +277,7 @@ impl Network {
                 split: DEFAULT_SPLIT.to_vec(),
                 max_solvers: 16,
                 min_votes: self.opts.min_votes,
+                max_staleness: self.opts.max_staleness,
             },
         )
         .await?;
@@ -329,12 +332,14 @@ impl Network {
             let agent_ctx = context(&self.rpc_url, registry, &key).await?;
             stake(&agent_ctx, role, U256::from(amount) * atn).await?;
             if let RoleArg::Proposer = role {
-                // Only proposers the owner approved spend the project's budget.
+                // Only proposers the owner approved spend the project's budget; pipelined
+                // rounds hold two tasks open at once.
+                let open_tasks = 1 + u64::from(self.opts.max_staleness);
                 approve_proposer(
                     &ctx,
                     U256::from(self.project_id),
                     key.address(),
-                    U256::from(self.opts.reward_atn) * atn,
+                    U256::from(self.opts.reward_atn * open_tasks) * atn,
                 )
                 .await?;
             }

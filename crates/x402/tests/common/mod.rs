@@ -49,6 +49,7 @@ pub async fn create_project(chain: &TestChain, price: U256) -> Result<U256> {
         },
         maxSolvers: 4,
         minVotes: 1,
+        maxStaleness: 0,
     };
     let created =
         send_and_confirm::<Project::ProjectCreated, _, _>(&project.createProject(params), &opts())
