@@ -113,12 +113,12 @@ build-autonet: libtorch
 	cargo build --release -p autonet-node --bin autonet
 
 .PHONY: devnet
-devnet: setup build-contracts build-autonet ## local network doing real training rounds with agent processes (ROUNDS=3 PRESET=small KEEP_RUNNING=1)
-	$(AUTONET) devnet --rounds $(ROUNDS) --preset $(PRESET) $(if $(filter 1,$(KEEP_RUNNING)),--keep-running)
+devnet: setup build-contracts build-autonet ## local network doing real training rounds with agent processes (ROUNDS=3 PRESET=small KEEP_RUNNING=1 MAX_STALENESS=1 for pipelined rounds)
+	$(AUTONET) devnet --rounds $(ROUNDS) --preset $(PRESET) $(if $(filter 1,$(KEEP_RUNNING)),--keep-running) $(if $(MAX_STALENESS),--max-staleness $(MAX_STALENESS))
 
 .PHONY: check-devnet
-check-devnet: setup setup-browser build-contracts build-autonet ## two rounds of the tiny model through `autonet devnet` (the second survives an anvil_reorg of its ground-truth reveal), then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
-	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --check-payments --check-status-page --check-no-leaks --check-reorg
+check-devnet: setup setup-browser build-contracts build-autonet ## two rounds of the tiny model through `autonet devnet` (the first survives an anvil_reorg of its ground-truth reveal; rounds pipelined), then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
+	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --max-staleness 1 --check-payments --check-status-page --check-no-leaks --check-reorg
 
 .PHONY: check-devnet-netns
 check-devnet-netns: setup build-contracts build-autonet ## two rounds of the tiny model with every agent in its own network namespace and address (needs root; says so and does nothing otherwise; part of make test)

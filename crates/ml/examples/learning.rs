@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use autonet_ml::corpus::{self, Corpus, CorpusOptions, default_workspace_root};
 use autonet_ml::{
-    Contribution, EvalSpec, ModelConfig, Rule, TrainParams, aggregate, evaluate, init_weights,
-    train, train_with_hook,
+    Contribution, EvalSpec, ModelConfig, Rule, TrainParams, aggregate, apply_stale, evaluate,
+    init_weights, train, train_with_hook,
 };
 
 /// Boxed-error result for the example (no anyhow dependency in this crate).
@@ -26,6 +26,17 @@ struct Args {
     max_mib: usize,
     eval_windows: usize,
     lr: f64,
+}
+
+/// How a pipelined round's delta reaches the model (see `federated`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stale {
+    /// Rounds in sequence: trained from the model it is applied to.
+    No,
+    /// Trained one model behind, added to the newer model.
+    Add,
+    /// Trained one model behind, applied by `apply_stale`.
+    Midpoint,
 }
 
 fn parse_args() -> Result<Args> {
@@ -127,14 +138,19 @@ fn main() -> Result<()> {
         .collect();
     // `stale`: pipelined rounds (a project's maxStaleness 1): round r's solvers train from the
     // model before round r − 1's update (they started while it was being aggregated), and their
-    // merged delta is applied to the newer model.
-    let federated = |label: &str, rule: Rule, poisoned: bool, stale: bool| -> Result<Vec<f32>> {
+    // merged delta goes onto the newer model, added to it (`Stale::Add`) or by the protocol's
+    // rule (`Stale::Midpoint`, `apply_stale`).
+    let federated = |label: &str, rule: Rule, poisoned: bool, stale: Stale| -> Result<Vec<f32>> {
         let t = Instant::now();
         let mut global = init.clone();
         let mut previous = init.clone();
         let mut curve = Vec::new();
         for round in 0..args.rounds {
-            let from = if stale { &previous } else { &global };
+            let from = if stale == Stale::No {
+                &global
+            } else {
+                &previous
+            };
             let mut deltas = Vec::new();
             for (i, shard) in shards.iter().enumerate() {
                 let ts = Instant::now();
@@ -161,9 +177,9 @@ fn main() -> Result<()> {
                 .map(|delta| Contribution { delta, weight: 1 })
                 .collect();
             let merged = aggregate(rule, &contributions)?;
-            let next = match (stale, std::env::var("STALE_MODE").as_deref()) {
-                (true, Ok("midpoint")) => autonet_ml::apply_stale(&global, &previous, &merged)?,
-                (true, Ok("half")) => global.add(&merged.scale(0.5))?,
+            // Round 1 trains from the model it is applied to: nothing is stale yet.
+            let next = match stale {
+                Stale::Midpoint if round > 0 => apply_stale(&global, &previous, &merged)?,
                 _ => global.add(&merged)?,
             };
             previous = std::mem::replace(&mut global, next);
@@ -174,29 +190,32 @@ fn main() -> Result<()> {
         println!("{label} took {:.1}s", t.elapsed().as_secs_f64());
         Ok(curve)
     };
-    let fed = federated("federated", Rule::default(), false, false)?;
-    let pipelined = federated("pipelined", Rule::default(), false, true)?;
-    if std::env::var("ONLY_PIPELINED").is_ok() {
-        println!("federated {fed:?}\npipelined {pipelined:?}");
-        return Ok(());
-    }
-    let poisoned = federated("poisoned+trimmed", Rule::default(), true, false)?;
-    let poisoned_avg = federated("poisoned+fedavg", Rule::FedAvg, true, false)?;
+    let fed = federated("federated", Rule::default(), false, Stale::No)?;
+    let pipelined_add = federated("pipelined+add", Rule::default(), false, Stale::Add)?;
+    let pipelined = federated(
+        "pipelined+midpoint",
+        Rule::default(),
+        false,
+        Stale::Midpoint,
+    )?;
+    let poisoned = federated("poisoned+trimmed", Rule::default(), true, Stale::No)?;
+    let poisoned_avg = federated("poisoned+fedavg", Rule::FedAvg, true, Stale::No)?;
 
     println!(
-        "\n| round | centralized (S steps/round) | federated, trimmed mean | pipelined (staleness 1), trimmed mean | 1 of {} poisoned, trimmed mean | 1 of {} poisoned, FedAvg |",
+        "\n| round | centralized (S steps/round) | federated, trimmed mean | pipelined, delta added to the newer model | pipelined, apply_stale (the protocol) | 1 of {} poisoned, trimmed mean | 1 of {} poisoned, FedAvg |",
         args.solvers, args.solvers
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     println!(
-        "| 0 (init) | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} |"
+        "| 0 (init) | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} |"
     );
     for r in 0..args.rounds {
         println!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
             r + 1,
             central[r],
             fed[r],
+            pipelined_add[r],
             pipelined[r],
             poisoned[r],
             poisoned_avg[r]

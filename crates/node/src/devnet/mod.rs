@@ -55,8 +55,9 @@ pub struct DevnetArgs {
     pub coordinators: usize,
     /// The project's maxStaleness: 1 pipelines rounds (solvers train the next task while the
     /// last one is revealed, scored, aggregated and attested; its delta is applied to the model
-    /// that round produced), 0 runs them in sequence
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    /// that round produced: faster rounds, less learning per round, see docs/learning.md), 0
+    /// runs them in sequence
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub max_staleness: u8,
     /// Seconds per block
     #[arg(long, default_value_t = 1)]
@@ -95,7 +96,7 @@ pub struct DevnetArgs {
     /// `devnet/leakcheck.rs`)
     #[arg(long)]
     pub check_no_leaks: bool,
-    /// In the last round, drop the proposer's ground-truth reveal with an `anvil_reorg` right
+    /// In the first round, drop the proposer's ground-truth reveal with an `anvil_reorg` right
     /// after it lands, and check that the proposer sends it again with the same secrets and the
     /// task settles (the proposer runs with `--confirmations 3` for this)
     #[arg(long)]
@@ -486,7 +487,9 @@ async fn follow_rounds(
         let proposed = wait_proposal(net, round, timeout).await?;
         let started = previous_end.unwrap_or(proposed);
         let task_id = round;
-        if check_reorg && round == net.opts.rounds {
+        // In round 1: the check must see the reveal land, and with pipelined rounds a later
+        // task's reveal can land while the devnet still follows the round before.
+        if check_reorg && round == 1 {
             let line = drop_ground_truth_reveal(net, task_id, timeout).await?;
             print!("{line}");
         }
