@@ -55,6 +55,7 @@ async fn coordinators_register_bls_keys_and_one_aggregate_accepts_the_model() {
         coordinators: 3,
         windows: [10, 4, 4, 6, 4, 20],
         min_votes: 2,
+        max_staleness: 0,
         rounds: 1,
         block_time: 1,
         chain_id: 43_000

@@ -32,6 +32,7 @@ fn options(
         coordinators,
         windows,
         min_votes: 2.min(coordinators as u8),
+        max_staleness: 0,
         rounds,
         block_time: 1,
         chain_id: 41_000

@@ -48,6 +48,17 @@ impl<'a> LiveChain<'a> {
             None => BlockId::number(self.view.number),
         }
     }
+
+    /// The project's round configuration at the view.
+    async fn config(&self) -> Result<autonet_bindings::project::IProject::Config, AgentError> {
+        self.agent
+            .projects()
+            .config(self.agent.project())
+            .block(self.at())
+            .call()
+            .await
+            .map_err(AgentError::read("project config"))
+    }
 }
 
 fn sent(c: &alloy::rpc::types::TransactionReceipt) -> (B256, u64) {
@@ -143,27 +154,11 @@ impl Chain for LiveChain<'_> {
     }
 
     async fn publish_window(&self) -> Result<u64, AgentError> {
-        let cfg = self
-            .agent
-            .projects()
-            .config(self.agent.project())
-            .block(self.at())
-            .call()
-            .await
-            .map_err(AgentError::read("project config"))?;
-        Ok(u64::from(cfg.windows.publish))
+        Ok(u64::from(self.config().await?.windows.publish))
     }
 
     async fn max_staleness(&self) -> Result<u8, AgentError> {
-        let cfg = self
-            .agent
-            .projects()
-            .config(self.agent.project())
-            .block(self.at())
-            .call()
-            .await
-            .map_err(AgentError::read("project config"))?;
-        Ok(cfg.maxStaleness)
+        Ok(self.config().await?.maxStaleness)
     }
 
     async fn model(&self, root: B256) -> Result<ModelInfo, AgentError> {
