@@ -770,20 +770,12 @@ impl AgentDb {
 
     /// Whether a model aggregating `task_id` was accepted.
     pub fn task_model_accepted(&self, project_id: u64, task_id: u64) -> Result<bool, DbError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT m.task_ids FROM models m JOIN accepted a ON a.root = m.root WHERE m.project_id = ?1",
-        )?;
-        let lists = stmt
-            .query_map(params![project_id as i64], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        for ids in lists {
-            let ids: Vec<u64> = serde_json::from_str(&ids)?;
-            if ids.contains(&task_id) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM models m JOIN accepted a ON a.root = m.root, json_each(m.task_ids) j \
+             WHERE m.project_id = ?1 AND j.value = ?2)",
+            params![project_id as i64, task_id as i64],
+            |r| r.get::<_, bool>(0),
+        )?)
     }
 
     /// Task ids of `project_id`, ascending.

@@ -266,7 +266,9 @@ impl Chain for LiveChain<'_> {
                 .map_err(AgentError::read("the rewards the proposer holds"))?;
             if held + agent.opts.reward > cap {
                 return Ok(Some(format!(
-                    "{} holds {} ATN of rewards in open tasks; one more task of {} ATN would pass its cap of {} ATN                      on project {project}: the next task waits for one to end (pipelined rounds need room for two:                      `autonet project approve-proposer {project} {} --max-reward <ATN>`)",
+                    "{} holds {} ATN of rewards in open tasks; one more task of {} ATN would pass its cap of {} ATN \
+                     on project {project}: the next task waits for one to end (pipelined rounds need room for two: \
+                     `autonet project approve-proposer {project} {} --max-reward <ATN>`)",
                     agent.me,
                     format_atn(held),
                     format_atn(agent.opts.reward),

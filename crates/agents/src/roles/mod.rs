@@ -138,11 +138,6 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
         self.chain.head()
     }
 
-    /// Whether a transaction sent now lands inside the phase `(opens, closes]`.
-    pub fn inside(&self, opens: u64, closes: u64) -> bool {
-        self.window(opens, closes) == journal::Window::Open
-    }
-
     /// Where the phase that accepts blocks `opens < block <= closes` stands for a transaction
     /// sent now, mined at `head + 1`: open when `opens <= head < closes`, else not open yet or
     /// closed.
@@ -162,14 +157,20 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
     pub async fn open_tasks(&self) -> Result<Vec<(TaskRow, ports::TaskInfo)>, AgentError> {
         let mut tasks = Vec::new();
         for task in self.db.open_tasks(self.cfg.project_id)? {
-            let info = self.chain.task(task.task_id).await?;
-            let task = match info.deadlines {
-                Some(d) => d.apply(task),
-                None => task,
-            };
-            tasks.push((task, info));
+            tasks.push(self.on_chain(task).await?);
         }
         Ok(tasks)
+    }
+
+    /// `task` with its deadlines as the chain holds them at the tick's block, and the chain's
+    /// record of it (one read).
+    pub async fn on_chain(&self, task: TaskRow) -> Result<(TaskRow, ports::TaskInfo), AgentError> {
+        let info = self.chain.task(task.task_id).await?;
+        let task = match info.deadlines {
+            Some(d) => d.apply(task),
+            None => task,
+        };
+        Ok((task, info))
     }
 
     /// Whether the aggregate of `task` may be applied to the model `onto`: `onto` is the task's

@@ -47,17 +47,6 @@ pub struct Deadlines {
 }
 
 impl Deadlines {
-    /// The deadlines a task row was proposed with.
-    pub fn of(task: &TaskRow) -> Self {
-        Self {
-            commit_end: task.commit_end,
-            sol_reveal_end: task.sol_reveal_end,
-            gt_reveal_end: task.gt_reveal_end,
-            vote_commit_end: task.vote_commit_end,
-            vote_reveal_end: task.vote_reveal_end,
-        }
-    }
-
     /// `task` with these deadlines.
     pub fn apply(self, task: TaskRow) -> TaskRow {
         TaskRow {

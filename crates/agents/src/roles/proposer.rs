@@ -155,13 +155,8 @@ async fn ready_for_next<C: Chain, N: Node>(
     if ctx.chain.max_staleness().await? == 0 {
         return Ok(false);
     }
-    let commit_end = ctx
-        .chain
-        .task(last_id)
-        .await?
-        .deadlines
-        .map_or(last.commit_end, |d| d.commit_end);
-    if ctx.head() < commit_end {
+    let (last, _) = ctx.on_chain(last).await?;
+    if ctx.head() < last.commit_end {
         return Ok(false); // its solvers may still be training
     }
     let before = ctx
