@@ -6,7 +6,9 @@
 #
 # Exit 0 when the page loaded its data (body data-state="ok") and the chart `#loss-chart` carries
 # data-points="<expected_points>" with as many <circle> points (plus a line when there are 2 or
-# more, or the text "no rounds yet" when there are none); non-zero with a message otherwise.
+# more, or the text "no rounds yet" when there are none); non-zero with a message otherwise. It
+# prints the chart's x axis (data-axis: "time" when every round's proposal time is known, else
+# "round").
 # Chromium: $CHROMIUM, else /usr/bin/chromium (Debian: `make setup-browser`).
 set -euo pipefail
 
@@ -51,6 +53,7 @@ fi
 open_tag=$(grep -o '<svg[^>]*id="loss-chart"[^>]*>' <<<"$flat" || true)
 [[ -n $open_tag ]] || fail "no <svg id=\"loss-chart\"> in the page"
 points=$(grep -o 'data-points="[0-9]*"' <<<"$open_tag" | grep -o '[0-9]\+' || true)
+axis=$(grep -o 'data-axis="[a-z]*"' <<<"$open_tag" | grep -o '"[a-z]*"$' | tr -d '"' || true)
 # The chart's content: from its opening tag to the first </svg> after it.
 chart=${flat#*"$open_tag"}
 chart=${chart%%</svg>*}
@@ -66,4 +69,4 @@ fi
 if ((expected == 0)) && ! grep -q 'no rounds yet' <<<"$chart"; then
     fail "empty loss chart does not say \"no rounds yet\""
 fi
-echo "check-status-page: $url: loss chart with $expected points"
+echo "check-status-page: $url: loss chart with $expected points (x axis: ${axis:-missing})"

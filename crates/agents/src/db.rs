@@ -40,7 +40,7 @@ pub const SCHEMA: Schema = Schema {
     store: "agent database",
     tables: TABLES,
     probe: "actions",
-    migrations: &[migrate_0_to_1, migrate_1_to_2, migrate_2_to_3],
+    migrations: &[migrate_0_to_1, migrate_1_to_2, migrate_2_to_3, migrate_3_to_4],
 };
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -82,6 +82,16 @@ fn migrate_2_to_3(conn: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
+/// 3 → 4: a task records the timestamp of its proposal's block (`at`, unix seconds; NULL where
+/// the node's logs do not carry `blockTimestamp`, and for tasks recorded before), the status
+/// page's wall-clock axis.
+fn migrate_3_to_4(conn: &Transaction<'_>) -> rusqlite::Result<()> {
+    if !table_columns(conn, "tasks")?.iter().any(|c| c == "at") {
+        conn.execute_batch("ALTER TABLE tasks ADD COLUMN at INTEGER;")?;
+    }
+    Ok(())
+}
+
 /// Sets the journal mode and brings the file to [`SCHEMA_VERSION`].
 fn prepare(conn: &mut Connection) -> Result<(), DbError> {
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
@@ -97,7 +107,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     spec_hash TEXT NOT NULL, gt_commit TEXT NOT NULL, reward TEXT NOT NULL, block INTEGER NOT NULL,
     commit_end INTEGER NOT NULL, gt_reveal_end INTEGER NOT NULL, sol_reveal_end INTEGER NOT NULL,
     vote_commit_end INTEGER NOT NULL, vote_reveal_end INTEGER NOT NULL,
-    tx TEXT NOT NULL, log_index INTEGER NOT NULL);
+    tx TEXT NOT NULL, log_index INTEGER NOT NULL, at INTEGER);
 CREATE TABLE IF NOT EXISTS eval_specs (
     task_id INTEGER PRIMARY KEY, eval_spec_hash TEXT NOT NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS vote_reveals (
@@ -218,6 +228,8 @@ pub struct LogId {
     pub log_index: u64,
     /// Block number.
     pub block: u64,
+    /// The block's timestamp (unix seconds), where the node's logs carry it (`blockTimestamp`).
+    pub at: Option<u64>,
 }
 
 /// The state of an action.
@@ -340,7 +352,7 @@ impl AgentDb {
     /// Records a proposal.
     pub fn insert_task(&self, t: &TaskRow, reward: U256, id: LogId) -> Result<(), DbError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO tasks (task_id, project_id, proposer, spec_hash, gt_commit, reward, block, commit_end, gt_reveal_end, sol_reveal_end, vote_commit_end, vote_reveal_end, tx, log_index) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+            "INSERT OR REPLACE INTO tasks (task_id, project_id, proposer, spec_hash, gt_commit, reward, block, commit_end, gt_reveal_end, sol_reveal_end, vote_commit_end, vote_reveal_end, tx, log_index, at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
             params![
                 t.task_id as i64,
                 t.project_id as i64,
@@ -355,7 +367,8 @@ impl AgentDb {
                 t.vote_commit_end as i64,
                 t.vote_reveal_end as i64,
                 hex(id.tx),
-                id.log_index as i64
+                id.log_index as i64,
+                id.at.map(|at| at as i64)
             ],
         )?;
         Ok(())
@@ -572,6 +585,19 @@ impl AgentDb {
             )
             .optional()?;
         raw.map(Self::to_task).transpose()
+    }
+
+    /// When a task was proposed: its proposal block's timestamp (unix seconds), where recorded.
+    pub fn task_time(&self, task_id: u64) -> Result<Option<u64>, DbError> {
+        let at: Option<Option<i64>> = self
+            .conn()
+            .query_row(
+                "SELECT at FROM tasks WHERE task_id = ?1",
+                params![task_id as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(at.flatten().and_then(|at| u64::try_from(at).ok()))
     }
 
     /// The newest task of `project_id`.
@@ -1051,6 +1077,7 @@ mod tests {
             tx: B256::with_last_byte(n as u8),
             log_index: n,
             block: n,
+            at: None,
         }
     }
 
@@ -1290,6 +1317,17 @@ mod tests {
             ],
         )
         .unwrap();
+        // Before version 4 a task had no proposal time.
+        conn.execute(
+            "INSERT INTO tasks (task_id, project_id, proposer, spec_hash, gt_commit, reward, block, \
+             commit_end, gt_reveal_end, sol_reveal_end, vote_commit_end, vote_reveal_end, tx, \
+             log_index) VALUES (7, 1, ?1, ?2, ?2, '10', 30, 31, 32, 33, 34, 35, ?2, 1)",
+            params![
+                Address::repeat_byte(0x01).to_checksum(None),
+                B256::repeat_byte(0x79).to_string()
+            ],
+        )
+        .unwrap();
         // Before version 3 addresses were stored EIP-55 checksummed.
         conn.execute(
             "INSERT INTO vote_reveals (task_id, coordinator, block, tx, log_index) \
@@ -1323,6 +1361,20 @@ mod tests {
         assert_eq!(sols[0].delta_root, B256::repeat_byte(0x40));
         assert_eq!(sols[0].manifest_hash, B256::ZERO);
         assert_eq!(sols[0].solver, Address::repeat_byte(0xab));
+        // A task recorded before version 4 has no time; one recorded now has its block's.
+        assert_eq!(db.task(7).unwrap().map(|t| t.block), Some(30));
+        assert_eq!(db.task_time(7).unwrap(), None);
+        db.insert_task(
+            &task(8, 8),
+            U256::from(10),
+            LogId {
+                at: Some(1_700_000_123),
+                ..id(50)
+            },
+        )
+        .unwrap();
+        assert_eq!(db.task_time(8).unwrap(), Some(1_700_000_123));
+        assert_eq!(db.task_time(9).unwrap(), None, "an unknown task has no time");
         // A checksummed address stored before version 3 is found by the address.
         assert!(db.vote_revealed(7, Address::repeat_byte(0xcd)).unwrap());
         // New reveals are recorded with their manifest hash.

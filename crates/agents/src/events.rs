@@ -41,6 +41,7 @@ impl Recorder {
             tx: log.transaction_hash.unwrap_or_default(),
             log_index: log.log_index.unwrap_or_default(),
             block: log.block_number.unwrap_or_default(),
+            at: log.block_timestamp,
         };
         let inner: &PrimitiveLog = &log.inner;
         let db = &self.db;

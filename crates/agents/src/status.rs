@@ -37,6 +37,7 @@ impl RoundSource for AgentDb {
         Ok(Some(TaskFacts {
             proposer: t.proposer,
             block: t.block,
+            at: self.task_time(task_id)?,
             reward: self.task_reward(task_id)?,
         }))
     }
@@ -162,6 +163,11 @@ mod tests {
         Address::repeat_byte(0x10 + i)
     }
 
+    /// The timestamp of block `n` in these tests' logs.
+    fn block_time(n: u64) -> u64 {
+        1_700_000_000 + 2 * n
+    }
+
     /// Feeds events to the agents' recorder as the watcher would.
     struct Chain {
         recorder: Recorder,
@@ -177,6 +183,7 @@ mod tests {
                     data,
                 },
                 block_number: Some(100 + self.n),
+                block_timestamp: Some(block_time(100 + self.n)),
                 transaction_hash: Some(B256::with_last_byte(self.n as u8)),
                 log_index: Some(self.n),
                 ..Default::default()
@@ -370,17 +377,23 @@ mod tests {
         );
         let r4 = &full.rounds[2];
         assert_eq!((r4.status.as_str(), r4.solvers.len()), ("open", 0));
+        // Each round carries its proposal block's timestamp, from the log.
+        for r in &full.rounds {
+            assert_eq!(r.proposed_at, Some(block_time(r.proposed_block)), "{r:?}");
+        }
         assert_eq!(full.loss_kind, LossKind::Eval);
         assert_eq!(
             full.loss_per_round,
             [
                 LossPoint {
                     round: 1,
-                    loss: 5.5
+                    loss: 5.5,
+                    at: r1.proposed_at,
                 },
                 LossPoint {
                     round: 3,
-                    loss: 5.0
+                    loss: 5.0,
+                    at: r3.proposed_at,
                 }
             ]
         );

@@ -129,6 +129,9 @@ pub struct Round {
     pub proposer: String,
     /// Block of the proposal.
     pub proposed_block: u64,
+    /// Timestamp of that block (unix seconds), where the node recorded it.
+    #[serde(default)]
+    pub proposed_at: Option<u64>,
     /// Reward reserved for the task, in ATN (`None` where the source does not expose it).
     pub reward_atn: Option<String>,
     /// `open`, `finalized`, `closed` or `cancelled`.
@@ -204,6 +207,9 @@ pub struct LossPoint {
     pub round: u64,
     /// Loss.
     pub loss: f64,
+    /// When the round was proposed (unix seconds), where known: the chart's wall-clock axis.
+    #[serde(default)]
+    pub at: Option<u64>,
 }
 
 /// Which loss `loss_per_round` plots.
@@ -277,11 +283,11 @@ impl StatusSnapshot {
             .unwrap_or_default();
         let eval: Vec<LossPoint> = rounds
             .iter()
-            .filter_map(|r| finite_point(r.task_id, r.base_loss))
+            .filter_map(|r| finite_point(r, r.base_loss))
             .collect();
         let train: Vec<LossPoint> = rounds
             .iter()
-            .filter_map(|r| finite_point(r.task_id, r.train_loss))
+            .filter_map(|r| finite_point(r, r.train_loss))
             .collect();
         let (loss_kind, loss_per_round) = if !eval.is_empty() {
             (LossKind::Eval, eval)
@@ -317,9 +323,12 @@ impl StatusSnapshot {
     }
 }
 
-fn finite_point(round: u64, loss: Option<f64>) -> Option<LossPoint> {
-    loss.filter(|l| l.is_finite())
-        .map(|loss| LossPoint { round, loss })
+fn finite_point(r: &Round, loss: Option<f64>) -> Option<LossPoint> {
+    loss.filter(|l| l.is_finite()).map(|loss| LossPoint {
+        round: r.task_id,
+        loss,
+        at: r.proposed_at,
+    })
 }
 
 /// The snapshot of `node`'s project from `src`, completed with `stakes` and `payments`: the
@@ -470,6 +479,7 @@ fn read_round(
         task_id,
         proposer: task.proposer.to_string(),
         proposed_block: task.block,
+        proposed_at: task.at,
         reward_atn: task.reward.map(format_atn),
         status: outcome
             .as_ref()
@@ -493,6 +503,8 @@ pub struct TaskFacts {
     pub proposer: Address,
     /// Block of the proposal.
     pub block: u64,
+    /// Timestamp of that block (unix seconds), where recorded.
+    pub at: Option<u64>,
     /// Reward reserved for the task (`None` where the source does not know it).
     pub reward: Option<U256>,
 }
@@ -1299,6 +1311,7 @@ mod tests {
             Ok(Some(TaskFacts {
                 proposer: Address::repeat_byte(1),
                 block: 7,
+                at: Some(1_700_000_000),
                 reward: None,
             }))
         }

@@ -34,10 +34,12 @@ fn node() -> NodeInfo {
     }
 }
 
-fn rounds(n: u64) -> Vec<Round> {
+/// `n` finalized rounds; with `timed`, each carries its proposal time (30 s apart).
+fn rounds(n: u64, timed: bool) -> Vec<Round> {
     (1..=n)
         .map(|task_id| Round {
             task_id,
+            proposed_at: timed.then_some(1_800_000_000 + 30 * task_id),
             proposer: "0x2222222222222222222222222222222222222222".into(),
             status: "finalized".into(),
             base_loss: Some(5.5 - 0.3 * task_id as f64),
@@ -86,14 +88,28 @@ async fn check(url: &str, expected: usize) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_loss_chart_renders_one_point_per_round() {
     require_chromium();
-    let url = serve(rounds(4)).await;
+    let url = serve(rounds(4, true)).await;
     let (ok, out) = check(&url, 4).await;
     assert!(ok, "the check failed on a page with 4 rounds:\n{out}");
-    assert!(out.contains("loss chart with 4 points"), "{out}");
+    assert!(
+        out.contains("loss chart with 4 points (x axis: time)"),
+        "rounds with proposal times plot against wall-clock time: {out}"
+    );
 
     let (ok, out) = check(&url, 3).await;
     assert!(!ok, "the check passed with a wrong point count:\n{out}");
     assert!(out.contains("expected 3"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_without_proposal_times_plot_by_round() {
+    require_chromium();
+    let mut rs = rounds(3, true);
+    rs[1].proposed_at = None; // one unknown time: no wall-clock axis
+    let url = serve(rs).await;
+    let (ok, out) = check(&url, 3).await;
+    assert!(ok, "the check failed on a page with 3 rounds:\n{out}");
+    assert!(out.contains("loss chart with 3 points (x axis: round)"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

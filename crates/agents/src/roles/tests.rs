@@ -40,6 +40,7 @@ fn log(n: u64) -> LogId {
         tx: B256::with_last_byte(n as u8),
         log_index: n,
         block: n,
+        at: None,
     }
 }
 

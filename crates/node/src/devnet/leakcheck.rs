@@ -1052,6 +1052,7 @@ mod tests {
             tx: B256::with_last_byte(n as u8),
             log_index: n,
             block: 10 + n,
+            at: None,
         };
         let task = TaskRow {
             task_id: 5,

@@ -84,7 +84,8 @@ pub struct DevnetArgs {
     #[arg(long)]
     pub check_payments: bool,
     /// After the rounds, load coordinator-1's status page in headless Chromium
-    /// (script/check-status-page.sh) and check its loss chart has one point per round
+    /// (script/check-status-page.sh) and check its loss chart has one point per round, against
+    /// wall-clock time
     #[arg(long)]
     pub check_status_page: bool,
     /// After the rounds, measure N sequential requests of each kind (paid / unpaid, cached /

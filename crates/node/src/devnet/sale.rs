@@ -466,7 +466,8 @@ async fn measure(
 }
 
 /// Loads a coordinator's status page in headless Chromium (script/check-status-page.sh) and
-/// checks that its loss chart shows one point per round.
+/// checks that its loss chart shows one point per round, against wall-clock time (anvil's logs
+/// carry each block's timestamp, which the agents record with each proposal).
 pub async fn check_status_page(net: &Network, rounds: u64) -> Result<String, CommandError> {
     let agent = net
         .agents
@@ -485,15 +486,23 @@ pub async fn check_status_page(net: &Network, rounds: u64) -> Result<String, Com
         .output()
         .await
         .map_err(|e| err(format!("running {}: {e}", script.display())))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     if !out.status.success() {
+        return Err(err(format!("the status page check failed: {text}")));
+    }
+    if !text.contains("(x axis: time)") {
         return Err(err(format!(
-            "the status page check failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "the status page plots loss by round, not against wall-clock time (a round's \
+             proposal time was not recorded): {text}"
         )));
     }
     Ok(format!(
-        "  status page {url}: headless Chromium rendered the loss chart with {rounds} points\n"
+        "  status page {url}: headless Chromium rendered the loss chart with {rounds} points \
+         against wall-clock time\n"
     ))
 }
 
