@@ -37,6 +37,10 @@ enum Stale {
     Add,
     /// Trained one model behind, applied by `apply_stale`.
     Midpoint,
+    /// Trained from the model one behind plus the solver's own delta of the round before (its
+    /// own guess of the newer model), the delta taken from that start and added to the newer
+    /// model.
+    Lookahead,
 }
 
 fn parse_args() -> Result<Args> {
@@ -145,8 +149,10 @@ fn main() -> Result<()> {
         let mut global = init.clone();
         let mut previous = init.clone();
         let mut curve = Vec::new();
+        // Each solver's own delta of the round before (`Stale::Lookahead`).
+        let mut own: Vec<Option<autonet_ml::Delta>> = vec![None; shards.len()];
         for round in 0..args.rounds {
-            let from = if stale == Stale::No {
+            let from = if stale == Stale::No || round == 0 {
                 &global
             } else {
                 &previous
@@ -158,7 +164,12 @@ fn main() -> Result<()> {
                     seed: (round * 1000 + i) as u64,
                     ..base.clone()
                 };
-                let out = train(&cfg, from, shard, &p)?;
+                let start = match (&own[i], stale) {
+                    (Some(mine), Stale::Lookahead) if round > 0 => from.add(mine)?,
+                    _ => from.clone(),
+                };
+                let out = train(&cfg, &start, shard, &p)?;
+                own[i] = Some(out.delta.clone());
                 let delta = if poisoned && i == args.solvers - 1 {
                     out.delta.scale(-10.0)
                 } else {
@@ -198,25 +209,32 @@ fn main() -> Result<()> {
         false,
         Stale::Midpoint,
     )?;
+    let lookahead = federated(
+        "pipelined+lookahead",
+        Rule::default(),
+        false,
+        Stale::Lookahead,
+    )?;
     let poisoned = federated("poisoned+trimmed", Rule::default(), true, Stale::No)?;
     let poisoned_avg = federated("poisoned+fedavg", Rule::FedAvg, true, Stale::No)?;
 
     println!(
-        "\n| round | centralized (S steps/round) | federated, trimmed mean | pipelined, delta added to the newer model | pipelined, apply_stale (the protocol) | 1 of {} poisoned, trimmed mean | 1 of {} poisoned, FedAvg |",
+        "\n| round | centralized (S steps/round) | federated, trimmed mean | pipelined, delta added to the newer model | pipelined, apply_stale (the protocol) | pipelined, own-delta lookahead | 1 of {} poisoned, trimmed mean | 1 of {} poisoned, FedAvg |",
         args.solvers, args.solvers
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     println!(
-        "| 0 (init) | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} |"
+        "| 0 (init) | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} |"
     );
     for r in 0..args.rounds {
         println!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
             r + 1,
             central[r],
             fed[r],
             pipelined_add[r],
             pipelined[r],
+            lookahead[r],
             poisoned[r],
             poisoned_avg[r]
         );
