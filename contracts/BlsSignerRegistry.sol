@@ -27,6 +27,8 @@ contract BlsSignerRegistry is IBlsSignerRegistry {
     address[] private _signers;
     mapping(uint256 index => BN254.G1Point) private _keys;
     mapping(address coordinator => uint256) private _indexPlusOne;
+    // Block at which the index's current coordinator took it (a reused index starts again).
+    mapping(uint256 index => uint256) private _since;
     // Running aggregate: bit i set = signer i counted (an active Coordinator as last reported by staking);
     // sum of the counted keys; sum of the counted recorded stakes; recorded stake per index (0 when not counted).
     uint256 private _active;
@@ -71,6 +73,7 @@ contract BlsSignerRegistry is IBlsSignerRegistry {
                 emit BlsSignerReplaced(index, previous, msg.sender);
             }
             _indexPlusOne[msg.sender] = index + 1;
+            _since[index] = block.number;
         } else {
             --index;
         }
@@ -170,6 +173,11 @@ contract BlsSignerRegistry is IBlsSignerRegistry {
     /// @inheritdoc IBlsSignerRegistry
     function blsSignerAt(uint256 index) external view returns (address) {
         return index < _signers.length ? _signers[index] : address(0);
+    }
+
+    /// @inheritdoc IBlsSignerRegistry
+    function blsSignerSince(uint256 index) external view returns (uint256) {
+        return _since[index];
     }
 
     /// @inheritdoc IBlsSignerRegistry

@@ -70,6 +70,9 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     mapping(bytes32 root => ModelRecord) private _models;
     // The coordinators that attested the current record of a root one by one: positions 0 .. attesterCount - 1.
     mapping(bytes32 root => mapping(uint256 position => address)) private _attesters;
+    // The signer bitmap of the BLS aggregate that accepted a root (0 for a root accepted otherwise): those signers
+    // hold the model's shards in `ShardProviders` without announcing them (`blsHoldersOf`).
+    mapping(bytes32 root => uint256 signers) private _blsHolders;
     // Roots that may never be published again although they have no Accepted record: genesis roots.
     mapping(bytes32 root => bool) private _genesisUsed;
     mapping(uint256 projectId => bytes32) private _latest;
@@ -204,6 +207,8 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         m.attestedStake = stake.toUint128();
         emit ModelAttestedBls(root, signers, stake);
         _acceptIfThreshold(root, m, stake);
+        // Only an Accepted record keeps its signers (a Superseded one may be published again; an Accepted one never).
+        if (m.status == ModelStatus.Accepted) _blsHolders[root] = signers;
     }
 
     /// @inheritdoc IModelShardRegistry
@@ -256,6 +261,13 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
         model.status = m.status;
         model.attestedStake = m.attestedStake;
         model.taskIds = _taskIds(m);
+    }
+
+    /// @inheritdoc IModelShardRegistry
+    function blsHoldersOf(bytes32 root) external view returns (uint256 signers, uint256 publishedBlock) {
+        ModelRecord storage m = _models[root];
+        if (m.status != ModelStatus.Accepted) return (0, 0);
+        return (_blsHolders[root], m.publishedBlock);
     }
 
     /// @inheritdoc IModelShardRegistry

@@ -9,6 +9,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 
 import {IShardProviders, ChallengeStatus} from "./interfaces/IShardProviders.sol";
 import {IModelShardRegistry} from "./interfaces/IModelShardRegistry.sol";
+import {IBlsSignerRegistry} from "./interfaces/IBlsSignerRegistry.sol";
 import {IParticipantStaking, Role} from "./interfaces/IParticipantStaking.sol";
 import {IStakeLocker} from "./interfaces/IStakeLocker.sol";
 
@@ -25,8 +26,16 @@ import {IStakeLocker} from "./interfaces/IStakeLocker.sol";
 ///      takes); a challenger also escrows `challengeBond` ATN here, paid to the provider when it proves its shard
 ///      and returned when it does not. The token balance is always the open bonds plus the unclaimed credits.
 ///      As a stake locker registered in `ParticipantStaking`, it keeps `minProviderStake()` of a provider bonded
-///      while the provider announces any shard (an open challenge always concerns an announced root, whose
-///      shards cannot be withdrawn or evicted until it closes).
+///      while the provider announces any shard or has a challenge open.
+///
+///      Holding through attestation: the coordinators whose BLS aggregate accepted a model
+///      (`ModelShardRegistry.blsHoldersOf`) recomputed it and signed that they hold it, so each of them holds every
+///      shard of it here without an announcement (no storage is written for them: the round's shard announcements
+///      were its largest gas item). Such a holding counts while the signer is an active, backed provider whose BLS
+///      index it took no later than the model's publication (a reused index does not inherit it) and has not
+///      dropped it (`withdrawAttested`, or a failed challenge). It is challenged, proved and slashed like an
+///      announced one; it is not counted in the per-index holder counts, and at most `MAX_BLS_SIGNERS` signers
+///      hold a root this way.
 contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -63,6 +72,10 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     uint256 private _challengeSlash = 10e18;
     uint96 private _challengeBond = 1e18;
     mapping(address account => uint256) private _claimable;
+    /// @dev Holdings through attestation given up or lost (see the contract's notes).
+    mapping(bytes32 root => mapping(address provider => bool)) private _attestDropped;
+    /// @dev Open challenges of a provider: its `minProviderStake` stays locked while any is open.
+    mapping(address provider => uint256) private _openChallenges;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE (the Timelock after deployment)
     /// @param staking_ stakes; this contract needs its SLASHER_ROLE
@@ -155,6 +168,14 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     }
 
     /// @inheritdoc IShardProviders
+    function withdrawAttested(bytes32 root) external {
+        if (!_attestHolds(root, msg.sender)) revert ShardProvidersShardsNotHeld(_fullBitmap(root));
+        uint256 open = _openChallenge[root][msg.sender];
+        if (open != 0) revert ShardProvidersChallengeOpen(open);
+        _dropAttested(root, msg.sender);
+    }
+
+    /// @inheritdoc IShardProviders
     function evictUnbacked(bytes32 root, address provider) external {
         uint256 held = _held[root][provider];
         if (held == 0) revert ShardProvidersNothingToChallenge(root, provider);
@@ -169,7 +190,8 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     /// @inheritdoc IShardProviders
     function availability(bytes32 root) external view returns (uint256 shardsAvailable, bool recoverable) {
         shardsAvailable = _available[root];
-        (uint8 k,) = _models.shardCounts(root);
+        (uint8 k, uint8 m) = _models.shardCounts(root);
+        if (_attestHolders(root).length != 0) shardsAvailable = uint256(k) + m; // each holds every shard
         recoverable = k != 0 && shardsAvailable >= k;
     }
 
@@ -177,26 +199,44 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     function providersOf(bytes32 root, uint256 index) external view returns (address[] memory providers) {
         address[] storage holders = _rootHolders[root];
         uint256 n = holders.length;
-        providers = new address[](n);
+        // an index past the model's shards is held by no attester
+        address[] memory attested = (_fullBitmap(root) >> index) & 1 == 1 ? _attestHolders(root) : new address[](0);
+        providers = new address[](n + attested.length);
         uint256 found;
         for (uint256 i; i < n; ++i) {
             address h = holders[i];
             // a shift by 256 or more is 0: an index past MAX_SHARDS finds nobody
             if ((_held[root][h] >> index) & 1 == 1) providers[found++] = h;
         }
+        for (uint256 i; i < attested.length; ++i) {
+            if ((_held[root][attested[i]] >> index) & 1 == 0) providers[found++] = attested[i]; // not listed above
+        }
         assembly ("memory-safe") {
-            mstore(providers, found) // shrink to the providers found (found <= n)
+            mstore(providers, found) // shrink to the providers found (found <= n + attested.length)
         }
     }
 
     /// @inheritdoc IShardProviders
-    function holdersOf(bytes32 root) external view returns (address[] memory) {
-        return _rootHolders[root];
+    function holdersOf(bytes32 root) external view returns (address[] memory holders) {
+        address[] storage announced = _rootHolders[root];
+        uint256 n = announced.length;
+        address[] memory attested = _attestHolders(root);
+        holders = new address[](n + attested.length);
+        for (uint256 i; i < n; ++i) {
+            holders[i] = announced[i];
+        }
+        uint256 found = n;
+        for (uint256 i; i < attested.length; ++i) {
+            if (_held[root][attested[i]] == 0) holders[found++] = attested[i]; // not announced as well
+        }
+        assembly ("memory-safe") {
+            mstore(holders, found) // found <= n + attested.length
+        }
     }
 
     /// @inheritdoc IShardProviders
     function shardsOf(bytes32 root, address provider) external view returns (uint256) {
-        return _held[root][provider];
+        return _heldBy(root, provider);
     }
 
     /// @inheritdoc IShardProviders
@@ -214,12 +254,13 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     /// @inheritdoc IShardProviders
     function challenge(bytes32 root, address provider) external nonReentrant returns (uint256 challengeId) {
         _requireBacked(msg.sender);
-        uint256 held = _held[root][provider];
+        uint256 held = _heldBy(root, provider);
         if (held == 0) revert ShardProvidersNothingToChallenge(root, provider);
         uint256 open = _openChallenge[root][provider];
         if (open != 0) revert ShardProvidersChallengeOpen(open);
 
         challengeId = ++_challengeCount;
+        _openChallenges[provider] += 1;
         uint256 seed =
             uint256(keccak256(abi.encode(blockhash(block.number - 1), challengeId, root, provider)));
         uint256 index = _nthSetBit(held, seed % _popcount(held));
@@ -256,6 +297,7 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
         }
         c.status = ChallengeStatus.Passed;
         delete _openChallenge[c.root][msg.sender];
+        _openChallenges[msg.sender] -= 1;
         _providers[msg.sender].successes += 1;
         emit ChallengePassed(challengeId, msg.sender, shardHash);
         _credit(msg.sender, challengeId, c.bond); // the challenger's bond pays the provider for its answer
@@ -276,7 +318,11 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
 
         c.status = ChallengeStatus.Failed;
         delete _openChallenge[root][provider];
+        _openChallenges[provider] -= 1;
         _providers[provider].failures += 1;
+        // Every holding of the root goes: through attestation (checked before the slash below lowers the stake)
+        // and announced.
+        if (_attestHolds(root, provider)) _dropAttested(root, provider);
         uint256 held = _held[root][provider];
         if (held != 0) _removeShards(root, provider, held, held);
 
@@ -346,11 +392,11 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     }
 
     /// @inheritdoc IStakeLocker
-    /// @dev Providers stake in any role, so the role is not looked at. `rootsHeld != 0` covers open challenges:
-    ///      a challenge needs announced shards of its root, and while it is open they can be neither withdrawn
-    ///      nor evicted; `expireChallenge` removes them only after closing it.
+    /// @dev Providers stake in any role, so the role is not looked at. Locked while the provider announces any
+    ///      root or has a challenge open (a holding through attestation needs no lock of its own: it lapses once
+    ///      the provider's stake falls below `minProviderStake`).
     function lockedStake(address account, Role) external view returns (uint256) {
-        return _providers[account].rootsHeld != 0 ? minProviderStake() : 0;
+        return _providers[account].rootsHeld != 0 || _openChallenges[account] != 0 ? minProviderStake() : 0;
     }
 
     // ------------------------------------------------------------------ admin
@@ -416,6 +462,67 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     function _checkEndpoint(string calldata endpoint) private pure {
         uint256 len = bytes(endpoint).length;
         if (len == 0 || len > MAX_ENDPOINT_LENGTH) revert ShardProvidersInvalidEndpoint(len);
+    }
+
+    /// @dev Every shard index of `root` as a bitmap (0 for an unknown root).
+    function _fullBitmap(bytes32 root) private view returns (uint256) {
+        (uint8 k, uint8 m) = _models.shardCounts(root);
+        uint256 count = uint256(k) + m; // < MAX_SHARDS = 256 (two 8-bit counts)
+        return (uint256(1) << count) - 1;
+    }
+
+    /// @dev What `provider` holds of `root`: its announced shards, and every shard while it holds the root through
+    ///      attestation.
+    function _heldBy(bytes32 root, address provider) private view returns (uint256 held) {
+        held = _held[root][provider];
+        if (_attestHolds(root, provider)) held |= _fullBitmap(root);
+    }
+
+    /// @dev Whether `provider` holds `root` through the BLS aggregate that accepted it (see the contract's notes).
+    function _attestHolds(bytes32 root, address provider) private view returns (bool) {
+        (uint256 signers, uint256 publishedBlock) = _models.blsHoldersOf(root);
+        if (signers == 0 || _attestDropped[root][provider]) return false;
+        IBlsSignerRegistry bls = _models.blsSigners();
+        (bool registered, uint256 index,) = bls.blsKeyOf(provider);
+        if (!registered || (signers >> index) & 1 == 0) return false;
+        return _attestEligible(bls, provider, index, publishedBlock);
+    }
+
+    /// @dev The providers that hold `root` through attestation now: at most MAX_BLS_SIGNERS, three registry reads
+    ///      and a staking read each.
+    function _attestHolders(bytes32 root) private view returns (address[] memory holders) {
+        (uint256 signers, uint256 publishedBlock) = _models.blsHoldersOf(root);
+        if (signers == 0) return holders;
+        IBlsSignerRegistry bls = _models.blsSigners();
+        holders = new address[](_popcount(signers));
+        uint256 found;
+        for (uint256 i; i < MAX_SHARDS && (signers >> i) != 0; ++i) {
+            if ((signers >> i) & 1 == 0) continue;
+            address p = bls.blsSignerAt(i);
+            if (!_attestDropped[root][p] && _attestEligible(bls, p, i, publishedBlock)) holders[found++] = p;
+        }
+        assembly ("memory-safe") {
+            mstore(holders, found) // found <= popcount(signers)
+        }
+    }
+
+    /// @dev The holding of signer `index` (`provider`) counts: it took the index no later than the publication it
+    ///      signed, and it is an active, backed provider.
+    function _attestEligible(IBlsSignerRegistry bls, address provider, uint256 index, uint256 publishedBlock)
+        private
+        view
+        returns (bool)
+    {
+        if (bls.blsSignerSince(index) > publishedBlock || !_providers[provider].active) return false;
+        (uint256 stake, uint256 need) = _backing(provider);
+        return stake >= need;
+    }
+
+    /// @dev Ends `provider`'s holding of `root` through attestation.
+    function _dropAttested(bytes32 root, address provider) private {
+        _attestDropped[root][provider] = true;
+        uint256 announced = _held[root][provider];
+        emit ShardsWithdrawn(root, provider, _fullBitmap(root) & ~announced, announced);
     }
 
     /// @dev Removes `bits` (a subset of `held`) of `provider` for `root` and updates holders and availability.

@@ -106,6 +106,10 @@ interface IBlsSignerRegistry is IStakeObserver {
     /// @notice The coordinator at signer index `index` (zero address when none).
     function blsSignerAt(uint256 index) external view returns (address);
 
+    /// @notice The block at which signer index `index`'s current coordinator took the index (0 when none): a
+    ///         signature bitmap recorded before that block names an earlier holder of the index.
+    function blsSignerSince(uint256 index) external view returns (uint256);
+
     /// @notice Number of signer indices in use.
     function blsSignerCount() external view returns (uint256);
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IBlsSignerRegistry} from "./IBlsSignerRegistry.sol";
+
 /// @notice Lifecycle of a published model.
 /// @dev `None` = unknown root; `Pending` = published, collecting coordinator attestations until its `expiresAt`
 ///      block; `Accepted` = the project's model moved to it (the root is used for good); `Superseded` = the
@@ -224,6 +226,15 @@ interface IModelShardRegistry {
 
     /// @notice The model published under `root` (status None and zero fields when unknown).
     function getModel(bytes32 root) external view returns (Model memory);
+
+    /// @notice The BLS signers that accepted `root` (bit i = signer index i of the BLS signer registry) and the
+    ///         block of the publication they signed; (0, 0) unless `root` is Accepted by a BLS aggregate. Signing
+    ///         the attestation message states that the signer recomputed the model and holds it: `ShardProviders`
+    ///         counts these signers as holders of every shard without an announcement.
+    function blsHoldersOf(bytes32 root) external view returns (uint256 signers, uint256 publishedBlock);
+
+    /// @notice The BLS signer registry that checks aggregate attestations.
+    function blsSigners() external view returns (IBlsSignerRegistry);
 
     /// @notice `k` and `m` of the model published under `root` (both 0 when unknown; `k` is never 0 otherwise).
     function shardCounts(bytes32 root) external view returns (uint8 dataShards, uint8 parityShards);

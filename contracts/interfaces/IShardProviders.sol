@@ -169,22 +169,34 @@ interface IShardProviders {
     ///         of the caller for `root` is open).
     function withdrawShards(bytes32 root, uint256 bitmap) external;
 
+    /// @notice Give up the caller's holding of `root` through attestation (it signed the BLS aggregate that
+    ///         accepted the model; see `shardsOf`); its announced shards stay. Not while a challenge of the caller
+    ///         for `root` is open.
+    function withdrawAttested(bytes32 root) external;
+
     /// @notice Remove every announced shard of `root` of `provider` (anyone) when its bonded stake is below
     ///         `minProviderStake()`: the stake lock keeps a provider from unbonding below it, but a slash or a
     ///         raised `challengeSlash` can still leave it short, and stake that does not cover a failed challenge
     ///         does not hold a place in the holder lists. Not while a challenge of it for `root` is open.
     function evictUnbacked(bytes32 root, address provider) external;
 
-    /// @notice Number of shard indices of `root` with at least one holder, and whether that is >= k.
+    /// @notice Number of shard indices of `root` with at least one holder, and whether that is >= k (every index
+    ///         while any provider holds the root through attestation).
     function availability(bytes32 root) external view returns (uint256 shardsAvailable, bool recoverable);
 
-    /// @notice Providers announcing shard `index` of `root` (at most MAX_HOLDERS_PER_SHARD).
+    /// @notice Providers holding shard `index` of `root`: those announcing it (at most MAX_HOLDERS_PER_SHARD),
+    ///         then those holding the root through attestation.
     function providersOf(bytes32 root, uint256 index) external view returns (address[] memory);
 
-    /// @notice Providers announcing any shard of `root` (each once; order changes when one leaves).
+    /// @notice Providers holding any shard of `root`, each once: those announcing shards (order changes when one
+    ///         leaves), then those holding it only through attestation.
     function holdersOf(bytes32 root) external view returns (address[] memory);
 
-    /// @notice Bitmap of the shards of `root` announced by `provider`.
+    /// @notice Bitmap of the shards of `root` that `provider` holds: those it announced, and every shard while it
+    ///         holds the root through attestation (a signer of the BLS aggregate that accepted it, see
+    ///         `ModelShardRegistry.blsHoldersOf`, that took its signer index no later than the publication, is an
+    ///         active provider with stake >= `minProviderStake()`, and has not dropped it by `withdrawAttested` or
+    ///         a failed challenge).
     function shardsOf(bytes32 root, address provider) external view returns (uint256);
 
     /// @notice Endpoint of `provider` (empty when never registered).

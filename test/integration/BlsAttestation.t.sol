@@ -8,6 +8,7 @@ import {BN254} from "../../contracts/libraries/BN254.sol";
 import {Role} from "../../contracts/interfaces/IParticipantStaking.sol";
 import {IModelShardRegistry, ModelStatus} from "../../contracts/interfaces/IModelShardRegistry.sol";
 import {IBlsSignerRegistry} from "../../contracts/interfaces/IBlsSignerRegistry.sol";
+import {IShardProviders} from "../../contracts/interfaces/IShardProviders.sol";
 
 /// @notice Coordinator BLS keys with proof of possession, the running aggregate key and signer stake kept by
 ///         staking's reports, and models accepted with one BLS aggregate of the coordinators' signatures. Secret keys are small known scalars (test data): the EVM can compute the
@@ -750,6 +751,149 @@ contract BlsAttestationTest is World {
         _stake(coords[5], Role.Coordinator, 1000e18);
         assertEq(blsSigners.blsSignerStake(5), 1000e18);
         _assertAggregate(skSum, 256 * 1000e18 - 1000e18, type(uint256).max & ~(uint256(1) << 9));
+    }
+
+    // ------------------------------------------------------------------ signers hold the model's shards
+
+    uint256 internal constant FULL_14 = (uint256(1) << 14) - 1; // k + m = 10 + 4 shards of `_manifest`
+
+    function _registerProvider(address who) internal {
+        vm.prank(who);
+        shardProviders.registerProvider(string.concat("http://", vm.toString(who)));
+    }
+
+    /// @dev Coordinators 0 and 1 serve shards, coordinator 2 does not; all three sign the aggregate that accepts
+    ///      NEW_ROOT.
+    function _acceptWithAllSigning() internal {
+        _registerAll();
+        _registerProvider(coords[0]);
+        _registerProvider(coords[1]);
+        _publish(_propose());
+        (uint256[4] memory apk2, uint256[2] memory sigma) =
+            _aggregate(shards.blsAttestationMessage(NEW_ROOT), _all());
+        shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
+        assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));
+    }
+
+    function test_attestModelBls_signersHoldEveryShardWithoutAnnouncing() public {
+        _registerAll();
+        _registerProvider(coords[0]);
+        _registerProvider(coords[1]);
+        _publish(_propose());
+        // Pending: nobody holds it through attestation yet.
+        (uint256 signers, uint256 publishedBlock) = shards.blsHoldersOf(NEW_ROOT);
+        assertEq(signers, 0);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), 0);
+        (uint256[4] memory apk2, uint256[2] memory sigma) =
+            _aggregate(shards.blsAttestationMessage(NEW_ROOT), _all());
+        shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
+
+        (signers, publishedBlock) = shards.blsHoldersOf(NEW_ROOT);
+        assertEq(signers, _all());
+        assertEq(publishedBlock, shards.getModel(NEW_ROOT).publishedBlock);
+        // The two signers that serve shards hold all 14; the one that does not, none.
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), FULL_14);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[1]), FULL_14);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[2]), 0);
+        address[] memory holders = shardProviders.holdersOf(NEW_ROOT);
+        assertEq(holders.length, 2);
+        assertEq(holders[0], coords[0]);
+        assertEq(holders[1], coords[1]);
+        assertEq(shardProviders.providersOf(NEW_ROOT, 13).length, 2);
+        assertEq(shardProviders.providersOf(NEW_ROOT, 14).length, 0, "no shard 14");
+        (uint256 available, bool recoverable) = shardProviders.availability(NEW_ROOT);
+        assertEq(available, 14);
+        assertTrue(recoverable);
+        // No storage of their own: no stake lock either.
+        assertEq(shardProviders.lockedStake(coords[0], Role.Coordinator), 0);
+        assertEq(shardProviders.getProvider(coords[0]).rootsHeld, 0);
+
+        // One of them also announces shards: listed once, with everything it holds.
+        vm.prank(coords[0]);
+        shardProviders.announceShards(NEW_ROOT, 0x3);
+        assertEq(shardProviders.holdersOf(NEW_ROOT).length, 2);
+        assertEq(shardProviders.providersOf(NEW_ROOT, 0).length, 2);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), FULL_14);
+    }
+
+    function test_attestedHolding_lapsesWhenUnbackedAndCanBeWithdrawn() public {
+        _acceptWithAllSigning();
+        // coordinator 0 unbonds below the provider minimum: its holding lapses (nothing locked it).
+        uint256 keep = shardProviders.minProviderStake() - 1;
+        vm.prank(coords[0]);
+        staking.requestUnbond(1000e18 - keep);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), 0);
+        address[] memory holders = shardProviders.holdersOf(NEW_ROOT);
+        assertEq(holders.length, 1);
+        assertEq(holders[0], coords[1]);
+
+        // coordinator 1 gives it up; a second time there is nothing to give up.
+        vm.expectEmit(address(shardProviders));
+        emit IShardProviders.ShardsWithdrawn(NEW_ROOT, coords[1], FULL_14, 0);
+        vm.prank(coords[1]);
+        shardProviders.withdrawAttested(NEW_ROOT);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[1]), 0);
+        assertEq(shardProviders.holdersOf(NEW_ROOT).length, 0);
+        (uint256 available, bool recoverable) = shardProviders.availability(NEW_ROOT);
+        assertEq(available, 0);
+        assertFalse(recoverable);
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersShardsNotHeld.selector, FULL_14));
+        vm.prank(coords[1]);
+        shardProviders.withdrawAttested(NEW_ROOT);
+        // Nor can a signer that does not serve shards.
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersShardsNotHeld.selector, FULL_14));
+        vm.prank(coords[2]);
+        shardProviders.withdrawAttested(NEW_ROOT);
+    }
+
+    function test_attestedHolding_isChallengedAndSlashedLikeAnAnnouncedOne() public {
+        _acceptWithAllSigning();
+        address challenger = coords[1];
+        require(token.transfer(challenger, 10e18));
+        vm.prank(challenger);
+        token.approve(address(shardProviders), type(uint256).max);
+        vm.prank(challenger);
+        uint256 id = shardProviders.challenge(NEW_ROOT, coords[0]);
+        assertLt(shardProviders.getChallenge(id).index, 14);
+        // While the challenge is open its stake is locked and its holding cannot be withdrawn.
+        assertEq(shardProviders.lockedStake(coords[0], Role.Coordinator), shardProviders.minProviderStake());
+        vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersChallengeOpen.selector, id));
+        vm.prank(coords[0]);
+        shardProviders.withdrawAttested(NEW_ROOT);
+
+        // No proof in time: slashed, and the holding is gone for good.
+        vm.roll(shardProviders.getChallenge(id).deadline + 1);
+        uint256 stakeBefore = staking.stakeOf(coords[0]);
+        shardProviders.expireChallenge(id);
+        assertEq(stakeBefore - staking.stakeOf(coords[0]), shardProviders.challengeSlash());
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), 0);
+        assertEq(shardProviders.lockedStake(coords[0], Role.Coordinator), 0);
+        assertEq(shardProviders.holdersOf(NEW_ROOT).length, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IShardProviders.ShardProvidersNothingToChallenge.selector, NEW_ROOT, coords[0])
+        );
+        vm.prank(challenger);
+        shardProviders.challenge(NEW_ROOT, coords[0]);
+    }
+
+    function test_attestedHolding_needsTheSignerIndexTakenBeforeThePublication() public {
+        // coordinator 2 takes its signer index only after the model was published, then signs: its signature
+        // counts for acceptance, but the holding is not recognized (a reused index must not inherit one).
+        _register(coords[0], _sk(0));
+        _register(coords[1], _sk(1));
+        _registerProvider(coords[0]);
+        _registerProvider(coords[2]);
+        _publish(_propose());
+        vm.roll(block.number + 1);
+        _register(coords[2], _sk(2));
+        assertGt(blsSigners.blsSignerSince(2), shards.getModel(NEW_ROOT).publishedBlock);
+        (uint256[4] memory apk2, uint256[2] memory sigma) =
+            _aggregate(shards.blsAttestationMessage(NEW_ROOT), _all());
+        shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
+        assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), FULL_14);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[2]), 0);
+        assertEq(shardProviders.holdersOf(NEW_ROOT).length, 1);
     }
 
     // ------------------------------------------------------------------ gas: per-coordinator vs one aggregate

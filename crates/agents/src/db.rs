@@ -40,7 +40,12 @@ pub const SCHEMA: Schema = Schema {
     store: "agent database",
     tables: TABLES,
     probe: "actions",
-    migrations: &[migrate_0_to_1, migrate_1_to_2, migrate_2_to_3, migrate_3_to_4],
+    migrations: &[
+        migrate_0_to_1,
+        migrate_1_to_2,
+        migrate_2_to_3,
+        migrate_3_to_4,
+    ],
 };
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -1374,7 +1379,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(db.task_time(8).unwrap(), Some(1_700_000_123));
-        assert_eq!(db.task_time(9).unwrap(), None, "an unknown task has no time");
+        assert_eq!(
+            db.task_time(9).unwrap(),
+            None,
+            "an unknown task has no time"
+        );
         // A checksummed address stored before version 3 is found by the address.
         assert!(db.vote_revealed(7, Address::repeat_byte(0xcd)).unwrap());
         // New reveals are recorded with their manifest hash.

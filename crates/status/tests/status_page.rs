@@ -109,7 +109,10 @@ async fn rounds_without_proposal_times_plot_by_round() {
     let url = serve(rs).await;
     let (ok, out) = check(&url, 3).await;
     assert!(ok, "the check failed on a page with 3 rounds:\n{out}");
-    assert!(out.contains("loss chart with 3 points (x axis: round)"), "{out}");
+    assert!(
+        out.contains("loss chart with 3 points (x axis: round)"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -211,11 +211,9 @@ async fn attest_new<C: Chain, N: Node>(
             warn!(published = %model.root, recomputed = %agg.root, task = task_id, "published model differs from the recomputed aggregate: not attesting");
             return ctx.skip(key, &agg.root, "aggregate mismatch");
         }
-        // We hold the model too: serve it.
-        if let Err(e) = ctx.chain.announce(agg.root, agg.shard_count()).await {
-            warn!(error = %e, "could not announce the attested model's shards");
-        }
         if ctx.node.has_bls() {
+            // We hold the model now; the aggregate that accepts it makes us a holder of its shards
+            // (ShardProviders counts its signers without an announcement).
             ctx.node.bls_sign(model.root, message);
             info!(model = %model.root, task = task_id, "recomputed the model: signed it for the BLS aggregate");
         }
@@ -225,6 +223,10 @@ async fn attest_new<C: Chain, N: Node>(
     }
     if ctx.node.has_bls() {
         warn!(model = %model.root, grace = ctx.cfg.bls_grace_blocks, "no BLS aggregate accepted the model in time: attesting alone");
+    }
+    // Attesting alone: an attestation of its own makes no holder, so announce the shards to serve.
+    if let Err(e) = ctx.chain.announce(model.root, record.shard_count).await {
+        warn!(error = %e, "could not announce the attested model's shards");
     }
     journal::start(ctx, key, &(), model.block, tx)
         .await

@@ -49,6 +49,8 @@ pub(crate) struct ChainState {
     pub closed_early: Vec<(u64, u64, Deadlines)>,
     /// `Project.config.maxStaleness`.
     pub max_staleness: u8,
+    /// Shard announcements made: (root, shard count).
+    pub announced: Vec<(B256, usize)>,
 }
 
 /// The fake chain; `me` sends every transaction.
@@ -76,6 +78,7 @@ impl FakeChain {
                 model_ttl: 50,
                 closed_early: Vec::new(),
                 max_staleness: 0,
+                announced: Vec::new(),
             }),
         }
     }
@@ -277,6 +280,7 @@ impl Chain for FakeChain {
                 manifest_hash: model.manifest_hash,
                 published_block: e.block,
                 expires_at: e.block + ttl,
+                shard_count: model.shard_count(),
             }),
             _ => None,
         });
@@ -288,6 +292,7 @@ impl Chain for FakeChain {
                 manifest_hash: B256::ZERO,
                 published_block: 0,
                 expires_at: 0,
+                shard_count: 0,
             });
         if visible
             .iter()
@@ -342,7 +347,8 @@ impl Chain for FakeChain {
         })
     }
 
-    async fn announce(&self, _root: B256, _shard_count: usize) -> Result<(), AgentError> {
+    async fn announce(&self, root: B256, shard_count: usize) -> Result<(), AgentError> {
+        self.s().announced.push((root, shard_count));
         Ok(())
     }
 }

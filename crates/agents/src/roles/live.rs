@@ -176,6 +176,7 @@ impl Chain for LiveChain<'_> {
             manifest_hash: m.manifest.manifestHash,
             published_block: m.publishedBlock,
             expires_at: m.expiresAt,
+            shard_count: usize::from(m.manifest.dataShards) + usize::from(m.manifest.parityShards),
         })
     }
 

@@ -73,6 +73,8 @@ pub struct ModelInfo {
     pub published_block: u64,
     /// Last block at which it can still be accepted.
     pub expires_at: u64,
+    /// Its shards (data and parity; 0 for an unknown root).
+    pub shard_count: usize,
 }
 
 /// A model manifest as published in `ModelShardRegistry.publishModel`.

@@ -789,6 +789,12 @@ async fn a_coordinator_attests_a_model_it_recomputed() {
         }]
     );
     assert_eq!(w.state(attest), Some(ActionState::Sent));
+    // Its own attestation makes it no holder: it announces the shards it now serves.
+    assert_eq!(
+        w.chain.s().announced,
+        vec![(agg.root, agg.shard_count())],
+        "announced before attesting alone"
+    );
 }
 
 #[tokio::test]
@@ -812,6 +818,11 @@ async fn a_bls_coordinator_signs_first_and_attests_alone_only_after_the_grace() 
     w.tick_at(Role::Coordinator, row.block + 1).await;
     assert_eq!(w.node.signed.lock().unwrap().len(), 1);
     assert!(w.sent_of(|t| matches!(t, Tx::Attest { .. })).is_empty());
+    // A signer of the aggregate that accepts the model holds its shards without announcing.
+    assert!(
+        w.chain.s().announced.is_empty(),
+        "no announcement while signing"
+    );
     w.tick_at(Role::Coordinator, row.block + 5).await;
     assert_eq!(w.node.signed.lock().unwrap().len(), 1, "signed once");
     assert_eq!(
@@ -819,6 +830,8 @@ async fn a_bls_coordinator_signs_first_and_attests_alone_only_after_the_grace() 
             .len(),
         1
     );
+    // Attesting alone after the grace: no aggregate will make it a holder, so it announces.
+    assert_eq!(w.chain.s().announced, vec![(agg.root, agg.shard_count())]);
 }
 
 // ---------------------------------------------------------------------- aggregator
