@@ -71,7 +71,7 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     // The coordinators that attested the current record of a root one by one: positions 0 .. attesterCount - 1.
     mapping(bytes32 root => mapping(uint256 position => address)) private _attesters;
     // The signer bitmap of the BLS aggregate that accepted a root (0 for a root accepted otherwise): those signers
-    // hold the model's shards in `ShardProviders` without announcing them (`blsHoldersOf`).
+    // hold the model's shards in `ShardProviders` without announcing them (`acceptedHoldersOf`).
     mapping(bytes32 root => uint256 signers) private _blsHolders;
     // Roots that may never be published again although they have no Accepted record: genesis roots.
     mapping(bytes32 root => bool) private _genesisUsed;
@@ -264,10 +264,14 @@ contract ModelShardRegistry is IModelShardRegistry, AccessControl, ReentrancyGua
     }
 
     /// @inheritdoc IModelShardRegistry
-    function blsHoldersOf(bytes32 root) external view returns (uint256 signers, uint256 publishedBlock) {
+    function acceptedHoldersOf(bytes32 root)
+        external
+        view
+        returns (address publisher, uint256 blsSigners_, uint256 publishedBlock)
+    {
         ModelRecord storage m = _models[root];
-        if (m.status != ModelStatus.Accepted) return (0, 0);
-        return (_blsHolders[root], m.publishedBlock);
+        if (m.status != ModelStatus.Accepted) return (address(0), 0, 0);
+        return (m.publisher, _blsHolders[root], m.publishedBlock);
     }
 
     /// @inheritdoc IModelShardRegistry

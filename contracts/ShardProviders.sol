@@ -28,14 +28,14 @@ import {IStakeLocker} from "./interfaces/IStakeLocker.sol";
 ///      As a stake locker registered in `ParticipantStaking`, it keeps `minProviderStake()` of a provider bonded
 ///      while the provider announces any shard or has a challenge open.
 ///
-///      Holding through attestation: the coordinators whose BLS aggregate accepted a model
-///      (`ModelShardRegistry.blsHoldersOf`) recomputed it and signed that they hold it, so each of them holds every
-///      shard of it here without an announcement (no storage is written for them: the round's shard announcements
-///      were its largest gas item). Such a holding counts while the signer is an active, backed provider whose BLS
-///      index it took no later than the model's publication (a reused index does not inherit it) and has not
-///      dropped it (`withdrawAttested`, or a failed challenge). It is challenged, proved and slashed like an
-///      announced one; it is not counted in the per-index holder counts, and at most `MAX_BLS_SIGNERS` signers
-///      hold a root this way.
+///      Holding by acceptance: an accepted model's publisher built it, and the coordinators whose BLS aggregate
+///      accepted it recomputed it and signed that they hold it (`ModelShardRegistry.acceptedHoldersOf`), so each of
+///      them holds every shard of it here without an announcement (no storage is written for them: the round's
+///      shard announcements were its largest gas item). Such a holding counts while the account is an active,
+///      backed provider, for a signer only if it took its BLS index no later than the model's publication (a reused
+///      index does not inherit it), and until it is dropped (`withdrawAccepted`, or a failed challenge). It is
+///      challenged, proved and slashed like an announced one; it is not counted in the per-index holder counts, and
+///      at most 1 + `MAX_BLS_SIGNERS` accounts hold a root this way.
 contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -72,8 +72,8 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     uint256 private _challengeSlash = 10e18;
     uint96 private _challengeBond = 1e18;
     mapping(address account => uint256) private _claimable;
-    /// @dev Holdings through attestation given up or lost (see the contract's notes).
-    mapping(bytes32 root => mapping(address provider => bool)) private _attestDropped;
+    /// @dev Holdings by acceptance given up or lost (see the contract's notes).
+    mapping(bytes32 root => mapping(address provider => bool)) private _acceptDropped;
     /// @dev Open challenges of a provider: its `minProviderStake` stays locked while any is open.
     mapping(address provider => uint256) private _openChallenges;
 
@@ -168,11 +168,11 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     }
 
     /// @inheritdoc IShardProviders
-    function withdrawAttested(bytes32 root) external {
-        if (!_attestHolds(root, msg.sender)) revert ShardProvidersShardsNotHeld(_fullBitmap(root));
+    function withdrawAccepted(bytes32 root) external {
+        if (!_acceptHolds(root, msg.sender)) revert ShardProvidersShardsNotHeld(_fullBitmap(root));
         uint256 open = _openChallenge[root][msg.sender];
         if (open != 0) revert ShardProvidersChallengeOpen(open);
-        _dropAttested(root, msg.sender);
+        _dropAccepted(root, msg.sender);
     }
 
     /// @inheritdoc IShardProviders
@@ -191,7 +191,7 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     function availability(bytes32 root) external view returns (uint256 shardsAvailable, bool recoverable) {
         shardsAvailable = _available[root];
         (uint8 k, uint8 m) = _models.shardCounts(root);
-        if (_attestHolders(root).length != 0) shardsAvailable = uint256(k) + m; // each holds every shard
+        if (_acceptHolders(root).length != 0) shardsAvailable = uint256(k) + m; // each holds every shard
         recoverable = k != 0 && shardsAvailable >= k;
     }
 
@@ -199,20 +199,20 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     function providersOf(bytes32 root, uint256 index) external view returns (address[] memory providers) {
         address[] storage holders = _rootHolders[root];
         uint256 n = holders.length;
-        // an index past the model's shards is held by no attester
-        address[] memory attested = (_fullBitmap(root) >> index) & 1 == 1 ? _attestHolders(root) : new address[](0);
-        providers = new address[](n + attested.length);
+        // an index past the model's shards is held by nobody by acceptance
+        address[] memory accepted = (_fullBitmap(root) >> index) & 1 == 1 ? _acceptHolders(root) : new address[](0);
+        providers = new address[](n + accepted.length);
         uint256 found;
         for (uint256 i; i < n; ++i) {
             address h = holders[i];
             // a shift by 256 or more is 0: an index past MAX_SHARDS finds nobody
             if ((_held[root][h] >> index) & 1 == 1) providers[found++] = h;
         }
-        for (uint256 i; i < attested.length; ++i) {
-            if ((_held[root][attested[i]] >> index) & 1 == 0) providers[found++] = attested[i]; // not listed above
+        for (uint256 i; i < accepted.length; ++i) {
+            if ((_held[root][accepted[i]] >> index) & 1 == 0) providers[found++] = accepted[i]; // not listed above
         }
         assembly ("memory-safe") {
-            mstore(providers, found) // shrink to the providers found (found <= n + attested.length)
+            mstore(providers, found) // shrink to the providers found (found <= n + accepted.length)
         }
     }
 
@@ -220,17 +220,17 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     function holdersOf(bytes32 root) external view returns (address[] memory holders) {
         address[] storage announced = _rootHolders[root];
         uint256 n = announced.length;
-        address[] memory attested = _attestHolders(root);
-        holders = new address[](n + attested.length);
+        address[] memory accepted = _acceptHolders(root);
+        holders = new address[](n + accepted.length);
         for (uint256 i; i < n; ++i) {
             holders[i] = announced[i];
         }
         uint256 found = n;
-        for (uint256 i; i < attested.length; ++i) {
-            if (_held[root][attested[i]] == 0) holders[found++] = attested[i]; // not announced as well
+        for (uint256 i; i < accepted.length; ++i) {
+            if (_held[root][accepted[i]] == 0) holders[found++] = accepted[i]; // not listed above
         }
         assembly ("memory-safe") {
-            mstore(holders, found) // found <= n + attested.length
+            mstore(holders, found) // found <= n + accepted.length
         }
     }
 
@@ -320,9 +320,9 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
         delete _openChallenge[root][provider];
         _openChallenges[provider] -= 1;
         _providers[provider].failures += 1;
-        // Every holding of the root goes: through attestation (checked before the slash below lowers the stake)
-        // and announced.
-        if (_attestHolds(root, provider)) _dropAttested(root, provider);
+        // Every holding of the root goes: by acceptance (checked before the slash below lowers the stake) and
+        // announced.
+        if (_acceptHolds(root, provider)) _dropAccepted(root, provider);
         uint256 held = _held[root][provider];
         if (held != 0) _removeShards(root, provider, held, held);
 
@@ -393,7 +393,7 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
 
     /// @inheritdoc IStakeLocker
     /// @dev Providers stake in any role, so the role is not looked at. Locked while the provider announces any
-    ///      root or has a challenge open (a holding through attestation needs no lock of its own: it lapses once
+    ///      root or has a challenge open (a holding by acceptance needs no lock of its own: it lapses once
     ///      the provider's stake falls below `minProviderStake`).
     function lockedStake(address account, Role) external view returns (uint256) {
         return _providers[account].rootsHeld != 0 || _openChallenges[account] != 0 ? minProviderStake() : 0;
@@ -471,56 +471,61 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
         return (uint256(1) << count) - 1;
     }
 
-    /// @dev What `provider` holds of `root`: its announced shards, and every shard while it holds the root through
-    ///      attestation.
+    /// @dev What `provider` holds of `root`: its announced shards, and every shard while it holds the root by its
+    ///      acceptance.
     function _heldBy(bytes32 root, address provider) private view returns (uint256 held) {
         held = _held[root][provider];
-        if (_attestHolds(root, provider)) held |= _fullBitmap(root);
+        if (_acceptHolds(root, provider)) held |= _fullBitmap(root);
     }
 
-    /// @dev Whether `provider` holds `root` through the BLS aggregate that accepted it (see the contract's notes).
-    function _attestHolds(bytes32 root, address provider) private view returns (bool) {
-        (uint256 signers, uint256 publishedBlock) = _models.blsHoldersOf(root);
-        if (signers == 0 || _attestDropped[root][provider]) return false;
-        IBlsSignerRegistry bls = _models.blsSigners();
-        (bool registered, uint256 index,) = bls.blsKeyOf(provider);
-        if (!registered || (signers >> index) & 1 == 0) return false;
-        return _attestEligible(bls, provider, index, publishedBlock);
+    /// @dev Whether `provider` holds `root` by its acceptance (see the contract's notes).
+    function _acceptHolds(bytes32 root, address provider) private view returns (bool) {
+        (address publisher, uint256 signers, uint256 publishedBlock) = _models.acceptedHoldersOf(root);
+        if (publisher == address(0) || _acceptDropped[root][provider]) return false;
+        if (provider != publisher) {
+            if (signers == 0) return false;
+            IBlsSignerRegistry bls = _models.blsSigners();
+            (bool registered, uint256 index,) = bls.blsKeyOf(provider);
+            // a signer index taken after the publication names a later holder of the index
+            if (!registered || (signers >> index) & 1 == 0 || bls.blsSignerSince(index) > publishedBlock) {
+                return false;
+            }
+        }
+        return _servesBacked(provider);
     }
 
-    /// @dev The providers that hold `root` through attestation now: at most MAX_BLS_SIGNERS, three registry reads
-    ///      and a staking read each.
-    function _attestHolders(bytes32 root) private view returns (address[] memory holders) {
-        (uint256 signers, uint256 publishedBlock) = _models.blsHoldersOf(root);
-        if (signers == 0) return holders;
-        IBlsSignerRegistry bls = _models.blsSigners();
-        holders = new address[](_popcount(signers));
+    /// @dev The providers that hold `root` by its acceptance now, the publisher first: at most 1 + MAX_BLS_SIGNERS,
+    ///      three registry reads and a staking read each.
+    function _acceptHolders(bytes32 root) private view returns (address[] memory holders) {
+        (address publisher, uint256 signers, uint256 publishedBlock) = _models.acceptedHoldersOf(root);
+        if (publisher == address(0)) return holders;
+        holders = new address[](1 + _popcount(signers));
         uint256 found;
-        for (uint256 i; i < MAX_SHARDS && (signers >> i) != 0; ++i) {
-            if ((signers >> i) & 1 == 0) continue;
-            address p = bls.blsSignerAt(i);
-            if (!_attestDropped[root][p] && _attestEligible(bls, p, i, publishedBlock)) holders[found++] = p;
+        if (!_acceptDropped[root][publisher] && _servesBacked(publisher)) holders[found++] = publisher;
+        if (signers != 0) {
+            IBlsSignerRegistry bls = _models.blsSigners();
+            for (uint256 i; i < MAX_SHARDS && (signers >> i) != 0; ++i) {
+                if ((signers >> i) & 1 == 0) continue;
+                address p = bls.blsSignerAt(i);
+                if (p == publisher || _acceptDropped[root][p] || bls.blsSignerSince(i) > publishedBlock) continue;
+                if (_servesBacked(p)) holders[found++] = p;
+            }
         }
         assembly ("memory-safe") {
-            mstore(holders, found) // found <= popcount(signers)
+            mstore(holders, found) // found <= 1 + popcount(signers)
         }
     }
 
-    /// @dev The holding of signer `index` (`provider`) counts: it took the index no later than the publication it
-    ///      signed, and it is an active, backed provider.
-    function _attestEligible(IBlsSignerRegistry bls, address provider, uint256 index, uint256 publishedBlock)
-        private
-        view
-        returns (bool)
-    {
-        if (bls.blsSignerSince(index) > publishedBlock || !_providers[provider].active) return false;
+    /// @dev An active provider with bonded stake of at least `minProviderStake()`.
+    function _servesBacked(address provider) private view returns (bool) {
+        if (!_providers[provider].active) return false;
         (uint256 stake, uint256 need) = _backing(provider);
         return stake >= need;
     }
 
-    /// @dev Ends `provider`'s holding of `root` through attestation.
-    function _dropAttested(bytes32 root, address provider) private {
-        _attestDropped[root][provider] = true;
+    /// @dev Ends `provider`'s holding of `root` by its acceptance.
+    function _dropAccepted(bytes32 root, address provider) private {
+        _acceptDropped[root][provider] = true;
         uint256 announced = _held[root][provider];
         emit ShardsWithdrawn(root, provider, _fullBitmap(root) & ~announced, announced);
     }

@@ -227,11 +227,16 @@ interface IModelShardRegistry {
     /// @notice The model published under `root` (status None and zero fields when unknown).
     function getModel(bytes32 root) external view returns (Model memory);
 
-    /// @notice The BLS signers that accepted `root` (bit i = signer index i of the BLS signer registry) and the
-    ///         block of the publication they signed; (0, 0) unless `root` is Accepted by a BLS aggregate. Signing
-    ///         the attestation message states that the signer recomputed the model and holds it: `ShardProviders`
-    ///         counts these signers as holders of every shard without an announcement.
-    function blsHoldersOf(bytes32 root) external view returns (uint256 signers, uint256 publishedBlock);
+    /// @notice Who holds the model `root` by its acceptance: its publisher (who built it), the signers of the BLS
+    ///         aggregate that accepted it (bit i = signer index i of the BLS signer registry; 0 when it was
+    ///         accepted by attestations one by one) and the block of the publication they signed. All zero unless
+    ///         `root` is Accepted. Publishing a model and signing its attestation message both state that the
+    ///         account built the model and holds it: `ShardProviders` counts these accounts as holders of every
+    ///         shard without an announcement.
+    function acceptedHoldersOf(bytes32 root)
+        external
+        view
+        returns (address publisher, uint256 blsSigners, uint256 publishedBlock);
 
     /// @notice The BLS signer registry that checks aggregate attestations.
     function blsSigners() external view returns (IBlsSignerRegistry);

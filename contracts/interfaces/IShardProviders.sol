@@ -169,10 +169,10 @@ interface IShardProviders {
     ///         of the caller for `root` is open).
     function withdrawShards(bytes32 root, uint256 bitmap) external;
 
-    /// @notice Give up the caller's holding of `root` through attestation (it signed the BLS aggregate that
-    ///         accepted the model; see `shardsOf`); its announced shards stay. Not while a challenge of the caller
-    ///         for `root` is open.
-    function withdrawAttested(bytes32 root) external;
+    /// @notice Give up the caller's holding of `root` by its acceptance (it published the model or signed the
+    ///         BLS aggregate that accepted it; see `shardsOf`); its announced shards stay. Not while a challenge of
+    ///         the caller for `root` is open.
+    function withdrawAccepted(bytes32 root) external;
 
     /// @notice Remove every announced shard of `root` of `provider` (anyone) when its bonded stake is below
     ///         `minProviderStake()`: the stake lock keeps a provider from unbonding below it, but a slash or a
@@ -181,22 +181,22 @@ interface IShardProviders {
     function evictUnbacked(bytes32 root, address provider) external;
 
     /// @notice Number of shard indices of `root` with at least one holder, and whether that is >= k (every index
-    ///         while any provider holds the root through attestation).
+    ///         while any provider holds the root by its acceptance).
     function availability(bytes32 root) external view returns (uint256 shardsAvailable, bool recoverable);
 
     /// @notice Providers holding shard `index` of `root`: those announcing it (at most MAX_HOLDERS_PER_SHARD),
-    ///         then those holding the root through attestation.
+    ///         then those holding the root by its acceptance.
     function providersOf(bytes32 root, uint256 index) external view returns (address[] memory);
 
     /// @notice Providers holding any shard of `root`, each once: those announcing shards (order changes when one
-    ///         leaves), then those holding it only through attestation.
+    ///         leaves), then those holding it only by its acceptance.
     function holdersOf(bytes32 root) external view returns (address[] memory);
 
     /// @notice Bitmap of the shards of `root` that `provider` holds: those it announced, and every shard while it
-    ///         holds the root through attestation (a signer of the BLS aggregate that accepted it, see
-    ///         `ModelShardRegistry.blsHoldersOf`, that took its signer index no later than the publication, is an
-    ///         active provider with stake >= `minProviderStake()`, and has not dropped it by `withdrawAttested` or
-    ///         a failed challenge).
+    ///         holds the root by its acceptance: it is the accepted model's publisher or a signer of the BLS
+    ///         aggregate that accepted it (`ModelShardRegistry.acceptedHoldersOf`) that took its signer index no
+    ///         later than the publication, is an active provider with stake >= `minProviderStake()`, and has not
+    ///         dropped the holding by `withdrawAccepted` or a failed challenge.
     function shardsOf(bytes32 root, address provider) external view returns (uint256);
 
     /// @notice Endpoint of `provider` (empty when never registered).

@@ -781,14 +781,16 @@ contract BlsAttestationTest is World {
         _registerProvider(coords[1]);
         _publish(_propose());
         // Pending: nobody holds it through attestation yet.
-        (uint256 signers, uint256 publishedBlock) = shards.blsHoldersOf(NEW_ROOT);
+        (address publisher, uint256 signers, uint256 publishedBlock) = shards.acceptedHoldersOf(NEW_ROOT);
+        assertEq(publisher, address(0));
         assertEq(signers, 0);
         assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), 0);
         (uint256[4] memory apk2, uint256[2] memory sigma) =
             _aggregate(shards.blsAttestationMessage(NEW_ROOT), _all());
         shards.attestModelBls(NEW_ROOT, _all(), apk2, sigma);
 
-        (signers, publishedBlock) = shards.blsHoldersOf(NEW_ROOT);
+        (publisher, signers, publishedBlock) = shards.acceptedHoldersOf(NEW_ROOT);
+        assertEq(publisher, aggregator);
         assertEq(signers, _all());
         assertEq(publishedBlock, shards.getModel(NEW_ROOT).publishedBlock);
         // The two signers that serve shards hold all 14; the one that does not, none.
@@ -831,7 +833,7 @@ contract BlsAttestationTest is World {
         vm.expectEmit(address(shardProviders));
         emit IShardProviders.ShardsWithdrawn(NEW_ROOT, coords[1], FULL_14, 0);
         vm.prank(coords[1]);
-        shardProviders.withdrawAttested(NEW_ROOT);
+        shardProviders.withdrawAccepted(NEW_ROOT);
         assertEq(shardProviders.shardsOf(NEW_ROOT, coords[1]), 0);
         assertEq(shardProviders.holdersOf(NEW_ROOT).length, 0);
         (uint256 available, bool recoverable) = shardProviders.availability(NEW_ROOT);
@@ -839,11 +841,11 @@ contract BlsAttestationTest is World {
         assertFalse(recoverable);
         vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersShardsNotHeld.selector, FULL_14));
         vm.prank(coords[1]);
-        shardProviders.withdrawAttested(NEW_ROOT);
+        shardProviders.withdrawAccepted(NEW_ROOT);
         // Nor can a signer that does not serve shards.
         vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersShardsNotHeld.selector, FULL_14));
         vm.prank(coords[2]);
-        shardProviders.withdrawAttested(NEW_ROOT);
+        shardProviders.withdrawAccepted(NEW_ROOT);
     }
 
     function test_attestedHolding_isChallengedAndSlashedLikeAnAnnouncedOne() public {
@@ -859,7 +861,7 @@ contract BlsAttestationTest is World {
         assertEq(shardProviders.lockedStake(coords[0], Role.Coordinator), shardProviders.minProviderStake());
         vm.expectRevert(abi.encodeWithSelector(IShardProviders.ShardProvidersChallengeOpen.selector, id));
         vm.prank(coords[0]);
-        shardProviders.withdrawAttested(NEW_ROOT);
+        shardProviders.withdrawAccepted(NEW_ROOT);
 
         // No proof in time: slashed, and the holding is gone for good.
         vm.roll(shardProviders.getChallenge(id).deadline + 1);
@@ -874,6 +876,32 @@ contract BlsAttestationTest is World {
         );
         vm.prank(challenger);
         shardProviders.challenge(NEW_ROOT, coords[0]);
+    }
+
+    function test_acceptedHolding_includesThePublisherHoweverTheModelWasAccepted() public {
+        _registerProvider(aggregator);
+        _registerProvider(coords[0]);
+        _publish(_propose());
+        assertEq(shardProviders.shardsOf(NEW_ROOT, aggregator), 0, "pending: nobody holds it yet");
+        // Accepted one attestation at a time (no BLS): the publisher holds it, the attesters do not.
+        for (uint256 i; shards.modelStatus(NEW_ROOT) == ModelStatus.Pending; ++i) {
+            vm.prank(coords[i]);
+            shards.attestModel(NEW_ROOT, _manifest(NEW_ROOT).manifestHash, aggregator);
+        }
+        (address publisher, uint256 signers,) = shards.acceptedHoldersOf(NEW_ROOT);
+        assertEq(publisher, aggregator);
+        assertEq(signers, 0);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, aggregator), FULL_14);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), 0);
+        address[] memory holders = shardProviders.holdersOf(NEW_ROOT);
+        assertEq(holders.length, 1);
+        assertEq(holders[0], aggregator);
+        (uint256 available,) = shardProviders.availability(NEW_ROOT);
+        assertEq(available, 14);
+        // It can give the holding up like a signer.
+        vm.prank(aggregator);
+        shardProviders.withdrawAccepted(NEW_ROOT);
+        assertEq(shardProviders.holdersOf(NEW_ROOT).length, 0);
     }
 
     function test_attestedHolding_needsTheSignerIndexTakenBeforeThePublication() public {

@@ -69,11 +69,11 @@ async fn publish<C: Chain, N: Node>(
             task: task_id,
             model: model.clone(),
         };
-        // It can land only while its parent is the project's model.
+        // It can land only while its parent is the project's model. Once the model is accepted
+        // its publisher holds every shard on chain (ShardProviders counts it without an
+        // announcement), so nothing is announced.
         let open = model.parent_root == current;
-        if journal::settle(ctx, key, a, open, tx).await? == Step::Done {
-            ctx.chain.announce(model.root, model.shard_count()).await?;
-        }
+        journal::settle(ctx, key, a, open, tx).await?;
         return Ok(());
     }
     if !ctx.may_apply(&task, current).await? {
@@ -120,10 +120,16 @@ async fn publish<C: Chain, N: Node>(
             task: task_id,
             model: model.clone(),
         };
-        journal::start(ctx, key, &Published::Model(model.clone()), head, tx).await?;
-    } else {
-        ctx.found_on_chain(key)?;
+        // Our publication: its acceptance makes us a holder of every shard.
+        return journal::start(ctx, key, &Published::Model(model.clone()), head, tx)
+            .await
+            .map(drop);
     }
+    ctx.found_on_chain(key)?;
+    if record.publisher == ctx.cfg.me {
+        return Ok(());
+    }
+    // Another account published the same model: serve it too.
     ctx.chain.announce(model.root, model.shard_count()).await
 }
 

@@ -854,6 +854,20 @@ async fn an_aggregator_publishes_a_finalized_task_once() {
     w.tick_at(Role::Aggregator, VOTE_REVEAL_END + 5).await;
     assert_eq!(w.sent_of(is_publish).len(), 1);
     assert_eq!(w.state(ActionKey::Publish(1)), Some(ActionState::Done));
+    // Its acceptance makes the publisher a holder of every shard: no announcement.
+    assert!(w.chain.s().announced.is_empty());
+}
+
+#[tokio::test]
+async fn an_aggregator_serves_a_model_another_account_published_first() {
+    let (w, agg, row) = publish_world(true);
+    w.tick_at(Role::Aggregator, row.block + 1).await;
+    assert!(
+        w.sent_of(is_publish).is_empty(),
+        "the same model is already published"
+    );
+    assert_eq!(w.state(ActionKey::Publish(1)), Some(ActionState::Done));
+    assert_eq!(w.chain.s().announced, vec![(agg.root, agg.shard_count())]);
 }
 
 #[tokio::test]
