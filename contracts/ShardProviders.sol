@@ -240,6 +240,11 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
     }
 
     /// @inheritdoc IShardProviders
+    function announcedOf(bytes32 root, address provider) external view returns (uint256) {
+        return _held[root][provider];
+    }
+
+    /// @inheritdoc IShardProviders
     function endpointOf(address provider) external view returns (string memory) {
         return _providers[provider].endpoint;
     }

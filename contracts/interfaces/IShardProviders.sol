@@ -192,6 +192,9 @@ interface IShardProviders {
     ///         leaves), then those holding it only by its acceptance.
     function holdersOf(bytes32 root) external view returns (address[] memory);
 
+    /// @notice Bitmap of the shards of `root` that `provider` announced (what `withdrawShards` can remove).
+    function announcedOf(bytes32 root, address provider) external view returns (uint256);
+
     /// @notice Bitmap of the shards of `root` that `provider` holds: those it announced, and every shard while it
     ///         holds the root by its acceptance: it is the accepted model's publisher or a signer of the BLS
     ///         aggregate that accepted it (`ModelShardRegistry.acceptedHoldersOf`) that took its signer index no

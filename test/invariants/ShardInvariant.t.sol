@@ -13,7 +13,9 @@ import {IShardProviders, ChallengeStatus} from "../../contracts/interfaces/IShar
 import {ShardFixture, ShardMerkle} from "../utils/ShardFixture.sol";
 
 /// @notice Bounded random actions on one project: publish, attest, announce, withdraw, challenge, respond,
-///         expire. Ghost state records the order of accepted models and the challenge outcomes.
+///         expire. Ghost state records the order of accepted models and the challenge outcomes. The publisher is a
+///         provider too, so every accepted model is held by its publisher without an announcement (holding by
+///         acceptance), which it can give up or lose to a failed challenge.
 contract ShardHandler is Test {
     uint256 internal constant MAX_MODELS = 12;
 
@@ -36,6 +38,8 @@ contract ShardHandler is Test {
     uint256 public ghostSuperseded;
     uint256 public ghostUnbondedPastLock; // unbonds that left a provider holding shards below the minimum
     mapping(address provider => bool) public everSlashed; // a failed challenge took stake from it
+    // holdings by acceptance given up (withdrawAccepted) or lost (failed challenge)
+    mapping(bytes32 root => mapping(address provider => bool)) public acceptDropped;
 
     constructor(
         ModelShardRegistry reg_,
@@ -145,10 +149,28 @@ contract ShardHandler is Test {
         if (roots.length == 0) return;
         bytes32 root = roots[rootSeed % roots.length];
         address p = providers[provSeed % providers.length];
-        bitmap &= prov.shardsOf(root, p);
+        bitmap &= prov.announcedOf(root, p);
         if (bitmap == 0 || prov.openChallengeOf(root, p) != 0) return;
         vm.prank(p);
         prov.withdrawShards(root, bitmap);
+    }
+
+    function withdrawAccepted(uint256 rootSeed, uint256 provSeed) external {
+        if (roots.length == 0) return;
+        bytes32 root = roots[rootSeed % roots.length];
+        address p = providers[provSeed % providers.length];
+        vm.prank(p);
+        try prov.withdrawAccepted(root) {
+            acceptDropped[root][p] = true;
+        } catch {}
+    }
+
+    /// @dev Whether `p` has a challenge open on any root.
+    function hasOpenChallenge(address p) public view returns (bool) {
+        for (uint256 r; r < roots.length; ++r) {
+            if (prov.openChallengeOf(roots[r], p) != 0) return true;
+        }
+        return false;
     }
 
     function challenge(uint256 rootSeed, uint256 provSeed, uint256 coordSeed) external {
@@ -183,6 +205,9 @@ contract ShardHandler is Test {
         uint256 id = challengeIds[idSeed % challengeIds.length];
         IShardProviders.Challenge memory c = prov.getChallenge(id);
         if (c.status != ChallengeStatus.Open || block.number <= c.deadline) return;
+        if (prov.shardsOf(c.root, c.provider) != prov.announcedOf(c.root, c.provider)) {
+            acceptDropped[c.root][c.provider] = true; // it held the root by acceptance: the failure ends that
+        }
         prov.expireChallenge(id);
         ++ghostFailed;
         everSlashed[c.provider] = true;
@@ -195,7 +220,7 @@ contract ShardHandler is Test {
         ParticipantStaking staking = ParticipantStaking(address(prov.staking()));
         uint256 bonded = staking.stakeOf(p);
         if (bonded == 0) return;
-        bool holds = prov.getProvider(p).rootsHeld != 0;
+        bool holds = prov.getProvider(p).rootsHeld != 0 || hasOpenChallenge(p);
         uint256 min = prov.minProviderStake();
         if (amount % 2 == 0 && holds && bonded > min) amount = bound(amount, 1, bonded - min);
         else amount = bound(amount, 1, bonded);
@@ -254,7 +279,7 @@ contract ShardInvariantTest is ShardFixture {
         _stake(c1, Role.Coordinator, 500e18);
         _stake(c2, Role.Coordinator, 700e18);
         _stake(c3, Role.Coordinator, 900e18);
-        address[] memory ps = new address[](3);
+        address[] memory ps = new address[](4);
         ps[0] = p1;
         ps[1] = p2;
         ps[2] = makeAddr("provider3");
@@ -263,6 +288,10 @@ contract ShardInvariantTest is ShardFixture {
             vm.prank(ps[i]);
             prov.registerProvider("https://provider.example");
         }
+        // The publisher serves shards too: it holds every model it published once accepted.
+        ps[3] = agg;
+        vm.prank(agg);
+        prov.registerProvider("https://aggregator.example");
         for (uint256 i; i < 3; ++i) {
             vm.prank(admin);
             assertTrue(token.transfer(cs[i], 10_000e18));
@@ -328,8 +357,8 @@ contract ShardInvariantTest is ShardFixture {
         assertEq(reg.latestAccepted(pid), n == 0 ? bytes32(0) : prev, "latest accepted");
     }
 
-    /// @notice rootsHeld counts the roots with a non-empty bitmap; open challenges are consistent; the provider
-    ///         counters equal the ghost outcomes.
+    /// @notice rootsHeld counts the roots with a non-empty announced bitmap; open challenges are consistent (the
+    ///         challenged shard is held, announced or by acceptance); the provider counters equal the ghost outcomes.
     function invariant_providerAndChallengeBookkeeping() public view {
         uint256 nRoots = handler.rootCount();
         uint256 successes;
@@ -339,7 +368,7 @@ contract ShardInvariantTest is ShardFixture {
             uint256 held;
             for (uint256 r; r < nRoots; ++r) {
                 bytes32 root = handler.roots(r);
-                if (prov.shardsOf(root, provider) != 0) ++held;
+                if (prov.announcedOf(root, provider) != 0) ++held;
                 uint256 open = prov.openChallengeOf(root, provider);
                 if (open != 0) {
                     IShardProviders.Challenge memory c = prov.getChallenge(open);
@@ -396,13 +425,37 @@ contract ShardInvariantTest is ShardFixture {
         uint256 min = prov.minProviderStake();
         for (uint256 p; p < handler.providerCount(); ++p) {
             address provider = handler.providers(p);
-            if (prov.getProvider(provider).rootsHeld == 0) {
+            if (prov.getProvider(provider).rootsHeld == 0 && !handler.hasOpenChallenge(provider)) {
                 assertEq(prov.lockedStake(provider, staking.roleOf(provider)), 0, "lock without shards");
                 continue;
             }
-            assertEq(prov.lockedStake(provider, staking.roleOf(provider)), min, "holder not locked");
+            assertEq(prov.lockedStake(provider, staking.roleOf(provider)), min, "holder or challenged not locked");
             if (!handler.everSlashed(provider)) {
                 assertGe(staking.stakeOf(provider), min, "holder below minimum");
+            }
+        }
+    }
+
+    /// @notice Holding by acceptance: what a provider holds of a root is what it announced, plus every shard
+    ///         exactly while the root is Accepted with it as the publisher, it is an active provider with the
+    ///         minimum bonded, and it has not given the holding up or lost it to a failed challenge.
+    function invariant_acceptedPublisherHoldsEveryShard() public view {
+        uint256 min = prov.minProviderStake();
+        for (uint256 r; r < handler.rootCount(); ++r) {
+            bytes32 root = handler.roots(r);
+            IModelShardRegistry.Model memory m = reg.getModel(root);
+            uint256 full = (uint256(1) << handler.shardCount(root)) - 1;
+            (address publisher,,) = reg.acceptedHoldersOf(root);
+            assertEq(publisher, m.status == ModelStatus.Accepted ? m.publisher : address(0), "accepted holders");
+            for (uint256 p; p < handler.providerCount(); ++p) {
+                address provider = handler.providers(p);
+                bool byAcceptance = publisher == provider && !handler.acceptDropped(root, provider)
+                    && prov.getProvider(provider).active && staking.stakeOf(provider) >= min;
+                assertEq(
+                    prov.shardsOf(root, provider),
+                    prov.announcedOf(root, provider) | (byAcceptance ? full : 0),
+                    "held = announced + by acceptance"
+                );
             }
         }
     }
