@@ -1,4 +1,5 @@
-//! Does the network learn? Centralized training vs federated rounds (4 solvers, trimmed mean of
+//! Does the network learn? Centralized training (the same steps as one solver, and the same
+//! compute as all solvers together) vs federated rounds (4 solvers, trimmed mean of
 //! deltas), pipelined federated rounds (each delta trained one model behind the one it is applied
 //! to) and federated with one poisoned solver, on the reference corpus (Rust sources pinned by
 //! this workspace's Cargo.lock). Prints the eval loss per round and a markdown table.
@@ -137,6 +138,29 @@ fn main() -> Result<()> {
     })?;
     println!("centralized took {:.1}s", t.elapsed().as_secs_f64());
 
+    // Centralized at equal compute: as many optimizer steps × batch as all solvers together
+    // (R·S·n steps), evaluated after each round's worth (S·n steps).
+    let t = Instant::now();
+    let per_round = args.local_steps * args.solvers;
+    let mut central_equal = Vec::new();
+    let params = TrainParams {
+        steps: args.rounds * per_round,
+        seed: 1,
+        ..base.clone()
+    };
+    train_with_hook(&cfg, &init, &train_chunks, &params, &mut |step, lm| {
+        if step % per_round == 0 {
+            let loss = evaluate(&cfg, &lm.weights()?, &eval_chunks, &spec)?;
+            println!("centralized, equal compute, step {step}: eval {loss:.4}");
+            central_equal.push(loss);
+        }
+        Ok(())
+    })?;
+    println!(
+        "centralized at equal compute took {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+
     let shards: Vec<_> = (0..args.solvers)
         .map(|i| corpus::shard(&train_chunks, args.solvers, i))
         .collect();
@@ -219,19 +243,21 @@ fn main() -> Result<()> {
     let poisoned_avg = federated("poisoned+fedavg", Rule::FedAvg, true, Stale::No)?;
 
     println!(
-        "\n| round | centralized (S steps/round) | federated, trimmed mean | pipelined, delta added to the newer model | pipelined, apply_stale (the protocol) | pipelined, own-delta lookahead | 1 of {} poisoned, trimmed mean | 1 of {} poisoned, FedAvg |",
+        "\n| round | centralized (S steps/round) | centralized, equal compute (S·n steps/round) | federated, trimmed mean | federated vs equal compute | pipelined, delta added to the newer model | pipelined, apply_stale (the protocol) | pipelined, own-delta lookahead | 1 of {} poisoned, trimmed mean | 1 of {} poisoned, FedAvg |",
         args.solvers, args.solvers
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| 0 (init) | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} |"
+        "| 0 (init) | {initial:.4} | {initial:.4} | {initial:.4} | – | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} | {initial:.4} |"
     );
     for r in 0..args.rounds {
         println!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            "| {} | {:.4} | {:.4} | {:.4} | {:+.1}% | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
             r + 1,
             central[r],
+            central_equal[r],
             fed[r],
+            (fed[r] / central_equal[r] - 1.0) * 100.0,
             pipelined_add[r],
             pipelined[r],
             lookahead[r],
