@@ -325,9 +325,10 @@ contract ShardProviders is IShardProviders, IStakeLocker, AccessControl, Reentra
         delete _openChallenge[root][provider];
         _openChallenges[provider] -= 1;
         _providers[provider].failures += 1;
-        // Every holding of the root goes: by acceptance (checked before the slash below lowers the stake) and
-        // announced.
+        // Every holding of the root goes: by acceptance (checked before the slash below lowers the stake; one that
+        // lapsed meanwhile, its stake below the minimum, must not come back with a top-up either) and announced.
         if (_acceptHolds(root, provider)) _dropAccepted(root, provider);
+        else _acceptDropped[root][provider] = true;
         uint256 held = _held[root][provider];
         if (held != 0) _removeShards(root, provider, held, held);
 

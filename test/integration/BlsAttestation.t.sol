@@ -904,6 +904,29 @@ contract BlsAttestationTest is World {
         assertEq(shardProviders.holdersOf(NEW_ROOT).length, 0);
     }
 
+    function test_attestedHolding_lostToAFailedChallengeDoesNotComeBackWithStake() public {
+        _acceptWithAllSigning();
+        address challenger = coords[1];
+        require(token.transfer(challenger, 10e18));
+        vm.prank(challenger);
+        token.approve(address(shardProviders), type(uint256).max);
+        vm.prank(challenger);
+        uint256 id = shardProviders.challenge(NEW_ROOT, coords[0]);
+        // Governance raises the minimum above the provider's stake: its holding lapses while challenged.
+        vm.prank(address(timelock));
+        shardProviders.setChallengeSlash(2000e18);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), 0);
+        vm.roll(shardProviders.getChallenge(id).deadline + 1);
+        shardProviders.expireChallenge(id);
+        // The minimum comes back down: the failed provider's holding stays gone, the other signer's is back.
+        vm.prank(address(timelock));
+        shardProviders.setChallengeSlash(10e18);
+        assertGe(staking.stakeOf(coords[1]), 10e18);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[1]), FULL_14);
+        _stake(coords[0], Role.Coordinator, 1000e18);
+        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), 0, "a failed challenge ends the holding for good");
+    }
+
     function test_attestedHolding_needsTheSignerIndexTakenBeforeThePublication() public {
         // coordinator 2 takes its signer index only after the model was published, then signs: its signature
         // counts for acceptance, but the holding is not recognized (a reused index must not inherit one).

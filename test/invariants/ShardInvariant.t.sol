@@ -205,9 +205,7 @@ contract ShardHandler is Test {
         uint256 id = challengeIds[idSeed % challengeIds.length];
         IShardProviders.Challenge memory c = prov.getChallenge(id);
         if (c.status != ChallengeStatus.Open || block.number <= c.deadline) return;
-        if (prov.shardsOf(c.root, c.provider) != prov.announcedOf(c.root, c.provider)) {
-            acceptDropped[c.root][c.provider] = true; // it held the root by acceptance: the failure ends that
-        }
+        acceptDropped[c.root][c.provider] = true; // a failure ends any holding by acceptance, lapsed or not
         prov.expireChallenge(id);
         ++ghostFailed;
         everSlashed[c.provider] = true;
