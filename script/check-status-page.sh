@@ -8,7 +8,7 @@
 # data-points="<expected_points>" with as many <circle> points (plus a line when there are 2 or
 # more, or the text "no rounds yet" when there are none); non-zero with a message otherwise. It
 # prints the chart's x axis (data-axis: "time" when every round's proposal time is known, else
-# "round").
+# "round") with its number of ticks, and the page's cards ("value (full value on hover) label").
 # Chromium: $CHROMIUM, else /usr/bin/chromium (Debian: `make setup-browser`).
 set -euo pipefail
 
@@ -69,4 +69,9 @@ fi
 if ((expected == 0)) && ! grep -q 'no rounds yet' <<<"$chart"; then
     fail "empty loss chart does not say \"no rounds yet\""
 fi
-echo "check-status-page: $url: loss chart with $expected points (x axis: ${axis:-missing})"
+ticks=$({ grep -o 'class="x-tick"' <<<"$chart" || true; } | wc -l | tr -d ' ')
+# The cards, as "value (hover text) label" lines: amounts are rounded for people, full on hover.
+cards=$(grep -o '<div class="card"><b[^>]*>[^<]*</b><span[^>]*>[^<]*</span>' <<<"$flat" |
+    sed -E 's/<div class="card"><b( title="([^"]*)")?>([^<]*)<\/b><span[^>]*>([^<]*)<\/span>/\3 (\2) \4/' || true)
+echo "check-status-page: $url: loss chart with $expected points (x axis: ${axis:-missing}, $ticks x ticks)"
+[[ -z $cards ]] || sed 's/^/  card: /' <<<"$cards"

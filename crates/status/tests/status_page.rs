@@ -92,13 +92,29 @@ async fn the_loss_chart_renders_one_point_per_round() {
     let (ok, out) = check(&url, 4).await;
     assert!(ok, "the check failed on a page with 4 rounds:\n{out}");
     assert!(
-        out.contains("loss chart with 4 points (x axis: time)"),
+        out.contains("loss chart with 4 points (x axis: time, 6 x ticks)"),
         "rounds with proposal times plot against wall-clock time: {out}"
     );
 
     let (ok, out) = check(&url, 3).await;
     assert!(!ok, "the check passed with a wrong point count:\n{out}");
     assert!(out.contains("expected 3"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_are_rounded_for_people_with_every_digit_on_hover() {
+    require_chromium();
+    let mut rs = rounds(3, true);
+    for r in &mut rs {
+        r.solvers[0].reward_atn = Some("69.99999999999999993".into());
+    }
+    let url = serve(rs).await;
+    let (ok, out) = check(&url, 3).await;
+    assert!(ok, "the check failed:\n{out}");
+    assert!(
+        out.contains("card: 210 ATN (209.99999999999999979 ATN) all rewards"),
+        "the total is rounded, every digit on hover: {out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +126,7 @@ async fn rounds_without_proposal_times_plot_by_round() {
     let (ok, out) = check(&url, 3).await;
     assert!(ok, "the check failed on a page with 3 rounds:\n{out}");
     assert!(
-        out.contains("loss chart with 3 points (x axis: round)"),
+        out.contains("loss chart with 3 points (x axis: round, 3 x ticks)"),
         "{out}"
     );
 }

@@ -494,7 +494,7 @@ pub async fn check_status_page(net: &Network, rounds: u64) -> Result<String, Com
     if !out.status.success() {
         return Err(err(format!("the status page check failed: {text}")));
     }
-    if !text.contains("(x axis: time)") {
+    if !text.contains("(x axis: time,") {
         return Err(err(format!(
             "the status page plots loss by round, not against wall-clock time (a round's \
              proposal time was not recorded): {text}"
