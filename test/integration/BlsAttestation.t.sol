@@ -775,6 +775,17 @@ contract BlsAttestationTest is World {
         assertEq(uint8(shards.modelStatus(NEW_ROOT)), uint8(ModelStatus.Accepted));
     }
 
+    /// @dev `_acceptWithAllSigning`, then coordinator 1 (funded for the bond) challenges coordinator 0's holding.
+    function _acceptAndChallengeSigner0() internal returns (address challenger, uint256 id) {
+        _acceptWithAllSigning();
+        challenger = coords[1];
+        require(token.transfer(challenger, 10e18));
+        vm.prank(challenger);
+        token.approve(address(shardProviders), type(uint256).max);
+        vm.prank(challenger);
+        id = shardProviders.challenge(NEW_ROOT, coords[0]);
+    }
+
     function test_attestModelBls_signersHoldEveryShardWithoutAnnouncing() public {
         _registerAll();
         _registerProvider(coords[0]);
@@ -849,13 +860,7 @@ contract BlsAttestationTest is World {
     }
 
     function test_attestedHolding_isChallengedAndSlashedLikeAnAnnouncedOne() public {
-        _acceptWithAllSigning();
-        address challenger = coords[1];
-        require(token.transfer(challenger, 10e18));
-        vm.prank(challenger);
-        token.approve(address(shardProviders), type(uint256).max);
-        vm.prank(challenger);
-        uint256 id = shardProviders.challenge(NEW_ROOT, coords[0]);
+        (address challenger, uint256 id) = _acceptAndChallengeSigner0();
         assertLt(shardProviders.getChallenge(id).index, 14);
         // While the challenge is open its stake is locked and its holding cannot be withdrawn.
         assertEq(shardProviders.lockedStake(coords[0], Role.Coordinator), shardProviders.minProviderStake());
@@ -872,7 +877,9 @@ contract BlsAttestationTest is World {
         assertEq(shardProviders.lockedStake(coords[0], Role.Coordinator), 0);
         assertEq(shardProviders.holdersOf(NEW_ROOT).length, 1);
         vm.expectRevert(
-            abi.encodeWithSelector(IShardProviders.ShardProvidersNothingToChallenge.selector, NEW_ROOT, coords[0])
+            abi.encodeWithSelector(
+                IShardProviders.ShardProvidersNothingToChallenge.selector, NEW_ROOT, coords[0]
+            )
         );
         vm.prank(challenger);
         shardProviders.challenge(NEW_ROOT, coords[0]);
@@ -905,13 +912,7 @@ contract BlsAttestationTest is World {
     }
 
     function test_attestedHolding_lostToAFailedChallengeDoesNotComeBackWithStake() public {
-        _acceptWithAllSigning();
-        address challenger = coords[1];
-        require(token.transfer(challenger, 10e18));
-        vm.prank(challenger);
-        token.approve(address(shardProviders), type(uint256).max);
-        vm.prank(challenger);
-        uint256 id = shardProviders.challenge(NEW_ROOT, coords[0]);
+        (, uint256 id) = _acceptAndChallengeSigner0();
         // Governance raises the minimum above the provider's stake: its holding lapses while challenged.
         vm.prank(address(timelock));
         shardProviders.setChallengeSlash(2000e18);
@@ -924,7 +925,9 @@ contract BlsAttestationTest is World {
         assertGe(staking.stakeOf(coords[1]), 10e18);
         assertEq(shardProviders.shardsOf(NEW_ROOT, coords[1]), FULL_14);
         _stake(coords[0], Role.Coordinator, 1000e18);
-        assertEq(shardProviders.shardsOf(NEW_ROOT, coords[0]), 0, "a failed challenge ends the holding for good");
+        assertEq(
+            shardProviders.shardsOf(NEW_ROOT, coords[0]), 0, "a failed challenge ends the holding for good"
+        );
     }
 
     function test_attestedHolding_needsTheSignerIndexTakenBeforeThePublication() public {
