@@ -120,6 +120,10 @@ devnet: setup build-contracts build-autonet ## local network doing real training
 check-devnet: setup setup-browser build-contracts build-autonet ## two rounds of the tiny model through `autonet devnet` (the first survives an anvil_reorg of its ground-truth reveal; rounds pipelined), then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
 	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --max-staleness 1 --check-payments --check-status-page --check-no-leaks --check-reorg
 
+.PHONY: check-devnet-attack
+check-devnet-attack: setup build-contracts build-autonet ## two rounds of the tiny model with one of three solvers a copier (`--attack copier:1`): the loss must fall and the copier earn at most 10% of an honest solver (part of make test)
+	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31992 --dir .devnet/attack --attack copier:1
+
 .PHONY: check-devnet-netns
 check-devnet-netns: setup build-contracts build-autonet ## two rounds of the tiny model with every agent in its own network namespace and address (needs root; says so and does nothing otherwise; part of make test)
 	@if $(AUTONET) devnet --help >/dev/null && [ "$$(id -u)" = 0 ] && ip netns add autonet-make-probe 2>/dev/null; then \
@@ -172,5 +176,5 @@ slither: setup-node ## static analysis of the contracts (slither 0.11.6 in a cac
 .PHONY: test-stylus
 test-stylus: stylus-test check-stylus-abi stylus-wasm ## the Stylus consensus engine: native tests, exported ABI up to date, wasm builds and passes the activation checks
 
-test: setup check-abis check-sizes test-contracts check-deploy-local check-devnet check-devnet-netns rehearse-testnet lint-rust test-rust check-install test-stylus ## run every test
+test: setup check-abis check-sizes test-contracts check-deploy-local check-devnet check-devnet-attack check-devnet-netns rehearse-testnet lint-rust test-rust check-install test-stylus ## run every test
 	@echo "make test: all suites passed"

@@ -21,7 +21,7 @@ ML_CARGO ?= cargo
 # Release for tests, example and bench alike: one build of torch-sys/tch serves all of them.
 ML_PROFILE ?= --release
 
-.PHONY: libtorch build-ml test-ml lint-ml experiment-learning bench-ml bench-pytorch
+.PHONY: libtorch build-ml test-ml lint-ml experiment-learning experiment-attacks bench-ml bench-pytorch
 
 ## libtorch: install torch==2.13.0 into ~/.cache/autonet once (idempotent), and write the
 ## git-ignored .cargo/config.toml through which plain cargo finds it too
@@ -44,6 +44,11 @@ lint-ml: libtorch
 LEARNING_ARGS ?= --preset small --rounds 4 --local-steps 25 --batch 16
 experiment-learning: libtorch
 	cd $(ML_ROOT) && $(ML_CARGO) run --release -p autonet-ml --example learning -- $(LEARNING_ARGS)
+
+## experiment-attacks: final eval loss per attack × aggregator vs honest-only (docs/learning.md)
+ATTACKS_ARGS ?= --preset small --rounds 2 --local-steps 10 --threads 1
+experiment-attacks: libtorch
+	cd $(ML_ROOT) && $(ML_CARGO) run --release -p autonet-ml --example attacks -- $(ATTACKS_ARGS)
 
 ## bench-ml: training tokens/s of the small preset with tch
 bench-ml: libtorch

@@ -74,6 +74,8 @@ pub struct Faults {
     pub skip_solution_reveal: bool,
     /// Shard server: flip a byte of every shard served.
     pub corrupt_shards: bool,
+    /// Solver: a Byzantine solver sending crafted deltas (`autonet run --attack`, test networks).
+    pub attack: Option<autonet_ml::Attack>,
 }
 
 /// Everything an agent is configured with.
@@ -152,6 +154,9 @@ pub enum AgentError {
     /// The code-integrity check refused this node.
     #[error("{0}")]
     Integrity(String),
+    /// The agent decided not to take part in this task (said why); not a failure.
+    #[error("abstaining: {0}")]
+    Abstain(String),
     /// Anything else, with what to do.
     #[error("{0}")]
     Other(String),

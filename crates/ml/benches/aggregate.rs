@@ -88,6 +88,8 @@ fn main() {
                 },
             ),
             ("fedavg", Rule::FedAvg),
+            ("centered clip", Rule::centered_clip_default()),
+            ("bucketing", Rule::bucketing_default()),
         ];
         println!(
             "n = {n} ({:.1} MiB of deltas)",

@@ -30,6 +30,40 @@
 //! - [`Rule::MultiKrum`] `{ f, m }`: squared L2 distances between all pairs (f64, canonical
 //!   order); score_i = sum of the `max(1, n − f − 2)` smallest distances to the others; the `m`
 //!   lowest scores (ties by canonical position) are combined by weighted mean. `m = 1` is Krum.
+//! - [`Rule::CenteredClip`] `{ tau_permille, iters }` (Karimireddy, He, Jaggi 2021; defaults
+//!   [`Rule::centered_clip_default`]: τ factor 1000‰, 3 iterations). All in f64 on the
+//!   concatenation of all tensors (canonical value order), `x_i` the inputs widened to f64:
+//!   1. `v` = the coordinate-wise median of [`Rule::Median`] (f32, widened).
+//!   2. `r_i = √(Σ_j (x_ij − v_j)²)`, summed in value order; `τ = (tau_permille / 1000) ·
+//!      median(r)` (mean of the two middle radii for even n). The radius thus scales with the
+//!      deltas: with the default an input as far from the median as the median input is not
+//!      clipped at all, one ten times as far pulls with a tenth of its length.
+//!   3. `iters` times: `d_i = √(Σ_j (x_ij − v_j)²)`, `c_i = τ / d_i` if `d_i > τ` else 1, then
+//!      for every j from the same `v`: `v_j ← v_j + (Σ_i (w_i as f64) · (c_i · (x_ij − v_j))) /
+//!      W`, the sum in canonical order, `W` the weight sum as for the weighted mean.
+//!   4. Each `v_j` rounded to f32 once.
+//!
+//!   τ = 0 (at least half the radii 0) leaves the median. Parameters:
+//!   `tau_permille > 0`, `1 ≤ iters ≤` [`MAX_CENTERED_CLIP_ITERS`].
+//! - [`Rule::Bucketing`] `{ s, inner }` (Karimireddy, He, Jaggi 2022; default
+//!   [`Rule::bucketing_default`]: s = 2, inner centered clipping with its defaults): the inputs
+//!   in canonical order are cut into `⌈n/s⌉` buckets of `s` consecutive inputs (the last one
+//!   smaller when `s` does not divide n; `s ≥ n` is one bucket, i.e. FedAvg); each bucket's
+//!   weighted mean is taken per coordinate as above (rounded to f32), and the inner rule
+//!   ([`BucketInner`]) combines the bucket means, in bucket order, with equal weights 1. Bucketing
+//!   averages honest heterogeneity away before the robust rule; it does not add robustness
+//!   where the inner rule has too few inputs (2 buckets: every inner rule is their mean). `s ≥
+//!   1`; the inner rule's parameters are checked as for the rule itself.
+//!
+//!   The permutation is the canonical order, so it is deterministic: every coordinator buckets
+//!   the same way, and nobody can re-draw it. The paper draws it at random each round; here an
+//!   attacker can grind its own delta's content hash (perturb a low bit, rehash) to choose its
+//!   position, hence its bucket and bucket-mates, though not the honest deltas' order. That is
+//!   acceptable for the Byzantine bound, which is worst case over permutations (f attackers
+//!   spoil at most f buckets whatever the order, so the inner rule sees at most a fraction `s·f/n`
+//!   of bad bucket means): grinding only lets colluders spread over distinct buckets, which the
+//!   bound already assumes, or choose which honest delta dilutes theirs. Removing it would need
+//!   randomness revealed after the deltas are committed; not built.
 
 use thiserror::Error;
 
@@ -39,6 +73,15 @@ use crate::tensors::{Delta, NamedTensor, TensorError, TensorSet};
 
 /// Default trim fraction in per-mille (β = 0.2).
 pub const DEFAULT_TRIM_PERMILLE: u32 = 200;
+/// Default clipping radius of [`Rule::CenteredClip`] in per-mille of the median distance to the
+/// coordinate-wise median (factor 1.0).
+pub const DEFAULT_CENTERED_CLIP_TAU_PERMILLE: u32 = 1000;
+/// Default iterations of [`Rule::CenteredClip`].
+pub const DEFAULT_CENTERED_CLIP_ITERS: u32 = 3;
+/// Most iterations [`Rule::CenteredClip`] accepts (each is two passes over the inputs).
+pub const MAX_CENTERED_CLIP_ITERS: u32 = 100;
+/// Default bucket size of [`Rule::Bucketing`].
+pub const DEFAULT_BUCKET_SIZE: usize = 2;
 
 /// Errors of aggregation.
 #[derive(Debug, Error)]
@@ -79,6 +122,20 @@ pub enum AggregateError {
         /// Requested selections.
         m: usize,
     },
+    /// Centered-clipping parameters out of range.
+    #[error(
+        "centered clipping needs tau > 0 and 1 <= iters <= {MAX_CENTERED_CLIP_ITERS}, got \
+         tau = {tau_permille}‰, iters = {iters}"
+    )]
+    InvalidCenteredClip {
+        /// Radius factor in per-mille.
+        tau_permille: u32,
+        /// Iterations.
+        iters: u32,
+    },
+    /// Bucket size 0.
+    #[error("bucket size must be at least 1")]
+    InvalidBucketSize,
     /// Hashing a delta failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -103,6 +160,104 @@ pub enum Rule {
         /// Number of inputs averaged.
         m: usize,
     },
+    /// Centered clipping around the coordinate-wise median.
+    CenteredClip {
+        /// Clipping radius in per-mille of the median input's distance to the median (> 0).
+        tau_permille: u32,
+        /// Clipping iterations (1 ..= [`MAX_CENTERED_CLIP_ITERS`]).
+        iters: u32,
+    },
+    /// Bucketing: weighted means of `s` consecutive canonical inputs, then `inner` on the means.
+    Bucketing {
+        /// Inputs per bucket (≥ 1).
+        s: usize,
+        /// The robust rule applied to the bucket means.
+        inner: BucketInner,
+    },
+}
+
+/// The robust rule [`Rule::Bucketing`] applies to the bucket means (equal weights).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BucketInner {
+    /// As [`Rule::TrimmedMean`].
+    TrimmedMean {
+        /// β in per-mille, `< 500`.
+        trim_permille: u32,
+    },
+    /// As [`Rule::Median`].
+    Median,
+    /// As [`Rule::CenteredClip`].
+    CenteredClip {
+        /// Radius factor in per-mille (> 0).
+        tau_permille: u32,
+        /// Iterations.
+        iters: u32,
+    },
+}
+
+impl BucketInner {
+    /// The same rule as a [`Rule`].
+    pub fn rule(self) -> Rule {
+        match self {
+            BucketInner::TrimmedMean { trim_permille } => Rule::TrimmedMean { trim_permille },
+            BucketInner::Median => Rule::Median,
+            BucketInner::CenteredClip {
+                tau_permille,
+                iters,
+            } => Rule::CenteredClip {
+                tau_permille,
+                iters,
+            },
+        }
+    }
+}
+
+impl Rule {
+    /// Centered clipping with the default radius factor (1000‰) and 3 iterations.
+    pub const fn centered_clip_default() -> Rule {
+        Rule::CenteredClip {
+            tau_permille: DEFAULT_CENTERED_CLIP_TAU_PERMILLE,
+            iters: DEFAULT_CENTERED_CLIP_ITERS,
+        }
+    }
+
+    /// Bucketing with s = 2 and default centered clipping on the bucket means.
+    pub const fn bucketing_default() -> Rule {
+        Rule::Bucketing {
+            s: DEFAULT_BUCKET_SIZE,
+            inner: BucketInner::CenteredClip {
+                tau_permille: DEFAULT_CENTERED_CLIP_TAU_PERMILLE,
+                iters: DEFAULT_CENTERED_CLIP_ITERS,
+            },
+        }
+    }
+
+    /// Checks the parameters for `n` inputs.
+    fn validate(self, n: usize) -> Result<(), AggregateError> {
+        match self {
+            Rule::FedAvg | Rule::Median => Ok(()),
+            Rule::TrimmedMean { trim_permille } if trim_permille >= 500 => {
+                Err(AggregateError::InvalidTrim(trim_permille))
+            }
+            Rule::TrimmedMean { .. } => Ok(()),
+            Rule::MultiKrum { m, .. } if m == 0 || m > n => {
+                Err(AggregateError::InvalidKrum { n, m })
+            }
+            Rule::MultiKrum { .. } => Ok(()),
+            Rule::CenteredClip {
+                tau_permille,
+                iters,
+            } if tau_permille == 0 || iters == 0 || iters > MAX_CENTERED_CLIP_ITERS => {
+                Err(AggregateError::InvalidCenteredClip {
+                    tau_permille,
+                    iters,
+                })
+            }
+            Rule::CenteredClip { .. } => Ok(()),
+            Rule::Bucketing { s: 0, .. } => Err(AggregateError::InvalidBucketSize),
+            Rule::Bucketing { s, inner } => inner.rule().validate(n.div_ceil(s)),
+        }
+    }
 }
 
 impl Default for Rule {
@@ -206,33 +361,29 @@ pub fn krum_scores(deltas: &[&Delta], f: usize) -> Vec<f64> {
 
 /// Aggregates the contributions with `rule`; see the module docs for the exact definition.
 pub fn aggregate(rule: Rule, inputs: &[Contribution<'_>]) -> Result<Delta, AggregateError> {
-    if let Rule::TrimmedMean { trim_permille } = rule
-        && trim_permille >= 500
-    {
-        return Err(AggregateError::InvalidTrim(trim_permille));
-    }
-    if let Rule::MultiKrum { m, .. } = rule
-        && (m == 0 || m > inputs.len())
-    {
-        return Err(AggregateError::InvalidKrum { n: inputs.len(), m });
-    }
+    rule.validate(inputs.len())?;
     let canon = canonicalize(inputs)?;
+    Ok(combine(rule, &canon))
+}
+
+/// `rule` on inputs already in canonical order and validated.
+fn combine(rule: Rule, canon: &[Canon<'_>]) -> Delta {
     let n = canon.len();
     match rule {
-        Rule::FedAvg => Ok(coordinate_wise(&canon, |vals, ws| {
+        Rule::FedAvg => coordinate_wise(canon, |vals, ws| {
             weighted_mean(vals.iter().copied().zip(ws.iter().copied()))
-        })),
+        }),
         Rule::TrimmedMean { trim_permille } => {
             let k = trim_count(n, trim_permille);
             let mut order: Vec<usize> = (0..n).collect();
-            Ok(coordinate_wise(&canon, |vals, ws| {
+            coordinate_wise(canon, |vals, ws| {
                 order.sort_by(|&a, &b| vals[a].total_cmp(&vals[b]).then(a.cmp(&b)));
                 weighted_mean(order[k..n - k].iter().map(|&i| (vals[i], ws[i])))
-            }))
+            })
         }
         Rule::Median => {
             let mut sorted = vec![0f32; n];
-            Ok(coordinate_wise(&canon, |vals, _| {
+            coordinate_wise(canon, |vals, _| {
                 sorted.copy_from_slice(vals);
                 sorted.sort_by(f32::total_cmp);
                 if n % 2 == 1 {
@@ -240,7 +391,7 @@ pub fn aggregate(rule: Rule, inputs: &[Contribution<'_>]) -> Result<Delta, Aggre
                 } else {
                     ((f64::from(sorted[n / 2 - 1]) + f64::from(sorted[n / 2])) / 2.0) as f32
                 }
-            }))
+            })
         }
         Rule::MultiKrum { f, m } => {
             let deltas: Vec<&Delta> = canon.iter().map(|c| c.delta).collect();
@@ -256,11 +407,87 @@ pub fn aggregate(rule: Rule, inputs: &[Contribution<'_>]) -> Result<Delta, Aggre
                     weight: canon[i].weight,
                 })
                 .collect();
-            Ok(coordinate_wise(&selected, |vals, ws| {
+            coordinate_wise(&selected, |vals, ws| {
                 weighted_mean(vals.iter().copied().zip(ws.iter().copied()))
-            }))
+            })
+        }
+        Rule::CenteredClip {
+            tau_permille,
+            iters,
+        } => centered_clip(canon, tau_permille, iters),
+        Rule::Bucketing { s, inner } => {
+            let means: Vec<Delta> = canon
+                .chunks(s)
+                .map(|bucket| combine(Rule::FedAvg, bucket))
+                .collect();
+            let buckets: Vec<Canon<'_>> = means
+                .iter()
+                .map(|delta| Canon { delta, weight: 1 })
+                .collect();
+            combine(inner.rule(), &buckets)
         }
     }
+}
+
+/// Median of f64 values (mean of the two middle ones for an even count); `xs` is sorted.
+fn median_f64(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// `√(Σ_j (x_j − v_j)²)` over all values of `x` in canonical order.
+fn distance(x: &Delta, v: &[f64]) -> f64 {
+    x.values()
+        .zip(v)
+        .map(|(a, &b)| {
+            let e = f64::from(a) - b;
+            e * e
+        })
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// [`Rule::CenteredClip`] as specified in the module docs.
+fn centered_clip(canon: &[Canon<'_>], tau_permille: u32, iters: u32) -> Delta {
+    let median = combine(Rule::Median, canon);
+    let mut v: Vec<f64> = median.values().map(f64::from).collect();
+    let mut radii: Vec<f64> = canon.iter().map(|c| distance(c.delta, &v)).collect();
+    let tau = f64::from(tau_permille) / 1000.0 * median_f64(&mut radii);
+    let total = canon.iter().map(|c| u128::from(c.weight)).sum::<u128>() as f64;
+    let mut acc = vec![0f64; v.len()];
+    for _ in 0..iters {
+        acc.fill(0.0);
+        for c in canon {
+            let d = distance(c.delta, &v);
+            let clip = if d > tau { tau / d } else { 1.0 };
+            let w = c.weight as f64;
+            for ((a, x), &vj) in acc.iter_mut().zip(c.delta.values()).zip(&v) {
+                *a += w * (clip * (f64::from(x) - vj));
+            }
+        }
+        for (vj, a) in v.iter_mut().zip(&acc) {
+            *vj += a / total;
+        }
+    }
+    let mut values = v.into_iter();
+    let tensors = median
+        .tensors()
+        .iter()
+        .map(|t| {
+            let data = values
+                .by_ref()
+                .take(t.data.len())
+                .map(|x| x as f32)
+                .collect();
+            NamedTensor::new(t.name.clone(), t.shape.clone(), data)
+        })
+        .collect();
+    TensorSet::new(tensors).expect("layout copied from a valid set")
 }
 
 /// Applies `combine(values_in_canonical_order, weights)` to every coordinate.
@@ -535,13 +762,27 @@ mod tests {
             .collect()
     }
 
-    fn all_rules() -> [Rule; 5] {
+    fn all_rules() -> [Rule; 10] {
         [
             Rule::FedAvg,
             Rule::default(),
             Rule::Median,
             Rule::MultiKrum { f: 1, m: 3 },
             Rule::MultiKrum { f: 1, m: 1 },
+            Rule::centered_clip_default(),
+            Rule::CenteredClip {
+                tau_permille: 300,
+                iters: 5,
+            },
+            Rule::bucketing_default(),
+            Rule::Bucketing {
+                s: 2,
+                inner: BucketInner::Median,
+            },
+            Rule::Bucketing {
+                s: 3,
+                inner: BucketInner::TrimmedMean { trim_permille: 200 },
+            },
         ]
     }
 
@@ -602,6 +843,16 @@ mod tests {
             Rule::default(),
             Rule::Median,
             Rule::MultiKrum { f: 1, m: 2 },
+            Rule::centered_clip_default(),
+            Rule::bucketing_default(),
+            Rule::Bucketing {
+                s: 2,
+                inner: BucketInner::Median,
+            },
+            Rule::Bucketing {
+                s: 2,
+                inner: BucketInner::TrimmedMean { trim_permille: 200 },
+            },
         ] {
             let out = aggregate(rule, &eq_weights(&all)).unwrap();
             for v in out.values() {
@@ -611,6 +862,129 @@ mod tests {
         // FedAvg: (1 + 1.01 + 1.02 + 1.03 − 10) / 5 = −1.188 — pulled to the wrong sign.
         let avg = aggregate(Rule::FedAvg, &eq_weights(&all)).unwrap();
         assert!(avg.values().all(|v| v < 0.0), "{:?}", data(&avg));
+    }
+
+    #[test]
+    fn centered_clip_hand_checked() {
+        // One coordinate, inputs 0, 1, 2, 10 (equal weights). Median v0 = 1.5; radii 1.5, 0.5,
+        // 0.5, 8.5 → median radius 1.0 = τ. Iteration 1 from v = 1.5: u = −1.5 (clipped to −1),
+        // −0.5, 0.5, 8.5 (clipped to 1) → v = 1.5 + (−1 − 0.5 + 0.5 + 1) / 4 = 1.5.
+        let ds = [d(&[0.]), d(&[1.]), d(&[2.]), d(&[10.])];
+        let out = aggregate(Rule::centered_clip_default(), &eq_weights(&ds)).unwrap();
+        assert_eq!(data(&out), [1.5]);
+        // Weights 1, 1, 1, 5 on the same inputs, τ factor 2 (τ = 2), one iteration:
+        // u = −1.5, −0.5, 0.5, 8.5 → clipped −1.5, −0.5, 0.5, 2 → Σ w·u = −1.5 − 0.5 + 0.5 + 10
+        // = 8.5, / 8 → v = 1.5 + 1.0625 = 2.5625.
+        let c: Vec<_> = ds
+            .iter()
+            .zip([1u64, 1, 1, 5])
+            .map(|(delta, weight)| Contribution { delta, weight })
+            .collect();
+        let rule = Rule::CenteredClip {
+            tau_permille: 2000,
+            iters: 1,
+        };
+        assert_eq!(data(&aggregate(rule, &c).unwrap()), [2.5625]);
+        // Clipping is over the whole delta (both tensors): the attacker's pull is τ in total.
+        let honest = two(&[1., 1.], &[1.]);
+        let far = two(&[101., 1.], &[1.]);
+        let out = aggregate(
+            Rule::centered_clip_default(),
+            &eq_weights(&[honest.clone(), honest.clone(), far]),
+        )
+        .unwrap();
+        // Median = honest, radii 0, 0, 100 → τ = 0: stays at the median.
+        assert_eq!(out, honest);
+    }
+
+    #[test]
+    fn bucketing_averages_consecutive_canonical_inputs() {
+        // s ≥ n: one bucket, the weighted mean.
+        let ds = [d(&[1.]), d(&[2.]), d(&[6.])];
+        let one = Rule::Bucketing {
+            s: 3,
+            inner: BucketInner::Median,
+        };
+        assert_eq!(data(&aggregate(one, &eq_weights(&ds)).unwrap()), [3.]);
+        // s = 1: the inner rule itself.
+        for inner in [
+            BucketInner::Median,
+            BucketInner::TrimmedMean { trim_permille: 200 },
+            BucketInner::CenteredClip {
+                tau_permille: 1000,
+                iters: 3,
+            },
+        ] {
+            let ds = awkward(3, 5);
+            assert_eq!(
+                aggregate(Rule::Bucketing { s: 1, inner }, &eq_weights(&ds)).unwrap(),
+                aggregate(inner.rule(), &eq_weights(&ds)).unwrap(),
+                "{inner:?}"
+            );
+        }
+        // Four inputs, s = 2: the median of two bucket means is their mean, i.e. FedAvg.
+        let ds = [d(&[1.]), d(&[2.]), d(&[3.]), d(&[10.])];
+        let two_buckets = Rule::Bucketing {
+            s: 2,
+            inner: BucketInner::Median,
+        };
+        assert_eq!(
+            data(&aggregate(two_buckets, &eq_weights(&ds)).unwrap()),
+            [4.]
+        );
+    }
+
+    #[test]
+    fn new_rules_reject_bad_parameters() {
+        let ds = [d(&[1.]), d(&[2.])];
+        for (tau_permille, iters) in [(0, 3), (1000, 0), (1000, MAX_CENTERED_CLIP_ITERS + 1)] {
+            let rule = Rule::CenteredClip {
+                tau_permille,
+                iters,
+            };
+            assert!(
+                matches!(
+                    aggregate(rule, &eq_weights(&ds)),
+                    Err(AggregateError::InvalidCenteredClip { .. })
+                ),
+                "{rule:?}"
+            );
+            let bucketed = Rule::Bucketing {
+                s: 2,
+                inner: BucketInner::CenteredClip {
+                    tau_permille,
+                    iters,
+                },
+            };
+            assert!(matches!(
+                aggregate(bucketed, &eq_weights(&ds)),
+                Err(AggregateError::InvalidCenteredClip { .. })
+            ));
+        }
+        assert!(matches!(
+            aggregate(
+                Rule::Bucketing {
+                    s: 0,
+                    inner: BucketInner::Median
+                },
+                &eq_weights(&ds)
+            ),
+            Err(AggregateError::InvalidBucketSize)
+        ));
+        assert!(matches!(
+            aggregate(
+                Rule::Bucketing {
+                    s: 1,
+                    inner: BucketInner::TrimmedMean { trim_permille: 500 }
+                },
+                &eq_weights(&ds)
+            ),
+            Err(AggregateError::InvalidTrim(500))
+        ));
+        assert!(matches!(
+            aggregate(Rule::centered_clip_default(), &[]),
+            Err(AggregateError::Empty)
+        ));
     }
 
     #[test]

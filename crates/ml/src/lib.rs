@@ -11,6 +11,11 @@
 //!   deterministic evaluation.
 //! - [`aggregate`]: pure-Rust, bit-reproducible robust aggregation of deltas (trimmed mean,
 //!   median, Multi-Krum, FedAvg) weighted by consensus incentives.
+//! - [`attack`]: solver-side attack modes (sign flip, scaling, ALIE, IPM, noise, lazy, copier)
+//!   for robustness experiments and misbehaving test solvers.
+//! - [`outer`]: the outer step turning the aggregate into the next model (`base + aggregate`,
+//!   or DiLoCo's Nesterov momentum), bit-reproducible.
+//! - [`duplicates`]: the protocol's deterministic rule for near-duplicate (copied) deltas.
 //! - [`tensors`] and [`codec`]: the named f32 tensor set that travels between roles, and its
 //!   canonical safetensors encoding and hash.
 //!
@@ -18,23 +23,28 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+pub mod attack;
 pub mod codec;
 pub mod corpus;
+pub mod duplicates;
 pub mod fpenv;
 pub mod generate;
 pub use autonet_protocol::merkle;
 pub mod model;
+pub mod outer;
 pub mod rng;
 pub mod tensors;
 pub mod train;
 
 pub use aggregate::{AggregateError, Contribution, Rule, aggregate, apply_stale};
+pub use attack::{Attack, AttackError};
 pub use codec::{CodecError, content_hash, from_safetensors, to_safetensors};
 pub use corpus::{Chunk, Corpus, CorpusError, CorpusOptions, Manifest};
 pub use generate::{
     Finish, FinishReason, GenerateError, GenerateParams, generate, generate_stream,
 };
 pub use model::{Lm, ModelConfig, ModelError, default_device, init_weights};
+pub use outer::{MAX_LR_PERMILLE, Outer, OuterError};
 pub use tensors::{Delta, NamedTensor, TensorError, TensorSet, Weights};
 pub use train::{
     EvalSpec, TrainError, TrainOutput, TrainParams, evaluate, evaluate_on, train, train_with_hook,

@@ -367,6 +367,8 @@ pub(crate) struct FakeNode {
     /// Every aggregation asked for: (task, the model it was applied to).
     pub aggregated: Mutex<Vec<(u64, B256)>>,
     pub bls: bool,
+    /// A training that abstains (a copier with nothing to copy), saying this.
+    pub abstain: Option<&'static str>,
     pub signed: Mutex<Vec<B256>>,
     pub collection: Mutex<Option<Collection>>,
     pub forgotten: Mutex<Vec<B256>>,
@@ -389,6 +391,9 @@ impl Node for FakeNode {
         *self.trainings.lock().unwrap() += 1;
         if let Some(c) = &self.clock {
             c.mine(self.work_blocks);
+        }
+        if let Some(why) = self.abstain {
+            return Err(AgentError::Abstain(why.into()));
         }
         let mut s = Self::solution(task.task_id);
         s.salt = super::random_b256();

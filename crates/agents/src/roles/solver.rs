@@ -76,7 +76,10 @@ async fn commit_new<C: Chain, N: Node>(
             ),
         );
     }
-    let solution = ctx.node.train(task, base_root).await?;
+    let solution = match ctx.node.train(task, base_root).await {
+        Err(AgentError::Abstain(why)) => return ctx.skip(key, &(), &why),
+        other => other?,
+    };
     let now = ctx.chain.latest().await?;
     if now >= task.commit_end {
         return ctx.skip(key, &(), "training finished after the commit window");

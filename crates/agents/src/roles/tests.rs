@@ -246,6 +246,20 @@ async fn a_task_whose_spec_hash_does_not_bind_the_model_is_skipped_untrained() {
 }
 
 #[tokio::test]
+async fn a_solver_that_abstains_skips_the_task_once_and_sends_nothing() {
+    let mut w = World::new();
+    w.node.abstain = Some("attack copier: nothing to copy yet");
+    w.add_task(1, OTHER, B256::repeat_byte(1));
+    w.tick_at(Role::Solver, B + 1).await;
+    assert_eq!(*w.node.trainings.lock().unwrap(), 1);
+    assert!(w.chain.sent().is_empty());
+    assert_eq!(w.state(ActionKey::Solve(1)), Some(ActionState::Skipped));
+    // Skipped for good: later ticks do not try again.
+    w.tick_at(Role::Solver, B + 2).await;
+    assert_eq!(*w.node.trainings.lock().unwrap(), 1);
+}
+
+#[tokio::test]
 async fn training_that_ends_after_the_commit_window_is_skipped_not_sent() {
     let mut w = World::new();
     w.node.work_blocks = 20;

@@ -92,6 +92,12 @@ pub struct RunArgs {
     /// Inject a fault (tests only)
     #[arg(long = "fault", value_enum, hide = true)]
     pub faults: Vec<FaultArg>,
+    /// TEST NETWORKS ONLY (solver): behave as a Byzantine solver and send a crafted delta
+    /// instead of the honest one: sign-flip[:k], scale[:k], alie[:z], ipm[:eps], noise[:sigma],
+    /// lazy[:fraction], copier[:noise] (see docs/learning.md "Under attack"). It loses rewards
+    /// and can be slashed; it exists to test the network's defences
+    #[arg(long, value_name = "MODE")]
+    pub attack: Option<autonet_ml::Attack>,
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -132,6 +138,12 @@ impl RunArgs {
 
     /// Runs `autonet run`: connects, then runs the agent until a signal stops it.
     pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        if self.attack.is_some() && !matches!(self.role, RoleArg::Solver) {
+            return Err(CommandError::Invalid(format!(
+                "--attack is a solver behaviour; this agent runs as {:?}",
+                self.role
+            )));
+        }
         let ctx = Context::connect(config).await?;
         let me = ctx.me()?;
         let opts = AgentOptions {
@@ -155,6 +167,7 @@ impl RunArgs {
                 skip_gt_reveal: self.faults.contains(&FaultArg::SkipGtReveal),
                 skip_solution_reveal: self.faults.contains(&FaultArg::SkipSolutionReveal),
                 corrupt_shards: self.faults.contains(&FaultArg::CorruptShards),
+                attack: self.attack,
             },
             integrity: IntegrityPolicy {
                 identity: super::integrity::this_build(),

@@ -102,6 +102,28 @@ pub struct DevnetArgs {
     /// task settles (the proposer runs with `--confirmations 3` for this)
     #[arg(long)]
     pub check_reorg: bool,
+    /// Replace COUNT solvers (the last ones) with Byzantine solvers sending MODE's crafted
+    /// deltas (`autonet run --attack MODE`): e.g. copier:1, sign-flip:10:1, alie:1:1, lazy:0.25:1.
+    /// The devnet then also fails unless the global loss still falls, every attacker earned
+    /// less than every honest solver, and a copier at most 10% of the honest solvers' mean; see
+    /// docs/learning.md "Under attack"
+    #[arg(long, value_name = "MODE:COUNT", value_parser = parse_attack)]
+    pub attack: Option<(autonet_ml::Attack, usize)>,
+}
+
+/// `MODE[:PARAM]:COUNT` of `--attack`.
+fn parse_attack(s: &str) -> Result<(autonet_ml::Attack, usize), String> {
+    let (mode, count) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}`: expected MODE:COUNT, e.g. copier:1 or sign-flip:10:1"))?;
+    let count: usize = count
+        .parse()
+        .map_err(|_| format!("`{count}` in `{s}` is not a number of solvers"))?;
+    if count == 0 {
+        return Err(format!("`{s}`: the number of attackers must be at least 1"));
+    }
+    let attack = mode.parse().map_err(|e| format!("`{s}`: {e}"))?;
+    Ok((attack, count))
 }
 
 impl DevnetArgs {
@@ -212,6 +234,14 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     if args.netns {
         netns::Netns::available().map_err(|e| CommandError::Invalid(format!("--netns: {e}")))?;
     }
+    if let Some((_, count)) = args.attack
+        && count >= args.solvers
+    {
+        return Err(CommandError::Invalid(format!(
+            "--attack: {count} attackers among {} solvers leaves no honest solver (raise --solvers)",
+            args.solvers
+        )));
+    }
     let repo = std::fs::canonicalize(&args.repo)
         .map_err(|e| CommandError::Invalid(format!("--repo {}: {e}", args.repo.display())))?;
     let dir = if args.dir.is_absolute() {
@@ -240,13 +270,19 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         block_time: args.block_time,
         chain_id: args.chain_id,
         reward_atn: 100,
-        extra_args: if args.check_reorg {
-            BTreeMap::from([(
-                "proposer".to_string(),
-                vec!["--confirmations".into(), REORG_CONFIRMATIONS.to_string()],
-            )])
-        } else {
-            BTreeMap::new()
+        extra_args: {
+            let mut extra = BTreeMap::new();
+            if args.check_reorg {
+                extra.insert(
+                    "proposer".to_string(),
+                    vec!["--confirmations".into(), REORG_CONFIRMATIONS.to_string()],
+                );
+            }
+            for name in attackers(args) {
+                let (attack, _) = args.attack.expect("attackers only under --attack");
+                extra.insert(name, vec!["--attack".into(), attack.to_string()]);
+            }
+            extra
         },
         code_hash: None,
         start_agents: true,
@@ -314,7 +350,17 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
                             net.opts.dir.display()
                         )))
                     } else if last < initial {
-                        Ok(report)
+                        match under_attack(args, &summaries, initial, last) {
+                            Ok(line) => {
+                                let mut report = report;
+                                report.text.push_str(&line);
+                                Ok(report)
+                            }
+                            Err(e) => {
+                                println!("{}", report.text);
+                                Err(e)
+                            }
+                        }
                     } else {
                         println!("{}", report.text);
                         Err(CommandError::Invalid(format!(
@@ -382,6 +428,91 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     }
     net.shutdown();
     result
+}
+
+/// The names of the solvers `--attack` replaces: the last COUNT.
+fn attackers(args: &DevnetArgs) -> Vec<String> {
+    match args.attack {
+        Some((_, count)) => (args.solvers + 1 - count.min(args.solvers)..=args.solvers)
+            .map(|i| format!("solver-{i}"))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Under `--attack`: what the attackers and the honest solvers earned over the rounds, and the
+/// check that the attack did not pay (every attacker below every honest solver, a copier at most
+/// 10% of the honest mean).
+fn under_attack(
+    args: &DevnetArgs,
+    rounds: &[RoundSummary],
+    initial: f32,
+    last: f32,
+) -> Result<String, CommandError> {
+    let Some((attack, count)) = args.attack else {
+        return Ok(String::new());
+    };
+    let bad = attackers(args);
+    let mut total: BTreeMap<String, U256> = (1..=args.solvers)
+        .map(|i| (format!("solver-{i}"), U256::ZERO))
+        .collect();
+    for r in rounds {
+        for (agent, amount) in &r.earned {
+            if let Some(t) = total.get_mut(agent) {
+                *t += amount.parse::<U256>().unwrap_or_default();
+            }
+        }
+    }
+    let (attackers, honest): (Vec<_>, Vec<_>) = total.iter().partition(|(n, _)| bad.contains(n));
+    let honest_min = honest.iter().map(|(_, v)| **v).min().unwrap_or_default();
+    let honest_mean =
+        honest.iter().map(|(_, v)| **v).sum::<U256>() / U256::from(honest.len().max(1));
+    let pct = |v: U256| {
+        if honest_mean.is_zero() {
+            0.0
+        } else {
+            let scale = U256::from(1_000_000u64);
+            (v * scale / honest_mean).to::<u64>() as f64 / 10_000.0
+        }
+    };
+    let mut text = format!(
+        "\n  under attack ({attack} × {count} of {} solvers): global eval loss {initial:.4} → {last:.4}; honest solvers earned {} ATN on average over {} rounds
+",
+        args.solvers,
+        format_atn(honest_mean),
+        rounds.len()
+    );
+    let mut failures = Vec::new();
+    for (name, earned) in &attackers {
+        text.push_str(&format!(
+            "    {name} (attacker) earned {} ATN = {:.1}% of an honest solver's mean
+",
+            format_atn(**earned),
+            pct(**earned)
+        ));
+        if **earned >= honest_min {
+            failures.push(format!(
+                "{name} earned {} ATN, not less than the least-paid honest solver ({} ATN)",
+                format_atn(**earned),
+                format_atn(honest_min)
+            ));
+        }
+        if matches!(attack, autonet_ml::Attack::Copier { .. }) && pct(**earned) > 10.0 {
+            failures.push(format!(
+                "{name} copies deltas and earned {:.1}% of an honest solver's mean (at most 10% expected)",
+                pct(**earned)
+            ));
+        }
+    }
+    if failures.is_empty() {
+        Ok(text)
+    } else {
+        println!("{text}");
+        Err(CommandError::Invalid(format!(
+            "the attack paid: {}",
+            failures.join("; ")
+        )))
+    }
 }
 
 /// The proposer's confirmation depth under `--check-reorg`: deeper than the reorg the check
@@ -797,7 +928,118 @@ fn report(
 
 #[cfg(test)]
 mod tests {
-    use super::training_share;
+    use super::*;
+
+    fn args(attack: Option<&str>, solvers: usize) -> DevnetArgs {
+        let mut v = vec![
+            "devnet".to_string(),
+            "--solvers".into(),
+            solvers.to_string(),
+        ];
+        if let Some(a) = attack {
+            v.extend(["--attack".into(), a.into()]);
+        }
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: Cmd,
+        }
+        #[derive(clap::Subcommand)]
+        enum Cmd {
+            Devnet(DevnetArgs),
+        }
+        let Cmd::Devnet(a) =
+            <Cli as clap::Parser>::parse_from(std::iter::once("autonet".to_string()).chain(v)).cmd;
+        a
+    }
+
+    fn round(earned: &[(&str, u64)]) -> RoundSummary {
+        RoundSummary {
+            round: 1,
+            task_id: 1,
+            outcome: "finalized".into(),
+            eval_loss: 3.0,
+            wall_secs: 10,
+            train_secs: 1.0,
+            utilization: 0.1,
+            overhead_secs: 9.0,
+            gas: 0,
+            txs: 0,
+            gas_by_call: BTreeMap::new(),
+            consensus: BTreeMap::new(),
+            earned: earned
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.to_string(),
+                        (U256::from(*v) * U256::from(10u64).pow(U256::from(18))).to_string(),
+                    )
+                })
+                .collect(),
+            bls_signers: Some(3),
+            bls_gas: None,
+        }
+    }
+
+    #[test]
+    fn attack_flag_parses_mode_parameter_and_count() {
+        use autonet_ml::Attack;
+        assert_eq!(parse_attack("copier:1").unwrap().1, 1);
+        assert!(matches!(
+            parse_attack("copier:1").unwrap().0,
+            Attack::Copier { .. }
+        ));
+        assert_eq!(
+            parse_attack("sign-flip:10:2").unwrap(),
+            (Attack::SignFlip { k: 10.0 }, 2)
+        );
+        for bad in ["copier", "copier:0", "copier:x", "nonsense:1"] {
+            assert!(parse_attack(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            attackers(&args(Some("lazy:0.25:2"), 4)),
+            vec!["solver-3", "solver-4"]
+        );
+        assert!(attackers(&args(None, 4)).is_empty());
+    }
+
+    #[test]
+    fn an_attack_that_pays_fails_the_devnet() {
+        let a = args(Some("copier:1"), 3);
+        // The copier earned nothing: passes, and says so.
+        let ok = [round(&[
+            ("solver-1", 35),
+            ("solver-2", 35),
+            ("solver-3", 0),
+        ])];
+        let text = under_attack(&a, &ok, 5.0, 4.0).unwrap();
+        assert!(
+            text.contains("solver-3 (attacker) earned 0 ATN = 0.0%"),
+            "{text}"
+        );
+        // A copier that earned 20% of an honest solver: fails, although below the honest.
+        let paid = [round(&[
+            ("solver-1", 35),
+            ("solver-2", 35),
+            ("solver-3", 7),
+        ])];
+        let e = under_attack(&a, &paid, 5.0, 4.0).unwrap_err().to_string();
+        assert!(e.contains("20.0%"), "{e}");
+        // Another attack earning as much as an honest solver: fails.
+        let a = args(Some("sign-flip:10:1"), 3);
+        let paid = [round(&[
+            ("solver-1", 35),
+            ("solver-2", 30),
+            ("solver-3", 30),
+        ])];
+        let e = under_attack(&a, &paid, 5.0, 4.0).unwrap_err().to_string();
+        assert!(
+            e.contains("not less than the least-paid honest solver"),
+            "{e}"
+        );
+        // No attack: nothing to check.
+        assert_eq!(under_attack(&args(None, 3), &paid, 5.0, 4.0).unwrap(), "");
+    }
 
     #[test]
     fn utilization_is_mean_training_over_wall_and_overhead_the_rest() {
