@@ -45,6 +45,7 @@ pub const SCHEMA: Schema = Schema {
         migrate_1_to_2,
         migrate_2_to_3,
         migrate_3_to_4,
+        migrate_4_to_5,
     ],
 };
 
@@ -97,6 +98,14 @@ fn migrate_3_to_4(conn: &Transaction<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// 4 → 5: the other payouts of a finalized task are recorded too (`payouts`: coordinator
+/// dividends, the proposer's and the aggregator's fees), so a node shows what its account earned
+/// in every role. The table itself comes with the tables of this version; payouts of tasks
+/// recorded before stay unknown.
+fn migrate_4_to_5(_conn: &Transaction<'_>) -> rusqlite::Result<()> {
+    Ok(())
+}
+
 /// Sets the journal mode and brings the file to [`SCHEMA_VERSION`].
 fn prepare(conn: &mut Connection) -> Result<(), DbError> {
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
@@ -125,6 +134,9 @@ CREATE TABLE IF NOT EXISTS solutions (
 CREATE TABLE IF NOT EXISTS incentives (
     task_id INTEGER NOT NULL, solver TEXT NOT NULL, consensus TEXT NOT NULL, incentive TEXT NOT NULL,
     amount TEXT NOT NULL, tx TEXT NOT NULL, log_index INTEGER NOT NULL, PRIMARY KEY (task_id, solver));
+CREATE TABLE IF NOT EXISTS payouts (
+    task_id INTEGER NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL, amount TEXT NOT NULL,
+    tx TEXT NOT NULL, log_index INTEGER NOT NULL, PRIMARY KEY (task_id, account, kind));
 CREATE TABLE IF NOT EXISTS outcomes (
     task_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL, block INTEGER NOT NULL,
     tx TEXT NOT NULL, log_index INTEGER NOT NULL);
@@ -141,12 +153,13 @@ CREATE TABLE IF NOT EXISTS actions (
 ";
 
 /// Every event table, for rollbacks.
-const EVENT_TABLES: [&str; 8] = [
+const EVENT_TABLES: [&str; 9] = [
     "tasks",
     "eval_specs",
     "solutions",
     "vote_reveals",
     "incentives",
+    "payouts",
     "outcomes",
     "models",
     "accepted",
@@ -426,6 +439,30 @@ impl AgentDb {
         Ok(())
     }
 
+    /// Records a payout of a finalized task other than a solver's: `kind` is `coordinator`
+    /// (dividends), `proposer` or `aggregator` (fees).
+    pub fn insert_payout(
+        &self,
+        task_id: u64,
+        account: Address,
+        kind: &str,
+        amount: U256,
+        id: LogId,
+    ) -> Result<(), DbError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO payouts (task_id, account, kind, amount, tx, log_index) VALUES (?1,?2,?3,?4,?5,?6)",
+            params![
+                task_id as i64,
+                hex(account),
+                kind,
+                amount.to_string(),
+                hex(id.tx),
+                id.log_index as i64
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Records a solver's consensus result.
     pub fn insert_incentive(
         &self,
@@ -690,6 +727,27 @@ impl AgentDb {
             Err(e) if e.to_string().contains("no such table") => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// `(account, kind, amount)` of a finalized task's payouts other than the solvers'
+    /// ([`Self::insert_payout`]), by account and kind.
+    pub fn payouts(&self, task_id: u64) -> Result<Vec<(Address, String, U256)>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT account, kind, amount FROM payouts WHERE task_id = ?1 ORDER BY account, kind",
+        )?;
+        let rows = stmt
+            .query_map(params![task_id as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(a, k, v)| Ok((parse(a)?, k, parse(v)?)))
+            .collect()
     }
 
     /// `(solver, incentive, amount)` of a finalized task.
@@ -1260,6 +1318,25 @@ mod tests {
             ]
         );
         assert!(db.solver_rewards(3).unwrap().is_empty());
+
+        // The other payouts, by account and kind; a reorg removes one.
+        db.insert_payout(1, a, "coordinator", U256::from(5), id(20))
+            .unwrap();
+        db.insert_payout(1, a, "aggregator", U256::from(2), id(21))
+            .unwrap();
+        db.insert_payout(1, b, "proposer", U256::from(1), id(22))
+            .unwrap();
+        assert_eq!(
+            db.payouts(1).unwrap(),
+            [
+                (b, "proposer".to_string(), U256::from(1)),
+                (a, "aggregator".to_string(), U256::from(2)),
+                (a, "coordinator".to_string(), U256::from(5)),
+            ]
+        );
+        assert_eq!(db.rollback(id(21).tx, 21).unwrap(), 1);
+        assert_eq!(db.payouts(1).unwrap().len(), 2);
+        assert!(db.payouts(3).unwrap().is_empty());
 
         let model = |root: u8, block: u64| ModelRow {
             root: B256::repeat_byte(root),

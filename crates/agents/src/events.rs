@@ -112,6 +112,18 @@ impl Recorder {
                     id,
                 )?;
             }
+            Rewards::CoordinatorRewarded::SIGNATURE_HASH => {
+                let e = Rewards::CoordinatorRewarded::decode_log(inner)?.data;
+                db.insert_payout(u64_of(e.taskId), e.coordinator, "coordinator", e.amount, id)?;
+            }
+            Rewards::ProposerRewarded::SIGNATURE_HASH => {
+                let e = Rewards::ProposerRewarded::decode_log(inner)?.data;
+                db.insert_payout(u64_of(e.taskId), e.proposer, "proposer", e.amount, id)?;
+            }
+            Rewards::AggregatorFeePaid::SIGNATURE_HASH => {
+                let e = Rewards::AggregatorFeePaid::decode_log(inner)?.data;
+                db.insert_payout(u64_of(e.taskId), e.aggregator, "aggregator", e.amount, id)?;
+            }
             ModelShardRegistry::ModelPublished::SIGNATURE_HASH => {
                 let e = ModelShardRegistry::ModelPublished::decode_log(inner)?.data;
                 db.insert_model(

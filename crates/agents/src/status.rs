@@ -75,6 +75,17 @@ impl RoundSource for AgentDb {
             .collect())
     }
 
+    fn payouts(&self, task_id: u64) -> Result<Vec<PayoutFacts>, StatusError> {
+        Ok(AgentDb::payouts(self, task_id)?
+            .into_iter()
+            .map(|(account, kind, amount)| PayoutFacts {
+                account,
+                kind,
+                amount,
+            })
+            .collect())
+    }
+
     fn models(&self, project_id: u64) -> Result<Vec<ModelFacts>, StatusError> {
         Ok(self
             .published_models(project_id)?
@@ -154,6 +165,7 @@ mod tests {
     use crate::events::Recorder;
 
     const E18: u64 = 1_000_000_000_000_000_000;
+    const COORDINATOR: Address = Address::repeat_byte(0xc0);
 
     fn atn(n: u64) -> U256 {
         U256::from(n) * U256::from(E18)
@@ -254,6 +266,19 @@ mod tests {
             }
         }
 
+        async fn dividend(&mut self, task: u64, coordinator: Address, amount: u64) {
+            self.emit(
+                Rewards::CoordinatorRewarded {
+                    taskId: U256::from(task),
+                    coordinator,
+                    dividend: U256::from(E18 / 2),
+                    amount: atn(amount),
+                }
+                .encode_log_data(),
+            )
+            .await;
+        }
+
         async fn vote_reveal(&mut self, task: u64, coordinator: Address) {
             self.emit(
                 TaskManager::VoteRevealed {
@@ -317,6 +342,7 @@ mod tests {
         chain.reveal(1, 0).await;
         chain.reveal(1, 1).await;
         chain.finalize(1, 1, &[(0, 75, 6), (1, 25, 2)]).await;
+        chain.dividend(1, COORDINATOR, 3).await;
         chain.publish(1, 1, 0xa1, Some(1)).await;
         chain.propose(2, 2).await; // another project: not shown
         chain.propose(3, 1).await;
@@ -397,10 +423,44 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(full.rewards_total_atn, "16");
+        assert_eq!(full.rewards_total_atn, "19");
         assert_eq!(full.node_rewards_atn, "14");
         assert_eq!(
-            full.rewards,
+            r1.payouts,
+            [Payout {
+                address: COORDINATOR.to_string(),
+                kind: "coordinator".into(),
+                amount_atn: "3".into(),
+            }]
+        );
+        // A coordinator's own rewards are its dividends.
+        let coordinator = snapshot_from_file(&path, node(COORDINATOR)).unwrap();
+        assert_eq!(coordinator.node_rewards_atn, "3");
+        let mut expected = vec![
+            RewardTotal {
+                address: COORDINATOR.to_string(),
+                rounds: 1,
+                total_atn: "3".into(),
+            },
+            RewardTotal {
+                address: solver(0).to_string(),
+                rounds: 2,
+                total_atn: "14".into(),
+            },
+            RewardTotal {
+                address: solver(1).to_string(),
+                rounds: 1,
+                total_atn: "2".into(),
+            },
+        ];
+        expected.sort_by(|a, b| a.address.cmp(&b.address));
+        assert_eq!(full.rewards, expected);
+        assert_eq!(
+            full.rewards
+                .iter()
+                .filter(|r| r.address != COORDINATOR.to_string())
+                .cloned()
+                .collect::<Vec<_>>(),
             [
                 RewardTotal {
                     address: solver(0).to_string(),

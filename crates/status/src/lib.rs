@@ -148,10 +148,24 @@ pub struct Round {
     pub model_version: Option<u64>,
     /// Solvers by reveal order.
     pub solvers: Vec<SolverResult>,
+    /// The round's other payouts: coordinator dividends, the proposer's and aggregator's fees.
+    #[serde(default)]
+    pub payouts: Vec<Payout>,
     /// This node holds results for the round that it committed to and has not revealed yet:
     /// they are withheld (see [`disclosure`]).
     #[serde(default)]
     pub sealed: bool,
+}
+
+/// A payout of a finalized task other than a solver reward.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Payout {
+    /// The account paid.
+    pub address: String,
+    /// `coordinator` (dividends), `proposer` or `aggregator` (fees).
+    pub kind: String,
+    /// Amount in ATN.
+    pub amount_atn: String,
 }
 
 /// A stake on chain.
@@ -176,7 +190,7 @@ impl Stake {
     }
 }
 
-/// Solver rewards of one account over the rounds in the snapshot.
+/// What one account earned over the rounds in the snapshot, in every role.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RewardTotal {
     /// Account.
@@ -240,7 +254,8 @@ pub struct StatusSnapshot {
     pub rounds: Vec<Round>,
     /// Stakes, as last set by the caller.
     pub stakes: Vec<Stake>,
-    /// Solver rewards per account over `rounds`.
+    /// Rewards per account over `rounds`, in every role: solver rewards, coordinator
+    /// dividends, proposer and aggregator fees.
     pub rewards: Vec<RewardTotal>,
     /// Sum of `rewards`, in ATN.
     pub rewards_total_atn: String,
@@ -267,10 +282,25 @@ impl StatusSnapshot {
         stakes: Vec<Stake>,
         payments: &Payments,
     ) -> Self {
+        // Per account: the rounds it was paid in and what it earned in them, in every role.
         let mut per_account: BTreeMap<String, (u64, U256)> = BTreeMap::new();
-        for s in rounds.iter().flat_map(|r| &r.solvers) {
-            if let Some(wei) = s.reward_atn.as_deref().and_then(|t| parse_atn(t).ok()) {
-                let e = per_account.entry(s.address.clone()).or_default();
+        for r in &rounds {
+            let mut paid: BTreeMap<&str, U256> = BTreeMap::new();
+            let solver_rewards = r
+                .solvers
+                .iter()
+                .filter_map(|s| Some((s.address.as_str(), s.reward_atn.as_deref()?)));
+            let others = r
+                .payouts
+                .iter()
+                .map(|p| (p.address.as_str(), p.amount_atn.as_str()));
+            for (address, amount) in solver_rewards.chain(others) {
+                if let Ok(wei) = parse_atn(amount) {
+                    *paid.entry(address).or_default() += wei;
+                }
+            }
+            for (address, wei) in paid {
+                let e = per_account.entry(address.to_string()).or_default();
                 e.0 += 1;
                 e.1 += wei;
             }
@@ -474,6 +504,15 @@ fn read_round(
         solvers[i].incentive = Some(fixed18(inc.incentive));
         solvers[i].reward_atn = Some(format_atn(inc.amount));
     }
+    let payouts = src
+        .payouts(task_id)?
+        .into_iter()
+        .map(|p| Payout {
+            address: p.account.to_string(),
+            kind: p.kind,
+            amount_atn: format_atn(p.amount),
+        })
+        .collect();
     let model = models.iter().find(|m| m.task_ids.contains(&task_id));
     Ok(Some(Round {
         task_id,
@@ -490,6 +529,7 @@ fn read_round(
         published_root: model.map(|m| m.root.to_string()),
         model_version: model.and_then(|m| m.version),
         solvers,
+        payouts,
         sealed,
     }))
 }
@@ -520,6 +560,18 @@ pub struct RevealedSolution {
     pub manifest_hash: B256,
     /// Position in the task's revealed solvers (the index of its loss in a vote).
     pub reveal_index: u8,
+}
+
+/// A payout of a finalized task other than a solver reward (`CoordinatorRewarded`,
+/// `ProposerRewarded`, `AggregatorFeePaid`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutFacts {
+    /// The account paid.
+    pub account: Address,
+    /// `coordinator`, `proposer` or `aggregator`.
+    pub kind: String,
+    /// Amount in base units.
+    pub amount: U256,
 }
 
 /// A solver's consensus result of a finalized task (`SolverRewarded`).
@@ -563,6 +615,10 @@ pub trait RoundSource {
     fn vote_revealed(&self, task_id: u64, coordinator: Address) -> Result<bool, StatusError>;
     /// The solvers' consensus results of a finalized task.
     fn incentives(&self, task_id: u64) -> Result<Vec<IncentiveFacts>, StatusError>;
+    /// A finalized task's other payouts (none where the source does not record them).
+    fn payouts(&self, _task_id: u64) -> Result<Vec<PayoutFacts>, StatusError> {
+        Ok(Vec::new())
+    }
     /// Published models of the project (with their accepted version), oldest first.
     fn models(&self, project_id: u64) -> Result<Vec<ModelFacts>, StatusError>;
     /// The data of this node's vote commitment on the task (a coordinator's `base_loss` and
@@ -601,6 +657,10 @@ impl<T: RoundSource + ?Sized> RoundSource for Arc<T> {
 
     fn incentives(&self, task_id: u64) -> Result<Vec<IncentiveFacts>, StatusError> {
         (**self).incentives(task_id)
+    }
+
+    fn payouts(&self, task_id: u64) -> Result<Vec<PayoutFacts>, StatusError> {
+        (**self).payouts(task_id)
     }
 
     fn models(&self, project_id: u64) -> Result<Vec<ModelFacts>, StatusError> {
@@ -748,7 +808,7 @@ impl Metrics {
                 r,
                 Gauge::new(
                     "rewards_earned_atn",
-                    "Solver rewards paid to this node's account in ATN",
+                    "Rewards paid to this node's account in ATN, in every role (solver rewards, coordinator dividends, proposer and aggregator fees)",
                 )?,
             )?,
             http_requests: reg(
