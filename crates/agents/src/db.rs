@@ -867,6 +867,23 @@ impl AgentDb {
         )?)
     }
 
+    /// Every account the database has seen take part in `project_id`: its tasks' proposers,
+    /// revealed solvers and coordinators, and model publishers; ascending, each once.
+    pub fn participants(&self, project_id: u64) -> Result<Vec<Address>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT proposer FROM tasks WHERE project_id = ?1 \
+             UNION SELECT s.solver FROM solutions s JOIN tasks t ON t.task_id = s.task_id WHERE t.project_id = ?1 \
+             UNION SELECT v.coordinator FROM vote_reveals v JOIN tasks t ON t.task_id = v.task_id WHERE t.project_id = ?1 \
+             UNION SELECT publisher FROM models WHERE project_id = ?1 \
+             ORDER BY 1",
+        )?;
+        let rows = stmt
+            .query_map(params![project_id as i64], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(parse).collect()
+    }
+
     /// Task ids of `project_id`, ascending.
     pub fn task_ids(&self, project_id: u64) -> Result<Vec<u64>, DbError> {
         let conn = self.conn();
@@ -1349,6 +1366,23 @@ mod tests {
         };
         db.insert_model(&model(0x20, 50), id(6)).unwrap();
         db.insert_model(&model(0x10, 40), id(7)).unwrap();
+        // Participants of project 1: its proposer, solvers, coordinators and publishers, once
+        // each; project 2's are not.
+        let solution = |solver| SolutionRow {
+            solver,
+            delta_root: B256::ZERO,
+            manifest_hash: B256::ZERO,
+            reveal_index: 0,
+        };
+        db.insert_solution(1, &solution(a), id(30)).unwrap();
+        db.insert_solution(3, &solution(a), id(31)).unwrap();
+        db.insert_solution(2, &solution(Address::repeat_byte(0xee)), id(32))
+            .unwrap();
+        db.insert_vote_reveal(1, b, id(33)).unwrap();
+        assert_eq!(
+            db.participants(1).unwrap(),
+            [Address::repeat_byte(1), Address::repeat_byte(6), b, a]
+        );
         db.insert_accepted(B256::repeat_byte(0x10), 1, 4, id(8))
             .unwrap();
         assert_eq!(

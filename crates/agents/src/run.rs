@@ -148,21 +148,12 @@ pub async fn run(
     };
     let status =
         crate::status::StatusState::from_db_file(node, opts.state_dir.join("agent.sqlite"));
-    let own_stake = staking
-        .stakeOf(me)
-        .call()
-        .await
-        .map_err(AgentError::read("the stake"))?;
-    status.set_stakes(vec![crate::status::Stake::new(
-        me,
-        opts.role.name(),
-        own_stake,
-    )]);
+    status.set_stakes(network_stakes(&staking, &db, opts.project_id, me).await?);
     let (addr, server_task) = crate::serve::start(
         opts.listen,
         store.clone(),
         opts.faults.corrupt_shards,
-        crate::bls::routes(attestations.clone()).merge(crate::status::router(status)),
+        crate::bls::routes(attestations.clone()).merge(crate::status::router(status.clone())),
         server_cancel.clone(),
     )
     .await?;
@@ -204,7 +195,8 @@ pub async fn run(
     // `--confirmations` deep, and one a reorg removed is sent again.
     config.confirmations = 0;
     config.poll_interval = opts.poll;
-    let mut watcher = EventWatcher::new(provider.clone(), cursor, config, Recorder::new(db));
+    let mut watcher =
+        EventWatcher::new(provider.clone(), cursor, config, Recorder::new(db.clone()));
 
     let ready = serde_json::json!({ "role": opts.role.name(), "address": me.to_string(), "endpoint": endpoint });
     std::fs::write(opts.state_dir.join(READY_FILE), ready.to_string())
@@ -213,10 +205,20 @@ pub async fn run(
 
     let mut failures = 0u32;
     let mut last_check = std::time::Instant::now();
+    let mut last_stakes = std::time::Instant::now();
     while !cancel.is_cancelled() {
         if last_check.elapsed() >= policy.recheck {
             last_check = std::time::Instant::now();
             recheck(&agent, &policy).await;
+        }
+        if last_stakes.elapsed() >= STAKES_REFRESH {
+            last_stakes = std::time::Instant::now();
+            match network_stakes(&staking, &db, opts.project_id, me).await {
+                Ok(stakes) => status.set_stakes(stakes),
+                Err(e) => {
+                    warn!(error = %e, "could not refresh the stakes shown on the status page")
+                }
+            }
         }
         let outcome = tick(&agent, &mut watcher).await;
         match outcome {
@@ -414,4 +416,44 @@ mod tests {
             ]
         );
     }
+}
+
+/// How often the status page's stakes are read again from the chain.
+const STAKES_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The stakes of this node and of every participant its database has seen in the project
+/// (proposers, revealed solvers and coordinators, model publishers), largest first.
+async fn network_stakes(
+    staking: &ParticipantStaking::ParticipantStakingInstance<ChainProvider>,
+    db: &AgentDb,
+    project_id: u64,
+    me: Address,
+) -> Result<Vec<crate::status::Stake>, AgentError> {
+    let mut accounts = db.participants(project_id)?;
+    if !accounts.contains(&me) {
+        accounts.push(me);
+    }
+    let mut stakes = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        let amount = staking
+            .stakeOf(account)
+            .call()
+            .await
+            .map_err(AgentError::read(format!("the stake of {account}")))?;
+        let role = staking
+            .roleOf(account)
+            .call()
+            .await
+            .map_err(AgentError::read(format!("the role of {account}")))?;
+        let role = match role {
+            1 => "proposer",
+            2 => "solver",
+            3 => "coordinator",
+            4 => "aggregator",
+            _ => "none",
+        };
+        stakes.push((amount, crate::status::Stake::new(account, role, amount)));
+    }
+    stakes.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.address.cmp(&b.1.address)));
+    Ok(stakes.into_iter().map(|(_, s)| s).collect())
 }
