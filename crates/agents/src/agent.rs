@@ -514,6 +514,10 @@ impl Agent {
         let spec = self.spec.clone();
         let store = self.store.clone();
         let manifest = tokio::task::spawn_blocking(move || -> Result<Manifest, AgentError> {
+            // Every node computes the model in one floating-point mode, flush-to-zero and
+            // denormals-are-zero (training's): this pooled thread may or may not have trained
+            // before, and a subnormal value would otherwise give another root.
+            autonet_ml::fpenv::flush_denormals();
             let inputs: Vec<Contribution<'_>> = deltas
                 .iter()
                 .map(|(delta, weight)| Contribution {
