@@ -389,35 +389,6 @@ pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_no_longer_than_the_reorg_depth_are_named() {
-        let w = autonet_bindings::project::IProject::Windows {
-            commit: 40,
-            gtReveal: 6,
-            solReveal: 6,
-            voteCommit: 15,
-            voteReveal: 6,
-            publish: 2,
-        };
-        assert!(
-            short_windows(&w, 5).is_empty(),
-            "the publish window is not an action window"
-        );
-        assert_eq!(
-            short_windows(&w, 6),
-            vec![
-                ("solution reveal", 6),
-                ("ground-truth reveal", 6),
-                ("vote reveal", 6)
-            ]
-        );
-    }
-}
-
 /// How often the status page's stakes are read again from the chain.
 const STAKES_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -456,4 +427,33 @@ async fn network_stakes(
     }
     stakes.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.address.cmp(&b.1.address)));
     Ok(stakes.into_iter().map(|(_, s)| s).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_no_longer_than_the_reorg_depth_are_named() {
+        let w = autonet_bindings::project::IProject::Windows {
+            commit: 40,
+            gtReveal: 6,
+            solReveal: 6,
+            voteCommit: 15,
+            voteReveal: 6,
+            publish: 2,
+        };
+        assert!(
+            short_windows(&w, 5).is_empty(),
+            "the publish window is not an action window"
+        );
+        assert_eq!(
+            short_windows(&w, 6),
+            vec![
+                ("solution reveal", 6),
+                ("ground-truth reveal", 6),
+                ("vote reveal", 6)
+            ]
+        );
+    }
 }
