@@ -732,42 +732,40 @@ impl AgentDb {
     /// `(account, kind, amount)` of a finalized task's payouts other than the solvers'
     /// ([`Self::insert_payout`]), by account and kind.
     pub fn payouts(&self, task_id: u64) -> Result<Vec<(Address, String, U256)>, DbError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.task_text_triples(
             "SELECT account, kind, amount FROM payouts WHERE task_id = ?1 ORDER BY account, kind",
-        )?;
+            task_id,
+        )?
+        .into_iter()
+        .map(|(a, k, v)| Ok((parse(a)?, k, parse(v)?)))
+        .collect()
+    }
+
+    /// The rows of `sql` (three text columns, one parameter: the task id).
+    fn task_text_triples(
+        &self,
+        sql: &str,
+        task_id: u64,
+    ) -> Result<Vec<(String, String, String)>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql)?;
         let rows = stmt
             .query_map(params![task_id as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(a, k, v)| Ok((parse(a)?, k, parse(v)?)))
-            .collect()
+        Ok(rows)
     }
 
     /// `(solver, incentive, amount)` of a finalized task.
     pub fn incentives(&self, task_id: u64) -> Result<Vec<(Address, U256, U256)>, DbError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.task_text_triples(
             "SELECT solver, incentive, amount FROM incentives WHERE task_id = ?1 ORDER BY solver",
-        )?;
-        let rows = stmt
-            .query_map(params![task_id as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(s, i, a)| Ok((parse(s)?, parse(i)?, parse(a)?)))
-            .collect()
+            task_id,
+        )?
+        .into_iter()
+        .map(|(s, i, a)| Ok((parse(s)?, parse(i)?, parse(a)?)))
+        .collect()
     }
 
     /// How a task ended and in which block.
