@@ -416,13 +416,7 @@ async fn network_stakes(
             .call()
             .await
             .map_err(AgentError::read(format!("the role of {account}")))?;
-        let role = match role {
-            1 => "proposer",
-            2 => "solver",
-            3 => "coordinator",
-            4 => "aggregator",
-            _ => "none",
-        };
+        let role = autonet_bindings::enums::Role::label_of(role);
         stakes.push((amount, crate::status::Stake::new(account, role, amount)));
     }
     stakes.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.address.cmp(&b.1.address)));

@@ -22,20 +22,32 @@ pub fn scoring_target(target_gain: f64) -> f64 {
 /// proportion to the highest score the coordinators back, so a solver that reaches the target
 /// earns the whole pool and a small improvement a small share.
 pub fn scores_from_losses(base_loss: f32, losses: &[f32], target: f64) -> Vec<u16> {
+    let Some(gains) = gains(base_loss, losses, target) else {
+        return vec![0; losses.len()];
+    };
+    gains
+        .into_iter()
+        .map(|gain| ((gain / target).min(1.0) * f64::from(u16::MAX)).round() as u16)
+        .collect()
+}
+
+/// Each solver's relative improvement `(base − loss) / base`, 0 where it is not finite or not
+/// positive; `None` when the base loss is not a finite positive number or the target not a
+/// finite positive one (nothing can be measured: every solver scores 0).
+fn gains(base_loss: f32, losses: &[f32], target: f64) -> Option<Vec<f64>> {
     let base = f64::from(base_loss);
     if !(base.is_finite() && base > 0.0 && target.is_finite() && target > 0.0) {
-        return vec![0; losses.len()];
+        return None;
     }
-    losses
-        .iter()
-        .map(|&l| {
-            let gain = (base - f64::from(l)) / base;
-            if !(gain.is_finite() && gain > 0.0) {
-                return 0;
-            }
-            ((gain / target).min(1.0) * f64::from(u16::MAX)).round() as u16
-        })
-        .collect()
+    Some(
+        losses
+            .iter()
+            .map(|&l| {
+                let g = (base - f64::from(l)) / base;
+                if g.is_finite() && g > 0.0 { g } else { 0.0 }
+            })
+            .collect(),
+    )
 }
 
 /// Where a solver's delta comes from, by the protocol's duplicate rule (computed by
@@ -74,17 +86,9 @@ pub fn task_scores(
     originality: &[Originality],
 ) -> Vec<u16> {
     assert_eq!(losses.len(), originality.len(), "one originality per loss");
-    let base = f64::from(base_loss);
-    if !(base.is_finite() && base > 0.0 && target.is_finite() && target > 0.0) {
+    let Some(gains) = gains(base_loss, losses, target) else {
         return vec![0; losses.len()];
-    }
-    let gains: Vec<f64> = losses
-        .iter()
-        .map(|&l| {
-            let g = (base - f64::from(l)) / base;
-            if g.is_finite() && g > 0.0 { g } else { 0.0 }
-        })
-        .collect();
+    };
     let mut group_gain: std::collections::BTreeMap<u32, (f64, u32)> = Default::default();
     for (g, o) in gains.iter().zip(originality) {
         if let Originality::Group(id) = o {

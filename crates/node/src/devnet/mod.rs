@@ -453,16 +453,14 @@ fn under_attack(
         return Ok(String::new());
     };
     let bad = attackers(args);
-    let mut total: BTreeMap<String, U256> = (1..=args.solvers)
-        .map(|i| (format!("solver-{i}"), U256::ZERO))
+    let earned = earned_totals(rounds);
+    let total: BTreeMap<String, U256> = (1..=args.solvers)
+        .map(|i| format!("solver-{i}"))
+        .map(|name| {
+            let amount = earned.get(&name).copied().unwrap_or_default();
+            (name, amount)
+        })
         .collect();
-    for r in rounds {
-        for (agent, amount) in &r.earned {
-            if let Some(t) = total.get_mut(agent) {
-                *t += amount.parse::<U256>().unwrap_or_default();
-            }
-        }
-    }
     let (attackers, honest): (Vec<_>, Vec<_>) = total.iter().partition(|(n, _)| bad.contains(n));
     let honest_min = honest.iter().map(|(_, v)| **v).min().unwrap_or_default();
     let honest_mean =
@@ -850,15 +848,20 @@ fn print_round(s: &RoundSummary) {
     }
 }
 
-/// Checks that what every agent can claim equals the sum of what the events paid it.
-async fn check_payouts(net: &Network, rounds: &[RoundSummary]) -> Result<(), CommandError> {
-    let mut expected: BTreeMap<String, U256> = BTreeMap::new();
+/// What each agent earned over `rounds`, by name (wei).
+fn earned_totals(rounds: &[RoundSummary]) -> BTreeMap<String, U256> {
+    let mut total: BTreeMap<String, U256> = BTreeMap::new();
     for r in rounds {
         for (agent, amount) in &r.earned {
-            *expected.entry(agent.clone()).or_default() +=
-                amount.parse::<U256>().unwrap_or_default();
+            *total.entry(agent.clone()).or_default() += amount.parse::<U256>().unwrap_or_default();
         }
     }
+    total
+}
+
+/// Checks that what every agent can claim equals the sum of what the events paid it.
+async fn check_payouts(net: &Network, rounds: &[RoundSummary]) -> Result<(), CommandError> {
+    let expected = earned_totals(rounds);
     for agent in net.agents.values() {
         let claimable = net.claimable(agent.address()).await.map_err(net_err)?;
         let want = expected.get(&agent.name).copied().unwrap_or_default();
