@@ -1,8 +1,10 @@
 //! End-to-end tests of the `autonet` binary: each runs the built executable as a subprocess
 //! against a real anvil with the real contracts (`autonet-test-utils`), the way an operator would.
 
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use alloy::node_bindings::Anvil;
 use anyhow::{Context, Result, ensure};
@@ -47,8 +49,55 @@ fn on_chain(chain: &TestChain, account: usize) -> Command {
     cmd
 }
 
+/// Longest any one command of these tests may take (a cold `deploy` compiles every contract:
+/// about 20 s on 2 cores).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(420);
+
+/// Runs the command to completion. One that outlives [`COMMAND_TIMEOUT`] is killed and the test
+/// fails with what it printed so far and the processes still running, instead of hanging.
 fn run(cmd: &mut Command, args: &[&str]) -> Output {
-    cmd.args(args).output().expect("the autonet binary runs")
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the autonet binary runs");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped")));
+    let err = drain(Box::new(child.stderr.take().expect("piped")));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for autonet") {
+            break status;
+        }
+        if started.elapsed() > COMMAND_TIMEOUT {
+            let processes = Command::new("ps")
+                .args(["-eo", "pid,ppid,etime,args", "--forest"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+            panic!(
+                "autonet {args:?} ran for over {COMMAND_TIMEOUT:?} and was killed; its stderr:\n{err}\n\
+                 processes at the time:\n{processes}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
 }
 
 fn stdout(o: &Output) -> String {

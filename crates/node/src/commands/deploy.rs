@@ -8,7 +8,7 @@
 //! and the test chain.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
@@ -91,12 +91,16 @@ pub async fn deploy(
     {
         command.env("GIT_COMMIT", String::from_utf8_lossy(&out.stdout).trim());
     }
-    // forge's own output goes to stderr so that stdout stays the summary (or JSON).
-    let output = command.output().map_err(CommandError::ForgeIo)?;
-    eprint!("{}", String::from_utf8_lossy(&output.stdout));
-    eprint!("{}", String::from_utf8_lossy(&output.stderr));
-    if !output.status.success() {
-        return Err(CommandError::ForgeFailed(output.status));
+    // forge's own output streams to stderr as it runs (compiling takes a while), so that stdout
+    // stays the summary (or JSON); it never reads a prompt's answer.
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(std::io::stderr())
+        .stderr(std::io::stderr())
+        .status()
+        .map_err(CommandError::ForgeIo)?;
+    if !status.success() {
+        return Err(CommandError::ForgeFailed(status));
     }
 
     let path = Deployment::path_for_chain(repo.join("deployments"), chain_id);
