@@ -121,8 +121,8 @@ check-devnet: setup setup-browser build-contracts build-autonet ## two rounds of
 	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --max-staleness 1 --check-payments --check-status-page --check-no-leaks --check-reorg
 
 .PHONY: check-devnet-attack
-check-devnet-attack: setup build-contracts build-autonet ## two rounds of the tiny model with one of three solvers a copier (`--attack copier:1`): the loss must fall and the copier earn at most 10% of an honest solver (part of make test)
-	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31992 --dir .devnet/attack --attack copier:1
+check-devnet-attack: setup build-contracts build-autonet ## two rounds of the tiny model with one of three solvers a copier (`--attack copier:1`) and DiLoCo's outer Nesterov step (`--outer nesterov`, its momentum buffer published and verified inside every model): the loss must fall and the copier earn at most 10% of an honest solver (part of make test)
+	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31992 --dir .devnet/attack --attack copier:1 --outer nesterov
 
 .PHONY: check-devnet-netns
 check-devnet-netns: setup build-contracts build-autonet ## two rounds of the tiny model with every agent in its own network namespace and address (needs root; says so and does nothing otherwise; part of make test)

@@ -16,7 +16,7 @@ use autonet_bindings::{
 };
 use autonet_chain::{ChainProvider, Confirmed, TxError, TxOptions, send_and_confirm};
 use autonet_ml::aggregate::{Contribution, Rule, aggregate, apply_stale};
-use autonet_ml::{TensorSet, from_safetensors};
+use autonet_ml::{ModelState, TensorSet, from_safetensors};
 use autonet_spec::{ModelError, ModelSources, model_peers};
 use autonet_storage::{Manifest, ShardClient, Store};
 use tracing::info;
@@ -430,6 +430,13 @@ impl Agent {
         Ok(weights)
     }
 
+    /// Model `root` with the outer momentum buffer it carries (what the next outer step
+    /// continues from); loaded like [`Self::model`], not kept in memory.
+    pub async fn model_state(&self, root: B256) -> Result<ModelState, AgentError> {
+        let manifest_hash = self.db.manifest_hash(root)?;
+        Ok(self.sources().state(root, manifest_hash).await?)
+    }
+
     /// Loads `solver`'s delta committed as `root` with the manifest hashing to `manifest_hash`,
     /// from the local store or the solver's server (every shard and the manifest checked).
     pub async fn delta(
@@ -463,10 +470,13 @@ impl Agent {
         from_safetensors(&bytes).map_err(|e| AgentError::Ml(format!("delta of {solver}: {e}")))
     }
 
-    /// The next model of a finalized task, with `onto` as its parent: the task's base plus the
-    /// robust aggregate of the accepted deltas weighted by consensus incentive or, with pipelined
-    /// rounds, that aggregate applied to `onto`, the model built on the task's base
-    /// (`autonet_ml::apply_stale`); encoded into the local store.
+    /// The next model of a finalized task, with `onto` as its parent: the robust aggregate of
+    /// the accepted deltas weighted by consensus incentive, turned into a model by the spec's
+    /// outer rule ([`autonet_ml::Outer`]). `Average`: the task's base plus the aggregate or,
+    /// with pipelined rounds, that applied to `onto`, the model built on the task's base
+    /// (`autonet_ml::apply_stale`). Nesterov: one outer step from `onto`'s weights and momentum
+    /// buffer (`onto` is the base itself unless rounds are pipelined), the new buffer published
+    /// inside the model. Encoded into the local store.
     /// `None` when no solver earned incentive. Aggregator and coordinators compute it
     /// independently and get the same bytes (the aggregation is deterministic).
     pub async fn build_aggregate(
@@ -492,6 +502,12 @@ impl Agent {
             None
         } else {
             Some(self.model(onto).await?)
+        };
+        let outer = self.spec.outer;
+        let parent = if outer.is_average() {
+            None
+        } else {
+            Some(self.model_state(onto).await?)
         };
         let mut deltas = Vec::with_capacity(incentives.len());
         for (solver, incentive) in &incentives {
@@ -527,12 +543,19 @@ impl Agent {
                 .collect();
             let merged =
                 aggregate(Rule::default(), &inputs).map_err(|e| AgentError::Ml(e.to_string()))?;
-            let next = match &newer {
-                None => base.add(&merged),
-                Some(onto) => apply_stale(onto, &base, &merged),
-            }
-            .map_err(|e| AgentError::Ml(e.to_string()))?;
-            Ok(spec.store_weights(&store, &next)?)
+            let next = match (&parent, &newer) {
+                (Some(parent), _) => outer
+                    .next_state(parent, &merged)
+                    .map_err(|e| AgentError::Ml(e.to_string()))?,
+                (None, None) => ModelState::weights_only(
+                    base.add(&merged)
+                        .map_err(|e| AgentError::Ml(e.to_string()))?,
+                ),
+                (None, Some(onto)) => ModelState::weights_only(
+                    apply_stale(onto, &base, &merged).map_err(|e| AgentError::Ml(e.to_string()))?,
+                ),
+            };
+            Ok(spec.store_state(&store, &next)?)
         })
         .await
         .map_err(|e| AgentError::Other(format!("aggregation task: {e}")))??;

@@ -44,7 +44,7 @@ pub use generate::{
     Finish, FinishReason, GenerateError, GenerateParams, generate, generate_stream,
 };
 pub use model::{Lm, ModelConfig, ModelError, default_device, init_weights};
-pub use outer::{MAX_LR_PERMILLE, Outer, OuterError};
+pub use outer::{MAX_LR_PERMILLE, MOMENTUM_PREFIX, ModelState, Outer, OuterError};
 pub use tensors::{Delta, NamedTensor, TensorError, TensorSet, Weights};
 pub use train::{
     EvalSpec, TrainError, TrainOutput, TrainParams, evaluate, evaluate_on, train, train_with_hook,

@@ -49,10 +49,14 @@
 //! step that overflows f32 is an error, not an infinite model). `Average` ignores any buffer
 //! given and returns none.
 //!
-//! # Protocol status
-//! Not yet part of the on-chain protocol: there the next model is `base + aggregate`
-//! ([`Outer::Average`]). Nesterov needs the momentum buffer to be published with each model and
-//! verified like it; that is not built.
+//! # The published model state
+//! A project's spec names its outer rule (`autonet-spec`'s `TrainingSpec::outer`). Under
+//! Nesterov the momentum buffer is part of the model the network publishes: [`ModelState`]
+//! encodes weights and buffer as one tensor set, the buffer's tensors named
+//! [`MOMENTUM_PREFIX`]`<weight name>`, so the model's Merkle root commits to both and a
+//! coordinator that recomputes the aggregate checks the buffer with the weights. A model
+//! without buffer tensors (every genesis model, every model of an `Average` project) has a zero
+//! buffer.
 
 use std::fmt;
 use std::str::FromStr;
@@ -67,6 +71,81 @@ pub const MAX_LR_PERMILLE: u32 = 2000;
 pub const DILOCO_LR_PERMILLE: u32 = 700;
 /// DiLoCo's outer momentum, in per-mille (μ = 0.9).
 pub const DILOCO_MOMENTUM_PERMILLE: u32 = 900;
+
+/// Name prefix of the momentum buffer's tensors inside a published model ([`ModelState`]).
+pub const MOMENTUM_PREFIX: &str = "outer.momentum.";
+
+/// A published model: its weights and, under a Nesterov outer rule, the momentum buffer the next
+/// outer step continues from (`None`: zeros, as before the first step).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelState {
+    /// The model's weights (what solvers train from and nodes serve).
+    pub weights: Weights,
+    /// The outer momentum buffer, in the weights' layout.
+    pub momentum: Option<Delta>,
+}
+
+impl ModelState {
+    /// A state without momentum buffer.
+    pub fn weights_only(weights: Weights) -> Self {
+        Self {
+            weights,
+            momentum: None,
+        }
+    }
+
+    /// One tensor set holding the weights and, renamed `MOMENTUM_PREFIX + name`, the buffer (what
+    /// is encoded and hashed). Without a buffer it is the weights themselves, byte for byte.
+    pub fn to_set(&self) -> Result<TensorSet, OuterError> {
+        let Some(m) = &self.momentum else {
+            return Ok(self.weights.clone());
+        };
+        self.weights
+            .check_same_layout(m)
+            .map_err(OuterError::MomentumLayout)?;
+        let mut all = self.weights.tensors().to_vec();
+        all.extend(m.tensors().iter().map(|t| {
+            NamedTensor::new(
+                format!("{MOMENTUM_PREFIX}{}", t.name),
+                t.shape.clone(),
+                t.data.clone(),
+            )
+        }));
+        TensorSet::new(all).map_err(OuterError::MomentumLayout)
+    }
+
+    /// Splits a decoded tensor set back into weights and buffer. A set whose buffer tensors do
+    /// not cover exactly the weights' layout is refused: a model must carry a whole buffer or
+    /// none.
+    pub fn from_set(set: TensorSet) -> Result<Self, OuterError> {
+        let (buffer, weights): (Vec<NamedTensor>, Vec<NamedTensor>) = set
+            .tensors()
+            .iter()
+            .cloned()
+            .partition(|t| t.name.starts_with(MOMENTUM_PREFIX));
+        let weights = TensorSet::new(weights).map_err(OuterError::MomentumLayout)?;
+        if buffer.is_empty() {
+            return Ok(Self::weights_only(weights));
+        }
+        let buffer = TensorSet::new(
+            buffer
+                .into_iter()
+                .map(|t| {
+                    let name = t.name[MOMENTUM_PREFIX.len()..].to_owned();
+                    NamedTensor::new(name, t.shape, t.data)
+                })
+                .collect(),
+        )
+        .map_err(OuterError::MomentumLayout)?;
+        weights
+            .check_same_layout(&buffer)
+            .map_err(OuterError::MomentumLayout)?;
+        Ok(Self {
+            weights,
+            momentum: Some(buffer),
+        })
+    }
+}
 
 /// Errors of the outer step and of parsing an [`Outer`].
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -151,6 +230,22 @@ impl Outer {
                 Ok(())
             }
         }
+    }
+
+    /// Whether this is [`Outer::Average`] (no momentum buffer is carried).
+    pub fn is_average(&self) -> bool {
+        *self == Outer::Average
+    }
+
+    /// The next published model: one step from `parent`'s weights and buffer with `aggregate`.
+    pub fn next_state(
+        &self,
+        parent: &ModelState,
+        aggregate: &Delta,
+    ) -> Result<ModelState, OuterError> {
+        let (weights, momentum) =
+            self.step(&parent.weights, aggregate, parent.momentum.as_ref())?;
+        Ok(ModelState { weights, momentum })
     }
 
     /// Applies one outer step. `momentum`: the buffer carried from the previous round (`None` at
@@ -325,6 +420,69 @@ mod tests {
 
     fn data(set: &TensorSet) -> Vec<f32> {
         set.values().collect()
+    }
+
+    #[test]
+    fn a_model_state_round_trips_through_one_tensor_set_and_refuses_a_partial_buffer() {
+        let weights = random_set(3, 1.0);
+        let momentum = random_set(5, 0.1);
+        // Without a buffer the set is the weights, byte for byte (Average projects and genesis).
+        let plain = ModelState::weights_only(weights.clone());
+        assert_eq!(plain.to_set().unwrap(), weights);
+        assert_eq!(ModelState::from_set(weights.clone()).unwrap(), plain);
+        let state = ModelState {
+            weights: weights.clone(),
+            momentum: Some(momentum.clone()),
+        };
+        let set = state.to_set().unwrap();
+        assert_eq!(set.tensors().len(), 4);
+        assert!(set.get("outer.momentum.a").is_some());
+        let bytes = crate::codec::to_safetensors(&set).unwrap();
+        let back = ModelState::from_set(crate::codec::from_safetensors(&bytes).unwrap()).unwrap();
+        assert_eq!(back, state);
+        // A buffer that misses a tensor, or has another shape, is refused.
+        let partial = TensorSet::new(
+            weights
+                .tensors()
+                .iter()
+                .cloned()
+                .chain(std::iter::once(NamedTensor::new(
+                    "outer.momentum.a",
+                    vec![97],
+                    vec![0.0; 97],
+                )))
+                .collect(),
+        )
+        .unwrap();
+        assert!(matches!(
+            ModelState::from_set(partial),
+            Err(OuterError::MomentumLayout(_))
+        ));
+        let wrong = ModelState {
+            weights: weights.clone(),
+            momentum: Some(one(&[1.0])),
+        };
+        assert!(matches!(wrong.to_set(), Err(OuterError::MomentumLayout(_))));
+    }
+
+    #[test]
+    fn next_state_carries_the_buffer_from_round_to_round() {
+        let genesis = ModelState::weights_only(random_set(7, 1.0));
+        let a1 = random_set(11, 0.01);
+        let a2 = random_set(13, 0.01);
+        let s1 = Outer::DILOCO.next_state(&genesis, &a1).unwrap();
+        let s2 = Outer::DILOCO.next_state(&s1, &a2).unwrap();
+        let (w1, m1) = Outer::DILOCO.step(&genesis.weights, &a1, None).unwrap();
+        let (w2, m2) = Outer::DILOCO.step(&w1, &a2, m1.as_ref()).unwrap();
+        assert_eq!(bits(&s2.weights), bits(&w2));
+        assert_eq!(
+            bits(s2.momentum.as_ref().unwrap()),
+            bits(m2.as_ref().unwrap())
+        );
+        // Average carries none and is base + aggregate.
+        let avg = Outer::Average.next_state(&s1, &a2).unwrap();
+        assert!(avg.momentum.is_none());
+        assert_eq!(bits(&avg.weights), bits(&s1.weights.add(&a2).unwrap()));
     }
 
     #[test]

@@ -23,14 +23,14 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{Address, B256, U256, keccak256};
 use autonet_ml::corpus::{self, Chunk, Corpus, CorpusOptions};
 use autonet_ml::train::{EvalSpec, TrainParams};
-use autonet_ml::{ModelConfig, TensorSet, init_weights, to_safetensors};
+use autonet_ml::{ModelConfig, ModelState, Outer, TensorSet, init_weights, to_safetensors};
 use autonet_storage::{Manifest, ShardParams, Store};
 use serde::{Deserialize, Serialize};
 
 pub use autonet_protocol::scores::MIN_TARGET_GAIN;
 use autonet_protocol::task::{eval_seed, train_seed};
 
-pub use models::{ModelError, ModelSources, model_peers};
+pub use models::{ModelError, ModelSources, decode_state, model_peers};
 
 /// The `modelURI` prefix under which the spec is carried.
 pub const SPEC_URI_PREFIX: &str = "data:application/json,";
@@ -108,6 +108,34 @@ pub struct TrainingSpec {
     /// existed parse with [`DEFAULT_TARGET_GAIN`].
     #[serde(default = "default_target_gain")]
     pub target_gain: f64,
+    /// The outer step that turns a task's aggregate into the next model
+    /// ([`autonet_ml::Outer`]): `average` (`base + aggregate`; the default, and then not written,
+    /// so specs from before this field keep their hash) or `nesterov:<lr‰>:<momentum‰>`, whose
+    /// momentum buffer is published inside every model ([`autonet_ml::ModelState`]). Fixed at the
+    /// project's creation like every field here: nodes replaying the project's history must
+    /// agree on every step.
+    #[serde(
+        default,
+        skip_serializing_if = "Outer::is_average",
+        with = "outer_text"
+    )]
+    pub outer: Outer,
+}
+
+/// [`TrainingSpec::outer`] as its text form (`average`, `nesterov:700:900`).
+mod outer_text {
+    use autonet_ml::Outer;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(outer: &Outer, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(outer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Outer, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 fn default_target_gain() -> f64 {
@@ -132,6 +160,7 @@ impl TrainingSpec {
             data_shards: autonet_storage::manifest::DEFAULT_DATA_SHARDS,
             parity_shards: autonet_storage::manifest::DEFAULT_PARITY_SHARDS,
             target_gain: DEFAULT_TARGET_GAIN,
+            outer: Outer::Average,
         })
     }
 
@@ -196,6 +225,9 @@ impl TrainingSpec {
                 self.target_gain
             )));
         }
+        self.outer
+            .validate()
+            .map_err(|e| SpecError::Invalid(format!("outer: {e}")))?;
         self.shard_params()?;
         Ok(())
     }
@@ -234,9 +266,22 @@ impl TrainingSpec {
             .map_err(|e| SpecError::Model(e.to_string()))
     }
 
-    /// Encodes `weights` into `store`; returns the manifest (its root is the model root).
+    /// Encodes `weights` (a model without momentum buffer) into `store`; returns the manifest
+    /// (its root is the model root).
     pub fn store_weights(&self, store: &Store, weights: &TensorSet) -> Result<Manifest, SpecError> {
-        let bytes = to_safetensors(weights).map_err(|e| SpecError::Model(e.to_string()))?;
+        self.store_set(store, weights)
+    }
+
+    /// Encodes a model with its momentum buffer ([`ModelState::to_set`]) into `store`.
+    pub fn store_state(&self, store: &Store, state: &ModelState) -> Result<Manifest, SpecError> {
+        let set = state
+            .to_set()
+            .map_err(|e| SpecError::Model(e.to_string()))?;
+        self.store_set(store, &set)
+    }
+
+    fn store_set(&self, store: &Store, set: &TensorSet) -> Result<Manifest, SpecError> {
+        let bytes = to_safetensors(set).map_err(|e| SpecError::Model(e.to_string()))?;
         store
             .put_with(&bytes, self.shard_params()?)
             .map_err(|e| SpecError::Model(e.to_string()))
@@ -355,6 +400,28 @@ mod tests {
         spec.data_shards = 0;
         assert!(spec.validate().is_err());
         assert!(TrainingSpec::for_preset("nope").is_err());
+    }
+
+    #[test]
+    fn the_outer_rule_is_written_only_when_not_average_and_checked() {
+        let spec = TrainingSpec::for_preset("tiny").unwrap();
+        assert_eq!(spec.outer, Outer::Average);
+        // Average is not written: the specs of existing projects keep their hashes.
+        assert!(!spec.canonical_json().contains("outer"));
+        let mut nesterov = spec.clone();
+        nesterov.outer = Outer::DILOCO;
+        let json = nesterov.canonical_json();
+        assert!(json.ends_with(",\"outer\":\"nesterov:700:900\"}"), "{json}");
+        assert_ne!(nesterov.spec_hash(), spec.spec_hash());
+        let parsed = TrainingSpec::from_chain(&nesterov.model_uri(), nesterov.spec_hash()).unwrap();
+        assert_eq!(parsed.outer, Outer::DILOCO);
+        // Out-of-range or unknown rules are refused by name.
+        for bad in ["nesterov:0:900", "nesterov:700:1000", "adam"] {
+            let json = json.replace("nesterov:700:900", bad);
+            let uri = format!("{SPEC_URI_PREFIX}{json}");
+            let err = TrainingSpec::from_chain(&uri, keccak256(json.as_bytes())).unwrap_err();
+            assert!(err.to_string().contains("outer"), "{bad}: {err}");
+        }
     }
 
     #[test]

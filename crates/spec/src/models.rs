@@ -8,7 +8,7 @@
 use alloy::primitives::B256;
 use alloy::providers::Provider;
 use autonet_bindings::{ModelShardRegistry, ShardProviders};
-use autonet_ml::{TensorSet, from_safetensors};
+use autonet_ml::{ModelState, TensorSet, from_safetensors};
 use autonet_storage::{ShardClient, Store};
 use tracing::warn;
 
@@ -117,15 +117,31 @@ impl<P: Provider + Clone> ModelSources<'_, P> {
         Ok(fetched.bytes)
     }
 
-    /// The weights of model `root`, loaded as [`Self::bytes`] does.
+    /// The weights of model `root` (without any momentum buffer it carries), loaded as
+    /// [`Self::bytes`] does.
     pub async fn weights(
         &self,
         root: B256,
         manifest_hash: Option<B256>,
     ) -> Result<TensorSet, ModelError> {
-        let bytes = self.bytes(root, manifest_hash).await?;
-        from_safetensors(&bytes).map_err(|e| ModelError::Decode(e.to_string()))
+        Ok(self.state(root, manifest_hash).await?.weights)
     }
+
+    /// Model `root` with its outer momentum buffer, if it carries one ([`ModelState`]).
+    pub async fn state(
+        &self,
+        root: B256,
+        manifest_hash: Option<B256>,
+    ) -> Result<ModelState, ModelError> {
+        let bytes = self.bytes(root, manifest_hash).await?;
+        decode_state(&bytes)
+    }
+}
+
+/// Decodes a published model's bytes into weights and momentum buffer.
+pub fn decode_state(bytes: &[u8]) -> Result<ModelState, ModelError> {
+    let set = from_safetensors(bytes).map_err(|e| ModelError::Decode(e.to_string()))?;
+    ModelState::from_set(set).map_err(|e| ModelError::Decode(e.to_string()))
 }
 
 /// The shard servers (base URLs) that announced shards of model `root` (published in

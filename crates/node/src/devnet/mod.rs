@@ -47,6 +47,11 @@ pub struct DevnetArgs {
     /// budget. Coordinators score against at least 0.0001
     #[arg(long, default_value_t = autonet_agents::spec::DEFAULT_TARGET_GAIN, value_name = "FRACTION")]
     pub target_gain: f64,
+    /// The project's outer rule (its spec's `outer`): `average` (the next model is base +
+    /// aggregate) or `nesterov[:LR‰:MOMENTUM‰]` (DiLoCo's outer Nesterov step, 700‰ and 900‰ by
+    /// default; its momentum buffer is published inside every model and verified with it)
+    #[arg(long, default_value = "average", value_name = "RULE")]
+    pub outer: autonet_ml::Outer,
     /// Solver agents
     #[arg(long, default_value_t = 3)]
     pub solvers: usize,
@@ -229,6 +234,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         spec.steps = steps;
     }
     spec.target_gain = args.target_gain;
+    spec.outer = args.outer;
     spec.validate()
         .map_err(|e| CommandError::Invalid(format!("--target-gain: {e}")))?;
     if args.netns {
@@ -289,8 +295,13 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         netns: args.netns,
     };
     println!(
-        "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round, {} relative improvement earns the whole solver pool)",
-        opts.solvers, opts.coordinators, opts.spec.preset, opts.spec.steps, opts.spec.target_gain
+        "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round, {} relative improvement earns the whole solver pool, outer step {})",
+        opts.solvers,
+        opts.coordinators,
+        opts.spec.preset,
+        opts.spec.steps,
+        opts.spec.target_gain,
+        opts.spec.outer
     );
     let started = Instant::now();
     let mut net = Network::launch(opts).await.map_err(net_err)?;
@@ -636,7 +647,30 @@ async fn follow_rounds(
             let url = net.start_inference(Duration::from_secs(180)).await?;
             println!("inference node serving at {url} (it follows every later model)");
         }
-        loss = net.eval_loss(&data, &net.load_model(root)?)?;
+        let state = net.load_state(root)?;
+        loss = net.eval_loss(&data, &state.weights)?;
+        let outer = net.opts.spec.outer;
+        match (&state.momentum, outer.is_average()) {
+            (Some(m), true) => {
+                return Err(NetworkError::Other(format!(
+                    "round {round}: model {root} carries a momentum buffer (|m| = {:.4}) although \
+                     the project's outer rule is average",
+                    m.l2_norm()
+                )));
+            }
+            (None, false) => {
+                return Err(NetworkError::Other(format!(
+                    "round {round}: model {root} carries no momentum buffer although the \
+                     project's outer rule is {outer}"
+                )));
+            }
+            (Some(m), false) => println!(
+                "round {round}: outer step {outer}: the accepted model carries its momentum \
+                 buffer, |m| = {:.4} (verified with the weights under the model root)",
+                m.l2_norm()
+            ),
+            (None, true) => {}
+        }
         let accepted_block = net
             .logs::<ModelShardRegistry::ModelAccepted>(net.contracts.shard_registry)
             .await?

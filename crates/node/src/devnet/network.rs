@@ -641,21 +641,29 @@ impl Network {
         }
     }
 
-    /// Loads a model from an agent's store (the aggregator and attesting coordinators hold it).
-    pub fn load_model(&self, root: B256) -> Result<autonet_ml::TensorSet, NetworkError> {
+    /// Loads a model with its outer momentum buffer from an agent's store (the aggregator and
+    /// attesting coordinators hold it).
+    pub fn load_state(&self, root: B256) -> Result<autonet_ml::ModelState, NetworkError> {
         for agent in self.agents.values() {
             let Ok(store) = Store::open(agent.state_dir.join("store")) else {
                 continue;
             };
             if store.has(&root.0) {
                 let bytes = store.get(&root.0).map_err(other)?;
-                return autonet_ml::from_safetensors(&bytes).map_err(other);
+                return autonet_agents::spec::decode_state(&bytes).map_err(other);
             }
         }
         if root == self.genesis_root {
-            return self.opts.spec.genesis().map_err(other);
+            return Ok(autonet_ml::ModelState::weights_only(
+                self.opts.spec.genesis().map_err(other)?,
+            ));
         }
         Err(other(format!("no agent holds model {root}")))
+    }
+
+    /// The weights of a model, loaded as [`Self::load_state`] does.
+    pub fn load_model(&self, root: B256) -> Result<autonet_ml::TensorSet, NetworkError> {
+        Ok(self.load_state(root)?.weights)
     }
 
     /// The global evaluation loss of `weights` on the held-out data.
