@@ -21,7 +21,7 @@ ML_CARGO ?= cargo
 # Release for tests, example and bench alike: one build of torch-sys/tch serves all of them.
 ML_PROFILE ?= --release
 
-.PHONY: libtorch build-ml test-ml lint-ml experiment-learning experiment-attacks bench-ml bench-pytorch
+.PHONY: libtorch build-ml test-ml lint-ml experiment-learning experiment-attacks bench-ml bench-pytorch bench-generate
 
 ## libtorch: install torch==2.13.0 into ~/.cache/autonet once (idempotent), and write the
 ## git-ignored .cargo/config.toml through which plain cargo finds it too
@@ -59,3 +59,9 @@ bench-pytorch: libtorch
 	@AUTONET_TORCH=cuda $(ML_ROOT)/script/setup-libtorch.sh >/dev/null
 	cd $(ML_ROOT) && $(ML_CARGO) bench -p autonet-ml --bench train_throughput --no-run
 	@cd $(ML_ROOT) && PYTORCH_PY="$$(AUTONET_TORCH=cuda script/setup-libtorch.sh --print-python)" bench/compare-ml.sh
+
+## bench-generate: greedy generation bytes/s of the small preset: KV cache, full re-run, 8 streams, and PyTorch eager with a KV cache in the same run
+bench-generate: libtorch
+	@AUTONET_TORCH=cuda $(ML_ROOT)/script/setup-libtorch.sh >/dev/null
+	cd $(ML_ROOT) && $(ML_CARGO) bench -p autonet-ml --bench generate_throughput --no-run
+	@cd $(ML_ROOT) && PYTORCH_PY="$$(AUTONET_TORCH=cuda script/setup-libtorch.sh --print-python)" bench/compare-generate.sh

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 use thiserror::Error;
 
-use crate::model::Lm;
+use crate::model::{KvCache, Lm};
 use crate::rng::SplitMix64;
 
 /// Most tokens one request may generate.
@@ -195,10 +195,20 @@ pub fn generate_stream(
     tch::no_grad(|| {
         let mut sampled = 0;
         let mut reason = FinishReason::MaxTokens;
+        // `tokens[..cached]` have their keys and values in `cache`: each step feeds only the
+        // bytes after them. Positions are absolute, so when the window slides the cache is
+        // rebuilt from the new window (exactly what a full re-run of the window computes).
+        let mut cache = KvCache::new();
+        let mut cached = 0;
         while sampled < params.max_tokens {
             let start = tokens.len().saturating_sub(context);
-            tokens.drain(..start);
-            let logits = last_logits(lm, &tokens, device)?;
+            if start > 0 {
+                tokens.drain(..start);
+                cache.clear();
+                cached = 0;
+            }
+            let logits = next_logits(lm, &tokens[cached..], &mut cache, device)?;
+            cached = tokens.len();
             let next = sample(&logits, params, &mut rng);
             sampled += 1;
             tokens.push(next as i64);
@@ -277,12 +287,18 @@ impl<'a> StopFilter<'a> {
     }
 }
 
-/// The logits of the last position for `tokens` (`len <= context`), on the host.
-fn last_logits(lm: &Lm, tokens: &[i64], device: Device) -> Result<Vec<f32>, GenerateError> {
+/// The logits of the last of `tokens`, which follow the positions in `cache` (appended to it),
+/// on the host.
+fn next_logits(
+    lm: &Lm,
+    tokens: &[i64],
+    cache: &mut KvCache,
+    device: Device,
+) -> Result<Vec<f32>, GenerateError> {
     let n = tokens.len() as i64;
     let input = Tensor::from_slice(tokens).view([1, n]).to_device(device);
     let last = lm
-        .forward(&input)
+        .forward_cached(&input, cache)
         .get(0)
         .get(n - 1)
         .to_kind(Kind::Float)
@@ -394,6 +410,30 @@ mod tests {
         assert_eq!(a, generate(&lm, b"fn main", &sampling(7)).unwrap());
         let b = generate(&lm, b"fn main", &sampling(8)).unwrap();
         assert_ne!(a, b, "seeds 7 and 8 sampled the same 64 bytes");
+    }
+
+    #[test]
+    fn greedy_output_with_the_kv_cache_is_the_full_re_runs() {
+        // Both presets, prompts empty, short and longer than the window, and generations long
+        // enough that the window slides (the cache is rebuilt then).
+        for (cfg, seed) in [(ModelConfig::tiny(), 3), (ModelConfig::small(), 4)] {
+            let lm = Lm::new(&cfg, &init_weights(&cfg, seed).unwrap(), Device::Cpu).unwrap();
+            let long: Vec<u8> = (0..cfg.context + 17)
+                .map(|i| b"fn main() {}"[i % 12])
+                .collect();
+            for prompt in [&b""[..], b"let x = ", &long] {
+                let n = cfg.context + 24;
+                let got = generate(&lm, prompt, &GenerateParams::greedy(n)).unwrap();
+                let conditioned: &[u8] = if prompt.is_empty() { b"\n" } else { prompt };
+                assert_eq!(
+                    got,
+                    reference_greedy(&lm, conditioned, n),
+                    "preset with context {}, prompt of {} bytes",
+                    cfg.context,
+                    prompt.len()
+                );
+            }
+        }
     }
 
     #[test]

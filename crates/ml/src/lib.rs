@@ -43,7 +43,7 @@ pub use corpus::{Chunk, Corpus, CorpusError, CorpusOptions, Manifest};
 pub use generate::{
     Finish, FinishReason, GenerateError, GenerateParams, generate, generate_stream,
 };
-pub use model::{Lm, ModelConfig, ModelError, default_device, init_weights};
+pub use model::{KvCache, Lm, ModelConfig, ModelError, default_device, init_weights};
 pub use outer::{MAX_LR_PERMILLE, MOMENTUM_PREFIX, ModelState, Outer, OuterError};
 pub use tensors::{Delta, NamedTensor, TensorError, TensorSet, Weights};
 pub use train::{

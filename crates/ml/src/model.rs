@@ -317,28 +317,72 @@ impl Lm {
     }
 
     /// Logits `[B, T, vocab]` for int64 tokens `[B, T]` with `T <= context`.
+    pub fn forward(&self, tokens: &Tensor) -> Tensor {
+        self.run(tokens, None)
+    }
+
+    /// Incremental decoding: logits `[B, n, vocab]` for tokens `[B, n]` that follow the
+    /// `cache.len()` positions already in `cache`, whose keys and values are reused instead of
+    /// recomputed; the new positions' keys and values are appended. With an empty cache this is
+    /// [`Self::forward`] op for op (the same logits, bit for bit); later steps compute the same
+    /// function with other matrix shapes, so their logits agree to rounding. Needs
+    /// `cache.len() + n <= context` (positions are absolute); the caller starts a new cache
+    /// when its window slides.
+    pub fn forward_cached(&self, tokens: &Tensor, cache: &mut KvCache) -> Tensor {
+        self.run(tokens, Some(cache))
+    }
+
     // `x = x + y`, not `x += y`: an in-place add would overwrite the LayerNorm input that
     // autograd saved for the backward pass.
     #[allow(clippy::assign_op_pattern)]
-    pub fn forward(&self, tokens: &Tensor) -> Tensor {
+    fn run(&self, tokens: &Tensor, mut cache: Option<&mut KvCache>) -> Tensor {
         let (b, t) = tokens.size2().expect("tokens must be [batch, time]");
         let d = self.cfg.d_model as i64;
         let nh = self.cfg.n_heads as i64;
         let hd = d / nh;
-        let pos = Tensor::arange(t, (Kind::Int64, tokens.device()));
+        let past = cache.as_ref().map_or(0, |c| c.len) as i64;
+        assert!(
+            past + t <= self.cfg.context as i64,
+            "{past} cached + {t} new positions exceed the context of {}",
+            self.cfg.context
+        );
+        if let Some(c) = cache.as_deref_mut()
+            && c.layers.len() != self.blocks.len()
+        {
+            c.layers = (0..self.blocks.len()).map(|_| None).collect();
+        }
+        let pos = if past == 0 {
+            Tensor::arange(t, (Kind::Int64, tokens.device()))
+        } else {
+            Tensor::arange_start(past, past + t, (Kind::Int64, tokens.device()))
+        };
+        // New positions attend to every cached one and causally among themselves.
+        let mask = (past > 0 && t > 1).then(|| {
+            let rows = Tensor::arange(t, (Kind::Int64, tokens.device())).unsqueeze(1);
+            let cols = Tensor::arange(past + t, (Kind::Int64, tokens.device())).unsqueeze(0);
+            cols.le_tensor(&(rows + past))
+        });
         let mut x = self.wte.forward(tokens) + self.wpe.forward(&pos);
-        for blk in &self.blocks {
+        for (l, blk) in self.blocks.iter().enumerate() {
             let qkv = blk.qkv.forward(&blk.ln1.forward(&x));
             let parts = qkv.split(d, 2);
             let heads = |y: &Tensor| y.view([b, t, nh, hd]).transpose(1, 2);
-            let (q, k, v) = (heads(&parts[0]), heads(&parts[1]), heads(&parts[2]));
+            let (q, mut k, mut v) = (heads(&parts[0]), heads(&parts[1]), heads(&parts[2]));
+            if let Some(c) = cache.as_deref_mut() {
+                let slot = &mut c.layers[l];
+                if let Some((pk, pv)) = slot.as_ref() {
+                    k = Tensor::cat(&[pk, &k], 2);
+                    v = Tensor::cat(&[pv, &v], 2);
+                }
+                *slot = Some((k.shallow_clone(), v.shallow_clone()));
+            }
             let att = Tensor::scaled_dot_product_attention(
                 &q,
                 &k,
                 &v,
-                None::<Tensor>,
+                mask.as_ref(),
                 0.0,
-                true,
+                past == 0,
                 None,
                 false,
             );
@@ -349,8 +393,42 @@ impl Lm {
                 .forward(&blk.fc.forward(&blk.ln2.forward(&x)).gelu("none"));
             x = x + m;
         }
+        if let Some(c) = cache {
+            c.len += t as usize;
+        }
         let x = self.ln_f.forward(&x);
         x.matmul(&self.wte.ws.tr())
+    }
+}
+
+/// The keys and values of the positions an [`Lm`] has seen, per block, for incremental decoding
+/// ([`Lm::forward_cached`]).
+#[derive(Debug, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no position is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets every position (for a new window).
+    pub fn clear(&mut self) {
+        self.layers.clear();
+        self.len = 0;
     }
 }
 
@@ -380,6 +458,38 @@ mod tests {
         let w = &a.get("wte.weight").unwrap().data;
         let var = w.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / w.len() as f64;
         assert!((var.sqrt() - 0.02).abs() < 0.002, "std {}", var.sqrt());
+    }
+
+    #[test]
+    fn cached_forward_reproduces_the_full_forward() {
+        let cfg = ModelConfig::tiny();
+        let lm = Lm::new(&cfg, &init_weights(&cfg, 5).unwrap(), Device::Cpu).unwrap();
+        let tokens: Vec<i64> = (0..24).map(|i| (i * 37 + 11) % 256).collect();
+        let x = Tensor::from_slice(&tokens).view([1, 24]);
+        tch::no_grad(|| {
+            let full = lm.forward(&x);
+            let mut cache = KvCache::new();
+            // Prefill: op for op the full forward of those positions, so bit-identical.
+            let first = lm.forward_cached(&x.narrow(1, 0, 6), &mut cache);
+            let alone = lm.forward(&x.narrow(1, 0, 6));
+            assert!(first.equal(&alone), "prefill differs from forward");
+            assert_eq!(cache.len(), 6);
+            // One position at a time, then a chunk of several after cached ones (masked).
+            let mut rows = vec![first];
+            for i in 6..18 {
+                rows.push(lm.forward_cached(&x.narrow(1, i, 1), &mut cache));
+            }
+            rows.push(lm.forward_cached(&x.narrow(1, 18, 6), &mut cache));
+            assert_eq!(cache.len(), 24);
+            let cached = Tensor::cat(&rows, 1);
+            let diff = (&cached - &full).abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-5,
+                "cached logits differ from the full forward by {diff}"
+            );
+            cache.clear();
+            assert!(cache.is_empty());
+        });
     }
 
     #[test]

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""PyTorch-eager twin of crates/ml/benches/generate_throughput.rs (the `small` preset).
+
+The same model as bench/pytorch_small.py, decoding greedily with a KV cache the usual PyTorch
+way (keys and values concatenated per step, SDPA without mask for the single new position):
+128 bytes after the same 16-byte prompt, 2 untimed warm-up generations, then REPEATS timed ones.
+Prints `RESULT pytorch kv bytes_per_s X`.
+
+Env: AUTONET_BENCH_THREADS, AUTONET_BENCH_TOKENS (128), AUTONET_BENCH_REPEATS (5),
+AUTONET_BENCH_PRESET (small|tiny). Run with the python of the full torch==2.13.0 venv
+(`AUTONET_TORCH=cuda script/setup-libtorch.sh --print-python`); it runs on CPU.
+"""
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+
+from pytorch_small import PRESETS, Lm
+
+
+def step(model, idx, cache, past):
+    """Logits of the positions `idx` [1, t] after `past` cached ones; extends `cache`."""
+    t = idx.shape[1]
+    x = model.wte(idx) + model.wpe(torch.arange(past, past + t))
+    for i, blk in enumerate(model.blocks):
+        b, _, d = x.shape
+        q, k, v = blk.qkv(blk.ln1(x)).split(d, dim=2)
+        heads = lambda y: y.view(b, t, blk.h, d // blk.h).transpose(1, 2)
+        q, k, v = heads(q), heads(k), heads(v)
+        if cache[i] is not None:
+            k = torch.cat([cache[i][0], k], dim=2)
+            v = torch.cat([cache[i][1], v], dim=2)
+        cache[i] = (k, v)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=past == 0)
+        x = x + blk.proj(a.transpose(1, 2).contiguous().view(b, t, d))
+        x = x + blk.fc_proj(F.gelu(blk.fc(blk.ln2(x))))
+    return model.ln_f(x) @ model.wte.weight.t()
+
+
+def generate(model, prompt, n, context):
+    seq = list(prompt)
+    out = []
+    cache = [None] * len(model.blocks)
+    cached = 0
+    for _ in range(n):
+        if len(seq) > context:
+            seq = seq[len(seq) - context :]
+            cache = [None] * len(model.blocks)
+            cached = 0
+        logits = step(model, torch.tensor([seq[cached:]]), cache, cached)
+        cached = len(seq)
+        nxt = int(logits[0, -1].argmax())
+        seq.append(nxt)
+        out.append(nxt)
+    return out
+
+
+def main():
+    torch.set_flush_denormal(True)
+    if "AUTONET_BENCH_THREADS" in os.environ:
+        torch.set_num_threads(int(os.environ["AUTONET_BENCH_THREADS"]))
+    preset = os.environ.get("AUTONET_BENCH_PRESET", "small")
+    cfg = PRESETS[preset]
+    tokens = int(os.environ.get("AUTONET_BENCH_TOKENS", "128"))
+    repeats = int(os.environ.get("AUTONET_BENCH_REPEATS", "5"))
+    torch.manual_seed(1)
+    model = Lm(**cfg).eval()
+    prompt = b"fn main() {\n    "
+    with torch.inference_mode():
+        for _ in range(2):
+            generate(model, prompt, tokens, cfg["context"])
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            generate(model, prompt, tokens, cfg["context"])
+        secs = time.perf_counter() - t0
+    print(
+        f"pytorch {preset}: threads {torch.get_num_threads()}, greedy {tokens} bytes after a "
+        f"{len(prompt)}-byte prompt, {repeats} timed runs"
+    )
+    print(f"RESULT pytorch kv bytes_per_s {repeats * tokens / secs:.1f}")
+
+
+if __name__ == "__main__":
+    main()
