@@ -55,11 +55,22 @@ impl LoadedModel {
         prompt: &[u8],
         params: &GenerateParams,
     ) -> Result<Generated, InferenceError> {
+        self.generate_stream(prompt, params, |_| true)
+    }
+
+    /// Generates a continuation of `prompt`, passing each output byte to `on_byte` as soon as it
+    /// is known (`false` stops generation: finish `cancelled`); blocking.
+    pub fn generate_stream(
+        &self,
+        prompt: &[u8],
+        params: &GenerateParams,
+        mut on_byte: impl FnMut(u8) -> bool,
+    ) -> Result<Generated, InferenceError> {
         let lm = self.lm.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::with_capacity(params.max_tokens);
         let finish = generate_stream(&lm, prompt, params, |b| {
             out.push(b);
-            true
+            on_byte(b)
         })
         .map_err(|e| InferenceError::Model(e.to_string()))?;
         Ok(Generated {
@@ -71,6 +82,45 @@ impl LoadedModel {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// Splits off the front of `pending` that is text already: complete UTF-8 characters, and
+/// invalid sequences (as U+FFFD, the way `String::from_utf8_lossy` writes them). What could still
+/// become a character (the start of a multi-byte sequence) stays. The pieces of a byte stream
+/// joined are `String::from_utf8_lossy` of the whole, once the rest is flushed with
+/// [`flush_text`].
+pub fn take_text(pending: &mut Vec<u8>) -> String {
+    let mut text = String::new();
+    loop {
+        match std::str::from_utf8(pending) {
+            Ok(s) => {
+                text.push_str(s);
+                pending.clear();
+                return text;
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                match e.error_len() {
+                    Some(bad) => {
+                        text.push_str(&String::from_utf8_lossy(&pending[..valid + bad]));
+                        pending.drain(..valid + bad);
+                    }
+                    None => {
+                        text.push_str(&String::from_utf8_lossy(&pending[..valid]));
+                        pending.drain(..valid);
+                        return text;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The rest of a byte stream at its end, as text (an unfinished sequence becomes U+FFFD).
+pub fn flush_text(pending: &mut Vec<u8>) -> String {
+    let text = String::from_utf8_lossy(pending).into_owned();
+    pending.clear();
+    text
 }
 
 /// Where models come from: the project on chain, its spec, and the shard network.
@@ -195,5 +245,35 @@ impl Current {
     /// Serves `model` from now on.
     pub fn replace(&self, model: LoadedModel) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(model);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_text_joins_to_the_lossy_text_of_the_whole() {
+        let samples: [&[u8]; 4] = [
+            "héllo wörld €".as_bytes(),
+            b"\xff\xfeab\xe2\x82",
+            b"a\xe2\x82\xacb\xc3",
+            b"\xf0\x9f\x98\x80\x80x",
+        ];
+        for bytes in samples {
+            let mut pending = Vec::new();
+            let mut joined = String::new();
+            for &b in bytes {
+                pending.push(b);
+                joined.push_str(&take_text(&mut pending));
+            }
+            joined.push_str(&flush_text(&mut pending));
+            assert_eq!(joined, String::from_utf8_lossy(bytes), "{bytes:?}");
+        }
+        // A character is held back until it is complete.
+        let mut pending = vec![0xe2, 0x82];
+        assert_eq!(take_text(&mut pending), "");
+        pending.push(0xac);
+        assert_eq!(take_text(&mut pending), "€");
     }
 }

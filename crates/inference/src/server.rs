@@ -13,6 +13,7 @@
 //! fails because someone executed the authorization straight on the token, the value waiting
 //! there is collected for this project and node (`InferenceMarket.collect`).
 
+use std::convert::Infallible;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,13 +34,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lru::LruCache;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::model::{Current, Generated};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::model::{Current, Generated, flush_text, take_text};
 
 /// Largest prompt accepted, in bytes.
 pub const MAX_PROMPT_BYTES: usize = 16 * 1024;
@@ -151,18 +155,22 @@ pub fn router(state: AppState, free: bool) -> Router {
     r.with_state(state)
 }
 
-/// A parsed request: the prompt and the sampling parameters.
+/// A parsed request: the prompt, the sampling parameters, and how the output is sent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Request {
     /// The prompt.
     pub prompt: String,
     /// Sampling.
     pub params: GenerateParams,
+    /// `"stream": true`: the output as server-sent events, byte by byte as it is generated
+    /// (a paid stream is settled before its first byte).
+    pub stream: bool,
 }
 
 impl Request {
     /// Parses `{"prompt": "...", "max_tokens": …, "temperature": …, "top_k": …, "top_p": …,
-    /// "seed": …, "stop": …}` (every field but the prompt optional), naming what is wrong.
+    /// "seed": …, "stop": …, "stream": …}` (every field but the prompt optional), naming what is
+    /// wrong.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let mut v: Value = serde_json::from_slice(body)
             .map_err(|e| format!("the body must be a JSON object: {e}"))?;
@@ -178,10 +186,19 @@ impl Request {
                 prompt.len()
             ));
         }
+        let stream = match obj.remove("stream") {
+            None | Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => true,
+            Some(_) => return Err("`stream` must be true or false".into()),
+        };
         let params: GenerateParams =
             serde_json::from_value(v).map_err(|e| format!("invalid parameters: {e}"))?;
         params.validate().map_err(|e| e.to_string())?;
-        Ok(Self { prompt, params })
+        Ok(Self {
+            prompt,
+            params,
+            stream,
+        })
     }
 
     fn cache_key(&self) -> String {
@@ -240,6 +257,69 @@ fn output_json(root: B256, g: &Generated, cached: bool, elapsed: Duration) -> Va
     })
 }
 
+/// The output of `req` as server-sent events: `token` events (`{"text": …}`, the bytes as they
+/// are generated, split only between characters) and a last `done` event with what the JSON
+/// answer holds (`model`, `output`, `tokens`, `finish`, `cached`, `elapsed_ms`), or an `error`
+/// event. A client that goes away stops the generation (its output is then not cached).
+fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(256);
+    let model = state.current.get();
+    let key = (model.root, req.cache_key());
+    let hit = state
+        .cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .cloned();
+    let cache = state.cache.clone();
+    let token = |text: &str| {
+        Event::default()
+            .event("token")
+            .data(json!({ "text": text }).to_string())
+    };
+    if let Some(hit) = hit {
+        tokio::spawn(async move {
+            let _ = tx.send(Ok(token(&hit.output))).await;
+            let done = output_json(model.root, &hit, true, started.elapsed());
+            let _ = tx
+                .send(Ok(Event::default().event("done").data(done.to_string())))
+                .await;
+        });
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let mut pending = Vec::new();
+            let result = model.generate_stream(req.prompt.as_bytes(), &req.params, |b| {
+                pending.push(b);
+                let text = take_text(&mut pending);
+                text.is_empty() || tx.blocking_send(Ok(token(&text))).is_ok()
+            });
+            let event = match result {
+                Ok(g) => {
+                    let rest = flush_text(&mut pending);
+                    if !rest.is_empty() && tx.blocking_send(Ok(token(&rest))).is_err() {
+                        return;
+                    }
+                    if g.finish != "cancelled" {
+                        cache
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .put(key, g.clone());
+                    }
+                    let done = output_json(model.root, &g, false, started.elapsed());
+                    Event::default().event("done").data(done.to_string())
+                }
+                Err(e) => Event::default()
+                    .event("error")
+                    .data(json!({ "error": e.to_string() }).to_string()),
+            };
+            let _ = tx.blocking_send(Ok(event));
+        });
+    }
+    Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 async fn model_info(State(state): State<AppState>) -> Response {
     let m = state.current.get();
     json_response(
@@ -262,6 +342,10 @@ async fn unpaid(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(why) => return bad_request(why),
     };
+    if req.stream {
+        state.metrics.inference_request(false, false);
+        return stream_output(&state, req, started);
+    }
     match produce(&state, &req).await {
         Ok((root, g, cached)) => {
             state.metrics.inference_request(false, cached);
@@ -350,6 +434,28 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         }
     }
     let t_claimed = started.elapsed();
+    if req.stream {
+        // Streamed: settled before the first byte, so a client that disconnects has paid for
+        // what it asked.
+        if let Err(e) = check_onchain(&state.provider, &payment).await {
+            let _ = state.nonces.mark_failed(&key, e.code(), unix_now());
+            return payment_required(&state, price, Some(&e));
+        }
+        let pending = match settle_or_refuse(&state, &payment, &key).await {
+            Ok(p) => p,
+            Err(resp) => return resp,
+        };
+        let tx = pending.tx_hash();
+        track_settlement(&state, key, &payment, pending);
+        state.metrics.inference_request(true, false);
+        info!(payer = %payment.payer, value = %payment.authorization.value, %tx, "paid stream settled; streaming");
+        let mut resp = stream_output(&state, req, started);
+        if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&payment.settle_response(tx)))
+        {
+            resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
+        }
+        return resp;
+    }
     let (checked, produced) = tokio::join!(
         check_onchain(&state.provider, &payment),
         produce(&state, &req)
@@ -372,77 +478,15 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             );
         }
     };
-    let network = format!("eip155:{}", state.payment.chain_id);
     let t_produced = started.elapsed();
-    let pending = match send_settle(
-        state.provider.clone(),
-        state.payment.market,
-        U256::from(state.payment.project_id),
-        &payment,
-    )
-    .await
-    {
+    let pending = match settle_or_refuse(&state, &payment, &key).await {
         Ok(p) => p,
-        Err(e) => {
-            let reason = e.to_string();
-            warn!(payer = %payment.payer, error = %reason, "settlement refused: output withheld");
-            let _ = state.nonces.mark_failed(&key, &reason, unix_now());
-            state.metrics.payment_failed(e.code());
-            if e.code() == codes::NONCE_ALREADY_USED {
-                // Executed straight on the token meanwhile: the value is at this node's payTo.
-                let (provider, payment) = (state.provider.clone(), state.payment.clone());
-                tokio::spawn(async move { collect_own(&provider, &payment).await });
-            }
-            let settle = SettleResponse::failure(e.code(), Some(payment.payer), network);
-            let mut resp = json_response(
-                StatusCode::PAYMENT_REQUIRED,
-                json!({ "error": format!("the payment could not be settled: {reason}"), "code": e.code() }),
-            );
-            if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
-                resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
-            }
-            return resp;
-        }
+        Err(resp) => return resp,
     };
     let tx = pending.tx_hash();
-    state
-        .payments
-        .record(payment.payer, payment.authorization.value, tx);
+    track_settlement(&state, key, &payment, pending);
     state.metrics.inference_request(true, cached);
     state.metrics.inference_latency(started.elapsed());
-    state.pending.fetch_add(1, Ordering::Relaxed);
-    {
-        let (nonces, metrics, pending_count) = (
-            state.nonces.clone(),
-            state.metrics.clone(),
-            state.pending.clone(),
-        );
-        let (provider, payment_settings) = (state.provider.clone(), state.payment.clone());
-        tokio::spawn(async move {
-            // Off the response path: after a crash before this write, the restart reconciles the
-            // claimed payment with the token's authorizationState.
-            let _ = nonces.mark_submitted(&key, tx, unix_now());
-            let options = TxOptions::default().with_timeout(Duration::from_secs(120));
-            match pending.confirm(&options).await {
-                Ok(_) => {
-                    let _ = nonces.mark_settled(&key, tx, unix_now());
-                    metrics.payment_settled();
-                }
-                Err(e) => {
-                    warn!(%tx, error = %e, "a settlement transaction failed on chain");
-                    let _ = nonces.mark_failed(&key, &e.to_string(), unix_now());
-                    metrics.payment_failed(e.code());
-                    if e.code() == codes::NONCE_ALREADY_USED {
-                        // Someone executed the authorization straight on the token first: the
-                        // value waits at this node's payTo, and only this project and node can
-                        // be credited with it.
-                        collect_own(&provider, &payment_settings).await;
-                    }
-                }
-            }
-            pending_count.fetch_sub(1, Ordering::Relaxed);
-        });
-    }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     info!(
         payer = %payment.payer, value = %payment.authorization.value, %tx, cached,
@@ -459,6 +503,91 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
     }
     resp
+}
+
+/// Sends `InferenceMarket.settle` for `payment`; when it cannot be sent, the 402 to answer (the
+/// output withheld) with the reason, and whatever waits at this node's payTo collected when
+/// the authorization was executed elsewhere.
+async fn settle_or_refuse(
+    state: &AppState,
+    payment: &autonet_x402::VerifiedPayment,
+    key: &autonet_x402::NonceKey,
+) -> Result<autonet_x402::PendingSettlement<ChainProvider>, Response> {
+    let network = format!("eip155:{}", state.payment.chain_id);
+    match send_settle(
+        state.provider.clone(),
+        state.payment.market,
+        U256::from(state.payment.project_id),
+        payment,
+    )
+    .await
+    {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            let reason = e.to_string();
+            warn!(payer = %payment.payer, error = %reason, "settlement refused: output withheld");
+            let _ = state.nonces.mark_failed(key, &reason, unix_now());
+            state.metrics.payment_failed(e.code());
+            if e.code() == codes::NONCE_ALREADY_USED {
+                // Executed straight on the token meanwhile: the value is at this node's payTo.
+                let (provider, payment) = (state.provider.clone(), state.payment.clone());
+                tokio::spawn(async move { collect_own(&provider, &payment).await });
+            }
+            let settle = SettleResponse::failure(e.code(), Some(payment.payer), network);
+            let mut resp = json_response(
+                StatusCode::PAYMENT_REQUIRED,
+                json!({ "error": format!("the payment could not be settled: {reason}"), "code": e.code() }),
+            );
+            if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
+                resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
+            }
+            Err(resp)
+        }
+    }
+}
+
+/// Records a sent settlement and follows it to its receipt off the response path (after a crash
+/// before the receipt, the restart reconciles the claimed payment with the token's
+/// authorizationState).
+fn track_settlement(
+    state: &AppState,
+    key: autonet_x402::NonceKey,
+    payment: &autonet_x402::VerifiedPayment,
+    pending: autonet_x402::PendingSettlement<ChainProvider>,
+) {
+    let tx = pending.tx_hash();
+    state
+        .payments
+        .record(payment.payer, payment.authorization.value, tx);
+    state.pending.fetch_add(1, Ordering::Relaxed);
+    let (nonces, metrics, pending_count) = (
+        state.nonces.clone(),
+        state.metrics.clone(),
+        state.pending.clone(),
+    );
+    let (provider, payment_settings) = (state.provider.clone(), state.payment.clone());
+    tokio::spawn(async move {
+        let _ = nonces.mark_submitted(&key, tx, unix_now());
+        let options = TxOptions::default().with_timeout(Duration::from_secs(120));
+        match pending.confirm(&options).await {
+            Ok(_) => {
+                let _ = nonces.mark_settled(&key, tx, unix_now());
+                metrics.payment_settled();
+            }
+            Err(e) => {
+                warn!(%tx, error = %e, "a settlement transaction failed on chain");
+                let _ = nonces.mark_failed(&key, &e.to_string(), unix_now());
+                metrics.payment_failed(e.code());
+                if e.code() == codes::NONCE_ALREADY_USED {
+                    // Someone executed the authorization straight on the token first: the
+                    // value waits at this node's payTo, and only this project and node can be
+                    // credited with it.
+                    collect_own(&provider, &payment_settings).await;
+                }
+            }
+        }
+        pending_count.fetch_sub(1, Ordering::Relaxed);
+    });
 }
 
 /// Collects whatever waits at this node's payTo (see `autonet_x402::collect_uncollected`),
@@ -481,6 +610,115 @@ pub async fn collect_own(provider: &ChainProvider, payment: &Payment) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::LoadedModel;
+    use alloy::providers::Provider;
+
+    /// The routes over a random `tiny` model, unpaid (no chain is reached), on 127.0.0.1.
+    async fn serve_tiny() -> String {
+        let cfg = autonet_ml::ModelConfig::tiny();
+        let weights = autonet_ml::init_weights(&cfg, 3).unwrap();
+        let lm = autonet_ml::Lm::new(&cfg, &weights, tch::Device::Cpu).unwrap();
+        let provider = alloy::providers::ProviderBuilder::new()
+            .connect_http("http://127.0.0.1:9".parse().unwrap())
+            .erased();
+        let state = AppState {
+            current: Current::new(LoadedModel::new(B256::repeat_byte(7), lm)),
+            cache: AppState::new_cache(8),
+            price: Arc::new(AtomicU128::new(0)),
+            payment: Payment {
+                chain_id: 1,
+                asset: Address::repeat_byte(1),
+                domain: ("ATN".into(), "1".into()),
+                market: Address::repeat_byte(2),
+                project_id: 1,
+                node: Address::repeat_byte(3),
+                pay_to: Address::repeat_byte(4),
+                max_timeout_secs: 60,
+            },
+            nonces: Arc::new(NonceStore::open_in_memory().unwrap()),
+            provider,
+            public_url: "http://127.0.0.1".into(),
+            metrics: Metrics::new(),
+            payments: Payments::new(),
+            pending: Arc::new(AtomicU64::new(0)),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(state, true)).await });
+        url
+    }
+
+    /// `(event, data)` pairs of a server-sent-events body.
+    fn events(body: &str) -> Vec<(String, Value)> {
+        body.split("\n\n")
+            .filter_map(|block| {
+                let mut event = None;
+                let mut data = None;
+                for line in block.lines() {
+                    if let Some(e) = line.strip_prefix("event: ") {
+                        event = Some(e.to_string());
+                    } else if let Some(d) = line.strip_prefix("data: ") {
+                        data = serde_json::from_str(d).ok();
+                    }
+                }
+                Some((event?, data?))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_is_the_json_answer_byte_by_byte() {
+        let url = format!("{}/v1/free/generate", serve_tiny().await);
+        let http = reqwest::Client::new();
+        let post = |body: Value| {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                let r = http.post(&url).body(body.to_string()).send().await.unwrap();
+                let ct = r
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .map(|v| v.to_str().unwrap().to_string());
+                (r.status(), ct, r.text().await.unwrap())
+            }
+        };
+        let ask = json!({"prompt": "fn main", "max_tokens": 40, "temperature": 0});
+        let mut streamed = ask.clone();
+        streamed["stream"] = json!(true);
+        // Streamed first (so it is generated, not cached), then the JSON answer from the cache.
+        let (status, ct, body) = post(streamed.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(ct.as_deref(), Some("text/event-stream"));
+        let ev = events(&body);
+        let (last, tokens) = ev.split_last().expect("events");
+        assert_eq!(last.0, "done", "{body}");
+        assert_eq!(last.1["cached"], false);
+        assert!(tokens.len() > 1, "generated bytes arrive one by one: {body}");
+        assert!(tokens.iter().all(|(e, _)| e == "token"));
+        let text: String = tokens
+            .iter()
+            .map(|(_, d)| d["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(text, last.1["output"].as_str().unwrap());
+        assert_eq!(last.1["tokens"], 40);
+        let (status, _, body) = post(ask.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["output"], last.1["output"]);
+        assert_eq!(answer["cached"], true, "the stream filled the cache");
+        // From the cache, streamed: the whole output in one event.
+        let (_, _, body) = post(streamed).await;
+        let ev = events(&body);
+        assert_eq!(ev.len(), 2, "{body}");
+        assert_eq!(ev[0].1["text"], answer["output"]);
+        assert_eq!(ev[1].1["cached"], true);
+        // A bad `stream` is named.
+        let mut bad = ask;
+        bad["stream"] = json!("yes");
+        let (status, _, body) = post(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("`stream` must be true or false"), "{body}");
+    }
 
     #[test]
     fn requests_are_parsed_and_bad_ones_named() {
