@@ -6,7 +6,11 @@
 // payment was refused). Exit code 0 only for a 2xx answer.
 //
 // Usage: X402_PAYER_KEY=0x... node script/x402-pay.mjs <url> [--method POST] [--body JSON]
-//          [--network eip155:<chainId>] [--max-amount <atomic units>]
+//          [--network eip155:<chainId>] [--max-amount <atomic units>] [--stream]
+//          [--disconnect-after N]
+// --stream reads the answer as server-sent events as they arrive and adds `events` (each
+// {event, data, ms: milliseconds after the request}) to the report; --disconnect-after N closes
+// the connection after N `token` events (the report then has "disconnected": true).
 // The key is read from the environment only. Without --network every eip155 chain is accepted;
 // --max-amount (or X402_MAX_AMOUNT) refuses requirements asking for more.
 // Requires `make setup-node` (the packages are devDependencies in package.json).
@@ -24,7 +28,14 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const args = { method: undefined, body: undefined, network: "eip155:*", maxAmount: process.env.X402_MAX_AMOUNT };
+  const args = {
+    method: undefined,
+    body: undefined,
+    network: "eip155:*",
+    maxAmount: process.env.X402_MAX_AMOUNT,
+    stream: false,
+    disconnectAfter: undefined,
+  };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -36,6 +47,12 @@ function parseArgs(argv) {
     else if (a === "--body") args.body = value();
     else if (a === "--network") args.network = value();
     else if (a === "--max-amount") args.maxAmount = value();
+    else if (a === "--stream") args.stream = true;
+    else if (a === "--disconnect-after") {
+      args.stream = true;
+      args.disconnectAfter = Number(value());
+      if (!Number.isInteger(args.disconnectAfter) || args.disconnectAfter < 1) usage("--disconnect-after must be a positive integer");
+    }
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else rest.push(a);
@@ -80,8 +97,43 @@ async function main() {
     init.body = args.body;
     init.headers = { "content-type": "application/json" };
   }
+  const started = performance.now();
   const response = await fetchWithPayment(args.url, init);
-  const body = await response.text();
+  let body = "";
+  let events;
+  let disconnected = false;
+  if (args.stream && response.ok && response.body) {
+    events = [];
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let tokens = 0;
+    read: for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (data.length === 0) continue;
+        events.push({ event, data: JSON.parse(data.join("\n")), ms: performance.now() - started });
+        if (event === "token" && ++tokens === args.disconnectAfter) {
+          disconnected = true;
+          await reader.cancel();
+          break read;
+        }
+      }
+    }
+  } else {
+    body = await response.text();
+  }
   const paymentResponseHeader = response.headers.get("PAYMENT-RESPONSE");
   const paymentRequiredHeader = response.status === 402 ? response.headers.get("PAYMENT-REQUIRED") : null;
   const result = {
@@ -92,6 +144,10 @@ async function main() {
     paymentResponse: paymentResponseHeader ? decodePaymentResponseHeader(paymentResponseHeader) : null,
     paymentRequired: paymentRequiredHeader ? decodePaymentRequiredHeader(paymentRequiredHeader) : null,
   };
+  if (events !== undefined) {
+    result.events = events;
+    result.disconnected = disconnected;
+  }
   process.stdout.write(JSON.stringify(result) + "\n");
   process.exit(response.ok ? 0 : 1);
 }

@@ -148,7 +148,7 @@ pub async fn sell(
     });
     let mut base = base;
     if official_client {
-        let line = pay_with_official_client(net, &url, &body).await?;
+        let line = pay_with_official_client(net, &url).await?;
         text.push_str(&line);
         let (line, restarted) = refused_payments(net, &url, &buyer).await?;
         text.push_str(&line);
@@ -167,12 +167,15 @@ fn net_err(e: NetworkError) -> CommandError {
     err(e)
 }
 
-/// Pays the node with `@x402/fetch` + `@x402/evm` (script/x402-pay.mjs).
-async fn pay_with_official_client(
+/// Runs the official x402 client (`@x402/fetch` + `@x402/evm`, script/x402-pay.mjs) as a
+/// freshly funded payer: POSTs `body` to `url` with `extra` arguments; returns its report and
+/// the payer. Fails unless the client was served.
+async fn official_client(
     net: &Network,
     url: &str,
     body: &Value,
-) -> Result<String, CommandError> {
+    extra: &[&str],
+) -> Result<(Value, Address), CommandError> {
     let payer = net.funded_payer(5).await.map_err(net_err)?;
     let repo = net.opts.repo.clone();
     let script = repo.join("script/x402-pay.mjs");
@@ -180,11 +183,9 @@ async fn pay_with_official_client(
         .arg(&script)
         .arg(url)
         .args(["--method", "POST", "--body"])
-        .arg(
-            json!({"prompt": "pub fn", "max_tokens": 24, "temperature": 0.7, "seed": 3})
-                .to_string(),
-        )
+        .arg(body.to_string())
         .args(["--network", &format!("eip155:{}", net.opts.chain_id)])
+        .args(extra)
         .current_dir(&repo)
         .env("X402_PAYER_KEY", payer.to_bytes().to_string())
         .output()
@@ -203,17 +204,32 @@ async fn pay_with_official_client(
             "the official client printed no JSON ({e}): {stdout}"
         ))
     })?;
-    let settled = &v["paymentResponse"];
-    if v["status"] != 200 || settled["success"] != true {
+    if v["status"] != 200 || v["paymentResponse"]["success"] != true {
         return Err(err(format!("the official client was not served: {v}")));
     }
-    let tx: TxHash = settled["transaction"]
+    Ok((v, payer.address()))
+}
+
+/// The settlement transaction of an official client's report, and its split on chain.
+async fn settled_split(
+    net: &Network,
+    report: &Value,
+) -> Result<(TxHash, InferenceMarket::Settled), CommandError> {
+    let tx: TxHash = report["paymentResponse"]["transaction"]
         .as_str()
         .unwrap_or_default()
         .parse()
         .map_err(err)?;
-    let split = split_of(net, tx).await?;
-    let _ = body;
+    Ok((tx, split_of(net, tx).await?))
+}
+
+/// Pays the node with `@x402/fetch` + `@x402/evm` (script/x402-pay.mjs): one JSON answer, one
+/// streamed answer (settled before its first byte, its bytes joined equal to its `done`
+/// event's output), and one stream the client leaves after its first byte (paid all the same).
+async fn pay_with_official_client(net: &Network, url: &str) -> Result<String, CommandError> {
+    let body = json!({"prompt": "pub fn", "max_tokens": 24, "temperature": 0.7, "seed": 3});
+    let (v, payer) = official_client(net, url, &body, &[]).await?;
+    let (tx, split) = settled_split(net, &v).await?;
     let served: Value = v["body"]
         .as_str()
         .and_then(|b| serde_json::from_str(b).ok())
@@ -223,11 +239,51 @@ async fn pay_with_official_client(
             "the official client's answer has no output: {v}"
         )));
     };
-    Ok(format!(
-        "  the official x402 client (@x402/fetch + @x402/evm) paid {} ATN as {} and got {output:?} (tx {tx})\n",
+    let mut text = format!(
+        "  the official x402 client (@x402/fetch + @x402/evm) paid {} ATN as {payer} and got {output:?} (tx {tx})\n",
         format_atn(split.value),
-        payer.address(),
-    ))
+    );
+
+    let body =
+        json!({"prompt": "impl Default for", "max_tokens": 32, "temperature": 0, "stream": true});
+    let (v, payer) = official_client(net, url, &body, &["--stream"]).await?;
+    let (tx, split) = settled_split(net, &v).await?;
+    let events = v["events"].as_array().cloned().unwrap_or_default();
+    let Some((done, tokens)) = events.split_last() else {
+        return Err(err(format!("the streamed answer had no events: {v}")));
+    };
+    let joined: String = tokens
+        .iter()
+        .filter(|e| e["event"] == "token")
+        .filter_map(|e| e["data"]["text"].as_str())
+        .collect();
+    if done["event"] != "done" || tokens.len() < 2 || done["data"]["output"] != joined.as_str() {
+        return Err(err(format!(
+            "the streamed answer is not token events joining to its done event's output: {v}"
+        )));
+    }
+    text.push_str(&format!(
+        "  streamed (\"stream\": true) to the official client as {payer}: settled for {} ATN before the first byte (tx {tx}); {} token events, the first after {:.0} ms, done after {:.0} ms, joined {joined:?}\n",
+        format_atn(split.value),
+        tokens.len(),
+        tokens[0]["ms"].as_f64().unwrap_or_default(),
+        done["ms"].as_f64().unwrap_or_default(),
+    ));
+
+    let body =
+        json!({"prompt": "struct Node {", "max_tokens": 512, "temperature": 0, "stream": true});
+    let (v, payer) = official_client(net, url, &body, &["--disconnect-after", "1"]).await?;
+    if v["disconnected"] != true {
+        return Err(err(format!(
+            "the client was to disconnect after one token event: {v}"
+        )));
+    }
+    let (tx, split) = settled_split(net, &v).await?;
+    text.push_str(&format!(
+        "  a client that left its stream after the first byte ({payer}) paid {} ATN all the same (tx {tx})\n",
+        format_atn(split.value),
+    ));
+    Ok(text)
 }
 
 async fn post(
