@@ -14,11 +14,22 @@ use autonet_storage::{ShardClient, Store};
 
 use crate::InferenceError;
 
-/// A model ready to generate with.
+/// A model ready to generate with: one copy of the weights per generation that may run at once
+/// (a copy is used by one generation at a time; concurrent requests decode in parallel on
+/// separate copies instead of queueing behind one).
 pub struct LoadedModel {
     /// Its Merkle root (as published and accepted on chain).
     pub root: B256,
-    lm: Mutex<Lm>,
+    copies: Vec<Mutex<Lm>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+/// Copies of a served model: one per core, at most 4 (decoding one byte is too small a job for
+/// libtorch to spread over cores, so parallel requests are what uses them).
+pub fn default_copies() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4)
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -41,12 +52,35 @@ pub struct Generated {
 }
 
 impl LoadedModel {
-    /// Wraps `lm` as model `root`.
+    /// Wraps `lm` as model `root` (one copy: generations take turns).
     pub fn new(root: B256, lm: Lm) -> Self {
+        Self::with_copies(root, vec![lm])
+    }
+
+    /// Model `root` served from `copies` (each the same weights; at least one).
+    pub fn with_copies(root: B256, copies: Vec<Lm>) -> Self {
+        assert!(!copies.is_empty(), "a served model needs at least one copy");
         Self {
             root,
-            lm: Mutex::new(lm),
+            copies: copies.into_iter().map(Mutex::new).collect(),
+            next: Default::default(),
         }
+    }
+
+    /// Copies of the weights held.
+    pub fn copies(&self) -> usize {
+        self.copies.len()
+    }
+
+    /// A free copy, or (all busy) the next one in turn, waited for.
+    fn lm(&self) -> std::sync::MutexGuard<'_, Lm> {
+        for c in &self.copies {
+            if let Ok(lm) = c.try_lock() {
+                return lm;
+            }
+        }
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.copies.len();
+        self.copies[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Generates a continuation of `prompt` (blocking: call from a blocking thread).
@@ -66,7 +100,7 @@ impl LoadedModel {
         params: &GenerateParams,
         mut on_byte: impl FnMut(u8) -> bool,
     ) -> Result<Generated, InferenceError> {
-        let lm = self.lm.lock().unwrap_or_else(|p| p.into_inner());
+        let lm = self.lm();
         let mut out = Vec::with_capacity(params.max_tokens);
         let finish = generate_stream(&lm, prompt, params, |b| {
             out.push(b);
@@ -215,9 +249,11 @@ impl ModelSource {
             }
             ModelError::Spec(_) | ModelError::Decode(_) => InferenceError::Model(e.to_string()),
         })?;
-        let lm = Lm::new(&self.config, &weights, tch::Device::Cpu)
+        let copies = (0..default_copies())
+            .map(|_| Lm::new(&self.config, &weights, tch::Device::Cpu))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| InferenceError::Model(format!("model {root}: {e}")))?;
-        Ok(LoadedModel::new(root, lm))
+        Ok(LoadedModel::with_copies(root, copies))
     }
 
     /// Whether `root` is the project's genesis model.
@@ -251,6 +287,25 @@ impl Current {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_generations_take_separate_copies_and_agree() {
+        let cfg = autonet_ml::ModelConfig::tiny();
+        let weights = autonet_ml::init_weights(&cfg, 2).unwrap();
+        let copy = || Lm::new(&cfg, &weights, tch::Device::Cpu).unwrap();
+        let m = LoadedModel::with_copies(B256::repeat_byte(1), vec![copy(), copy()]);
+        assert_eq!(m.copies(), 2);
+        let greedy = GenerateParams::greedy(16);
+        let alone = m.generate(b"fn", &greedy).unwrap();
+        {
+            // One copy busy: the other is taken at once (a single copy would wait here forever).
+            let _busy = m.lm();
+            let b = m.lm();
+            drop(b);
+            assert_eq!(m.generate(b"fn", &greedy).unwrap(), alone);
+        }
+        assert_eq!(alone.tokens, 16);
+    }
 
     #[test]
     fn streamed_text_joins_to_the_lossy_text_of_the_whole() {
