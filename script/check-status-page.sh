@@ -2,22 +2,25 @@
 # Loads a node's status page in headless Chromium and checks that its loss chart rendered the
 # expected number of points.
 #
-#   script/check-status-page.sh <url> <expected_points>
+#   script/check-status-page.sh <url> <expected_points> [<min_psi_points>]
 #
 # Exit 0 when the page loaded its data (body data-state="ok") and the chart `#loss-chart` carries
 # data-points="<expected_points>" with as many <circle> points (plus a line when there are 2 or
 # more, or the text "no rounds yet" when there are none); non-zero with a message otherwise. It
 # prints the chart's x axis (data-axis: "time" when every round's proposal time is known, else
 # "round") with its number of ticks, and the page's cards ("value (full value on hover) label").
+# The colony-health chart `#psi-chart` must be there too, with at least <min_psi_points> points
+# (default 0); its points and the Ψ table's rows are printed.
 # Chromium: $CHROMIUM, else /usr/bin/chromium (Debian: `make setup-browser`).
 set -euo pipefail
 
-if [[ $# -ne 2 || ! $2 =~ ^[0-9]+$ ]]; then
-    echo "usage: $0 <url> <expected_points>" >&2
+if [[ $# -lt 2 || $# -gt 3 || ! $2 =~ ^[0-9]+$ || ! ${3:-0} =~ ^[0-9]+$ ]]; then
+    echo "usage: $0 <url> <expected_points> [<min_psi_points>]" >&2
     exit 2
 fi
 url=$1
 expected=$2
+min_psi=${3:-0}
 chromium=${CHROMIUM:-/usr/bin/chromium}
 if [[ ! -x $chromium ]]; then
     echo "check-status-page: no Chromium at $chromium: run \`make setup-browser\` (apt-get install -y chromium)" >&2
@@ -73,5 +76,19 @@ ticks=$({ grep -o 'class="x-tick"' <<<"$chart" || true; } | wc -l | tr -d ' ')
 # The cards, as "value (hover text) label" lines: amounts are rounded for people, full on hover.
 cards=$(grep -o '<div class="card"><b[^>]*>[^<]*</b><span[^>]*>[^<]*</span>' <<<"$flat" |
     sed -E 's/<div class="card"><b( title="([^"]*)")?>([^<]*)<\/b><span[^>]*>([^<]*)<\/span>/\3 (\2) \4/' || true)
-echo "check-status-page: $url: loss chart with $expected points (x axis: ${axis:-missing}, $ticks x ticks)"
+psi_tag=$(grep -o '<svg[^>]*id="psi-chart"[^>]*>' <<<"$flat" || true)
+[[ -n $psi_tag ]] || fail "no <svg id=\"psi-chart\"> in the page"
+psi_points=$(grep -o 'data-points="[0-9]*"' <<<"$psi_tag" | grep -o '[0-9]\+' || true)
+((${psi_points:-0} >= min_psi)) ||
+    fail "the colony-health chart has ${psi_points:-no} points, expected at least $min_psi"
+psi_chart=${flat#*"$psi_tag"}
+psi_chart=${psi_chart%%</svg>*}
+psi_circles=$({ grep -o '<circle' <<<"$psi_chart" || true; } | wc -l | tr -d ' ')
+[[ $psi_circles == "${psi_points:-0}" ]] ||
+    fail "the colony-health chart draws $psi_circles points, data-points says ${psi_points:-missing}"
+# The Ψ table: "round Ψ intelligence sync diversity velocity" per row, newest first.
+psi_rows=$(grep -o '<div id="psi">.*' <<<"$flat" | sed 's/<\/table>.*//' | grep -o '<tr><td>[^/]*</td>\(<td>[^<]*</td>\)*</tr>' |
+    sed -E 's/<\/td><td>/ /g; s/<[^>]*>//g' || true)
+echo "check-status-page: $url: loss chart with $expected points (x axis: ${axis:-missing}, $ticks x ticks); colony-health chart with ${psi_points:-0} points"
+[[ -z $psi_rows ]] || sed 's/^/  Ψ round: /' <<<"$psi_rows"
 [[ -z $cards ]] || sed 's/^/  card: /' <<<"$cards"

@@ -40,6 +40,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy_primitives::{Address, B256, U256};
 pub use autonet_protocol::units::format_atn;
+pub use psi::{PsiPoint, psi_series};
+
+pub mod psi;
 use autonet_protocol::units::parse_atn;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -271,6 +274,9 @@ pub struct StatusSnapshot {
     pub loss_kind: LossKind,
     /// The loss chart's points, by round.
     pub loss_per_round: Vec<LossPoint>,
+    /// Colony health Ψ and its factors per round of `loss_per_round` ([`psi`]).
+    #[serde(default)]
+    pub psi: Vec<PsiPoint>,
 }
 
 impl StatusSnapshot {
@@ -327,6 +333,7 @@ impl StatusSnapshot {
             (LossKind::None, Vec::new())
         };
         let (recent, count, paid) = payments.summary();
+        let psi = psi::psi_series(&rounds, &loss_per_round);
         Self {
             generated_at: unix_now(),
             node,
@@ -349,6 +356,7 @@ impl StatusSnapshot {
             payments_total_atn: format_atn(paid),
             loss_kind,
             loss_per_round,
+            psi,
         }
     }
 }
@@ -741,6 +749,7 @@ struct MetricsInner {
     rounds_seen: IntGauge,
     tasks_finalized: IntGauge,
     last_eval_loss: Gauge,
+    psi: GaugeVec,
     stake: GaugeVec,
     rewards: Gauge,
     http_requests: IntCounterVec,
@@ -795,6 +804,16 @@ impl Metrics {
                 Gauge::new(
                     "last_eval_loss",
                     "Held-out loss of the newest evaluated round's base model (NaN: none)",
+                )?,
+            )?,
+            psi: reg(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "psi",
+                        "Colony health of the newest round with a loss point: psi and its factors intelligence, sync, diversity, velocity (NaN: not known), see docs/agents.md",
+                    ),
+                    &["factor"],
                 )?,
             )?,
             stake: reg(
@@ -908,6 +927,18 @@ impl Metrics {
             _ => None,
         };
         m.last_eval_loss.set(last_eval.unwrap_or(f64::NAN));
+        let newest = s.psi.last().copied().unwrap_or_default();
+        for (factor, value) in [
+            ("psi", newest.psi),
+            ("intelligence", newest.intelligence),
+            ("sync", newest.sync),
+            ("diversity", newest.diversity),
+            ("velocity", newest.velocity),
+        ] {
+            m.psi
+                .with_label_values(&[factor])
+                .set(value.unwrap_or(f64::NAN));
+        }
         m.stake.reset();
         for st in s
             .stakes

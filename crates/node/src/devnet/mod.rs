@@ -365,6 +365,12 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
                             Ok(line) => {
                                 let mut report = report;
                                 report.text.push_str(&line);
+                                match sale::colony_health(&net).await {
+                                    Ok(psi) => report.text.push_str(&psi),
+                                    Err(e) => report.text.push_str(&format!(
+                                        "  colony health Ψ: coordinator-1's status could not be read: {e}\n"
+                                    )),
+                                }
                                 Ok(report)
                             }
                             Err(e) => {

@@ -525,20 +525,15 @@ async fn measure(
 /// checks that its loss chart shows one point per round, against wall-clock time (anvil's logs
 /// carry each block's timestamp, which the agents record with each proposal).
 pub async fn check_status_page(net: &Network, rounds: u64) -> Result<String, CommandError> {
-    let agent = net
-        .agents
-        .get("coordinator-1")
-        .ok_or_else(|| err("no coordinator-1"))?;
-    let ready: Value = serde_json::from_str(
-        &std::fs::read_to_string(agent.state_dir.join(autonet_agents::READY_FILE)).map_err(err)?,
-    )
-    .map_err(err)?;
-    let url = format!("{}/", ready["endpoint"].as_str().unwrap_or_default());
+    let url = format!("{}/", coordinator_endpoint(net)?);
     let script = net.opts.repo.join("script/check-status-page.sh");
+    // Ψ needs a round before it (velocity): one point per round after the first.
+    let psi_points = rounds.saturating_sub(1);
     let out = tokio::process::Command::new("bash")
         .arg(&script)
         .arg(&url)
         .arg(rounds.to_string())
+        .arg(psi_points.to_string())
         .output()
         .await
         .map_err(|e| err(format!("running {}: {e}", script.display())))?;
@@ -558,8 +553,54 @@ pub async fn check_status_page(net: &Network, rounds: u64) -> Result<String, Com
     }
     Ok(format!(
         "  status page {url}: headless Chromium rendered the loss chart with {rounds} points \
-         against wall-clock time\n"
+         against wall-clock time and the colony-health chart with at least {psi_points}\n"
     ))
+}
+
+/// coordinator-1's HTTP endpoint (from its ready file).
+fn coordinator_endpoint(net: &Network) -> Result<String, CommandError> {
+    let agent = net
+        .agents
+        .get("coordinator-1")
+        .ok_or_else(|| err("no coordinator-1"))?;
+    let ready: Value = serde_json::from_str(
+        &std::fs::read_to_string(agent.state_dir.join(autonet_agents::READY_FILE)).map_err(err)?,
+    )
+    .map_err(err)?;
+    Ok(ready["endpoint"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string())
+}
+
+/// Colony health Ψ and its factors per round, as coordinator-1's status (`/api/status`) computes
+/// them (docs/agents.md "Colony health Ψ").
+pub async fn colony_health(net: &Network) -> Result<String, CommandError> {
+    let url = format!("{}/api/status", coordinator_endpoint(net)?);
+    let body = reqwest::get(&url)
+        .await
+        .map_err(err)?
+        .bytes()
+        .await
+        .map_err(err)?;
+    let status: Value = serde_json::from_slice(&body).map_err(err)?;
+    let f = |v: &Value| v.as_f64().map_or("–".to_string(), |x| format!("{x:.3}"));
+    let mut text = String::from(
+        "\n  colony health Ψ = (intelligence × sync × diversity × velocity)^¼, coordinator-1's view:\n    round      Ψ  intelligence   sync  diversity  velocity\n",
+    );
+    for p in status["psi"].as_array().cloned().unwrap_or_default() {
+        text.push_str(&format!(
+            "    {:>5} {:>6} {:>13} {:>6} {:>10} {:>9}\n",
+            p["round"],
+            f(&p["psi"]),
+            f(&p["intelligence"]),
+            f(&p["sync"]),
+            f(&p["diversity"]),
+            f(&p["velocity"]),
+        ));
+    }
+    Ok(text)
 }
 
 /// `autonet claim` for the inference provider and a contributor (solver-1): each receives
