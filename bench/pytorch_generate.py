@@ -16,7 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pytorch_small import PRESETS, Lm
+from pytorch_small import Lm, bench_setup
 
 
 def step(model, idx, cache, past):
@@ -57,11 +57,7 @@ def generate(model, prompt, n, context):
 
 
 def main():
-    torch.set_flush_denormal(True)
-    if "AUTONET_BENCH_THREADS" in os.environ:
-        torch.set_num_threads(int(os.environ["AUTONET_BENCH_THREADS"]))
-    preset = os.environ.get("AUTONET_BENCH_PRESET", "small")
-    cfg = PRESETS[preset]
+    preset, cfg = bench_setup()
     tokens = int(os.environ.get("AUTONET_BENCH_TOKENS", "128"))
     repeats = int(os.environ.get("AUTONET_BENCH_REPEATS", "5"))
     torch.manual_seed(1)

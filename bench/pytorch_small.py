@@ -66,13 +66,19 @@ class Lm(nn.Module):
         return self.ln_f(x) @ self.wte.weight.t()
 
 
-def main():
-    # Same floating-point environment as the tch side (autonet_ml::fpenv::flush_denormals).
+def bench_setup():
+    """The settings every benchmark here shares with its tch twin (crates/ml/benches/common):
+    subnormals flushed to zero, AUTONET_BENCH_THREADS threads when set, the preset of
+    AUTONET_BENCH_PRESET (small). Returns (preset name, its config)."""
     torch.set_flush_denormal(True)
     if "AUTONET_BENCH_THREADS" in os.environ:
         torch.set_num_threads(int(os.environ["AUTONET_BENCH_THREADS"]))
     preset = os.environ.get("AUTONET_BENCH_PRESET", "small")
-    cfg = PRESETS[preset]
+    return preset, PRESETS[preset]
+
+
+def main():
+    preset, cfg = bench_setup()
     steps = int(os.environ.get("AUTONET_BENCH_STEPS", "20"))
     batch = int(os.environ.get("AUTONET_BENCH_BATCH", "16"))
     ctx = cfg["context"]

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, TxHash, U256};
 use autonet_chain::{ChainProvider, TxOptions};
 use autonet_ml::generate::GenerateParams;
 use autonet_status::{Metrics, Payments};
@@ -441,12 +441,10 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             let _ = state.nonces.mark_failed(&key, e.code(), unix_now());
             return payment_required(&state, price, Some(&e));
         }
-        let pending = match settle_or_refuse(&state, &payment, &key).await {
-            Ok(p) => p,
+        let tx = match settle(&state, &payment, key).await {
+            Ok(tx) => tx,
             Err(resp) => return resp,
         };
-        let tx = pending.tx_hash();
-        track_settlement(&state, key, &payment, pending);
         state.metrics.inference_request(true, false);
         info!(payer = %payment.payer, value = %payment.authorization.value, %tx, "paid stream settled; streaming");
         let mut resp = stream_output(&state, req, started);
@@ -479,12 +477,10 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         }
     };
     let t_produced = started.elapsed();
-    let pending = match settle_or_refuse(&state, &payment, &key).await {
-        Ok(p) => p,
+    let tx = match settle(&state, &payment, key).await {
+        Ok(tx) => tx,
         Err(resp) => return resp,
     };
-    let tx = pending.tx_hash();
-    track_settlement(&state, key, &payment, pending);
     state.metrics.inference_request(true, cached);
     state.metrics.inference_latency(started.elapsed());
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -505,10 +501,22 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     resp
 }
 
-/// Sends `InferenceMarket.settle` for `payment`; when it cannot be sent, the 402 to answer (the
-/// output withheld) with the reason, and whatever waits at this node's payTo collected when
-/// the authorization was executed elsewhere.
-async fn settle_or_refuse(
+/// Sends `InferenceMarket.settle` for `payment` and follows it to its receipt in the background
+/// ([`track_settlement`]); returns the transaction. When it cannot be sent: the 402 to answer
+/// (the output withheld) with the reason, and whatever waits at this node's payTo collected
+/// when the authorization was executed elsewhere.
+async fn settle(
+    state: &AppState,
+    payment: &autonet_x402::VerifiedPayment,
+    key: autonet_x402::NonceKey,
+) -> Result<TxHash, Response> {
+    let pending = send_or_refuse(state, payment, &key).await?;
+    let tx = pending.tx_hash();
+    track_settlement(state, key, payment, pending);
+    Ok(tx)
+}
+
+async fn send_or_refuse(
     state: &AppState,
     payment: &autonet_x402::VerifiedPayment,
     key: &autonet_x402::NonceKey,

@@ -13,37 +13,12 @@
 
 use std::time::Instant;
 
-use autonet_ml::{GenerateParams, Lm, ModelConfig, generate, init_weights};
-use tch::{Device, Tensor};
+use autonet_ml::generate::greedy_without_cache;
+use autonet_ml::{GenerateParams, Lm, generate, init_weights};
+use tch::Device;
 
-fn env_or(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Greedy decoding as the node did before the KV cache: the whole window per byte.
-fn full_rerun(lm: &Lm, prompt: &[u8], n: usize) -> Vec<u8> {
-    let context = lm.config().context;
-    let mut seq: Vec<i64> = prompt.iter().map(|&b| i64::from(b)).collect();
-    let mut out = Vec::with_capacity(n);
-    tch::no_grad(|| {
-        for _ in 0..n {
-            let window = &seq[seq.len().saturating_sub(context)..];
-            let x = Tensor::from_slice(window).view([1, window.len() as i64]);
-            let next = lm
-                .forward(&x)
-                .get(0)
-                .get(-1)
-                .argmax(0, false)
-                .int64_value(&[]);
-            seq.push(next);
-            out.push(next as u8);
-        }
-    });
-    out
-}
+mod common;
+use common::{env_or, setup};
 
 fn time(repeats: usize, bytes: usize, mut f: impl FnMut()) -> f64 {
     f();
@@ -56,14 +31,7 @@ fn time(repeats: usize, bytes: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    autonet_ml::fpenv::flush_denormals();
-    if let Ok(t) = std::env::var("AUTONET_BENCH_THREADS")
-        && let Ok(t) = t.parse()
-    {
-        tch::set_num_threads(t);
-    }
-    let preset = std::env::var("AUTONET_BENCH_PRESET").unwrap_or_else(|_| "small".into());
-    let cfg = ModelConfig::preset(&preset).expect("unknown preset");
+    let (preset, cfg) = setup();
     let tokens = env_or("AUTONET_BENCH_TOKENS", 128);
     let repeats = env_or("AUTONET_BENCH_REPEATS", 5);
     let lm = Lm::new(&cfg, &init_weights(&cfg, 1).expect("init"), Device::Cpu).expect("model");
@@ -72,14 +40,14 @@ fn main() {
     let kv_out = generate(&lm, prompt, &params).expect("generate");
     assert_eq!(
         kv_out,
-        full_rerun(&lm, prompt, tokens),
+        greedy_without_cache(&lm, prompt, tokens),
         "the KV cache changed the greedy output"
     );
     let kv = time(repeats, tokens, || {
         generate(&lm, prompt, &params).expect("generate");
     });
     let full = time(repeats, tokens, || {
-        full_rerun(&lm, prompt, tokens);
+        greedy_without_cache(&lm, prompt, tokens);
     });
     // 8 streams: a model per thread (an `Lm` is not shared across threads), started together.
     let streams = 8;

@@ -10,25 +10,14 @@ use std::time::Instant;
 
 use autonet_ml::corpus::Chunk;
 use autonet_ml::rng::SplitMix64;
-use autonet_ml::{ModelConfig, TrainParams, init_weights, train};
+use autonet_ml::{TrainParams, init_weights, train};
 use tch::Device;
 
-fn env_or(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{env_or, setup};
 
 fn main() {
-    autonet_ml::fpenv::flush_denormals();
-    if let Ok(t) = std::env::var("AUTONET_BENCH_THREADS")
-        && let Ok(t) = t.parse()
-    {
-        tch::set_num_threads(t);
-    }
-    let preset = std::env::var("AUTONET_BENCH_PRESET").unwrap_or_else(|_| "small".into());
-    let cfg = ModelConfig::preset(&preset).expect("unknown preset");
+    let (preset, cfg) = setup();
     let steps = env_or("AUTONET_BENCH_STEPS", 20);
     let batch = env_or("AUTONET_BENCH_BATCH", 16);
     let warmup = 3;

@@ -248,6 +248,33 @@ pub fn generate_stream(
     })
 }
 
+/// Greedy decoding the way it is defined, without the KV cache: the whole window of the last
+/// `context` bytes through [`Lm::forward`] for every byte, libtorch's argmax of the last
+/// position. The reference [`generate`]'s greedy output is tested against, and the baseline of
+/// `make bench-generate`. `prompt` must not be empty.
+pub fn greedy_without_cache(lm: &Lm, prompt: &[u8], n: usize) -> Vec<u8> {
+    let context = lm.config().context;
+    let mut seq: Vec<i64> = prompt.iter().map(|&b| i64::from(b)).collect();
+    let mut out = Vec::with_capacity(n);
+    tch::no_grad(|| {
+        for _ in 0..n {
+            let window = &seq[seq.len().saturating_sub(context)..];
+            let x = Tensor::from_slice(window)
+                .view([1, window.len() as i64])
+                .to_device(lm.device());
+            let next = lm
+                .forward(&x)
+                .get(0)
+                .get(-1)
+                .argmax(0, false)
+                .int64_value(&[]);
+            seq.push(next);
+            out.push(next as u8);
+        }
+    });
+    out
+}
+
 /// Holds back output bytes that may be the start of the stop sequence.
 struct StopFilter<'a> {
     stop: &'a [u8],
@@ -380,26 +407,8 @@ mod tests {
         }
     }
 
-    /// Greedy decoding spelled out with the forward pass and libtorch's argmax.
     fn reference_greedy(lm: &Lm, prompt: &[u8], n: usize) -> Vec<u8> {
-        let context = lm.config().context;
-        let mut seq: Vec<i64> = prompt.iter().map(|&b| i64::from(b)).collect();
-        let mut out = Vec::new();
-        tch::no_grad(|| {
-            for _ in 0..n {
-                let window = &seq[seq.len().saturating_sub(context)..];
-                let x = Tensor::from_slice(window).view([1, window.len() as i64]);
-                let next = lm
-                    .forward(&x)
-                    .get(0)
-                    .get(-1)
-                    .argmax(0, false)
-                    .int64_value(&[]);
-                seq.push(next);
-                out.push(next as u8);
-            }
-        });
-        out
+        greedy_without_cache(lm, prompt, n)
     }
 
     #[test]
