@@ -15,7 +15,7 @@ use autonet_bindings::{
     BlsSignerRegistry, Contracts, ModelShardRegistry, Project, ShardProviders, TaskManager,
 };
 use autonet_chain::{ChainProvider, Confirmed, TxError, TxOptions, send_and_confirm};
-use autonet_ml::aggregate::{Contribution, Rule, aggregate, apply_stale};
+use autonet_ml::aggregate::{Contribution, aggregate, apply_stale};
 use autonet_ml::{ModelState, TensorSet, from_safetensors};
 use autonet_spec::{ModelError, ModelSources, model_peers};
 use autonet_storage::{Manifest, ShardClient, Store};
@@ -542,7 +542,7 @@ impl Agent {
                 })
                 .collect();
             let merged =
-                aggregate(Rule::default(), &inputs).map_err(|e| AgentError::Ml(e.to_string()))?;
+                aggregate(spec.aggregate, &inputs).map_err(|e| AgentError::Ml(e.to_string()))?;
             let next = match (&parent, &newer) {
                 (Some(parent), _) => outer
                     .next_state(parent, &merged)

@@ -136,6 +136,12 @@ pub enum AggregateError {
     /// Bucket size 0.
     #[error("bucket size must be at least 1")]
     InvalidBucketSize,
+    /// Not a rule's text form.
+    #[error(
+        "invalid aggregation rule `{0}`: expected fedavg, trimmed-mean[:β‰], median, krum:F[:M], \
+         centered-clip[:τ‰:ITERS], or bucketing[:S[:trimmed-mean[:β‰]|median|centered-clip[:τ‰:ITERS]]]"
+    )]
+    Parse(String),
     /// Hashing a delta failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -260,6 +266,122 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// The rule as applied to `n` inputs: [`Rule::MultiKrum`] with `m = 0` averages the `n − f`
+    /// best-scored inputs (at least one), the usual choice when `n` is not known in advance
+    /// (text form `krum:F`); every other rule is itself.
+    pub fn for_inputs(self, n: usize) -> Rule {
+        match self {
+            Rule::MultiKrum { f, m: 0 } => Rule::MultiKrum {
+                f,
+                m: n.saturating_sub(f).max(1),
+            },
+            other => other,
+        }
+    }
+
+    /// Checks the parameters that do not depend on the number of inputs (what a project's spec
+    /// can be checked for when it is created).
+    pub fn check(self) -> Result<(), AggregateError> {
+        match self {
+            Rule::MultiKrum { .. } => Ok(()),
+            Rule::Bucketing { s, inner } => {
+                if s == 0 {
+                    return Err(AggregateError::InvalidBucketSize);
+                }
+                inner.rule().check()
+            }
+            other => other.validate(usize::MAX),
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Rule::FedAvg => f.write_str("fedavg"),
+            Rule::TrimmedMean { trim_permille } => write!(f, "trimmed-mean:{trim_permille}"),
+            Rule::Median => f.write_str("median"),
+            Rule::MultiKrum { f: byz, m: 0 } => write!(f, "krum:{byz}"),
+            Rule::MultiKrum { f: byz, m } => write!(f, "krum:{byz}:{m}"),
+            Rule::CenteredClip {
+                tau_permille,
+                iters,
+            } => write!(f, "centered-clip:{tau_permille}:{iters}"),
+            Rule::Bucketing { s, inner } => write!(f, "bucketing:{s}:{}", inner.rule()),
+        }
+    }
+}
+
+impl std::str::FromStr for Rule {
+    type Err = AggregateError;
+
+    /// The text form written by `Display`; the parameters after a rule's name may be left out
+    /// for its defaults (`trimmed-mean` = `trimmed-mean:200`, `centered-clip` =
+    /// `centered-clip:1000:3`, `bucketing` = `bucketing:2:centered-clip:1000:3`).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || AggregateError::Parse(text.to_owned());
+        let parts: Vec<&str> = text.trim().split(':').collect();
+        let num = |s: &str| s.parse::<u32>().map_err(|_| bad());
+        let size = |s: &str| s.parse::<usize>().map_err(|_| bad());
+        let rule = match parts.as_slice() {
+            ["fedavg"] => Rule::FedAvg,
+            ["trimmed-mean"] => Rule::default(),
+            ["trimmed-mean", b] => Rule::TrimmedMean {
+                trim_permille: num(b)?,
+            },
+            ["median"] => Rule::Median,
+            ["krum", byz] => Rule::MultiKrum {
+                f: size(byz)?,
+                m: 0,
+            },
+            ["krum", byz, m] => Rule::MultiKrum {
+                f: size(byz)?,
+                m: size(m)?,
+            },
+            ["centered-clip"] => Rule::centered_clip_default(),
+            ["centered-clip", t, i] => Rule::CenteredClip {
+                tau_permille: num(t)?,
+                iters: num(i)?,
+            },
+            ["bucketing"] => Rule::bucketing_default(),
+            ["bucketing", s, rest @ ..] => {
+                let inner = if rest.is_empty() {
+                    Rule::bucketing_default().bucket_inner()
+                } else {
+                    match rest.join(":").parse::<Rule>().map_err(|_| bad())? {
+                        Rule::TrimmedMean { trim_permille } => {
+                            BucketInner::TrimmedMean { trim_permille }
+                        }
+                        Rule::Median => BucketInner::Median,
+                        Rule::CenteredClip {
+                            tau_permille,
+                            iters,
+                        } => BucketInner::CenteredClip {
+                            tau_permille,
+                            iters,
+                        },
+                        _ => return Err(bad()),
+                    }
+                };
+                Rule::Bucketing { s: size(s)?, inner }
+            }
+            _ => return Err(bad()),
+        };
+        rule.check()?;
+        Ok(rule)
+    }
+}
+
+impl Rule {
+    fn bucket_inner(self) -> BucketInner {
+        match self {
+            Rule::Bucketing { inner, .. } => inner,
+            _ => unreachable!("only called on a bucketing rule"),
+        }
+    }
+}
+
 impl Default for Rule {
     fn default() -> Self {
         Rule::TrimmedMean {
@@ -361,6 +483,7 @@ pub fn krum_scores(deltas: &[&Delta], f: usize) -> Vec<f64> {
 
 /// Aggregates the contributions with `rule`; see the module docs for the exact definition.
 pub fn aggregate(rule: Rule, inputs: &[Contribution<'_>]) -> Result<Delta, AggregateError> {
+    let rule = rule.for_inputs(inputs.len());
     rule.validate(inputs.len())?;
     let canon = canonicalize(inputs)?;
     Ok(combine(rule, &canon))
@@ -554,6 +677,47 @@ mod tests {
             NamedTensor::new("b", vec![b.len()], b.to_vec()),
         ])
         .unwrap()
+    }
+
+    #[test]
+    fn rules_round_trip_through_their_text_and_bad_ones_are_named() {
+        for text in [
+            "fedavg",
+            "trimmed-mean:200",
+            "median",
+            "krum:1",
+            "krum:1:2",
+            "centered-clip:1000:3",
+            "bucketing:2:median",
+            "bucketing:3:trimmed-mean:100",
+            "bucketing:2:centered-clip:500:5",
+        ] {
+            let rule: Rule = text.parse().unwrap();
+            assert_eq!(rule.to_string(), text);
+        }
+        assert_eq!("trimmed-mean".parse::<Rule>().unwrap(), Rule::default());
+        assert_eq!(
+            "bucketing".parse::<Rule>().unwrap(),
+            Rule::bucketing_default()
+        );
+        for bad in [
+            "trimmed-mean:500",
+            "centered-clip:0:3",
+            "bucketing:0",
+            "bucketing:2:krum:1",
+            "mean",
+            "krum",
+        ] {
+            assert!(bad.parse::<Rule>().is_err(), "{bad}");
+        }
+        // krum:F averages n − F of n inputs.
+        assert_eq!(
+            Rule::MultiKrum { f: 1, m: 0 }.for_inputs(4),
+            Rule::MultiKrum { f: 1, m: 3 }
+        );
+        let ds = [d(&[1.0]), d(&[1.1]), d(&[0.9]), d(&[50.0])];
+        let krum = aggregate("krum:1".parse().unwrap(), &eq_weights(&ds)).unwrap();
+        assert!(krum.values().all(|v| (v - 1.0).abs() < 0.2), "{krum:?}");
     }
 
     fn eq_weights(ds: &[Delta]) -> Vec<Contribution<'_>> {

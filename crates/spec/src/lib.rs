@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{Address, B256, U256, keccak256};
 use autonet_ml::corpus::{self, Chunk, Corpus, CorpusOptions};
 use autonet_ml::train::{EvalSpec, TrainParams};
-use autonet_ml::{ModelConfig, ModelState, Outer, TensorSet, init_weights, to_safetensors};
+use autonet_ml::{ModelConfig, ModelState, Outer, Rule, TensorSet, init_weights, to_safetensors};
 use autonet_storage::{Manifest, ShardParams, Store};
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +120,32 @@ pub struct TrainingSpec {
         with = "outer_text"
     )]
     pub outer: Outer,
+    /// How the deltas the consensus paid are merged ([`autonet_ml::Rule`], text form): a
+    /// robust rule, `trimmed-mean:200` by default (and then not written, so older specs keep
+    /// their hash), or `median`, `krum:F`, `centered-clip:τ‰:ITERS`, `bucketing:S:…`; `fedavg`
+    /// is refused (one poisoned delta moves it anywhere). Fixed at creation.
+    #[serde(default, skip_serializing_if = "is_default_rule", with = "rule_text")]
+    pub aggregate: Rule,
+}
+
+fn is_default_rule(rule: &Rule) -> bool {
+    *rule == Rule::default()
+}
+
+/// [`TrainingSpec::aggregate`] as its text form (`trimmed-mean:200`, `krum:1`).
+mod rule_text {
+    use autonet_ml::Rule;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(rule: &Rule, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(rule)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Rule, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(|e| serde::de::Error::custom(format!("aggregate: {e}")))
+    }
 }
 
 /// [`TrainingSpec::outer`] as its text form (`average`, `nesterov:700:900`).
@@ -134,7 +160,7 @@ mod outer_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Outer, D::Error> {
         String::deserialize(d)?
             .parse()
-            .map_err(serde::de::Error::custom)
+            .map_err(|e| serde::de::Error::custom(format!("outer: {e}")))
     }
 }
 
@@ -161,6 +187,7 @@ impl TrainingSpec {
             parity_shards: autonet_storage::manifest::DEFAULT_PARITY_SHARDS,
             target_gain: DEFAULT_TARGET_GAIN,
             outer: Outer::Average,
+            aggregate: Rule::default(),
         })
     }
 
@@ -228,6 +255,16 @@ impl TrainingSpec {
         self.outer
             .validate()
             .map_err(|e| SpecError::Invalid(format!("outer: {e}")))?;
+        if self.aggregate == Rule::FedAvg {
+            return Err(SpecError::Invalid(
+                "aggregate: fedavg is not robust (one poisoned delta moves the mean anywhere); \
+                 choose trimmed-mean, median, krum:F, centered-clip or bucketing"
+                    .into(),
+            ));
+        }
+        self.aggregate
+            .check()
+            .map_err(|e| SpecError::Invalid(format!("aggregate: {e}")))?;
         self.shard_params()?;
         Ok(())
     }
@@ -421,6 +458,25 @@ mod tests {
             let uri = format!("{SPEC_URI_PREFIX}{json}");
             let err = TrainingSpec::from_chain(&uri, keccak256(json.as_bytes())).unwrap_err();
             assert!(err.to_string().contains("outer"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_aggregation_rule_is_written_only_when_not_the_default_and_must_be_robust() {
+        let spec = TrainingSpec::for_preset("tiny").unwrap();
+        assert_eq!(spec.aggregate, Rule::default());
+        assert!(!spec.canonical_json().contains("aggregate"));
+        let mut krum = spec.clone();
+        krum.aggregate = "krum:1".parse().unwrap();
+        let json = krum.canonical_json();
+        assert!(json.ends_with(",\"aggregate\":\"krum:1\"}"), "{json}");
+        let parsed = TrainingSpec::from_chain(&krum.model_uri(), krum.spec_hash()).unwrap();
+        assert_eq!(parsed.aggregate, Rule::MultiKrum { f: 1, m: 0 });
+        for bad in ["fedavg", "trimmed-mean:600", "mean"] {
+            let json = json.replace("krum:1", bad);
+            let uri = format!("{SPEC_URI_PREFIX}{json}");
+            let err = TrainingSpec::from_chain(&uri, keccak256(json.as_bytes())).unwrap_err();
+            assert!(err.to_string().contains("aggregat"), "{bad}: {err}");
         }
     }
 

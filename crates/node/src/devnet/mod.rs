@@ -52,6 +52,10 @@ pub struct DevnetArgs {
     /// default; its momentum buffer is published inside every model and verified with it)
     #[arg(long, default_value = "average", value_name = "RULE")]
     pub outer: autonet_ml::Outer,
+    /// The project's aggregation rule (its spec's `aggregate`): trimmed-mean[:β‰], median,
+    /// krum:F, centered-clip[:τ‰:ITERS] or bucketing[:S:RULE]
+    #[arg(long, default_value = "trimmed-mean:200", value_name = "RULE")]
+    pub aggregate: autonet_ml::Rule,
     /// Solver agents
     #[arg(long, default_value_t = 3)]
     pub solvers: usize,
@@ -235,8 +239,9 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     }
     spec.target_gain = args.target_gain;
     spec.outer = args.outer;
+    spec.aggregate = args.aggregate;
     spec.validate()
-        .map_err(|e| CommandError::Invalid(format!("--target-gain: {e}")))?;
+        .map_err(|e| CommandError::Invalid(e.to_string()))?;
     if args.netns {
         netns::Netns::available().map_err(|e| CommandError::Invalid(format!("--netns: {e}")))?;
     }
@@ -295,12 +300,13 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         netns: args.netns,
     };
     println!(
-        "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round, {} relative improvement earns the whole solver pool, outer step {})",
+        "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round, {} relative improvement earns the whole solver pool, aggregation {}, outer step {})",
         opts.solvers,
         opts.coordinators,
         opts.spec.preset,
         opts.spec.steps,
         opts.spec.target_gain,
+        opts.spec.aggregate,
         opts.spec.outer
     );
     let started = Instant::now();
