@@ -65,12 +65,36 @@ pub fn format_atn(wei: U256) -> String {
     format!("{whole}.{}", frac.trim_end_matches('0'))
 }
 
+/// An amount for people to read: ATN rounded half-up to at most 4 decimals, trailing zeros
+/// dropped (`70`, `35.1610`→`35.161`), and `<0.0001` for a non-zero amount below that. Never
+/// for anything that is checked or paid: use [`format_atn`], which is exact.
+pub fn display_atn(wei: U256) -> String {
+    let step = U256::from(10u64).pow(U256::from(ATN_DECIMALS - 4));
+    if !wei.is_zero() && wei < step {
+        return "<0.0001".into();
+    }
+    let rounded = (wei + step / U256::from(2u64)) / step * step;
+    format_atn(rounded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn wei(s: &str) -> U256 {
         U256::from_str_radix(s, 10).unwrap()
+    }
+
+    #[test]
+    fn amounts_for_people_are_rounded_to_four_decimals() {
+        assert_eq!(display_atn(wei("69999999999999999993")), "70");
+        assert_eq!(display_atn(wei("35160956541733731870")), "35.161");
+        assert_eq!(display_atn(wei("35160940000000000000")), "35.1609");
+        assert_eq!(display_atn(wei("100000000000000")), "0.0001");
+        assert_eq!(display_atn(wei("149999999999999")), "0.0001");
+        assert_eq!(display_atn(wei("49999999999999")), "<0.0001");
+        assert_eq!(display_atn(U256::ZERO), "0");
+        assert_eq!(display_atn(wei("100000000000000000000")), "100");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use serde_json::json;
 use crate::amount::format_atn;
 use crate::commands::{CommandError, Report};
 use crate::config::EffectiveConfig;
+use autonet_protocol::units::display_atn;
 use network::{CallGas, Network, NetworkError, NetworkOptions};
 
 /// `autonet devnet` arguments.
@@ -500,7 +501,7 @@ fn under_attack(
         "\n  under attack ({attack} × {count} of {} solvers): global eval loss {initial:.4} → {last:.4}; honest solvers earned {} ATN on average over {} rounds
 ",
         args.solvers,
-        format_atn(honest_mean),
+        display_atn(honest_mean),
         rounds.len()
     );
     let mut failures = Vec::new();
@@ -508,14 +509,14 @@ fn under_attack(
         text.push_str(&format!(
             "    {name} (attacker) earned {} ATN = {:.1}% of an honest solver's mean
 ",
-            format_atn(**earned),
+            display_atn(**earned),
             pct(**earned)
         ));
         if **earned >= honest_min {
             failures.push(format!(
                 "{name} earned {} ATN, not less than the least-paid honest solver ({} ATN)",
-                format_atn(**earned),
-                format_atn(honest_min)
+                display_atn(**earned),
+                display_atn(honest_min)
             ));
         }
         if matches!(attack, autonet_ml::Attack::Copier { .. }) && pct(**earned) > 10.0 {
@@ -830,9 +831,10 @@ async fn wait_proposal(
     }
 }
 
+/// A decimal wei string as ATN for people (rounded, see `display_atn`).
 fn atn(wei: &str) -> String {
     wei.parse::<U256>()
-        .map(format_atn)
+        .map(display_atn)
         .unwrap_or_else(|_| wei.to_string())
 }
 
