@@ -61,6 +61,8 @@ contract Deploy is Script {
         vm.serializeAddress(c, "TaskManager", address(d.taskManager));
         vm.serializeAddress(c, "BlsSignerRegistry", address(d.blsSigners));
         vm.serializeAddress(c, "ModelShardRegistry", address(d.shardRegistry));
+        vm.serializeAddress(c, "BatchSettlement", address(d.batchSettlement));
+        vm.serializeAddress(c, "Erc3009DepositCollector", address(d.depositCollector));
         string memory contractsJson = vm.serializeAddress(c, "ShardProviders", address(d.shardProviders));
 
         string memory o = "deployment";

@@ -19,6 +19,9 @@ import {ITaskManager} from "../contracts/interfaces/ITaskManager.sol";
 import {ModelShardRegistry} from "../contracts/ModelShardRegistry.sol";
 import {BlsSignerRegistry} from "../contracts/BlsSignerRegistry.sol";
 import {ShardProviders} from "../contracts/ShardProviders.sol";
+import {BatchSettlement} from "../contracts/BatchSettlement.sol";
+import {Erc3009DepositCollector} from "../contracts/Erc3009DepositCollector.sol";
+import {X402Canonical} from "../contracts/libraries/X402Canonical.sol";
 import {IATNToken} from "../contracts/interfaces/IATNToken.sol";
 import {IParticipantStaking} from "../contracts/interfaces/IParticipantStaking.sol";
 import {IProject} from "../contracts/interfaces/IProject.sol";
@@ -59,6 +62,10 @@ library DeployLib {
         BlsSignerRegistry blsSigners;
         ModelShardRegistry shardRegistry;
         ShardProviders shardProviders;
+        // x402 `batch-settlement` (no admin, not in the Registry; deployed last, so every address above is the
+        // same with or without them).
+        BatchSettlement batchSettlement;
+        Erc3009DepositCollector depositCollector;
     }
 
     /// @notice Parameters for a local devnet: governance in seconds and a few blocks.
@@ -139,6 +146,12 @@ library DeployLib {
         _wire(d);
         _register(d);
         _handOver(d, deployer);
+
+        // The x402 `batch-settlement` channels. The official client only talks to the canonical addresses
+        // (X402Canonical): dev chains copy these two runtime codes there with `anvil_setCode`, which is why the
+        // collector is built for the canonical settlement address, not for `d.batchSettlement`.
+        d.batchSettlement = new BatchSettlement();
+        d.depositCollector = new Erc3009DepositCollector(X402Canonical.BATCH_SETTLEMENT);
     }
 
     function _wire(Deployment memory d) private {

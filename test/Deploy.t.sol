@@ -5,6 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {World} from "./utils/World.sol";
 import {Deploy} from "../script/Deploy.s.sol";
 import {DeployLib} from "../script/DeployLib.sol";
+import {X402Canonical} from "../contracts/libraries/X402Canonical.sol";
 
 /// @notice The deployment (DeployLib, shared by script/Deploy.s.sol and the World fixture) wires
 ///         every role, fills the Registry and leaves the deployer with nothing.
@@ -88,6 +89,26 @@ contract DeployTest is World {
         assertEq(registry.getAddress("contract.ShardProviders"), address(shardProviders));
         assertEq(registry.getAddress("treasury"), address(timelock));
         assertEq(staking.treasury(), address(timelock));
+    }
+
+    /// @dev The x402 batch-settlement pair comes last (every other address is what it was without them), has no
+    ///      admin and no Registry entry, and the collector serves the canonical settlement address, where dev chains
+    ///      copy the settlement's runtime code.
+    function test_deployAll_x402BatchSettlementLast() public {
+        DeployLib.Config memory c = DeployLib.devnetConfig();
+        uint64 first = vm.getNonce(deployer);
+        DeployLib.Deployment memory d = DeployLib.deployAll(deployer, c);
+        uint64 next = vm.getNonce(deployer);
+        assertEq(address(d.token), vm.computeCreateAddress(deployer, first), "the token is still the first");
+        assertEq(address(d.batchSettlement), vm.computeCreateAddress(deployer, next - 2));
+        assertEq(address(d.depositCollector), vm.computeCreateAddress(deployer, next - 1));
+        assertEq(d.depositCollector.settlement(), X402Canonical.BATCH_SETTLEMENT);
+        assertEq(d.batchSettlement.MIN_WITHDRAW_DELAY(), 900);
+        (, string memory name,,, address verifyingContract,,) = d.batchSettlement.eip712Domain();
+        assertEq(name, "x402 Batch Settlement");
+        assertEq(verifyingContract, address(d.batchSettlement));
+        assertFalse(d.registry.isSet("contract.BatchSettlement"));
+        assertFalse(d.registry.isSet("contract.Erc3009DepositCollector"));
     }
 
     function test_config_devnetOnLocalChainNetworkElsewhere() public {

@@ -143,3 +143,18 @@ pub use shards::{ModelShardRegistry, ShardProviders};
 pub use staking::ParticipantStaking;
 pub use token::ATNToken;
 pub use training::{Rewards, TaskManager};
+
+/// x402 payment channels (`batch-settlement`): the channel contract and its EIP-3009 deposit
+/// collector.
+pub mod channels {
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        BatchSettlement,
+        concat!(env!("OUT_DIR"), "/abis/BatchSettlement.json")
+    );
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        Erc3009DepositCollector,
+        concat!(env!("OUT_DIR"), "/abis/Erc3009DepositCollector.json")
+    );
+}

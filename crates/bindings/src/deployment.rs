@@ -125,6 +125,22 @@ pub struct Contracts {
     pub shard_registry: Address,
     #[serde(rename = "ShardProviders")]
     pub shard_providers: Address,
+    /// The x402 payment-channel contract as deployed (dev chains copy its code to the canonical
+    /// address the official client uses); absent in deployments made before it existed. Not a
+    /// Registry entry and not in [`Contracts::NAMES`].
+    #[serde(
+        rename = "BatchSettlement",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub batch_settlement: Option<Address>,
+    /// Its EIP-3009 deposit collector as deployed (bound to the canonical channel address).
+    #[serde(
+        rename = "Erc3009DepositCollector",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deposit_collector: Option<Address>,
 }
 
 impl Contracts {
@@ -166,6 +182,8 @@ impl Contracts {
             bls_signers: lookup("BlsSignerRegistry")?,
             shard_registry: lookup("ModelShardRegistry")?,
             shard_providers: lookup("ShardProviders")?,
+            batch_settlement: None,
+            deposit_collector: None,
         })
     }
 

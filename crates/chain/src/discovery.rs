@@ -123,5 +123,10 @@ pub async fn verify_deployment<P: Provider>(
             });
         }
     }
+    // The x402 channel pair is not a Registry entry (clients find it at its canonical address):
+    // the file's deployed copies are kept as they are.
+    let mut on_chain = on_chain;
+    on_chain.batch_settlement = deployment.contracts.batch_settlement;
+    on_chain.deposit_collector = deployment.contracts.deposit_collector;
     Ok(on_chain)
 }

@@ -78,6 +78,11 @@ pub struct ServeOptions {
     pub node: NodeInfo,
     /// Register in the ERC-8004 identity registry.
     pub register_identity: bool,
+    /// Offer payment channels (`batch-settlement`) when the chain has the channel contract.
+    pub channels: bool,
+    /// Claim channel vouchers once the oldest unclaimed charge is this old (must stay well
+    /// below the contract's 15-minute minimum withdraw delay).
+    pub claim_after: Duration,
 }
 
 /// File written into the state directory once the server answers (JSON with its URL).
@@ -176,7 +181,12 @@ pub async fn serve(
         metrics: metrics.clone(),
         payments: payments.clone(),
         pending: Arc::new(AtomicU64::new(0)),
+        channels: None,
     };
+    let mut state = state;
+    if opts.channels {
+        state.channels = open_channels(&opts, &provider, &state.payment).await?;
+    }
     let mut node = opts.node.clone();
     node.role = "inference".into();
     node.address = me.to_string();
@@ -194,9 +204,16 @@ pub async fn serve(
     let app = status::track_requests(app, metrics);
     let server_cancel = cancel.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(server_cancel.cancelled_owned())
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(server_cancel.cancelled_owned())
+        .await
+    });
+    let claimer = state.channels.clone().map(|channels| {
+        let (provider, payment, cancel) = (provider.clone(), state.payment.clone(), cancel.clone());
+        tokio::spawn(async move { claim_loop(channels, provider, payment, cancel).await })
     });
 
     if opts.register_identity {
@@ -256,6 +273,9 @@ pub async fn serve(
                 warn!(model = %head, error = %e, "could not load the new model; still serving the previous one")
             }
         }
+    }
+    if let Some(claimer) = claimer {
+        let _ = claimer.await;
     }
     match server.await {
         Ok(Ok(())) => {}
@@ -319,6 +339,92 @@ async fn reconcile(provider: &ChainProvider, nonces: &NonceStore) {
             }
         } else if U256::from(now) >= r.valid_before {
             let _ = nonces.mark_failed(&r.key, "expired before settlement", now);
+        }
+    }
+}
+
+/// Opens the channel side when the chain has the channel contract at its canonical address.
+async fn open_channels(
+    opts: &ServeOptions,
+    provider: &ChainProvider,
+    payment: &server::Payment,
+) -> Result<Option<Arc<autonet_x402::channel_server::Channels>>, InferenceError> {
+    match autonet_x402::channel_chain::settlement_deployed(provider).await {
+        Ok(true) => {}
+        Ok(false) => {
+            info!(
+                contract = %autonet_x402::channel::BATCH_SETTLEMENT_ADDRESS,
+                "no x402 channel contract on this chain: payment channels are not offered (exact only)"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(InferenceError::Chain(e.to_string())),
+    }
+    let store =
+        autonet_x402::channel_store::ChannelStore::open(opts.state_dir.join("channels.sqlite"))
+            .map_err(|e| InferenceError::Other(format!("opening the channel store: {e}")))?;
+    let offer = autonet_x402::channel::ChannelOffer {
+        chain_id: payment.chain_id,
+        asset: payment.asset,
+        domain: payment.domain.clone(),
+        pay_to: payment.pay_to,
+        receiver_authorizer: payment.node,
+        withdraw_delay: autonet_x402::channel::MIN_WITHDRAW_DELAY,
+        max_timeout_secs: payment.max_timeout_secs,
+    };
+    info!(
+        claim_after_s = opts.claim_after.as_secs(),
+        "payment channels offered (batch-settlement)"
+    );
+    Ok(Some(Arc::new(autonet_x402::channel_server::Channels::new(
+        offer,
+        store,
+        opts.claim_after,
+    ))))
+}
+
+/// Refreshes the on-chain state of channels with unclaimed charges and claims when due; claims
+/// everything once more at shutdown.
+async fn claim_loop(
+    channels: Arc<autonet_x402::channel_server::Channels>,
+    provider: ChainProvider,
+    payment: server::Payment,
+    cancel: CancellationToken,
+) {
+    let tick = (channels.claim_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let claim = || channels.claim(&provider, payment.market, payment.project_id, payment.node);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let now = autonet_x402::unix_now();
+        if let Ok(rows) = channels.store.unclaimed() {
+            for r in rows {
+                if let Ok(onchain) =
+                    autonet_x402::channel_chain::read_channel(&provider, r.channel_id).await
+                {
+                    if onchain.withdraw_requested_at != 0 && r.onchain.withdraw_requested_at == 0 {
+                        warn!(channel = %r.channel_id, "a payer started a withdrawal: claiming now");
+                    }
+                    let _ = channels.store.set_onchain(&r.channel_id, &onchain, now);
+                }
+            }
+        }
+        if channels.claim_due(now)
+            && let Err(e) = claim().await
+        {
+            warn!(error = %e, "claiming channel vouchers (retried at the next tick)");
+        }
+    }
+    match claim().await {
+        Ok(r) if r.channels > 0 => info!(
+            claimed = r.claimed,
+            "unclaimed vouchers claimed at shutdown"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            warn!(error = %e, "claiming channel vouchers at shutdown: they stay stored and are claimed at the next start")
         }
     }
 }

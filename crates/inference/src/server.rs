@@ -44,6 +44,11 @@ use tracing::{info, warn};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::model::{Current, Generated, flush_text, take_text};
+use autonet_x402::channel::{
+    ChannelStateExtra, SCHEME_BATCH_SETTLEMENT, decode_channel_payment, payment_scheme,
+    verify_channel_payment,
+};
+use autonet_x402::channel_server::{Channels, Refusal};
 
 /// Largest prompt accepted, in bytes.
 pub const MAX_PROMPT_BYTES: usize = 16 * 1024;
@@ -110,6 +115,8 @@ pub struct AppState {
     pub payments: Payments,
     /// Settlement transactions sent and not yet confirmed.
     pub pending: Arc<AtomicU64>,
+    /// Payment channels (`batch-settlement`), offered when the chain has the channel contract.
+    pub channels: Option<Arc<Channels>>,
 }
 
 /// A `u128` behind two atomics is overkill; prices fit in 128 bits and change rarely.
@@ -142,13 +149,23 @@ impl AppState {
     fn requirements(&self, price: u128) -> PaymentRequirements {
         self.payment.requirements(price)
     }
+
+    /// Every way to pay at `price`: `exact` first, then a channel when offered.
+    fn accepts(&self, price: u128) -> Vec<PaymentRequirements> {
+        let mut accepts = vec![self.requirements(price)];
+        if let Some(c) = &self.channels {
+            accepts.push(c.offer.requirements(price));
+        }
+        accepts
+    }
 }
 
 /// The inference routes (`free`: also the unpaid comparison route).
 pub fn router(state: AppState, free: bool) -> Router {
     let mut r = Router::new()
         .route("/v1/generate", post(paid))
-        .route("/v1/model", get(model_info));
+        .route("/v1/model", get(model_info))
+        .route("/v1/channels/claim", post(claim_channels));
     if free {
         r = r.route("/v1/free/generate", post(unpaid));
     }
@@ -361,6 +378,42 @@ async fn unpaid(State(state): State<AppState>, body: Bytes) -> Response {
 
 /// A 402 carrying the requirement (and `why`, when a payment was refused).
 fn payment_required(state: &AppState, price: u128, why: Option<&PaymentError>) -> Response {
+    let why = why.map(|e| {
+        state.metrics.payment_failed(e.code());
+        (e.to_string(), e.code(), e.to_string())
+    });
+    refusal_402(state, price, why, None)
+}
+
+/// A 402 refusing a channel payment; a corrective one carries the channel's state in the
+/// channel requirement's `extra` (`channelState`, `voucherState`), for the client to resync.
+fn channel_refused(state: &AppState, price: u128, refusal: &Refusal) -> Response {
+    state.metrics.payment_failed(refusal.error.code);
+    if refusal.internal {
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "error": refusal.error.message, "code": refusal.error.code, "charged": false }),
+        );
+    }
+    refusal_402(
+        state,
+        price,
+        // The scheme's clients match the 402's `error` against its codes.
+        Some((
+            refusal.error.code.to_owned(),
+            refusal.error.code,
+            refusal.error.message.clone(),
+        )),
+        refusal.corrective.as_deref(),
+    )
+}
+
+fn refusal_402(
+    state: &AppState,
+    price: u128,
+    why: Option<(String, &'static str, String)>,
+    corrective: Option<&(ChannelStateExtra, Value)>,
+) -> Response {
     let resource = ResourceInfo {
         url: format!("{}/v1/generate", state.public_url.trim_end_matches('/')),
         description: Some(format!(
@@ -369,12 +422,25 @@ fn payment_required(state: &AppState, price: u128, why: Option<&PaymentError>) -
         )),
         mime_type: Some("application/json".into()),
     };
-    let mut required = PaymentRequired::new(resource, vec![state.requirements(price)]);
+    let mut accepts = state.accepts(price);
+    if let Some((channel_state, voucher_state)) = corrective
+        && let Some(offer) = accepts
+            .iter_mut()
+            .find(|a| a.scheme == SCHEME_BATCH_SETTLEMENT)
+    {
+        offer.extra.insert(
+            "channelState".into(),
+            serde_json::to_value(channel_state).unwrap_or(Value::Null),
+        );
+        offer
+            .extra
+            .insert("voucherState".into(), voucher_state.clone());
+    }
+    let mut required = PaymentRequired::new(resource, accepts);
     let mut body = json!({});
-    if let Some(e) = why {
-        required = required.with_error(e.to_string());
-        body = json!({ "error": e.to_string(), "code": e.code() });
-        state.metrics.payment_failed(e.code());
+    if let Some((error, code, message)) = why {
+        required = required.with_error(error);
+        body = json!({ "error": message, "code": code });
     }
     let header = encode_payment_required(&required);
     if let Value::Object(m) = &mut body
@@ -406,6 +472,11 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         let e = PaymentError::Malformed("the PAYMENT-SIGNATURE header is not ASCII".into());
         return payment_required(&state, price, Some(&e));
     };
+    if let Some(channels) = state.channels.clone()
+        && payment_scheme(header).as_deref() == Some(SCHEME_BATCH_SETTLEMENT)
+    {
+        return channel_paid(&state, &channels, req, header, price, started).await;
+    }
     let requirements = state.requirements(price);
     let now = unix_now();
     let payment = match verify_header(header, &requirements, now) {
@@ -499,6 +570,106 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
     }
     resp
+}
+
+/// A request paid through a payment channel (see `autonet_x402::channel_server`): the voucher is stored
+/// before the output is produced and the charge after; a stream is charged before its first
+/// byte.
+async fn channel_paid(
+    state: &AppState,
+    channels: &Channels,
+    req: Request,
+    header: &str,
+    price: u128,
+    started: Instant,
+) -> Response {
+    let payment = match decode_channel_payment(header)
+        .and_then(|p| verify_channel_payment(&p, &channels.offer, price, unix_now()))
+    {
+        Ok(p) => p,
+        Err(e) => return channel_refused(state, price, &e.into()),
+    };
+    let admitted = match channels.admit(&state.provider, &payment, price).await {
+        Ok(a) => a,
+        Err(refusal) => return channel_refused(state, price, &refusal),
+    };
+    let network = format!("eip155:{}", state.payment.chain_id);
+    let channel = admitted.channel_id();
+    if req.stream {
+        let settle = match channels.commit(admitted, &network) {
+            Ok(s) => s,
+            Err(refusal) => return channel_refused(state, price, &refusal),
+        };
+        state.metrics.inference_request(true, false);
+        let mut resp = stream_output(state, req, started);
+        if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
+            resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
+        }
+        return resp;
+    }
+    let (root, out, cached) = match produce(state, &req).await {
+        Ok(x) => x,
+        Err(why) => {
+            // Dropping `admitted` leaves the charge as it was: the same voucher pays a retry.
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": why, "charged": false }),
+            );
+        }
+    };
+    let settle = match channels.commit(admitted, &network) {
+        Ok(s) => s,
+        Err(refusal) => return channel_refused(state, price, &refusal),
+    };
+    state.metrics.inference_request(true, cached);
+    state.metrics.inference_latency(started.elapsed());
+    tracing::debug!(%channel, cached, "paid by channel voucher");
+    let mut resp = json_response(
+        StatusCode::OK,
+        output_json(root, &out, cached, started.elapsed()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
+        resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
+    }
+    resp
+}
+
+/// `POST /v1/channels/claim`: claims every unclaimed voucher now (loopback callers only).
+async fn claim_channels(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return json_response(
+            StatusCode::FORBIDDEN,
+            json!({ "error": "claims are triggered from this machine only (loopback)" }),
+        );
+    }
+    let Some(channels) = state.channels.clone() else {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({ "error": "this node offers no payment channels" }),
+        );
+    };
+    match channels
+        .claim(
+            &state.provider,
+            state.payment.market,
+            state.payment.project_id,
+            state.payment.node,
+        )
+        .await
+    {
+        Ok(report) => json_response(
+            StatusCode::OK,
+            json!({
+                "channels": report.channels,
+                "claimed_wei": report.claimed.to_string(),
+                "transactions": report.transactions.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            }),
+        ),
+        Err(e) => json_response(StatusCode::BAD_GATEWAY, json!({ "error": e })),
+    }
 }
 
 /// Sends `InferenceMarket.settle` for `payment` and follows it to its receipt in the background
@@ -649,6 +820,7 @@ mod tests {
             metrics: Metrics::new(),
             payments: Payments::new(),
             pending: Arc::new(AtomicU64::new(0)),
+            channels: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

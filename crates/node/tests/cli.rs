@@ -331,9 +331,12 @@ fn deploy_runs_the_forge_script_and_prints_the_addresses() -> Result<()> {
     );
     let d: Value = serde_json::from_str(&stdout(&out))?;
     assert_eq!(d["deployment"]["chainId"], chain_id);
-    assert_eq!(
-        d["deployment"]["contracts"].as_object().unwrap().len(),
-        Contracts::NAMES.len()
+    // Every Registry contract plus the x402 channel pair.
+    let contracts = d["deployment"]["contracts"].as_object().unwrap();
+    assert_eq!(contracts.len(), Contracts::NAMES.len() + 2);
+    assert!(
+        contracts.contains_key("BatchSettlement")
+            && contracts.contains_key("Erc3009DepositCollector")
     );
 
     // Without forge: a clear instruction.

@@ -13,11 +13,18 @@
 //! Modules: [`types`] (wire types), [`header`] (base64 JSON headers), [`eip712`] (digest,
 //! signing, recovery), [`mod@verify`] (offline checks and error codes), [`onchain`] (balance, nonce
 //! state, settlement), [`store`] (persisted nonces), [`client`] (the paying side). This crate
+//! Payment channels (the `batch-settlement` scheme) live in [`channel`] (wire types, EIP-712,
+//! offline checks), [`channel_store`] (persisted vouchers and charges), [`channel_chain`]
+//! (deposits, one-transaction claims) and [`channel_server`] (admit, commit, claim). This crate
 //! must not contain HTTP serving or model code: `autonet serve` and `autonet infer` build on it.
 //! The wire format, checks and error codes are documented in `docs/x402.md`.
 
 #![warn(missing_docs)]
 
+pub mod channel;
+pub mod channel_chain;
+pub mod channel_server;
+pub mod channel_store;
 pub mod client;
 pub mod eip712;
 pub mod header;

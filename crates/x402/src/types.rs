@@ -267,6 +267,13 @@ pub struct SettleResponse {
     pub transaction: String,
     /// CAIP-2 network of the settlement.
     pub network: String,
+    /// The amount moved on chain by this response (`batch-settlement`: the deposit, or `""`
+    /// for a voucher-only request); absent for `exact`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// Scheme data (`batch-settlement`: `chargedAmount` and `channelState`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl SettleResponse {
@@ -278,6 +285,8 @@ impl SettleResponse {
             payer: Some(payer),
             transaction: tx.to_string(),
             network: network.into(),
+            amount: None,
+            extra: None,
         }
     }
 
@@ -293,6 +302,8 @@ impl SettleResponse {
             payer,
             transaction: String::new(),
             network: network.into(),
+            amount: None,
+            extra: None,
         }
     }
 

@@ -57,6 +57,14 @@ pub struct ServeArgs {
     /// Do not register in the ERC-8004 identity registry
     #[arg(long)]
     pub no_identity: bool,
+    /// Do not offer x402 payment channels (batch-settlement), only exact payments
+    #[arg(long)]
+    pub no_channels: bool,
+    /// Claim channel vouchers once the oldest unclaimed charge is this many seconds old (at
+    /// most 600: the contract lets a payer withdraw unclaimed funds after 900 s). Also claimed
+    /// at shutdown and on `POST /v1/channels/claim` from this machine
+    #[arg(long, default_value_t = 300, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub claim_after_secs: u64,
 }
 
 impl ServeArgs {
@@ -92,6 +100,8 @@ pub async fn serve(ctx: &Context, args: &ServeArgs) -> Result<Report, CommandErr
             ..NodeInfo::default()
         },
         register_identity: !args.no_identity,
+        channels: !args.no_channels,
+        claim_after: Duration::from_secs(args.claim_after_secs),
     };
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();

@@ -256,6 +256,17 @@ impl Network {
         let registry = self.contracts.registry;
         let ctx = context(&self.rpc_url, registry, deployer).await?;
 
+        // x402 payment channels: the official client expects the channel contract and its
+        // deposit collector at their canonical addresses.
+        if let (Some(settlement), Some(collector)) = (
+            self.contracts.batch_settlement,
+            self.contracts.deposit_collector,
+        ) {
+            autonet_x402::channel_chain::place_on_dev_chain(&ctx.provider, settlement, collector)
+                .await
+                .map_err(NetworkError::Other)?;
+        }
+
         // Dataset and genesis, exactly as every agent will rebuild them.
         let workspace = autonet_agents::spec::default_workspace();
         let corpus = spec.corpus(&workspace).map_err(other)?;
@@ -977,6 +988,8 @@ mod tests {
             bls_signers: a(11),
             shard_registry: a(12),
             shard_providers: a(13),
+            batch_settlement: None,
+            deposit_collector: None,
         }
     }
 

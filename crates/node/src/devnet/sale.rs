@@ -10,6 +10,7 @@ use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use autonet_bindings::InferenceMarket;
 use autonet_inference::client;
+use autonet_x402::channel::SCHEME_BATCH_SETTLEMENT;
 use autonet_x402::{
     PAYMENT_REQUIRED_HEADER, PAYMENT_SIGNATURE_HEADER, PaymentSigner, codes,
     decode_payment_required, encode_payment_signature, unix_now,
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 use super::network::{Network, NetworkError};
 use crate::amount::format_atn;
 use crate::commands::CommandError;
+use autonet_protocol::units::display_atn;
 
 fn err(e: impl std::fmt::Display) -> CommandError {
     CommandError::Invalid(e.to_string())
@@ -148,8 +150,13 @@ pub async fn sell(
     });
     let mut base = base;
     if official_client {
-        let line = pay_with_official_client(net, &url).await?;
+        let (line, exact_tx) = pay_with_official_client(net, &url).await?;
         text.push_str(&line);
+        // A later exact settlement (the first one also deployed the node's payment receiver).
+        let exact_gas = gas_of(net, exact_tx).await?;
+        let (line, channel) = buy_through_channel(net, &base, &url, split.value, exact_gas).await?;
+        text.push_str(&line);
+        json["channel"] = channel;
         let (line, restarted) = refused_payments(net, &url, &buyer).await?;
         text.push_str(&line);
         base = restarted;
@@ -226,10 +233,14 @@ async fn settled_split(
 /// Pays the node with `@x402/fetch` + `@x402/evm` (script/x402-pay.mjs): one JSON answer, one
 /// streamed answer (settled before its first byte, its bytes joined equal to its `done`
 /// event's output), and one stream the client leaves after its first byte (paid all the same).
-async fn pay_with_official_client(net: &Network, url: &str) -> Result<String, CommandError> {
+async fn pay_with_official_client(
+    net: &Network,
+    url: &str,
+) -> Result<(String, TxHash), CommandError> {
     let body = json!({"prompt": "pub fn", "max_tokens": 24, "temperature": 0.7, "seed": 3});
     let (v, payer) = official_client(net, url, &body, &[]).await?;
     let (tx, split) = settled_split(net, &v).await?;
+    let exact_tx = tx;
     let served: Value = v["body"]
         .as_str()
         .and_then(|b| serde_json::from_str(b).ok())
@@ -283,7 +294,239 @@ async fn pay_with_official_client(net: &Network, url: &str) -> Result<String, Co
         "  a client that left its stream after the first byte ({payer}) paid {} ATN all the same (tx {tx})\n",
         format_atn(split.value),
     ));
-    Ok(text)
+    Ok((text, exact_tx))
+}
+
+/// Gas used by `tx`.
+async fn gas_of(net: &Network, tx: TxHash) -> Result<u64, CommandError> {
+    let started = Instant::now();
+    loop {
+        if let Some(r) = net
+            .provider
+            .get_transaction_receipt(tx)
+            .await
+            .map_err(err)?
+        {
+            return Ok(r.gas_used);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(err(format!("{tx} was not mined within 60 s")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Requests bought through one payment channel by the official client.
+const CHANNEL_REQUESTS: u64 = 1000;
+
+/// The official client opens a payment channel (`batch-settlement`) and makes
+/// [`CHANNEL_REQUESTS`] paid requests; its last voucher replayed and a voucher above the deposit
+/// are refused with their codes; the node claims everything in at most two transactions and the
+/// InferenceMarket splits it like `exact`. Prints both schemes' costs.
+async fn buy_through_channel(
+    net: &Network,
+    base: &str,
+    url: &str,
+    price: U256,
+    exact_gas: u64,
+) -> Result<(String, Value), CommandError> {
+    use autonet_x402::channel::{
+        ChannelPayload, ChannelPaymentPayload, MIN_WITHDRAW_DELAY, WireChannelConfig,
+        channel_codes, sign_voucher,
+    };
+    let price_u128: u128 = price.to();
+    let deposit_atn =
+        (price_u128 * u128::from(CHANNEL_REQUESTS)).div_ceil(10u128.pow(18)) as u64 + 1;
+    let payer = net.funded_payer(deposit_atn).await.map_err(net_err)?;
+    let repo = net.opts.repo.clone();
+    let script = repo.join("script/x402-pay.mjs");
+    let body = json!({"prompt": "fn add(a: u32, b: u32)", "max_tokens": 8, "temperature": 0});
+    let started = Instant::now();
+    let out = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(url)
+        .args(["--method", "POST", "--body"])
+        .arg(body.to_string())
+        .args(["--network", &format!("eip155:{}", net.opts.chain_id)])
+        .args(["--scheme", SCHEME_BATCH_SETTLEMENT])
+        .args(["--requests", &CHANNEL_REQUESTS.to_string()])
+        .args(["--deposit-multiplier", &CHANNEL_REQUESTS.to_string()])
+        .arg("--replay-last")
+        .current_dir(&repo)
+        .env("X402_PAYER_KEY", payer.to_bytes().to_string())
+        .output()
+        .await
+        .map_err(|e| err(format!("running node {}: {e}", script.display())))?;
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(stdout.trim()).map_err(|e| {
+        err(format!(
+            "the official client printed no JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    })?;
+    if !out.status.success() || v["ok"] != CHANNEL_REQUESTS {
+        return Err(err(format!(
+            "the official client's {CHANNEL_REQUESTS} channel requests were not all served: {v}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let first = &v["first"]["paymentResponse"];
+    let deposit_tx: TxHash = first["transaction"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| {
+            err(format!(
+                "the first channel request carried no deposit transaction ({e}): {first}"
+            ))
+        })?;
+    let last_state = &v["last"]["paymentResponse"]["extra"]["channelState"];
+    let charged: u128 = last_state["chargedCumulativeAmount"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    if charged != price_u128 * u128::from(CHANNEL_REQUESTS) {
+        return Err(err(format!(
+            "the channel was charged {charged} wei for {CHANNEL_REQUESTS} requests at {price} wei: {last_state}"
+        )));
+    }
+    let replay = &v["replay"];
+    if replay["status"] != 402
+        || replay["paymentRequired"]["error"] != channel_codes::AMOUNT_MISMATCH
+    {
+        return Err(err(format!(
+            "the replayed last voucher was not refused as a stale voucher: {replay}"
+        )));
+    }
+    // A voucher above what the channel holds (the deposit is exactly spent).
+    let required = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(err)?;
+    let required = required
+        .headers()
+        .get(PAYMENT_REQUIRED_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .map(decode_payment_required)
+        .transpose()
+        .map_err(err)?
+        .ok_or_else(|| err("no PAYMENT-REQUIRED header"))?;
+    let offer = required
+        .accepts
+        .iter()
+        .find(|a| a.scheme == SCHEME_BATCH_SETTLEMENT)
+        .cloned()
+        .ok_or_else(|| err("the node offers no batch-settlement requirement"))?;
+    let config = WireChannelConfig {
+        payer: payer.address(),
+        payer_authorizer: payer.address(),
+        receiver: offer.pay_to_address().unwrap_or_default(),
+        receiver_authorizer: offer.extra["receiverAuthorizer"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_default(),
+        token: offer.asset_address().unwrap_or_default(),
+        withdraw_delay: MIN_WITHDRAW_DELAY,
+        salt: alloy::primitives::B256::ZERO,
+    };
+    let voucher =
+        sign_voucher(&payer, &config, charged + price_u128, net.opts.chain_id).map_err(err)?;
+    let header = autonet_x402::header::encode_header(&ChannelPaymentPayload {
+        x402_version: 2,
+        resource: None,
+        accepted: offer,
+        payload: ChannelPayload::Voucher {
+            channel_config: config,
+            voucher,
+        },
+    })
+    .map_err(err)?;
+    let (status, refused) = post(url, &body, Some(&header)).await?;
+    if status != 402 || refused["code"] != channel_codes::EXCEEDS_BALANCE {
+        return Err(err(format!(
+            "a voucher above the deposit was not refused: {status} {refused}"
+        )));
+    }
+    // The claim: one multicall(claim, settle), then InferenceMarket.collect.
+    let claim = reqwest::Client::new()
+        .post(format!("{base}/v1/channels/claim"))
+        .send()
+        .await
+        .map_err(err)?
+        .bytes()
+        .await
+        .map_err(err)?;
+    let claim: Value = serde_json::from_slice(&claim).map_err(err)?;
+    let txs: Vec<TxHash> = claim["transactions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    if txs.is_empty() || txs.len() > 2 || claim["claimed_wei"] != charged.to_string() {
+        return Err(err(format!(
+            "the node did not claim the channel in one or two transactions: {claim}"
+        )));
+    }
+    let collect_tx = *txs.last().unwrap_or(&txs[0]);
+    let collected = {
+        let r = net
+            .provider
+            .get_transaction_receipt(collect_tx)
+            .await
+            .map_err(err)?
+            .ok_or_else(|| err("the collect transaction has no receipt"))?;
+        r.inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<InferenceMarket::Collected>().ok())
+            .map(|e| e.inner.data)
+            .ok_or_else(|| err(format!("{collect_tx} emitted no Collected event")))?
+    };
+    let sum = collected.providerShare + collected.contributorShare + collected.treasuryShare;
+    if collected.value != U256::from(charged) || sum != collected.value {
+        return Err(err(format!(
+            "the market split {} of the {charged} wei claimed (shares sum {sum})",
+            collected.value
+        )));
+    }
+    let mut gas = gas_of(net, deposit_tx).await?;
+    for tx in &txs {
+        gas += gas_of(net, *tx).await?;
+    }
+    let per_request = gas as f64 / CHANNEL_REQUESTS as f64;
+    let text = format!(
+        "  payment channel (batch-settlement) by the official client as {}: {CHANNEL_REQUESTS} paid requests in {:.1} s (p50 {:.1} ms per request incl. its 402), one deposit of {} ATN (tx {deposit_tx}); the replayed last voucher refused ({}), a voucher above the deposit refused ({})\n  claimed {} ATN for {CHANNEL_REQUESTS} requests in {} transaction(s) ({}), split provider {} / contributors {} / treasury {} ATN\n  cost: exact {exact_gas} gas per request (one settle each); channel {gas} gas for {CHANNEL_REQUESTS} requests = {per_request:.0} gas per request (deposit + claim + collect), {:.0}x less\n",
+        payer.address(),
+        elapsed.as_secs_f64(),
+        v["ms"]["p50"].as_f64().unwrap_or_default(),
+        display_atn(U256::from(charged)),
+        channel_codes::AMOUNT_MISMATCH,
+        channel_codes::EXCEEDS_BALANCE,
+        display_atn(collected.value),
+        txs.len(),
+        txs.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        display_atn(collected.providerShare),
+        display_atn(collected.contributorShare),
+        display_atn(collected.treasuryShare),
+        exact_gas as f64 / per_request,
+    );
+    let json = json!({
+        "requests": CHANNEL_REQUESTS,
+        "exact_gas_per_request": exact_gas,
+        "deposit_tx": deposit_tx.to_string(),
+        "claim_transactions": txs.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+        "claimed": charged.to_string(),
+        "gas_total": gas,
+        "gas_per_request": per_request,
+        "seconds": elapsed.as_secs_f64(),
+    });
+    Ok((text, json))
 }
 
 async fn post(
@@ -459,47 +702,83 @@ async fn measure(
         decode_payment_required(&h).map_err(err)?
     };
     let signer = PaymentSigner::new(buyer.clone());
+    // A payment channel, when offered: one deposit covering every channel request, then one
+    // voucher per request (signed ahead, like the exact authorizations).
+    let channel = match required
+        .accepts
+        .iter()
+        .find(|a| a.scheme == SCHEME_BATCH_SETTLEMENT)
+    {
+        Some(offer) => Some(open_bench_channel(net, &paid_url, offer, 2 * n + 2).await?),
+        None => None,
+    };
     let mut text = format!(
         "  inference load ({n} sequential requests each, loopback; 32 bytes generated by the {} model):\n    kind                 req/s     p50 ms    p90 ms\n",
         net.opts.spec.preset
     );
     let mut out = serde_json::Map::new();
-    for (kind, paid, cached) in [
-        ("unpaid uncached", false, false),
-        ("paid uncached", true, false),
-        ("unpaid cached", false, true),
-        ("paid cached", true, true),
-    ] {
+    let mut kinds = vec![
+        ("unpaid uncached", Pay::Free, false),
+        ("paid uncached", Pay::Exact, false),
+    ];
+    if channel.is_some() {
+        kinds.push(("channel uncached", Pay::Channel, false));
+    }
+    kinds.extend([
+        ("unpaid cached", Pay::Free, true),
+        ("paid cached", Pay::Exact, true),
+    ]);
+    if channel.is_some() {
+        kinds.push(("channel cached", Pay::Channel, true));
+    }
+    let mut channel = channel;
+    for (kind, pay, cached) in kinds {
         // Distinct prompts miss the cache; the cached runs repeat one warmed prompt.
+        let tag = kind.split(' ').next().unwrap_or(kind);
         let prompt = |i: usize| {
             if cached {
-                format!("cached-{paid}")
+                format!("cached-{tag}")
             } else {
-                format!("fn f{i}_{paid}(")
+                format!("fn f{i}_{tag}(")
             }
         };
         let body = |i: usize| json!({"prompt": prompt(i), "max_tokens": 32, "temperature": 0.0});
-        let headers: Vec<Option<String>> = (0..=n)
-            .map(|_| {
-                paid.then(|| {
+        let count = if cached { n + 1 } else { n };
+        let headers: Vec<Option<String>> = match pay {
+            Pay::Free => vec![None; count],
+            Pay::Exact => (0..count)
+                .map(|_| {
                     signer
                         .sign(&required, unix_now())
-                        .map(|p| encode_payment_signature(&p))
+                        .map(|p| Some(encode_payment_signature(&p)))
                 })
-                .transpose()
-            })
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
-        let url = if paid { &paid_url } else { &free_url };
-        if cached {
-            let (s, v) = post(url, &body(0), headers[n].as_deref()).await?;
+                .collect::<Result<_, _>>()
+                .map_err(err)?,
+            Pay::Channel => {
+                let c = channel.as_mut().ok_or_else(|| err("no channel"))?;
+                (0..count)
+                    .map(|_| c.next_voucher().map(Some))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let url = if matches!(pay, Pay::Free) {
+            &free_url
+        } else {
+            &paid_url
+        };
+        // Channel vouchers are cumulative: they are spent in order (the warm-up takes the first).
+        let timed = if cached {
+            let (s, v) = post(url, &body(0), headers[0].as_deref()).await?;
             if s != 200 {
                 return Err(err(format!("warming the cache: {s} {v}")));
             }
-        }
+            &headers[1..]
+        } else {
+            &headers[..n]
+        };
         let mut lat = Vec::with_capacity(n);
         let started = Instant::now();
-        for (i, h) in headers.iter().take(n).enumerate() {
+        for (i, h) in timed.iter().enumerate() {
             let t = Instant::now();
             let (s, v) = post(url, &body(i + 1), h.as_deref()).await?;
             if s != 200 || v["cached"] != cached {
@@ -519,6 +798,114 @@ async fn measure(
         );
     }
     Ok((text, Value::Object(out)))
+}
+
+/// How a measured request pays.
+#[derive(Clone, Copy)]
+enum Pay {
+    Free,
+    Exact,
+    Channel,
+}
+
+/// A channel opened for the benchmark: the payer, its config and the charged total so far.
+struct BenchChannel {
+    payer: PrivateKeySigner,
+    offer: autonet_x402::PaymentRequirements,
+    config: autonet_x402::channel::WireChannelConfig,
+    chain_id: u64,
+    charged: u128,
+    price: u128,
+}
+
+impl BenchChannel {
+    /// The `PAYMENT-SIGNATURE` of the next request (the ceiling one price higher).
+    fn next_voucher(&mut self) -> Result<String, CommandError> {
+        use autonet_x402::channel::{ChannelPayload, ChannelPaymentPayload, sign_voucher};
+        self.charged += self.price;
+        let voucher =
+            sign_voucher(&self.payer, &self.config, self.charged, self.chain_id).map_err(err)?;
+        autonet_x402::header::encode_header(&ChannelPaymentPayload {
+            x402_version: 2,
+            resource: None,
+            accepted: self.offer.clone(),
+            payload: ChannelPayload::Voucher {
+                channel_config: self.config.clone(),
+                voucher,
+            },
+        })
+        .map_err(err)
+    }
+}
+
+/// Opens a channel on the node at `url` funded for `requests` more requests (one paid request
+/// carries the deposit).
+async fn open_bench_channel(
+    net: &Network,
+    url: &str,
+    offer: &autonet_x402::PaymentRequirements,
+    requests: usize,
+) -> Result<BenchChannel, CommandError> {
+    use autonet_x402::channel::{
+        ChannelPayload, ChannelPaymentPayload, MIN_WITHDRAW_DELAY, WireChannelConfig, sign_deposit,
+        sign_voucher,
+    };
+    let price: u128 = offer.amount_value().unwrap_or_default().to();
+    let amount = price * (requests as u128 + 1);
+    let payer = net
+        .funded_payer((amount / 10u128.pow(18)) as u64 + 1)
+        .await
+        .map_err(net_err)?;
+    let config = WireChannelConfig {
+        payer: payer.address(),
+        payer_authorizer: payer.address(),
+        receiver: offer.pay_to_address().unwrap_or_default(),
+        receiver_authorizer: offer.extra["receiverAuthorizer"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_default(),
+        token: offer.asset_address().unwrap_or_default(),
+        withdraw_delay: MIN_WITHDRAW_DELAY,
+        salt: alloy::primitives::B256::ZERO,
+    };
+    let chain_id = net.opts.chain_id;
+    let (name, version) = offer.eip712_name_version().unwrap_or(("Autonet", "1"));
+    let deposit = sign_deposit(
+        &payer,
+        &config,
+        amount,
+        (name, version),
+        chain_id,
+        unix_now() + 120,
+        U256::from(unix_now()),
+    )
+    .map_err(err)?;
+    let header = autonet_x402::header::encode_header(&ChannelPaymentPayload {
+        x402_version: 2,
+        resource: None,
+        accepted: offer.clone(),
+        payload: ChannelPayload::Deposit {
+            channel_config: config.clone(),
+            voucher: sign_voucher(&payer, &config, price, chain_id).map_err(err)?,
+            deposit,
+        },
+    })
+    .map_err(err)?;
+    let body = json!({"prompt": "open", "max_tokens": 1, "temperature": 0.0});
+    let (s, v) = post(url, &body, Some(&header)).await?;
+    if s != 200 {
+        return Err(err(format!(
+            "opening the benchmark's payment channel: {s} {v}"
+        )));
+    }
+    Ok(BenchChannel {
+        payer,
+        offer: offer.clone(),
+        config,
+        chain_id,
+        charged: price,
+        price,
+    })
 }
 
 /// Loads a coordinator's status page in headless Chromium (script/check-status-page.sh) and
