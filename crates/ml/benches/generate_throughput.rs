@@ -8,13 +8,32 @@
 //! - `8 streams`: 8 generations at once on 8 threads, a copy of the model each (no batching
 //!   across requests: each stream decodes alone), total bytes/s.
 //!
-//! Prints `RESULT tch <kind> bytes_per_s <x>` lines. Env: `AUTONET_BENCH_THREADS` (libtorch's
-//! intra-op threads, default libtorch's), `AUTONET_BENCH_PRESET` (small).
+//! Then speculative greedy decoding ([`autonet_ml::speculative`]) with a `tiny` draft proposing
+//! `AUTONET_BENCH_SPEC_K` (4) bytes per round, same prompt and length, its output checked equal
+//! to the KV-cache greedy output, three ways:
+//! - `spec_random`: main and draft randomly initialised (they rarely agree: a slowdown);
+//! - `spec_self`: the main model as its own draft (every proposal accepted: the upper bound on
+//!   acceptance, not on speed, as this draft costs as much as the main model);
+//! - `spec_trained`: a main model and a `tiny` draft both trained from scratch on the reference
+//!   corpus (the `.rs` sources of `Cargo.lock`, 2 MiB), `AUTONET_BENCH_TRAIN_STEPS` (500) steps
+//!   for the main model and twice that for the draft, batch 16 (about a minute on one core);
+//!   8 prompts of 16 bytes cut from held-out chunks, compared with the KV-cache greedy decoding
+//!   of that trained main model over the same prompts (`kv_trained`). 0 steps skips it.
+//!
+//! Prints `RESULT tch <kind> bytes_per_s <x>` lines, and for the speculative kinds
+//! `RESULT tch <kind> acceptance <accepted/proposed>` and `RESULT tch <kind> speedup_vs_kv <x>`.
+//! Env: `AUTONET_BENCH_THREADS` (libtorch's intra-op threads, default libtorch's),
+//! `AUTONET_BENCH_PRESET` (small).
 
 use std::time::Instant;
 
+use autonet_ml::corpus::{self, Corpus, CorpusOptions, default_workspace_root};
 use autonet_ml::generate::greedy_without_cache;
-use autonet_ml::{GenerateParams, Lm, generate, init_weights};
+use autonet_ml::speculative::train_from_init;
+use autonet_ml::{
+    GenerateParams, Lm, ModelConfig, SpecStats, TrainParams, generate, init_weights,
+    speculative_greedy,
+};
 use tch::Device;
 
 mod common;
@@ -83,4 +102,123 @@ fn main() {
     println!("RESULT tch kv bytes_per_s {kv:.1}");
     println!("RESULT tch full bytes_per_s {full:.1}");
     println!("RESULT tch kv_8_streams bytes_per_s {concurrent:.1}");
+
+    let k = env_or("AUTONET_BENCH_SPEC_K", 4);
+    let tiny = ModelConfig::tiny();
+    // Speculative decoding of every prompt, checked against `refs` (the KV-cache greedy output)
+    // and timed against `kv` (its bytes/s over the same prompts).
+    let spec = |kind: &str, main: &Lm, draft: &Lm, prompts: &[Vec<u8>], refs: &[Vec<u8>], kv| {
+        let mut total = SpecStats::default();
+        for (p, want) in prompts.iter().zip(refs) {
+            let (out, s) = speculative_greedy(main, draft, p, tokens, k).expect("speculate");
+            assert_eq!(&out, want, "{kind}: speculation changed the greedy output");
+            total.proposed += s.proposed;
+            total.accepted += s.accepted;
+            total.main_calls += s.main_calls;
+            total.draft_calls += s.draft_calls;
+            total.recomputed += s.recomputed;
+        }
+        let speed = time(repeats, tokens * prompts.len(), || {
+            for p in prompts {
+                speculative_greedy(main, draft, p, tokens, k).expect("speculate");
+            }
+        });
+        println!(
+            "tch {kind}: k {k}, {} prompt(s): {}/{} proposals accepted, {} main calls, {} draft \
+             calls, {} near-ties recomputed for {} bytes",
+            prompts.len(),
+            total.accepted,
+            total.proposed,
+            total.main_calls,
+            total.draft_calls,
+            total.recomputed,
+            tokens * prompts.len()
+        );
+        println!("RESULT tch {kind} bytes_per_s {speed:.1}");
+        println!(
+            "RESULT tch {kind} acceptance {:.3}",
+            total.acceptance_rate()
+        );
+        println!("RESULT tch {kind} speedup_vs_kv {:.3}", speed / kv);
+    };
+    let one = [prompt.to_vec()];
+    let draft = Lm::new(&tiny, &init_weights(&tiny, 2).expect("init"), Device::Cpu).expect("model");
+    spec(
+        "spec_random",
+        &lm,
+        &draft,
+        &one,
+        std::slice::from_ref(&kv_out),
+        kv,
+    );
+    let same = Lm::new(&cfg, &weights, Device::Cpu).expect("model");
+    spec(
+        "spec_self",
+        &lm,
+        &same,
+        &one,
+        std::slice::from_ref(&kv_out),
+        kv,
+    );
+
+    let steps = env_or("AUTONET_BENCH_TRAIN_STEPS", 500);
+    if steps == 0 {
+        return;
+    }
+    let t = Instant::now();
+    let opts = CorpusOptions {
+        max_bytes: 2 << 20,
+        ..Default::default()
+    };
+    let corpus = Corpus::from_cargo_lock(&default_workspace_root(), &opts).expect("corpus");
+    let (train, eval) = corpus::split(&corpus.chunks, 50);
+    let train_params = |steps| TrainParams {
+        steps,
+        device: Device::Cpu,
+        ..TrainParams::default()
+    };
+    let main_w = train_from_init(&cfg, 1, &train, &train_params(steps)).expect("train main");
+    let draft_w = train_from_init(&tiny, 2, &train, &train_params(2 * steps)).expect("train draft");
+    println!(
+        "tch trained: {preset} {steps} steps, tiny {} steps on {} bytes of the reference corpus \
+         in {:.1}s",
+        2 * steps,
+        corpus.total_bytes(),
+        t.elapsed().as_secs_f64()
+    );
+    let main = Lm::new(&cfg, &main_w, Device::Cpu).expect("model");
+    let draft = Lm::new(&tiny, &draft_w, Device::Cpu).expect("model");
+    // Prompts: 8 snippets of held-out code, each the 16 bytes after a line break (as long as
+    // the prompt above, so the same 16 output bytes lie past the main window).
+    let eval: Vec<_> = eval.into_iter().filter(|c| c.data.len() >= 1024).collect();
+    let prompts: Vec<Vec<u8>> = (0..8)
+        .map(|i| {
+            let c = &eval[i % eval.len()].data;
+            let from = (1000 + 7919 * i) % (c.len() - 512);
+            let line = from
+                + c[from..from + 256]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
+            c[line..line + prompt.len()].to_vec()
+        })
+        .collect();
+    let refs: Vec<Vec<u8>> = prompts
+        .iter()
+        .map(|p| generate(&main, p, &params).expect("generate"))
+        .collect();
+    for (p, out) in prompts.iter().zip(&refs).take(3) {
+        println!(
+            "tch trained sample: {:?} -> {:?}",
+            String::from_utf8_lossy(p),
+            String::from_utf8_lossy(&out[..out.len().min(64)])
+        );
+    }
+    let kv_trained = time(repeats, tokens * prompts.len(), || {
+        for p in &prompts {
+            generate(&main, p, &params).expect("generate");
+        }
+    });
+    println!("RESULT tch kv_trained bytes_per_s {kv_trained:.1}");
+    spec("spec_trained", &main, &draft, &prompts, &refs, kv_trained);
 }

@@ -10,6 +10,19 @@
 //! An empty prompt is allowed: the model is then conditioned on a single newline byte (`b'\n'`),
 //! the usual document boundary of the text corpora it is trained on; that byte is not part of
 //! the output.
+//!
+//! # Greedy decoding is defined on the canonical logits
+//!
+//! The byte greedy decoding picks after a window of tokens is the argmax (the first largest
+//! logit) of the *canonical* logits: the last row of [`Lm::forward`] over that window alone, as
+//! [`greedy_without_cache`] computes them. The KV cache and speculative decoding
+//! ([`crate::speculative`]) compute the same function with other matrix shapes, so their logits
+//! differ from the canonical ones by rounding (below 1e-6 of the largest logit, measured). Every
+//! greedy path decides through [`greedy_decision`]: when the top two logits it has are further
+//! apart than [`TIE_TOLERANCE`] × max(1, largest |logit|), far beyond that rounding, their
+//! argmax is the canonical argmax; otherwise (a near or exact tie) it recomputes the canonical
+//! logits and takes their argmax. So all greedy paths give the same bytes, ties included, as
+//! long as rounding stays under half that margin (checked by the tests).
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -38,10 +51,18 @@ pub enum GenerateError {
     /// The model cannot generate bytes (its vocabulary is not the 256 byte values).
     #[error("the model cannot generate bytes: {0}")]
     Model(String),
+    /// The draft model of speculative decoding does not fit the main model.
+    #[error("the draft model does not fit the main model: {0}")]
+    Draft(String),
     /// libtorch failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }
+
+/// Relative width of the band of near-ties that greedy decoding settles on the canonical
+/// logits (see the module documentation): the top logit must lead the second by more than
+/// `TIE_TOLERANCE × max(1, largest |logit|)` to be trusted without recomputation.
+pub const TIE_TOLERANCE: f32 = 1e-4;
 
 /// Generation parameters; deserializable as the JSON body of a request, every field optional.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +106,11 @@ impl GenerateParams {
             temperature: 0.0,
             ..Self::default()
         }
+    }
+
+    /// The stop sequence as bytes (empty when there is none).
+    pub(crate) fn stop_bytes(&self) -> &[u8] {
+        self.stop.as_deref().map(str::as_bytes).unwrap_or_default()
     }
 
     /// Checks every field; the error names the first bad one.
@@ -165,31 +191,13 @@ pub fn generate_stream(
     mut on_token: impl FnMut(u8) -> bool,
 ) -> Result<Finish, GenerateError> {
     params.validate()?;
-    let cfg = lm.config();
-    if cfg.vocab != 256 {
-        return Err(GenerateError::Model(format!(
-            "vocabulary of {} tokens, byte generation needs 256",
-            cfg.vocab
-        )));
-    }
-    let context = cfg.context;
+    check_bytes(lm)?;
+    let context = lm.config().context;
     let device = lm.device();
-    let stop = params
-        .stop
-        .as_deref()
-        .map(str::as_bytes)
-        .unwrap_or_default();
     let mut rng = SplitMix64::derive(params.seed, "generate");
     // Only the last `context` tokens are ever fed to the model.
-    let mut tokens: Vec<i64> = if prompt.is_empty() {
-        vec![i64::from(EMPTY_PROMPT_TOKEN)]
-    } else {
-        prompt[prompt.len().saturating_sub(context)..]
-            .iter()
-            .map(|&b| i64::from(b))
-            .collect()
-    };
-    let mut filter = StopFilter::new(stop);
+    let mut tokens = conditioning(prompt, context);
+    let mut filter = StopFilter::new(params.stop_bytes());
     let mut ready = Vec::new();
     let mut emitted = 0;
     tch::no_grad(|| {
@@ -208,8 +216,15 @@ pub fn generate_stream(
                 cached = 0;
             }
             let logits = next_logits(lm, &tokens[cached..], &mut cache, device)?;
+            // A prefill (empty cache) is the full forward of the window op for op: its logits
+            // are the canonical ones.
+            let canonical = cached == 0;
             cached = tokens.len();
-            let next = sample(&logits, params, &mut rng);
+            let next = if params.temperature == 0.0 {
+                greedy_decision(lm, &logits, &tokens, canonical)?.0
+            } else {
+                sample(&logits, params, &mut rng)
+            };
             sampled += 1;
             tokens.push(next as i64);
             if filter.push(next as u8, &mut ready) {
@@ -249,9 +264,9 @@ pub fn generate_stream(
 }
 
 /// Greedy decoding the way it is defined, without the KV cache: the whole window of the last
-/// `context` bytes through [`Lm::forward`] for every byte, libtorch's argmax of the last
-/// position. The reference [`generate`]'s greedy output is tested against, and the baseline of
-/// `make bench-generate`. `prompt` must not be empty.
+/// `context` bytes through [`Lm::forward`] for every byte (the canonical logits), the first
+/// largest logit of the last position. The reference [`generate`]'s greedy output is tested
+/// against, and the baseline of `make bench-generate`. `prompt` must not be empty.
 pub fn greedy_without_cache(lm: &Lm, prompt: &[u8], n: usize) -> Vec<u8> {
     let context = lm.config().context;
     let mut seq: Vec<i64> = prompt.iter().map(|&b| i64::from(b)).collect();
@@ -259,30 +274,93 @@ pub fn greedy_without_cache(lm: &Lm, prompt: &[u8], n: usize) -> Vec<u8> {
     tch::no_grad(|| {
         for _ in 0..n {
             let window = &seq[seq.len().saturating_sub(context)..];
-            let x = Tensor::from_slice(window)
-                .view([1, window.len() as i64])
-                .to_device(lm.device());
-            let next = lm
-                .forward(&x)
-                .get(0)
-                .get(-1)
-                .argmax(0, false)
-                .int64_value(&[]);
-            seq.push(next);
+            let logits = canonical_logits(lm, window).expect("libtorch forward");
+            let next = argmax(&logits);
+            seq.push(next as i64);
             out.push(next as u8);
         }
     });
     out
 }
 
+/// The greedy choice after `window` (the last `context` tokens, or fewer at the start) given
+/// `logits` for that position computed by any path (cached, chunked): their argmax when it
+/// clearly leads, else the argmax of the canonical logits (recomputed unless `canonical` says
+/// `logits` are those already). Returns the token and whether the canonical logits were
+/// recomputed. See the module documentation for why every greedy path goes through this.
+pub fn greedy_decision(
+    lm: &Lm,
+    logits: &[f32],
+    window: &[i64],
+    canonical: bool,
+) -> Result<(usize, bool), GenerateError> {
+    let best = argmax(logits);
+    if canonical || clearly_leads(logits, best) {
+        return Ok((best, false));
+    }
+    let exact = tch::no_grad(|| canonical_logits(lm, window))?;
+    Ok((argmax(&exact), true))
+}
+
+/// Whether `logits[best]` leads every other logit by more than the tie band (false with NaNs).
+fn clearly_leads(logits: &[f32], best: usize) -> bool {
+    let mut second = f32::NEG_INFINITY;
+    let mut scale = 1.0f32;
+    for (i, &v) in logits.iter().enumerate() {
+        scale = scale.max(v.abs());
+        if i != best && (v > second || v.is_nan()) {
+            second = v;
+        }
+    }
+    logits[best] - second > TIE_TOLERANCE * scale
+}
+
+/// The canonical logits after `window`: the last row of [`Lm::forward`] over it, on the host.
+pub fn canonical_logits(lm: &Lm, window: &[i64]) -> Result<Vec<f32>, tch::TchError> {
+    let x = Tensor::from_slice(window)
+        .view([1, window.len() as i64])
+        .to_device(lm.device());
+    let last = lm
+        .forward(&x)
+        .get(0)
+        .get(-1)
+        .to_kind(Kind::Float)
+        .to_device(Device::Cpu);
+    Vec::<f32>::try_from(&last)
+}
+
+/// Refuses a model whose vocabulary is not the 256 byte values.
+pub(crate) fn check_bytes(lm: &Lm) -> Result<(), GenerateError> {
+    let vocab = lm.config().vocab;
+    if vocab != 256 {
+        return Err(GenerateError::Model(format!(
+            "vocabulary of {vocab} tokens, byte generation needs 256"
+        )));
+    }
+    Ok(())
+}
+
+/// The last `keep` tokens the model is conditioned on: the prompt, or [`EMPTY_PROMPT_TOKEN`]
+/// when it is empty.
+pub(crate) fn conditioning(prompt: &[u8], keep: usize) -> Vec<i64> {
+    if prompt.is_empty() {
+        vec![i64::from(EMPTY_PROMPT_TOKEN)]
+    } else {
+        prompt[prompt.len().saturating_sub(keep)..]
+            .iter()
+            .map(|&b| i64::from(b))
+            .collect()
+    }
+}
+
 /// Holds back output bytes that may be the start of the stop sequence.
-struct StopFilter<'a> {
+pub(crate) struct StopFilter<'a> {
     stop: &'a [u8],
     pending: Vec<u8>,
 }
 
 impl<'a> StopFilter<'a> {
-    fn new(stop: &'a [u8]) -> Self {
+    pub(crate) fn new(stop: &'a [u8]) -> Self {
         Self {
             stop,
             pending: Vec::new(),
@@ -291,7 +369,7 @@ impl<'a> StopFilter<'a> {
 
     /// Takes the next byte: appends to `ready` the bytes that can no longer be part of the stop
     /// sequence, and returns whether the stop sequence is complete (its bytes are dropped).
-    fn push(&mut self, byte: u8, ready: &mut Vec<u8>) -> bool {
+    pub(crate) fn push(&mut self, byte: u8, ready: &mut Vec<u8>) -> bool {
         self.pending.push(byte);
         if !self.stop.is_empty() && self.pending.ends_with(self.stop) {
             let keep = self.pending.len() - self.stop.len();
@@ -309,7 +387,7 @@ impl<'a> StopFilter<'a> {
     }
 
     /// Releases everything held back (generation ended without the stop sequence).
-    fn flush(&mut self, ready: &mut Vec<u8>) {
+    pub(crate) fn flush(&mut self, ready: &mut Vec<u8>) {
         ready.append(&mut self.pending);
     }
 }
@@ -334,7 +412,7 @@ fn next_logits(
 }
 
 /// Index of the largest value (the first on ties).
-fn argmax(logits: &[f32]) -> usize {
+pub(crate) fn argmax(logits: &[f32]) -> usize {
     let mut best = 0;
     for (i, &v) in logits.iter().enumerate() {
         if v > logits[best] {

@@ -33,6 +33,7 @@ pub use autonet_protocol::merkle;
 pub mod model;
 pub mod outer;
 pub mod rng;
+pub mod speculative;
 pub mod tensors;
 pub mod train;
 
@@ -45,6 +46,9 @@ pub use generate::{
 };
 pub use model::{KvCache, Lm, ModelConfig, ModelError, default_device, init_weights};
 pub use outer::{MAX_LR_PERMILLE, MOMENTUM_PREFIX, ModelState, Outer, OuterError};
+pub use speculative::{
+    SpecStats, generate_stream_with_draft, speculative_greedy, speculative_stream,
+};
 pub use tensors::{Delta, NamedTensor, TensorError, TensorSet, Weights};
 pub use train::{
     EvalSpec, TrainError, TrainOutput, TrainParams, evaluate, evaluate_on, train, train_with_hook,

@@ -430,6 +430,24 @@ impl KvCache {
         self.layers.clear();
         self.len = 0;
     }
+
+    /// Keeps the first `len` positions and forgets the later ones (rolls back positions fed
+    /// speculatively); a no-op when `len >= self.len()`, as `Vec::truncate`. The kept keys and
+    /// values are the same tensors' first `len` positions, untouched.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        if len == 0 {
+            self.clear();
+            return;
+        }
+        for (k, v) in self.layers.iter_mut().flatten() {
+            *k = k.narrow(2, 0, len as i64);
+            *v = v.narrow(2, 0, len as i64);
+        }
+        self.len = len;
+    }
 }
 
 #[cfg(test)]
