@@ -225,6 +225,31 @@ impl WireChannelConfig {
         }
     }
 
+    /// The channel the official client opens for `payer` on `offer` (its `buildChannelConfig`
+    /// with the default salt 0 and the payer as its own voucher signer): `receiver` = `payTo`,
+    /// `receiverAuthorizer` and `withdrawDelay` from `extra`, `token` = `asset`. `None` when the
+    /// offer lacks one of them.
+    pub fn for_offer(payer: Address, offer: &PaymentRequirements) -> Option<Self> {
+        Some(Self {
+            payer,
+            payer_authorizer: payer,
+            receiver: offer.pay_to_address()?,
+            receiver_authorizer: offer
+                .extra
+                .get("receiverAuthorizer")?
+                .as_str()?
+                .parse()
+                .ok()?,
+            token: offer.asset_address()?,
+            withdraw_delay: offer
+                .extra
+                .get("withdrawDelay")
+                .and_then(|d| d.as_u64())
+                .unwrap_or(MIN_WITHDRAW_DELAY),
+            salt: B256::ZERO,
+        })
+    }
+
     /// Who must have signed the vouchers.
     pub fn voucher_signer(&self) -> Address {
         if self.payer_authorizer == Address::ZERO {

@@ -118,6 +118,22 @@ fn voucher(s: &Setup, signer: &PrivateKeySigner, max: u128) -> Result<ChannelPay
     ))
 }
 
+/// Admits `payment` and records its charge, as a request whose output was produced.
+async fn serve(
+    channels: &Channels,
+    node: &autonet_chain::ChainProvider,
+    payment: &autonet_x402::channel::VerifiedChannelPayment,
+    network: &str,
+) -> Result<autonet_x402::SettleResponse> {
+    let admitted = channels
+        .admit(node, payment, price())
+        .await
+        .map_err(|r| anyhow::anyhow!("{}", r.error))?;
+    channels
+        .commit(admitted, network)
+        .map_err(|r| anyhow::anyhow!("{}", r.error))
+}
+
 #[tokio::test]
 async fn a_channel_pays_many_requests_and_is_claimed_in_two_transactions() -> Result<()> {
     let s = setup().await?;
@@ -166,13 +182,7 @@ async fn a_channel_pays_many_requests_and_is_claimed_in_two_transactions() -> Re
         },
     );
     let verified = verify_channel_payment(&first, &s.offer, price(), now)?;
-    let admitted = channels
-        .admit(&node, &verified, price())
-        .await
-        .map_err(|r| anyhow::anyhow!("{}", r.error))?;
-    let response = channels
-        .commit(admitted, &network)
-        .map_err(|r| anyhow::anyhow!("{}", r.error))?;
+    let response = serve(&channels, &node, &verified, &network).await?;
     ensure!(
         response.transaction.starts_with("0x"),
         "the deposit's transaction is reported: {response:?}"
@@ -349,26 +359,14 @@ async fn a_claim_whose_receipt_was_lost_is_not_claimed_twice() -> Result<()> {
         },
     );
     let v = verify_channel_payment(&first, &s.offer, price(), unix_now())?;
-    let a = channels
-        .admit(&node, &v, price())
-        .await
-        .map_err(|r| anyhow::anyhow!("{}", r.error))?;
-    channels
-        .commit(a, &network)
-        .map_err(|r| anyhow::anyhow!("{}", r.error))?;
+    serve(&channels, &node, &v, &network).await?;
     let v = verify_channel_payment(
         &voucher(&s, &payer, 2 * price())?,
         &s.offer,
         price(),
         unix_now(),
     )?;
-    let a = channels
-        .admit(&node, &v, price())
-        .await
-        .map_err(|r| anyhow::anyhow!("{}", r.error))?;
-    channels
-        .commit(a, &network)
-        .map_err(|r| anyhow::anyhow!("{}", r.error))?;
+    serve(&channels, &node, &v, &network).await?;
 
     // The claim transaction lands but the server never records it (a timed-out receipt).
     let rows = channels.store.unclaimed()?;

@@ -331,8 +331,7 @@ async fn buy_through_channel(
     exact_gas: u64,
 ) -> Result<(String, Value), CommandError> {
     use autonet_x402::channel::{
-        ChannelPayload, ChannelPaymentPayload, MIN_WITHDRAW_DELAY, WireChannelConfig,
-        channel_codes, sign_voucher,
+        ChannelPayload, ChannelPaymentPayload, WireChannelConfig, channel_codes, sign_voucher,
     };
     let price_u128: u128 = price.to();
     let deposit_atn =
@@ -421,18 +420,11 @@ async fn buy_through_channel(
         .find(|a| a.scheme == SCHEME_BATCH_SETTLEMENT)
         .cloned()
         .ok_or_else(|| err("the node offers no batch-settlement requirement"))?;
-    let config = WireChannelConfig {
-        payer: payer.address(),
-        payer_authorizer: payer.address(),
-        receiver: offer.pay_to_address().unwrap_or_default(),
-        receiver_authorizer: offer.extra["receiverAuthorizer"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_default(),
-        token: offer.asset_address().unwrap_or_default(),
-        withdraw_delay: MIN_WITHDRAW_DELAY,
-        salt: alloy::primitives::B256::ZERO,
-    };
+    let config = WireChannelConfig::for_offer(payer.address(), &offer).ok_or_else(|| {
+        err(format!(
+            "the node's batch-settlement offer is incomplete: {offer:?}"
+        ))
+    })?;
     let voucher =
         sign_voucher(&payer, &config, charged + price_u128, net.opts.chain_id).map_err(err)?;
     let header = autonet_x402::header::encode_header(&ChannelPaymentPayload {
@@ -847,8 +839,7 @@ async fn open_bench_channel(
     requests: usize,
 ) -> Result<BenchChannel, CommandError> {
     use autonet_x402::channel::{
-        ChannelPayload, ChannelPaymentPayload, MIN_WITHDRAW_DELAY, WireChannelConfig, sign_deposit,
-        sign_voucher,
+        ChannelPayload, ChannelPaymentPayload, WireChannelConfig, sign_deposit, sign_voucher,
     };
     let price: u128 = offer.amount_value().unwrap_or_default().to();
     let amount = price * (requests as u128 + 1);
@@ -856,18 +847,11 @@ async fn open_bench_channel(
         .funded_payer((amount / 10u128.pow(18)) as u64 + 1)
         .await
         .map_err(net_err)?;
-    let config = WireChannelConfig {
-        payer: payer.address(),
-        payer_authorizer: payer.address(),
-        receiver: offer.pay_to_address().unwrap_or_default(),
-        receiver_authorizer: offer.extra["receiverAuthorizer"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_default(),
-        token: offer.asset_address().unwrap_or_default(),
-        withdraw_delay: MIN_WITHDRAW_DELAY,
-        salt: alloy::primitives::B256::ZERO,
-    };
+    let config = WireChannelConfig::for_offer(payer.address(), offer).ok_or_else(|| {
+        err(format!(
+            "the node's batch-settlement offer is incomplete: {offer:?}"
+        ))
+    })?;
     let chain_id = net.opts.chain_id;
     let (name, version) = offer.eip712_name_version().unwrap_or(("Autonet", "1"));
     let deposit = sign_deposit(
