@@ -108,7 +108,7 @@ fn migrate_4_to_5(_conn: &Transaction<'_>) -> rusqlite::Result<()> {
 
 /// Sets the journal mode and brings the file to [`SCHEMA_VERSION`].
 fn prepare(conn: &mut Connection) -> Result<(), DbError> {
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    autonet_chain::sqlite::set_wal(conn, "FULL")?;
     SCHEMA.prepare(conn)?;
     Ok(())
 }

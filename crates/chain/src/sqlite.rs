@@ -104,6 +104,25 @@ impl Schema {
     }
 }
 
+/// Sets `journal_mode = WAL` and `synchronous` (`FULL`, `NORMAL`). Switching a file to WAL needs
+/// it to itself for a moment, and SQLite answers `SQLITE_BUSY` to that without waiting out the
+/// busy timeout when another connection is opening the same file: this retries for up to 10 s.
+pub fn set_wal(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let sql = format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};");
+    loop {
+        match conn.execute_batch(&sql) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `PRAGMA user_version` of the connection's main database.
 pub fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))

@@ -145,8 +145,7 @@ impl CursorStore {
     }
 
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        crate::sqlite::set_wal(&conn, "NORMAL")?;
         SCHEMA.prepare(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),

@@ -26,7 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use alloy::primitives::{B256, Bytes};
-use autonet_chain::sqlite::{Schema, hex};
+use autonet_chain::sqlite::{Schema, hex, set_wal};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::channel::WireChannelConfig;
@@ -131,7 +131,7 @@ impl ChannelStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        set_wal(&conn, "NORMAL")?;
         SCHEMA.prepare(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),

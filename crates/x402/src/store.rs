@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, TxHash, U256};
-use autonet_chain::sqlite::{Schema, SchemaError, hex};
+use autonet_chain::sqlite::{Schema, SchemaError, hex, set_wal};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::verify::VerifiedPayment;
@@ -156,7 +156,7 @@ fn numbered(_tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
 
 /// Sets the journal mode and brings the file to the current version.
 fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    set_wal(conn, "FULL")?;
     SCHEMA.prepare(conn)?;
     Ok(())
 }
