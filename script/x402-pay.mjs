@@ -13,10 +13,10 @@
 // {event, data, ms: milliseconds after the request}) to the report; --disconnect-after N closes
 // the connection after N `token` events (the report then has "disconnected": true).
 // --scheme batch-settlement pays through an x402 payment channel (the official
-// BatchSettlementEvmScheme: one deposit of M × the price, M from --deposit-multiplier, default
-// the client's 5, then one signed cumulative voucher per request). --requests N makes N paid
-// requests with the same client (one channel) and reports {requests, ok, statuses, ms:{p50,p90,
-// total}, first: <report of request 1>, last: <report of request N>}; --replay-last then sends
+// BatchSettlementEvmScheme: one deposit of M × the price, M from --deposit-multiplier, or the
+// server's extra.minDeposit when that is more; without it, the client's own policy; then one
+// signed cumulative voucher per request). --requests N makes N paid requests with the same
+// client (one channel) and reports {requests, ok, statuses, ms:{p50,p90,total}, first: <report of request 1>, last: <report of request N>}; --replay-last then sends
 // the last paid request's PAYMENT-SIGNATURE again, verbatim, and adds `replay` (its status and
 // the decoded PAYMENT-REQUIRED, whose `error` names the refusal).
 // The key is read from the environment only. Without --network every eip155 chain is accepted;
@@ -109,7 +109,17 @@ async function main() {
       ? new ExactEvmScheme(account)
       : new BatchSettlementEvmScheme(
           account,
-          args.depositMultiplier === undefined ? undefined : { depositPolicy: { depositMultiplier: args.depositMultiplier } },
+          args.depositMultiplier === undefined
+            ? undefined
+            : {
+                // A deposit of M prices, or what the server asks (extra.minDeposit) when that
+                // is more: the client's own policy would take the server's minimum instead.
+                depositStrategy: (ctx) => {
+                  const want = BigInt(ctx.requestAmount) * BigInt(args.depositMultiplier);
+                  const least = BigInt(ctx.depositAmount);
+                  return want > least ? want : least;
+                },
+              },
         );
   const client = new x402Client().register(args.network, scheme);
   // ATN is not one of the packages' default (USD) assets: allow any token, and enforce our own

@@ -84,6 +84,8 @@ pub mod channel_codes {
     pub const SCHEME: &str = "invalid_batch_settlement_evm_scheme";
     /// Another request holds the channel (the client retries).
     pub const CHANNEL_BUSY: &str = "invalid_batch_settlement_evm_channel_busy";
+    /// A deposit below the announced minimum (`extra.minDeposit`).
+    pub const BELOW_MIN_DEPOSIT: &str = "invalid_batch_settlement_evm_deposit_below_min_deposit";
     /// The chain could not be read.
     pub const RPC_READ_FAILED: &str = "invalid_batch_settlement_evm_rpc_read_failed";
     /// The channel's state could not be recorded (nothing was charged).
@@ -458,7 +460,17 @@ pub struct ChannelOffer {
     pub max_timeout_secs: u64,
 }
 
+/// The smallest deposit taken, in prices (the official server's default multiplier): the node
+/// pays the gas of every deposit it executes, so a deposit must buy enough requests to be worth
+/// it. Announced as `extra.minDeposit`, which the official client deposits at least.
+pub const MIN_DEPOSIT_PRICES: u128 = 10;
+
 impl ChannelOffer {
+    /// The smallest deposit taken at `price`.
+    pub fn min_deposit(&self, price: u128) -> u128 {
+        price.saturating_mul(MIN_DEPOSIT_PRICES)
+    }
+
     /// The `accepts[]` entry at `price`.
     pub fn requirements(&self, price: u128) -> PaymentRequirements {
         let mut extra = serde_json::Map::new();
@@ -467,6 +479,10 @@ impl ChannelOffer {
             self.receiver_authorizer.to_checksum(None).into(),
         );
         extra.insert("withdrawDelay".into(), self.withdraw_delay.into());
+        extra.insert(
+            "minDeposit".into(),
+            self.min_deposit(price).to_string().into(),
+        );
         extra.insert("name".into(), self.domain.0.clone().into());
         extra.insert("version".into(), self.domain.1.clone().into());
         PaymentRequirements {
@@ -641,7 +657,7 @@ pub fn verify_channel_payment(
     }
     let deposit = match &payment.payload {
         ChannelPayload::Deposit { deposit, .. } => {
-            Some(verify_deposit(config, id, deposit, offer, now)?)
+            Some(verify_deposit(config, id, deposit, offer, price, now)?)
         }
         _ => None,
     };
@@ -658,6 +674,7 @@ fn verify_deposit(
     id: B256,
     deposit: &DepositFields,
     offer: &ChannelOffer,
+    price: u128,
     now: u64,
 ) -> Result<(u128, Bytes), ChannelError> {
     use channel_codes as c;
@@ -667,10 +684,14 @@ fn verify_deposit(
             "the deposit must carry an EIP-3009 authorization (Permit2 is not offered)",
         ));
     };
-    if deposit.amount == 0 {
+    if deposit.amount < offer.min_deposit(price) {
         return Err(ChannelError::new(
-            crate::verify::codes::INVALID_PAYLOAD,
-            "the deposit amount is zero",
+            c::BELOW_MIN_DEPOSIT,
+            format!(
+                "a deposit of {} is below the minimum of {} ({MIN_DEPOSIT_PRICES} requests)",
+                deposit.amount,
+                offer.min_deposit(price)
+            ),
         ));
     }
     let parse = |what: &str, s: &str| {
@@ -1007,7 +1028,7 @@ mod tests {
         let e = verify_channel_payment(
             &payment(ChannelPayload::Deposit {
                 channel_config: cfg.clone(),
-                voucher: v,
+                voucher: v.clone(),
                 deposit: deposit(&payer, &cfg, 1000, now - 1000),
             }),
             &offer(),
@@ -1016,6 +1037,22 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, channel_codes::VALID_BEFORE);
+
+        // A deposit below the announced minimum (10 prices): the node would pay its gas for
+        // fewer requests than that.
+        assert_eq!(offer().requirements(100).extra["minDeposit"], "1000");
+        let e = verify_channel_payment(
+            &payment(ChannelPayload::Deposit {
+                channel_config: cfg.clone(),
+                voucher: v,
+                deposit: deposit(&payer, &cfg, 999, now),
+            }),
+            &offer(),
+            100,
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, channel_codes::BELOW_MIN_DEPOSIT);
     }
 
     #[test]

@@ -350,7 +350,7 @@ async fn a_claim_whose_receipt_was_lost_is_not_claimed_twice() -> Result<()> {
             deposit: sign_deposit(
                 &payer,
                 &cfg,
-                price() * 4,
+                price() * 10,
                 ("Autonet", "1"),
                 s.chain.chain_id(),
                 unix_now() + 300,

@@ -494,7 +494,12 @@ async fn buy_through_channel(
         payer.address(),
         elapsed.as_secs_f64(),
         v["ms"]["p50"].as_f64().unwrap_or_default(),
-        display_atn(U256::from(charged)),
+        display_atn(
+            first["amount"]
+                .as_str()
+                .and_then(|a| a.parse::<U256>().ok())
+                .unwrap_or_default()
+        ),
         channel_codes::AMOUNT_MISMATCH,
         channel_codes::EXCEEDS_BALANCE,
         display_atn(collected.value),
