@@ -161,6 +161,23 @@ pub async fn sell(
         text.push_str(&line);
         base = restarted;
         text.push_str(&claims(net).await?);
+    } else {
+        // The same purchase twice more, each way: one more `exact` payment (the first one also
+        // deployed the node's payment receiver) and a payment channel for a few requests.
+        let b = client::generate(&url, &body, buyer.clone(), chain, atn, one_atn)
+            .await
+            .map_err(err)?;
+        let exact_tx: TxHash = b
+            .settlement
+            .filter(|s| s.success)
+            .ok_or_else(|| err("the second paid request returned no successful PAYMENT-RESPONSE"))?
+            .transaction
+            .parse()
+            .map_err(err)?;
+        let exact_gas = gas_of(net, exact_tx).await?;
+        let (line, channel) = buy_through_own_channel(net, &base, &url, exact_gas).await?;
+        text.push_str(&line);
+        json["channel"] = channel;
     }
     if bench > 0 {
         let (t, j) = measure(net, &base, &buyer, bench).await?;
@@ -172,6 +189,93 @@ pub async fn sell(
 
 fn net_err(e: NetworkError) -> CommandError {
     err(e)
+}
+
+/// Generations bought through the devnet's own payment channel (`autonet devnet` without
+/// `--check-payments`, which has the official client buy 1,000).
+const OWN_CHANNEL_REQUESTS: usize = 10;
+
+/// Opens a payment channel from Rust (the deposit rides on the first request), buys
+/// [`OWN_CHANNEL_REQUESTS`] generations with it, has the node claim them, and prints the cost
+/// per request of both schemes.
+async fn buy_through_own_channel(
+    net: &Network,
+    base: &str,
+    url: &str,
+    exact_gas: u64,
+) -> Result<(String, Value), CommandError> {
+    let required = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(json!({"prompt": "x"}).to_string())
+        .send()
+        .await
+        .map_err(err)?;
+    let required = required
+        .headers()
+        .get(PAYMENT_REQUIRED_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .map(decode_payment_required)
+        .transpose()
+        .map_err(err)?
+        .ok_or_else(|| err("no PAYMENT-REQUIRED header"))?;
+    let Some(offer) = required
+        .accepts
+        .iter()
+        .find(|a| a.scheme == SCHEME_BATCH_SETTLEMENT)
+    else {
+        return Ok((
+            "  payment channels: not offered (no channel contract on this chain)\n".into(),
+            Value::Null,
+        ));
+    };
+    let mut channel = open_bench_channel(net, url, offer, OWN_CHANNEL_REQUESTS - 1).await?;
+    let body = json!({"prompt": "fn main() {", "max_tokens": 16, "temperature": 0.0});
+    for i in 1..OWN_CHANNEL_REQUESTS {
+        let header = channel.next_voucher()?;
+        let (s, v) = post(url, &body, Some(&header)).await?;
+        if s != 200 {
+            return Err(err(format!("channel request {i}: {s} {v}")));
+        }
+    }
+    let claim = reqwest::Client::new()
+        .post(format!("{base}/v1/channels/claim"))
+        .send()
+        .await
+        .map_err(err)?
+        .bytes()
+        .await
+        .map_err(err)?;
+    let claim: Value = serde_json::from_slice(&claim).map_err(err)?;
+    let txs: Vec<TxHash> = claim["transactions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    if txs.is_empty() || txs.len() > 2 || claim["claimed_wei"] != channel.charged.to_string() {
+        return Err(err(format!(
+            "the node did not claim its channel in one or two transactions: {claim}"
+        )));
+    }
+    let mut gas = gas_of(net, channel.deposit_tx).await?;
+    for tx in &txs {
+        gas += gas_of(net, *tx).await?;
+    }
+    let per_request = gas as f64 / OWN_CHANNEL_REQUESTS as f64;
+    let text = format!(
+        "  bought {OWN_CHANNEL_REQUESTS} generations through a payment channel (batch-settlement) for {} ATN: deposit tx {}, claimed in {} transaction(s)\n  cost: exact {exact_gas} gas per request (one settlement each); channel {gas} gas for {OWN_CHANNEL_REQUESTS} requests = {per_request:.0} gas per request (deposit + claim + collect; 1,000 requests through one channel cost 328 gas each, `--check-payments`)\n",
+        display_atn(U256::from(channel.charged)),
+        channel.deposit_tx,
+        txs.len(),
+    );
+    let json = json!({
+        "requests": OWN_CHANNEL_REQUESTS,
+        "deposit_tx": channel.deposit_tx.to_string(),
+        "claim_transactions": txs.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+        "exact_gas_per_request": exact_gas,
+        "gas_total": gas,
+        "gas_per_request": per_request,
+    });
+    Ok((text, json))
 }
 
 /// Runs the official x402 client (`@x402/fetch` + `@x402/evm`, script/x402-pay.mjs) as a
@@ -813,6 +917,7 @@ struct BenchChannel {
     chain_id: u64,
     charged: u128,
     price: u128,
+    deposit_tx: TxHash,
 }
 
 impl BenchChannel {
@@ -881,12 +986,25 @@ async fn open_bench_channel(
     })
     .map_err(err)?;
     let body = json!({"prompt": "open", "max_tokens": 1, "temperature": 0.0});
-    let (s, v) = post(url, &body, Some(&header)).await?;
-    if s != 200 {
-        return Err(err(format!(
-            "opening the benchmark's payment channel: {s} {v}"
-        )));
-    }
+    let opened = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header(PAYMENT_SIGNATURE_HEADER, &header)
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(err)?;
+    let status = opened.status();
+    let deposit_tx = opened
+        .headers()
+        .get(autonet_x402::PAYMENT_RESPONSE_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| autonet_x402::decode_payment_response(h).ok())
+        .and_then(|r| r.transaction.parse::<TxHash>().ok());
+    let Some(deposit_tx) = deposit_tx.filter(|_| status.is_success()) else {
+        let v = opened.text().await.unwrap_or_default();
+        return Err(err(format!("opening a payment channel: {status} {v}")));
+    };
     Ok(BenchChannel {
         payer,
         offer: offer.clone(),
@@ -894,6 +1012,7 @@ async fn open_bench_channel(
         chain_id,
         charged: price,
         price,
+        deposit_tx,
     })
 }
 
