@@ -397,3 +397,88 @@ async fn a_claim_whose_receipt_was_lost_is_not_claimed_twice() -> Result<()> {
     assert!(channels.store.unclaimed()?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_channel_drained_by_a_withdrawal_does_not_block_the_others_claims() -> Result<()> {
+    use alloy::providers::Provider;
+    use autonet_x402::channel_chain::sol_config;
+    let s = setup().await?;
+    let c = s.chain.deployment.contracts;
+    let node = provider_for(&s.chain, NODE).await?;
+    let network = format!("eip155:{}", s.chain.chain_id());
+    let channels = Channels::new(
+        s.offer.clone(),
+        ChannelStore::open_in_memory()?,
+        Duration::from_secs(300),
+    );
+    // Two payers, each with a deposit of 10 prices and charged requests.
+    let deployer = provider_for(&s.chain, 0).await?;
+    let token = ATNToken::new(c.atn_token, &deployer);
+    send_and_confirm::<ATNToken::Transfer, _, _>(
+        &token.transfer(s.chain.address(STRANGER), U256::from(10u128.pow(19))),
+        &opts(),
+    )
+    .await?;
+    for (who, requests) in [(PAYER, 2u128), (STRANGER, 1)] {
+        let payer = s.chain.signer(who);
+        let cfg = config(&s, payer.address());
+        let first = payment(
+            &s,
+            ChannelPayload::Deposit {
+                channel_config: cfg.clone(),
+                voucher: sign_voucher(&payer, &cfg, price(), s.chain.chain_id())?,
+                deposit: sign_deposit(
+                    &payer,
+                    &cfg,
+                    price() * 10,
+                    ("Autonet", "1"),
+                    s.chain.chain_id(),
+                    unix_now() + 300,
+                    U256::from(5u64),
+                )?,
+            },
+        );
+        let v = verify_channel_payment(&first, &s.offer, price(), unix_now())?;
+        serve(&channels, &node, &v, &network).await?;
+        for i in 2..=requests {
+            let v = verify_channel_payment(
+                &voucher(&s, &payer, i * price())?,
+                &s.offer,
+                price(),
+                unix_now(),
+            )?;
+            serve(&channels, &node, &v, &network).await?;
+        }
+    }
+    // The first payer withdraws everything unclaimed while the node is away for longer than
+    // the withdraw delay.
+    let payer = provider_for(&s.chain, PAYER).await?;
+    let settlement = BatchSettlement::new(BATCH_SETTLEMENT_ADDRESS, &payer);
+    let cfg = sol_config(&config(&s, s.chain.address(PAYER)));
+    send_and_confirm::<BatchSettlement::WithdrawInitiated, _, _>(
+        &settlement.initiateWithdraw(cfg.clone(), price() * 10),
+        &opts(),
+    )
+    .await?;
+    payer
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (MIN_WITHDRAW_DELAY + 1,))
+        .await?;
+    send_and_confirm::<BatchSettlement::WithdrawFinalized, _, _>(
+        &settlement.finalizeWithdraw(cfg),
+        &opts(),
+    )
+    .await?;
+
+    // The node's claim: the drained channel is skipped, the other one is claimed.
+    let report = channels
+        .claim(&node, c.market, s.project.to(), s.node)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        (report.channels, report.claimed),
+        (1, price()),
+        "{report:?}"
+    );
+    assert_eq!(report.transactions.len(), 2);
+    Ok(())
+}
