@@ -191,6 +191,48 @@ fn net_err(e: NetworkError) -> CommandError {
     err(e)
 }
 
+/// The node's `PAYMENT-REQUIRED` for a request to `url`.
+async fn payment_required(url: &str) -> Result<autonet_x402::PaymentRequired, CommandError> {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(json!({"prompt": "x"}).to_string())
+        .send()
+        .await
+        .map_err(err)?;
+    r.headers()
+        .get(PAYMENT_REQUIRED_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .map(decode_payment_required)
+        .transpose()
+        .map_err(err)?
+        .ok_or_else(|| err("no PAYMENT-REQUIRED header"))
+}
+
+/// Has the node at `base` claim its channel vouchers now (`POST /v1/channels/claim`) and checks
+/// that it claimed `expected` wei in one or two transactions, which it returns.
+async fn claim_through_node(base: &str, expected: u128) -> Result<Vec<TxHash>, CommandError> {
+    let claim = reqwest::Client::new()
+        .post(format!("{base}/v1/channels/claim"))
+        .send()
+        .await
+        .map_err(err)?
+        .bytes()
+        .await
+        .map_err(err)?;
+    let claim: Value = serde_json::from_slice(&claim).map_err(err)?;
+    let txs: Vec<TxHash> = claim["transactions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    if txs.is_empty() || txs.len() > 2 || claim["claimed_wei"] != expected.to_string() {
+        return Err(err(format!(
+            "the node did not claim {expected} wei of channel vouchers in one or two transactions: {claim}"
+        )));
+    }
+    Ok(txs)
+}
+
 /// Generations bought through the devnet's own payment channel (`autonet devnet` without
 /// `--check-payments`, which has the official client buy 1,000).
 const OWN_CHANNEL_REQUESTS: usize = 10;
@@ -204,21 +246,7 @@ async fn buy_through_own_channel(
     url: &str,
     exact_gas: u64,
 ) -> Result<(String, Value), CommandError> {
-    let required = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(json!({"prompt": "x"}).to_string())
-        .send()
-        .await
-        .map_err(err)?;
-    let required = required
-        .headers()
-        .get(PAYMENT_REQUIRED_HEADER)
-        .and_then(|h| h.to_str().ok())
-        .map(decode_payment_required)
-        .transpose()
-        .map_err(err)?
-        .ok_or_else(|| err("no PAYMENT-REQUIRED header"))?;
+    let required = payment_required(url).await?;
     let Some(offer) = required
         .accepts
         .iter()
@@ -246,24 +274,7 @@ async fn buy_through_own_channel(
             return Err(err(format!("channel request {i}: {s} {v}")));
         }
     }
-    let claim = reqwest::Client::new()
-        .post(format!("{base}/v1/channels/claim"))
-        .send()
-        .await
-        .map_err(err)?
-        .bytes()
-        .await
-        .map_err(err)?;
-    let claim: Value = serde_json::from_slice(&claim).map_err(err)?;
-    let txs: Vec<TxHash> = claim["transactions"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|t| t.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    if txs.is_empty() || txs.len() > 2 || claim["claimed_wei"] != channel.charged.to_string() {
-        return Err(err(format!(
-            "the node did not claim its channel in one or two transactions: {claim}"
-        )));
-    }
+    let txs = claim_through_node(base, channel.charged).await?;
     let mut gas = gas_of(net, channel.deposit_tx).await?;
     for tx in &txs {
         gas += gas_of(net, *tx).await?;
@@ -511,21 +522,7 @@ async fn buy_through_channel(
         )));
     }
     // A voucher above what the channel holds (the deposit is exactly spent).
-    let required = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(err)?;
-    let required = required
-        .headers()
-        .get(PAYMENT_REQUIRED_HEADER)
-        .and_then(|h| h.to_str().ok())
-        .map(decode_payment_required)
-        .transpose()
-        .map_err(err)?
-        .ok_or_else(|| err("no PAYMENT-REQUIRED header"))?;
+    let required = payment_required(url).await?;
     let offer = required
         .accepts
         .iter()
@@ -556,24 +553,7 @@ async fn buy_through_channel(
         )));
     }
     // The claim: one multicall(claim, settle), then InferenceMarket.collect.
-    let claim = reqwest::Client::new()
-        .post(format!("{base}/v1/channels/claim"))
-        .send()
-        .await
-        .map_err(err)?
-        .bytes()
-        .await
-        .map_err(err)?;
-    let claim: Value = serde_json::from_slice(&claim).map_err(err)?;
-    let txs: Vec<TxHash> = claim["transactions"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|t| t.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    if txs.is_empty() || txs.len() > 2 || claim["claimed_wei"] != charged.to_string() {
-        return Err(err(format!(
-            "the node did not claim the channel in one or two transactions: {claim}"
-        )));
-    }
+    let txs = claim_through_node(base, charged).await?;
     let collect_tx = *txs.last().unwrap_or(&txs[0]);
     let collected = {
         let r = net
@@ -793,23 +773,7 @@ async fn measure(
 ) -> Result<(String, Value), CommandError> {
     let paid_url = format!("{base}/v1/generate");
     let free_url = format!("{base}/v1/free/generate");
-    let http = reqwest::Client::new();
-    let required = {
-        let r = http
-            .post(&paid_url)
-            .header("content-type", "application/json")
-            .body(json!({"prompt": "x"}).to_string())
-            .send()
-            .await
-            .map_err(err)?;
-        let h = r
-            .headers()
-            .get(PAYMENT_REQUIRED_HEADER)
-            .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| err("no PAYMENT-REQUIRED header"))?
-            .to_string();
-        decode_payment_required(&h).map_err(err)?
-    };
+    let required = payment_required(&paid_url).await?;
     let signer = PaymentSigner::new(buyer.clone());
     // A payment channel, when offered: one deposit covering every channel request, then one
     // voucher per request (signed ahead, like the exact authorizations).
