@@ -104,6 +104,7 @@ lint-rust: libtorch ## rustfmt check + clippy -D warnings
 
 ROUNDS ?= 3
 PRESET ?= small
+DRAFT_ROUNDS ?= 3
 AUTONET := $(or $(CARGO_TARGET_DIR),target)/release/autonet
 
 # Built with cargo's progress visible: the first build compiles a few hundred crates.
@@ -113,12 +114,12 @@ build-autonet: libtorch
 	cargo build --release -p autonet-node --bin autonet
 
 .PHONY: devnet
-devnet: setup build-contracts build-autonet ## local network doing real training rounds with agent processes (ROUNDS=3 PRESET=small KEEP_RUNNING=1 MAX_STALENESS=1 for pipelined rounds)
-	$(AUTONET) devnet --rounds $(ROUNDS) --preset $(PRESET) $(if $(filter 1,$(KEEP_RUNNING)),--keep-running) $(if $(MAX_STALENESS),--max-staleness $(MAX_STALENESS))
+devnet: setup build-contracts build-autonet ## local network doing real training rounds with agent processes, then a tiny draft project for speculative decoding (ROUNDS=3 PRESET=small DRAFT_ROUNDS=3, 0 for none; KEEP_RUNNING=1 MAX_STALENESS=1 for pipelined rounds)
+	$(AUTONET) devnet --rounds $(ROUNDS) --preset $(PRESET) --draft-rounds $(DRAFT_ROUNDS) $(if $(filter 1,$(KEEP_RUNNING)),--keep-running) $(if $(MAX_STALENESS),--max-staleness $(MAX_STALENESS))
 
 .PHONY: check-devnet
-check-devnet: setup setup-browser build-contracts build-autonet ## two rounds of the tiny model through `autonet devnet` (the first survives an anvil_reorg of its ground-truth reveal; rounds pipelined), then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
-	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --max-staleness 1 --check-payments --check-status-page --check-no-leaks --check-reorg
+check-devnet: setup setup-browser build-contracts build-autonet ## two rounds of the tiny model through `autonet devnet` (the first survives an anvil_reorg of its ground-truth reveal; rounds pipelined), then one round of a tiny draft project and speculative decoding on the inference node, then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
+	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --max-staleness 1 --check-payments --check-status-page --check-no-leaks --check-reorg --draft-rounds 1
 
 .PHONY: check-devnet-attack
 check-devnet-attack: setup build-contracts build-autonet ## two rounds of the tiny model with one of three solvers a copier (`--attack copier:1`) and DiLoCo's outer Nesterov step (`--outer nesterov`, its momentum buffer published and verified inside every model): the loss must fall and the copier earn at most 10% of an honest solver (part of make test)
@@ -136,6 +137,10 @@ check-devnet-netns: setup build-contracts build-autonet ## two rounds of the tin
 .PHONY: bench-inference
 bench-inference: setup build-contracts build-autonet ## one round of the small model, then requests/s and latency of paid / unpaid, cached / uncached inference
 	$(AUTONET) devnet --rounds 1 --preset small --chain-id 31991 --dir .devnet/bench --bench-inference $(or $(N),30)
+
+.PHONY: bench-concurrent
+bench-concurrent: libtorch ## the inference node's generation layer: 1 and 8 concurrent greedy streams of the small model, one model copy per core against batched decoding (--batch-slots)
+	cargo bench -p autonet-inference --bench concurrent_generate
 
 .PHONY: rehearse-testnet
 rehearse-testnet: setup build-contracts ## the testnet runbook (make deploy, verify, first governance proposal, integrity) on an anvil with chain id 421614 (part of make test)

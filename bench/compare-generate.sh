@@ -13,6 +13,10 @@ echo "$py_out"
 kv=$(awk '/^RESULT tch kv bytes_per_s/ {print $5}' <<<"$tch_out")
 full=$(awk '/^RESULT tch full bytes_per_s/ {print $5}' <<<"$tch_out")
 py=$(awk '/^RESULT pytorch kv bytes_per_s/ {print $5}' <<<"$py_out")
-awk -v a="$kv" -v b="$py" -v f="$full" 'BEGIN {
+tb=$(awk '/^RESULT tch kv_8_batched bytes_per_s/ {print $5}' <<<"$tch_out")
+pb=$(awk '/^RESULT pytorch kv_8_batched bytes_per_s/ {print $5}' <<<"$py_out")
+awk -v a="$kv" -v b="$py" -v f="$full" -v tb="$tb" -v pb="$pb" 'BEGIN {
   printf "RATIO tch-kv/pytorch-kv bytes_per_s %.3f\n", a / b
-  printf "RATIO tch-kv/tch-full bytes_per_s %.3f\n", a / f }'
+  printf "RATIO tch-kv/tch-full bytes_per_s %.3f\n", a / f
+  printf "RATIO tch-8-batched/pytorch-8-batched bytes_per_s %.3f\n", tb / pb
+  printf "RATIO tch-8-batched/tch-full bytes_per_s %.3f\n", tb / f }'

@@ -60,7 +60,7 @@ bench-pytorch: libtorch
 	cd $(ML_ROOT) && $(ML_CARGO) bench -p autonet-ml --bench train_throughput --no-run
 	@cd $(ML_ROOT) && PYTORCH_PY="$$(AUTONET_TORCH=cuda script/setup-libtorch.sh --print-python)" bench/compare-ml.sh
 
-## bench-generate: greedy generation bytes/s of the small preset: KV cache, full re-run, 8 streams, and PyTorch eager with a KV cache in the same run
+## bench-generate: greedy generation bytes/s of the small preset: KV cache, full re-run, 8 streams (a model copy each, and batched), and PyTorch eager with a KV cache (1 stream, and 8 batched) in the same run
 bench-generate: libtorch
 	@AUTONET_TORCH=cuda $(ML_ROOT)/script/setup-libtorch.sh >/dev/null
 	cd $(ML_ROOT) && $(ML_CARGO) bench -p autonet-ml --bench generate_throughput --no-run

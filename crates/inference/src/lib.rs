@@ -33,7 +33,7 @@ use autonet_x402::{NonceStore, unix_now};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::model::{Current, ModelSource};
+use crate::model::{Current, Drafting, ModelSource};
 use crate::server::{AppState, AtomicU128, Payment};
 
 /// Why the inference node failed.
@@ -83,6 +83,24 @@ pub struct ServeOptions {
     /// Claim channel vouchers once the oldest unclaimed charge is this old (must stay well
     /// below the contract's 15-minute minimum withdraw delay).
     pub claim_after: Duration,
+    /// Speculative decoding with another project's model as the draft.
+    pub draft: Option<DraftOptions>,
+    /// Decode concurrent full-path generations together, up to this many at once, in one
+    /// batched forward call per byte (0: each on its own copy of the model).
+    pub batch_slots: usize,
+}
+
+/// Where the draft model comes from and how it is used.
+#[derive(Clone, Debug)]
+pub struct DraftOptions {
+    /// The project whose current model is the draft (a small model trained by the network on
+    /// the same bytes, e.g. the `tiny` preset beside a `small` project), followed like the
+    /// served one.
+    pub project_id: u64,
+    /// Draft bytes per round.
+    pub tokens: usize,
+    /// When it is used.
+    pub mode: model::SpeculateMode,
 }
 
 /// File written into the state directory once the server answers (JSON with its URL).
@@ -120,8 +138,12 @@ pub async fn serve(
     .await?;
     let root = source.head().await?;
     info!(project = opts.project_id, model = %root, preset = source.preset(), "loading the project's model");
-    let current = Current::new(source.load(root).await?);
+    let current = Current::new(source.load(root, opts.batch_slots).await?);
     info!(model = %root, genesis = source.is_genesis(root), "model loaded and verified");
+    let draft = match &opts.draft {
+        Some(d) => Some(open_draft(d, &provider, contracts, &opts, &source).await?),
+        None => None,
+    };
 
     // Payments.
     let token = ATNToken::new(contracts.atn_token, provider.clone());
@@ -182,6 +204,7 @@ pub async fn serve(
         payments: payments.clone(),
         pending: Arc::new(AtomicU64::new(0)),
         channels: None,
+        drafting: draft.as_ref().map(|(_, d)| d.clone()),
     };
     let mut state = state;
     if opts.channels {
@@ -253,6 +276,9 @@ pub async fn serve(
             Ok(p) => state.price.set(p),
             Err(e) => warn!(error = %e, "reading the project's price"),
         }
+        if let Some((draft_source, drafting)) = &draft {
+            follow_draft(draft_source, drafting).await;
+        }
         let head = match source.head().await {
             Ok(h) => h,
             Err(e) => {
@@ -264,7 +290,7 @@ pub async fn serve(
             continue;
         }
         info!(model = %head, "a new model was accepted: loading it");
-        match source.load(head).await {
+        match source.load(head, opts.batch_slots).await {
             Ok(m) => {
                 current.replace(m);
                 info!(model = %head, "now serving the new model");
@@ -284,6 +310,63 @@ pub async fn serve(
     }
     info!("inference node stopped");
     Ok(())
+}
+
+/// Loads the draft project's current model, checked against the served project's architecture.
+async fn open_draft(
+    d: &DraftOptions,
+    provider: &ChainProvider,
+    contracts: Contracts,
+    opts: &ServeOptions,
+    main: &ModelSource,
+) -> Result<(ModelSource, Arc<Drafting>), InferenceError> {
+    if d.project_id == opts.project_id {
+        return Err(InferenceError::Other(format!(
+            "--draft-project {} is the served project: the draft must be a smaller model",
+            d.project_id
+        )));
+    }
+    let source = ModelSource::open(
+        provider.clone(),
+        contracts,
+        d.project_id,
+        &opts.state_dir.join("draft"),
+    )
+    .await
+    .map_err(|e| InferenceError::Other(format!("the draft project {}: {e}", d.project_id)))?;
+    let root = source.head().await?;
+    let drafting = Drafting::new(
+        main.config(),
+        source.config(),
+        source.load(root, 0).await?,
+        d.tokens,
+        d.mode,
+    )?;
+    info!(draft_project = d.project_id, draft = %root, preset = source.preset(), k = d.tokens, mode = ?d.mode, "speculative decoding with the draft project's model");
+    Ok((source, Arc::new(drafting)))
+}
+
+/// Swaps in the draft project's newly accepted model, if any.
+async fn follow_draft(source: &ModelSource, drafting: &Drafting) {
+    let head = match source.head().await {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(error = %e, "reading the draft project's model");
+            return;
+        }
+    };
+    if head == drafting.draft().root {
+        return;
+    }
+    match source.load(head, 0).await {
+        Ok(m) => {
+            drafting.replace(m);
+            info!(draft = %head, "now drafting with the draft project's new model");
+        }
+        Err(e) => {
+            warn!(draft = %head, error = %e, "could not load the draft project's new model; still drafting with the previous one")
+        }
+    }
 }
 
 async fn read_price(

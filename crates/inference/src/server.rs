@@ -43,7 +43,7 @@ use tracing::{info, warn};
 
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::model::{Current, Generated, flush_text, take_text};
+use crate::model::{Current, Drafting, Generated, flush_text, take_text};
 use autonet_x402::channel::{
     ChannelStateExtra, SCHEME_BATCH_SETTLEMENT, decode_channel_payment, payment_scheme,
     verify_channel_payment,
@@ -117,6 +117,8 @@ pub struct AppState {
     pub pending: Arc<AtomicU64>,
     /// Payment channels (`batch-settlement`), offered when the chain has the channel contract.
     pub channels: Option<Arc<Channels>>,
+    /// The draft model for speculative decoding of greedy requests (`--draft-project`).
+    pub drafting: Option<Arc<Drafting>>,
 }
 
 /// A `u128` behind two atomics is overkill; prices fit in 128 bits and change rarely.
@@ -247,14 +249,29 @@ async fn produce(state: &AppState, req: &Request) -> Result<(B256, Generated, bo
         .get(&key)
         .cloned()
     {
+        state.metrics.inference_path("cache", None);
         return Ok((model.root, hit, true));
     }
     let (prompt, params) = (req.prompt.clone(), req.params.clone());
-    let m = model.clone();
-    let out = tokio::task::spawn_blocking(move || m.generate(prompt.as_bytes(), &params))
-        .await
-        .map_err(|e| format!("generation task: {e}"))?
-        .map_err(|e| e.to_string())?;
+    let (m, drafting) = (model.clone(), state.drafting.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        let plan = drafting.as_ref().and_then(|d| d.plan(&params));
+        let started = Instant::now();
+        let out = m.generate_stream(
+            prompt.as_bytes(),
+            &params,
+            plan.as_ref().map(|(d, k)| (d.as_ref(), *k)),
+            |_| true,
+        );
+        if let (Some(d), Ok(g)) = (&drafting, &out) {
+            d.record(g.path, g.tokens, started.elapsed());
+        }
+        out
+    })
+    .await
+    .map_err(|e| format!("generation task: {e}"))?
+    .map_err(|e| e.to_string())?;
+    record_path(state, &out);
     state
         .cache
         .lock()
@@ -263,20 +280,40 @@ async fn produce(state: &AppState, req: &Request) -> Result<(B256, Generated, bo
     Ok((model.root, out, false))
 }
 
+fn record_path(state: &AppState, g: &Generated) {
+    state.metrics.inference_path(
+        g.path.name(),
+        g.speculation
+            .map(|s| (s.proposed as u64, s.accepted as u64)),
+    );
+}
+
+/// The JSON answer: `path` says what served it (`cache`, `speculative` or `full`), and a
+/// speculative answer carries what the draft did.
 fn output_json(root: B256, g: &Generated, cached: bool, elapsed: Duration) -> Value {
-    json!({
+    let mut v = json!({
         "model": root.to_string(),
         "output": g.output,
         "tokens": g.tokens,
         "finish": g.finish,
         "cached": cached,
+        "path": if cached { "cache" } else { g.path.name() },
         "elapsed_ms": elapsed.as_secs_f64() * 1e3,
-    })
+    });
+    if let (false, Some(spec)) = (cached, g.speculation) {
+        v["speculation"] = json!({
+            "proposed": spec.proposed,
+            "accepted": spec.accepted,
+            "acceptance_rate": spec.acceptance_rate(),
+            "main_calls": spec.main_calls,
+        });
+    }
+    v
 }
 
 /// The output of `req` as server-sent events: `token` events (`{"text": …}`, the bytes as they
 /// are generated, split only between characters) and a last `done` event with what the JSON
-/// answer holds (`model`, `output`, `tokens`, `finish`, `cached`, `elapsed_ms`), or an `error`
+/// answer holds (`model`, `output`, `tokens`, `finish`, `cached`, `path`, …), or an `error`
 /// event. A client that goes away stops the generation (its output is then not cached).
 fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(256);
@@ -295,6 +332,7 @@ fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
             .data(json!({ "text": text }).to_string())
     };
     if let Some(hit) = hit {
+        state.metrics.inference_path("cache", None);
         tokio::spawn(async move {
             let _ = tx.send(Ok(token(&hit.output))).await;
             let done = output_json(model.root, &hit, true, started.elapsed());
@@ -303,15 +341,30 @@ fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
                 .await;
         });
     } else {
+        let state = state.clone();
         tokio::task::spawn_blocking(move || {
             let mut pending = Vec::new();
-            let result = model.generate_stream(req.prompt.as_bytes(), &req.params, |b| {
-                pending.push(b);
-                let text = take_text(&mut pending);
-                text.is_empty() || tx.blocking_send(Ok(token(&text))).is_ok()
-            });
+            let drafting = state.drafting.clone();
+            let plan = drafting.as_ref().and_then(|d| d.plan(&req.params));
+            let decoding = Instant::now();
+            let result = model.generate_stream(
+                req.prompt.as_bytes(),
+                &req.params,
+                plan.as_ref().map(|(d, k)| (d.as_ref(), *k)),
+                |b| {
+                    pending.push(b);
+                    let text = take_text(&mut pending);
+                    text.is_empty() || tx.blocking_send(Ok(token(&text))).is_ok()
+                },
+            );
             let event = match result {
                 Ok(g) => {
+                    record_path(&state, &g);
+                    if let Some(d) = &drafting
+                        && g.finish != "cancelled"
+                    {
+                        d.record(g.path, g.tokens, decoding.elapsed());
+                    }
                     let rest = flush_text(&mut pending);
                     if !rest.is_empty() && tx.blocking_send(Ok(token(&rest))).is_err() {
                         return;
@@ -339,9 +392,18 @@ fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
 
 async fn model_info(State(state): State<AppState>) -> Response {
     let m = state.current.get();
+    let draft = state.drafting.as_ref().map(|d| {
+        json!({
+            "model": d.draft().root.to_string(),
+            "draft_tokens": d.k,
+            "mode": format!("{:?}", d.mode).to_lowercase(),
+            "speeds": d.speeds(),
+        })
+    });
     json_response(
         StatusCode::OK,
         json!({
+            "draft": draft,
             "model": m.root.to_string(),
             "project": state.payment.project_id,
             "price_wei": state.price.get().to_string(),
@@ -794,14 +856,51 @@ mod tests {
 
     /// The routes over a random `tiny` model, unpaid (no chain is reached), on 127.0.0.1.
     async fn serve_tiny() -> String {
+        serve_tiny_with(None).await.0
+    }
+
+    /// [`serve_tiny_with`], decoding full-path generations in a batch of `slots`.
+    async fn serve_tiny_batched(slots: usize) -> String {
+        serve_tiny_model(None, slots).await.0
+    }
+
+    /// [`serve_tiny`], drafting (when `draft`) with another random `tiny` model; also returns
+    /// the state.
+    async fn serve_tiny_with(draft: Option<crate::model::SpeculateMode>) -> (String, AppState) {
+        serve_tiny_model(draft, 0).await
+    }
+
+    async fn serve_tiny_model(
+        draft: Option<crate::model::SpeculateMode>,
+        batch_slots: usize,
+    ) -> (String, AppState) {
         let cfg = autonet_ml::ModelConfig::tiny();
         let weights = autonet_ml::init_weights(&cfg, 3).unwrap();
         let lm = autonet_ml::Lm::new(&cfg, &weights, tch::Device::Cpu).unwrap();
+        let mut model = LoadedModel::new(B256::repeat_byte(7), lm);
+        if batch_slots > 0 {
+            let lm = autonet_ml::Lm::new(&cfg, &weights, tch::Device::Cpu).unwrap();
+            model = model.with_batchers(vec![lm], batch_slots);
+        }
+        let drafting = draft.map(|mode| {
+            let w = autonet_ml::init_weights(&cfg, 5).unwrap();
+            let d = autonet_ml::Lm::new(&cfg, &w, tch::Device::Cpu).unwrap();
+            Arc::new(
+                Drafting::new(
+                    &cfg,
+                    &cfg,
+                    LoadedModel::new(B256::repeat_byte(9), d),
+                    2,
+                    mode,
+                )
+                .unwrap(),
+            )
+        });
         let provider = alloy::providers::ProviderBuilder::new()
             .connect_http("http://127.0.0.1:9".parse().unwrap())
             .erased();
         let state = AppState {
-            current: Current::new(LoadedModel::new(B256::repeat_byte(7), lm)),
+            current: Current::new(model),
             cache: AppState::new_cache(8),
             price: Arc::new(AtomicU128::new(0)),
             payment: Payment {
@@ -821,11 +920,159 @@ mod tests {
             payments: Payments::new(),
             pending: Arc::new(AtomicU64::new(0)),
             channels: None,
+            drafting,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router(state, true)).await });
-        url
+        let app = router(state.clone(), true);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, state)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_decoded_in_a_batch_get_their_own_answers() {
+        let plain = serve_tiny().await;
+        let batched = serve_tiny_batched(4).await;
+        let http = reqwest::Client::new();
+        let post = |url: String, body: Value| {
+            let http = http.clone();
+            async move {
+                let r = http
+                    .post(format!("{url}/v1/free/generate"))
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                r.text().await.unwrap()
+            }
+        };
+        // 10 requests at once (more than the 4 slots: the rest join as others end), greedy and
+        // sampled, of different lengths (past the tiny model's window), some streamed.
+        let asks: Vec<Value> = (0..10)
+            .map(|i| {
+                json!({
+                    "prompt": format!("fn f{i}() {{"),
+                    "max_tokens": 20 + 9 * i,
+                    "temperature": if i % 3 == 0 { 0.0 } else { 0.9 },
+                    "seed": i,
+                    "stream": i % 4 == 1,
+                })
+            })
+            .collect();
+        let tasks: Vec<_> = asks
+            .iter()
+            .map(|a| tokio::spawn(post(batched.clone(), a.clone())))
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap());
+        }
+        for (ask, body) in asks.iter().zip(answers) {
+            let got = if ask["stream"] == true {
+                events(&body).last().unwrap().1.clone()
+            } else {
+                serde_json::from_str::<Value>(&body).unwrap()
+            };
+            let mut alone = ask.clone();
+            alone["stream"] = json!(false);
+            let want: Value = serde_json::from_str(&post(plain.clone(), alone).await).unwrap();
+            assert_eq!(got["output"], want["output"], "{ask}");
+            assert_eq!(got["tokens"], ask["max_tokens"]);
+            assert_eq!(
+                (got["path"].as_str(), got["cached"].as_bool()),
+                (Some("full"), Some(false))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_draft_serves_greedy_requests_with_the_full_models_bytes_and_says_so() {
+        let (plain, plain_state) = serve_tiny_with(None).await;
+        let (drafted, state) = serve_tiny_with(Some(crate::model::SpeculateMode::Always)).await;
+        let http = reqwest::Client::new();
+        let post = |url: String, body: Value| {
+            let http = http.clone();
+            async move {
+                let r = http
+                    .post(format!("{url}/v1/free/generate"))
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                r.text().await.unwrap()
+            }
+        };
+        let prompts = ["fn main", "impl Default for", "let x = ", "}\n"];
+        let mut proposed = 0;
+        for p in prompts {
+            let ask = json!({"prompt": p, "max_tokens": 48, "temperature": 0});
+            let full: Value =
+                serde_json::from_str(&post(plain.clone(), ask.clone()).await).unwrap();
+            let spec: Value =
+                serde_json::from_str(&post(drafted.clone(), ask.clone()).await).unwrap();
+            assert_eq!(full["path"], "full");
+            assert_eq!(spec["path"], "speculative", "{spec}");
+            assert_eq!(spec["output"], full["output"], "prompt {p:?}");
+            assert_eq!(spec["tokens"], 48);
+            proposed += spec["speculation"]["proposed"].as_u64().unwrap();
+            // Streamed (not cached: the stream asks for more bytes), the same bytes again.
+            let mut streamed =
+                json!({"prompt": p, "max_tokens": 49, "temperature": 0, "stream": true});
+            let body = post(drafted.clone(), streamed.clone()).await;
+            let ev = events(&body);
+            let done = &ev.last().unwrap().1;
+            assert_eq!(done["path"], "speculative", "{body}");
+            streamed["stream"] = json!(false);
+            let full: Value = serde_json::from_str(&post(plain.clone(), streamed).await).unwrap();
+            assert_eq!(done["output"], full["output"]);
+            // Repeated: from the cache.
+            let again: Value = serde_json::from_str(&post(drafted.clone(), ask).await).unwrap();
+            assert_eq!(
+                (again["path"].as_str(), again.get("speculation")),
+                (Some("cache"), None)
+            );
+        }
+        // Sampling is not speculated.
+        let sampled: Value = serde_json::from_str(
+            &post(
+                drafted.clone(),
+                json!({"prompt": "fn", "max_tokens": 16, "temperature": 0.8, "seed": 1}),
+            )
+            .await,
+        )
+        .unwrap();
+        assert_eq!(sampled["path"], "full");
+        // The split and the acceptance rate, as the status page and /metrics show them.
+        let split = state.metrics.inference_split();
+        assert_eq!((split.speculative, split.full, split.cache), (8, 1, 4));
+        assert!(
+            split.draft_proposed > proposed,
+            "the streamed requests drafted too"
+        );
+        let rate = split.acceptance_rate.unwrap();
+        assert!((0.0..=1.0).contains(&rate), "{rate}");
+        assert_eq!(plain_state.metrics.inference_split().speculative, 0);
+        let text = state.metrics.render().unwrap();
+        assert!(
+            text.contains("autonet_inference_path_total{path=\"speculative\"} 8"),
+            "{text}"
+        );
+        // The model route names the draft.
+        let info: Value = serde_json::from_str(
+            &http
+                .get(format!("{drafted}/v1/model"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(info["draft"]["model"], B256::repeat_byte(9).to_string());
+        assert_eq!(info["draft"]["draft_tokens"], 2);
     }
 
     /// `(event, data)` pairs of a server-sent-events body.

@@ -6,7 +6,9 @@
 //! - `kv`: [`autonet_ml::generate`] (KV cache, the node's path);
 //! - `full`: the path before the KV cache, the whole window through the model per byte;
 //! - `8 streams`: 8 generations at once on 8 threads, a copy of the model each (no batching
-//!   across requests: each stream decodes alone), total bytes/s.
+//!   across requests: each stream decodes alone), total bytes/s;
+//! - `8 batched`: 8 generations decoded together by one model ([`autonet_ml::generate::Batch`]:
+//!   one forward call per step for all of them), total bytes/s.
 //!
 //! Then speculative greedy decoding ([`autonet_ml::speculative`]) with a `tiny` draft proposing
 //! `AUTONET_BENCH_SPEC_K` (4) bytes per round, same prompt and length, its output checked equal
@@ -28,8 +30,8 @@
 use std::time::Instant;
 
 use autonet_ml::corpus::{self, Corpus, CorpusOptions, default_workspace_root};
-use autonet_ml::generate::greedy_without_cache;
-use autonet_ml::speculative::train_from_init;
+use autonet_ml::generate::{generate_batch, greedy_without_cache};
+use autonet_ml::speculative::{held_out_prompts, train_from_init};
 use autonet_ml::{
     GenerateParams, Lm, ModelConfig, SpecStats, TrainParams, generate, init_weights,
     speculative_greedy,
@@ -94,6 +96,16 @@ fn main() {
             .fold(0.0, f64::max)
     });
     let concurrent = (streams * repeats * tokens) as f64 / slowest;
+    // 8 streams batched: one model, every step one forward call for all of them.
+    let requests: Vec<(&[u8], GenerateParams)> = vec![(&prompt[..], params.clone()); streams];
+    let outs = generate_batch(&lm, &requests).expect("batch");
+    assert!(
+        outs.iter().all(|o| *o == kv_out),
+        "batched decoding changed the greedy output"
+    );
+    let batched = time(repeats, tokens * streams, || {
+        generate_batch(&lm, &requests).expect("batch");
+    });
     println!(
         "tch {preset}: threads {}, greedy {tokens} bytes after a {}-byte prompt, {repeats} timed runs",
         tch::get_num_threads(),
@@ -102,6 +114,7 @@ fn main() {
     println!("RESULT tch kv bytes_per_s {kv:.1}");
     println!("RESULT tch full bytes_per_s {full:.1}");
     println!("RESULT tch kv_8_streams bytes_per_s {concurrent:.1}");
+    println!("RESULT tch kv_8_batched bytes_per_s {batched:.1}");
 
     let k = env_or("AUTONET_BENCH_SPEC_K", 4);
     let tiny = ModelConfig::tiny();
@@ -190,19 +203,8 @@ fn main() {
     let draft = Lm::new(&tiny, &draft_w, Device::Cpu).expect("model");
     // Prompts: 8 snippets of held-out code, each the 16 bytes after a line break (as long as
     // the prompt above, so the same 16 output bytes lie past the main window).
-    let eval: Vec<_> = eval.into_iter().filter(|c| c.data.len() >= 1024).collect();
-    let prompts: Vec<Vec<u8>> = (0..8)
-        .map(|i| {
-            let c = &eval[i % eval.len()].data;
-            let from = (1000 + 7919 * i) % (c.len() - 512);
-            let line = from
-                + c[from..from + 256]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(0, |p| p + 1);
-            c[line..line + prompt.len()].to_vec()
-        })
-        .collect();
+    let prompts = held_out_prompts(&eval, 8, prompt.len());
+    assert!(!prompts.is_empty(), "no held-out chunk of 1 KiB");
     let refs: Vec<Vec<u8>> = prompts
         .iter()
         .map(|p| generate(&main, p, &params).expect("generate"))

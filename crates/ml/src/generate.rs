@@ -190,77 +190,307 @@ pub fn generate_stream(
     params: &GenerateParams,
     mut on_token: impl FnMut(u8) -> bool,
 ) -> Result<Finish, GenerateError> {
-    params.validate()?;
-    check_bytes(lm)?;
-    let context = lm.config().context;
-    let device = lm.device();
-    let mut rng = SplitMix64::derive(params.seed, "generate");
-    // Only the last `context` tokens are ever fed to the model.
-    let mut tokens = conditioning(prompt, context);
-    let mut filter = StopFilter::new(params.stop_bytes());
-    let mut ready = Vec::new();
-    let mut emitted = 0;
+    let mut d = Decoding::new(lm, prompt, params)?;
     tch::no_grad(|| {
-        let mut sampled = 0;
-        let mut reason = FinishReason::MaxTokens;
-        // `tokens[..cached]` have their keys and values in `cache`: each step feeds only the
-        // bytes after them. Positions are absolute, so when the window slides the cache is
-        // rebuilt from the new window (exactly what a full re-run of the window computes).
-        let mut cache = KvCache::new();
-        let mut cached = 0;
-        while sampled < params.max_tokens {
-            let start = tokens.len().saturating_sub(context);
-            if start > 0 {
-                tokens.drain(..start);
-                cache.clear();
-                cached = 0;
-            }
-            let logits = next_logits(lm, &tokens[cached..], &mut cache, device)?;
-            // A prefill (empty cache) is the full forward of the window op for op: its logits
-            // are the canonical ones.
-            let canonical = cached == 0;
-            cached = tokens.len();
-            let next = if params.temperature == 0.0 {
-                greedy_decision(lm, &logits, &tokens, canonical)?.0
-            } else {
-                sample(&logits, params, &mut rng)
-            };
-            sampled += 1;
-            tokens.push(next as i64);
-            if filter.push(next as u8, &mut ready) {
-                reason = FinishReason::Stop;
-                break;
-            }
-            for b in ready.drain(..) {
-                emitted += 1;
-                if !on_token(b) {
-                    return Ok(Finish {
-                        sampled,
-                        emitted,
-                        reason: FinishReason::Cancelled,
-                    });
-                }
+        loop {
+            if let Some(finish) = d.step(lm, &mut on_token)? {
+                return Ok(finish);
             }
         }
-        if reason == FinishReason::MaxTokens {
-            filter.flush(&mut ready);
+    })
+}
+
+/// One generation in progress: what [`generate_stream`] keeps between bytes, stepped by whoever
+/// computes the logits ([`Decoding::step`] alone, or [`Batch`] with other generations).
+pub(crate) struct Decoding {
+    params: GenerateParams,
+    /// The window: at most the last `context` tokens.
+    tokens: Vec<i64>,
+    /// `tokens[..cached]` have their keys and values in `cache`: each step feeds only the bytes
+    /// after them. Positions are absolute, so when the window slides the cache is rebuilt from
+    /// the new window (exactly what a full re-run of the window computes).
+    cache: KvCache,
+    cached: usize,
+    context: usize,
+    rng: SplitMix64,
+    filter: StopFilter,
+    ready: Vec<u8>,
+    sampled: usize,
+    emitted: usize,
+}
+
+impl Decoding {
+    pub(crate) fn new(
+        lm: &Lm,
+        prompt: &[u8],
+        params: &GenerateParams,
+    ) -> Result<Self, GenerateError> {
+        params.validate()?;
+        check_bytes(lm)?;
+        let context = lm.config().context;
+        Ok(Self {
+            params: params.clone(),
+            // Only the last `context` tokens are ever fed to the model.
+            tokens: conditioning(prompt, context),
+            cache: KvCache::new(),
+            cached: 0,
+            context,
+            rng: SplitMix64::derive(params.seed, "generate"),
+            filter: StopFilter::new(params.stop_bytes()),
+            ready: Vec::new(),
+            sampled: 0,
+            emitted: 0,
+        })
+    }
+
+    /// Drops the tokens before the window (and the cache with them); whether it slid.
+    fn slide(&mut self) -> bool {
+        let start = self.tokens.len().saturating_sub(self.context);
+        if start > 0 {
+            self.tokens.drain(..start);
+            self.cache.clear();
+            self.cached = 0;
         }
-        for b in ready.drain(..) {
-            emitted += 1;
+        start > 0
+    }
+
+    /// The next byte, with the logits computed from this sequence's own cache; `Some` once the
+    /// generation is over.
+    pub(crate) fn step(
+        &mut self,
+        lm: &Lm,
+        on_token: &mut dyn FnMut(u8) -> bool,
+    ) -> Result<Option<Finish>, GenerateError> {
+        self.slide();
+        let logits = next_logits(
+            lm,
+            &self.tokens[self.cached..],
+            &mut self.cache,
+            lm.device(),
+        )?;
+        // A prefill (empty cache) is the full forward of the window op for op: its logits are
+        // the canonical ones.
+        let canonical = self.cached == 0;
+        self.cached = self.tokens.len();
+        self.advance(lm, &logits, canonical, on_token)
+    }
+
+    /// Decides the next byte from `logits` (for the position after `tokens`, computed by any
+    /// path; `canonical` when they are the window's plain forward), passes the bytes that are
+    /// ready to `on_token`; `Some` once the generation is over.
+    fn advance(
+        &mut self,
+        lm: &Lm,
+        logits: &[f32],
+        canonical: bool,
+        on_token: &mut dyn FnMut(u8) -> bool,
+    ) -> Result<Option<Finish>, GenerateError> {
+        let next = if self.params.temperature == 0.0 {
+            greedy_decision(lm, logits, &self.tokens, canonical)?.0
+        } else {
+            sample(logits, &self.params, &mut self.rng)
+        };
+        self.sampled += 1;
+        self.tokens.push(next as i64);
+        if self.filter.push(next as u8, &mut self.ready) {
+            return Ok(Some(self.finish(FinishReason::Stop, on_token)));
+        }
+        if let Some(f) = self.emit(on_token) {
+            return Ok(Some(f));
+        }
+        if self.sampled >= self.params.max_tokens {
+            self.filter.flush(&mut self.ready);
+            return Ok(Some(self.finish(FinishReason::MaxTokens, on_token)));
+        }
+        Ok(None)
+    }
+
+    /// Passes the ready bytes on; `Some(cancelled)` when the callback stops.
+    fn emit(&mut self, on_token: &mut dyn FnMut(u8) -> bool) -> Option<Finish> {
+        for b in std::mem::take(&mut self.ready) {
+            self.emitted += 1;
             if !on_token(b) {
-                return Ok(Finish {
-                    sampled,
-                    emitted,
+                return Some(Finish {
+                    sampled: self.sampled,
+                    emitted: self.emitted,
                     reason: FinishReason::Cancelled,
                 });
             }
         }
-        Ok(Finish {
-            sampled,
-            emitted,
+        None
+    }
+
+    fn finish(&mut self, reason: FinishReason, on_token: &mut dyn FnMut(u8) -> bool) -> Finish {
+        self.emit(on_token).unwrap_or(Finish {
+            sampled: self.sampled,
+            emitted: self.emitted,
             reason,
         })
-    })
+    }
+}
+
+/// A callback receiving a generation's bytes (`false` stops it).
+pub type OnToken<'a> = Box<dyn FnMut(u8) -> bool + Send + 'a>;
+
+/// Generations decoded together: every step feeds each one's next byte through the model in one
+/// batched forward call ([`Lm::forward_slots`]), so `n` concurrent generations cost about one
+/// call per byte instead of `n` (libtorch's per-operator overhead, not arithmetic, dominates a
+/// small model's step on a CPU). Generations join ([`Batch::add`]) and leave (returned by
+/// [`Batch::step`]) between steps. Each yields the bytes [`generate_stream`] yields for it
+/// alone: greedy ones exactly (every greedy path decides through [`greedy_decision`]); a
+/// prompt's prefill and every step once the window slides run for that generation alone.
+pub struct Batch<'a> {
+    store: crate::model::SlotCache,
+    entries: Vec<Option<Entry<'a>>>,
+}
+
+struct Entry<'a> {
+    decoding: Decoding,
+    on_token: OnToken<'a>,
+    /// The cached positions are in this entry's slot of the store (else in its own cache).
+    in_slot: bool,
+}
+
+impl<'a> Batch<'a> {
+    /// Room for `slots` generations at once.
+    pub fn new(slots: usize) -> Self {
+        Self {
+            store: crate::model::SlotCache::new(slots),
+            entries: (0..slots).map(|_| None).collect(),
+        }
+    }
+
+    /// Generations in progress.
+    pub fn len(&self) -> usize {
+        self.entries.iter().flatten().count()
+    }
+
+    /// Whether none is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether another generation can join.
+    pub fn has_room(&self) -> bool {
+        self.entries.iter().any(Option::is_none)
+    }
+
+    /// Adds a generation of `prompt` with `params`; returns its id (its slot), or `None` when
+    /// the batch is full. Bad parameters are refused here, as by [`generate_stream`].
+    pub fn add(
+        &mut self,
+        lm: &Lm,
+        prompt: &[u8],
+        params: &GenerateParams,
+        on_token: OnToken<'a>,
+    ) -> Result<Option<usize>, GenerateError> {
+        let Some(slot) = self.entries.iter().position(Option::is_none) else {
+            return Ok(None);
+        };
+        self.entries[slot] = Some(Entry {
+            decoding: Decoding::new(lm, prompt, params)?,
+            on_token,
+            in_slot: false,
+        });
+        Ok(Some(slot))
+    }
+
+    /// One byte of every generation in progress; returns the ones that ended, by id.
+    pub fn step(&mut self, lm: &Lm) -> Vec<(usize, Result<Finish, GenerateError>)> {
+        let mut ended = Vec::new();
+        let (mut ids, mut tokens, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+        tch::no_grad(|| {
+            for (id, slot) in self.entries.iter_mut().enumerate() {
+                let Some(e) = slot else { continue };
+                if e.decoding.slide() {
+                    e.in_slot = false;
+                }
+                let d = &e.decoding;
+                if e.in_slot {
+                    ids.push(id);
+                    tokens.push(*d.tokens.last().expect("a window is never empty"));
+                    positions.push(d.cached);
+                    continue;
+                }
+                // Prefill, or a window that no longer fits: this generation alone.
+                match e.decoding.step(lm, &mut e.on_token) {
+                    Ok(None) => {
+                        let d = &mut e.decoding;
+                        if d.tokens.len() <= d.context {
+                            self.store.load(lm, id, &d.cache);
+                            d.cache.clear();
+                            e.in_slot = true;
+                        }
+                    }
+                    Ok(Some(f)) => ended.push((id, Ok(f))),
+                    Err(err) => ended.push((id, Err(err))),
+                }
+            }
+            if !ids.is_empty() {
+                let logits = lm
+                    .forward_slots(&tokens, &ids, &positions, &mut self.store)
+                    .to_kind(Kind::Float)
+                    .to_device(Device::Cpu);
+                let vocab = lm.config().vocab;
+                let rows = Vec::<f32>::try_from(&logits.reshape([-1]));
+                for (i, &id) in ids.iter().enumerate() {
+                    let e = self.entries[id].as_mut().expect("stepped entries exist");
+                    let result = match &rows {
+                        Ok(rows) => {
+                            e.decoding.cached += 1;
+                            let row = &rows[i * vocab..(i + 1) * vocab];
+                            e.decoding.advance(lm, row, false, &mut e.on_token)
+                        }
+                        Err(err) => {
+                            Err(GenerateError::Torch(tch::TchError::Torch(err.to_string())))
+                        }
+                    };
+                    match result {
+                        Ok(None) => {}
+                        Ok(Some(f)) => ended.push((id, Ok(f))),
+                        Err(err) => ended.push((id, Err(err))),
+                    }
+                }
+            }
+        });
+        for (id, _) in &ended {
+            self.entries[*id] = None;
+        }
+        ended.sort_by_key(|(id, _)| *id);
+        ended
+    }
+}
+
+/// Generates a continuation of each prompt, decoding them together ([`Batch`]); the outputs in
+/// the order of `requests`.
+pub fn generate_batch(
+    lm: &Lm,
+    requests: &[(&[u8], GenerateParams)],
+) -> Result<Vec<Vec<u8>>, GenerateError> {
+    let outs: Vec<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        requests.iter().map(|_| Default::default()).collect();
+    let mut batch = Batch::new(requests.len().max(1));
+    for ((prompt, params), out) in requests.iter().zip(&outs) {
+        let out = out.clone();
+        batch.add(
+            lm,
+            prompt,
+            params,
+            Box::new(move |b| {
+                out.lock().unwrap_or_else(|p| p.into_inner()).push(b);
+                true
+            }),
+        )?;
+    }
+    while !batch.is_empty() {
+        for (_, r) in batch.step(lm) {
+            r?;
+        }
+    }
+    Ok(outs
+        .into_iter()
+        .map(|o| std::mem::take(&mut *o.lock().unwrap_or_else(|p| p.into_inner())))
+        .collect())
 }
 
 /// Greedy decoding the way it is defined, without the KV cache: the whole window of the last
@@ -354,15 +584,15 @@ pub(crate) fn conditioning(prompt: &[u8], keep: usize) -> Vec<i64> {
 }
 
 /// Holds back output bytes that may be the start of the stop sequence.
-pub(crate) struct StopFilter<'a> {
-    stop: &'a [u8],
+pub(crate) struct StopFilter {
+    stop: Vec<u8>,
     pending: Vec<u8>,
 }
 
-impl<'a> StopFilter<'a> {
-    pub(crate) fn new(stop: &'a [u8]) -> Self {
+impl StopFilter {
+    pub(crate) fn new(stop: &[u8]) -> Self {
         Self {
-            stop,
+            stop: stop.to_vec(),
             pending: Vec::new(),
         }
     }
@@ -371,7 +601,7 @@ impl<'a> StopFilter<'a> {
     /// sequence, and returns whether the stop sequence is complete (its bytes are dropped).
     pub(crate) fn push(&mut self, byte: u8, ready: &mut Vec<u8>) -> bool {
         self.pending.push(byte);
-        if !self.stop.is_empty() && self.pending.ends_with(self.stop) {
+        if !self.stop.is_empty() && self.pending.ends_with(&self.stop) {
             let keep = self.pending.len() - self.stop.len();
             ready.extend_from_slice(&self.pending[..keep]);
             self.pending.clear();
@@ -487,6 +717,124 @@ mod tests {
 
     fn reference_greedy(lm: &Lm, prompt: &[u8], n: usize) -> Vec<u8> {
         greedy_without_cache(lm, prompt, n)
+    }
+
+    #[test]
+    fn a_batch_yields_each_generations_own_bytes() {
+        // Both presets; greedy and sampled generations of different prompts (empty, short,
+        // longer than the window) and lengths (past the window: they slide), with a stop
+        // sequence, decoded together; each must be what it is alone.
+        for (cfg, seed) in [(ModelConfig::tiny(), 3), (ModelConfig::small(), 4)] {
+            let lm = Lm::new(&cfg, &init_weights(&cfg, seed).unwrap(), Device::Cpu).unwrap();
+            let long: Vec<u8> = (0..cfg.context + 9)
+                .map(|i| b"let x = 1;\n"[i % 11])
+                .collect();
+            let prompts: [&[u8]; 6] = [b"", b"fn main", b"impl", &long, b"x", b"struct A {"];
+            let requests: Vec<(&[u8], GenerateParams)> = prompts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let mut params = if i % 2 == 0 {
+                        GenerateParams::greedy(5 + 13 * i)
+                    } else {
+                        GenerateParams {
+                            max_tokens: cfg.context + 3 * i,
+                            ..sampling(i as u64)
+                        }
+                    };
+                    if i == 4 {
+                        params.stop = Some("e".into());
+                    }
+                    (*p, params)
+                })
+                .collect();
+            let together = generate_batch(&lm, &requests).unwrap();
+            for ((prompt, params), got) in requests.iter().zip(&together) {
+                let alone = generate(&lm, prompt, params).unwrap();
+                assert_eq!(
+                    got, &alone,
+                    "context {}, prompt {prompt:?}, {params:?}",
+                    cfg.context
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_takes_new_generations_between_steps_and_names_bad_ones() {
+        let lm = tiny(5);
+        let mut batch = Batch::new(2);
+        let outs: Vec<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+            (0..3).map(|_| Default::default()).collect();
+        let sink = |i: usize| {
+            let out = outs[i].clone();
+            Box::new(move |b| {
+                out.lock().unwrap().push(b);
+                true
+            }) as OnToken<'static>
+        };
+        let greedy = GenerateParams::greedy(20);
+        assert_eq!(batch.add(&lm, b"fn", &greedy, sink(0)).unwrap(), Some(0));
+        for _ in 0..5 {
+            assert!(batch.step(&lm).is_empty());
+        }
+        assert_eq!(batch.add(&lm, b"let", &greedy, sink(1)).unwrap(), Some(1));
+        assert!(!batch.has_room());
+        assert_eq!(batch.add(&lm, b"full", &greedy, sink(2)).unwrap(), None);
+        let bad = GenerateParams {
+            max_tokens: 0,
+            ..greedy.clone()
+        };
+        let mut b2 = Batch::new(1);
+        let e = b2.add(&lm, b"x", &bad, sink(2)).err().unwrap();
+        assert!(e.to_string().contains("max_tokens"), "{e}");
+        assert!(b2.is_empty());
+        let mut ended = Vec::new();
+        while !batch.is_empty() {
+            ended.extend(batch.step(&lm).into_iter().map(|(id, f)| (id, f.unwrap())));
+        }
+        assert_eq!(ended.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [0, 1]);
+        assert!(
+            ended
+                .iter()
+                .all(|(_, f)| f.reason == FinishReason::MaxTokens && f.emitted == 20)
+        );
+        assert_eq!(
+            *outs[0].lock().unwrap(),
+            generate(&lm, b"fn", &greedy).unwrap()
+        );
+        assert_eq!(
+            *outs[1].lock().unwrap(),
+            generate(&lm, b"let", &greedy).unwrap()
+        );
+        // A callback that stops cancels its generation only.
+        let mut batch = Batch::new(2);
+        let mut left = 3;
+        batch
+            .add(
+                &lm,
+                b"a",
+                &greedy,
+                Box::new(move |_| {
+                    left -= 1;
+                    left > 0
+                }),
+            )
+            .unwrap();
+        batch.add(&lm, b"b", &greedy, sink(2)).unwrap();
+        let mut reasons = Vec::new();
+        while !batch.is_empty() {
+            reasons.extend(
+                batch
+                    .step(&lm)
+                    .into_iter()
+                    .map(|(id, f)| (id, f.unwrap().reason)),
+            );
+        }
+        assert_eq!(
+            reasons,
+            [(0, FinishReason::Cancelled), (1, FinishReason::MaxTokens)]
+        );
     }
 
     #[test]

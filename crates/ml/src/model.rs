@@ -401,6 +401,156 @@ impl Lm {
     }
 }
 
+impl Lm {
+    /// One decoding step of `n` sequences at once, each held in a slot of `store`: the logits
+    /// `[n, vocab]` of `tokens[i]` at position `positions[i]` of the sequence in slot
+    /// `slots[i]`, which attends to that slot's positions `0 ..= positions[i]` (the earlier ones
+    /// as stored, this one's keys and values written into the slot). The same function as a
+    /// [`Self::forward_cached`] step of each sequence alone, with other matrix shapes: the
+    /// logits agree to rounding. Slots must be distinct and positions below `context`.
+    #[allow(clippy::assign_op_pattern)] // the same operations as `run`
+    pub fn forward_slots(
+        &self,
+        tokens: &[i64],
+        slots: &[usize],
+        positions: &[usize],
+        store: &mut SlotCache,
+    ) -> Tensor {
+        let n = tokens.len();
+        assert!(
+            n == slots.len() && n == positions.len() && n > 0,
+            "one slot and one position per token"
+        );
+        assert!(
+            positions.iter().all(|&p| p < self.cfg.context),
+            "positions must lie in the context of {}",
+            self.cfg.context
+        );
+        let device = self.vs.device();
+        store.ensure(self, device);
+        let n = n as i64;
+        let d = self.cfg.d_model as i64;
+        let nh = self.cfg.n_heads as i64;
+        let hd = d / nh;
+        let ids = |v: &[usize]| {
+            Tensor::from_slice(&v.iter().map(|&x| x as i64).collect::<Vec<_>>()).to_device(device)
+        };
+        let (slot_t, pos_t) = (ids(slots), ids(positions));
+        let tok_t = Tensor::from_slice(tokens).to_device(device);
+        // Row i attends to its slot's positions 0..=positions[i]; no row looks past `upto`.
+        let upto = positions.iter().max().map_or(1, |&p| p as i64 + 1);
+        // Slots in a run (the usual case) are read as a view, others gathered.
+        let run = slots.windows(2).all(|w| w[1] == w[0] + 1);
+        let mask = Tensor::arange(upto, (Kind::Int64, device))
+            .unsqueeze(0)
+            .le_tensor(&pos_t.unsqueeze(1))
+            .view([n, 1, 1, upto]);
+        let mut x = (self.wte.forward(&tok_t) + self.wpe.forward(&pos_t)).view([n, 1, d]);
+        for (l, blk) in self.blocks.iter().enumerate() {
+            let qkv = blk.qkv.forward(&blk.ln1.forward(&x));
+            let parts = qkv.split(d, 2);
+            let q = parts[0].view([n, 1, nh, hd]).transpose(1, 2);
+            let (sk, sv) = &mut store.layers[l];
+            let at = [Some(slot_t.shallow_clone()), Some(pos_t.shallow_clone())];
+            let _ = sk.index_put_(&at, &parts[1].view([n, nh, hd]), false);
+            let _ = sv.index_put_(&at, &parts[2].view([n, nh, hd]), false);
+            let rows = |t: &Tensor| {
+                let t = if run {
+                    t.narrow(0, slots[0] as i64, n)
+                } else {
+                    t.index_select(0, &slot_t)
+                };
+                t.narrow(1, 0, upto).transpose(1, 2)
+            };
+            let (k, v) = (rows(sk), rows(sv));
+            let att = Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                Some(&mask),
+                0.0,
+                false,
+                None,
+                false,
+            );
+            let att = att.transpose(1, 2).contiguous().view([n, 1, d]);
+            x = x + blk.proj.forward(&att);
+            let m = blk
+                .fc_proj
+                .forward(&blk.fc.forward(&blk.ln2.forward(&x)).gelu("none"));
+            x = x + m;
+        }
+        let x = self.ln_f.forward(&x);
+        x.matmul(&self.wte.ws.tr()).view([n, self.cfg.vocab as i64])
+    }
+}
+
+/// Keys and values of up to `slots` sequences side by side, one slot each, for
+/// [`Lm::forward_slots`] (batched decoding): per block, keys and values
+/// `[slots, context, heads, head_dim]`, allocated on first use.
+#[derive(Debug)]
+pub struct SlotCache {
+    slots: usize,
+    layers: Vec<(Tensor, Tensor)>,
+}
+
+impl SlotCache {
+    /// Room for `slots` sequences.
+    pub fn new(slots: usize) -> Self {
+        Self {
+            slots,
+            layers: Vec::new(),
+        }
+    }
+
+    /// Slots held.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    fn ensure(&mut self, lm: &Lm, device: Device) {
+        if self.layers.len() == lm.blocks.len() {
+            return;
+        }
+        let c = &lm.cfg;
+        let shape = [
+            self.slots as i64,
+            c.context as i64,
+            c.n_heads as i64,
+            (c.d_model / c.n_heads) as i64,
+        ];
+        self.layers = (0..lm.blocks.len())
+            .map(|_| {
+                (
+                    Tensor::zeros(shape, (Kind::Float, device)),
+                    Tensor::zeros(shape, (Kind::Float, device)),
+                )
+            })
+            .collect();
+    }
+
+    /// Puts the positions `cache` holds (one sequence's, from [`Lm::forward_cached`]) into
+    /// `slot`: later [`Lm::forward_slots`] steps of that slot continue after them.
+    pub fn load(&mut self, lm: &Lm, slot: usize, cache: &KvCache) {
+        assert!(slot < self.slots, "slot {slot} of {}", self.slots);
+        self.ensure(lm, lm.vs.device());
+        tch::no_grad(|| {
+            for ((sk, sv), layer) in self.layers.iter_mut().zip(&cache.layers) {
+                if let Some((k, v)) = layer {
+                    // [1, heads, len, head_dim] → [len, heads, head_dim]
+                    let len = k.size()[2];
+                    sk.get(slot as i64)
+                        .narrow(0, 0, len)
+                        .copy_(&k.get(0).transpose(0, 1));
+                    sv.get(slot as i64)
+                        .narrow(0, 0, len)
+                        .copy_(&v.get(0).transpose(0, 1));
+                }
+            }
+        });
+    }
+}
+
 /// The keys and values of the positions an [`Lm`] has seen, per block, for incremental decoding
 /// ([`Lm::forward_cached`]).
 #[derive(Debug, Default)]

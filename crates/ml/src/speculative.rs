@@ -252,6 +252,33 @@ pub fn train_from_init(
     Ok(init.add(&out.delta)?)
 }
 
+/// `n` prompts of `len` bytes cut from `chunks` (held-out data): each starts after a line break,
+/// so it reads like the start of a line of code. How speculation is measured on real text (the
+/// generation benchmark, the devnet). Chunks shorter than 1 KiB are skipped; empty when none is
+/// long enough, or `len` is over 256.
+pub fn held_out_prompts(chunks: &[&Chunk], n: usize, len: usize) -> Vec<Vec<u8>> {
+    let long: Vec<&[u8]> = chunks
+        .iter()
+        .map(|c| c.data.as_slice())
+        .filter(|d| d.len() >= 1024)
+        .collect();
+    if long.is_empty() || len > 256 {
+        return Vec::new();
+    }
+    (0..n)
+        .map(|i| {
+            let c = long[i % long.len()];
+            let from = (1000 + 7919 * i) % (c.len() - 512);
+            let line = from
+                + c[from..from + 256]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
+            c[line..line + len].to_vec()
+        })
+        .collect()
+}
+
 /// One model's cache over the token sequence: it holds the keys and values of
 /// `seq[start .. start + cache.len()]`.
 struct Stream<'a> {

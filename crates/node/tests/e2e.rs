@@ -43,6 +43,7 @@ fn options(
         code_hash: None,
         start_agents: true,
         netns: false,
+        draft: None,
     }
 }
 

@@ -217,6 +217,23 @@ pub struct Payment {
     pub at: u64,
 }
 
+/// Inference outputs by what produced them (an inference node's status page).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InferenceSplit {
+    /// Answered from the exact cache.
+    pub cache: u64,
+    /// Decoded speculatively with the draft model.
+    pub speculative: u64,
+    /// Decoded by the served model alone.
+    pub full: u64,
+    /// Bytes the draft proposed.
+    pub draft_proposed: u64,
+    /// Of which the served model accepted.
+    pub draft_accepted: u64,
+    /// `draft_accepted / draft_proposed` (`None`: nothing proposed yet).
+    pub acceptance_rate: Option<f64>,
+}
+
 /// One point of the loss chart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LossPoint {
@@ -277,6 +294,9 @@ pub struct StatusSnapshot {
     /// Colony health Ψ and its factors per round of `loss_per_round` ([`psi`]).
     #[serde(default)]
     pub psi: Vec<PsiPoint>,
+    /// Inference outputs by path (`None`: not an inference node).
+    #[serde(default)]
+    pub inference: Option<InferenceSplit>,
 }
 
 impl StatusSnapshot {
@@ -357,6 +377,7 @@ impl StatusSnapshot {
             loss_kind,
             loss_per_round,
             psi,
+            inference: None,
         }
     }
 }
@@ -754,6 +775,9 @@ struct MetricsInner {
     rewards: Gauge,
     http_requests: IntCounterVec,
     inference_requests: IntCounterVec,
+    inference_paths: IntCounterVec,
+    draft_proposed: IntCounter,
+    draft_accepted: IntCounter,
     payments_settled: IntCounter,
     payment_failures: IntCounterVec,
     inference_latency: Histogram,
@@ -844,6 +868,30 @@ impl Metrics {
                     &["paid", "cached"],
                 )?,
             )?,
+            inference_paths: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "inference_path_total",
+                        "Inference outputs by what produced them: cache, speculative (the draft model's bytes checked by the served model) or full (the served model alone)",
+                    ),
+                    &["path"],
+                )?,
+            )?,
+            draft_proposed: reg(
+                r,
+                IntCounter::new(
+                    "speculative_proposed_bytes_total",
+                    "Bytes the draft model proposed in speculative decoding",
+                )?,
+            )?,
+            draft_accepted: reg(
+                r,
+                IntCounter::new(
+                    "speculative_accepted_bytes_total",
+                    "Proposed bytes the served model accepted (acceptance rate: accepted / proposed)",
+                )?,
+            )?,
             payments_settled: reg(
                 r,
                 IntCounter::new("payments_settled_total", "Inference payments settled")?,
@@ -894,6 +942,33 @@ impl Metrics {
             .inference_requests
             .with_label_values(&[b(paid), b(cached)])
             .inc();
+    }
+
+    /// Counts an inference output produced on `path` (`cache`, `speculative`, `full`), with
+    /// the draft's (proposed, accepted) bytes on the speculative path.
+    pub fn inference_path(&self, path: &str, draft: Option<(u64, u64)>) {
+        self.inner.inference_paths.with_label_values(&[path]).inc();
+        if let Some((proposed, accepted)) = draft {
+            self.inner.draft_proposed.inc_by(proposed);
+            self.inner.draft_accepted.inc_by(accepted);
+        }
+    }
+
+    /// Inference outputs so far by path, and the draft's bytes.
+    pub fn inference_split(&self) -> InferenceSplit {
+        let n = |p: &str| self.inner.inference_paths.with_label_values(&[p]).get();
+        let (proposed, accepted) = (
+            self.inner.draft_proposed.get(),
+            self.inner.draft_accepted.get(),
+        );
+        InferenceSplit {
+            cache: n("cache"),
+            speculative: n("speculative"),
+            full: n("full"),
+            draft_proposed: proposed,
+            draft_accepted: accepted,
+            acceptance_rate: (proposed > 0).then(|| accepted as f64 / proposed as f64),
+        }
     }
 
     /// Records how long an inference request took.
@@ -1070,6 +1145,10 @@ impl StatusState {
                 StatusSnapshot::assemble(node, rounds.clone(), stakes, &self.payments)
             }
         };
+        let mut s = s;
+        if s.node.role == "inference" {
+            s.inference = Some(self.metrics.inference_split());
+        }
         self.metrics.observe_snapshot(&s);
         Ok(s)
     }
@@ -1231,6 +1310,32 @@ mod tests {
         assert_eq!(s.payments_count, MAX_PAYMENTS as u64 + 5);
         assert_eq!(s.payments_total_atn, "102.5");
         assert_eq!(s.payments[0].value_atn, "0.5");
+    }
+
+    #[test]
+    fn an_inference_nodes_snapshot_splits_its_outputs_by_path() {
+        let inference = NodeInfo {
+            role: "inference".into(),
+            ..NodeInfo::default()
+        };
+        let state = StatusState::fixed(inference, vec![]);
+        assert_eq!(
+            state.snapshot().unwrap().inference,
+            Some(InferenceSplit::default())
+        );
+        let m = state.metrics();
+        m.inference_path("speculative", Some((10, 7)));
+        m.inference_path("speculative", Some((6, 1)));
+        m.inference_path("cache", None);
+        m.inference_path("full", None);
+        m.inference_path("full", None);
+        let split = state.snapshot().unwrap().inference.unwrap();
+        assert_eq!((split.cache, split.speculative, split.full), (1, 2, 2));
+        assert_eq!((split.draft_proposed, split.draft_accepted), (16, 8));
+        assert_eq!(split.acceptance_rate, Some(0.5));
+        // Other roles have no inference split.
+        let solver = StatusState::fixed(NodeInfo::default(), vec![]);
+        assert_eq!(solver.snapshot().unwrap().inference, None);
     }
 
     #[test]

@@ -161,3 +161,34 @@ async fn a_page_whose_data_does_not_load_fails_the_check() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inference_node_shows_its_outputs_by_path_and_the_draft_acceptance() {
+    require_chromium();
+    let state = StatusState::fixed(
+        NodeInfo {
+            role: "inference".into(),
+            ..node()
+        },
+        vec![],
+    );
+    let m = state.metrics();
+    m.inference_path("speculative", Some((10, 6)));
+    m.inference_path("speculative", Some((10, 2)));
+    m.inference_path("cache", None);
+    m.inference_path("full", None);
+    let app = router(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (ok, out) = check(&format!("http://{addr}/"), 0).await;
+    assert!(ok, "the check failed:\n{out}");
+    for card in [
+        "card: 1 (25%) () answered from cache",
+        "card: 2 (50%) () decoded speculatively",
+        "card: 1 (25%) () decoded by the full model",
+        "card: 0.400 (8 of 20 proposed bytes accepted) draft acceptance",
+    ] {
+        assert!(out.contains(card), "missing `{card}`: {out}");
+    }
+}

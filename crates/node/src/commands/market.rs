@@ -12,7 +12,7 @@ use alloy::primitives::U256;
 use autonet_agents::status::NodeInfo;
 use autonet_bindings::{InferenceMarket, Rewards};
 use autonet_chain::send_and_confirm;
-use autonet_inference::{ServeOptions, serve as serve_node};
+use autonet_inference::{DraftOptions, ServeOptions, serve as serve_node};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -65,6 +65,24 @@ pub struct ServeArgs {
     /// at shutdown and on `POST /v1/channels/claim` from this machine
     #[arg(long, default_value_t = 300, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
     pub claim_after_secs: u64,
+    /// Decode greedy requests speculatively with this project's current model as the draft (a
+    /// smaller model trained by the network on the same bytes, such as a `tiny` project beside
+    /// a `small` one). The output is exactly the served model's; only the speed changes
+    #[arg(long, value_name = "PROJECT")]
+    pub draft_project: Option<u64>,
+    /// Bytes the draft proposes per round of speculative decoding
+    #[arg(long, default_value_t = autonet_ml::speculative::DEFAULT_DRAFT_TOKENS, value_name = "K", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=16))]
+    pub draft_tokens: usize,
+    /// When the draft is used: `auto` (whenever it is measured faster on live requests) or
+    /// `always` (every greedy request)
+    #[arg(long, default_value = "auto", value_name = "MODE")]
+    pub speculate: autonet_inference::model::SpeculateMode,
+    /// Decode up to N concurrent generations together, one batched forward call per byte for
+    /// all of them, on one more copy of the model (0: each generation on its own copy, one copy
+    /// per core). Pays under concurrent load with `--threads 2` or more, or on an accelerator;
+    /// a lone request is slower (docs/inference.md)
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=64))]
+    pub batch_slots: usize,
 }
 
 impl ServeArgs {
@@ -102,6 +120,12 @@ pub async fn serve(ctx: &Context, args: &ServeArgs) -> Result<Report, CommandErr
         register_identity: !args.no_identity,
         channels: !args.no_channels,
         claim_after: Duration::from_secs(args.claim_after_secs),
+        batch_slots: args.batch_slots,
+        draft: args.draft_project.map(|project_id| DraftOptions {
+            project_id,
+            tokens: args.draft_tokens,
+            mode: args.speculate,
+        }),
     };
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();

@@ -6,6 +6,7 @@
 //! is [`network`]'s.
 
 pub mod chart;
+pub mod draft;
 pub mod leakcheck;
 pub mod netns;
 pub mod network;
@@ -119,6 +120,14 @@ pub struct DevnetArgs {
     /// docs/learning.md "Under attack"
     #[arg(long, value_name = "MODE:COUNT", value_parser = parse_attack)]
     pub attack: Option<(autonet_ml::Attack, usize)>,
+    /// Also create a draft project (the `tiny` preset on the same corpus, trained for N rounds
+    /// after the main ones by 2 solvers, an aggregator and a proposer of its own, and by the
+    /// main project's coordinator accounts: a vote's quorum is a share of all coordinator stake):
+    /// the inference node decodes greedy requests speculatively with its model
+    /// (`autonet serve --draft-project`), and the summary measures the speed-up and acceptance
+    /// rate on the two trained models. 0: no draft project
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub draft_rounds: u64,
 }
 
 /// `MODE[:PARAM]:COUNT` of `--attack`.
@@ -187,6 +196,30 @@ pub struct RoundSummary {
     pub bls_gas: Option<u64>,
 }
 
+/// The draft project of `--draft-rounds`: the `tiny` preset over the main project's corpus
+/// bytes, as many local steps per round as the main project.
+fn draft_project(
+    args: &DevnetArgs,
+    main: &TrainingSpec,
+) -> Result<Option<network::DraftProject>, CommandError> {
+    if args.draft_rounds == 0 {
+        return Ok(None);
+    }
+    let mut spec =
+        TrainingSpec::for_preset("tiny").map_err(|e| CommandError::Invalid(e.to_string()))?;
+    spec.corpus_max_bytes = main.corpus_max_bytes;
+    spec.steps = main.steps;
+    spec.validate()
+        .map_err(|e| CommandError::Invalid(format!("--draft-rounds: {e}")))?;
+    Ok(Some(network::DraftProject {
+        spec,
+        rounds: args.draft_rounds,
+        windows: windows_for("tiny"),
+        solvers: 2,
+        coordinators: args.coordinators,
+    }))
+}
+
 fn windows_for(preset: &str) -> [u32; 6] {
     if preset == "tiny" {
         [8, 4, 4, 6, 4, 20]
@@ -201,10 +234,12 @@ async fn bls_signers(net: &Network) -> Result<Vec<(u64, String)>, NetworkError> 
     let signers = BlsSignerRegistry::new(net.contracts.bls_signers, &net.provider);
     let mut out = Vec::new();
     for agent in net.agents.values() {
+        // The draft project's coordinators start after the main rounds.
         if !matches!(
             agent.role,
             Some(crate::commands::staking::RoleArg::Coordinator)
-        ) {
+        ) || Network::is_draft(&agent.name)
+        {
             continue;
         }
         let key = signers
@@ -254,6 +289,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
             args.solvers
         )));
     }
+    let spec_for_draft = spec.clone();
     let repo = std::fs::canonicalize(&args.repo)
         .map_err(|e| CommandError::Invalid(format!("--repo {}: {e}", args.repo.display())))?;
     let dir = if args.dir.is_absolute() {
@@ -299,6 +335,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         code_hash: None,
         start_agents: true,
         netns: args.netns,
+        draft: draft_project(args, &spec_for_draft)?,
     };
     println!(
         "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round, {} relative improvement earns the whole solver pool, aggregation {}, outer step {})",
@@ -399,6 +436,23 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
             }
         }
         Err(e) => Err(net_err(e)),
+    };
+    // The draft project trains after the main rounds; speculation is measured on both models.
+    let result = match result {
+        Ok(mut r) if args.draft_rounds > 0 => {
+            match draft::train_and_measure(&mut net, args.rounds).await {
+                Ok((text, json)) => {
+                    r.text.push_str(&text);
+                    r.json["draft"] = json;
+                    Ok(r)
+                }
+                Err(e) => {
+                    println!("{}", r.text);
+                    Err(net_err(e))
+                }
+            }
+        }
+        other => other,
     };
     // The trained model earns: the inference node serves it and one generation is bought.
     let result = match result {
@@ -910,7 +964,9 @@ fn earned_totals(rounds: &[RoundSummary]) -> BTreeMap<String, U256> {
 /// Checks that what every agent can claim equals the sum of what the events paid it.
 async fn check_payouts(net: &Network, rounds: &[RoundSummary]) -> Result<(), CommandError> {
     let expected = earned_totals(rounds);
-    for agent in net.agents.values() {
+    // The draft project's agents train after the main rounds (and its coordinators are the
+    // main ones' accounts).
+    for agent in net.agents.values().filter(|a| !Network::is_draft(&a.name)) {
         let claimable = net.claimable(agent.address()).await.map_err(net_err)?;
         let want = expected.get(&agent.name).copied().unwrap_or_default();
         if claimable != want {

@@ -66,7 +66,43 @@ pub struct NetworkOptions {
     /// Run every agent in its own network namespace with its own address
     /// ([`super::netns`]; needs root), anvil on the namespaces' bridge.
     pub netns: bool,
+    /// A second, smaller project on the same corpus whose model the inference node drafts with
+    /// (speculative decoding); its agents (`draft-…`) are staked at launch and started by
+    /// [`Network::start_draft`].
+    pub draft: Option<DraftProject>,
 }
+
+/// The draft project of a network.
+#[derive(Debug, Clone)]
+pub struct DraftProject {
+    /// Its spec (a smaller preset over the same corpus bytes).
+    pub spec: TrainingSpec,
+    /// Its rounds.
+    pub rounds: u64,
+    /// Its windows.
+    pub windows: [u32; 6],
+    /// Solvers, and coordinators, training it.
+    pub solvers: usize,
+    /// Coordinators scoring it.
+    pub coordinators: usize,
+}
+
+/// A project to create and the agents that train it.
+struct ProjectPlan {
+    prefix: &'static str,
+    spec: TrainingSpec,
+    genesis: B256,
+    dataset_root: B256,
+    windows: [u32; 6],
+    min_votes: u8,
+    max_staleness: u8,
+    rounds: u64,
+    solvers: usize,
+    coordinators: usize,
+}
+
+/// Name prefix of the draft project's agents.
+pub const DRAFT_PREFIX: &str = "draft-";
 
 /// Why the network could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +164,8 @@ pub struct Network {
     pub agents: BTreeMap<String, AgentProcess>,
     /// Root of the genesis model.
     pub genesis_root: B256,
+    /// The draft project ([`NetworkOptions::draft`]), once created.
+    pub draft_project: Option<u64>,
     /// The governance proposals passed while setting up (the code hash), as reports.
     pub governance: Vec<Report>,
     /// The agents' network namespaces (`--netns`); removed after the processes stopped.
@@ -222,6 +260,7 @@ impl Network {
             start_block: 0,
             agents: BTreeMap::new(),
             genesis_root: B256::ZERO,
+            draft_project: None,
             governance: Vec::new(),
             netns,
         };
@@ -275,30 +314,19 @@ impl Network {
             .store_weights(&genesis_store, &spec.genesis().map_err(other)?)
             .map_err(other)?;
         self.genesis_root = B256::from(genesis.root);
-        let w = self.opts.windows;
-        let created = create(
-            &ctx,
-            &CreateArgs {
-                spec_hash: spec.spec_hash(),
-                model_uri: spec.model_uri(),
-                dataset_root: B256::from(corpus.root()),
-                initial_model_root: self.genesis_root,
-                price: U256::from(10).pow(U256::from(16)),
-                windows: w.to_vec(),
-                split: DEFAULT_SPLIT.to_vec(),
-                max_solvers: 16,
-                min_votes: self.opts.min_votes,
-                max_staleness: self.opts.max_staleness,
-            },
-        )
-        .await?;
-        self.project_id = created.json["project_id"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| other("no project id"))?;
-        let budget = U256::from(self.opts.reward_atn * (self.opts.rounds + 2) * 2)
-            * U256::from(10).pow(U256::from(18));
-        fund(&ctx, U256::from(self.project_id), budget).await?;
+        let main = ProjectPlan {
+            prefix: "",
+            spec: spec.clone(),
+            genesis: self.genesis_root,
+            dataset_root: B256::from(corpus.root()),
+            windows: self.opts.windows,
+            min_votes: self.opts.min_votes,
+            max_staleness: self.opts.max_staleness,
+            rounds: self.opts.rounds,
+            solvers: self.opts.solvers,
+            coordinators: self.opts.coordinators,
+        };
+        self.project_id = self.create_project(&ctx, &main).await?;
 
         // Governance approves the node's code before any agent starts (`docs/protocol.md` §8).
         let (passed, _) = crate::commands::gov::pass(
@@ -311,44 +339,197 @@ impl Network {
         )
         .await?;
         self.governance.push(passed);
+        self.add_agents(&ctx, &main, self.project_id).await?;
 
+        if let Some(d) = self.opts.draft.clone() {
+            let corpus = d.spec.corpus(&workspace).map_err(other)?;
+            let genesis = d
+                .spec
+                .store_weights(&genesis_store, &d.spec.genesis().map_err(other)?)
+                .map_err(other)?;
+            let plan = ProjectPlan {
+                prefix: DRAFT_PREFIX,
+                spec: d.spec.clone(),
+                genesis: B256::from(genesis.root),
+                dataset_root: B256::from(corpus.root()),
+                windows: d.windows,
+                min_votes: self.opts.min_votes.min(d.coordinators as u8).max(1),
+                max_staleness: 0,
+                rounds: d.rounds,
+                solvers: d.solvers,
+                coordinators: d.coordinators,
+            };
+            let id = self.create_project(&ctx, &plan).await?;
+            self.add_agents(&ctx, &plan, id).await?;
+            self.draft_project = Some(id);
+        }
+
+        // Blocks every second from now on: the windows are counted in blocks.
+        let _: () = self
+            .provider
+            .raw_request("evm_setIntervalMining".into(), (self.opts.block_time,))
+            .await
+            .map_err(other)?;
+        self.start_block = self.provider.get_block_number().await.map_err(other)?;
+        if !self.opts.start_agents {
+            return Ok(());
+        }
+        self.start_group("").await
+    }
+
+    /// Starts the agents whose names start with `prefix` (and are not another group's): every
+    /// one but the proposer, then, once they are ready, the proposer.
+    async fn start_group(&mut self, prefix: &str) -> Result<(), NetworkError> {
+        let proposer = format!("{prefix}proposer");
+        let names: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|(n, a)| {
+                n.starts_with(prefix)
+                    && (!prefix.is_empty() || !n.starts_with(DRAFT_PREFIX))
+                    && a.role.is_some()
+                    && **n != proposer
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &names {
+            self.start(name)?;
+        }
+        self.wait_ready(&names, Duration::from_secs(300)).await?;
+        self.start(&proposer)?;
+        self.wait_ready(std::slice::from_ref(&proposer), Duration::from_secs(300))
+            .await?;
+        Ok(())
+    }
+
+    /// Starts the draft project's agents ([`NetworkOptions::draft`]). Its coordinators are the
+    /// main project's accounts, with their BLS keys: run after the main rounds, so that one
+    /// account never sends from two processes at once.
+    pub async fn start_draft(&mut self) -> Result<(), NetworkError> {
+        if self.draft_project.is_none() {
+            return Err(other("this network has no draft project"));
+        }
+        for agent in self.agents.values() {
+            if let Some(main) = agent.name.strip_prefix(DRAFT_PREFIX)
+                && matches!(agent.role, Some(RoleArg::Coordinator))
+            {
+                let from = self.opts.dir.join(main).join(autonet_agents::bls::KEY_FILE);
+                std::fs::create_dir_all(&agent.state_dir).map_err(other)?;
+                std::fs::copy(&from, agent.state_dir.join(autonet_agents::bls::KEY_FILE))
+                    .map_err(|e| other(format!("copying {}: {e}", from.display())))?;
+            }
+        }
+        self.start_group(DRAFT_PREFIX).await
+    }
+
+    /// Whether `name` is one of the draft project's agents.
+    pub fn is_draft(name: &str) -> bool {
+        name.starts_with(DRAFT_PREFIX)
+    }
+
+    /// Creates and funds the project of `p`; returns its id.
+    async fn create_project(&self, ctx: &Context, p: &ProjectPlan) -> Result<u64, NetworkError> {
+        let created = create(
+            ctx,
+            &CreateArgs {
+                spec_hash: p.spec.spec_hash(),
+                model_uri: p.spec.model_uri(),
+                dataset_root: p.dataset_root,
+                initial_model_root: p.genesis,
+                price: U256::from(10).pow(U256::from(16)),
+                windows: p.windows.to_vec(),
+                split: DEFAULT_SPLIT.to_vec(),
+                max_solvers: 16,
+                min_votes: p.min_votes,
+                max_staleness: p.max_staleness,
+            },
+        )
+        .await?;
+        let id = created.json["project_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| other("no project id"))?;
+        let budget = U256::from(self.opts.reward_atn * (p.rounds + 2) * 2)
+            * U256::from(10).pow(U256::from(18));
+        fund(ctx, U256::from(id), budget).await?;
+        Ok(id)
+    }
+
+    /// Stakes one fresh key per agent of `p` (named with its prefix) for project `project_id`
+    /// and records their command lines; nothing is started.
+    async fn add_agents(
+        &mut self,
+        ctx: &Context,
+        p: &ProjectPlan,
+        project_id: u64,
+    ) -> Result<(), NetworkError> {
         // One fresh key per agent: ETH for gas, ATN to stake, the stake.
+        let prefix = p.prefix;
         let mut plan: Vec<(String, RoleArg, u64)> =
-            vec![("aggregator".into(), RoleArg::Aggregator, 1000)];
-        for i in 1..=self.opts.coordinators {
-            plan.push((format!("coordinator-{i}"), RoleArg::Coordinator, 500));
+            vec![(format!("{prefix}aggregator"), RoleArg::Aggregator, 1000)];
+        for i in 1..=p.coordinators {
+            plan.push((
+                format!("{prefix}coordinator-{i}"),
+                RoleArg::Coordinator,
+                500,
+            ));
         }
-        for i in 1..=self.opts.solvers {
-            plan.push((format!("solver-{i}"), RoleArg::Solver, 50));
+        for i in 1..=p.solvers {
+            plan.push((format!("{prefix}solver-{i}"), RoleArg::Solver, 50));
         }
-        plan.push(("proposer".into(), RoleArg::Proposer, 100));
+        plan.push((format!("{prefix}proposer"), RoleArg::Proposer, 100));
+        let registry = self.contracts.registry;
         let token = ATNToken::new(self.contracts.atn_token, &ctx.provider);
         let atn = U256::from(10).pow(U256::from(18));
         for (name, role, amount) in plan {
-            let key = PrivateKeySigner::random();
-            let _: () = self
-                .provider
-                .raw_request(
-                    "anvil_setBalance".into(),
-                    (key.address(), U256::from(100) * atn),
-                )
-                .await
-                .map_err(other)?;
-            autonet_chain::send_and_confirm::<ATNToken::Transfer, _, _>(
-                &token.transfer(key.address(), U256::from(amount) * atn),
-                &ctx.tx,
-            )
-            .await
-            .map_err(|e| other(format!("funding {name}: {e}")))?;
-            let agent_ctx = context(&self.rpc_url, registry, &key).await?;
-            stake(&agent_ctx, role, U256::from(amount) * atn).await?;
+            // A vote's quorum is a share of all coordinator stake on the network, so another
+            // project's coordinators are the same staked accounts (their BLS keys copied by
+            // `start_draft`): coordinators with keys of their own would leave both projects
+            // short of quorum.
+            let shared = match role {
+                RoleArg::Coordinator if !prefix.is_empty() => Some(
+                    self.agents
+                        .get(name.trim_start_matches(prefix))
+                        .ok_or_else(|| {
+                            other(format!(
+                                "{name}: the draft project has more coordinators than the main one"
+                            ))
+                        })?
+                        .key
+                        .clone(),
+                ),
+                _ => None,
+            };
+            let key = match shared {
+                Some(key) => key,
+                None => {
+                    let key = PrivateKeySigner::random();
+                    let _: () = self
+                        .provider
+                        .raw_request(
+                            "anvil_setBalance".into(),
+                            (key.address(), U256::from(100) * atn),
+                        )
+                        .await
+                        .map_err(other)?;
+                    autonet_chain::send_and_confirm::<ATNToken::Transfer, _, _>(
+                        &token.transfer(key.address(), U256::from(amount) * atn),
+                        &ctx.tx,
+                    )
+                    .await
+                    .map_err(|e| other(format!("funding {name}: {e}")))?;
+                    let agent_ctx = context(&self.rpc_url, registry, &key).await?;
+                    stake(&agent_ctx, role, U256::from(amount) * atn).await?;
+                    key
+                }
+            };
             if let RoleArg::Proposer = role {
                 // Only proposers the owner approved spend the project's budget; pipelined
                 // rounds hold two tasks open at once.
-                let open_tasks = 1 + u64::from(self.opts.max_staleness);
+                let open_tasks = 1 + u64::from(p.max_staleness);
                 approve_proposer(
-                    &ctx,
-                    U256::from(self.project_id),
+                    ctx,
+                    U256::from(project_id),
                     key.address(),
                     U256::from(self.opts.reward_atn * open_tasks) * atn,
                 )
@@ -365,23 +546,24 @@ impl Network {
                 "--role".into(),
                 format!("{role:?}").to_lowercase(),
                 "--project".into(),
-                self.project_id.to_string(),
+                project_id.to_string(),
                 "--state-dir".into(),
                 state_dir.display().to_string(),
                 "--poll-ms".into(),
                 "250".into(),
             ];
             if let RoleArg::Solver = role {
-                let i: usize = name.trim_start_matches("solver-").parse().unwrap_or(1);
-                args.extend([
-                    "--data-shard".into(),
-                    format!("{}/{}", i - 1, self.opts.solvers),
-                ]);
+                let i: usize = name
+                    .trim_start_matches(prefix)
+                    .trim_start_matches("solver-")
+                    .parse()
+                    .unwrap_or(1);
+                args.extend(["--data-shard".into(), format!("{}/{}", i - 1, p.solvers)]);
             }
             if let RoleArg::Proposer = role {
                 args.extend([
                     "--max-tasks".into(),
-                    self.opts.rounds.to_string(),
+                    p.rounds.to_string(),
                     "--reward".into(),
                     self.opts.reward_atn.to_string(),
                 ]);
@@ -408,35 +590,6 @@ impl Network {
             );
         }
 
-        // Blocks every second from now on: the windows are counted in blocks.
-        let _: () = self
-            .provider
-            .raw_request("evm_setIntervalMining".into(), (self.opts.block_time,))
-            .await
-            .map_err(other)?;
-        self.start_block = self.provider.get_block_number().await.map_err(other)?;
-        if !self.opts.start_agents {
-            return Ok(());
-        }
-        for name in self
-            .agents
-            .keys()
-            .filter(|n| *n != "proposer")
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            self.start(&name)?;
-        }
-        let names: Vec<String> = self
-            .agents
-            .keys()
-            .filter(|n| *n != "proposer")
-            .cloned()
-            .collect();
-        self.wait_ready(&names, Duration::from_secs(300)).await?;
-        self.start("proposer")?;
-        self.wait_ready(&["proposer".to_string()], Duration::from_secs(300))
-            .await?;
         Ok(())
     }
 
@@ -565,10 +718,15 @@ impl Network {
 
     /// Address → agent name.
     pub fn names(&self) -> BTreeMap<Address, String> {
-        self.agents
-            .values()
-            .map(|a| (a.address(), a.name.clone()))
-            .collect()
+        let mut names = BTreeMap::new();
+        // A draft coordinator shares its main coordinator's account: the main name is kept.
+        for a in self.agents.values() {
+            let name = names.entry(a.address()).or_insert_with(|| a.name.clone());
+            if Self::is_draft(name) && !Self::is_draft(&a.name) {
+                *name = a.name.clone();
+            }
+        }
+        names
     }
 
     /// Logs of `event` from `contract` since the agents started.
@@ -790,6 +948,9 @@ impl Network {
                 "1".into(),
                 "--free-route".into(),
             ];
+            if let Some(draft) = self.draft_project {
+                args.extend(["--draft-project".into(), draft.to_string()]);
+            }
             let netns = self.own_namespace(&name, &mut args)?;
             self.agents.insert(
                 name.clone(),

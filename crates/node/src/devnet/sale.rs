@@ -3,12 +3,13 @@
 //! payments are checked against the running node (also across a restart), and paid, cached and
 //! unpaid requests are measured.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, TxHash, U256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
-use autonet_bindings::InferenceMarket;
+use autonet_bindings::{InferenceMarket, Project};
 use autonet_inference::client;
 use autonet_x402::channel::SCHEME_BATCH_SETTLEMENT;
 use autonet_x402::{
@@ -179,12 +180,126 @@ pub async fn sell(
         text.push_str(&line);
         json["channel"] = channel;
     }
+    if let Some(draft) = net.draft_project {
+        let (t, j) = two_speeds(net, &base, draft).await?;
+        text.push_str(&t);
+        json["speculation"] = j;
+    }
     if bench > 0 {
         let (t, j) = measure(net, &base, &buyer, bench).await?;
         text.push_str(&t);
         json["bench"] = j;
     }
     Ok(Sale { text, json })
+}
+
+/// Greedy requests the node answers by its two speeds.
+const TWO_SPEED_REQUESTS: usize = 24;
+
+/// With a draft project: waits until the node drafts with the draft project's current model,
+/// sends [`TWO_SPEED_REQUESTS`] greedy requests (unpaid route; prompts of held-out code) and
+/// one repeated, and
+/// reports the node's split by path, its acceptance rate and the speeds it measured for both
+/// paths (`--speculate auto` uses the faster). Fails unless the draft served some of them and
+/// the cache the repeated one.
+async fn two_speeds(
+    net: &Network,
+    base: &str,
+    draft_project: u64,
+) -> Result<(String, Value), CommandError> {
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let http = http.clone();
+        async move {
+            let text = http
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .map_err(err)?
+                .text()
+                .await
+                .map_err(err)?;
+            serde_json::from_str::<Value>(&text).map_err(err)
+        }
+    };
+    let want = Project::new(net.contracts.project, net.provider.clone())
+        .modelRoot(U256::from(draft_project))
+        .call()
+        .await
+        .map_err(err)?
+        .to_string();
+    let started = Instant::now();
+    loop {
+        let info = get("/v1/model").await?;
+        if info["draft"]["model"].as_str() == Some(want.as_str()) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(err(format!(
+                "the inference node drafts with {} after 120 s, not the draft project's model {want}",
+                info["draft"]["model"]
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let before = get("/api/status").await?["inference"].clone();
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    // Prompts of held-out code, as the devnet summary measures speculation with.
+    let data = net.dataset().map_err(net_err)?;
+    let prompts =
+        autonet_ml::speculative::held_out_prompts(&data.eval_chunks(), TWO_SPEED_REQUESTS, 16);
+    if prompts.len() != TWO_SPEED_REQUESTS {
+        return Err(err("no held-out chunk of 1 KiB to cut prompts from"));
+    }
+    let ask = |i: usize| json!({"prompt": String::from_utf8_lossy(&prompts[i]), "max_tokens": 64, "temperature": 0});
+    let mut paths = BTreeMap::<String, usize>::new();
+    for i in 0..=TWO_SPEED_REQUESTS {
+        let body = ask(i.min(TWO_SPEED_REQUESTS - 1));
+        let text = http
+            .post(format!("{base}/v1/free/generate"))
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(err)?
+            .text()
+            .await
+            .map_err(err)?;
+        let r: Value = serde_json::from_str(&text).map_err(err)?;
+        let path = r["path"]
+            .as_str()
+            .ok_or_else(|| err(format!("an answer without `path`: {r}")))?;
+        *paths.entry(path.to_string()).or_default() += 1;
+    }
+    let after = get("/api/status").await?["inference"].clone();
+    let model = get("/v1/model").await?;
+    let d = |k: &str| n(&after, k) - n(&before, k);
+    if paths.get("speculative").copied().unwrap_or(0) == 0 || !paths.contains_key("cache") {
+        return Err(err(format!(
+            "{} greedy requests and a repeat were served {paths:?}: expected some speculative and the repeat from cache",
+            TWO_SPEED_REQUESTS
+        )));
+    }
+    if d("speculative") + d("full") + d("cache") != TWO_SPEED_REQUESTS as u64 + 1 {
+        return Err(err(format!(
+            "the status page counted {after} after {before}, the answers said {paths:?}"
+        )));
+    }
+    let (proposed, accepted) = (d("draft_proposed"), d("draft_accepted"));
+    let speeds = &model["draft"]["speeds"];
+    let ms = |k: &str| speeds[k].as_f64().map_or("–".into(), |v| format!("{v:.3}"));
+    let text = format!(
+        "  two speeds on the node (draft project {draft_project}, `--speculate auto`, {TWO_SPEED_REQUESTS} greedy requests of 64 bytes after held-out code, and one repeat): {} speculative, {} full, {} from cache; draft acceptance {:.2} ({accepted} of {proposed} bytes); the node measured {} ms/byte with the full model, {} ms/byte speculative\n",
+        d("speculative"),
+        d("full"),
+        d("cache"),
+        accepted as f64 / proposed.max(1) as f64,
+        ms("full_ms_per_byte"),
+        ms("speculative_ms_per_byte"),
+    );
+    Ok((
+        text,
+        json!({"paths": paths, "status": after, "draft": model["draft"]}),
+    ))
 }
 
 fn net_err(e: NetworkError) -> CommandError {
