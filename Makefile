@@ -93,8 +93,16 @@ check-install: ## install into a scratch prefix, then run `autonet --help` from 
 	(cd / && env -i "$$tmp/bin/autonet" --help >/dev/null); \
 	echo "check-install: $$tmp/bin/autonet --help runs from / with no LD_LIBRARY_PATH"
 
-test-rust: libtorch setup-node setup-browser ## run the Rust tests (CPU only; the x402 interop and status-page tests use node and Chromium)
+test-rust: libtorch setup-node setup-browser wasm32-target ## run the Rust tests (CPU only; the x402 interop and status-page tests use node and Chromium, the cartridge tests build a wasm32 cartridge)
 	cargo test --release --workspace
+
+.PHONY: wasm32-target cartridge
+wasm32-target: ## add rustup's wasm32-unknown-unknown target if missing (cartridges)
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+cartridge: wasm32-target ## build the cartridge SDK's example cartridges for wasm32 (target/cartridges/wasm32-unknown-unknown/release/examples/*.wasm; a spec commits to a module's keccak256)
+	CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true cargo build --release -p autonet-cartridge-sdk --examples --target wasm32-unknown-unknown --target-dir target/cartridges
+	@ls -l target/cartridges/wasm32-unknown-unknown/release/examples/*.wasm
 
 lint-rust: libtorch ## rustfmt check + clippy -D warnings
 	cargo fmt --all --check
