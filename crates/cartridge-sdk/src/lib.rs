@@ -68,11 +68,10 @@ mod tests {
     #[test]
     fn input_and_output_round_trip_through_the_abi_helpers() {
         let data = b"charter".to_vec();
-        let ptr = super::alloc(data.len() as i32);
-        assert!(ptr != 0 || cfg!(target_pointer_width = "64"));
         // On the host, pointers do not fit i32: only the length handling is checked here; the
         // real round trip runs in wasmtime (crates/cartridge tests).
         assert_eq!(unsafe { super::input(0, 0) }, b"");
+        assert_eq!(unsafe { super::input(8, -1) }, b"");
         let packed = super::finish(data.clone()) as u64;
         assert_eq!(packed & 0xffff_ffff, data.len() as u64);
     }

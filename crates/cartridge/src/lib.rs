@@ -242,7 +242,9 @@ impl Cartridge {
             },
         );
         store.limiter(|g| g);
-        let ticks = (limits.deadline.as_nanos() / TICK.as_nanos()).max(1) as u64;
+        // One tick more than the deadline holds: the next tick may come at once, so the run
+        // gets at least its deadline and at most one tick more.
+        let ticks = limits.deadline.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
         store.set_epoch_deadline(ticks);
         let _ = store.set_fuel(limits.fuel);
         let result = call(&self.module, &mut store, input, limits);

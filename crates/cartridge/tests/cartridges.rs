@@ -9,6 +9,11 @@ use autonet_cartridge::{Cartridge, Failure, Limits, LoadError, Runtime, hash_of}
 
 /// The SDK's `entropy` example as a wasm module, built into `target/cartridges`.
 fn entropy_wasm() -> Vec<u8> {
+    example_wasm("entropy")
+}
+
+/// The SDK's example `name` as a wasm module, built into `target/cartridges`.
+fn example_wasm(name: &str) -> Vec<u8> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = root.join("target/cartridges");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -20,7 +25,7 @@ fn entropy_wasm() -> Vec<u8> {
             "-p",
             "autonet-cartridge-sdk",
             "--example",
-            "entropy",
+            name,
             "--target",
             "wasm32-unknown-unknown",
             "--target-dir",
@@ -30,8 +35,11 @@ fn entropy_wasm() -> Vec<u8> {
         .env("CARGO_PROFILE_RELEASE_STRIP", "true")
         .status()
         .expect("running cargo");
-    assert!(status.success(), "building the entropy cartridge failed");
-    std::fs::read(target.join("wasm32-unknown-unknown/release/examples/entropy.wasm")).unwrap()
+    assert!(status.success(), "building the {name} cartridge failed");
+    std::fs::read(target.join(format!(
+        "wasm32-unknown-unknown/release/examples/{name}.wasm"
+    )))
+    .unwrap()
 }
 
 fn load(rt: &Runtime, bytes: &[u8]) -> Cartridge {
@@ -262,4 +270,52 @@ fn modules_that_reach_out_or_lack_the_abi_are_refused_at_load() {
         Cartridge::load(&rt, garbage, hash_of(garbage)),
         Err(LoadError::Invalid(_))
     ));
+}
+
+#[test]
+fn the_substrate_verifier_scores_the_same_inside_wasmtime_as_natively() {
+    use autonet_substrate::{
+        Observation, SCALE, World, encode_events, encode_observations, verify_bytes,
+    };
+    let point = |i: i32| {
+        Observation::new([
+            (i * 37_171) % SCALE,
+            -((i * 91_331) % SCALE),
+            (i * 12_007) % SCALE - SCALE / 2,
+            (i * 55_001) % SCALE,
+        ])
+        .unwrap()
+    };
+    let mut seed = World::seed();
+    let seed_events = seed.observe(&(0..20).map(point).collect::<Vec<_>>());
+    let contribution = seed
+        .clone()
+        .observe(&(20..60).map(point).collect::<Vec<_>>());
+    let held_out: Vec<Observation> = (100..120).map(point).collect();
+    let mut input = Vec::new();
+    encode_events(&seed_events, &mut input);
+    encode_events(&contribution, &mut input);
+    encode_observations(&held_out, &mut input);
+    let native = verify_bytes(&input);
+    assert_eq!(native.len(), 48, "{}", String::from_utf8_lossy(&native));
+    let rt = Runtime::new().unwrap();
+    let c = load(&rt, &example_wasm("substrate"));
+    let first = c.run(&rt, &input, &Limits::default());
+    assert_eq!(first.result.as_deref(), Ok(native.as_slice()));
+    // From several threads at once: the same bytes and the same fuel.
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| c.run(&rt, &input, &Limits::default())))
+            .collect();
+        for r in runs {
+            let r = r.join().unwrap();
+            assert_eq!(
+                (r.result, r.fuel_used),
+                (first.result.clone(), first.fuel_used)
+            );
+        }
+    });
+    // A malformed contribution is a scored failure inside the cartridge's output, not a trap.
+    let bad = c.run(&rt, &input[..input.len() - 1], &Limits::default());
+    assert_eq!(bad.result.unwrap()[0], 0xff);
 }

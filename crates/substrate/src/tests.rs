@@ -1,0 +1,187 @@
+use super::*;
+
+/// `n` observations around `center` (fixed point), from a small LCG seeded by `seed`.
+fn cluster(seed: u64, n: usize, center: [i32; 4], spread: i32) -> Vec<Observation> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            Observation::new(center.map(|c| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let jitter = ((x >> 33) % (2 * spread as u64 + 1)) as i32 - spread;
+                (c + jitter).clamp(-SCALE, SCALE)
+            }))
+            .unwrap()
+        })
+        .collect()
+}
+
+fn mixed(seed: u64, n: usize) -> Vec<Observation> {
+    let centers = [
+        [600_000, -200_000, 300_000, 100_000],
+        [-500_000, 400_000, -100_000, 700_000],
+        [100_000, 100_000, 800_000, -600_000],
+    ];
+    (0..n)
+        .flat_map(|i| cluster(seed * 1000 + i as u64, 1, centers[i % 3], 250_000))
+        .collect()
+}
+
+#[test]
+fn two_solvers_given_the_same_observations_grow_the_same_world() {
+    let obs = mixed(1, 60);
+    let mut reversed = obs.clone();
+    reversed.reverse();
+    let (mut a, mut b) = (World::seed(), World::seed());
+    let ea = a.observe(&obs);
+    let eb = b.observe(&reversed);
+    assert_eq!(a.root(), b.root());
+    assert_eq!(canonical(&ea), canonical(&eb));
+    // Replaying either stream onto the seed gives the same world again.
+    let mut c = World::seed();
+    c.apply_all(&eb).unwrap();
+    assert_eq!(c.root(), a.root());
+    // Applying a stream twice changes nothing.
+    assert_eq!(c.apply_all(&ea).unwrap(), 0);
+}
+
+#[test]
+fn merged_contributions_converge_on_shared_sub_claims_in_any_order() {
+    let (x, y) = (mixed(2, 40), mixed(3, 40));
+    let (mut a, mut b) = (World::seed(), World::seed());
+    let (ea, eb) = (a.observe(&x), b.observe(&y));
+    let (ab, refused) = merge(&World::seed(), &[ea.clone(), eb.clone()]);
+    assert!(refused.is_empty());
+    let (ba, _) = merge(&World::seed(), &[eb, ea]);
+    assert_eq!(ab.root(), ba.root());
+    // The same as one solver observing both.
+    let mut both = World::seed();
+    both.observe(&[x, y].concat());
+    assert_eq!(ab.root(), both.root());
+    // Shared sub-claims are one claim each: fewer claims than the two worlds hold apart.
+    assert!(
+        ab.claims() < a.claims() + b.claims() - 4,
+        "{} {} {}",
+        ab.claims(),
+        a.claims(),
+        b.claims()
+    );
+}
+
+#[test]
+fn the_gap_falls_round_over_round_as_solvers_observe() {
+    let held_out = mixed(99, 30);
+    let mut world = World::seed();
+    let mut gaps = vec![world.gap(&held_out)];
+    for round in 0..4u64 {
+        // Three solvers, each with its own new observations.
+        let contributions: Vec<Vec<Event>> = (0..3)
+            .map(|s| world.clone().observe(&mixed(10 * round + s + 10, 15)))
+            .collect();
+        for c in &contributions {
+            let s = score(&world, c, &held_out).unwrap();
+            assert!(s.reduction() > 0 || round > 0, "round {round}: {s:?}");
+        }
+        let (merged, refused) = merge(&world, &contributions);
+        assert!(refused.is_empty());
+        world = merged;
+        gaps.push(world.gap(&held_out));
+    }
+    println!("gap per round (seed first): {gaps:?}");
+    assert!(gaps.windows(2).all(|w| w[1] < w[0]), "{gaps:?}");
+}
+
+#[test]
+fn bad_events_are_refused_and_change_nothing() {
+    let mut world = World::seed();
+    let good = World::seed().observe(&mixed(4, 5));
+    let root = world.root();
+    // A forged id.
+    let mut forged = good.clone();
+    if let Some(Event::SubClaimSprouted { id, .. }) = forged
+        .iter_mut()
+        .find(|e| matches!(e, Event::SubClaimSprouted { .. }))
+    {
+        id[0] ^= 1;
+    }
+    assert_eq!(world.apply_all(&forged), Err(SubstrateError::ClaimId));
+    assert_eq!(world.root(), root, "all or nothing");
+    // An observation outside its claim's cell.
+    let far = Observation::new([-SCALE, -SCALE, -SCALE, -SCALE]).unwrap();
+    let mut moved = good.clone();
+    if let Some(Event::ObservationAdded { observation, .. }) = moved
+        .iter_mut()
+        .rev()
+        .find(|e| matches!(e, Event::ObservationAdded { .. }))
+    {
+        *observation = far;
+    }
+    assert_eq!(world.apply_all(&moved), Err(SubstrateError::NotInCell));
+    // A sub-claim without its parent.
+    let orphan: Vec<Event> = good
+        .iter()
+        .filter(|e| matches!(e, Event::SubClaimSprouted { claim, .. } if claim.depth == 2))
+        .copied()
+        .collect();
+    assert_eq!(world.apply_all(&orphan), Err(SubstrateError::NoParent));
+    assert_eq!(
+        Observation::new([SCALE + 1, 0, 0, 0]),
+        Err(SubstrateError::OutOfRange(SCALE + 1))
+    );
+    assert_eq!(world.root(), root);
+}
+
+#[test]
+fn reconciliation_mints_only_rises_that_land_positive_and_survive() {
+    // +10 (kept all epoch), +20 (reverted after one round), −10, 0.
+    let r = reconcile(&[10, 30, 20, 20]);
+    assert_eq!(r.novelty, 40);
+    assert_eq!(r.mint, 10 + 20 / 3);
+    // A CON contributor (scores below 0) mints nothing.
+    assert_eq!(
+        reconcile(&[-5, -10]),
+        Reconciled {
+            novelty: 10,
+            mint: 0
+        }
+    );
+    // A reverted move: all novelty, half its rise minted (it survived 1 of 2 rounds).
+    assert_eq!(
+        reconcile(&[0, 50, 0]),
+        Reconciled {
+            novelty: 100,
+            mint: 25
+        }
+    );
+    // A rise that lands below 0 mints nothing.
+    assert_eq!(reconcile(&[-30, -10]).mint, 0);
+    assert_eq!(reconcile(&[]), Reconciled::default());
+}
+
+#[test]
+fn the_verifier_reads_and_writes_its_bytes() {
+    let mut seed = World::seed();
+    let seed_events = seed.observe(&mixed(5, 10));
+    let contribution = seed.clone().observe(&mixed(6, 10));
+    let held_out = mixed(7, 6);
+    let mut input = Vec::new();
+    encode_events(&seed_events, &mut input);
+    encode_events(&contribution, &mut input);
+    encode_observations(&held_out, &mut input);
+    let mut r = Reader(&input);
+    assert_eq!(r.events().unwrap(), seed_events);
+    assert_eq!(r.events().unwrap(), contribution);
+    assert_eq!(r.observations().unwrap(), held_out);
+    let out = verify_bytes(&input);
+    let s = score(&seed, &contribution, &held_out).unwrap();
+    assert_eq!(out[..8], s.gap_before.to_le_bytes());
+    assert_eq!(out[8..16], s.gap_after.to_le_bytes());
+    assert_eq!(out[16..], s.root);
+    assert!(s.reduction() > 0);
+    let bad = verify_bytes(&input[..input.len() - 3]);
+    assert_eq!(bad[0], 0xff);
+    assert_eq!(String::from_utf8_lossy(&bad[1..]), "malformed observation");
+}
