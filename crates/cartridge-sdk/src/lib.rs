@@ -1,7 +1,9 @@
 //! Write a cartridge (`autonet-cartridge`) as a Rust function from input bytes to output bytes:
 //!
-//! ```ignore
-//! fn score(input: &[u8]) -> Vec<u8> { /* deterministic work */ }
+//! ```
+//! fn score(input: &[u8]) -> Vec<u8> {
+//!     input.iter().rev().copied().collect() // deterministic work on the input
+//! }
 //! autonet_cartridge_sdk::cartridge!(score);
 //! ```
 //!
