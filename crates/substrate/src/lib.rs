@@ -4,7 +4,8 @@
 //! world, a score and a reconciliation are the same bytes on every machine, natively and inside
 //! a cartridge.
 //!
-//! - An [`Observation`] is one agent turn as a point of `[-1, 1]⁴` (fixed point).
+//! - An [`Observation`] is one agent turn as a point of `[-1, 1]⁴` (fixed point), from the
+//!   deterministic embedder [`embed::embed`] (word lexicons per axis) or any other.
 //! - Under each axis the observation takes a stance (`Pro` when its coordinate on that axis is
 //!   ≥ 0, else `Con`) and a path of cells, one per depth `1..=MAX_DEPTH`: at depth `d` the space is
 //!   cut into a grid of `2^d` cells per coordinate. Each cell of the path is a sub-claim
@@ -22,6 +23,8 @@
 //! - At an epoch boundary each contributor's score series is reconciled ([`reconcile`]) into
 //!   **novelty** (all movement, reversions included; diagnostic) and **mint** (rewarded: rises
 //!   that land positive, weighted by the share of the rest of the epoch they survived).
+
+pub mod embed;
 
 use std::collections::{BTreeMap, BTreeSet};
 

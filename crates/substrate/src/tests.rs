@@ -185,3 +185,23 @@ fn the_verifier_reads_and_writes_its_bytes() {
     assert_eq!(bad[0], 0xff);
     assert_eq!(String::from_utf8_lossy(&bad[1..]), "malformed observation");
 }
+
+#[test]
+fn solvers_observing_generated_agent_turns_lower_the_gap_every_round() {
+    use crate::embed::{embed, generated_turns};
+    let points = |seed, n| -> Vec<Observation> {
+        generated_turns(seed, n).iter().map(|t| embed(t)).collect()
+    };
+    let held_out = points(1000, 40);
+    let mut world = World::seed();
+    let mut gaps = vec![world.gap(&held_out)];
+    for round in 0..3u64 {
+        let contributions: Vec<Vec<Event>> = (0..2)
+            .map(|s| world.clone().observe(&points(100 * round + s, 6)))
+            .collect();
+        world = merge(&world, &contributions).0;
+        gaps.push(world.gap(&held_out));
+    }
+    println!("gap on 40 held-out generated turns per round (seed first): {gaps:?}");
+    assert!(gaps.windows(2).all(|w| w[1] < w[0]), "{gaps:?}");
+}
