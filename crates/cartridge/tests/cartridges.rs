@@ -42,6 +42,22 @@ fn example_wasm(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// Runs `c` on `input` from 3 threads at once: each run must give `first`'s bytes and fuel.
+fn same_from_threads(rt: &Runtime, c: &Cartridge, input: &[u8], first: &autonet_cartridge::Run) {
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| c.run(rt, input, &Limits::default())))
+            .collect();
+        for r in runs {
+            let r = r.join().unwrap();
+            assert_eq!(
+                (r.result, r.fuel_used),
+                (first.result.clone(), first.fuel_used)
+            );
+        }
+    });
+}
+
 fn load(rt: &Runtime, bytes: &[u8]) -> Cartridge {
     Cartridge::load(rt, bytes, hash_of(bytes)).unwrap()
 }
@@ -88,18 +104,7 @@ fn the_example_runs_the_same_every_time_and_matches_the_host() {
             (first.result.clone(), first.fuel_used)
         );
     }
-    std::thread::scope(|s| {
-        let runs: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| c.run(&rt, &input, &Limits::default())))
-            .collect();
-        for r in runs {
-            let r = r.join().unwrap();
-            assert_eq!(
-                (r.result, r.fuel_used),
-                (first.result.clone(), first.fuel_used)
-            );
-        }
-    });
+    same_from_threads(&rt, &c, &input, &first);
     assert!(first.fuel_used > 0);
 }
 
@@ -139,13 +144,8 @@ fn wat(body: &str, memory_pages: u32) -> Vec<u8> {
     .into_bytes()
 }
 
-#[test]
-fn hostile_modules_fail_as_runs_within_their_limits() {
-    let rt = Runtime::new().unwrap();
-    let limits = Limits::default();
-    // An endless loop: the deadline (or the fuel, whichever comes first) ends it.
-    let spin = load(&rt, &wat("(loop (br 0)) (i64.const 0)", 1));
-    let r = spin.run(&rt, b"", &limits);
+/// `r` ended at its deadline or its fuel, not much after the deadline.
+fn stopped_by_a_limit(r: &autonet_cartridge::Run, limits: &Limits) {
     assert!(
         matches!(r.result, Err(Failure::Deadline(_) | Failure::OutOfFuel(_))),
         "{:?}",
@@ -156,6 +156,16 @@ fn hostile_modules_fail_as_runs_within_their_limits() {
         "{:?}",
         r.elapsed
     );
+}
+
+#[test]
+fn hostile_modules_fail_as_runs_within_their_limits() {
+    let rt = Runtime::new().unwrap();
+    let limits = Limits::default();
+    // An endless loop: the deadline (or the fuel, whichever comes first) ends it.
+    let spin = load(&rt, &wat("(loop (br 0)) (i64.const 0)", 1));
+    let r = spin.run(&rt, b"", &limits);
+    stopped_by_a_limit(&r, &limits);
     // With fuel to spare, the deadline ends it.
     let short = Limits {
         fuel: 1 << 60,
@@ -186,16 +196,7 @@ fn hostile_modules_fail_as_runs_within_their_limits() {
         ),
     );
     let r = fill.run(&rt, b"", &limits);
-    assert!(
-        matches!(r.result, Err(Failure::Deadline(_) | Failure::OutOfFuel(_))),
-        "{:?}",
-        r.result
-    );
-    assert!(
-        r.elapsed < limits.deadline + Duration::from_secs(2),
-        "{:?}",
-        r.elapsed
-    );
+    stopped_by_a_limit(&r, &limits);
     // A memory bomb: growing past the cap, or declaring too much at once.
     let grow = load(
         &rt,
@@ -303,18 +304,7 @@ fn the_substrate_verifier_scores_the_same_inside_wasmtime_as_natively() {
     let first = c.run(&rt, &input, &Limits::default());
     assert_eq!(first.result.as_deref(), Ok(native.as_slice()));
     // From several threads at once: the same bytes and the same fuel.
-    std::thread::scope(|s| {
-        let runs: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| c.run(&rt, &input, &Limits::default())))
-            .collect();
-        for r in runs {
-            let r = r.join().unwrap();
-            assert_eq!(
-                (r.result, r.fuel_used),
-                (first.result.clone(), first.fuel_used)
-            );
-        }
-    });
+    same_from_threads(&rt, &c, &input, &first);
     // A malformed contribution is a scored failure inside the cartridge's output, not a trap.
     let bad = c.run(&rt, &input[..input.len() - 1], &Limits::default());
     assert_eq!(bad.result.unwrap()[0], 0xff);

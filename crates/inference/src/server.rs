@@ -929,24 +929,24 @@ mod tests {
         (url, state)
     }
 
+    /// `POST {url}/v1/free/generate` with `body`: the answer's body (it must be 200).
+    async fn post_free(http: reqwest::Client, url: String, body: Value) -> String {
+        let r = http
+            .post(format!("{url}/v1/free/generate"))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_decoded_in_a_batch_get_their_own_answers() {
         let plain = serve_tiny().await;
         let batched = serve_tiny_batched(4).await;
         let http = reqwest::Client::new();
-        let post = |url: String, body: Value| {
-            let http = http.clone();
-            async move {
-                let r = http
-                    .post(format!("{url}/v1/free/generate"))
-                    .body(body.to_string())
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::OK);
-                r.text().await.unwrap()
-            }
-        };
+        let post = |url: String, body: Value| post_free(http.clone(), url, body);
         // 10 requests at once (more than the 4 slots: the rest join as others end), greedy and
         // sampled, of different lengths (past the tiny model's window), some streamed.
         let asks: Vec<Value> = (0..10)
@@ -991,19 +991,7 @@ mod tests {
         let (plain, plain_state) = serve_tiny_with(None).await;
         let (drafted, state) = serve_tiny_with(Some(crate::model::SpeculateMode::Always)).await;
         let http = reqwest::Client::new();
-        let post = |url: String, body: Value| {
-            let http = http.clone();
-            async move {
-                let r = http
-                    .post(format!("{url}/v1/free/generate"))
-                    .body(body.to_string())
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::OK);
-                r.text().await.unwrap()
-            }
-        };
+        let post = |url: String, body: Value| post_free(http.clone(), url, body);
         let prompts = ["fn main", "impl Default for", "let x = ", "}\n"];
         let mut proposed = 0;
         for p in prompts {

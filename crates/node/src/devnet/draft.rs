@@ -7,14 +7,14 @@
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{B256, U256};
-use autonet_agents::spec::{Dataset, TrainingSpec};
+use autonet_agents::spec::Dataset;
 use autonet_bindings::Project;
+use autonet_ml::Lm;
 use autonet_ml::generate::{GenerateParams, generate};
 use autonet_ml::speculative::{held_out_prompts, speculative_greedy};
-use autonet_ml::{Lm, TensorSet};
 use serde_json::{Value, json};
 
-use super::network::{Network, NetworkError};
+use super::network::{Network, NetworkError, eval_loss_for};
 
 /// Draft bytes per round measured.
 const MEASURED_K: [usize; 3] = [1, 2, 4];
@@ -38,20 +38,6 @@ async fn model_root(net: &Network, id: u64) -> Result<B256, NetworkError> {
         .map_err(other)
 }
 
-fn eval_loss(
-    spec: &TrainingSpec,
-    data: &Dataset,
-    weights: &TensorSet,
-) -> Result<f32, NetworkError> {
-    autonet_ml::train::evaluate(
-        &spec.model_config().map_err(other)?,
-        weights,
-        &data.eval_chunks(),
-        &spec.global_eval_spec(),
-    )
-    .map_err(other)
-}
-
 /// Starts the draft project's agents, follows its rounds (the tasks after the main project's
 /// `main_rounds`) and measures speculative decoding with the two final models; the summary's
 /// text and JSON.
@@ -71,7 +57,7 @@ pub async fn train_and_measure(
     let corpus_root = B256::from(d.spec.corpus(&workspace).map_err(other)?.root());
     let data = Dataset::load(&d.spec, &workspace, corpus_root).map_err(other)?;
     let genesis = d.spec.genesis().map_err(other)?;
-    let initial = eval_loss(&d.spec, &data, &genesis)?;
+    let initial = eval_loss_for(&d.spec, &data, &genesis)?;
     println!("draft round 0: draft eval loss {initial:.4} (genesis model)");
     let round_blocks = u64::from(d.windows.iter().sum::<u32>()) + 30;
     let timeout = Duration::from_secs(round_blocks * net.opts.block_time.max(1) * 3 + 120);
@@ -86,7 +72,7 @@ pub async fn train_and_measure(
             )));
         }
         let root = net.wait_model_for(task, timeout).await?;
-        let loss = eval_loss(&d.spec, &data, &net.load_model(root)?)?;
+        let loss = eval_loss_for(&d.spec, &data, &net.load_model(root)?)?;
         println!("draft round {i}: task {task} {outcome}, draft eval loss {loss:.4}, model {root}");
         rounds.push(
             json!({"round": i, "task_id": task, "eval_loss": loss, "model": root.to_string()}),

@@ -101,6 +101,21 @@ struct ProjectPlan {
     coordinators: usize,
 }
 
+/// The global evaluation loss of `weights`, a model of `spec`, on `data`'s held-out chunks.
+pub fn eval_loss_for(
+    spec: &TrainingSpec,
+    data: &Dataset,
+    weights: &autonet_ml::TensorSet,
+) -> Result<f32, NetworkError> {
+    autonet_ml::train::evaluate(
+        &spec.model_config().map_err(other)?,
+        weights,
+        &data.eval_chunks(),
+        &spec.global_eval_spec(),
+    )
+    .map_err(other)
+}
+
 /// Name prefix of the draft project's agents.
 pub const DRAFT_PREFIX: &str = "draft-";
 
@@ -841,14 +856,7 @@ impl Network {
         data: &Dataset,
         weights: &autonet_ml::TensorSet,
     ) -> Result<f32, NetworkError> {
-        let spec = &self.opts.spec;
-        autonet_ml::train::evaluate(
-            &spec.model_config().map_err(other)?,
-            weights,
-            &data.eval_chunks(),
-            &spec.global_eval_spec(),
-        )
-        .map_err(other)
+        eval_loss_for(&self.opts.spec, data, weights)
     }
 
     /// Builds the dataset of the project (for evaluation).

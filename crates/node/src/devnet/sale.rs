@@ -208,20 +208,7 @@ async fn two_speeds(
     draft_project: u64,
 ) -> Result<(String, Value), CommandError> {
     let http = reqwest::Client::new();
-    let get = |path: &'static str| {
-        let http = http.clone();
-        async move {
-            let text = http
-                .get(format!("{base}{path}"))
-                .send()
-                .await
-                .map_err(err)?
-                .text()
-                .await
-                .map_err(err)?;
-            serde_json::from_str::<Value>(&text).map_err(err)
-        }
-    };
+    let get = |path: &'static str| json_of(http.get(format!("{base}{path}")));
     let want = Project::new(net.contracts.project, net.provider.clone())
         .modelRoot(U256::from(draft_project))
         .call()
@@ -255,16 +242,11 @@ async fn two_speeds(
     let mut paths = BTreeMap::<String, usize>::new();
     for i in 0..=TWO_SPEED_REQUESTS {
         let body = ask(i.min(TWO_SPEED_REQUESTS - 1));
-        let text = http
-            .post(format!("{base}/v1/free/generate"))
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(err)?
-            .text()
-            .await
-            .map_err(err)?;
-        let r: Value = serde_json::from_str(&text).map_err(err)?;
+        let r = json_of(
+            http.post(format!("{base}/v1/free/generate"))
+                .body(body.to_string()),
+        )
+        .await?;
         let path = r["path"]
             .as_str()
             .ok_or_else(|| err(format!("an answer without `path`: {r}")))?;
@@ -302,6 +284,18 @@ async fn two_speeds(
     ))
 }
 
+/// Sends `request` and parses its body as JSON.
+async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, CommandError> {
+    let body = request
+        .send()
+        .await
+        .map_err(err)?
+        .bytes()
+        .await
+        .map_err(err)?;
+    serde_json::from_slice(&body).map_err(err)
+}
+
 fn net_err(e: NetworkError) -> CommandError {
     err(e)
 }
@@ -327,15 +321,7 @@ async fn payment_required(url: &str) -> Result<autonet_x402::PaymentRequired, Co
 /// Has the node at `base` claim its channel vouchers now (`POST /v1/channels/claim`) and checks
 /// that it claimed `expected` wei in one or two transactions, which it returns.
 async fn claim_through_node(base: &str, expected: u128) -> Result<Vec<TxHash>, CommandError> {
-    let claim = reqwest::Client::new()
-        .post(format!("{base}/v1/channels/claim"))
-        .send()
-        .await
-        .map_err(err)?
-        .bytes()
-        .await
-        .map_err(err)?;
-    let claim: Value = serde_json::from_slice(&claim).map_err(err)?;
+    let claim = json_of(reqwest::Client::new().post(format!("{base}/v1/channels/claim"))).await?;
     let txs: Vec<TxHash> = claim["transactions"]
         .as_array()
         .map(|a| a.iter().filter_map(|t| t.as_str()?.parse().ok()).collect())
