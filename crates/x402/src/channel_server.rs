@@ -39,6 +39,9 @@ use autonet_chain::{ChainProvider, TxOptions};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
+/// Channel locks kept before idle ones are dropped.
+pub const PRUNE_LOCKS_AT: usize = 1024;
+
 /// The payment-channel side of a node.
 #[derive(Debug)]
 pub struct Channels {
@@ -124,13 +127,16 @@ impl Channels {
         }
     }
 
+    /// The lock serializing requests on channel `id`. Locks nobody holds or waits for are
+    /// dropped once [`PRUNE_LOCKS_AT`] channels have one, so the map stays as large as the
+    /// channels in use, not as all channels ever seen (a dropped lock is made again on demand:
+    /// nobody held it, so nothing is left unserialized).
     fn lock_of(&self, id: B256) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(id)
-            .or_default()
-            .clone()
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if locks.len() >= PRUNE_LOCKS_AT {
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        locks.entry(id).or_default().clone()
     }
 
     /// Checks `payment` (already verified offline) against the channel's state and executes its
@@ -436,5 +442,46 @@ fn state_extra(id: B256, onchain: &OnchainChannel, charged: u128) -> ChannelStat
         withdraw_requested_at: onchain.withdraw_requested_at,
         refund_nonce: onchain.refund_nonce.clone(),
         charged_cumulative_amount: charged,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::Address;
+
+    fn channels() -> Channels {
+        let offer = ChannelOffer {
+            chain_id: 1,
+            asset: Address::repeat_byte(1),
+            domain: ("ATN".into(), "1".into()),
+            pay_to: Address::repeat_byte(2),
+            receiver_authorizer: Address::repeat_byte(3),
+            withdraw_delay: 900,
+            max_timeout_secs: 60,
+        };
+        Channels::new(
+            offer,
+            ChannelStore::open_in_memory().unwrap(),
+            Duration::from_secs(300),
+        )
+    }
+
+    #[tokio::test]
+    async fn idle_channel_locks_are_dropped_and_held_ones_kept() {
+        let c = channels();
+        let busy = B256::repeat_byte(0xee);
+        let held = c.lock_of(busy).lock_owned().await;
+        let waiting = c.lock_of(busy);
+        for i in 0..3 * PRUNE_LOCKS_AT as u64 {
+            let _ = c.lock_of(B256::from(alloy::primitives::U256::from(i)));
+        }
+        let len = c.locks.lock().unwrap().len();
+        assert!(len <= PRUNE_LOCKS_AT, "{len} locks kept for idle channels");
+        // The held lock survived: a request on that channel still waits for it.
+        assert!(Arc::ptr_eq(&c.lock_of(busy), &waiting));
+        assert!(waiting.try_lock().is_err());
+        drop(held);
+        assert!(waiting.try_lock().is_ok());
     }
 }
