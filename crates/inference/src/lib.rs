@@ -277,28 +277,9 @@ pub async fn serve(
             Err(e) => warn!(error = %e, "reading the project's price"),
         }
         if let Some((draft_source, drafting)) = &draft {
-            follow_draft(draft_source, drafting).await;
+            follow(draft_source, drafting.current(), 0, "draft model").await;
         }
-        let head = match source.head().await {
-            Ok(h) => h,
-            Err(e) => {
-                warn!(error = %e, "reading the project's model");
-                continue;
-            }
-        };
-        if head == current.get().root {
-            continue;
-        }
-        info!(model = %head, "a new model was accepted: loading it");
-        match source.load(head, opts.batch_slots).await {
-            Ok(m) => {
-                current.replace(m);
-                info!(model = %head, "now serving the new model");
-            }
-            Err(e) => {
-                warn!(model = %head, error = %e, "could not load the new model; still serving the previous one")
-            }
-        }
+        follow(&source, &current, opts.batch_slots, "model").await;
     }
     if let Some(claimer) = claimer {
         let _ = claimer.await;
@@ -346,25 +327,27 @@ async fn open_draft(
     Ok((source, Arc::new(drafting)))
 }
 
-/// Swaps in the draft project's newly accepted model, if any.
-async fn follow_draft(source: &ModelSource, drafting: &Drafting) {
+/// Swaps the project's newly accepted model into `current`, if there is one (`what` names it in
+/// the log); requests in flight finish on the model they started with.
+async fn follow(source: &ModelSource, current: &Current, batch_slots: usize, what: &str) {
     let head = match source.head().await {
         Ok(h) => h,
         Err(e) => {
-            warn!(error = %e, "reading the draft project's model");
+            warn!(error = %e, "reading the project's {what}");
             return;
         }
     };
-    if head == drafting.draft().root {
+    if head == current.get().root {
         return;
     }
-    match source.load(head, 0).await {
+    info!(model = %head, "a new {what} was accepted: loading it");
+    match source.load(head, batch_slots).await {
         Ok(m) => {
-            drafting.replace(m);
-            info!(draft = %head, "now drafting with the draft project's new model");
+            current.replace(m);
+            info!(model = %head, "now serving the new {what}");
         }
         Err(e) => {
-            warn!(draft = %head, error = %e, "could not load the draft project's new model; still drafting with the previous one")
+            warn!(model = %head, error = %e, "could not load the new {what}; still serving the previous one")
         }
     }
 }

@@ -439,9 +439,9 @@ impl Drafting {
         self.draft.get()
     }
 
-    /// Uses `model` as the draft from now on.
-    pub fn replace(&self, model: LoadedModel) {
-        self.draft.replace(model);
+    /// The draft model's handle (swapped when the draft project accepts a new model).
+    pub fn current(&self) -> &Current {
+        &self.draft
     }
 
     /// The draft to decode a request with `params` (`None`: the served model alone), counting

@@ -325,7 +325,6 @@ fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
         .unwrap_or_else(|p| p.into_inner())
         .get(&key)
         .cloned();
-    let cache = state.cache.clone();
     let token = |text: &str| {
         Event::default()
             .event("token")
@@ -344,8 +343,7 @@ fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
         let state = state.clone();
         tokio::task::spawn_blocking(move || {
             let mut pending = Vec::new();
-            let drafting = state.drafting.clone();
-            let plan = drafting.as_ref().and_then(|d| d.plan(&req.params));
+            let plan = state.drafting.as_ref().and_then(|d| d.plan(&req.params));
             let decoding = Instant::now();
             let result = model.generate_stream(
                 req.prompt.as_bytes(),
@@ -360,7 +358,7 @@ fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
             let event = match result {
                 Ok(g) => {
                     record_path(&state, &g);
-                    if let Some(d) = &drafting
+                    if let Some(d) = &state.drafting
                         && g.finish != "cancelled"
                     {
                         d.record(g.path, g.tokens, decoding.elapsed());
@@ -370,7 +368,8 @@ fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
                         return;
                     }
                     if g.finish != "cancelled" {
-                        cache
+                        state
+                            .cache
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .put(key, g.clone());

@@ -448,7 +448,6 @@ fn state_extra(id: B256, onchain: &OnchainChannel, charged: u128) -> ChannelStat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::Address;
 
     fn channels() -> Channels {
         let offer = ChannelOffer {

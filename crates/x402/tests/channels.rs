@@ -118,6 +118,33 @@ fn voucher(s: &Setup, signer: &PrivateKeySigner, max: u128) -> Result<ChannelPay
     ))
 }
 
+/// `signer`'s first request on its channel: a voucher for one price with a deposit of 10 prices
+/// (EIP-3009 salt `salt`), valid for 5 minutes.
+fn first_with_deposit(
+    s: &Setup,
+    signer: &PrivateKeySigner,
+    salt: u64,
+) -> Result<ChannelPaymentPayload> {
+    let cfg = config(s, signer.address());
+    let deposit = sign_deposit(
+        signer,
+        &cfg,
+        price() * 10,
+        ("Autonet", "1"),
+        s.chain.chain_id(),
+        unix_now() + 300,
+        U256::from(salt),
+    )?;
+    Ok(payment(
+        s,
+        ChannelPayload::Deposit {
+            voucher: sign_voucher(signer, &cfg, price(), s.chain.chain_id())?,
+            channel_config: cfg,
+            deposit,
+        },
+    ))
+}
+
 /// Admits `payment` and records its charge, as a request whose output was produced.
 async fn serve(
     channels: &Channels,
@@ -341,23 +368,7 @@ async fn a_claim_whose_receipt_was_lost_is_not_claimed_twice() -> Result<()> {
         Duration::from_secs(300),
     );
     let network = format!("eip155:{}", s.chain.chain_id());
-    let cfg = config(&s, payer.address());
-    let first = payment(
-        &s,
-        ChannelPayload::Deposit {
-            channel_config: cfg.clone(),
-            voucher: sign_voucher(&payer, &cfg, price(), s.chain.chain_id())?,
-            deposit: sign_deposit(
-                &payer,
-                &cfg,
-                price() * 10,
-                ("Autonet", "1"),
-                s.chain.chain_id(),
-                unix_now() + 300,
-                U256::from(1u64),
-            )?,
-        },
-    );
+    let first = first_with_deposit(&s, &payer, 1)?;
     let v = verify_channel_payment(&first, &s.offer, price(), unix_now())?;
     serve(&channels, &node, &v, &network).await?;
     let v = verify_channel_payment(
@@ -421,23 +432,7 @@ async fn a_channel_drained_by_a_withdrawal_does_not_block_the_others_claims() ->
     .await?;
     for (who, requests) in [(PAYER, 2u128), (STRANGER, 1)] {
         let payer = s.chain.signer(who);
-        let cfg = config(&s, payer.address());
-        let first = payment(
-            &s,
-            ChannelPayload::Deposit {
-                channel_config: cfg.clone(),
-                voucher: sign_voucher(&payer, &cfg, price(), s.chain.chain_id())?,
-                deposit: sign_deposit(
-                    &payer,
-                    &cfg,
-                    price() * 10,
-                    ("Autonet", "1"),
-                    s.chain.chain_id(),
-                    unix_now() + 300,
-                    U256::from(5u64),
-                )?,
-            },
-        );
+        let first = first_with_deposit(&s, &payer, 5)?;
         let v = verify_channel_payment(&first, &s.offer, price(), unix_now())?;
         serve(&channels, &node, &v, &network).await?;
         for i in 2..=requests {
