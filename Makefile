@@ -113,6 +113,7 @@ lint-rust: libtorch ## rustfmt check + clippy -D warnings
 ROUNDS ?= 3
 PRESET ?= small
 DRAFT_ROUNDS ?= 3
+KIND_ROUNDS ?= 2
 AUTONET := $(or $(CARGO_TARGET_DIR),target)/release/autonet
 
 # Built with cargo's progress visible: the first build compiles a few hundred crates.
@@ -122,12 +123,12 @@ build-autonet: libtorch
 	cargo build --release -p autonet-node --bin autonet
 
 .PHONY: devnet
-devnet: setup build-contracts build-autonet ## local network doing real training rounds with agent processes, then a tiny draft project for speculative decoding (ROUNDS=3 PRESET=small DRAFT_ROUNDS=3, 0 for none; KEEP_RUNNING=1 MAX_STALENESS=1 for pipelined rounds)
-	$(AUTONET) devnet --rounds $(ROUNDS) --preset $(PRESET) --draft-rounds $(DRAFT_ROUNDS) $(if $(filter 1,$(KEEP_RUNNING)),--keep-running) $(if $(MAX_STALENESS),--max-staleness $(MAX_STALENESS))
+devnet: setup build-contracts build-autonet cartridge ## local network doing real training rounds with agent processes, then a tiny draft project for speculative decoding, then the world-model substrate task kind as a WASM cartridge (ROUNDS=3 PRESET=small DRAFT_ROUNDS=3 KIND_ROUNDS=2, 0 for none; KEEP_RUNNING=1 MAX_STALENESS=1 for pipelined rounds)
+	$(AUTONET) devnet --rounds $(ROUNDS) --preset $(PRESET) --draft-rounds $(DRAFT_ROUNDS) $(if $(filter-out 0,$(KIND_ROUNDS)),--task-kind substrate --kind-rounds $(KIND_ROUNDS)) $(if $(filter 1,$(KEEP_RUNNING)),--keep-running) $(if $(MAX_STALENESS),--max-staleness $(MAX_STALENESS))
 
 .PHONY: check-devnet
-check-devnet: setup setup-browser build-contracts build-autonet ## two rounds of the tiny model through `autonet devnet` (the first survives an anvil_reorg of its ground-truth reveal; rounds pipelined), then one round of a tiny draft project and speculative decoding on the inference node, then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
-	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --max-staleness 1 --check-payments --check-status-page --check-no-leaks --check-reorg --draft-rounds 1
+check-devnet: setup setup-browser build-contracts build-autonet cartridge ## two rounds of the tiny model through `autonet devnet` (the first survives an anvil_reorg of its ground-truth reveal; rounds pipelined), then one round of a tiny draft project and speculative decoding on the inference node, then two rounds of the world-model substrate as a WASM cartridge task kind, then paid inference: the official x402 client, refused payments, the status page in Chromium (part of make test)
+	$(AUTONET) devnet --rounds 2 --preset tiny --chain-id 31990 --dir .devnet/check --max-staleness 1 --check-payments --check-status-page --check-no-leaks --check-reorg --draft-rounds 1 --task-kind substrate --kind-rounds 2
 
 .PHONY: check-devnet-attack
 check-devnet-attack: setup build-contracts build-autonet ## two rounds of the tiny model with one of three solvers a copier (`--attack copier:1`) and DiLoCo's outer Nesterov step (`--outer nesterov`, its momentum buffer published and verified inside every model): the loss must fall and the copier earn at most 10% of an honest solver (part of make test)

@@ -106,6 +106,12 @@ pub struct AgentOptions {
     pub poll: Duration,
     /// Workspace whose `Cargo.lock` names the reference corpus.
     pub workspace: PathBuf,
+    /// A cartridge kind: a local copy of the module the project's spec pins (checked against
+    /// its hash), used when the store lacks it.
+    pub cartridge: Option<PathBuf>,
+    /// A cartridge kind: shard servers to fetch the module from when neither the store nor
+    /// [`Self::cartridge`] has it.
+    pub cartridge_peers: Vec<String>,
     /// Intra-op threads of libtorch.
     pub threads: i32,
     /// Fault injection (tests).
@@ -204,6 +210,8 @@ pub struct Agent {
     pub spec: TrainingSpec,
     /// The dataset.
     pub data: Arc<Dataset>,
+    /// The project's task kind.
+    pub kind: crate::kind::AnyKind,
     /// Genesis model root.
     pub genesis_root: B256,
     /// Transaction options.
@@ -233,6 +241,7 @@ impl Agent {
         store: Store,
         spec: TrainingSpec,
         data: Arc<Dataset>,
+        kind: crate::kind::AnyKind,
         genesis_root: B256,
     ) -> Result<Self, AgentError> {
         let client = ShardClient::new(autonet_storage::FetchConfig::default())
@@ -247,6 +256,7 @@ impl Agent {
             client,
             spec,
             data,
+            kind,
             genesis_root,
             tx: TxOptions::default().with_timeout(Duration::from_secs(120)),
             bls: None,
@@ -430,6 +440,13 @@ impl Agent {
         Ok(weights)
     }
 
+    /// The bytes of state `root` (a model, or a cartridge kind's state), loaded through
+    /// [`Self::sources`], every shard verified.
+    pub async fn model_bytes(&self, root: B256) -> Result<Vec<u8>, AgentError> {
+        let manifest_hash = self.db.manifest_hash(root)?;
+        Ok(self.sources().bytes(root, manifest_hash).await?)
+    }
+
     /// Model `root` with the outer momentum buffer it carries (what the next outer step
     /// continues from); loaded like [`Self::model`], not kept in memory.
     pub async fn model_state(&self, root: B256) -> Result<ModelState, AgentError> {
@@ -445,7 +462,19 @@ impl Agent {
         root: B256,
         manifest_hash: B256,
     ) -> Result<TensorSet, AgentError> {
-        let bytes = if self.store.has(&root.0) {
+        let bytes = self.delta_bytes(solver, root, manifest_hash).await?;
+        from_safetensors(&bytes).map_err(|e| AgentError::Ml(format!("delta of {solver}: {e}")))
+    }
+
+    /// The bytes `solver` committed as `root` (a delta, or a cartridge kind's contribution),
+    /// from the local store or the solver's server (every shard and the manifest checked).
+    pub async fn delta_bytes(
+        &self,
+        solver: Address,
+        root: B256,
+        manifest_hash: B256,
+    ) -> Result<Vec<u8>, AgentError> {
+        Ok(if self.store.has(&root.0) {
             self.store
                 .get(&root.0)
                 .map_err(|e| AgentError::Storage(e.to_string()))?
@@ -466,8 +495,29 @@ impl Agent {
                 .await
                 .map_err(|e| AgentError::Storage(format!("fetching the delta of {solver}: {e}")))?
                 .bytes
-        };
-        from_safetensors(&bytes).map_err(|e| AgentError::Ml(format!("delta of {solver}: {e}")))
+        })
+    }
+
+    /// The solutions of a finalized task that consensus paid (incentive above 0), with their
+    /// incentives, in the order the database records them.
+    pub fn paid(&self, task: &TaskRow) -> Result<Vec<(Address, U256, B256, B256)>, AgentError> {
+        let solutions = self.db.solutions(task.task_id)?;
+        self.db
+            .incentives(task.task_id)?
+            .into_iter()
+            .filter(|(_, inc, _)| !inc.is_zero())
+            .map(|(solver, inc, _)| {
+                let s = solutions
+                    .iter()
+                    .find(|s| s.solver == solver)
+                    .ok_or_else(|| {
+                        AgentError::Other(format!(
+                            "no revealed solution recorded for rewarded solver {solver}"
+                        ))
+                    })?;
+                Ok((solver, inc, s.delta_root, s.manifest_hash))
+            })
+            .collect()
     }
 
     /// The next model of a finalized task, with `onto` as its parent: the robust aggregate of
@@ -484,17 +534,10 @@ impl Agent {
         task: &TaskRow,
         onto: B256,
     ) -> Result<Option<(Manifest, B256)>, AgentError> {
-        let incentives: Vec<(Address, U256)> = self
-            .db
-            .incentives(task.task_id)?
-            .into_iter()
-            .filter(|(_, inc, _)| !inc.is_zero())
-            .map(|(s, inc, _)| (s, inc))
-            .collect();
-        if incentives.is_empty() {
+        let paid = self.paid(task)?;
+        if paid.is_empty() {
             return Ok(None);
         }
-        let solutions = self.db.solutions(task.task_id)?;
         let base_root = self.base_root(task).await?;
         let base = self.model(base_root).await?;
         // Pipelined rounds: applied to the model the round before built on this task's base.
@@ -509,23 +552,11 @@ impl Agent {
         } else {
             Some(self.model_state(onto).await?)
         };
-        let mut deltas = Vec::with_capacity(incentives.len());
-        for (solver, incentive) in &incentives {
-            let sol = solutions
-                .iter()
-                .find(|s| s.solver == *solver)
-                .ok_or_else(|| {
-                    AgentError::Other(format!(
-                        "no revealed solution recorded for rewarded solver {solver}"
-                    ))
-                })?;
-            let weight = u64::try_from(*incentive)
+        let mut deltas = Vec::with_capacity(paid.len());
+        for (solver, incentive, root, manifest_hash) in paid {
+            let weight = u64::try_from(incentive)
                 .map_err(|_| AgentError::Other(format!("incentive {incentive} out of range")))?;
-            deltas.push((
-                self.delta(*solver, sol.delta_root, sol.manifest_hash)
-                    .await?,
-                weight,
-            ));
+            deltas.push((self.delta(solver, root, manifest_hash).await?, weight));
         }
         let spec = self.spec.clone();
         let store = self.store.clone();

@@ -16,6 +16,7 @@ pub mod bls;
 pub mod db;
 pub mod events;
 pub mod integrity;
+pub mod kind;
 pub mod roles;
 pub mod run;
 pub mod serve;

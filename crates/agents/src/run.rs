@@ -17,6 +17,7 @@ use crate::agent::{Agent, AgentError, AgentOptions, Role};
 use crate::db::AgentDb;
 use crate::events::{Recorder, watched};
 use crate::integrity::{IntegrityPolicy, check_code};
+use crate::kind::{AnyKind, CartridgeKind, Lm};
 use crate::roles;
 use crate::spec::{Dataset, TrainingSpec};
 use crate::status::AgentRounds;
@@ -105,7 +106,7 @@ pub async fn run(
         .await
         .map_err(AgentError::read(format!("project {}", opts.project_id)))?;
     let spec = TrainingSpec::from_chain(&project.modelURI, project.modelSpecHash)?;
-    info!(project = opts.project_id, preset = %spec.preset, steps = spec.steps, "loading the reference corpus");
+    info!(project = opts.project_id, kind = spec.kind.name(), preset = %spec.preset, steps = spec.steps, "loading the reference corpus");
     let data = {
         let (spec, ws, root) = (spec.clone(), opts.workspace.clone(), project.datasetRoot);
         tokio::task::spawn_blocking(move || Dataset::load(&spec, &ws, root))
@@ -114,7 +115,26 @@ pub async fn run(
     };
     let store = Store::open(opts.state_dir.join("store"))
         .map_err(|e| AgentError::Storage(e.to_string()))?;
-    let genesis = spec.store_weights(&store, &spec.genesis()?)?;
+    let (kind, genesis) = match spec.cartridge() {
+        None => (
+            AnyKind::Lm(Lm),
+            spec.store_weights(&store, &spec.genesis()?)?,
+        ),
+        Some(_) => {
+            let kind = CartridgeKind::open(
+                &spec,
+                &store,
+                opts.cartridge.as_deref(),
+                &opts.cartridge_peers,
+            )
+            .await?;
+            let state = kind.genesis(spec.init_seed).await?;
+            let genesis = store
+                .put_with(&state, spec.shard_params()?)
+                .map_err(|e| AgentError::Storage(e.to_string()))?;
+            (AnyKind::Cartridge(kind), genesis)
+        }
+    };
     let genesis_root = B256::from(genesis.root);
     let first_root =
         autonet_bindings::ModelShardRegistry::new(contracts.shard_registry, provider.clone())
@@ -175,6 +195,7 @@ pub async fn run(
         store,
         spec,
         Arc::new(data),
+        kind,
         genesis_root,
     )?;
     if opts.role == Role::Coordinator {

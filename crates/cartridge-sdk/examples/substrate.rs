@@ -1,5 +1,4 @@
-//! The world-model substrate's verifier as a cartridge: input = seed events, contribution
-//! events, held-out observations (`autonet_substrate`'s encoding); output = the gap before and
-//! after the contribution and the world's root (`autonet_substrate::verify_bytes`).
+//! The world-model substrate as a task kind: answers the task-kind protocol
+//! (`autonet_cartridge_sdk::kind`) with `autonet_substrate::kind::run`.
 
-autonet_cartridge_sdk::cartridge!(autonet_substrate::verify_bytes);
+autonet_cartridge_sdk::cartridge!(autonet_substrate::kind::run);

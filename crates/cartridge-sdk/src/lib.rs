@@ -12,6 +12,10 @@
 //! `autonet_run`. It gets no host functions, so the function sees only its input: no clock, files,
 //! network or randomness (seed any randomness from the input). A panic traps, which the host
 //! reports as a failed run; the fuel budget, memory cap and deadline are the host's.
+//!
+//! A cartridge that is a task kind answers the requests of [`kind`].
+
+pub mod kind;
 
 /// Room for `len` input bytes in the guest's memory (the ABI's `autonet_alloc`).
 #[doc(hidden)]

@@ -274,38 +274,59 @@ fn modules_that_reach_out_or_lack_the_abi_are_refused_at_load() {
 }
 
 #[test]
-fn the_substrate_verifier_scores_the_same_inside_wasmtime_as_natively() {
-    use autonet_substrate::{
-        Observation, SCALE, World, encode_events, encode_observations, verify_bytes,
-    };
-    let point = |i: i32| {
-        Observation::new([
-            (i * 37_171) % SCALE,
-            -((i * 91_331) % SCALE),
-            (i * 12_007) % SCALE - SCALE / 2,
-            (i * 55_001) % SCALE,
-        ])
-        .unwrap()
-    };
-    let mut seed = World::seed();
-    let seed_events = seed.observe(&(0..20).map(point).collect::<Vec<_>>());
-    let contribution = seed
-        .clone()
-        .observe(&(20..60).map(point).collect::<Vec<_>>());
-    let held_out: Vec<Observation> = (100..120).map(point).collect();
-    let mut input = Vec::new();
-    encode_events(&seed_events, &mut input);
-    encode_events(&contribution, &mut input);
-    encode_observations(&held_out, &mut input);
-    let native = verify_bytes(&input);
-    assert_eq!(native.len(), 48, "{}", String::from_utf8_lossy(&native));
+fn the_substrate_task_kind_answers_the_same_inside_wasmtime_as_natively() {
+    use autonet_cartridge_sdk::kind::{Op, Request, parse_reply};
+    use autonet_substrate::embed::generated_turns;
+    use autonet_substrate::kind::run;
     let rt = Runtime::new().unwrap();
     let c = load(&rt, &example_wasm("substrate"));
-    let first = c.run(&rt, &input, &Limits::default());
-    assert_eq!(first.result.as_deref(), Ok(native.as_slice()));
-    // From several threads at once: the same bytes and the same fuel.
-    same_from_threads(&rt, &c, &input, &first);
-    // A malformed contribution is a scored failure inside the cartridge's output, not a trap.
-    let bad = c.run(&rt, &input[..input.len() - 1], &Limits::default());
-    assert_eq!(bad.result.unwrap()[0], 0xff);
+    let both = |r: &Request<'_>| -> Vec<u8> {
+        let input = r.encode();
+        let native = run(&input);
+        let first = c.run(&rt, &input, &Limits::default());
+        assert_eq!(first.result.as_deref(), Ok(native.as_slice()), "{:?}", r.op);
+        // From several threads at once: the same bytes and the same fuel.
+        same_from_threads(&rt, &c, &input, &first);
+        native
+    };
+    let turns = |seed, n| generated_turns(seed, n);
+    let (a_turns, b_turns, held) = (turns(20, 30), turns(21, 30), turns(22, 20));
+    let bytes = |t: &[String]| t.iter().map(|t| t.as_bytes().to_vec()).collect::<Vec<_>>();
+    let (a_turns, b_turns, held) = (bytes(&a_turns), bytes(&b_turns), bytes(&held));
+    fn refs(t: &[Vec<u8>]) -> Vec<&[u8]> {
+        t.iter().map(Vec::as_slice).collect()
+    }
+    let genesis = both(&Request::new(Op::Genesis));
+    let genesis = parse_reply(&genesis).unwrap().to_vec();
+    let contribute = |t: &[Vec<u8>]| {
+        let mut r = Request::new(Op::Contribute);
+        r.state = &genesis;
+        r.turns = refs(t);
+        parse_reply(&both(&r)).unwrap().to_vec()
+    };
+    let (a, b) = (contribute(&a_turns), contribute(&b_turns));
+    for (op, items) in [
+        (Op::Score, vec![a.as_slice()]),
+        (
+            Op::Reconcile,
+            vec![a.as_slice(), b.as_slice(), a.as_slice()],
+        ),
+        (Op::Merge, vec![a.as_slice(), b.as_slice()]),
+    ] {
+        let mut r = Request::new(op);
+        r.state = &genesis;
+        r.turns = refs(&held);
+        r.items = items;
+        assert!(parse_reply(&both(&r)).is_ok(), "{op:?}");
+    }
+    // A malformed contribution is a named error in the cartridge's reply, not a trap.
+    let mut r = Request::new(Op::Score);
+    r.state = &genesis;
+    r.items = vec![&a[..a.len() - 1]];
+    let bad = c.run(&rt, &r.encode(), &Limits::default());
+    assert!(
+        parse_reply(&bad.result.unwrap())
+            .unwrap_err()
+            .contains("malformed")
+    );
 }

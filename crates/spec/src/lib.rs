@@ -126,6 +126,63 @@ pub struct TrainingSpec {
     /// is refused (one poisoned delta moves it anywhere). Fixed at creation.
     #[serde(default, skip_serializing_if = "is_default_rule", with = "rule_text")]
     pub aggregate: Rule,
+    /// What a task of the project trains ([`Kind`]): the byte-level LM (the default, and then
+    /// not written, so older specs keep their hash) or a cartridge task kind, whose module the
+    /// spec pins by hash.
+    #[serde(default, skip_serializing_if = "Kind::is_lm")]
+    pub kind: Kind,
+}
+
+/// [`TrainingSpec::target_gain`] of [`TrainingSpec::for_cartridge`]: a contribution whose mint
+/// removes a quarter of the base state's gap for good earns the whole solver pool (a gap, unlike
+/// a loss, falls by large steps while the world is young).
+pub const CARTRIDGE_TARGET_GAIN: f64 = 0.25;
+
+/// A project's task kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Kind {
+    /// The byte-level language model (`preset`, `steps`, `batch`, `lr`, the corpus of Rust
+    /// sources, `outer`, `aggregate`).
+    #[default]
+    Lm,
+    /// A WASM cartridge that answers the task-kind protocol (`autonet_cartridge_sdk::kind`).
+    /// Its data is a generated corpus of agent turns; `init_seed` seeds it, `steps` is the
+    /// turns of one contribution, `eval_windows` the held-out turns of one evaluation and
+    /// `eval_permille` the corpus's held-out share. `preset` is the cartridge's name; `batch`,
+    /// `lr`, `outer` and `aggregate` do not apply.
+    Cartridge(CartridgeSpec),
+}
+
+impl Kind {
+    /// Whether this is the LM.
+    pub fn is_lm(&self) -> bool {
+        *self == Kind::Lm
+    }
+
+    /// The kind's name in logs (`lm`, or the cartridge's name).
+    pub fn name(&self) -> &str {
+        match self {
+            Kind::Lm => "lm",
+            Kind::Cartridge(c) => &c.name,
+        }
+    }
+}
+
+/// The module of a cartridge task kind, as a project's spec pins it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CartridgeSpec {
+    /// Its name (`substrate`).
+    pub name: String,
+    /// keccak256 of the module's bytes: a node runs no other module.
+    pub module_hash: B256,
+    /// Merkle root of the module in the shard store (how it is fetched, every shard checked).
+    pub module_root: B256,
+    /// keccak256 of the module's shard manifest.
+    pub module_manifest: B256,
+    /// Turns of the generated corpus.
+    pub turns: u32,
 }
 
 fn is_default_rule(rule: &Rule) -> bool {
@@ -188,7 +245,43 @@ impl TrainingSpec {
             target_gain: DEFAULT_TARGET_GAIN,
             outer: Outer::Average,
             aggregate: Rule::default(),
+            kind: Kind::Lm,
         })
+    }
+
+    /// The spec of a project whose tasks run the cartridge `module` (stored as `manifest`) under
+    /// `name`, over `turns` generated agent turns: each contribution observes `steps` of them
+    /// and each evaluation holds out `eval_windows`.
+    pub fn for_cartridge(
+        name: &str,
+        module: &[u8],
+        manifest: &Manifest,
+        turns: u32,
+        steps: u32,
+        eval_windows: u32,
+    ) -> Self {
+        Self {
+            preset: name.into(),
+            steps,
+            eval_windows,
+            target_gain: CARTRIDGE_TARGET_GAIN,
+            kind: Kind::Cartridge(CartridgeSpec {
+                name: name.into(),
+                module_hash: keccak256(module),
+                module_root: B256::from(manifest.root),
+                module_manifest: B256::from(manifest.manifest_hash()),
+                turns,
+            }),
+            ..Self::for_preset("tiny").expect("tiny is a preset")
+        }
+    }
+
+    /// The cartridge of a cartridge kind (`None` for the LM).
+    pub fn cartridge(&self) -> Option<&CartridgeSpec> {
+        match &self.kind {
+            Kind::Lm => None,
+            Kind::Cartridge(c) => Some(c),
+        }
     }
 
     /// Canonical JSON.
@@ -231,7 +324,19 @@ impl TrainingSpec {
                 self.version
             )));
         }
-        self.model_config()?;
+        match &self.kind {
+            Kind::Lm => {
+                self.model_config()?;
+            }
+            Kind::Cartridge(c) => {
+                if self.preset != c.name || c.turns == 0 {
+                    return Err(SpecError::Invalid(format!(
+                        "a cartridge kind's preset is its name ({}, got {}) and its corpus has turns (got {})",
+                        c.name, self.preset, c.turns
+                    )));
+                }
+            }
+        }
         if self.steps == 0
             || self.batch == 0
             || self.lr.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
@@ -297,8 +402,14 @@ impl TrainingSpec {
         Ok(Corpus::from_cargo_lock(workspace, &opts)?)
     }
 
-    /// The genesis weights.
+    /// The genesis weights (of the LM; a cartridge kind's genesis state comes from its module).
     pub fn genesis(&self) -> Result<TensorSet, SpecError> {
+        if let Some(c) = self.cartridge() {
+            return Err(SpecError::Invalid(format!(
+                "the genesis of the {} task kind is its cartridge's",
+                c.name
+            )));
+        }
         init_weights(&self.model_config()?, self.init_seed)
             .map_err(|e| SpecError::Model(e.to_string()))
     }
@@ -358,48 +469,132 @@ impl TrainingSpec {
     }
 }
 
-/// The dataset an agent works on: the corpus split into training and held-out chunks.
+/// The dataset an agent works on: the corpus split into training and held-out parts.
 pub struct Dataset {
-    corpus: Corpus,
+    source: Source,
     eval_permille: u32,
 }
 
+enum Source {
+    /// The LM's corpus of Rust sources.
+    Corpus(Corpus),
+    /// A cartridge kind's generated agent turns, and their root.
+    Turns(Vec<String>, B256),
+}
+
+/// The root of a corpus of turns: keccak256 of the concatenated keccak256 of each turn.
+pub fn turns_root(turns: &[String]) -> B256 {
+    let hashes: Vec<u8> = turns
+        .iter()
+        .flat_map(|t| keccak256(t.as_bytes()).0)
+        .collect();
+    keccak256(&hashes)
+}
+
 impl Dataset {
-    /// Builds the corpus of `spec` from `workspace` and checks its root against `dataset_root`.
+    /// Builds the corpus of `spec` (from `workspace` for the LM; generated for a cartridge kind)
+    /// and checks its root against `dataset_root`.
     pub fn load(
         spec: &TrainingSpec,
         workspace: &Path,
         dataset_root: B256,
     ) -> Result<Self, SpecError> {
-        let corpus = spec.corpus(workspace)?;
-        let root = B256::from(corpus.root());
+        let data = Self::build(spec, workspace)?;
+        let root = data.root();
         if root != dataset_root {
             return Err(SpecError::Invalid(format!(
                 "the corpus built here has root {root} but the project's datasetRoot is {dataset_root}; \
                  build from the same Cargo.lock and cargo registry as the project creator"
             )));
         }
+        Ok(data)
+    }
+
+    /// Builds the corpus of `spec` (what a project creator records as its `datasetRoot`).
+    pub fn build(spec: &TrainingSpec, workspace: &Path) -> Result<Self, SpecError> {
+        let source = match spec.cartridge() {
+            None => Source::Corpus(spec.corpus(workspace)?),
+            Some(c) => {
+                let turns =
+                    autonet_substrate::embed::generated_turns(spec.init_seed, c.turns as usize);
+                let root = turns_root(&turns);
+                Source::Turns(turns, root)
+            }
+        };
         Ok(Self {
-            corpus,
+            source,
             eval_permille: spec.eval_permille,
         })
     }
 
     /// The corpus root.
     pub fn root(&self) -> B256 {
-        B256::from(self.corpus.root())
+        match &self.source {
+            Source::Corpus(c) => B256::from(c.root()),
+            Source::Turns(_, root) => *root,
+        }
     }
 
-    /// The training chunks of data shard `index` of `count` (everything when `count` is 1).
+    /// The training chunks of data shard `index` of `count` (everything when `count` is 1; none
+    /// for a corpus of turns).
     pub fn train_shard(&self, index: usize, count: usize) -> Vec<&Chunk> {
-        let (train, _) = corpus::split(&self.corpus.chunks, self.eval_permille);
-        corpus::shard(&train, count.max(1), index)
+        match &self.source {
+            Source::Corpus(c) => {
+                let (train, _) = corpus::split(&c.chunks, self.eval_permille);
+                corpus::shard(&train, count.max(1), index)
+            }
+            Source::Turns(..) => Vec::new(),
+        }
     }
 
-    /// The held-out chunks.
+    /// The held-out chunks (none for a corpus of turns).
     pub fn eval_chunks(&self) -> Vec<&Chunk> {
-        corpus::split(&self.corpus.chunks, self.eval_permille).1
+        match &self.source {
+            Source::Corpus(c) => corpus::split(&c.chunks, self.eval_permille).1,
+            Source::Turns(..) => Vec::new(),
+        }
     }
+
+    fn split_turns(&self) -> (&[String], &[String]) {
+        match &self.source {
+            Source::Corpus(_) => (&[], &[]),
+            Source::Turns(t, _) => {
+                let held = t.len() * self.eval_permille as usize / 1000;
+                t.split_at(t.len() - held)
+            }
+        }
+    }
+
+    /// `n` training turns of data shard `index` of `count` (turn `i` of the training part
+    /// belongs to shard `i mod count`), consecutive from a place `seed` picks, wrapping.
+    pub fn train_turns(&self, index: usize, count: usize, seed: u64, n: usize) -> Vec<&str> {
+        let count = count.max(1);
+        let shard: Vec<&str> = self
+            .split_turns()
+            .0
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % count == index % count)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        window(&shard, seed, n)
+    }
+
+    /// `n` held-out turns, consecutive from a place `seed` picks, wrapping.
+    pub fn eval_turns(&self, seed: u64, n: usize) -> Vec<&str> {
+        let held: Vec<&str> = self.split_turns().1.iter().map(String::as_str).collect();
+        window(&held, seed, n)
+    }
+}
+
+fn window<'a>(items: &[&'a str], seed: u64, n: usize) -> Vec<&'a str> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let start = (seed % items.len() as u64) as usize;
+    (0..n.min(items.len()))
+        .map(|i| items[(start + i) % items.len()])
+        .collect()
 }
 
 /// The default workspace whose `Cargo.lock` names the reference corpus.
@@ -506,5 +701,67 @@ mod tests {
         let uri = format!("{SPEC_URI_PREFIX}{json}");
         let parsed = TrainingSpec::from_chain(&uri, keccak256(json.as_bytes())).unwrap();
         assert_eq!(parsed, spec);
+    }
+
+    #[test]
+    fn a_cartridge_kind_is_written_pinned_and_checked_and_the_lm_spec_keeps_its_hash() {
+        let lm = TrainingSpec::for_preset("tiny").unwrap();
+        assert!(!lm.canonical_json().contains("kind"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let module = b"(module)";
+        let manifest = store.put(module).unwrap();
+        let spec = TrainingSpec::for_cartridge("substrate", module, &manifest, 100, 8, 10);
+        spec.validate().unwrap();
+        let json = spec.canonical_json();
+        assert!(json.contains("\"kind\":{\"cartridge\":{\"name\":\"substrate\""), "{json}");
+        let parsed = TrainingSpec::from_chain(&spec.model_uri(), spec.spec_hash()).unwrap();
+        assert_eq!(parsed, spec);
+        let c = parsed.cartridge().unwrap();
+        assert_eq!(c.module_hash, keccak256(module));
+        assert_eq!(c.module_root, B256::from(manifest.root));
+        assert!(spec.genesis().unwrap_err().to_string().contains("cartridge"));
+        // A spec whose preset is not its cartridge's name, or whose corpus is empty, is refused.
+        for bad in [
+            json.replace("\"preset\":\"substrate\"", "\"preset\":\"tiny\""),
+            json.replace("\"turns\":100", "\"turns\":0"),
+        ] {
+            let uri = format!("{SPEC_URI_PREFIX}{bad}");
+            let err = TrainingSpec::from_chain(&uri, keccak256(bad.as_bytes())).unwrap_err();
+            assert!(err.to_string().contains("cartridge"), "{err}");
+        }
+        // An unknown field inside the pin is refused, not ignored.
+        let extra = json.replace("\"turns\":100", "\"turns\":100,\"x\":1");
+        let uri = format!("{SPEC_URI_PREFIX}{extra}");
+        assert!(TrainingSpec::from_chain(&uri, keccak256(extra.as_bytes())).is_err());
+    }
+
+    #[test]
+    fn a_corpus_of_turns_splits_into_disjoint_shards_and_a_held_out_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let manifest = store.put(b"m").unwrap();
+        let spec = TrainingSpec::for_cartridge("substrate", b"m", &manifest, 200, 8, 10);
+        let data = Dataset::build(&spec, Path::new("/nonexistent")).unwrap();
+        let again = Dataset::load(&spec, Path::new("/nonexistent"), data.root()).unwrap();
+        assert_eq!(again.root(), data.root());
+        assert!(Dataset::load(&spec, Path::new("/x"), B256::ZERO).is_err());
+        // 10% held out (eval_permille 100): 180 training turns, 20 held out.
+        let held: Vec<&str> = data.eval_turns(0, 1000);
+        assert_eq!(held.len(), 20);
+        let a = data.train_turns(0, 2, 0, 1000);
+        let b = data.train_turns(1, 2, 0, 1000);
+        assert_eq!((a.len(), b.len()), (90, 90));
+        // The shards are the training part's even and odd turns: none held out, none shared
+        // (the generator repeats texts, so compare positions through the other shard's).
+        let turns = autonet_substrate::embed::generated_turns(spec.init_seed, 200);
+        assert_eq!(a[0], turns[0]);
+        assert_eq!(b[0], turns[1]);
+        assert_eq!(held[0], turns[180]);
+        // A seed picks where a window starts; the same seed, the same turns.
+        assert_eq!(data.train_turns(0, 2, 7, 5), data.train_turns(0, 2, 7, 5));
+        assert_eq!(data.train_turns(0, 2, 7, 5)[0], a[7]);
+        assert_eq!(data.eval_turns(25, 3)[0], held[5]);
+        assert!(data.train_shard(0, 1).is_empty() && data.eval_chunks().is_empty());
     }
 }

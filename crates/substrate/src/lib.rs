@@ -25,6 +25,7 @@
 //!   that land positive, weighted by the share of the rest of the epoch they survived).
 
 pub mod embed;
+pub mod kind;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -313,6 +314,24 @@ impl World {
         events
     }
 
+    /// The events that grow this world from the seed, in canonical order (its encoding as a
+    /// state: the same world gives the same events).
+    pub fn events(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        for (id, n) in &self.nodes {
+            if let Some(claim) = n.claim {
+                out.push(Event::SubClaimSprouted { id: *id, claim });
+            }
+            for o in &n.observations {
+                out.push(Event::ObservationAdded {
+                    claim: *id,
+                    observation: *o,
+                });
+            }
+        }
+        canonical(&out)
+    }
+
     /// The world's content hash: every claim with the observations it holds, in id order.
     pub fn root(&self) -> Hash {
         let mut k = Keccak::v256();
@@ -469,15 +488,7 @@ pub fn encode_events(events: &[Event], out: &mut Vec<u8>) {
     }
 }
 
-/// Appends `observations` (count, then 16 bytes each).
-pub fn encode_observations(observations: &[Observation], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(observations.len() as u32).to_le_bytes());
-    for o in observations {
-        out.extend_from_slice(&le(&o.coords));
-    }
-}
-
-/// Reads what the `encode_*` functions write.
+/// Reads what [`encode_events`] writes.
 pub struct Reader<'a>(pub &'a [u8]);
 
 impl Reader<'_> {
@@ -545,41 +556,6 @@ impl Reader<'_> {
             });
         }
         Ok(out)
-    }
-
-    /// Observations written by [`encode_observations`].
-    pub fn observations(&mut self) -> Result<Vec<Observation>, SubstrateError> {
-        let n = self.u32("observation count")?;
-        (0..n)
-            .map(|_| Observation::new(self.coords("observation")?))
-            .collect()
-    }
-}
-
-/// The verifier as bytes to bytes (what the substrate cartridge runs): input = seed events,
-/// contribution events, held-out observations (each as encoded above); output = `gap_before`
-/// and `gap_after` (u64 LE) and the world root, or `0xff` and the error's text.
-pub fn verify_bytes(input: &[u8]) -> Vec<u8> {
-    let run = || -> Result<Score, SubstrateError> {
-        let mut r = Reader(input);
-        let (seed_events, events, held_out) = (r.events()?, r.events()?, r.observations()?);
-        let mut seed = World::seed();
-        seed.apply_all(&seed_events)?;
-        score(&seed, &events, &held_out)
-    };
-    match run() {
-        Ok(s) => {
-            let mut out = Vec::with_capacity(48);
-            out.extend_from_slice(&s.gap_before.to_le_bytes());
-            out.extend_from_slice(&s.gap_after.to_le_bytes());
-            out.extend_from_slice(&s.root);
-            out
-        }
-        Err(e) => {
-            let mut out = vec![0xff];
-            out.extend_from_slice(e.to_string().as_bytes());
-            out
-        }
     }
 }
 

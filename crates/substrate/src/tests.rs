@@ -162,28 +162,71 @@ fn reconciliation_mints_only_rises_that_land_positive_and_survive() {
 }
 
 #[test]
-fn the_verifier_reads_and_writes_its_bytes() {
-    let mut seed = World::seed();
-    let seed_events = seed.observe(&mixed(5, 10));
-    let contribution = seed.clone().observe(&mixed(6, 10));
-    let held_out = mixed(7, 6);
-    let mut input = Vec::new();
-    encode_events(&seed_events, &mut input);
-    encode_events(&contribution, &mut input);
-    encode_observations(&held_out, &mut input);
-    let mut r = Reader(&input);
-    assert_eq!(r.events().unwrap(), seed_events);
-    assert_eq!(r.events().unwrap(), contribution);
-    assert_eq!(r.observations().unwrap(), held_out);
-    let out = verify_bytes(&input);
-    let s = score(&seed, &contribution, &held_out).unwrap();
-    assert_eq!(out[..8], s.gap_before.to_le_bytes());
-    assert_eq!(out[8..16], s.gap_after.to_le_bytes());
-    assert_eq!(out[16..], s.root);
+fn the_task_kind_answers_each_op_as_the_substrate_computes_it() {
+    use crate::embed::{embed, generated_turns};
+    use crate::kind::{run, state};
+    use autonet_cartridge_sdk::kind::{Op, Request, decode_u64s, parse_reply};
+    let turns = |seed, n| generated_turns(seed, n);
+    let ask = |op, st: &[u8], t: &[String], items: &[&[u8]]| -> Result<Vec<u8>, String> {
+        let mut r = Request::new(op);
+        r.state = st;
+        r.turns = t.iter().map(|t| t.as_bytes()).collect();
+        r.items = items.to_vec();
+        parse_reply(&run(&r.encode())).map(<[u8]>::to_vec)
+    };
+    let genesis = ask(Op::Genesis, &[], &[], &[]).unwrap();
+    assert_eq!(state(&genesis).unwrap(), World::seed());
+    let (a_turns, b_turns, held) = (turns(5, 12), turns(6, 12), turns(7, 8));
+    let a = ask(Op::Contribute, &genesis, &a_turns, &[]).unwrap();
+    let b = ask(Op::Contribute, &genesis, &b_turns, &[]).unwrap();
+    // The contribution is what the world's replay of the embedded turns adds.
+    let points = |t: &[String]| t.iter().map(|t| embed(t)).collect::<Vec<_>>();
+    let mut enc = Vec::new();
+    encode_events(&World::seed().observe(&points(&a_turns)), &mut enc);
+    assert_eq!(a, enc);
+    // Score: the verifier's gap before and after.
+    let s = score(
+        &World::seed(),
+        &Reader(&a).events().unwrap(),
+        &points(&held),
+    )
+    .unwrap();
+    let got = decode_u64s(&ask(Op::Score, &genesis, &held, &[&a]).unwrap(), 2).unwrap();
+    assert_eq!(got, [s.gap_before, s.gap_after]);
     assert!(s.reduction() > 0);
-    let bad = verify_bytes(&input[..input.len() - 3]);
-    assert_eq!(bad[0], 0xff);
-    assert_eq!(String::from_utf8_lossy(&bad[1..]), "malformed observation");
+    // Merge: the union, as a state whose world has both.
+    let next = ask(Op::Merge, &genesis, &[], &[&a, &b]).unwrap();
+    let (both, refused) = merge(
+        &World::seed(),
+        &[Reader(&a).events().unwrap(), Reader(&b).events().unwrap()],
+    );
+    assert!(refused.is_empty());
+    assert_eq!(state(&next).unwrap().root(), both.root());
+    assert_eq!(ask(Op::Merge, &genesis, &[], &[&b, &a]).unwrap(), next);
+    // Reconcile: a duplicate keeps half its rise; a garbage item earns nothing.
+    let rec = decode_u64s(
+        &ask(Op::Reconcile, &genesis, &held, &[&a, &a, b"junk"]).unwrap(),
+        6,
+    )
+    .unwrap();
+    let solo = s.reduction();
+    assert_eq!(rec[..2], [solo / 2, solo + solo]);
+    assert_eq!(rec[..2], rec[2..4]);
+    assert_eq!(rec[4..], [0, 0]);
+    // Alone, a contribution keeps all its rise.
+    let alone = decode_u64s(&ask(Op::Reconcile, &genesis, &held, &[&a]).unwrap(), 2).unwrap();
+    assert_eq!(alone, [solo, solo]);
+    // Bad requests are named errors, not panics.
+    assert_eq!(
+        ask(Op::Score, &genesis, &held, &[]).unwrap_err(),
+        "score takes one contribution, got 0"
+    );
+    assert!(
+        ask(Op::Score, &genesis, &held, &[&a[..a.len() - 3]])
+            .unwrap_err()
+            .contains("malformed")
+    );
+    assert!(parse_reply(&run(&[9])).unwrap_err().contains("op"));
 }
 
 #[test]

@@ -416,6 +416,7 @@ impl Node for FakeNode {
             salt: super::random_b256(),
             base_loss: 2.0,
             losses: revealed.iter().map(|_| 1.9).collect(),
+            mints: Vec::new(),
         })
     }
 

@@ -1,25 +1,21 @@
 //! The role ports over the running agent: alloy reads pinned to the tick's block, transactions
-//! through the agent's sender, libtorch training and scoring, BLS through the agent's signer and
-//! collector.
+//! through the agent's sender, training, scoring and aggregation by the project's task kind
+//! ([`crate::kind`]), BLS through the agent's signer and collector.
 
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256, U256};
 use autonet_bindings::enums::{ModelStatus, TaskState};
 use autonet_bindings::{ModelShardRegistry, ParticipantStaking, TaskManager};
-use autonet_ml::train::{evaluate, train};
 use autonet_protocol::units::format_atn;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::ports::{
     Aggregate, Chain, Deadlines, ModelInfo, Node, Sent, Solution, TaskInfo, Tx, Vote,
 };
-use super::random_b256;
 use crate::agent::{Agent, AgentError, Role};
 use crate::bls::Collection;
 use crate::db::{ModelRow, SolutionRow, TaskRow};
-use crate::spec::{Originality, task_scores};
-use autonet_ml::duplicates::{LOOKBACK_TASKS, originality};
-use autonet_ml::{Attack, TensorSet};
+use crate::kind::TaskKind;
 
 /// The chain as the agent's provider sees it at one block: the block the event watcher has
 /// recorded the database up to, named by its hash, so that every read of a tick and every row
@@ -443,85 +439,7 @@ pub(crate) struct LiveNode<'a>(pub(crate) &'a Agent);
 
 impl Node for LiveNode<'_> {
     async fn train(&self, task: &TaskRow, base_root: B256) -> Result<Solution, AgentError> {
-        let agent = self.0;
-        let base = agent.model(base_root).await?;
-        let spec = agent.spec.clone();
-        let data = agent.data.clone();
-        let (index, count) = agent.opts.data_shard;
-        let mut params = spec.train_params(U256::from(task.task_id), agent.me);
-        let store = agent.store.clone();
-        let attack = agent.opts.faults.attack;
-        // A Byzantine solver (`--attack`, test networks only) knows the deltas revealed in the
-        // project's previous task, as any observer of the chain does.
-        let reference: Vec<TensorSet> = match attack {
-            Some(a) if a.needs_reference() => revealed_before(agent, task, 1)
-                .await?
-                .into_iter()
-                .filter(|(solver, _)| *solver != agent.me)
-                .map(|(_, d)| d)
-                .collect(),
-            _ => Vec::new(),
-        };
-        if let Some(a) = attack {
-            params.steps = a.train_steps(params.steps);
-            warn!(task = task.task_id, attack = %a, known_deltas = reference.len(), "ATTACKING (--attack): this solver sends a crafted delta");
-            if matches!(a, Attack::Copier { .. }) && reference.is_empty() {
-                return Err(AgentError::Abstain(format!(
-                    "attack {a}: no delta of an earlier task to copy yet"
-                )));
-            }
-        }
-        info!(
-            task = task.task_id,
-            steps = params.steps,
-            shard = index,
-            of = count,
-            "training"
-        );
-        let started = std::time::Instant::now();
-        let (manifest, loss) = tokio::task::spawn_blocking(move || -> Result<_, AgentError> {
-            let cfg = spec.model_config()?;
-            let chunks = data.train_shard(index, count);
-            let ml = |e: String| AgentError::Ml(e);
-            let refs: Vec<&TensorSet> = reference.iter().collect();
-            let (delta, train_loss) = match attack {
-                // A copier does not train: it sends what it copied.
-                Some(a @ Attack::Copier { .. }) => (
-                    a.craft(refs[0], &refs, params.seed)
-                        .map_err(|e| ml(e.to_string()))?
-                        .ok_or_else(|| ml("copier: nothing to copy".into()))?,
-                    0.0, // nothing trained (a NaN would not survive the journal's JSON)
-                ),
-                _ => {
-                    let out =
-                        train(&cfg, &base, &chunks, &params).map_err(|e| ml(e.to_string()))?;
-                    let delta = match attack {
-                        None => out.delta,
-                        Some(a) => a
-                            .craft(&out.delta, &refs, params.seed)
-                            .map_err(|e| ml(e.to_string()))?
-                            .ok_or_else(|| ml(format!("attack {a} produced no delta")))?,
-                    };
-                    (delta, out.train_loss)
-                }
-            };
-            let bytes =
-                autonet_ml::to_safetensors(&delta).map_err(|e| AgentError::Ml(e.to_string()))?;
-            let manifest = store
-                .put_with(&bytes, spec.shard_params()?)
-                .map_err(|e| AgentError::Storage(e.to_string()))?;
-            Ok((manifest, train_loss))
-        })
-        .await
-        .map_err(|e| AgentError::Other(format!("training task: {e}")))??;
-        info!(task = task.task_id, train_loss = loss, secs = started.elapsed().as_secs_f32(), delta = %B256::from(manifest.root), "trained");
-        Ok(Solution {
-            delta_root: B256::from(manifest.root),
-            manifest_hash: B256::from(manifest.manifest_hash()),
-            salt: random_b256(),
-            train_loss: loss,
-            train_secs: started.elapsed().as_secs_f32(),
-        })
+        self.0.kind.train(self.0, task, base_root).await
     }
 
     async fn score(
@@ -531,96 +449,14 @@ impl Node for LiveNode<'_> {
         revealed: &[Address],
         solutions: &[SolutionRow],
     ) -> Result<Vote, AgentError> {
-        let agent = self.0;
-        let base = agent.model(agent.base_root(task).await?).await?;
-        let mut deltas = Vec::with_capacity(revealed.len());
-        for solver in revealed {
-            let (root, manifest_hash) = solutions
-                .iter()
-                .find(|s| s.solver == *solver)
-                .map(|s| (s.delta_root, s.manifest_hash))
-                .ok_or_else(|| AgentError::Other(format!("reveal of {solver} not recorded")))?;
-            match agent.delta(*solver, root, manifest_hash).await {
-                Ok(d) => deltas.push(Some(d)),
-                Err(e) => {
-                    warn!(task = task.task_id, solver = %solver, error = %e, "delta unavailable: scored 0");
-                    deltas.push(None);
-                }
-            }
-        }
-        let earlier: Vec<TensorSet> = revealed_before(agent, task, LOOKBACK_TASKS)
-            .await?
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect();
-        let spec = agent.spec.clone();
-        let data = agent.data.clone();
-        // The block that closes the solution reveals: nobody knew it while solutions could be
-        // committed or revealed.
-        let beacon = agent.block_hash(task.sol_reveal_end).await?;
-        let eval = spec.eval_spec(eval_hash, beacon);
-        let (base_loss, losses, originality) = tokio::task::spawn_blocking(
-            move || -> Result<(f32, Vec<f32>, Vec<Originality>), AgentError> {
-                let cfg = spec.model_config()?;
-                let chunks = data.eval_chunks();
-                let base_loss = evaluate(&cfg, &base, &chunks, &eval)
-                    .map_err(|e| AgentError::Ml(e.to_string()))?;
-                let losses = deltas
-                    .iter()
-                    .map(|d| {
-                        d.as_ref()
-                            .and_then(|d| base.add(d).ok())
-                            .and_then(|w| evaluate(&cfg, &w, &chunks, &eval).ok())
-                            .unwrap_or(f32::INFINITY)
-                    })
-                    .collect();
-                let current: Vec<Option<&TensorSet>> = deltas.iter().map(Option::as_ref).collect();
-                let earlier: Vec<&TensorSet> = earlier.iter().collect();
-                Ok((base_loss, losses, originality(&current, &earlier)))
-            },
-        )
-        .await
-        .map_err(|e| AgentError::Other(format!("evaluation task: {e}")))??;
-        let scores = task_scores(
-            base_loss,
-            &losses,
-            agent.spec.scoring_target(),
-            &originality,
-        );
-        for (solver, o) in revealed.iter().zip(&originality) {
-            match o {
-                Originality::CopiesEarlier => {
-                    warn!(task = task.task_id, solver = %solver, "delta copies one revealed in an earlier task: scored 0")
-                }
-                Originality::Group(g) if revealed[*g as usize] != *solver => {
-                    warn!(task = task.task_id, solver = %solver, with = %revealed[*g as usize], "delta duplicates another solver's in this task: they share one contribution")
-                }
-                Originality::Group(_) => {}
-            }
-        }
-        info!(task = task.task_id, base_loss, ?losses, ?scores, "scored");
-        Ok(Vote {
-            scores,
-            salt: random_b256(),
-            base_loss,
-            losses,
-        })
+        self.0
+            .kind
+            .score(self.0, task, eval_hash, revealed, solutions)
+            .await
     }
 
     async fn aggregate(&self, task: &TaskRow, onto: B256) -> Result<Option<Aggregate>, AgentError> {
-        Ok(self
-            .0
-            .build_aggregate(task, onto)
-            .await?
-            .map(|(manifest, parent_root)| Aggregate {
-                root: B256::from(manifest.root),
-                manifest_hash: B256::from(manifest.manifest_hash()),
-                parent_root,
-                total_size: manifest.total_size,
-                shard_size: manifest.shard_size,
-                k: manifest.k,
-                m: manifest.m,
-            }))
+        self.0.kind.aggregate(self.0, task, onto).await
     }
 
     fn has_bls(&self) -> bool {
@@ -651,32 +487,4 @@ impl Node for LiveNode<'_> {
     fn bls_forget(&self, message: B256) {
         self.0.bls_collector.forget(message);
     }
-}
-
-/// The deltas revealed in the project's last `tasks` tasks before `task` that this agent can
-/// load, with their solvers (the duplicate rule compares a task's deltas against the last
-/// [`LOOKBACK_TASKS`]). One it cannot load is left out with a warning.
-async fn revealed_before(
-    agent: &Agent,
-    task: &TaskRow,
-    tasks: usize,
-) -> Result<Vec<(Address, TensorSet)>, AgentError> {
-    let ids = agent.db.task_ids(task.project_id)?;
-    let mut out = Vec::new();
-    for id in ids
-        .into_iter()
-        .filter(|id| *id < task.task_id)
-        .rev()
-        .take(tasks)
-    {
-        for s in agent.db.solutions(id)? {
-            match agent.delta(s.solver, s.delta_root, s.manifest_hash).await {
-                Ok(d) => out.push((s.solver, d)),
-                Err(e) => {
-                    warn!(task = id, solver = %s.solver, error = %e, "earlier delta unavailable: not compared against")
-                }
-            }
-        }
-    }
-    Ok(out)
 }

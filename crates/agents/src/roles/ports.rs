@@ -271,6 +271,10 @@ pub struct Vote {
     pub base_loss: f32,
     /// Loss of base + each delta.
     pub losses: Vec<f32>,
+    /// A cartridge kind: each contribution's mint and novelty (the reconciliation the scores
+    /// come from); empty for the LM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mints: Vec<(u64, u64)>,
 }
 
 /// Reads of the chain at one block (the tick's), and the transactions of the actions. Every read

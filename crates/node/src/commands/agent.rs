@@ -74,6 +74,14 @@ pub struct RunArgs {
     /// built from)
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
+    /// A cartridge task kind: a local copy of the module the project's spec pins (refused unless
+    /// its keccak256 is the spec's); used when this agent's store lacks it
+    #[arg(long, value_name = "FILE")]
+    pub cartridge: Option<PathBuf>,
+    /// A cartridge task kind: shard server to fetch the module from (every shard checked against
+    /// the spec's root); repeat for several
+    #[arg(long = "cartridge-peer", value_name = "URL")]
+    pub cartridge_peers: Vec<String>,
     /// libtorch threads for training and evaluation
     #[arg(long, default_value_t = 1)]
     pub threads: i32,
@@ -162,6 +170,8 @@ impl RunArgs {
                 .workspace
                 .clone()
                 .unwrap_or_else(autonet_agents::spec::default_workspace),
+            cartridge: self.cartridge.clone(),
+            cartridge_peers: self.cartridge_peers.clone(),
             threads: self.threads,
             faults: Faults {
                 skip_gt_reveal: self.faults.contains(&FaultArg::SkipGtReveal),

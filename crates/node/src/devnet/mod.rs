@@ -11,9 +11,10 @@ pub mod leakcheck;
 pub mod netns;
 pub mod network;
 pub mod sale;
+pub mod world;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
@@ -128,6 +129,69 @@ pub struct DevnetArgs {
     /// rate on the two trained models. 0: no draft project
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub draft_rounds: u64,
+    /// Also run a project of another task kind after the LM's rounds (and the draft's), through
+    /// the same contracts: `substrate`, the world-model substrate as a WASM cartridge, trained by
+    /// 2 solvers, an aggregator and a proposer of its own and the main coordinator accounts; the
+    /// summary prints per round the world's gap, each solver's mint and novelty, and its reward
+    #[arg(long, value_name = "KIND", value_parser = ["substrate"])]
+    pub task_kind: Option<String>,
+    /// Rounds of the --task-kind project
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub kind_rounds: u64,
+    /// The --task-kind project's module (default: the substrate cartridge `make cartridge` builds
+    /// under the repository's target/cartridges)
+    #[arg(long, value_name = "FILE")]
+    pub cartridge: Option<PathBuf>,
+}
+
+/// The substrate cartridge's file as `make cartridge` builds it.
+pub const SUBSTRATE_WASM: &str =
+    "target/cartridges/wasm32-unknown-unknown/release/examples/substrate.wasm";
+
+/// The project of `--task-kind`: the cartridge's spec over a generated corpus of agent turns.
+fn world_project(
+    args: &DevnetArgs,
+    repo: &Path,
+) -> Result<Option<network::WorldProject>, CommandError> {
+    let Some(kind) = &args.task_kind else {
+        return Ok(None);
+    };
+    let module = args
+        .cartridge
+        .clone()
+        .unwrap_or_else(|| repo.join(SUBSTRATE_WASM));
+    let bytes = std::fs::read(&module).map_err(|e| {
+        CommandError::Invalid(format!(
+            "--task-kind {kind}: reading the cartridge {}: {e} (build it with `make cartridge`, or give --cartridge)",
+            module.display()
+        ))
+    })?;
+    let store = autonet_storage::Store::open(
+        std::env::temp_dir().join(format!("autonet-devnet-cartridge-{}", std::process::id())),
+    )
+    .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    let probe =
+        TrainingSpec::for_preset("tiny").map_err(|e| CommandError::Invalid(e.to_string()))?;
+    let manifest = store
+        .put_with(
+            &bytes,
+            probe
+                .shard_params()
+                .map_err(|e| CommandError::Invalid(e.to_string()))?,
+        )
+        .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    let _ = std::fs::remove_dir_all(store.dir());
+    let spec = TrainingSpec::for_cartridge(kind, &bytes, &manifest, 4000, 40, 64);
+    spec.validate()
+        .map_err(|e| CommandError::Invalid(format!("--task-kind {kind}: {e}")))?;
+    Ok(Some(network::WorldProject {
+        spec,
+        module,
+        rounds: args.kind_rounds.max(1),
+        windows: windows_for("tiny"),
+        solvers: 2,
+        coordinators: args.coordinators,
+    }))
 }
 
 /// `MODE[:PARAM]:COUNT` of `--attack`.
@@ -238,7 +302,7 @@ async fn bls_signers(net: &Network) -> Result<Vec<(u64, String)>, NetworkError> 
         if !matches!(
             agent.role,
             Some(crate::commands::staking::RoleArg::Coordinator)
-        ) || Network::is_draft(&agent.name)
+        ) || Network::is_later(&agent.name)
         {
             continue;
         }
@@ -297,6 +361,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     } else {
         repo.join(&args.dir)
     };
+    let repo_for_world = repo.clone();
     let opts = NetworkOptions {
         repo,
         dir,
@@ -336,6 +401,7 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         start_agents: true,
         netns: args.netns,
         draft: draft_project(args, &spec_for_draft)?,
+        world: world_project(args, &repo_for_world)?,
     };
     println!(
         "devnet: starting anvil, deploying, staking 1 proposer, {} solvers, {} coordinators, 1 aggregator ({} preset, {} steps per round, {} relative improvement earns the whole solver pool, aggregation {}, outer step {})",
@@ -444,6 +510,29 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
                 Ok((text, json)) => {
                     r.text.push_str(&text);
                     r.json["draft"] = json;
+                    Ok(r)
+                }
+                Err(e) => {
+                    println!("{}", r.text);
+                    Err(net_err(e))
+                }
+            }
+        }
+        other => other,
+    };
+    // The project of another task kind trains after the LM's (and the draft's) rounds.
+    let result = match result {
+        Ok(mut r) if args.task_kind.is_some() => {
+            let first = args.rounds
+                + if args.draft_rounds > 0 {
+                    args.draft_rounds
+                } else {
+                    0
+                };
+            match world::train(&mut net, first).await {
+                Ok((text, json)) => {
+                    r.text.push_str(&text);
+                    r.json["task_kind"] = json;
                     Ok(r)
                 }
                 Err(e) => {
@@ -966,7 +1055,7 @@ async fn check_payouts(net: &Network, rounds: &[RoundSummary]) -> Result<(), Com
     let expected = earned_totals(rounds);
     // The draft project's agents train after the main rounds (and its coordinators are the
     // main ones' accounts).
-    for agent in net.agents.values().filter(|a| !Network::is_draft(&a.name)) {
+    for agent in net.agents.values().filter(|a| !Network::is_later(&a.name)) {
         let claimable = net.claimable(agent.address()).await.map_err(net_err)?;
         let want = expected.get(&agent.name).copied().unwrap_or_default();
         if claimable != want {

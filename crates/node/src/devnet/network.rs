@@ -70,6 +70,27 @@ pub struct NetworkOptions {
     /// (speculative decoding); its agents (`draft-…`) are staked at launch and started by
     /// [`Network::start_draft`].
     pub draft: Option<DraftProject>,
+    /// A project of a cartridge task kind (`--task-kind substrate`): its agents (`world-…`)
+    /// are staked at launch and started by [`Network::start_world`] after the main (and draft)
+    /// rounds.
+    pub world: Option<WorldProject>,
+}
+
+/// The cartridge-kind project of a network.
+#[derive(Debug, Clone)]
+pub struct WorldProject {
+    /// Its spec (pins the module).
+    pub spec: TrainingSpec,
+    /// The module's file (given to the project's aggregator; the others fetch it from there).
+    pub module: PathBuf,
+    /// Its rounds.
+    pub rounds: u64,
+    /// Its windows.
+    pub windows: [u32; 6],
+    /// Solvers contributing.
+    pub solvers: usize,
+    /// Coordinators scoring it (the main project's accounts).
+    pub coordinators: usize,
 }
 
 /// The draft project of a network.
@@ -118,6 +139,9 @@ pub fn eval_loss_for(
 
 /// Name prefix of the draft project's agents.
 pub const DRAFT_PREFIX: &str = "draft-";
+
+/// Name prefix of the cartridge-kind project's agents.
+pub const WORLD_PREFIX: &str = "world-";
 
 /// Why the network could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +205,8 @@ pub struct Network {
     pub genesis_root: B256,
     /// The draft project ([`NetworkOptions::draft`]), once created.
     pub draft_project: Option<u64>,
+    /// The cartridge-kind project ([`NetworkOptions::world`]), once created.
+    pub world_project: Option<u64>,
     /// The governance proposals passed while setting up (the code hash), as reports.
     pub governance: Vec<Report>,
     /// The agents' network namespaces (`--netns`); removed after the processes stopped.
@@ -276,6 +302,7 @@ impl Network {
             agents: BTreeMap::new(),
             genesis_root: B256::ZERO,
             draft_project: None,
+            world_project: None,
             governance: Vec::new(),
             netns,
         };
@@ -379,6 +406,37 @@ impl Network {
             self.draft_project = Some(id);
         }
 
+        if let Some(w) = self.opts.world.clone() {
+            let kind = autonet_agents::kind::CartridgeKind::open(
+                &w.spec,
+                &genesis_store,
+                Some(&w.module),
+                &[],
+            )
+            .await
+            .map_err(other)?;
+            let state = kind.genesis(w.spec.init_seed).await.map_err(other)?;
+            let genesis = genesis_store
+                .put_with(&state, w.spec.shard_params().map_err(other)?)
+                .map_err(other)?;
+            let data = Dataset::build(&w.spec, &workspace).map_err(other)?;
+            let plan = ProjectPlan {
+                prefix: WORLD_PREFIX,
+                spec: w.spec.clone(),
+                genesis: B256::from(genesis.root),
+                dataset_root: data.root(),
+                windows: w.windows,
+                min_votes: self.opts.min_votes.min(w.coordinators as u8).max(1),
+                max_staleness: 0,
+                rounds: w.rounds,
+                solvers: w.solvers,
+                coordinators: w.coordinators,
+            };
+            let id = self.create_project(&ctx, &plan).await?;
+            self.add_agents(&ctx, &plan, id).await?;
+            self.world_project = Some(id);
+        }
+
         // Blocks every second from now on: the windows are counted in blocks.
         let _: () = self
             .provider
@@ -401,8 +459,9 @@ impl Network {
             .iter()
             .filter(|(n, a)| {
                 n.starts_with(prefix)
-                    && (!prefix.is_empty() || !n.starts_with(DRAFT_PREFIX))
+                    && (!prefix.is_empty() || !Self::is_later(n))
                     && a.role.is_some()
+                    && a.child.is_none()
                     && **n != proposer
             })
             .map(|(n, _)| n.clone())
@@ -424,8 +483,69 @@ impl Network {
         if self.draft_project.is_none() {
             return Err(other("this network has no draft project"));
         }
+        self.start_later(DRAFT_PREFIX).await
+    }
+
+    /// Starts the cartridge-kind project's agents ([`NetworkOptions::world`]): its aggregator
+    /// first, with the module's file; the others then fetch the module from the aggregator's
+    /// shard server, every shard checked against the spec's root. The draft project's
+    /// coordinators (the same accounts) are stopped first.
+    pub async fn start_world(&mut self) -> Result<(), NetworkError> {
+        let Some(w) = self.opts.world.clone() else {
+            return Err(other("this network has no cartridge-kind project"));
+        };
+        let draft_coordinators: Vec<String> = self
+            .agents
+            .values()
+            .filter(|a| {
+                a.name.starts_with(DRAFT_PREFIX)
+                    && matches!(a.role, Some(RoleArg::Coordinator))
+                    && a.child.is_some()
+            })
+            .map(|a| a.name.clone())
+            .collect();
+        for name in draft_coordinators {
+            self.kill(&name)?;
+        }
+        self.copy_bls_keys(WORLD_PREFIX)?;
+        let aggregator = format!("{WORLD_PREFIX}aggregator");
+        {
+            let a = self
+                .agents
+                .get_mut(&aggregator)
+                .ok_or_else(|| other(format!("no agent {aggregator}")))?;
+            a.args
+                .extend(["--cartridge".into(), w.module.display().to_string()]);
+        }
+        self.start(&aggregator)?;
+        self.wait_ready(std::slice::from_ref(&aggregator), Duration::from_secs(300))
+            .await?;
+        let endpoint = autonet_bindings::ShardProviders::new(
+            self.contracts.shard_providers,
+            self.provider.clone(),
+        )
+        .endpointOf(self.agents[&aggregator].address())
+        .call()
+        .await
+        .map_err(other)?;
+        for a in self.agents.values_mut() {
+            if a.name.starts_with(WORLD_PREFIX) && a.name != aggregator {
+                a.args.extend(["--cartridge-peer".into(), endpoint.clone()]);
+            }
+        }
+        self.start_group(WORLD_PREFIX).await
+    }
+
+    /// Gives the coordinators of the project of `prefix` their main coordinator's BLS key (the
+    /// same account) and starts the project's agents.
+    async fn start_later(&mut self, prefix: &str) -> Result<(), NetworkError> {
+        self.copy_bls_keys(prefix)?;
+        self.start_group(prefix).await
+    }
+
+    fn copy_bls_keys(&self, prefix: &str) -> Result<(), NetworkError> {
         for agent in self.agents.values() {
-            if let Some(main) = agent.name.strip_prefix(DRAFT_PREFIX)
+            if let Some(main) = agent.name.strip_prefix(prefix)
                 && matches!(agent.role, Some(RoleArg::Coordinator))
             {
                 let from = self.opts.dir.join(main).join(autonet_agents::bls::KEY_FILE);
@@ -434,12 +554,13 @@ impl Network {
                     .map_err(|e| other(format!("copying {}: {e}", from.display())))?;
             }
         }
-        self.start_group(DRAFT_PREFIX).await
+        Ok(())
     }
 
-    /// Whether `name` is one of the draft project's agents.
-    pub fn is_draft(name: &str) -> bool {
-        name.starts_with(DRAFT_PREFIX)
+    /// Whether `name` is an agent of a project trained after the main rounds (the draft or the
+    /// cartridge-kind project).
+    pub fn is_later(name: &str) -> bool {
+        name.starts_with(DRAFT_PREFIX) || name.starts_with(WORLD_PREFIX)
     }
 
     /// Creates and funds the project of `p`; returns its id.
@@ -737,7 +858,7 @@ impl Network {
         // A draft coordinator shares its main coordinator's account: the main name is kept.
         for a in self.agents.values() {
             let name = names.entry(a.address()).or_insert_with(|| a.name.clone());
-            if Self::is_draft(name) && !Self::is_draft(&a.name) {
+            if Self::is_later(name) && !Self::is_later(&a.name) {
                 *name = a.name.clone();
             }
         }
@@ -825,17 +946,25 @@ impl Network {
         }
     }
 
-    /// Loads a model with its outer momentum buffer from an agent's store (the aggregator and
-    /// attesting coordinators hold it).
-    pub fn load_state(&self, root: B256) -> Result<autonet_ml::ModelState, NetworkError> {
+    /// The bytes of state `root` from an agent's store (the aggregator and attesting
+    /// coordinators hold it).
+    pub fn load_bytes(&self, root: B256) -> Result<Option<Vec<u8>>, NetworkError> {
         for agent in self.agents.values() {
             let Ok(store) = Store::open(agent.state_dir.join("store")) else {
                 continue;
             };
             if store.has(&root.0) {
-                let bytes = store.get(&root.0).map_err(other)?;
-                return autonet_agents::spec::decode_state(&bytes).map_err(other);
+                return store.get(&root.0).map(Some).map_err(other);
             }
+        }
+        Ok(None)
+    }
+
+    /// Loads a model with its outer momentum buffer from an agent's store (the aggregator and
+    /// attesting coordinators hold it).
+    pub fn load_state(&self, root: B256) -> Result<autonet_ml::ModelState, NetworkError> {
+        if let Some(bytes) = self.load_bytes(root)? {
+            return autonet_agents::spec::decode_state(&bytes).map_err(other);
         }
         if root == self.genesis_root {
             return Ok(autonet_ml::ModelState::weights_only(
