@@ -158,9 +158,17 @@ impl Runtime {
             std::thread::Builder::new()
                 .name("cartridge-epoch".into())
                 .spawn(move || {
+                    // Ticks follow the clock, not the sleeps: a late wake-up (a loaded machine)
+                    // catches up, so `n` ticks never take longer than `n` × TICK.
+                    let start = Instant::now();
+                    let mut ticked: u128 = 0;
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(TICK);
-                        engine.increment_epoch();
+                        let due = start.elapsed().as_nanos() / TICK.as_nanos();
+                        while ticked < due {
+                            engine.increment_epoch();
+                            ticked += 1;
+                        }
                     }
                 })
                 .map_err(|e| LoadError::Invalid(format!("starting the epoch thread: {e}")))?
@@ -242,9 +250,12 @@ impl Cartridge {
             },
         );
         store.limiter(|g| g);
-        // One tick more than the deadline holds: the next tick may come at once, so the run
-        // gets at least its deadline and at most one tick more.
-        let ticks = limits.deadline.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
+        // One tick less than the deadline's whole ticks: the first may come at once, so the run
+        // is interrupted between two ticks and one tick before its deadline, leaving a tick for
+        // the ticker's wake-up on a loaded machine.
+        let ticks = (limits.deadline.as_nanos() / TICK.as_nanos())
+            .saturating_sub(1)
+            .max(1) as u64;
         store.set_epoch_deadline(ticks);
         let _ = store.set_fuel(limits.fuel);
         let result = call(&self.module, &mut store, input, limits);
