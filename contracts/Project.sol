@@ -23,6 +23,8 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
     uint8 public constant MAX_MIN_VOTES = 16;
     /// @notice The most models newer than a task's base its aggregate may be applied to (bounded staleness).
     uint8 public constant MAX_STALENESS = 1;
+    /// @notice Fixed point of jurisdiction coordinates: 1.0 is 1_000_000 (each coordinate is in [-1e6, 1e6]).
+    int32 public constant JURISDICTION_SCALE = 1_000_000;
 
     /// @dev Money of one project, two slots. uint128 holds far more than any token supply.
     struct Accounts {
@@ -42,11 +44,21 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
         string modelURI;
     }
 
+    /// @dev A project's jurisdiction vector, one slot (`set` false: no jurisdiction, coordinates zero).
+    struct Jurisdiction {
+        bool set;
+        int32 lifePrecious;
+        int32 selfPreservation;
+        int32 promotionOfIntelligence;
+        int32 evolution;
+    }
+
     IERC20 private immutable _token;
     uint256 private _count;
     mapping(uint256 projectId => Data) private _projects;
     mapping(uint256 projectId => Accounts) private _accounts;
     mapping(uint256 projectId => mapping(address proposer => uint256 maxReward)) private _proposerCaps;
+    mapping(uint256 projectId => Jurisdiction) private _jurisdictions;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE
     /// @param token_ the ATN token escrowed
@@ -185,6 +197,33 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IProject
+    function setJurisdiction(uint256 projectId, int32[4] calldata coords) external {
+        _requireOwnerOrGovernance(projectId);
+        for (uint256 axis; axis < 4; ++axis) {
+            int32 c = coords[axis];
+            if (c < -JURISDICTION_SCALE || c > JURISDICTION_SCALE) {
+                revert ProjectJurisdictionOutOfRange(uint8(axis), c);
+            }
+        }
+        _jurisdictions[projectId] = Jurisdiction({
+            set: true,
+            lifePrecious: coords[0],
+            selfPreservation: coords[1],
+            promotionOfIntelligence: coords[2],
+            evolution: coords[3]
+        });
+        emit JurisdictionUpdated(projectId, msg.sender, true, coords);
+    }
+
+    /// @inheritdoc IProject
+    function clearJurisdiction(uint256 projectId) external {
+        _requireOwnerOrGovernance(projectId);
+        delete _jurisdictions[projectId];
+        int32[4] memory zero;
+        emit JurisdictionUpdated(projectId, msg.sender, false, zero);
+    }
+
+    /// @inheritdoc IProject
     function setRewardSplit(uint256 projectId, RewardSplit calldata split)
         external
         onlyRole(DEFAULT_ADMIN_ROLE)
@@ -244,6 +283,13 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
     /// @inheritdoc IProject
     function inferencePrice(uint256 projectId) external view returns (uint256) {
         return _projects[projectId].inferencePrice;
+    }
+
+    /// @inheritdoc IProject
+    function jurisdictionOf(uint256 projectId) external view returns (bool set, int32[4] memory coords) {
+        Jurisdiction memory j = _jurisdictions[projectId];
+        set = j.set;
+        coords = [j.lifePrecious, j.selfPreservation, j.promotionOfIntelligence, j.evolution];
     }
 
     /// @inheritdoc IProject
@@ -309,6 +355,15 @@ contract Project is IProject, AccessControl, ReentrancyGuard {
 
     function _requireExists(uint256 projectId) private view {
         if (!exists(projectId)) revert ProjectUnknown(projectId);
+    }
+
+    /// @dev The project's owner or a DEFAULT_ADMIN_ROLE holder (the Timelock, i.e. an executed proposal).
+    function _requireOwnerOrGovernance(uint256 projectId) private view {
+        _requireExists(projectId);
+        address owner = _projects[projectId].config.owner;
+        if (msg.sender != owner && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            revert ProjectNotOwner(msg.sender, owner);
+        }
     }
 
     function _checkSplit(RewardSplit calldata s) private pure {

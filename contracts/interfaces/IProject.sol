@@ -115,6 +115,9 @@ interface IProject {
     event TaskLimitsUpdated(uint256 indexed projectId, uint8 maxSolvers, uint8 minVotes);
     /// @notice Governance changed how stale a task's base may be when its aggregate is applied.
     event MaxStalenessUpdated(uint256 indexed projectId, uint8 maxStaleness);
+    /// @notice `by` (the owner or governance) set (`set` true) or cleared (`set` false, coordinates zero) the
+    ///         project's jurisdiction vector.
+    event JurisdictionUpdated(uint256 indexed projectId, address indexed by, bool set, int32[4] coords);
 
     /// @notice No project with this id.
     error ProjectUnknown(uint256 projectId);
@@ -140,6 +143,9 @@ interface IProject {
     error ProjectInsufficientReserve(uint256 reserved, uint256 amount);
     /// @notice The publication's parent is not the current model.
     error ProjectStaleParent(bytes32 current, bytes32 parent);
+    /// @notice A jurisdiction coordinate is outside [-1_000_000, 1_000_000]; `axis` is 0 life_precious,
+    ///         1 self_preservation, 2 promotion_of_intelligence, 3 evolution.
+    error ProjectJurisdictionOutOfRange(uint8 axis, int32 value);
 
     /// @notice Create a project owned by the caller. Returns its id (from 1).
     function createProject(CreateProjectParams calldata params) external returns (uint256 projectId);
@@ -169,6 +175,20 @@ interface IProject {
 
     /// @notice Owner: set the inference price (0 = not for sale).
     function setInferencePrice(uint256 projectId, uint256 price) external;
+
+    /// @notice Owner or DEFAULT_ADMIN_ROLE (governance, through an executed proposal): set the project's
+    ///         jurisdiction vector in charter space, one coordinate per axis (life_precious, self_preservation,
+    ///         promotion_of_intelligence, evolution), fixed point 1e6, each in [-1e6, 1e6] (else
+    ///         ProjectJurisdictionOutOfRange). Inference nodes price each request by its alignment with it
+    ///         (docs/x402.md, "Alignment pricing"). Anyone else: ProjectNotOwner.
+    function setJurisdiction(uint256 projectId, int32[4] calldata coords) external;
+
+    /// @notice Owner or DEFAULT_ADMIN_ROLE (governance): remove the jurisdiction (requests are then priced at
+    ///         the plain inference price).
+    function clearJurisdiction(uint256 projectId) external;
+
+    /// @notice The project's jurisdiction: `set` false (and zero coordinates) when it has none.
+    function jurisdictionOf(uint256 projectId) external view returns (bool set, int32[4] memory coords);
 
     /// @notice DEFAULT_ADMIN_ROLE (governance): set the reward split (sums to 10000).
     function setRewardSplit(uint256 projectId, RewardSplit calldata split) external;

@@ -22,6 +22,7 @@ pub mod run;
 pub mod serve;
 pub mod spec;
 pub mod status;
+pub mod witness;
 
 pub use autonet_identity as identity;
 

@@ -7,7 +7,10 @@
 //! requests (same model, prompt and parameters) are answered from an exact cache. Paid routes
 //! take x402 v2 payments (crate `autonet-x402`) settled through `InferenceMarket.settle`, which
 //! splits the revenue between this node (provider), the project's contributors and the
-//! treasury. The node registers in the ERC-8004 identity registry with its inference endpoint
+//! treasury. When the project has a jurisdiction vector (`Project.jurisdictionOf`), each request
+//! is priced by its alignment with it (`autonet_substrate::align`, `docs/x402.md` "Alignment
+//! pricing"); the price and the jurisdiction are re-read from chain every `follow`. The node
+//! registers in the ERC-8004 identity registry with its inference endpoint
 //! and serves the status page and `/metrics` like every other node.
 //!
 //! Modules: [`model`] (loading and following), [`server`] (routes and the payment flow).
@@ -34,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::model::{Current, Drafting, ModelSource};
-use crate::server::{AppState, AtomicU128, Payment};
+use crate::server::{AppState, AtomicU128, JurisdictionCell, Payment, TierCounters};
 
 /// Why the inference node failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +67,7 @@ pub struct ServeOptions {
     pub public_url: Option<String>,
     /// Where models, the nonce store and the ready file live.
     pub state_dir: PathBuf,
-    /// How often the project's model and price are re-read.
+    /// How often the project's model, price and jurisdiction are re-read.
     pub follow: Duration,
     /// Requests kept in the exact cache.
     pub cache_entries: usize,
@@ -153,6 +156,7 @@ pub async fn serve(
         .await
         .map_err(|e| InferenceError::Chain(format!("reading ATN's EIP-712 domain: {e}")))?;
     let price = read_price(&provider, &contracts, opts.project_id).await?;
+    let jurisdiction = read_jurisdiction(&provider, &contracts, opts.project_id).await?;
     // One payTo per (project, node): an authorization to it can only be settled by this node for
     // this project. It never changes, so it is read once.
     let pay_to =
@@ -187,6 +191,9 @@ pub async fn serve(
         current: current.clone(),
         cache: AppState::new_cache(opts.cache_entries),
         price: Arc::new(AtomicU128::new(price)),
+        jurisdiction: Arc::new(JurisdictionCell::new(jurisdiction)),
+        tiers: TierCounters::register(&metrics),
+        subsidies: Arc::default(),
         payment: Payment {
             chain_id,
             asset: contracts.atn_token,
@@ -264,7 +271,7 @@ pub async fn serve(
     let ready = serde_json::json!({ "url": public_url, "model": root.to_string(), "address": me.to_string() });
     std::fs::write(opts.state_dir.join(READY_FILE), ready.to_string())
         .map_err(|e| other("writing the ready file", e.to_string()))?;
-    info!(url = %public_url, model = %root, price_wei = price, %pay_to, "inference node serving");
+    info!(url = %public_url, model = %root, price_wei = price, ?jurisdiction, %pay_to, "inference node serving");
 
     // Follow the project.
     while !cancel.is_cancelled() {
@@ -275,6 +282,17 @@ pub async fn serve(
         match read_price(&provider, &contracts, opts.project_id).await {
             Ok(p) => state.price.set(p),
             Err(e) => warn!(error = %e, "reading the project's price"),
+        }
+        match read_jurisdiction(&provider, &contracts, opts.project_id).await {
+            Ok(j) => {
+                if j != state.jurisdiction.get() {
+                    info!(jurisdiction = ?j, "the project's jurisdiction changed");
+                }
+                state.jurisdiction.set(j);
+            }
+            Err(e) => {
+                warn!(error = %e, "reading the project's jurisdiction (the last one read applies)")
+            }
         }
         if let Some((draft_source, drafting)) = &draft {
             follow(draft_source, drafting.current(), 0, "draft model").await;
@@ -363,6 +381,21 @@ async fn read_price(
         .await
         .map_err(|e| InferenceError::Chain(format!("reading the inference price: {e}")))?;
     u128::try_from(p).map_err(|_| InferenceError::Chain(format!("price {p} does not fit 128 bits")))
+}
+
+/// The project's jurisdiction vector (`None`: it has none), whose alignment with each request
+/// scales the price.
+async fn read_jurisdiction(
+    provider: &ChainProvider,
+    contracts: &Contracts,
+    project_id: u64,
+) -> Result<Option<[i32; 4]>, InferenceError> {
+    let j = Project::new(contracts.project, provider.clone())
+        .jurisdictionOf(U256::from(project_id))
+        .call()
+        .await
+        .map_err(|e| InferenceError::Chain(format!("reading the project's jurisdiction: {e}")))?;
+    Ok(j.set.then_some(j.coords))
 }
 
 /// After a restart: payments claimed or sent but not known to be settled are looked up on

@@ -2,6 +2,15 @@
 //! optionally `POST /v1/free/generate` (the same route unpaid, for comparison), `GET /v1/model`,
 //! and the status page and metrics of every node.
 //!
+//! Each request on the paid route is quoted its own price ([`AppState::quote`]): the project's
+//! price, scaled by the request's alignment with the project's jurisdiction when it has one
+//! (`autonet_substrate::align`, `docs/x402.md` "Alignment pricing"). The 402 offers that amount
+//! (`exact` and channel alike), only a payment of exactly that amount is accepted, and it is what
+//! is settled. A quote of 0 (the project is not for sale, or the request is in the `free` tier)
+//! is served without payment. Every answer of the paid route names its alignment, tier and price
+//! (the `pricing` field of the JSON, of the 402 body and of the stream's `done` event, and the
+//! `x-autonet-alignment`, `x-autonet-alignment-tier` and `x-autonet-price-wei` headers).
+//!
 //! A paid request goes: parse and validate the body (a bad request never reaches payment) →
 //! `402 PAYMENT-REQUIRED` without `PAYMENT-SIGNATURE` → verify the authorization offline →
 //! read the payer's balance and the nonce's state on chain → claim the nonce in the persisted
@@ -23,6 +32,7 @@ use alloy::primitives::{Address, B256, TxHash, U256};
 use autonet_chain::{ChainProvider, TxOptions};
 use autonet_ml::generate::GenerateParams;
 use autonet_status::{Metrics, Payments};
+use autonet_substrate::align::{self, Quote};
 use autonet_x402::{
     ClaimOutcome, NonceStore, PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER,
     PAYMENT_SIGNATURE_HEADER, PaymentError, PaymentRequired, PaymentRequirements, ResourceInfo,
@@ -52,6 +62,16 @@ use autonet_x402::channel_server::{Channels, Refusal};
 
 /// Largest prompt accepted, in bytes.
 pub const MAX_PROMPT_BYTES: usize = 16 * 1024;
+
+/// Largest `user` text accepted, in bytes.
+pub const MAX_USER_BYTES: usize = 4 * 1024;
+
+/// The request's alignment with the project's jurisdiction (`0.994615`; absent without one).
+pub const ALIGNMENT_HEADER: &str = "x-autonet-alignment";
+/// The request's alignment-pricing tier (`free`, `standard`, …; `none` without a jurisdiction).
+pub const TIER_HEADER: &str = "x-autonet-alignment-tier";
+/// The price quoted for the request, in wei ATN (0: served without payment).
+pub const PRICE_HEADER: &str = "x-autonet-price-wei";
 
 /// How payments are taken.
 #[derive(Clone, Debug)]
@@ -101,6 +121,12 @@ pub struct AppState {
     pub cache: Arc<Mutex<LruCache<(B256, String), Generated>>>,
     /// The project's price in wei ATN (0: the route is free).
     pub price: Arc<AtomicU128>,
+    /// The project's jurisdiction vector (`Project.jurisdictionOf`; `None`: it has none).
+    pub jurisdiction: Arc<JurisdictionCell>,
+    /// Requests served per alignment-pricing tier (`/metrics`).
+    pub tiers: TierCounters,
+    /// The premiums this node has settled and not yet spent on free-tier requests.
+    pub subsidies: Arc<SubsidyPool>,
     /// Payment settings.
     pub payment: Payment,
     /// Persisted nonces.
@@ -140,7 +166,114 @@ impl AtomicU128 {
     }
 }
 
+/// The project's jurisdiction as last read from chain.
+#[derive(Debug, Default)]
+pub struct JurisdictionCell(Mutex<Option<[i32; 4]>>);
+
+impl JurisdictionCell {
+    /// Holding `v`.
+    pub fn new(v: Option<[i32; 4]>) -> Self {
+        Self(Mutex::new(v))
+    }
+    /// The value.
+    pub fn get(&self) -> Option<[i32; 4]> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Sets the value.
+    pub fn set(&self, v: Option<[i32; 4]>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = v;
+    }
+}
+
+/// The subsidies' funding: a free-tier request is served free only while the premiums this node
+/// settled (what poorly aligned requests paid beyond the project's price) cover its price, and
+/// costs that much of them; otherwise it pays the project's price ([`align::UNFUNDED`]). So
+/// however a requester words a prompt to look aligned, the node never gives away more than
+/// premiums brought in.
+#[derive(Debug, Default)]
+pub struct SubsidyPool(Mutex<u128>);
+
+impl SubsidyPool {
+    /// Adds the premium of a settled `quote`.
+    pub fn credit(&self, quote: &Quote) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *g = g.saturating_add(quote.premium());
+    }
+
+    /// `quote` as served: a subsidized one funded from the pool (and the pool debited), or at
+    /// the project's price when the pool cannot fund it; any other unchanged.
+    pub fn fund(&self, quote: Quote) -> Quote {
+        if !quote.is_subsidized() {
+            return quote;
+        }
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if *g >= quote.base {
+            *g -= quote.base;
+            quote
+        } else {
+            quote.unfunded()
+        }
+    }
+
+    /// The premiums not spent yet, in wei ATN.
+    pub fn balance(&self) -> u128 {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `autonet_inference_alignment_tier_total{tier}`: requests of the paid route served (paid,
+/// or free by their tier), by alignment-pricing tier; `none` counts those of a project
+/// without a jurisdiction.
+#[derive(Clone, Debug)]
+pub struct TierCounters(prometheus::IntCounterVec);
+
+impl TierCounters {
+    /// The counters, registered in `metrics`' registry (every tier shown from 0).
+    pub fn register(metrics: &Metrics) -> Self {
+        let counters = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "inference_alignment_tier_total",
+                "Paid-route inference requests served, by alignment-pricing tier (none: the project has no jurisdiction)",
+            ),
+            &["tier"],
+        )
+        .expect("a valid static metric definition");
+        if let Err(e) = metrics.registry().register(Box::new(counters.clone())) {
+            warn!(error = %e, "registering the alignment-tier counters");
+        }
+        for t in align::TIERS
+            .iter()
+            .map(|t| t.name)
+            .chain([align::NO_JURISDICTION, align::UNFUNDED])
+        {
+            counters.with_label_values(&[t]);
+        }
+        Self(counters)
+    }
+
+    /// Counts a request served in `tier`.
+    pub fn served(&self, tier: &str) {
+        self.0.with_label_values(&[tier]).inc();
+    }
+
+    /// Requests served in `tier` so far.
+    pub fn get(&self, tier: &str) -> u64 {
+        self.0.with_label_values(&[tier]).get()
+    }
+}
+
 impl AppState {
+    /// The price of `req` now: the project's price scaled by the request's alignment (the
+    /// `user` text, the prompt) with the project's jurisdiction, or unchanged without one.
+    pub fn quote(&self, req: &Request) -> Quote {
+        align::quote(
+            self.price.get(),
+            self.jurisdiction.get().as_ref(),
+            &req.user,
+            &req.prompt,
+        )
+    }
+
     /// A cache of `entries` requests (at least one).
     pub fn new_cache(entries: usize) -> Arc<Mutex<LruCache<(B256, String), Generated>>> {
         Arc::new(Mutex::new(LruCache::new(
@@ -179,6 +312,9 @@ pub fn router(state: AppState, free: bool) -> Router {
 pub struct Request {
     /// The prompt.
     pub prompt: String,
+    /// Text describing the user (who asks, their history; empty when not given): its
+    /// embedding is the user vector of alignment pricing. It does not change the output.
+    pub user: String,
     /// Sampling.
     pub params: GenerateParams,
     /// `"stream": true`: the output as server-sent events, byte by byte as it is generated
@@ -187,9 +323,9 @@ pub struct Request {
 }
 
 impl Request {
-    /// Parses `{"prompt": "...", "max_tokens": …, "temperature": …, "top_k": …, "top_p": …,
-    /// "seed": …, "stop": …, "stream": …}` (every field but the prompt optional), naming what is
-    /// wrong.
+    /// Parses `{"prompt": "...", "user": "...", "max_tokens": …, "temperature": …, "top_k": …,
+    /// "top_p": …, "seed": …, "stop": …, "stream": …}` (every field but the prompt optional),
+    /// naming what is wrong.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let mut v: Value = serde_json::from_slice(body)
             .map_err(|e| format!("the body must be a JSON object: {e}"))?;
@@ -205,6 +341,17 @@ impl Request {
                 prompt.len()
             ));
         }
+        let user = match obj.remove("user") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(u)) if u.len() <= MAX_USER_BYTES => u,
+            Some(Value::String(u)) => {
+                return Err(format!(
+                    "`user` is {} bytes; at most {MAX_USER_BYTES} are accepted",
+                    u.len()
+                ));
+            }
+            Some(_) => return Err("`user` must be a string".into()),
+        };
         let stream = match obj.remove("stream") {
             None | Some(Value::Bool(false)) => false,
             Some(Value::Bool(true)) => true,
@@ -215,11 +362,13 @@ impl Request {
         params.validate().map_err(|e| e.to_string())?;
         Ok(Self {
             prompt,
+            user,
             params,
             stream,
         })
     }
 
+    /// The output depends on the prompt and parameters only (not on `user`).
     fn cache_key(&self) -> String {
         json!({"prompt": self.prompt, "params": self.params}).to_string()
     }
@@ -311,11 +460,59 @@ fn output_json(root: B256, g: &Generated, cached: bool, elapsed: Duration) -> Va
     v
 }
 
+/// What a quote says, in answers and 402 bodies: `alignment` (decimal, `null` without a
+/// jurisdiction), `tier`, `multiplier_permille`, `base_price_wei`, `price_wei`.
+pub fn pricing_json(q: &Quote) -> Value {
+    json!({
+        "alignment": q.alignment.map(align::format_alignment),
+        "tier": q.tier,
+        "multiplier_permille": q.multiplier_permille,
+        "base_price_wei": q.base.to_string(),
+        "price_wei": q.price.to_string(),
+    })
+}
+
+/// Adds the quote's headers ([`ALIGNMENT_HEADER`], [`TIER_HEADER`], [`PRICE_HEADER`]).
+fn with_pricing(mut resp: Response, q: &Quote) -> Response {
+    let h = resp.headers_mut();
+    if let Some(a) = q.alignment
+        && let Ok(v) = HeaderValue::from_str(&align::format_alignment(a))
+    {
+        h.insert(ALIGNMENT_HEADER, v);
+    }
+    h.insert(TIER_HEADER, HeaderValue::from_static(q.tier));
+    if let Ok(v) = HeaderValue::from_str(&q.price.to_string()) {
+        h.insert(PRICE_HEADER, v);
+    }
+    resp
+}
+
+/// [`output_json`] with the quote's `pricing`, when there is one.
+fn answer_json(
+    root: B256,
+    g: &Generated,
+    cached: bool,
+    elapsed: Duration,
+    pricing: Option<&Value>,
+) -> Value {
+    let mut v = output_json(root, g, cached, elapsed);
+    if let Some(p) = pricing {
+        v["pricing"] = p.clone();
+    }
+    v
+}
+
 /// The output of `req` as server-sent events: `token` events (`{"text": …}`, the bytes as they
 /// are generated, split only between characters) and a last `done` event with what the JSON
-/// answer holds (`model`, `output`, `tokens`, `finish`, `cached`, `path`, …), or an `error`
-/// event. A client that goes away stops the generation (its output is then not cached).
-fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
+/// answer holds (`model`, `output`, `tokens`, `finish`, `cached`, `path`, `pricing` on the paid
+/// route, …), or an `error` event. A client that goes away stops the generation (its output is
+/// then not cached).
+fn stream_output(
+    state: &AppState,
+    req: Request,
+    started: Instant,
+    pricing: Option<Value>,
+) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(256);
     let model = state.current.get();
     let key = (model.root, req.cache_key());
@@ -334,7 +531,7 @@ fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
         state.metrics.inference_path("cache", None);
         tokio::spawn(async move {
             let _ = tx.send(Ok(token(&hit.output))).await;
-            let done = output_json(model.root, &hit, true, started.elapsed());
+            let done = answer_json(model.root, &hit, true, started.elapsed(), pricing.as_ref());
             let _ = tx
                 .send(Ok(Event::default().event("done").data(done.to_string())))
                 .await;
@@ -374,7 +571,8 @@ fn stream_output(state: &AppState, req: Request, started: Instant) -> Response {
                             .unwrap_or_else(|p| p.into_inner())
                             .put(key, g.clone());
                     }
-                    let done = output_json(model.root, &g, false, started.elapsed());
+                    let done =
+                        answer_json(model.root, &g, false, started.elapsed(), pricing.as_ref());
                     Event::default().event("done").data(done.to_string())
                 }
                 Err(e) => Event::default()
@@ -399,6 +597,23 @@ async fn model_info(State(state): State<AppState>) -> Response {
             "speeds": d.speeds(),
         })
     });
+    let jurisdiction = state.jurisdiction.get().map(|coords| {
+        json!({
+            "axes": autonet_substrate::AXES,
+            "coords": coords,
+            "scale": autonet_substrate::SCALE,
+        })
+    });
+    let tiers: Vec<Value> = align::TIERS
+        .iter()
+        .map(|t| {
+            json!({
+                "tier": t.name,
+                "min_alignment": align::format_alignment(t.min_alignment),
+                "multiplier_permille": t.multiplier_permille,
+            })
+        })
+        .collect();
     json_response(
         StatusCode::OK,
         json!({
@@ -406,6 +621,8 @@ async fn model_info(State(state): State<AppState>) -> Response {
             "model": m.root.to_string(),
             "project": state.payment.project_id,
             "price_wei": state.price.get().to_string(),
+            "jurisdiction": jurisdiction,
+            "alignment_tiers": tiers,
             "network": format!("eip155:{}", state.payment.chain_id),
             "asset": state.payment.asset.to_string(),
             "pay_to": state.payment.pay_to.to_string(),
@@ -416,39 +633,60 @@ async fn model_info(State(state): State<AppState>) -> Response {
 
 async fn unpaid(State(state): State<AppState>, body: Bytes) -> Response {
     let started = Instant::now();
-    let req = match Request::parse(&body) {
-        Ok(r) => r,
-        Err(why) => return bad_request(why),
-    };
-    if req.stream {
-        state.metrics.inference_request(false, false);
-        return stream_output(&state, req, started);
-    }
-    match produce(&state, &req).await {
-        Ok((root, g, cached)) => {
-            state.metrics.inference_request(false, cached);
-            state.metrics.inference_latency(started.elapsed());
-            json_response(
-                StatusCode::OK,
-                output_json(root, &g, cached, started.elapsed()),
-            )
-        }
-        Err(why) => json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": why })),
+    match Request::parse(&body) {
+        Ok(req) => serve_unpaid(&state, req, started, None).await,
+        Err(why) => bad_request(why),
     }
 }
 
-/// A 402 carrying the requirement (and `why`, when a payment was refused).
-fn payment_required(state: &AppState, price: u128, why: Option<&PaymentError>) -> Response {
+/// Serves `req` without payment: the free route, and on the paid route a quote of 0 (`quote`,
+/// named in the answer and counted in its tier).
+async fn serve_unpaid(
+    state: &AppState,
+    req: Request,
+    started: Instant,
+    quote: Option<&Quote>,
+) -> Response {
+    let pricing = quote.map(pricing_json);
+    let resp = if req.stream {
+        state.metrics.inference_request(false, false);
+        stream_output(state, req, started, pricing)
+    } else {
+        match produce(state, &req).await {
+            Ok((root, g, cached)) => {
+                state.metrics.inference_request(false, cached);
+                state.metrics.inference_latency(started.elapsed());
+                json_response(
+                    StatusCode::OK,
+                    answer_json(root, &g, cached, started.elapsed(), pricing.as_ref()),
+                )
+            }
+            Err(why) => {
+                return json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": why }));
+            }
+        }
+    };
+    match quote {
+        Some(q) => {
+            state.tiers.served(q.tier);
+            with_pricing(resp, q)
+        }
+        None => resp,
+    }
+}
+
+/// A 402 carrying the requirement at the quoted price (and `why`, when a payment was refused).
+fn payment_required(state: &AppState, quote: &Quote, why: Option<&PaymentError>) -> Response {
     let why = why.map(|e| {
         state.metrics.payment_failed(e.code());
         (e.to_string(), e.code(), e.to_string())
     });
-    refusal_402(state, price, why, None)
+    refusal_402(state, quote, why, None)
 }
 
 /// A 402 refusing a channel payment; a corrective one carries the channel's state in the
 /// channel requirement's `extra` (`channelState`, `voucherState`), for the client to resync.
-fn channel_refused(state: &AppState, price: u128, refusal: &Refusal) -> Response {
+fn channel_refused(state: &AppState, quote: &Quote, refusal: &Refusal) -> Response {
     state.metrics.payment_failed(refusal.error.code);
     if refusal.internal {
         return json_response(
@@ -458,7 +696,7 @@ fn channel_refused(state: &AppState, price: u128, refusal: &Refusal) -> Response
     }
     refusal_402(
         state,
-        price,
+        quote,
         // The scheme's clients match the 402's `error` against its codes.
         Some((
             refusal.error.code.to_owned(),
@@ -471,19 +709,28 @@ fn channel_refused(state: &AppState, price: u128, refusal: &Refusal) -> Response
 
 fn refusal_402(
     state: &AppState,
-    price: u128,
+    quote: &Quote,
     why: Option<(String, &'static str, String)>,
     corrective: Option<&(ChannelStateExtra, Value)>,
 ) -> Response {
+    let priced = match quote.alignment {
+        Some(a) => format!(
+            " (alignment {}, tier {}: {}‰ of the price)",
+            align::format_alignment(a),
+            quote.tier,
+            quote.multiplier_permille
+        ),
+        None => String::new(),
+    };
     let resource = ResourceInfo {
         url: format!("{}/v1/generate", state.public_url.trim_end_matches('/')),
         description: Some(format!(
-            "text generation by project {}'s latest model",
+            "text generation by project {}'s latest model{priced}",
             state.payment.project_id
         )),
         mime_type: Some("application/json".into()),
     };
-    let mut accepts = state.accepts(price);
+    let mut accepts = state.accepts(quote.price);
     if let Some((channel_state, voucher_state)) = corrective
         && let Some(offer) = accepts
             .iter_mut()
@@ -498,10 +745,11 @@ fn refusal_402(
             .insert("voucherState".into(), voucher_state.clone());
     }
     let mut required = PaymentRequired::new(resource, accepts);
-    let mut body = json!({});
+    let mut body = json!({ "pricing": pricing_json(quote) });
     if let Some((error, code, message)) = why {
         required = required.with_error(error);
-        body = json!({ "error": message, "code": code });
+        body["error"] = json!(message);
+        body["code"] = json!(code);
     }
     let header = encode_payment_required(&required);
     if let Value::Object(m) = &mut body
@@ -513,7 +761,7 @@ fn refusal_402(
     if let Ok(v) = HeaderValue::from_str(&header) {
         resp.headers_mut().insert(PAYMENT_REQUIRED_HEADER, v);
     }
-    resp
+    with_pricing(resp, quote)
 }
 
 async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -522,27 +770,33 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         Ok(r) => r,
         Err(why) => return bad_request(why),
     };
-    let price = state.price.get();
+    // Quoted once, from the body alone: the 402 offers this amount, and a payment is checked
+    // against (and settled at) the same amount.
+    // A free-tier request is funded by the premiums settled so far, or pays the price.
+    let quote = state.subsidies.fund(state.quote(&req));
+    let price = quote.price;
     if price == 0 {
-        return unpaid(State(state), body).await;
+        // Not for sale, or in the free tier: served without payment (a payment header, if
+        // any, is ignored and nothing is charged).
+        return serve_unpaid(&state, req, started, Some(&quote)).await;
     }
     let Some(header) = headers.get(PAYMENT_SIGNATURE_HEADER) else {
-        return payment_required(&state, price, None);
+        return payment_required(&state, &quote, None);
     };
     let Ok(header) = header.to_str() else {
         let e = PaymentError::Malformed("the PAYMENT-SIGNATURE header is not ASCII".into());
-        return payment_required(&state, price, Some(&e));
+        return payment_required(&state, &quote, Some(&e));
     };
     if let Some(channels) = state.channels.clone()
         && payment_scheme(header).as_deref() == Some(SCHEME_BATCH_SETTLEMENT)
     {
-        return channel_paid(&state, &channels, req, header, price, started).await;
+        return channel_paid(&state, &channels, req, header, &quote, started).await;
     }
     let requirements = state.requirements(price);
     let now = unix_now();
     let payment = match verify_header(header, &requirements, now) {
         Ok(p) => p,
-        Err(e) => return payment_required(&state, price, Some(&e)),
+        Err(e) => return payment_required(&state, &quote, Some(&e)),
     };
     // The nonce is claimed first (persisted: a replay stops here, also after a restart); the
     // on-chain checks then run while the output is produced, and both must pass before settling.
@@ -555,7 +809,7 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
                 payer: payment.payer,
                 nonce: payment.authorization.nonce,
             };
-            return payment_required(&state, price, Some(&e));
+            return payment_required(&state, &quote, Some(&e));
         }
         Err(e) => {
             warn!(error = %e, "the nonce store failed: refusing the payment");
@@ -571,20 +825,22 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         // what it asked.
         if let Err(e) = check_onchain(&state.provider, &payment).await {
             let _ = state.nonces.mark_failed(&key, e.code(), unix_now());
-            return payment_required(&state, price, Some(&e));
+            return payment_required(&state, &quote, Some(&e));
         }
         let tx = match settle(&state, &payment, key).await {
             Ok(tx) => tx,
             Err(resp) => return resp,
         };
         state.metrics.inference_request(true, false);
-        info!(payer = %payment.payer, value = %payment.authorization.value, %tx, "paid stream settled; streaming");
-        let mut resp = stream_output(&state, req, started);
+        state.tiers.served(quote.tier);
+        state.subsidies.credit(&quote);
+        info!(payer = %payment.payer, value = %payment.authorization.value, tier = quote.tier, %tx, "paid stream settled; streaming");
+        let mut resp = stream_output(&state, req, started, Some(pricing_json(&quote)));
         if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&payment.settle_response(tx)))
         {
             resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
         }
-        return resp;
+        return with_pricing(resp, &quote);
     }
     let (checked, produced) = tokio::join!(
         check_onchain(&state.provider, &payment),
@@ -592,7 +848,7 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     );
     if let Err(e) = checked {
         let _ = state.nonces.mark_failed(&key, e.code(), unix_now());
-        return payment_required(&state, price, Some(&e));
+        return payment_required(&state, &quote, Some(&e));
     }
     // The output first: a payment is never settled for an answer that cannot be given.
     let (root, out, cached) = match produced {
@@ -615,58 +871,64 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     };
     state.metrics.inference_request(true, cached);
     state.metrics.inference_latency(started.elapsed());
+    state.tiers.served(quote.tier);
+    state.subsidies.credit(&quote);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     info!(
-        payer = %payment.payer, value = %payment.authorization.value, %tx, cached,
+        payer = %payment.payer, value = %payment.authorization.value, %tx, cached, tier = quote.tier,
         verify_ms = ms(t_verified), claim_ms = ms(t_claimed - t_verified),
         check_and_output_ms = ms(t_produced - t_claimed), settle_ms = ms(started.elapsed() - t_produced),
         "paid inference served"
     );
     let settle = payment.settle_response(tx);
+    let pricing = pricing_json(&quote);
     let mut resp = json_response(
         StatusCode::OK,
-        output_json(root, &out, cached, started.elapsed()),
+        answer_json(root, &out, cached, started.elapsed(), Some(&pricing)),
     );
     if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
         resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
     }
-    resp
+    with_pricing(resp, &quote)
 }
 
-/// A request paid through a payment channel (see `autonet_x402::channel_server`): the voucher is stored
-/// before the output is produced and the charge after; a stream is charged before its first
-/// byte.
+/// A request paid through a payment channel (see `autonet_x402::channel_server`) at its quoted
+/// price: the voucher is stored before the output is produced and the charge after; a stream is
+/// charged before its first byte.
 async fn channel_paid(
     state: &AppState,
     channels: &Channels,
     req: Request,
     header: &str,
-    price: u128,
+    quote: &Quote,
     started: Instant,
 ) -> Response {
+    let price = quote.price;
     let payment = match decode_channel_payment(header)
         .and_then(|p| verify_channel_payment(&p, &channels.offer, price, unix_now()))
     {
         Ok(p) => p,
-        Err(e) => return channel_refused(state, price, &e.into()),
+        Err(e) => return channel_refused(state, quote, &e.into()),
     };
     let admitted = match channels.admit(&state.provider, &payment, price).await {
         Ok(a) => a,
-        Err(refusal) => return channel_refused(state, price, &refusal),
+        Err(refusal) => return channel_refused(state, quote, &refusal),
     };
     let network = format!("eip155:{}", state.payment.chain_id);
     let channel = admitted.channel_id();
     if req.stream {
         let settle = match channels.commit(admitted, &network) {
             Ok(s) => s,
-            Err(refusal) => return channel_refused(state, price, &refusal),
+            Err(refusal) => return channel_refused(state, quote, &refusal),
         };
         state.metrics.inference_request(true, false);
-        let mut resp = stream_output(state, req, started);
+        state.tiers.served(quote.tier);
+        state.subsidies.credit(quote);
+        let mut resp = stream_output(state, req, started, Some(pricing_json(quote)));
         if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
             resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
         }
-        return resp;
+        return with_pricing(resp, quote);
     }
     let (root, out, cached) = match produce(state, &req).await {
         Ok(x) => x,
@@ -680,19 +942,22 @@ async fn channel_paid(
     };
     let settle = match channels.commit(admitted, &network) {
         Ok(s) => s,
-        Err(refusal) => return channel_refused(state, price, &refusal),
+        Err(refusal) => return channel_refused(state, quote, &refusal),
     };
     state.metrics.inference_request(true, cached);
     state.metrics.inference_latency(started.elapsed());
-    tracing::debug!(%channel, cached, "paid by channel voucher");
+    state.tiers.served(quote.tier);
+    state.subsidies.credit(quote);
+    tracing::debug!(%channel, cached, tier = quote.tier, "paid by channel voucher");
+    let pricing = pricing_json(quote);
     let mut resp = json_response(
         StatusCode::OK,
-        output_json(root, &out, cached, started.elapsed()),
+        answer_json(root, &out, cached, started.elapsed(), Some(&pricing)),
     );
     if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
         resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
     }
-    resp
+    with_pricing(resp, quote)
 }
 
 /// `POST /v1/channels/claim`: claims every unclaimed voucher now (loopback callers only).
@@ -898,10 +1163,14 @@ mod tests {
         let provider = alloy::providers::ProviderBuilder::new()
             .connect_http("http://127.0.0.1:9".parse().unwrap())
             .erased();
+        let metrics = Metrics::new();
         let state = AppState {
             current: Current::new(model),
             cache: AppState::new_cache(8),
             price: Arc::new(AtomicU128::new(0)),
+            jurisdiction: Arc::new(JurisdictionCell::default()),
+            tiers: TierCounters::register(&metrics),
+            subsidies: Arc::default(),
             payment: Payment {
                 chain_id: 1,
                 asset: Address::repeat_byte(1),
@@ -915,7 +1184,7 @@ mod tests {
             nonces: Arc::new(NonceStore::open_in_memory().unwrap()),
             provider,
             public_url: "http://127.0.0.1".into(),
-            metrics: Metrics::new(),
+            metrics,
             payments: Payments::new(),
             pending: Arc::new(AtomicU64::new(0)),
             channels: None,
@@ -1153,6 +1422,30 @@ mod tests {
         assert!(e.contains("max_tokens"), "{e}");
         let e = Request::parse(b"[1]").unwrap_err();
         assert!(e.contains("JSON object"), "{e}");
+        // `user` (alignment pricing): optional, a string, bounded, not part of the cache key.
+        let u = Request::parse(br#"{"prompt":"fn main","user":"a nurse"}"#).unwrap();
+        assert_eq!(u.user, "a nurse");
+        assert_eq!(r.user, "");
+        assert_eq!(
+            Request::parse(br#"{"prompt":"fn main","user":null}"#)
+                .unwrap()
+                .user,
+            ""
+        );
+        assert_eq!(
+            u.cache_key(),
+            Request::parse(br#"{"prompt":"fn main"}"#)
+                .unwrap()
+                .cache_key()
+        );
+        let e = Request::parse(br#"{"prompt":"x","user":7}"#).unwrap_err();
+        assert!(e.contains("`user` must be a string"), "{e}");
+        let long = format!(
+            r#"{{"prompt":"x","user":"{}"}}"#,
+            "a".repeat(MAX_USER_BYTES + 1)
+        );
+        let e = Request::parse(long.as_bytes()).unwrap_err();
+        assert!(e.contains("`user` is"), "{e}");
         let long = format!(r#"{{"prompt":"{}"}}"#, "a".repeat(MAX_PROMPT_BYTES + 1));
         assert!(
             Request::parse(long.as_bytes())

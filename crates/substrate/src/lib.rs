@@ -24,6 +24,7 @@
 //!   **novelty** (all movement, reversions included; diagnostic) and **mint** (rewarded: rises
 //!   that land positive, weighted by the share of the rest of the epoch they survived).
 
+pub mod align;
 pub mod embed;
 pub mod kind;
 

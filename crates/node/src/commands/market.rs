@@ -154,6 +154,10 @@ pub struct InferArgs {
     /// The prompt
     #[arg(long)]
     pub prompt: String,
+    /// Text describing who asks (role, purpose): with a project that sets a jurisdiction, the
+    /// request is priced by its alignment (free, the price, or up to 3 times it)
+    #[arg(long, value_name = "TEXT")]
+    pub user: Option<String>,
     /// Bytes to generate
     #[arg(long, default_value_t = 64)]
     pub max_tokens: usize,
@@ -196,6 +200,9 @@ pub async fn infer(ctx: &Context, args: &InferArgs) -> Result<Report, CommandErr
         "temperature": args.temperature,
         "seed": args.seed,
     });
+    if let Some(u) = &args.user {
+        body["user"] = json!(u);
+    }
     if let Some(k) = args.top_k {
         body["top_k"] = json!(k);
     }
