@@ -212,6 +212,10 @@ pub struct Agent {
     pub data: Arc<Dataset>,
     /// The project's task kind.
     pub kind: crate::kind::AnyKind,
+    /// The witness log.
+    pub witness: Arc<crate::witness::Witness>,
+    /// This agent's ERC-8004 identity, once registered.
+    identity: Mutex<Option<U256>>,
     /// Genesis model root.
     pub genesis_root: B256,
     /// Transaction options.
@@ -242,6 +246,7 @@ impl Agent {
         spec: TrainingSpec,
         data: Arc<Dataset>,
         kind: crate::kind::AnyKind,
+        witness: Arc<crate::witness::Witness>,
         genesis_root: B256,
     ) -> Result<Self, AgentError> {
         let client = ShardClient::new(autonet_storage::FetchConfig::default())
@@ -257,6 +262,8 @@ impl Agent {
             spec,
             data,
             kind,
+            witness,
+            identity: Mutex::new(None),
             genesis_root,
             tx: TxOptions::default().with_timeout(Duration::from_secs(120)),
             bls: None,
@@ -266,6 +273,16 @@ impl Agent {
             models: Mutex::new(HashMap::new()),
             bases: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// This agent's ERC-8004 identity, once registered.
+    pub fn identity_id(&self) -> Option<U256> {
+        *self.identity.lock().expect("identity lock")
+    }
+
+    /// Records this agent's ERC-8004 identity.
+    pub fn set_identity_id(&self, id: U256) {
+        *self.identity.lock().expect("identity lock") = Some(id);
     }
 
     /// The project id as a U256.

@@ -21,16 +21,69 @@ pub fn watched(contracts: &autonet_bindings::Contracts) -> Vec<Address> {
     ]
 }
 
+/// The name of a recorded event, and whether its first indexed topic is a task id.
+fn event_name(topic0: alloy::primitives::B256) -> Option<(&'static str, bool)> {
+    Some(match topic0 {
+        TaskManager::TaskProposed::SIGNATURE_HASH => ("TaskProposed", true),
+        TaskManager::GroundTruthRevealed::SIGNATURE_HASH => ("GroundTruthRevealed", true),
+        TaskManager::SolutionRevealed::SIGNATURE_HASH => ("SolutionRevealed", true),
+        TaskManager::VoteRevealed::SIGNATURE_HASH => ("VoteRevealed", true),
+        TaskManager::TaskFinalized::SIGNATURE_HASH => ("TaskFinalized", true),
+        TaskManager::TaskClosed::SIGNATURE_HASH => ("TaskClosed", true),
+        TaskManager::TaskCancelled::SIGNATURE_HASH => ("TaskCancelled", true),
+        Rewards::SolverRewarded::SIGNATURE_HASH => ("SolverRewarded", true),
+        Rewards::CoordinatorRewarded::SIGNATURE_HASH => ("CoordinatorRewarded", true),
+        Rewards::ProposerRewarded::SIGNATURE_HASH => ("ProposerRewarded", true),
+        Rewards::AggregatorFeePaid::SIGNATURE_HASH => ("AggregatorFeePaid", true),
+        ModelShardRegistry::ModelPublished::SIGNATURE_HASH => ("ModelPublished", false),
+        ModelShardRegistry::ModelAccepted::SIGNATURE_HASH => ("ModelAccepted", false),
+        _ => return None,
+    })
+}
+
 /// Writes the round's events into the database.
 #[derive(Clone, Debug)]
 pub struct Recorder {
     db: Arc<AgentDb>,
+    witness: Option<Arc<crate::witness::Witness>>,
 }
 
 impl Recorder {
     /// A recorder into `db`.
     pub fn new(db: Arc<AgentDb>) -> Self {
-        Self { db }
+        Self { db, witness: None }
+    }
+
+    /// The same recorder, also writing each event it records (and each a reorg takes back) in
+    /// the witness log.
+    pub fn with_witness(self, witness: Arc<crate::witness::Witness>) -> Self {
+        Self {
+            witness: Some(witness),
+            ..self
+        }
+    }
+
+    fn witness(&self, log: &Log, kind: &str) {
+        let Some(w) = &self.witness else { return };
+        let Some((name, by_task)) = log.topic0().and_then(|t| event_name(*t)) else {
+            return;
+        };
+        let task = log.topics().get(1).filter(|_| by_task).map(|t| {
+            u64::try_from(alloy::primitives::U256::from_be_bytes(t.0)).unwrap_or(u64::MAX)
+        });
+        w.record(
+            log.block_number.unwrap_or_default(),
+            task,
+            kind,
+            name,
+            &serde_json::json!({
+                "contract": log.address(),
+                "tx": log.transaction_hash,
+                "log_index": log.log_index,
+                "topics": log.topics(),
+                "data": log.data().data,
+            }),
+        );
     }
 
     fn record(&self, log: &Log) -> Result<(), HandlerError> {
@@ -151,7 +204,9 @@ impl Recorder {
 
 impl LogHandler for Recorder {
     async fn handle(&mut self, log: &Log) -> Result<(), HandlerError> {
-        self.record(log)
+        self.record(log)?;
+        self.witness(log, "event");
+        Ok(())
     }
 
     async fn rollback(&mut self, log: &Log) -> Result<(), HandlerError> {
@@ -160,6 +215,7 @@ impl LogHandler for Recorder {
             log.log_index.unwrap_or_default(),
         )?;
         tracing::warn!(tx = ?log.transaction_hash, log_index = ?log.log_index, rows = n, "reorg: forgot an event");
+        self.witness(log, "reorg");
         Ok(())
     }
 }

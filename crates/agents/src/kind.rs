@@ -28,7 +28,6 @@ use tracing::{info, warn};
 use crate::agent::{Agent, AgentError};
 use crate::db::{SolutionRow, TaskRow};
 use crate::roles::ports::{Aggregate, Solution, Vote};
-use crate::roles::random_b256;
 use crate::spec::{CartridgeSpec, Originality, TrainingSpec, scores_from_losses, task_scores};
 
 /// What a task kind does for the roles.
@@ -116,6 +115,13 @@ impl TaskKind for AnyKind {
             AnyKind::Cartridge(k) => k.aggregate(agent, task, onto).await,
         }
     }
+}
+
+/// The salt of `key`'s commitment: random, and anchoring the witness log's head.
+fn salt_for(agent: &Agent, key: crate::roles::ActionKey, task: &TaskRow) -> B256 {
+    agent
+        .witness
+        .anchored_salt(task.block, Some(task.task_id), &key.to_string())
 }
 
 fn aggregate_of(manifest: &autonet_storage::Manifest, parent_root: B256) -> Aggregate {
@@ -216,7 +222,7 @@ impl TaskKind for Lm {
         Ok(Solution {
             delta_root: B256::from(manifest.root),
             manifest_hash: B256::from(manifest.manifest_hash()),
-            salt: random_b256(),
+            salt: salt_for(agent, crate::roles::ActionKey::Solve(task.task_id), task),
             train_loss: loss,
             train_secs: started.elapsed().as_secs_f32(),
         })
@@ -295,7 +301,7 @@ impl TaskKind for Lm {
         info!(task = task.task_id, base_loss, ?losses, ?scores, "scored");
         Ok(Vote {
             scores,
-            salt: random_b256(),
+            salt: salt_for(agent, crate::roles::ActionKey::Vote(task.task_id), task),
             base_loss,
             losses,
             mints: Vec::new(),
@@ -564,11 +570,7 @@ impl CartridgeKind {
             r.state = base;
             r.turns = turn_bytes(held);
             r.items = vec![item];
-            match self
-                .ask(r.encode())
-                .await
-                .and_then(|b| decode_u64s(&b, 2))
-            {
+            match self.ask(r.encode()).await.and_then(|b| decode_u64s(&b, 2)) {
                 Ok(g) => {
                     v.before = g[0];
                     valid[i] = true;
@@ -650,7 +652,7 @@ impl TaskKind for CartridgeKind {
         Ok(Solution {
             delta_root: B256::from(manifest.root),
             manifest_hash: B256::from(manifest.manifest_hash()),
-            salt: random_b256(),
+            salt: salt_for(agent, crate::roles::ActionKey::Solve(task.task_id), task),
             train_loss: 0.0,
             train_secs: started.elapsed().as_secs_f32(),
         })
@@ -690,7 +692,7 @@ impl TaskKind for CartridgeKind {
         info!(task = task.task_id, kind = %self.spec.name, gap = before, ?mints, ?scores, "scored");
         Ok(Vote {
             scores,
-            salt: random_b256(),
+            salt: salt_for(agent, crate::roles::ActionKey::Vote(task.task_id), task),
             base_loss,
             losses: as_loss,
             mints,

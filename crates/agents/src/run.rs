@@ -150,6 +150,11 @@ pub async fn run(
     }
 
     let db = Arc::new(AgentDb::open(opts.state_dir.join("agent.sqlite"))?);
+    // The witness log: refuses to go on after a history that does not check.
+    let witness =
+        Arc::new(crate::witness::Witness::open(&opts.state_dir).map_err(|e| {
+            AgentError::Other(format!("{e} (move the file aside to start a new log)"))
+        })?);
     let cursor = Arc::new(
         CursorStore::open(opts.state_dir.join("events.sqlite"))
             .map_err(|e| AgentError::Other(e.to_string()))?,
@@ -196,6 +201,7 @@ pub async fn run(
         spec,
         Arc::new(data),
         kind,
+        witness.clone(),
         genesis_root,
     )?;
     if opts.role == Role::Coordinator {
@@ -204,7 +210,21 @@ pub async fn run(
         let index = crate::bls::ensure_registered(&agent, &key).await?;
         agent.bls = Some(crate::bls::Signer::new(key, index, attestations));
     }
-    register_identity(&agent, &endpoint).await?;
+    let agent_id = register_identity(&agent, &endpoint).await?;
+    agent.set_identity_id(agent_id);
+    witness.record(
+        agent.head().await.unwrap_or_default(),
+        None,
+        "start",
+        opts.role.name(),
+        &serde_json::json!({
+            "address": me,
+            "project": opts.project_id,
+            "agent_id": agent_id,
+            "code": policy.identity.fingerprint,
+            "version": policy.identity.version,
+        }),
+    );
     let mut config = WatcherConfig::new(
         format!("agent-{}", opts.role.name()),
         watched(&contracts),
@@ -216,8 +236,12 @@ pub async fn run(
     // `--confirmations` deep, and one a reorg removed is sent again.
     config.confirmations = 0;
     config.poll_interval = opts.poll;
-    let mut watcher =
-        EventWatcher::new(provider.clone(), cursor, config, Recorder::new(db.clone()));
+    let mut watcher = EventWatcher::new(
+        provider.clone(),
+        cursor,
+        config,
+        Recorder::new(db.clone()).with_witness(witness.clone()),
+    );
 
     let ready = serde_json::json!({ "role": opts.role.name(), "address": me.to_string(), "endpoint": endpoint });
     std::fs::write(opts.state_dir.join(READY_FILE), ready.to_string())
@@ -322,7 +346,7 @@ async fn tick<H: autonet_chain::watcher::LogHandler>(
 }
 
 /// Registers this node in the ERC-8004 identity registry (or refreshes its endpoints there).
-async fn register_identity(agent: &Agent, endpoint: &str) -> Result<(), AgentError> {
+async fn register_identity(agent: &Agent, endpoint: &str) -> Result<U256, AgentError> {
     use crate::identity::{AutonetInfo, Registration, endpoints};
     let mut names = vec![endpoints::STATUS, endpoints::METRICS];
     if agent.opts.role.serves_shards() {
@@ -346,8 +370,7 @@ async fn register_identity(agent: &Agent, endpoint: &str) -> Result<(), AgentErr
         &autonet_chain::TxOptions::default(),
     )
     .await
-    .map_err(|e| AgentError::Other(e.to_string()))?;
-    Ok(())
+    .map_err(|e| AgentError::Other(e.to_string()))
 }
 
 async fn register_provider(

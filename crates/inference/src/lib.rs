@@ -187,6 +187,15 @@ pub async fn serve(
         .unwrap_or_else(|| format!("http://{bound}"));
     let metrics = Metrics::new();
     let payments = Payments::new();
+    // The witness log: refuses to go on after a history that does not check.
+    let witness = Arc::new(
+        autonet_witness::Witness::open(&opts.state_dir).map_err(|e| {
+            other(
+                "opening the witness log",
+                format!("{e} (move the file aside to start a new log)"),
+            )
+        })?,
+    );
     let state = AppState {
         current: current.clone(),
         cache: AppState::new_cache(opts.cache_entries),
@@ -194,6 +203,7 @@ pub async fn serve(
         jurisdiction: Arc::new(JurisdictionCell::new(jurisdiction)),
         tiers: TierCounters::register(&metrics),
         subsidies: Arc::default(),
+        witness: Some(witness.clone()),
         payment: Payment {
             chain_id,
             asset: contracts.atn_token,
@@ -246,6 +256,7 @@ pub async fn serve(
         tokio::spawn(async move { claim_loop(channels, provider, payment, cancel).await })
     });
 
+    let mut agent_id = None;
     if opts.register_identity {
         let registration = Registration::new(
             AutonetInfo {
@@ -257,17 +268,26 @@ pub async fn serve(
             &public_url,
             &[endpoints::INFERENCE, endpoints::STATUS, endpoints::METRICS],
         );
-        identity::ensure_registered(
-            &provider,
-            contracts.identity,
-            me,
-            0,
-            &registration,
-            &TxOptions::default(),
-        )
-        .await
-        .map_err(|e| InferenceError::Chain(e.to_string()))?;
+        agent_id = Some(
+            identity::ensure_registered(
+                &provider,
+                contracts.identity,
+                me,
+                0,
+                &registration,
+                &TxOptions::default(),
+            )
+            .await
+            .map_err(|e| InferenceError::Chain(e.to_string()))?,
+        );
     }
+    witness.record(
+        provider.get_block_number().await.unwrap_or_default(),
+        None,
+        "start",
+        "inference",
+        &serde_json::json!({"address": me, "project": opts.project_id, "agent_id": agent_id, "model": root}),
+    );
     let ready = serde_json::json!({ "url": public_url, "model": root.to_string(), "address": me.to_string() });
     std::fs::write(opts.state_dir.join(READY_FILE), ready.to_string())
         .map_err(|e| other("writing the ready file", e.to_string()))?;
@@ -297,7 +317,33 @@ pub async fn serve(
         if let Some((draft_source, drafting)) = &draft {
             follow(draft_source, drafting.current(), 0, "draft model").await;
         }
+        let before = current.get().root;
         follow(&source, &current, opts.batch_slots, "model").await;
+        let now = current.get().root;
+        if now != before {
+            // A new model served: its start is witnessed, and the log's head (the payments
+            // for the previous model included) anchored in the node's registration.
+            witness.record(
+                provider.get_block_number().await.unwrap_or_default(),
+                None,
+                "model",
+                "serving",
+                &serde_json::json!({"model": now, "previous": before}),
+            );
+            if let Some(id) = agent_id
+                && let Err(e) = autonet_witness::anchor_in_identity(
+                    &witness,
+                    &provider,
+                    contracts.identity,
+                    id,
+                    None,
+                    &TxOptions::default(),
+                )
+                .await
+            {
+                warn!(error = %e, "anchoring the witness log; the next model anchors it");
+            }
+        }
     }
     if let Some(claimer) = claimer {
         let _ = claimer.await;

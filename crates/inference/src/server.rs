@@ -127,6 +127,8 @@ pub struct AppState {
     pub tiers: TierCounters,
     /// The premiums this node has settled and not yet spent on free-tier requests.
     pub subsidies: Arc<SubsidyPool>,
+    /// The node's witness log (`None` only in tests of the routes alone).
+    pub witness: Option<Arc<autonet_witness::Witness>>,
     /// Payment settings.
     pub payment: Payment,
     /// Persisted nonces.
@@ -263,6 +265,29 @@ impl TierCounters {
 }
 
 impl AppState {
+    /// A paid request served at `quote`: counted per tier, its premium credited to the
+    /// subsidies, and the payment written in the witness log (`by`: the payer or channel; `tx`:
+    /// the settlement, for `exact`).
+    fn served_paid(&self, quote: &Quote, scheme: &str, by: String, tx: Option<TxHash>) {
+        self.tiers.served(quote.tier);
+        self.subsidies.credit(quote);
+        if let Some(w) = &self.witness {
+            w.record(
+                0,
+                None,
+                "payment",
+                scheme,
+                &json!({
+                    "by": by,
+                    "value_wei": quote.price.to_string(),
+                    "tier": quote.tier,
+                    "tx": tx,
+                    "model": self.current.get().root,
+                }),
+            );
+        }
+    }
+
     /// The price of `req` now: the project's price scaled by the request's alignment (the
     /// `user` text, the prompt) with the project's jurisdiction, or unchanged without one.
     pub fn quote(&self, req: &Request) -> Quote {
@@ -832,8 +857,7 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             Err(resp) => return resp,
         };
         state.metrics.inference_request(true, false);
-        state.tiers.served(quote.tier);
-        state.subsidies.credit(&quote);
+        state.served_paid(&quote, "exact", payment.payer.to_string(), Some(tx));
         info!(payer = %payment.payer, value = %payment.authorization.value, tier = quote.tier, %tx, "paid stream settled; streaming");
         let mut resp = stream_output(&state, req, started, Some(pricing_json(&quote)));
         if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&payment.settle_response(tx)))
@@ -871,8 +895,7 @@ async fn paid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     };
     state.metrics.inference_request(true, cached);
     state.metrics.inference_latency(started.elapsed());
-    state.tiers.served(quote.tier);
-    state.subsidies.credit(&quote);
+    state.served_paid(&quote, "exact", payment.payer.to_string(), Some(tx));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     info!(
         payer = %payment.payer, value = %payment.authorization.value, %tx, cached, tier = quote.tier,
@@ -922,8 +945,7 @@ async fn channel_paid(
             Err(refusal) => return channel_refused(state, quote, &refusal),
         };
         state.metrics.inference_request(true, false);
-        state.tiers.served(quote.tier);
-        state.subsidies.credit(quote);
+        state.served_paid(quote, SCHEME_BATCH_SETTLEMENT, channel.to_string(), None);
         let mut resp = stream_output(state, req, started, Some(pricing_json(quote)));
         if let Ok(v) = HeaderValue::from_str(&encode_payment_response(&settle)) {
             resp.headers_mut().insert(PAYMENT_RESPONSE_HEADER, v);
@@ -946,8 +968,7 @@ async fn channel_paid(
     };
     state.metrics.inference_request(true, cached);
     state.metrics.inference_latency(started.elapsed());
-    state.tiers.served(quote.tier);
-    state.subsidies.credit(quote);
+    state.served_paid(quote, SCHEME_BATCH_SETTLEMENT, channel.to_string(), None);
     tracing::debug!(%channel, cached, tier = quote.tier, "paid by channel voucher");
     let pricing = pricing_json(quote);
     let mut resp = json_response(
@@ -1171,6 +1192,7 @@ mod tests {
             jurisdiction: Arc::new(JurisdictionCell::default()),
             tiers: TierCounters::register(&metrics),
             subsidies: Arc::default(),
+            witness: None,
             payment: Payment {
                 chain_id: 1,
                 asset: Address::repeat_byte(1),

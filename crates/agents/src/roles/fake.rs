@@ -466,4 +466,14 @@ impl Node for FakeNode {
     fn bls_forget(&self, message: B256) {
         self.forgotten.lock().unwrap().push(message);
     }
+
+    fn salt(&self, _action: &str, _task: Option<u64>, _block: u64) -> B256 {
+        super::random_b256()
+    }
+
+    fn witness(&self, _what: super::ports::Witnessed<'_>) {}
+
+    async fn anchor(&self, _task: u64) -> Result<(), AgentError> {
+        Ok(())
+    }
 }

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use tracing::{error, info, warn};
 
 use super::Ctx;
-use super::ports::{Chain, Node, Tx};
+use super::ports::{Chain, Node, Tx, Witnessed};
 use crate::agent::AgentError;
 use crate::db::{Action, ActionState};
 
@@ -184,6 +184,12 @@ impl<C: Chain, N: Node> Ctx<'_, C, N> {
         why: &str,
     ) -> Result<(), AgentError> {
         warn!(key = %key, why, "skipping");
+        self.node.witness(Witnessed::Skipped {
+            key: &key.to_string(),
+            task: key.task(),
+            block: self.chain.head(),
+            why,
+        });
         self.db.put_action(
             &key.to_string(),
             key.task(),
@@ -259,6 +265,17 @@ pub(crate) async fn start<C: Chain, N: Node, T: Serialize>(
         at,
         None,
     )?;
+    ctx.node.witness(Witnessed::Prepared {
+        key: &key.to_string(),
+        task: key.task(),
+        block: at,
+        tx: &tx,
+        data: serde_json::to_value(data).unwrap_or_default(),
+        sealed: matches!(
+            key,
+            ActionKey::Propose(_) | ActionKey::Solve(_) | ActionKey::Vote(_)
+        ),
+    });
     send(ctx, key, &tx).await
 }
 
@@ -346,7 +363,20 @@ async fn send<C: Chain, N: Node>(
             if let Some(task) = sent.task_id {
                 ctx.db.set_action_task(&key.to_string(), task)?;
             }
-            ctx.mark_sent(key, sent.block, Some(sent.tx_hash))
+            ctx.node.witness(Witnessed::Landed {
+                key: &key.to_string(),
+                task: key.task().or(sent.task_id),
+                block: sent.block,
+                tx_hash: sent.tx_hash,
+                tx,
+            });
+            let step = ctx.mark_sent(key, sent.block, Some(sent.tx_hash))?;
+            if let Tx::Publish { task, .. } = tx
+                && let Err(e) = ctx.node.anchor(*task).await
+            {
+                warn!(task, error = %e, "anchoring the witness log's head failed; the next publication anchors it");
+            }
+            Ok(step)
         }
         Err(e) => {
             // Landed meanwhile (an earlier send mined after all, or another node's identical

@@ -10,7 +10,7 @@ use autonet_protocol::units::format_atn;
 use tracing::info;
 
 use super::ports::{
-    Aggregate, Chain, Deadlines, ModelInfo, Node, Sent, Solution, TaskInfo, Tx, Vote,
+    Aggregate, Chain, Deadlines, ModelInfo, Node, Sent, Solution, TaskInfo, Tx, Vote, Witnessed,
 };
 use crate::agent::{Agent, AgentError, Role};
 use crate::bls::Collection;
@@ -486,5 +486,69 @@ impl Node for LiveNode<'_> {
 
     fn bls_forget(&self, message: B256) {
         self.0.bls_collector.forget(message);
+    }
+
+    fn salt(&self, action: &str, task: Option<u64>, block: u64) -> B256 {
+        self.0.witness.anchored_salt(block, task, action)
+    }
+
+    fn witness(&self, what: Witnessed<'_>) {
+        let w = &self.0.witness;
+        match what {
+            Witnessed::Prepared {
+                key,
+                task,
+                block,
+                tx,
+                data,
+                sealed,
+            } => {
+                let data = serde_json::json!({"tx": tx.describe(), "data": data});
+                if sealed {
+                    w.seal(block, task, "action", key, &data);
+                } else {
+                    w.record(block, task, "action", key, &data);
+                }
+            }
+            Witnessed::Landed {
+                key,
+                task,
+                block,
+                tx_hash,
+                tx,
+            } => {
+                w.record(
+                    block,
+                    task,
+                    "sent",
+                    key,
+                    &serde_json::json!({"tx": tx_hash}),
+                );
+                if let Tx::RevealSolution { salt, .. }
+                | Tx::RevealVote { salt, .. }
+                | Tx::RevealGroundTruth { salt, .. } = tx
+                {
+                    w.reveal(*salt, tx_hash, block, task);
+                }
+            }
+            Witnessed::Skipped {
+                key,
+                task,
+                block,
+                why,
+            } => {
+                w.record(
+                    block,
+                    task,
+                    "skipped",
+                    key,
+                    &serde_json::json!({"why": why}),
+                );
+            }
+        }
+    }
+
+    async fn anchor(&self, task: u64) -> Result<(), AgentError> {
+        crate::witness::anchor(self.0, task).await
     }
 }

@@ -338,6 +338,50 @@ pub trait Chain: Sync {
     ) -> impl Future<Output = Result<(), AgentError>> + Send;
 }
 
+/// What the journal tells the witness log.
+#[derive(Clone, Debug)]
+pub enum Witnessed<'a> {
+    /// An action's secrets were stored and its transaction is about to be sent.
+    Prepared {
+        /// The action.
+        key: &'a str,
+        /// Its task.
+        task: Option<u64>,
+        /// The tick's block.
+        block: u64,
+        /// The transaction.
+        tx: &'a Tx,
+        /// The stored data (sealed when `sealed`).
+        data: serde_json::Value,
+        /// Whether the data stays sealed until its reveal.
+        sealed: bool,
+    },
+    /// An action's transaction landed.
+    Landed {
+        /// The action.
+        key: &'a str,
+        /// Its task.
+        task: Option<u64>,
+        /// Its block.
+        block: u64,
+        /// Its transaction.
+        tx_hash: B256,
+        /// The transaction.
+        tx: &'a Tx,
+    },
+    /// An action was given up.
+    Skipped {
+        /// The action.
+        key: &'a str,
+        /// Its task.
+        task: Option<u64>,
+        /// The tick's block.
+        block: u64,
+        /// Why.
+        why: &'a str,
+    },
+}
+
 /// The local work of the roles.
 pub trait Node: Sync {
     /// Trains a delta for `task` from `base_root` and stores it.
@@ -380,4 +424,12 @@ pub trait Node: Sync {
     ) -> impl Future<Output = Result<Collection, AgentError>> + Send;
     /// Aggregator: drops the signatures collected on `message`.
     fn bls_forget(&self, message: B256);
+    /// A fresh salt for the commit–reveal action `action` (the running agent's anchors its
+    /// witness log's head: [`crate::witness::Witness::anchored_salt`]).
+    fn salt(&self, action: &str, task: Option<u64>, block: u64) -> B256;
+    /// Records what the journal did in the witness log.
+    fn witness(&self, what: Witnessed<'_>);
+    /// Aggregator: anchors the witness log's head on chain once it published `task`'s aggregate
+    /// (the aggregator has no commit–reveal salt to carry it).
+    fn anchor(&self, task: u64) -> impl Future<Output = Result<(), AgentError>> + Send;
 }

@@ -84,7 +84,7 @@ async fn propose<C: Chain, N: Node>(ctx: &Ctx<'_, C, N>) -> Result<(), AgentErro
     let project = ctx.cfg.project();
     let root = ctx.chain.model_root().await?;
     let eval_spec_hash = random_b256();
-    let salt = random_b256();
+    let salt = ctx.node.salt(&key.to_string(), None, ctx.head());
     let p = Proposal {
         eval_spec_hash,
         salt,
