@@ -449,7 +449,7 @@ impl CartridgeKind {
         let (rt, c, limits) = (
             self.runtime.clone(),
             self.cartridge.clone(),
-            self.limits.clone(),
+            self.limits,
         );
         let run = tokio::task::spawn_blocking(move || c.run(&rt, &request, &limits))
             .await

@@ -56,7 +56,7 @@ fn main() {
     let c = Cartridge::load(&rt, &spin, hash_of(&spin)).expect("load");
     let unmetered = Limits {
         fuel: 1 << 60,
-        ..limits.clone()
+        ..limits
     };
     let worst = (0..3)
         .map(|_| c.run(&rt, b"", &unmetered))

@@ -259,8 +259,7 @@ impl Witness {
         task: Option<u64>,
         kind: &str,
         what: &str,
-        data: Option<String>,
-        data_hash: B256,
+        (data, data_hash): (Option<String>, B256),
     ) -> (u64, B256) {
         let mut e = Entry {
             i: g.next,
@@ -298,7 +297,7 @@ impl Witness {
         let text = serde_json::to_string(data).expect("witness data serializes");
         let hash = keccak256(text.as_bytes());
         let mut g = self.inner.lock().expect("witness lock");
-        self.append(&mut g, block, task, kind, what, Some(text), hash)
+        self.append(&mut g, block, task, kind, what, (Some(text), hash))
     }
 
     /// Records `data` sealed under `key` (only its hash), to be unsealed by [`Self::unseal`].
@@ -314,7 +313,7 @@ impl Witness {
         let text = serde_json::to_string(data).expect("witness data serializes");
         let hash = keccak256(text.as_bytes());
         let mut g = self.inner.lock().expect("witness lock");
-        let out = self.append(&mut g, block, task, kind, key, None, hash);
+        let out = self.append(&mut g, block, task, kind, key, (None, hash));
         g.sealed.insert(key.to_string(), (out.0, text));
         self.save_sealed(&g);
         out
@@ -353,7 +352,7 @@ impl Witness {
         };
         let text = serde_json::to_string(&Unseal { entry, data, tx }).expect("serializes");
         let hash = keccak256(text.as_bytes());
-        self.append(g, block, task, "unseal", key, Some(text), hash);
+        self.append(g, block, task, "unseal", key, (Some(text), hash));
     }
 
     /// A reveal carrying `salt` landed in `tx`: unseals the anchor whose salt it is, and the
