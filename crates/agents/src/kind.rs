@@ -446,11 +446,7 @@ impl CartridgeKind {
     /// Runs one request off the async threads: its payload, or why the run failed (a trap,
     /// fuel, memory or the deadline; or the error the cartridge answered).
     async fn ask(&self, request: Vec<u8>) -> Result<Vec<u8>, String> {
-        let (rt, c, limits) = (
-            self.runtime.clone(),
-            self.cartridge.clone(),
-            self.limits,
-        );
+        let (rt, c, limits) = (self.runtime.clone(), self.cartridge.clone(), self.limits);
         let run = tokio::task::spawn_blocking(move || c.run(&rt, &request, &limits))
             .await
             .map_err(|e| format!("the cartridge's thread: {e}"))?;
