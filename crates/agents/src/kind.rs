@@ -124,6 +124,23 @@ fn salt_for(agent: &Agent, key: crate::roles::ActionKey, task: &TaskRow) -> B256
         .anchored_salt(task.block, Some(task.task_id), &key.to_string())
 }
 
+/// The solution stored as `manifest` (trained since `started`, at `loss`), with its salt.
+fn solution_of(
+    agent: &Agent,
+    task: &TaskRow,
+    manifest: &autonet_storage::Manifest,
+    loss: f32,
+    started: Instant,
+) -> Solution {
+    Solution {
+        delta_root: B256::from(manifest.root),
+        manifest_hash: B256::from(manifest.manifest_hash()),
+        salt: salt_for(agent, crate::roles::ActionKey::Solve(task.task_id), task),
+        train_loss: loss,
+        train_secs: started.elapsed().as_secs_f32(),
+    }
+}
+
 fn aggregate_of(manifest: &autonet_storage::Manifest, parent_root: B256) -> Aggregate {
     Aggregate {
         root: B256::from(manifest.root),
@@ -219,13 +236,7 @@ impl TaskKind for Lm {
         .await
         .map_err(|e| AgentError::Other(format!("training task: {e}")))??;
         info!(task = task.task_id, train_loss = loss, secs = started.elapsed().as_secs_f32(), delta = %B256::from(manifest.root), "trained");
-        Ok(Solution {
-            delta_root: B256::from(manifest.root),
-            manifest_hash: B256::from(manifest.manifest_hash()),
-            salt: salt_for(agent, crate::roles::ActionKey::Solve(task.task_id), task),
-            train_loss: loss,
-            train_secs: started.elapsed().as_secs_f32(),
-        })
+        Ok(solution_of(agent, task, &manifest, loss, started))
     }
 
     async fn score(
@@ -645,13 +656,7 @@ impl TaskKind for CartridgeKind {
             .put_with(&contribution, agent.spec.shard_params()?)
             .map_err(|e| AgentError::Storage(e.to_string()))?;
         info!(task = task.task_id, bytes = contribution.len(), secs = started.elapsed().as_secs_f32(), contribution = %B256::from(manifest.root), "contributed");
-        Ok(Solution {
-            delta_root: B256::from(manifest.root),
-            manifest_hash: B256::from(manifest.manifest_hash()),
-            salt: salt_for(agent, crate::roles::ActionKey::Solve(task.task_id), task),
-            train_loss: 0.0,
-            train_secs: started.elapsed().as_secs_f32(),
-        })
+        Ok(solution_of(agent, task, &manifest, 0.0, started))
     }
 
     async fn score(

@@ -14,7 +14,6 @@ use alloy::primitives::{Address, B256, TxHash, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result, bail, ensure};
-use autonet_bindings::project::IProject::{CreateProjectParams, RewardSplit, Windows};
 use autonet_bindings::{ATNToken, InferenceMarket, Project};
 use autonet_chain::{ChainProvider, ProviderConfig, TxOptions, connect, send_and_confirm};
 use autonet_inference::{READY_FILE, ServeOptions, client, serve};
@@ -79,30 +78,12 @@ async fn create_project(chain: &TestChain, dir: &std::path::Path) -> Result<U256
     let genesis = spec.store_weights(&store, &spec.genesis()?)?;
     let p = provider_for(chain, OWNER).await?;
     let project = Project::new(chain.deployment.contracts.project, &p);
-    let params = CreateProjectParams {
-        modelSpecHash: spec.spec_hash(),
-        modelURI: spec.model_uri(),
-        datasetRoot: B256::repeat_byte(2),
-        initialModelRoot: B256::from(genesis.root),
-        inferencePrice: U256::from(BASE),
-        split: RewardSplit {
-            solverBps: 5000,
-            coordinatorBps: 3000,
-            proposerBps: 1000,
-            aggregatorBps: 1000,
-        },
-        windows: Windows {
-            commit: 10,
-            gtReveal: 10,
-            solReveal: 10,
-            voteCommit: 10,
-            voteReveal: 10,
-            publish: 10,
-        },
-        maxSolvers: 4,
-        minVotes: 1,
-        maxStaleness: 0,
-    };
+    let params = autonet_test_utils::project_params(
+        spec.spec_hash(),
+        spec.model_uri(),
+        B256::from(genesis.root),
+        U256::from(BASE),
+    );
     let created =
         send_and_confirm::<Project::ProjectCreated, _, _>(&project.createProject(params), &opts())
             .await?;

@@ -209,3 +209,39 @@ mod tests {
         );
     }
 }
+
+/// A project of the tests: `spec_hash` and `model_uri` as given, initial model `initial_root`,
+/// inference at `price` wei ATN, the 50/30/10/10 split, windows of 10 blocks, at most 4
+/// solvers, 1 vote, rounds in sequence.
+pub fn project_params(
+    spec_hash: alloy::primitives::B256,
+    model_uri: String,
+    initial_root: alloy::primitives::B256,
+    price: alloy::primitives::U256,
+) -> autonet_bindings::project::IProject::CreateProjectParams {
+    use autonet_bindings::project::IProject::{CreateProjectParams, RewardSplit, Windows};
+    CreateProjectParams {
+        modelSpecHash: spec_hash,
+        modelURI: model_uri,
+        datasetRoot: alloy::primitives::B256::repeat_byte(2),
+        initialModelRoot: initial_root,
+        inferencePrice: price,
+        split: RewardSplit {
+            solverBps: 5000,
+            coordinatorBps: 3000,
+            proposerBps: 1000,
+            aggregatorBps: 1000,
+        },
+        windows: Windows {
+            commit: 10,
+            gtReveal: 10,
+            solReveal: 10,
+            voteCommit: 10,
+            voteReveal: 10,
+            publish: 10,
+        },
+        maxSolvers: 4,
+        minVotes: 1,
+        maxStaleness: 0,
+    }
+}

@@ -5,7 +5,6 @@ use std::time::Duration;
 use alloy::primitives::{B256, U256};
 use anyhow::Result;
 use autonet_bindings::Project;
-use autonet_bindings::project::IProject::{CreateProjectParams, RewardSplit, Windows};
 use autonet_chain::{ChainProvider, ProviderConfig, TxOptions, connect, send_and_confirm};
 use autonet_test_utils::TestChain;
 
@@ -27,30 +26,12 @@ pub fn opts() -> TxOptions {
 pub async fn create_project(chain: &TestChain, price: U256) -> Result<U256> {
     let p = provider_for(chain, OWNER).await?;
     let project = Project::new(chain.deployment.contracts.project, &p);
-    let params = CreateProjectParams {
-        modelSpecHash: B256::repeat_byte(1),
-        modelURI: "ipfs://model".into(),
-        datasetRoot: B256::repeat_byte(2),
-        initialModelRoot: B256::repeat_byte(3),
-        inferencePrice: price,
-        split: RewardSplit {
-            solverBps: 5000,
-            coordinatorBps: 3000,
-            proposerBps: 1000,
-            aggregatorBps: 1000,
-        },
-        windows: Windows {
-            commit: 10,
-            gtReveal: 10,
-            solReveal: 10,
-            voteCommit: 10,
-            voteReveal: 10,
-            publish: 10,
-        },
-        maxSolvers: 4,
-        minVotes: 1,
-        maxStaleness: 0,
-    };
+    let params = autonet_test_utils::project_params(
+        B256::repeat_byte(1),
+        "ipfs://model".into(),
+        B256::repeat_byte(3),
+        price,
+    );
     let created =
         send_and_confirm::<Project::ProjectCreated, _, _>(&project.createProject(params), &opts())
             .await?;
