@@ -14,11 +14,13 @@ use crate::commands::config::ConfigArgs;
 use crate::commands::deploy::DeployArgs;
 use crate::commands::gov::GovCmd;
 use crate::commands::integrity::IntegrityCmd;
+use crate::commands::join::JoinArgs;
 use crate::commands::key::KeyCmd;
 use crate::commands::market::{ClaimArgs, InferArgs, ServeArgs};
 use crate::commands::project::ProjectCmd;
 use crate::commands::staking::{StakeArgs, UnstakeArgs, WithdrawArgs};
 use crate::commands::status::StatusArgs;
+use crate::commands::witness::WitnessCmd;
 use crate::commands::{CommandError, Report};
 use crate::config::{EffectiveConfig, GlobalArgs};
 use crate::devnet::DevnetArgs;
@@ -50,6 +52,10 @@ Examples:
   # Keep the operator's key encrypted (asks for a password; ~/.foundry/keystores, shared with cast)
   autonet key new --name operator
   export AUTONET_ACCOUNT=operator   # or --account operator on each command
+
+  # Or let one command do it all: key, funds (a devnet's --faucet), stake, identity, integrity,
+  # then the agent (a re-run is a no-op)
+  autonet join --role solver --state-dir ./solver-1 --faucet http://127.0.0.1:PORT/faucet
 
   # Stake 50 ATN as a solver, see the result
   autonet stake --role solver --amount 50
@@ -139,6 +145,16 @@ pub enum Cmd {
     /// The project's training spec, dataset and genesis model are read from chain and checked.
     Run(Box<RunArgs>),
 
+    /// Bootstrap a node in one command: key, funds, stake, identity, integrity, then the agent
+    ///
+    /// Creates (first run) or unlocks the keystore, says what the role needs (ETH for gas, ATN
+    /// for its minimum stake) and what the account has, funds it from a development --faucet or
+    /// prints where to send the funds (waiting up to --wait-funds), stakes, registers the
+    /// ERC-8004 identity, checks the code fingerprint against governance, then runs the agent as
+    /// `autonet run` does. Every step already done is skipped: a re-run is a no-op, and says
+    /// "already running" when an agent holds --state-dir.
+    Join(Box<JoinArgs>),
+
     /// Start a local network and run training rounds end to end: anvil, the contracts, a
     /// project on the reference corpus, one fresh funded and staked key per agent, and 1
     /// proposer, N solvers, M coordinators and 1 aggregator as separate processes
@@ -159,6 +175,9 @@ pub enum Cmd {
     /// This build's code fingerprint and whether governance approved it
     #[command(subcommand)]
     Integrity(IntegrityCmd),
+    /// Re-check a node's witness log (hash chain, seals, anchors on chain) or print a task's story
+    #[command(subcommand)]
+    Witness(WitnessCmd),
 
     /// Serve the project's latest model over HTTP with x402 payments until Ctrl-C
     ///
@@ -205,9 +224,11 @@ impl Cmd {
             Cmd::Deploy(args) => args.uses_key(),
             Cmd::Config(args) => args.uses_key(),
             Cmd::Run(args) => args.uses_key(),
+            Cmd::Join(args) => args.uses_key(),
             Cmd::Devnet(args) => args.uses_key(),
             Cmd::Gov(cmd) => cmd.uses_key(),
             Cmd::Integrity(cmd) => cmd.uses_key(),
+            Cmd::Witness(cmd) => cmd.uses_key(),
             Cmd::Serve(args) => args.uses_key(),
             Cmd::Infer(args) => args.uses_key(),
             Cmd::Claim(args) => args.uses_key(),
@@ -227,9 +248,11 @@ pub async fn run(command: Cmd, config: EffectiveConfig) -> Result<Report, Comman
         Cmd::Deploy(args) => args.run(config).await,
         Cmd::Config(args) => args.run(config).await,
         Cmd::Run(args) => args.run(config).await,
+        Cmd::Join(args) => args.run(config).await,
         Cmd::Devnet(args) => args.run(config).await,
         Cmd::Gov(cmd) => cmd.run(config).await,
         Cmd::Integrity(cmd) => cmd.run(config).await,
+        Cmd::Witness(cmd) => cmd.run(config).await,
         Cmd::Serve(args) => args.run(config).await,
         Cmd::Infer(args) => args.run(config).await,
         Cmd::Claim(args) => args.run(config).await,
@@ -275,6 +298,7 @@ mod tests {
             &["project", "status", "1"],
             &["gov", "list"],
             &["devnet"],
+            &["join", "--role", "solver", "--state-dir", "s"],
         ] {
             assert!(!uses(reads), "{reads:?}");
         }

@@ -463,6 +463,35 @@ pub fn unlock(
     unlock_with(name, &path, &password)
 }
 
+/// How [`open_or_create`] got its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// The keystore existed and was unlocked.
+    Unlocked,
+    /// No keystore of that name existed: a fresh key was generated and written.
+    Created,
+}
+
+/// Unlocks account `name` in `dir` when its keystore exists, else generates a fresh key and
+/// writes it there encrypted (with a new password from `passwords`): the same key on every later
+/// call. Returns the key, its file and which of the two happened.
+pub fn open_or_create(
+    dir: &Path,
+    name: &str,
+    passwords: &PasswordSource,
+) -> Result<(PrivateKeySigner, PathBuf, Opened), KeystoreError> {
+    check_name(name)?;
+    let path = dir.join(name);
+    if path.is_file() {
+        let password = passwords.unlock_password(name, &path)?;
+        return Ok((unlock_with(name, &path, &password)?, path, Opened::Unlocked));
+    }
+    let key = PrivateKeySigner::random();
+    let password = passwords.new_password(name)?;
+    let path = create(dir, name, &key, &password)?;
+    Ok((key, path, Opened::Created))
+}
+
 /// Reads a hex private key to import: from environment variable `var` when given, else from
 /// standard input (a prompt without echo at a terminal, the first line when piped).
 pub fn read_private_key(var: Option<&str>) -> Result<PrivateKeySigner, KeystoreError> {
@@ -569,6 +598,30 @@ mod tests {
         let err = find(&keys, "other").unwrap_err();
         assert!(err.to_string().contains("holds: op"), "{err}");
         assert!(list(&dir.path().join("missing")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn open_or_create_makes_a_key_once_then_unlocks_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "secret\n").unwrap();
+        let passwords = PasswordSource {
+            file: Some(file.clone()),
+        };
+        let keys = dir.path().join("keys");
+        let (first, path, how) = open_or_create(&keys, "solver", &passwords).unwrap();
+        assert_eq!(how, Opened::Created);
+        assert_eq!(path, keys.join("solver"));
+        let (again, _, how) = open_or_create(&keys, "solver", &passwords).unwrap();
+        assert_eq!(how, Opened::Unlocked);
+        assert_eq!(again.address(), first.address());
+        std::fs::write(&file, "other\n").unwrap();
+        let err = open_or_create(&keys, "solver", &passwords).unwrap_err();
+        assert!(matches!(err, KeystoreError::WrongPassword { .. }), "{err}");
+        assert!(matches!(
+            open_or_create(&keys, "../x", &passwords),
+            Err(KeystoreError::BadName(_))
+        ));
     }
 
     #[test]

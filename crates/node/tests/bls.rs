@@ -67,6 +67,7 @@ async fn coordinators_register_bls_keys_and_one_aggregate_accepts_the_model() {
         start_agents: false,
         netns: false,
         draft: None,
+        world: None,
     };
     let mut net = Network::launch(opts).await.expect("network");
     let chain_id = net.opts.chain_id;

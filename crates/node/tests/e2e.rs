@@ -44,6 +44,7 @@ fn options(
         start_agents: true,
         netns: false,
         draft: None,
+        world: None,
     }
 }
 

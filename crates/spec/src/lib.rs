@@ -714,13 +714,21 @@ mod tests {
         let spec = TrainingSpec::for_cartridge("substrate", module, &manifest, 100, 8, 10);
         spec.validate().unwrap();
         let json = spec.canonical_json();
-        assert!(json.contains("\"kind\":{\"cartridge\":{\"name\":\"substrate\""), "{json}");
+        assert!(
+            json.contains("\"kind\":{\"cartridge\":{\"name\":\"substrate\""),
+            "{json}"
+        );
         let parsed = TrainingSpec::from_chain(&spec.model_uri(), spec.spec_hash()).unwrap();
         assert_eq!(parsed, spec);
         let c = parsed.cartridge().unwrap();
         assert_eq!(c.module_hash, keccak256(module));
         assert_eq!(c.module_root, B256::from(manifest.root));
-        assert!(spec.genesis().unwrap_err().to_string().contains("cartridge"));
+        assert!(
+            spec.genesis()
+                .unwrap_err()
+                .to_string()
+                .contains("cartridge")
+        );
         // A spec whose preset is not its cartridge's name, or whose corpus is empty, is refused.
         for bad in [
             json.replace("\"preset\":\"substrate\"", "\"preset\":\"tiny\""),

@@ -195,21 +195,6 @@ pub mod bench {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_tool_says_to_run_make_setup() {
-        let err = foundry_tool("no-such-foundry-tool").unwrap_err();
-        assert!(err.to_string().contains("run `make setup`"), "{err}");
-        assert!(
-            foundry_tool("anvil").is_ok(),
-            "anvil missing: run `make setup`"
-        );
-    }
-}
-
 /// A project of the tests: `spec_hash` and `model_uri` as given, initial model `initial_root`,
 /// inference at `price` wei ATN, the 50/30/10/10 split, windows of 10 blocks, at most 4
 /// solvers, 1 vote, rounds in sequence.
@@ -243,5 +228,20 @@ pub fn project_params(
         maxSolvers: 4,
         minVotes: 1,
         maxStaleness: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_says_to_run_make_setup() {
+        let err = foundry_tool("no-such-foundry-tool").unwrap_err();
+        assert!(err.to_string().contains("run `make setup`"), "{err}");
+        assert!(
+            foundry_tool("anvil").is_ok(),
+            "anvil missing: run `make setup`"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! lives in `autonet-agents`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use alloy::primitives::U256;
@@ -36,7 +36,8 @@ pub enum FaultArg {
   AUTONET_PRIVATE_KEY=0x… autonet run --role coordinator --project 1 --state-dir ./coord-1 --listen 0.0.0.0:7001 \\
       --public-url http://my-host:7001")]
 pub struct RunArgs {
-    /// The role to play (this account must hold an active stake for it)
+    /// The role to play (`run`: this account must hold an active stake for it; `join` stakes
+    /// for it)
     #[arg(long, value_enum)]
     pub role: RoleArg,
     /// The project to work on
@@ -144,15 +145,39 @@ impl RunArgs {
         true
     }
 
-    /// Runs `autonet run`: connects, then runs the agent until a signal stops it.
-    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+    /// Refuses option combinations that cannot run (`--attack` on a role other than solver).
+    pub fn validate(&self) -> Result<(), CommandError> {
         if self.attack.is_some() && !matches!(self.role, RoleArg::Solver) {
             return Err(CommandError::Invalid(format!(
                 "--attack is a solver behaviour; this agent runs as {:?}",
                 self.role
             )));
         }
+        Ok(())
+    }
+
+    /// Runs `autonet run`: connects, takes the state directory's lock (one agent per
+    /// directory), then runs the agent until a signal stops it.
+    pub async fn run(self, config: EffectiveConfig) -> Result<Report, CommandError> {
+        self.validate()?;
         let ctx = Context::connect(config).await?;
+        let lock = match lock_state_dir(&self.state_dir)? {
+            StateDirLock::Held(lock) => lock,
+            StateDirLock::Busy { pid } => {
+                return Err(CommandError::Invalid(format!(
+                    "another agent{} is running with state directory {}: stop it first, or give this one its own --state-dir",
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                    self.state_dir.display()
+                )));
+            }
+        };
+        self.run_agent(ctx, lock).await
+    }
+
+    /// Runs the agent with `ctx`'s key until a signal stops it, holding the state directory's
+    /// `lock` meanwhile (`autonet run` and `autonet join` both end here).
+    pub async fn run_agent(self, ctx: Context, lock: HeldLock) -> Result<Report, CommandError> {
+        let _lock = lock;
         let me = ctx.me()?;
         let opts = AgentOptions {
             role: agent_role(self.role),
@@ -203,6 +228,61 @@ impl RunArgs {
     }
 }
 
+/// The file in an agent's state directory that its running process holds locked (an advisory
+/// `flock`, released when the process ends, even by SIGKILL); it holds that process's id.
+pub const LOCK_FILE: &str = "agent.lock";
+
+/// The state directory's lock, held by this process while its agent runs.
+#[derive(Debug)]
+pub struct HeldLock {
+    _file: std::fs::File,
+}
+
+/// Whether this process got the state directory's lock.
+#[derive(Debug)]
+pub enum StateDirLock {
+    /// This process holds it now.
+    Held(HeldLock),
+    /// Another process holds it: an agent is running with this directory (its pid, when the
+    /// file says).
+    Busy {
+        /// The running agent's process id.
+        pid: Option<u32>,
+    },
+}
+
+/// Takes `dir`'s [`LOCK_FILE`] (creating the directory) and records this process's id in it,
+/// or says which process holds it.
+pub fn lock_state_dir(dir: &Path) -> Result<StateDirLock, CommandError> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let io = |what: &str, e: std::io::Error| {
+        CommandError::Invalid(format!("{what} {}: {e}", dir.join(LOCK_FILE).display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|e| io("opening", e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Ok(StateDirLock::Busy {
+                pid: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io("locking", e)),
+    }
+    file.set_len(0).map_err(|e| io("writing", e))?;
+    file.rewind().map_err(|e| io("writing", e))?;
+    writeln!(file, "{}", std::process::id()).map_err(|e| io("writing", e))?;
+    Ok(StateDirLock::Held(HeldLock { _file: file }))
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -230,6 +310,25 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_process_holds_a_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = match lock_state_dir(dir.path()).unwrap() {
+            StateDirLock::Held(lock) => lock,
+            busy => panic!("{busy:?}"),
+        };
+        // A second open file description is refused while the first holds the lock.
+        match lock_state_dir(dir.path()).unwrap() {
+            StateDirLock::Busy { pid } => assert_eq!(pid, Some(std::process::id())),
+            held => panic!("{held:?}"),
+        }
+        drop(held);
+        assert!(matches!(
+            lock_state_dir(dir.path()).unwrap(),
+            StateDirLock::Held(_)
+        ));
+    }
 
     #[test]
     fn data_shards_parse_and_reject_nonsense() {

@@ -15,11 +15,13 @@ pub mod config;
 pub mod deploy;
 pub mod gov;
 pub mod integrity;
+pub mod join;
 pub mod key;
 pub mod market;
 pub mod project;
 pub mod staking;
 pub mod status;
+pub mod witness;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -7,10 +7,12 @@
 
 pub mod chart;
 pub mod draft;
+pub mod faucet;
 pub mod leakcheck;
 pub mod netns;
 pub mod network;
 pub mod sale;
+pub mod witnessing;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -441,6 +443,14 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
         net.project_id,
         net.opts.dir.display()
     );
+    if let Some(url) = net.faucet_url() {
+        println!(
+            "devnet: faucet at {url} (also in {}): every agent joined through `autonet join --faucet`; add a node with\n  autonet join --rpc-url {} --registry {} --faucet {url} --role solver --state-dir <DIR>",
+            net.opts.dir.join(faucet::URL_FILE).display(),
+            net.rpc_url,
+            net.contracts.registry,
+        );
+    }
     let leaks = args
         .check_no_leaks
         .then(|| leakcheck::LeakCheck::start(&net));
@@ -577,6 +587,21 @@ pub async fn devnet(args: &DevnetArgs) -> Result<Report, CommandError> {
     let result = match leaks {
         Some(check) => leakcheck::conclude(check, result).await,
         None => result,
+    };
+    // Every agent's witness log checks, its anchors on chain included.
+    let result = match result {
+        Ok(mut r) => match witnessing::verify_all(&net).await {
+            Ok((text, json)) => {
+                r.text.push_str(&text);
+                r.json["witness"] = json;
+                Ok(r)
+            }
+            Err(e) => {
+                println!("{}", r.text);
+                Err(net_err(e))
+            }
+        },
+        Err(e) => Err(e),
     };
     if args.keep_running && result.is_ok() {
         if let Ok(r) = &result {

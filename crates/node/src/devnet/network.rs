@@ -1,6 +1,10 @@
-//! A whole local network: anvil, the contracts, a funded project on the reference corpus and one
-//! OS process per role agent, each with its own key and state directory. `autonet devnet` and
-//! the end-to-end tests both start the network through this module.
+//! A whole local network: anvil, the contracts, a funded project on the reference corpus, a
+//! faucet ([`super::faucet`]) and one OS process per role agent, each with its own key and state
+//! directory. Every agent goes through `autonet join` ([`crate::commands::join`]): the network
+//! prepares it in-process with the very arguments it then launches it with (`autonet … join …
+//! --faucet <URL>`: keyed, funded from the faucet, staked, registered), and the launched process
+//! re-runs join — a no-op up to its integrity check — before it starts the agent. `autonet
+//! devnet` and the end-to-end tests both start the network through this module.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -19,8 +23,9 @@ use autonet_bindings::{ATNToken, Contracts, Deployment, ModelShardRegistry, Rewa
 use autonet_chain::{ChainProvider, ProviderConfig, connect};
 use autonet_storage::Store;
 
+use crate::commands::join::{self, Progress};
 use crate::commands::project::{CreateArgs, DEFAULT_SPLIT, approve_proposer, create, fund};
-use crate::commands::staking::{RoleArg, stake};
+use crate::commands::staking::RoleArg;
 use crate::commands::{CommandError, Context, Report};
 use crate::config::{ContractsSource, EffectiveConfig};
 
@@ -211,6 +216,8 @@ pub struct Network {
     pub governance: Vec<Report>,
     /// The agents' network namespaces (`--netns`); removed after the processes stopped.
     netns: Option<super::netns::Netns>,
+    /// The faucet the agents fund themselves from (`autonet join --faucet`), once deployed.
+    faucet: Option<super::faucet::Faucet>,
 }
 
 fn free_port() -> Result<u16, NetworkError> {
@@ -218,12 +225,9 @@ fn free_port() -> Result<u16, NetworkError> {
     Ok(l.local_addr().map_err(other)?.port())
 }
 
-pub(crate) async fn context(
-    rpc_url: &str,
-    registry: Address,
-    key: &PrivateKeySigner,
-) -> Result<Context, NetworkError> {
-    Ok(Context::connect(EffectiveConfig {
+/// The configuration of a command signing with `key` on the network at `rpc_url`.
+fn agent_config(rpc_url: &str, registry: Address, key: &PrivateKeySigner) -> EffectiveConfig {
+    EffectiveConfig {
         rpc_url: rpc_url.to_string(),
         contracts: ContractsSource::Registry(registry),
         config_file: None,
@@ -232,8 +236,15 @@ pub(crate) async fn context(
         account: None,
         keystore_dir: None,
         password_file: None,
-    })
-    .await?)
+    }
+}
+
+pub(crate) async fn context(
+    rpc_url: &str,
+    registry: Address,
+    key: &PrivateKeySigner,
+) -> Result<Context, NetworkError> {
+    Ok(Context::connect(agent_config(rpc_url, registry, key)).await?)
 }
 
 impl Network {
@@ -305,10 +316,31 @@ impl Network {
             world_project: None,
             governance: Vec::new(),
             netns,
+            faucet: None,
         };
         net.deploy()?;
+        // The faucet every agent's `join` funds itself from (paid by the deployer, who holds the
+        // supply); its URL is kept beside the state for operators joining by hand.
+        let faucet = super::faucet::Faucet::start(
+            &net.rpc_url,
+            net.contracts.atn_token,
+            deployer.clone(),
+            super::faucet::FaucetLimits::default(),
+        )
+        .await?;
+        std::fs::write(
+            net.opts.dir.join(super::faucet::URL_FILE),
+            format!("{}\n", faucet.url),
+        )
+        .map_err(other)?;
+        net.faucet = Some(faucet);
         net.setup(&deployer).await?;
         Ok(net)
+    }
+
+    /// The faucet's URL (`POST {address}`; also in `<dir>/faucet.url`).
+    pub fn faucet_url(&self) -> Option<&str> {
+        self.faucet.as_ref().map(|f| f.url.as_str())
     }
 
     fn deploy(&mut self) -> Result<(), NetworkError> {
@@ -591,15 +623,15 @@ impl Network {
         Ok(id)
     }
 
-    /// Stakes one fresh key per agent of `p` (named with its prefix) for project `project_id`
-    /// and records their command lines; nothing is started.
+    /// Joins one fresh key per agent of `p` (named with its prefix) for project `project_id`
+    /// through `autonet join` (funded from the faucet, staked, registered) and records their
+    /// command lines (`autonet … join …`); nothing is started.
     async fn add_agents(
         &mut self,
         ctx: &Context,
         p: &ProjectPlan,
         project_id: u64,
     ) -> Result<(), NetworkError> {
-        // One fresh key per agent: ETH for gas, ATN to stake, the stake.
         let prefix = p.prefix;
         let mut plan: Vec<(String, RoleArg, u64)> =
             vec![(format!("{prefix}aggregator"), RoleArg::Aggregator, 1000)];
@@ -615,13 +647,16 @@ impl Network {
         }
         plan.push((format!("{prefix}proposer"), RoleArg::Proposer, 100));
         let registry = self.contracts.registry;
-        let token = ATNToken::new(self.contracts.atn_token, &ctx.provider);
         let atn = U256::from(10).pow(U256::from(18));
+        let faucet = self
+            .faucet_url()
+            .ok_or_else(|| other("the faucet is not running"))?
+            .to_string();
         for (name, role, amount) in plan {
             // A vote's quorum is a share of all coordinator stake on the network, so another
             // project's coordinators are the same staked accounts (their BLS keys copied by
             // `start_draft`): coordinators with keys of their own would leave both projects
-            // short of quorum.
+            // short of quorum. Their `join` finds them funded, staked and registered already.
             let shared = match role {
                 RoleArg::Coordinator if !prefix.is_empty() => Some(
                     self.agents
@@ -636,50 +671,11 @@ impl Network {
                 ),
                 _ => None,
             };
-            let key = match shared {
-                Some(key) => key,
-                None => {
-                    let key = PrivateKeySigner::random();
-                    let _: () = self
-                        .provider
-                        .raw_request(
-                            "anvil_setBalance".into(),
-                            (key.address(), U256::from(100) * atn),
-                        )
-                        .await
-                        .map_err(other)?;
-                    autonet_chain::send_and_confirm::<ATNToken::Transfer, _, _>(
-                        &token.transfer(key.address(), U256::from(amount) * atn),
-                        &ctx.tx,
-                    )
-                    .await
-                    .map_err(|e| other(format!("funding {name}: {e}")))?;
-                    let agent_ctx = context(&self.rpc_url, registry, &key).await?;
-                    stake(&agent_ctx, role, U256::from(amount) * atn).await?;
-                    key
-                }
-            };
-            if let RoleArg::Proposer = role {
-                // Only proposers the owner approved spend the project's budget; pipelined
-                // rounds hold two tasks open at once.
-                let open_tasks = 1 + u64::from(p.max_staleness);
-                approve_proposer(
-                    ctx,
-                    U256::from(project_id),
-                    key.address(),
-                    U256::from(self.opts.reward_atn * open_tasks) * atn,
-                )
-                .await?;
-            }
+            let key = shared.unwrap_or_else(PrivateKeySigner::random);
             let state_dir = self.opts.dir.join(&name);
             let _ = std::fs::remove_dir_all(&state_dir);
-            let mut args = vec![
-                "--rpc-url".to_string(),
-                self.rpc_url.clone(),
-                "--registry".into(),
-                registry.to_string(),
-                "run".into(),
-                "--role".into(),
+            let mut join_args = vec![
+                "--role".to_string(),
                 format!("{role:?}").to_lowercase(),
                 "--project".into(),
                 project_id.to_string(),
@@ -694,10 +690,10 @@ impl Network {
                     .trim_start_matches("solver-")
                     .parse()
                     .unwrap_or(1);
-                args.extend(["--data-shard".into(), format!("{}/{}", i - 1, p.solvers)]);
+                join_args.extend(["--data-shard".into(), format!("{}/{}", i - 1, p.solvers)]);
             }
             if let RoleArg::Proposer = role {
-                args.extend([
+                join_args.extend([
                     "--max-tasks".into(),
                     p.rounds.to_string(),
                     "--reward".into(),
@@ -706,10 +702,56 @@ impl Network {
             }
             let extra = self.opts.extra_args.get(&name);
             if !extra.is_some_and(|e| e.iter().any(|a| a == "--confirmations")) {
-                args.extend(["--confirmations".into(), "1".into()]);
+                join_args.extend(["--confirmations".into(), "1".into()]);
             }
             if let Some(extra) = extra {
-                args.extend(extra.iter().cloned());
+                join_args.extend(extra.iter().cloned());
+            }
+            // Key, funds (from the faucet), stake and identity now, through `join` itself, with
+            // the arguments the agent is launched with; the agents check their code on start.
+            let mut prepare = join_args.clone();
+            prepare.extend([
+                "--stake".into(),
+                amount.to_string(),
+                "--faucet".into(),
+                faucet.clone(),
+                "--no-start".into(),
+            ]);
+            let parsed = join::parse_args(&prepare)
+                .map_err(|e| other(format!("{name}: join arguments: {e}")))?;
+            let joined = parsed
+                .prepare(
+                    agent_config(&self.rpc_url, registry, &key),
+                    Progress::Quiet,
+                    false,
+                )
+                .await
+                .map_err(|e| other(format!("{name}: join: {e}")))?;
+            tracing::debug!(name, lines = ?joined.lines, "joined");
+            if let RoleArg::Proposer = role {
+                // Only proposers the owner approved spend the project's budget; pipelined
+                // rounds hold two tasks open at once.
+                let open_tasks = 1 + u64::from(p.max_staleness);
+                approve_proposer(
+                    ctx,
+                    U256::from(project_id),
+                    key.address(),
+                    U256::from(self.opts.reward_atn * open_tasks) * atn,
+                )
+                .await?;
+            }
+            let mut args = vec![
+                "--rpc-url".to_string(),
+                self.rpc_url.clone(),
+                "--registry".into(),
+                registry.to_string(),
+                "join".into(),
+            ];
+            args.extend(join_args);
+            // An agent in its own network namespace cannot reach the faucet on the host's
+            // loopback; it is funded already and needs none.
+            if self.netns.is_none() {
+                args.extend(["--faucet".into(), faucet.clone()]);
             }
             let netns = self.own_namespace(&name, &mut args)?;
             self.agents.insert(
