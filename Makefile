@@ -8,9 +8,12 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 BIN      := $(CURDIR)/node_modules/.bin
-FORGE    := $(BIN)/forge
-ANVIL    := $(BIN)/anvil
-CAST     := $(BIN)/cast
+# The native binaries where npm installed them (looked up when used, after `setup`): the npm
+# launchers in $(BIN) do not pass a tool's exit status on, so a failing `forge test` would pass.
+native    = $(or $(firstword $(wildcard $(CURDIR)/node_modules/@foundry-rs/$(1)-*/bin/$(1))),$(BIN)/$(1))
+FORGE     = $(call native,forge)
+ANVIL     = $(call native,anvil)
+CAST      = $(call native,cast)
 # CI runs the heavier fuzz/invariant profile (see foundry.toml).
 export FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)

@@ -9,6 +9,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bin="$root/node_modules/.bin"
+# The native binaries where npm installed them: the npm launchers in $bin do not pass a tool's exit
+# status on, so a failing forge would look like success.
+native() {
+  local f
+  for f in "$root"/node_modules/@foundry-rs/"$1"-*/bin/"$1"; do
+    [[ -x "$f" ]] && { echo "$f"; return; }
+  done
+  echo "$bin/$1"
+}
 mode="${1:-run}"
 chain_id="${CHAIN_ID:-31337}"
 state="${STATE_DIR:-$root/.devnet}"
@@ -30,20 +39,20 @@ fi
 stop_anvil
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 rpc="http://127.0.0.1:$port"
-"$bin/anvil" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" --max-persisted-states 0 --silent >"$state/anvil.log" 2>&1 &
+"$(native anvil)" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" --max-persisted-states 0 --silent >"$state/anvil.log" 2>&1 &
 echo $! >"$state/anvil.pid"
 echo "$rpc" >"$state/anvil.url"
 if [[ "$mode" == "--check" ]]; then trap stop_anvil EXIT; fi
 
 for _ in $(seq 1 100); do
-  "$bin/cast" chain-id --rpc-url "$rpc" >/dev/null 2>&1 && break
+  "$(native cast)" chain-id --rpc-url "$rpc" >/dev/null 2>&1 && break
   sleep 0.1
 done
-"$bin/cast" chain-id --rpc-url "$rpc" >/dev/null || { echo "deploy-local: anvil did not start; see $state/anvil.log" >&2; exit 1; }
+"$(native cast)" chain-id --rpc-url "$rpc" >/dev/null || { echo "deploy-local: anvil did not start; see $state/anvil.log" >&2; exit 1; }
 
 # anvil's first well-known development key; never use it on a real network.
 key="0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-"$bin/forge" script script/Deploy.s.sol:Deploy --rpc-url "$rpc" --broadcast --private-key "$key" --slow -q \
+"$(native forge)" script script/Deploy.s.sol:Deploy --rpc-url "$rpc" --broadcast --private-key "$key" --slow -q \
   >"$state/deploy.log" 2>&1 || { cat "$state/deploy.log" >&2; echo "deploy-local: deployment failed" >&2; exit 1; }
 file="deployments/$chain_id.json"
 [[ -f "$file" ]] || { cat "$state/deploy.log" >&2; echo "deploy-local: the deploy script did not write $file" >&2; exit 1; }

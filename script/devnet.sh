@@ -10,6 +10,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bin="$root/node_modules/.bin"
+# The native binaries where npm installed them: the npm launchers in $bin do not pass a tool's exit
+# status on, so a failing forge would look like success.
+native() {
+  local f
+  for f in "$root"/node_modules/@foundry-rs/"$1"-*/bin/"$1"; do
+    [[ -x "$f" ]] && { echo "$f"; return; }
+  done
+  echo "$bin/$1"
+}
 rounds="${ROUNDS:-3}"
 export STATE_DIR="$root/.devnet"
 
@@ -21,7 +30,7 @@ key0="0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 # Runs one phase; prints the gas of its transactions.
 phase() {
   local sig="$1"
-  "$bin/forge" script script/DevnetRound.s.sol:DevnetRound --sig "$sig()" --rpc-url "$rpc" --broadcast \
+  "$(native forge)" script script/DevnetRound.s.sol:DevnetRound --sig "$sig()" --rpc-url "$rpc" --broadcast \
     --private-key "$key0" --slow --skip-simulation -vv >"$STATE_DIR/$sig.log" 2>&1 \
     || { cat "$STATE_DIR/$sig.log" >&2; echo "devnet: phase $sig failed" >&2; exit 1; }
   node -e '
@@ -39,11 +48,11 @@ phase() {
 mine_to_next() {
   local word="$1" tm task raw next now
   tm="$(node -p 'require(process.argv[1]).contracts.TaskManager' "$root/deployments/31337.json")"
-  task="$("$bin/cast" call --rpc-url "$rpc" "$tm" 'taskCount()(uint256)')"
-  raw="$("$bin/cast" call --rpc-url "$rpc" "$tm" 'getTask(uint256)' "$task")"
+  task="$("$(native cast)" call --rpc-url "$rpc" "$tm" 'taskCount()(uint256)')"
+  raw="$("$(native cast)" call --rpc-url "$rpc" "$tm" 'getTask(uint256)' "$task")"
   next=$(( 16#${raw:$((2 + 64 * word)):64} + 1 ))
-  now="$("$bin/cast" block-number --rpc-url "$rpc")"
-  if (( next > now )); then "$bin/cast" rpc --rpc-url "$rpc" anvil_mine "$(printf '0x%x' $((next - now)))" >/dev/null; fi
+  now="$("$(native cast)" block-number --rpc-url "$rpc")"
+  if (( next > now )); then "$(native cast)" rpc --rpc-url "$rpc" anvil_mine "$(printf '0x%x' $((next - now)))" >/dev/null; fi
 }
 
 echo "devnet: staking 8 actors and creating a funded project"

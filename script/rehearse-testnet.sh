@@ -13,6 +13,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bin="$root/node_modules/.bin"
+# The native binaries where npm installed them: the npm launchers in $bin do not pass a tool's exit
+# status on.
+native() {
+  local f
+  for f in "$root"/node_modules/@foundry-rs/"$1"-*/bin/"$1"; do
+    [[ -x "$f" ]] && { echo "$f"; return; }
+  done
+  echo "$bin/$1"
+}
 chain_id="${CHAIN_ID:-421614}"
 export VOTING_DELAY="${VOTING_DELAY:-100}" VOTING_PERIOD="${VOTING_PERIOD:-300}"
 autonet="${AUTONET:-$root/target/release/autonet}"
@@ -22,18 +31,18 @@ mkdir -p "$state"
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 rpc="http://127.0.0.1:$port"
-"$bin/anvil" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" --max-persisted-states 0 --silent >"$state/anvil.log" 2>&1 &
+"$(native anvil)" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" --max-persisted-states 0 --silent >"$state/anvil.log" 2>&1 &
 anvil_pid=$!
 trap 'kill $anvil_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
-  "$bin/cast" chain-id --rpc-url "$rpc" >/dev/null 2>&1 && break
+  "$(native cast)" chain-id --rpc-url "$rpc" >/dev/null 2>&1 && break
   sleep 0.1
 done
 
 step() { printf '\n== %s\n' "$*"; }
 # anvil's first development key stands in for the operator's deployer key.
 export PRIVATE_KEY="0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-deployer="$("$bin/cast" wallet address "$PRIVATE_KEY")"
+deployer="$("$(native cast)" wallet address "$PRIVATE_KEY")"
 
 step "1-3. deploy (network profile) with make deploy"
 DEPLOYMENTS_DIR=.devnet/rehearsal/deployments make --no-print-directory deploy RPC_URL="$rpc" \
