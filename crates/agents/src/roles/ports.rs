@@ -269,12 +269,36 @@ pub struct Vote {
     pub salt: B256,
     /// Loss of the base model on the held-out windows.
     pub base_loss: f32,
-    /// Loss of base + each delta.
+    /// Loss of base + each delta (infinite for one that could not be evaluated or earned
+    /// nothing; stored as `null`, which JSON has for it).
+    #[serde(with = "losses_json")]
     pub losses: Vec<f32>,
     /// A cartridge kind: each contribution's mint and novelty (the reconciliation the scores
     /// come from); empty for the LM.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mints: Vec<(u64, u64)>,
+}
+
+/// [`Vote::losses`] in JSON: a loss that is not finite is written `null` (as serde_json writes
+/// it) and read back as infinite, so that a vote with an unavailable delta can be read again to
+/// be revealed.
+mod losses_json {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(losses: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        losses
+            .iter()
+            .map(|l| l.is_finite().then_some(*l))
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        Ok(Vec::<Option<f32>>::deserialize(d)?
+            .into_iter()
+            .map(|l| l.unwrap_or(f32::INFINITY))
+            .collect())
+    }
 }
 
 /// Reads of the chain at one block (the tick's), and the transactions of the actions. Every read
@@ -432,4 +456,31 @@ pub trait Node: Sync {
     /// Aggregator: anchors the witness log's head on chain once it published `task`'s aggregate
     /// (the aggregator has no commit–reveal salt to carry it).
     fn anchor(&self, task: u64) -> impl Future<Output = Result<(), AgentError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{ActionState, AgentDb};
+
+    #[test]
+    fn a_vote_with_an_infinite_loss_is_stored_and_read_back() {
+        let vote = Vote {
+            scores: vec![40_000, 0],
+            salt: B256::repeat_byte(7),
+            base_loss: 5.5,
+            losses: vec![5.0, f32::INFINITY],
+            mints: vec![(10, 20), (0, 0)],
+        };
+        let json = serde_json::to_string(&vote).unwrap();
+        assert!(json.contains("\"losses\":[5.0,null]"), "{json}");
+        assert_eq!(serde_json::from_str::<Vote>(&json).unwrap(), vote);
+        // The journal's path: what a coordinator stores before its commitment and reads to reveal.
+        let db = AgentDb::open_in_memory().unwrap();
+        db.put_action("vote:1", Some(1), ActionState::Prepared, &vote, 10, None)
+            .unwrap();
+        let back = db.action::<Vote>("vote:1").unwrap().unwrap().data;
+        assert_eq!(back, vote);
+        assert!(back.losses[1].is_infinite());
+    }
 }
