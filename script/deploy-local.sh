@@ -8,16 +8,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bin="$root/node_modules/.bin"
-# The native binaries where npm installed them: the npm launchers in $bin do not pass a tool's exit
-# status on, so a failing forge would look like success.
-native() {
-  local f
-  for f in "$root"/node_modules/@foundry-rs/"$1"-*/bin/"$1"; do
-    [[ -x "$f" ]] && { echo "$f"; return; }
-  done
-  echo "$bin/$1"
-}
+# `native TOOL`: Foundry's native binaries (the npm launchers drop exit statuses).
+# shellcheck source=foundry-tools.sh
+source "$root/script/foundry-tools.sh"
 mode="${1:-run}"
 chain_id="${CHAIN_ID:-31337}"
 state="${STATE_DIR:-$root/.devnet}"
